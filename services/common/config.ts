@@ -1,0 +1,78 @@
+import { cleanEnv, num, port, str, url, makeValidator, type CleanedEnv, type ValidatorSpec } from "envalid";
+
+/** Thrown when the environment is wrong: every problem at once, so an operator fixes them in one go. */
+export class ConfigError extends Error {}
+
+/** 16 ASCII characters: an AES-128 key or IV as PSBC hands them out. */
+export const aes16 = makeValidator<string>((value) => {
+  if (!/^[\x20-\x7e]{16}$/.test(value)) throw new Error("must be exactly 16 ASCII characters");
+  return value;
+});
+
+/** Reads and validates `env` against `spec`; throws a ConfigError naming each missing or invalid variable. */
+export function readConfig<S extends Record<string, ValidatorSpec<unknown>>>(
+  spec: S,
+  env: NodeJS.ProcessEnv = process.env,
+): CleanedEnv<S> {
+  return cleanEnv(env, spec, {
+    reporter({ errors }) {
+      const problems = Object.entries(errors).map(([name, error]) => `${name}: ${error?.message ?? "invalid"}`);
+      if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    },
+  });
+}
+
+export const processSpec = {
+  LOG_LEVEL: str({ default: "info", choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"] }),
+  HOST: str({ default: "0.0.0.0", desc: "address the servers bind" }),
+};
+
+/** What a service process of the cluster needs: its database and the event bus (required, no fallback). */
+export const clusterSpec = {
+  ...processSpec,
+  DATABASE_URL: url({ desc: "postgres://user@host:5432/db" }),
+  DATABASE_POOL_SIZE: num({ default: 10 }),
+  NATS_URL: url({ desc: "nats://host:4222" }),
+};
+
+/** Embedded mode: every connection optional; what is missing falls back to PGlite and in-process parts. */
+export const embeddedSpec = {
+  ...processSpec,
+  HOST: str({ default: "127.0.0.1" }),
+  PORT: port({ default: 8080 }),
+  ORDER_PORT: port({ default: 50051 }),
+  VOUCHER_PORT: port({ default: 50052 }),
+  DATA_DIR: str({ default: "data/pglite", desc: "where embedded PostgreSQL keeps its files" }),
+  DATABASE_URL: url({ default: undefined }),
+  REDIS_URL: url({ default: undefined }),
+  NATS_URL: url({ default: undefined }),
+  SANDBOX_AES_KEY: aes16({ default: "psbc-sandbox-key" }),
+  SANDBOX_AES_IV: aes16({ default: "psbc-sandbox-iv0" }),
+};
+
+export const orderSpec = {
+  REDIS_URL: url({ desc: "redis://host:6379" }),
+  ORDER_PORT: port({ default: 50051 }),
+  VOUCHER_SERVICE_URL: url({ default: "http://127.0.0.1:50052" }),
+  PSBC_BASE_URL: url({ desc: "PSBC open platform base URL" }),
+  PSBC_APP_ID: str(),
+  PSBC_APP_SECRET: str(),
+  PSBC_TIMEOUT_MS: num({ default: 3000 }),
+  RPC_TIMEOUT_MS: num({ default: 8000, desc: "deadline of calls to other services" }),
+  SANDBOX_AES_KEY: aes16({ default: undefined, desc: "when set, registers sandbox service type 310001" }),
+  SANDBOX_AES_IV: aes16({ default: undefined }),
+};
+
+export const voucherSpec = {
+  VOUCHER_PORT: port({ default: 50052 }),
+  BLUE_BROTHERS_BASE_URL: url({ desc: "Blue Brothers marketing platform base URL" }),
+  BLUE_BROTHERS_APP_ID: str(),
+  BLUE_BROTHERS_APP_SECRET: str(),
+  BLUE_BROTHERS_TIMEOUT_MS: num({ default: 3000 }),
+};
+
+export const gatewaySpec = {
+  PORT: port({ default: 8080 }),
+  ORDER_SERVICE_URL: url({ default: "http://127.0.0.1:50051" }),
+  GATEWAY_RPC_TIMEOUT_MS: num({ default: 12000, desc: "deadline of a PSBC call end to end; above the order service's own" }),
+};

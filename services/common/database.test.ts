@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
+import { sharedDatabase } from "./database.js";
+
+describe(`database (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await testDatabase();
+    await t.db.execScript(`
+      CREATE SCHEMA dbt;
+      CREATE TABLE dbt.item (id int PRIMARY KEY, name text NOT NULL, n int8, day date, blob bytea);
+    `);
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  it("runs parameterised queries and decodes values the same way on both drivers", async () => {
+    const insert = await t.db.query("INSERT INTO dbt.item (id, name, n, day, blob) VALUES ($1, $2, $3, $4, $5)", [
+      1,
+      "one",
+      42,
+      "2025-03-31",
+      new Uint8Array([1, 2, 255]),
+    ]);
+    expect(insert.rowCount).toBe(1);
+    const { rows, rowCount } = await t.db.query<{ name: string; n: number; day: string; blob: Uint8Array }>(
+      "SELECT name, n, day, blob FROM dbt.item WHERE id = $1",
+      [1],
+    );
+    expect(rowCount).toBe(1);
+    expect(rows[0]).toMatchObject({ name: "one", n: 42, day: "2025-03-31" });
+    expect([...(rows[0]?.blob ?? [])]).toEqual([1, 2, 255]);
+    const count = await t.db.query<{ c: number }>("SELECT count(*) AS c FROM dbt.item");
+    expect(count.rows[0]?.c).toBe(1);
+  });
+
+  it("reuses a statement with new parameters", async () => {
+    for (let i = 10; i < 15; i++) await t.db.query("INSERT INTO dbt.item (id, name) VALUES ($1, $2)", [i, `n${i}`]);
+    const { rows } = await t.db.query<{ id: number }>("SELECT id FROM dbt.item WHERE id >= $1 ORDER BY id", [10]);
+    expect(rows.map((r) => r.id)).toEqual([10, 11, 12, 13, 14]);
+  });
+
+  it("commits a transaction that resolves and rolls back one that throws", async () => {
+    const value = await t.db.transaction(async (tx) => {
+      await tx.query("INSERT INTO dbt.item (id, name) VALUES ($1, $2)", [20, "kept"]);
+      return "done";
+    });
+    expect(value).toBe("done");
+    await expect(
+      t.db.transaction(async (tx) => {
+        await tx.query("INSERT INTO dbt.item (id, name) VALUES ($1, $2)", [21, "dropped"]);
+        throw new Error("boom");
+      }),
+    ).rejects.toThrow("boom");
+    const { rows } = await t.db.query<{ id: number }>("SELECT id FROM dbt.item WHERE id IN (20, 21) ORDER BY id");
+    expect(rows.map((r) => r.id)).toEqual([20]);
+  });
+
+  it("keeps answering a statement after a migration changed its result columns", async () => {
+    const select = "SELECT * FROM dbt.item WHERE id = $1";
+    await t.db.query(select, [1]);
+    await t.db.execScript("ALTER TABLE dbt.item ADD COLUMN extra text");
+    const { rows } = await t.db.query<{ extra: string | null }>(select, [1]);
+    expect(rows[0]?.extra).toBeNull();
+  });
+
+  it("reports constraint violations with their SQLSTATE", async () => {
+    await expect(t.db.query("INSERT INTO dbt.item (id, name) VALUES ($1, $2)", [1, "dup"])).rejects.toMatchObject({ code: "23505" });
+  });
+
+  it("a shared handle's close leaves the database open", async () => {
+    const shared = sharedDatabase(t.db);
+    await shared.close();
+    await shared.ping();
+    await t.db.ping();
+  });
+});

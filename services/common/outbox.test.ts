@@ -1,0 +1,142 @@
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { connect } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
+import { connectEventBus, type BusMessage, type EventBus } from "./bus.js";
+import { createLogger } from "./logger.js";
+import { OutboxRelay, appendEvent, outboxTableSql } from "./outbox.js";
+import { currentTraceId, runWithTrace } from "./trace.js";
+
+const logger = createLogger("outbox-test", "error");
+const natsUrl = process.env.NATS_URL;
+const tag = randomBytes(4).toString("hex");
+const streamName = `T_OUTBOX_${tag}`;
+const prefix = `tob${tag}`;
+const encoder = new TextEncoder();
+
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await sleep(20);
+  }
+}
+
+describe(`outbox (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, ${natsUrl ? "NATS" : "in-process bus"})`, () => {
+  let t: TestDatabase;
+  let bus: EventBus;
+  const received: Array<BusMessage & { traceId: string | undefined }> = [];
+
+  beforeAll(async () => {
+    t = await testDatabase();
+    await t.db.execScript(`CREATE SCHEMA ob;\n${outboxTableSql("ob")}`);
+    bus = await connectEventBus({ url: natsUrl, streams: [{ name: streamName, subjects: [`${prefix}.>`] }], name: "outbox-test", logger });
+    await bus.subscribe({
+      durable: "outbox-test",
+      subjects: [`${prefix}.>`],
+      handler: async (m) => void received.push({ ...m, traceId: currentTraceId() }),
+    });
+  });
+
+  afterAll(async () => {
+    await bus?.close();
+    if (natsUrl) {
+      const nc = await connect({ servers: natsUrl, timeout: 2_000 });
+      await (await nc.jetstreamManager({ timeout: 2_000 })).streams.delete(streamName).catch(() => false);
+      await nc.close();
+    }
+    await t?.drop();
+  });
+
+  it("publishes nothing for a rolled-back transaction", async () => {
+    await expect(
+      t.db.transaction(async (tx) => {
+        await appendEvent(tx, "ob", `${prefix}.rolled`, encoder.encode("never"));
+        throw new Error("rollback");
+      }),
+    ).rejects.toThrow("rollback");
+    const relay = new OutboxRelay({ db: t.db, schema: "ob", bus, logger, intervalMs: 20 });
+    expect(await relay.lag()).toBe(0);
+    relay.start();
+    await sleep(100);
+    await relay.stop();
+    expect(received.filter((m) => m.subject === `${prefix}.rolled`)).toHaveLength(0);
+  });
+
+  it("publishes committed events once, in order, with their traceId, and marks them", async () => {
+    const ids = await runWithTrace("outboxtrace1", () =>
+      t.db.transaction(async (tx) => [
+        await appendEvent(tx, "ob", `${prefix}.a`, encoder.encode("1")),
+        await appendEvent(tx, "ob", `${prefix}.a`, encoder.encode("2")),
+        await appendEvent(tx, "ob", `${prefix}.b`, encoder.encode("3")),
+      ]),
+    );
+    const relay = new OutboxRelay({ db: t.db, schema: "ob", bus, logger, intervalMs: 5_000 });
+    expect(await relay.lag()).toBe(3);
+    relay.start();
+    relay.kick();
+    await until(() => ids.every((id) => received.some((m) => m.id === id)));
+    await relay.stop();
+    const mine = received.filter((m) => ids.includes(m.id));
+    expect(mine.map((m) => m.id)).toEqual(ids);
+    expect(mine.map((m) => new TextDecoder().decode(m.data))).toEqual(["1", "2", "3"]);
+    expect(mine.every((m) => m.traceId === "outboxtrace1")).toBe(true);
+    expect(await relay.lag()).toBe(0);
+    const { rows } = await t.db.query<{ n: number }>("SELECT count(*) AS n FROM ob.outbox WHERE published_at IS NOT NULL AND id = ANY($1::uuid[])", [ids]);
+    expect(rows[0]?.n).toBe(3);
+  });
+
+  it("keeps a row whose publish failed and publishes it on a later round", async () => {
+    let failNext = true;
+    const flaky: EventBus = {
+      ...bus,
+      publish: async (subject, id, data) => {
+        if (failNext) {
+          failNext = false;
+          throw new Error("bus down");
+        }
+        await bus.publish(subject, id, data);
+      },
+    };
+    const id = await t.db.transaction((tx) => appendEvent(tx, "ob", `${prefix}.flaky`, encoder.encode("x")));
+    const relay = new OutboxRelay({ db: t.db, schema: "ob", bus: flaky, logger, intervalMs: 20 });
+    relay.start();
+    await until(() => received.some((m) => m.id === id));
+    await relay.stop();
+    expect(failNext).toBe(false);
+    expect(await relay.lag()).toBe(0);
+  });
+
+  it("two relays publish every row exactly once", async () => {
+    const counts = new Map<string, number>();
+    const counting: EventBus = {
+      ...bus,
+      publish: async (subject, id, data) => {
+        counts.set(id, (counts.get(id) ?? 0) + 1);
+        await sleep(1);
+        await bus.publish(subject, id, data);
+      },
+    };
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      ids.push(
+        ...(await t.db.transaction(async (tx) => {
+          const batch: string[] = [];
+          for (let j = 0; j < 10; j++) batch.push(await appendEvent(tx, "ob", `${prefix}.many`, encoder.encode(`${i}.${j}`)));
+          return batch;
+        })),
+      );
+    }
+    const relays = [1, 2].map(() => new OutboxRelay({ db: t.db, schema: "ob", bus: counting, logger, intervalMs: 10, batchSize: 7 }));
+    for (const relay of relays) relay.start();
+    await until(async () => (await relays[0]!.lag()) === 0);
+    await Promise.all(relays.map((relay) => relay.stop()));
+    expect(ids.every((id) => counts.get(id) === 1)).toBe(true);
+    await until(() => ids.every((id) => received.some((m) => m.id === id)));
+  });
+
+  it("refuses a schema name that is not a plain identifier", async () => {
+    await expect(appendEvent(t.db, "ob.outbox; --", "x", new Uint8Array())).rejects.toThrow(/invalid schema/);
+  });
+});

@@ -1,0 +1,186 @@
+// The transactional outbox: events are rows written in the same transaction as the change they describe, and a
+// relay publishes them to the bus afterwards, so an event is never lost nor published for a rolled-back change.
+import { randomUUID } from "node:crypto";
+import type { EventBus } from "./bus.js";
+import type { Database, Queryable } from "./database.js";
+import type { Logger } from "./logger.js";
+import { currentTraceId, runWithTrace } from "./trace.js";
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+
+function checkedSchema(schema: string): string {
+  if (!IDENTIFIER.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
+  return schema;
+}
+
+/**
+ * The outbox table, for each service's first migration (copy it with the schema name filled in).
+ * `created_at` uses clock_timestamp() so that events written by one transaction keep their order;
+ * `trace_id` carries the request's traceId to the consumers' log lines.
+ */
+export function outboxTableSql(schema: string): string {
+  const s = checkedSchema(schema);
+  return `CREATE TABLE ${s}.outbox (
+  id uuid PRIMARY KEY,
+  subject text NOT NULL,
+  payload bytea NOT NULL,
+  trace_id text,
+  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  published_at timestamptz
+);
+CREATE INDEX outbox_unpublished_idx ON ${s}.outbox (created_at) WHERE published_at IS NULL;
+`;
+}
+
+/** Writes an event inside the caller's transaction and returns its id (the Nats-Msg-Id consumers dedupe on). */
+export async function appendEvent(tx: Queryable, schema: string, subject: string, data: Uint8Array): Promise<string> {
+  const id = randomUUID();
+  await tx.query(`INSERT INTO ${checkedSchema(schema)}.outbox (id, subject, payload, trace_id) VALUES ($1, $2, $3, $4)`, [
+    id,
+    subject,
+    data,
+    currentTraceId() ?? null,
+  ]);
+  return id;
+}
+
+export interface OutboxRelayOptions {
+  db: Database;
+  schema: string;
+  bus: EventBus;
+  logger: Logger;
+  /** How often to look for rows nobody kicked us about (another replica's, or left by a failure). Default 1 s. */
+  intervalMs?: number;
+  batchSize?: number;
+}
+
+/** Published rows are kept this long (to investigate), then deleted. */
+const RETENTION = "7 days";
+const PRUNE_EVERY_MS = 10 * 60_000;
+const MAX_BACKOFF_MS = 30_000;
+
+interface OutboxRow {
+  id: string;
+  subject: string;
+  payload: Uint8Array;
+  trace_id: string | null;
+}
+
+/**
+ * Publishes unpublished outbox rows in creation order. Each batch locks its rows (FOR UPDATE SKIP LOCKED), so
+ * two replicas' relays never publish the same row at the same time; a row is marked published only after the
+ * bus accepted it, and a row published but not marked (crash) is published again with the same id, which the
+ * bus's duplicate window drops. Across replicas, order is per batch, not global: consumers must not rely on it.
+ */
+export class OutboxRelay {
+  private readonly schema: string;
+  private readonly intervalMs: number;
+  private readonly batchSize: number;
+  private readonly selectSql: string;
+  private readonly markSql: string;
+  private running: Promise<void> | undefined;
+  private stopped = true;
+  private kicked = false;
+  private wakeUp: (() => void) | undefined;
+  private failures = 0;
+  private lastPrune = 0;
+
+  constructor(private readonly options: OutboxRelayOptions) {
+    this.schema = checkedSchema(options.schema);
+    this.intervalMs = options.intervalMs ?? 1_000;
+    this.batchSize = options.batchSize ?? 100;
+    this.selectSql = `SELECT id, subject, payload, trace_id FROM ${this.schema}.outbox WHERE published_at IS NULL ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED`;
+    this.markSql = `UPDATE ${this.schema}.outbox SET published_at = now() WHERE id = ANY($1::uuid[])`;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.stopped = false;
+    this.running = this.run();
+  }
+
+  /** Publish soon: called after a commit that wrote events. */
+  kick(): void {
+    this.kicked = true;
+    this.wakeUp?.();
+  }
+
+  /** Finishes the batch in flight, then stops. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeUp?.();
+    await this.running;
+    this.running = undefined;
+  }
+
+  /** How many rows wait to be published (a health and alerting signal). */
+  async lag(): Promise<number> {
+    const { rows } = await this.options.db.query<{ n: number }>(`SELECT count(*) AS n FROM ${this.schema}.outbox WHERE published_at IS NULL`);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      this.kicked = false;
+      let full = false;
+      try {
+        const result = await this.publishBatch();
+        full = result.count === this.batchSize && !result.failed;
+        this.failures = result.failed ? this.failures + 1 : 0;
+        await this.pruneNow();
+      } catch (err) {
+        this.failures++;
+        this.options.logger.warn({ schema: this.schema, error: err instanceof Error ? err.message : String(err) }, "outbox batch failed");
+      }
+      if (this.stopped) break;
+      if (this.failures > 0) {
+        // The bus or the database is failing: back off, and let kicks not turn that into a busy loop.
+        await this.sleep(Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** (this.failures - 1)), false);
+      } else if (!full && !this.kicked) {
+        await this.sleep(this.intervalMs, true);
+      }
+    }
+  }
+
+  private sleep(ms: number, wakeOnKick: boolean): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wakeUp = () => {
+        if (!wakeOnKick && !this.stopped) return;
+        clearTimeout(timer);
+        resolve();
+      };
+    }).finally(() => {
+      this.wakeUp = undefined;
+    });
+  }
+
+  private publishBatch(): Promise<{ count: number; failed: boolean }> {
+    const { db, bus, logger } = this.options;
+    return db.transaction(async (tx) => {
+      const { rows } = await tx.query<OutboxRow>(this.selectSql, [this.batchSize]);
+      const published: string[] = [];
+      let failed = false;
+      for (const row of rows) {
+        try {
+          const publish = () => bus.publish(row.subject, row.id, row.payload);
+          await (row.trace_id ? runWithTrace(row.trace_id, publish) : publish());
+          published.push(row.id);
+        } catch (err) {
+          // Stop here so later events do not overtake this one; the row stays for the next round.
+          logger.warn({ schema: this.schema, eventId: row.id, subject: row.subject, error: err instanceof Error ? err.message : String(err) }, "outbox publish failed");
+          failed = true;
+          break;
+        }
+      }
+      if (published.length > 0) await tx.query(this.markSql, [published]);
+      return { count: rows.length, failed };
+    });
+  }
+
+  private async pruneNow(): Promise<void> {
+    if (Date.now() - this.lastPrune < PRUNE_EVERY_MS) return;
+    this.lastPrune = Date.now();
+    await this.options.db.query(`DELETE FROM ${this.schema}.outbox WHERE published_at < now() - interval '${RETENTION}'`);
+  }
+}

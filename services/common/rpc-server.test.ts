@@ -1,0 +1,133 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { fileDesc, serviceDesc, type GenService } from "@bufbuild/protobuf/codegenv2";
+import { FileDescriptorProtoSchema, StringValueSchema, file_google_protobuf_wrappers } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Health } from "../../proto/gen/grpc/health/v1/health_pb.js";
+import { ServingStatus, HealthStatus } from "./health.js";
+import { createLogger } from "./logger.js";
+import { rpcTransport } from "./rpc-client.js";
+import { startRpcServer, type RpcServer } from "./rpc-server.js";
+import { TRACE_HEADER, currentTraceId, runWithTrace } from "./trace.js";
+
+/** A service of the test's own (test.v1.EchoService/Echo), so the test does not lean on any service's protos. */
+const file = fileDesc(
+  Buffer.from(
+    toBinary(
+      FileDescriptorProtoSchema,
+      create(FileDescriptorProtoSchema, {
+        name: "test/v1/echo.proto",
+        package: "test.v1",
+        dependency: ["google/protobuf/wrappers.proto"],
+        syntax: "proto3",
+        service: [
+          {
+            name: "EchoService",
+            method: [{ name: "Echo", inputType: ".google.protobuf.StringValue", outputType: ".google.protobuf.StringValue" }],
+          },
+        ],
+      }),
+    ),
+  ).toString("base64"),
+  [file_google_protobuf_wrappers],
+);
+const EchoService: GenService<{ echo: { methodKind: "unary"; input: typeof StringValueSchema; output: typeof StringValueSchema } }> = serviceDesc(file, 0);
+
+const logger = createLogger("rpc-test", "silent");
+
+describe("rpc server and client over HTTP/2", () => {
+  let server: RpcServer;
+  const health = new HealthStatus();
+
+  beforeAll(async () => {
+    server = await startRpcServer({
+      name: "test",
+      host: "127.0.0.1",
+      port: 0,
+      health,
+      logger,
+      routes: (router) =>
+        router.service(EchoService, {
+          async echo(req) {
+            if (req.value === "fail") throw new Error("secret internals: password=hunter2");
+            if (req.value === "not-found") throw new ConnectError("no such thing", Code.NotFound);
+            if (req.value === "slow") await sleep(500);
+            return { value: currentTraceId() ?? "" };
+          },
+        }),
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const echo = () => createClient(EchoService, rpcTransport(`http://127.0.0.1:${server.port}`));
+
+  it("binds a free port when asked for port 0", () => {
+    expect(server.port).toBeGreaterThan(0);
+  });
+
+  it("carries the caller's traceId into the handler and back", async () => {
+    let header: string | null = null;
+    const res = await runWithTrace("trace-abc-123", () => echo().echo({ value: "hi" }, { onHeader: (h) => (header = h.get(TRACE_HEADER)) }));
+    expect(res.value).toBe("trace-abc-123");
+    expect(header).toBe("trace-abc-123");
+  });
+
+  it("makes a traceId when the caller has none", async () => {
+    const res = await echo().echo({ value: "hi" });
+    expect(res.value).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it("turns a plain thrown Error into Internal without leaking its message", async () => {
+    const err = ConnectError.from(await echo().echo({ value: "fail" }).catch((e: unknown) => e));
+    expect(err.code).toBe(Code.Internal);
+    expect(err.rawMessage).toBe("internal error");
+    expect(err.message).not.toContain("hunter2");
+  });
+
+  it("passes a ConnectError through as it is", async () => {
+    const err = ConnectError.from(await echo().echo({ value: "not-found" }).catch((e: unknown) => e));
+    expect(err.code).toBe(Code.NotFound);
+    expect(err.rawMessage).toBe("no such thing");
+  });
+
+  it("gives up at the client's deadline", async () => {
+    const client = createClient(EchoService, rpcTransport(`http://127.0.0.1:${server.port}`, { timeoutMs: 100 }));
+    const err = ConnectError.from(await client.echo({ value: "slow" }).catch((e: unknown) => e));
+    expect(err.code).toBe(Code.DeadlineExceeded);
+  });
+
+  it("serves health for the whole server and each of its services", async () => {
+    const client = createClient(Health, rpcTransport(`http://127.0.0.1:${server.port}`));
+    expect((await client.check({ service: "" })).status).toBe(ServingStatus.SERVING);
+    expect((await client.check({ service: "test.v1.EchoService" })).status).toBe(ServingStatus.SERVING);
+    health.setServing("test.v1.EchoService", false);
+    expect((await client.check({ service: "test.v1.EchoService" })).status).toBe(ServingStatus.NOT_SERVING);
+    health.setServing("test.v1.EchoService", true);
+  });
+
+  it("closes gracefully, cutting a long stream at the end of the grace period", async () => {
+    const other = await startRpcServer({
+      name: "closing",
+      host: "127.0.0.1",
+      port: 0,
+      health: new HealthStatus(),
+      logger,
+      routes: () => {},
+      shutdownTimeoutMs: 200,
+    });
+    const client = createClient(Health, rpcTransport(`http://127.0.0.1:${other.port}`));
+    const statuses: ServingStatus[] = [];
+    const watching = (async () => {
+      for await (const res of client.watch({ service: "" })) statuses.push(res.status);
+    })().catch((err: unknown) => err);
+    while (statuses.length === 0) await sleep(10);
+    const started = Date.now();
+    await other.close();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await watching;
+    expect(statuses[0]).toBe(ServingStatus.SERVING);
+  });
+});

@@ -1,0 +1,176 @@
+// The gRPC server every service runs: h2c serving gRPC, gRPC-Web and Connect, with health, traceIds,
+// one log line per call, and no internals in error messages.
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Health } from "../../proto/gen/grpc/health/v1/health_pb.js";
+import { type HealthStatus, registerHealth } from "./health.js";
+import type { Logger } from "./logger.js";
+import { TRACE_HEADER, isValidTraceId, newTraceId, runWithTrace } from "./trace.js";
+
+export interface RpcServerOptions {
+  /** The service name, for log lines. */
+  name: string;
+  /** Default 0.0.0.0 (every interface, as a container needs). */
+  host?: string;
+  /** 0 picks a free port (tests); the bound port is returned. */
+  port: number;
+  routes: (router: ConnectRouter) => void;
+  health: HealthStatus;
+  logger: Logger;
+  /** How long `close` lets calls in flight finish before cutting them. Default 5 s. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface RpcServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Re-wraps a response stream: `step` runs each pull, `end` sees how the stream ended (undefined when it completed). */
+async function* wrapStream<M>(
+  source: AsyncIterable<M>,
+  step: <T>(pull: () => Promise<T>) => Promise<T>,
+  end: (err: unknown) => unknown,
+): AsyncGenerator<M> {
+  const iterator = source[Symbol.asyncIterator]();
+  let finished = false;
+  try {
+    for (;;) {
+      const result = await step(() => iterator.next());
+      if (result.done) break;
+      yield result.value;
+    }
+    finished = true;
+    end(undefined);
+  } catch (err) {
+    finished = true;
+    throw end(err) ?? err;
+  } finally {
+    // The client went away mid-stream: stop the handler's generator too.
+    if (!finished) {
+      end(new ConnectError("stream closed by the client", Code.Canceled));
+      await iterator.return?.();
+    }
+  }
+}
+
+const identity = <T>(pull: () => Promise<T>) => pull();
+
+/** Runs every call inside the caller's traceId (or a new one), and answers with it in the response header. */
+function traceInterceptor(): Interceptor {
+  return (next) => async (req) => {
+    const given = req.header.get(TRACE_HEADER);
+    const traceId = given && isValidTraceId(given) ? given : newTraceId();
+    const res = await runWithTrace(traceId, () => next(req));
+    res.header.set(TRACE_HEADER, traceId);
+    if (!res.stream) return res;
+    // A stream's handler runs as the adapter pulls, outside this call: each pull re-enters the trace.
+    return { ...res, message: wrapStream(res.message, (pull) => runWithTrace(traceId, pull), () => undefined) };
+  };
+}
+
+/** One line per call; health probes at debug, or they would drown the rest. */
+function loggingInterceptor(logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    const started = performance.now();
+    const rpc = `${req.service.typeName}/${req.method.name}`;
+    const level = req.service.typeName === Health.typeName ? "debug" : "info";
+    const log = (err: unknown) => {
+      const code = err === undefined ? "OK" : Code[ConnectError.from(err).code];
+      logger[level]({ rpc, code, ms: Math.round(performance.now() - started) }, "rpc");
+    };
+    let res;
+    try {
+      res = await next(req);
+    } catch (err) {
+      log(err);
+      throw err;
+    }
+    if (!res.stream) {
+      log(undefined);
+      return res;
+    }
+    return { ...res, message: wrapStream(res.message, identity, log) };
+  };
+}
+
+/** A ConnectError is the handler's answer; anything else is a bug: logged with its stack, answered "internal error". */
+function errorInterceptor(logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    const rpc = `${req.service.typeName}/${req.method.name}`;
+    const hygienic = (err: unknown): ConnectError => {
+      if (err instanceof ConnectError) return err;
+      // The caller cancelled or its deadline passed: whatever broke in the handler is a consequence.
+      if (req.signal.aborted) return ConnectError.from(req.signal.reason, Code.Canceled);
+      logger.error({ rpc, err }, "unhandled error in rpc handler");
+      return new ConnectError("internal error", Code.Internal);
+    };
+    let res;
+    try {
+      res = await next(req);
+    } catch (err) {
+      throw hygienic(err);
+    }
+    if (!res.stream) return res;
+    return { ...res, message: wrapStream(res.message, identity, (err) => (err === undefined ? undefined : hygienic(err))) };
+  };
+}
+
+export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
+  const { logger, health } = options;
+  const shutdown = new AbortController();
+  const handler = connectNodeAdapter({
+    routes: (router) => {
+      registerHealth(router, health);
+      options.routes(router);
+      for (const { service } of router.handlers) health.register(service.typeName);
+    },
+    // The first interceptor is the outermost: trace for every line, then logging of the final code.
+    interceptors: [traceInterceptor(), loggingInterceptor(logger), errorInterceptor(logger)],
+    // Aborted when the grace period of `close` is over, so long streams (health Watch) end too.
+    shutdownSignal: shutdown.signal,
+  });
+  const server = http2.createServer(handler);
+  const sessions = new Set<http2.Http2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host ?? "0.0.0.0", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  server.on("error", (err) => logger.error({ err }, "rpc server error"));
+  const port = (server.address() as AddressInfo).port;
+  logger.debug({ port }, `${options.name} rpc server listening`);
+
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    const graceMs = options.shutdownTimeoutMs ?? 5_000;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // GOAWAY: clients open no new streams here; those in flight may finish.
+    for (const session of sessions) session.close();
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), graceMs);
+    });
+    const outcome = await Promise.race([closed.then(() => "closed" as const), graceOver]);
+    clearTimeout(timer);
+    if (outcome === "timeout") {
+      logger.warn({ sessions: sessions.size }, "rpc calls still running at shutdown; cutting them");
+      shutdown.abort(new ConnectError("server shutting down", Code.Unavailable));
+      for (const session of sessions) session.destroy();
+      await closed;
+    }
+  };
+
+  return {
+    port,
+    close: () => (closing ??= close()),
+  };
+}
