@@ -1,0 +1,72 @@
+/**
+ * `node dist/services/sandbox/main.js`: both upstream simulators in one process, for cluster-mode runs and
+ * benchmarks. Test equipment, never deployed as the product.
+ *
+ * Environment (defaults in brackets):
+ * - `HOST` [0.0.0.0], `LOG_LEVEL` [info]
+ * - `PSBC_SANDBOX_PORT` [9101], `PSBC_SANDBOX_APP_ID` / `PSBC_SANDBOX_APP_SECRET` [sandbox-psbc / sandbox-psbc-secret]
+ * - `BLUE_BROTHERS_SANDBOX_PORT` [9102], `BLUE_BROTHERS_SANDBOX_APP_ID` / `BLUE_BROTHERS_SANDBOX_APP_SECRET`
+ *   [sandbox-bb / sandbox-bb-secret], `BLUE_BROTHERS_SANDBOX_PUBLIC_URL` [the address it listens on]: the base
+ *   of the voucher URLs customers open.
+ * The services point at them with PSBC_BASE_URL / PSBC_APP_ID / PSBC_APP_SECRET and the BLUE_BROTHERS_* twins.
+ */
+import { port, str, url } from "envalid";
+import { ConfigError, processSpec, readConfig } from "../common/config.js";
+import { createLogger } from "../common/logger.js";
+import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../platform/sandbox-credentials.js";
+import { startBlueBrothersSandbox } from "./blue-brothers-sandbox.js";
+import { startPsbcSandbox } from "./psbc-sandbox.js";
+
+const spec = {
+  ...processSpec,
+  PSBC_SANDBOX_PORT: port({ default: 9101 }),
+  PSBC_SANDBOX_APP_ID: str({ default: SANDBOX_PSBC.appId }),
+  PSBC_SANDBOX_APP_SECRET: str({ default: SANDBOX_PSBC.appSecret }),
+  BLUE_BROTHERS_SANDBOX_PORT: port({ default: 9102 }),
+  BLUE_BROTHERS_SANDBOX_APP_ID: str({ default: SANDBOX_BLUE_BROTHERS.appId }),
+  BLUE_BROTHERS_SANDBOX_APP_SECRET: str({ default: SANDBOX_BLUE_BROTHERS.appSecret }),
+  BLUE_BROTHERS_SANDBOX_PUBLIC_URL: url({ default: undefined, desc: "base of the voucher URLs, e.g. http://sandbox:9102" }),
+};
+
+function config() {
+  try {
+    return readConfig(spec);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`sandbox: ${err.message}\n`);
+    process.exit(1);
+  }
+}
+
+async function main(): Promise<void> {
+  const env = config();
+  const logger = createLogger("sandbox", env.LOG_LEVEL);
+  const psbc = await startPsbcSandbox({
+    host: env.HOST,
+    port: env.PSBC_SANDBOX_PORT,
+    appId: env.PSBC_SANDBOX_APP_ID,
+    appSecret: env.PSBC_SANDBOX_APP_SECRET,
+    logger,
+  });
+  const blueBrothers = await startBlueBrothersSandbox({
+    host: env.HOST,
+    port: env.BLUE_BROTHERS_SANDBOX_PORT,
+    appId: env.BLUE_BROTHERS_SANDBOX_APP_ID,
+    appSecret: env.BLUE_BROTHERS_SANDBOX_APP_SECRET,
+    publicUrl: env.BLUE_BROTHERS_SANDBOX_PUBLIC_URL,
+    logger,
+  }).catch(async (err: unknown) => {
+    await psbc.close();
+    throw err;
+  });
+  logger.info({ psbc: psbc.url, blueBrothers: blueBrothers.url }, "sandboxes running");
+
+  const shutdown = (signal: string): void => {
+    logger.info({ signal }, "sandboxes shutting down");
+    void Promise.all([psbc.close(), blueBrothers.close()]).then(() => process.exit(0));
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+}
+
+await main();

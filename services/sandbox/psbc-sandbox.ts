@@ -1,0 +1,191 @@
+import { randomBytes } from "node:crypto";
+import type { Logger } from "../common/logger.js";
+import { PSBC_CODES, PSBC_WIRE, type PsbcApi, type PsbcEnvelope, type PsbcOperation } from "../common/upstream-wire.js";
+import { PSBC_WIRE_STATUS, type PsbcServiceStatus } from "../order/psbc-platform.js";
+import { Faults } from "./faults.js";
+import { SandboxControlError, startSandboxServer, stringFields, type Reply } from "./sandbox-server.js";
+
+/**
+ * A simulator of the PSBC service open platform's outbound APIs, speaking the wire format assumed in
+ * `services/common/upstream-wire.ts`. Test equipment: bookings live in memory, per rights code.
+ *
+ * Every answer is HTTP 200 with a `respCode`, as PSBC's gateway is assumed to answer; a bad signature is
+ * `100001`, and the "fail" fault answers `999999` (system busy).
+ *
+ * Besides the platform's paths it serves, unsigned: `POST /_sandbox/faults` `{op, mode, times?, delayMs?}`,
+ * `DELETE /_sandbox/faults`, `POST /_sandbox/status` `{code, status}`, `GET /_sandbox/health`.
+ */
+export interface PsbcSandbox {
+  url: string;
+  faults: Faults<PsbcOperation>;
+  /** Calls received per operation, faulted or not. */
+  calls: Record<PsbcOperation, number>;
+  /** Puts a rights code in a state, as if PSBC had moved it (NOT_FOUND forgets it). */
+  setStatus(code: string, status: PsbcServiceStatus): void;
+  statusOf(code: string): PsbcServiceStatus;
+  booking(code: string): PsbcSandboxBooking | undefined;
+  /** The service-complete notices received, in order; a repeated notice appears once. */
+  completions: readonly PsbcCompletion[];
+  close(): Promise<void>;
+}
+
+export interface PsbcSandboxBooking {
+  code: string;
+  type: string;
+  orderNo: string;
+  psbcOrderNo: string;
+  status: Exclude<PsbcServiceStatus, "NOT_FOUND">;
+}
+
+export interface PsbcCompletion {
+  orderNo: string;
+  code: string;
+  type: string;
+  completedAt: string;
+  receivedAt: Date;
+}
+
+export interface PsbcSandboxOptions {
+  /** 0 or absent: a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  appId: string;
+  appSecret: string;
+  logger?: Logger;
+}
+
+/** The deterministic answer of the expired-points query: the contract's example. */
+export const SANDBOX_EXPIRED_POINTS: PsbcApi["expiredPoints"]["response"] = {
+  tranIntglNum: 1000,
+  ovdueIntglNum: 200,
+  noticeMsg: "您有200幸福点已过期取消后将无法退回",
+};
+
+const OPERATIONS = Object.keys(PSBC_WIRE.paths) as PsbcOperation[];
+const BOOK_FIELDS = ["orderNo", "code", "type", "mac", "channel", "tranChnl", "instType", "provinceInstNo"] as const;
+
+export async function startPsbcSandbox(options: PsbcSandboxOptions): Promise<PsbcSandbox> {
+  const bookings = new Map<string, PsbcSandboxBooking>();
+  const completions: PsbcCompletion[] = [];
+  const faults = new Faults<PsbcOperation>(OPERATIONS);
+  const calls = Object.fromEntries(OPERATIONS.map((op) => [op, 0])) as Record<PsbcOperation, number>;
+
+  const setStatus = (code: string, status: PsbcServiceStatus): void => {
+    if (status === "NOT_FOUND") {
+      bookings.delete(code);
+      return;
+    }
+    const booking = bookings.get(code);
+    if (booking) booking.status = status;
+    else bookings.set(code, { code, type: "", orderNo: "", psbcOrderNo: newPsbcOrderNo(), status });
+  };
+
+  const handle = (op: PsbcOperation, body: Record<string, unknown>): Reply => {
+    switch (op) {
+      case "book": {
+        const input = stringFields(body, BOOK_FIELDS);
+        if (!input) return PARAMETER_INVALID;
+        const known = bookings.get(input.code);
+        if (known) {
+          return known.status === "BOOKED" ? ok({ psbcOrderNo: known.psbcOrderNo }) : stateInvalid(known.status);
+        }
+        const booking = { code: input.code, type: input.type, orderNo: input.orderNo, psbcOrderNo: newPsbcOrderNo(), status: "BOOKED" as const };
+        bookings.set(input.code, booking);
+        return ok({ psbcOrderNo: booking.psbcOrderNo });
+      }
+      case "status": {
+        const input = stringFields(body, ["code", "type"]);
+        if (!input) return PARAMETER_INVALID;
+        return ok({ srvStatus: PSBC_WIRE_STATUS[bookings.get(input.code)?.status ?? "NOT_FOUND"] });
+      }
+      case "cancel": {
+        const input = stringFields(body, ["orderNo", "code", "type"]);
+        if (!input) return PARAMETER_INVALID;
+        const booking = bookings.get(input.code);
+        if (!booking) return NOT_BOOKED;
+        if (booking.status === "CANCELLED") return ok({});
+        if (booking.status !== "BOOKED") return stateInvalid(booking.status);
+        booking.status = "CANCELLED";
+        return ok({});
+      }
+      case "expiredPoints": {
+        if (!stringFields(body, ["code", "type", "mac"])) return PARAMETER_INVALID;
+        return ok(SANDBOX_EXPIRED_POINTS);
+      }
+      case "complete": {
+        const input = stringFields(body, ["orderNo", "code", "type", "completedAt"]);
+        if (!input || !/^\d{14}$/.test(input.completedAt)) return PARAMETER_INVALID;
+        const booking = bookings.get(input.code);
+        if (!booking) return NOT_BOOKED;
+        if (booking.status === "COMPLETED") return ok({});
+        if (booking.status !== "BOOKED") return stateInvalid(booking.status);
+        booking.status = "COMPLETED";
+        completions.push({ ...input, receivedAt: new Date() });
+        return ok({});
+      }
+    }
+  };
+
+  const server = await startSandboxServer({
+    name: "psbc",
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 0,
+    logger: options.logger,
+    credentials: { appId: options.appId, appSecret: options.appSecret },
+    faults,
+    calls,
+    paths: PSBC_WIRE.paths,
+    replies: {
+      signatureInvalid: envelope(PSBC_CODES.SIGNATURE_INVALID, "签名验证失败"),
+      parameterInvalid: PARAMETER_INVALID,
+      busy: envelope(PSBC_CODES.SYSTEM_BUSY, "系统繁忙，请稍后再试"),
+    },
+    handle,
+    control: {
+      "/_sandbox/status": (body) => {
+        const input = typeof body === "object" && body !== null ? stringFields(body as Record<string, unknown>, ["code", "status"]) : undefined;
+        if (!input || !Object.hasOwn(PSBC_WIRE_STATUS, input.status)) {
+          throw new SandboxControlError(`expected { code, status: ${Object.keys(PSBC_WIRE_STATUS).join(" | ")} }`);
+        }
+        setStatus(input.code, input.status as PsbcServiceStatus);
+        return { status: 200, body: { ok: true } };
+      },
+    },
+  });
+  options.logger?.info({ url: server.url }, "PSBC sandbox listening");
+
+  return {
+    url: server.url,
+    faults,
+    calls,
+    setStatus,
+    statusOf: (code) => bookings.get(code)?.status ?? "NOT_FOUND",
+    booking: (code) => {
+      const booking = bookings.get(code);
+      return booking && { ...booking };
+    },
+    completions,
+    close: () => server.close(),
+  };
+}
+
+function envelope<T>(respCode: string, respMsg: string, data?: T): Reply {
+  const body: PsbcEnvelope<T> = data === undefined ? { respCode, respMsg } : { respCode, respMsg, data };
+  return { status: 200, body };
+}
+
+function ok<T>(data: T): Reply {
+  return envelope(PSBC_CODES.SUCCESS, "成功", data);
+}
+
+function stateInvalid(status: PsbcServiceStatus): Reply {
+  return envelope(PSBC_CODES.SERVICE_STATE_INVALID, `服务状态不允许此操作: ${status}`);
+}
+
+const PARAMETER_INVALID = envelope(PSBC_CODES.PARAMETER_INVALID, "参数错误");
+const NOT_BOOKED = envelope(PSBC_CODES.SERVICE_NOT_BOOKED, "服务未预约");
+
+function newPsbcOrderNo(): string {
+  return `PS${Date.now().toString(36).toUpperCase()}${randomBytes(6).toString("hex").toUpperCase()}`;
+}

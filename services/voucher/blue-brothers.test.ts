@@ -1,0 +1,178 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { UpstreamError } from "../common/upstream-wire.js";
+import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../sandbox/blue-brothers-sandbox.js";
+import { createBlueBrothersChannel } from "./blue-brothers.js";
+import { VOUCHER_URL_MAX_LENGTH, VoucherAlreadyRedeemed, type SendChannel } from "./send-channel.js";
+
+const credentials = { appId: "bb-test", appSecret: "bb-test-secret" };
+let sequence = 0;
+const freshOrder = () => `ORD${process.pid}${Date.now().toString(36)}${(sequence += 1)}`;
+const issueInput = (outOrderNo: string) => ({ outOrderNo, templateId: "TPL-1", rightsCode: `R-${outOrderNo}`, customerRef: "customer-1" });
+
+async function upstreamError(promise: Promise<unknown>): Promise<Pick<UpstreamError, "kind" | "code" | "platform" | "operation">> {
+  try {
+    await promise;
+  } catch (err) {
+    if (!(err instanceof UpstreamError)) throw err;
+    return { kind: err.kind, code: err.code, platform: err.platform, operation: err.operation };
+  }
+  throw new Error("expected an UpstreamError");
+}
+
+describe("Blue Brothers adapter against the Blue Brothers sandbox", () => {
+  let sandbox: BlueBrothersSandbox;
+  let channel: SendChannel;
+  beforeAll(async () => {
+    sandbox = await startBlueBrothersSandbox(credentials);
+    channel = createBlueBrothersChannel({ baseUrl: sandbox.url, ...credentials, timeoutMs: 300 });
+  });
+  afterEach(() => sandbox.faults.clear());
+  afterAll(async () => {
+    await sandbox.close();
+  });
+
+  it("issues one voucher per outOrderNo, with a short redemption URL", async () => {
+    const outOrderNo = freshOrder();
+    const before = sandbox.calls.issue;
+    const first = await channel.issueVoucher(issueInput(outOrderNo));
+    expect(first.url).toBe(`${sandbox.url}/redeem/${first.voucherNo}`);
+    expect(first.url.length).toBeLessThanOrEqual(VOUCHER_URL_MAX_LENGTH);
+    expect(await channel.issueVoucher(issueInput(outOrderNo))).toEqual(first);
+    expect(sandbox.calls.issue - before).toBe(2);
+    expect(sandbox.voucher(outOrderNo)).toMatchObject({ ...issueInput(outOrderNo), ...first, status: "NORMAL" });
+
+    const other = await channel.issueVoucher(issueInput(freshOrder()));
+    expect(other.voucherNo).not.toBe(first.voucherNo);
+  });
+
+  it("refuses an outOrderNo reused for another template", async () => {
+    const outOrderNo = freshOrder();
+    await channel.issueVoucher(issueInput(outOrderNo));
+    expect(await upstreamError(channel.issueVoucher({ ...issueInput(outOrderNo), templateId: "TPL-2" }))).toEqual({
+      kind: "rejected",
+      code: "40901",
+      platform: "blue-brothers",
+      operation: "issue",
+    });
+  });
+
+  it("voids idempotently; a voided order cannot be issued again", async () => {
+    const outOrderNo = freshOrder();
+    const { voucherNo } = await channel.issueVoucher(issueInput(outOrderNo));
+    const before = sandbox.calls.void;
+    await channel.voidVoucher({ outOrderNo, voucherNo });
+    await channel.voidVoucher({ outOrderNo, voucherNo });
+    expect(sandbox.calls.void - before).toBe(2);
+    expect(sandbox.voucher(outOrderNo)).toMatchObject({ status: "VOIDED", voidedAt: expect.any(Date) as Date });
+    expect(await upstreamError(channel.issueVoucher(issueInput(outOrderNo)))).toMatchObject({ kind: "rejected", code: "42202" });
+    expect(await upstreamError(channel.voidVoucher({ outOrderNo, voucherNo: "BB0000" }))).toMatchObject({
+      kind: "rejected",
+      code: "40401",
+    });
+  });
+
+  it("voids by order when the voucher number is unknown, and the late issue is refused", async () => {
+    const outOrderNo = freshOrder();
+    await channel.voidVoucher({ outOrderNo, voucherNo: "" });
+    expect(await upstreamError(channel.issueVoucher(issueInput(outOrderNo)))).toMatchObject({ kind: "rejected", code: "42202" });
+    expect(sandbox.voucher(outOrderNo)).toBeUndefined();
+  });
+
+  it("a redeemed voucher cannot be voided: VoucherAlreadyRedeemed", async () => {
+    const outOrderNo = freshOrder();
+    const { voucherNo } = await channel.issueVoucher(issueInput(outOrderNo));
+    expect(sandbox.redeem(voucherNo)).toMatchObject({ status: "REDEEMED", redeemedAt: expect.any(Date) as Date });
+    expect(sandbox.redeem(voucherNo).status).toBe("REDEEMED");
+    const err = await channel.voidVoucher({ outOrderNo, voucherNo }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VoucherAlreadyRedeemed);
+    expect(sandbox.voucher(outOrderNo)?.status).toBe("REDEEMED");
+    // Issue stays idempotent after redemption.
+    expect((await channel.issueVoucher(issueInput(outOrderNo))).voucherNo).toBe(voucherNo);
+    expect(() => sandbox.redeem("BBUNKNOWN")).toThrow();
+  });
+
+  it("serves the redemption page; posting it redeems the voucher", async () => {
+    const outOrderNo = freshOrder();
+    const { url } = await channel.issueVoucher(issueInput(outOrderNo));
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("NORMAL");
+    const redeemed = await fetch(url, { method: "POST", body: "" });
+    expect(await redeemed.text()).toContain("REDEEMED");
+    expect(sandbox.voucher(outOrderNo)?.status).toBe("REDEEMED");
+    expect((await fetch(`${sandbox.url}/redeem/BBNOSUCH`)).status).toBe(404);
+  });
+
+  it("fault fail: unavailable (HTTP 503), for `times` calls only", async () => {
+    const outOrderNo = freshOrder();
+    sandbox.faults.set("issue", { mode: "fail", times: 1 });
+    expect(await upstreamError(channel.issueVoucher(issueInput(outOrderNo)))).toEqual({
+      kind: "unavailable",
+      code: "50301",
+      platform: "blue-brothers",
+      operation: "issue",
+    });
+    expect(sandbox.voucher(outOrderNo)).toBeUndefined();
+    await channel.issueVoucher(issueInput(outOrderNo));
+  });
+
+  it("fault delay: answers after the delay, or times out past the adapter's timeout", async () => {
+    sandbox.faults.set("issue", { mode: "delay", delayMs: 100, times: 1 });
+    const started = Date.now();
+    await channel.issueVoucher(issueInput(freshOrder()));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+    sandbox.faults.set("void", { mode: "delay", delayMs: 2000, times: 1 });
+    expect(await upstreamError(channel.voidVoucher({ outOrderNo: freshOrder(), voucherNo: "" }))).toMatchObject({ kind: "timeout" });
+  });
+
+  it("fault timeout: the adapter's timeout fires; the retry gets the voucher the lost call made", async () => {
+    const outOrderNo = freshOrder();
+    sandbox.faults.set("issue", { mode: "timeout", times: 1 });
+    const started = Date.now();
+    expect(await upstreamError(channel.issueVoucher(issueInput(outOrderNo)))).toMatchObject({ kind: "timeout", code: "TIMEOUT" });
+    expect(Date.now() - started).toBeLessThan(2000);
+    const made = sandbox.voucher(outOrderNo);
+    expect(made).toBeDefined();
+    expect((await channel.issueVoucher(issueInput(outOrderNo))).voucherNo).toBe(made?.voucherNo);
+  });
+
+  it("a wrong secret is rejected (HTTP 401)", async () => {
+    const forged = createBlueBrothersChannel({ baseUrl: sandbox.url, appId: credentials.appId, appSecret: "wrong", timeoutMs: 300 });
+    expect(await upstreamError(forged.issueVoucher(issueInput(freshOrder())))).toMatchObject({ kind: "rejected", code: "40101" });
+  });
+
+  it("is driven over HTTP by the control endpoints", async () => {
+    const post = (path: string, body: unknown) =>
+      fetch(`${sandbox.url}${path}`, { method: "POST", body: JSON.stringify(body), signal: AbortSignal.timeout(2000) });
+    expect((await post("/_sandbox/faults", { op: "*", mode: "fail", times: 2 })).status).toBe(200);
+    expect(await upstreamError(channel.issueVoucher(issueInput(freshOrder())))).toMatchObject({ kind: "unavailable" });
+    expect(await upstreamError(channel.voidVoucher({ outOrderNo: freshOrder(), voucherNo: "" }))).toMatchObject({ kind: "unavailable" });
+
+    expect((await post("/_sandbox/faults", { op: "issue", mode: "fail" })).status).toBe(200);
+    expect((await fetch(`${sandbox.url}/_sandbox/faults`, { method: "DELETE" })).status).toBe(200);
+    const outOrderNo = freshOrder();
+    const { voucherNo } = await channel.issueVoucher(issueInput(outOrderNo));
+
+    const redeemed = await post("/_sandbox/redeem", { voucherNo });
+    expect(redeemed.status).toBe(200);
+    expect(await redeemed.json()).toMatchObject({ voucherNo, status: "REDEEMED" });
+    expect((await post("/_sandbox/redeem", { voucherNo: "BBNOSUCH" })).status).toBe(400);
+    expect((await post("/_sandbox/redeem", {})).status).toBe(400);
+  });
+});
+
+describe("Blue Brothers sandbox URLs", () => {
+  it("builds voucher URLs on the public URL; the adapter refuses one above the contract's 125 characters", async () => {
+    const longBase = `http://sandbox.example.com/${"x".repeat(100)}`;
+    const sandbox = await startBlueBrothersSandbox({ ...credentials, publicUrl: longBase });
+    try {
+      const channel = createBlueBrothersChannel({ baseUrl: sandbox.url, ...credentials, timeoutMs: 300 });
+      expect(await upstreamError(channel.issueVoucher(issueInput(freshOrder())))).toMatchObject({
+        kind: "rejected",
+        code: "INVALID_RESPONSE",
+      });
+    } finally {
+      await sandbox.close();
+    }
+  });
+});
