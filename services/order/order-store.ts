@@ -1,0 +1,223 @@
+import { randomInt } from "node:crypto";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { Database, Queryable } from "../common/database.js";
+import { appendEvent } from "../common/outbox.js";
+import { KeyStatus, OrderStatus } from "../common/statuses.js";
+import { OrderBookedSchema, OrderCancelledSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
+
+export const ORDER_SCHEMA = "orders";
+
+export interface RightsOrder {
+  orderNo: string;
+  code: string;
+  type: string;
+  mac: string;
+  backUrl: string;
+  status: OrderStatus;
+  keyStatus: KeyStatus;
+  expireAt: Date;
+  psbcBookedAt: Date | null;
+  voucherNo: string | null;
+  voucherUrl: string | null;
+  voucherVoidedAt: Date | null;
+  psbcCancelledAt: Date | null;
+}
+
+export interface NewOrder {
+  code: string;
+  type: string;
+  mac: string;
+  channel: string;
+  tranChnl: string;
+  instType: string;
+  provinceInstNo: string;
+  backUrl: string;
+  expireAt: Date;
+}
+
+interface OrderRow {
+  order_no: string;
+  code: string;
+  type: string;
+  mac: string;
+  back_url: string;
+  status: number;
+  key_status: number;
+  expire_at: Date;
+  psbc_booked_at: Date | null;
+  voucher_no: string | null;
+  voucher_url: string | null;
+  voucher_voided_at: Date | null;
+  psbc_cancelled_at: Date | null;
+}
+
+const COLUMNS = `order_no, code, type, mac, back_url, status, key_status, expire_at, psbc_booked_at,
+  voucher_no, voucher_url, voucher_voided_at, psbc_cancelled_at`;
+
+/**
+ * Order numbers: yyyyMMddHHmmssSSS then 10 random digits (27 characters, within the contract's 32). Readable
+ * by time for operators; the primary key catches the (negligible) chance of a collision.
+ */
+export function newOrderNo(now = new Date()): string {
+  const stamp = now.toISOString().replace(/\D/g, "").slice(0, 17);
+  return stamp + String(randomInt(0, 1e10)).padStart(10, "0");
+}
+
+/** Data access of rights orders. Each saga step is one UPDATE guarded by the state it expects. */
+export class OrderStore {
+  constructor(private readonly db: Database) {}
+
+  async findByCode(code: string): Promise<RightsOrder | undefined> {
+    const { rows } = await this.db.query<OrderRow>(`SELECT ${COLUMNS} FROM orders.rights_order WHERE code = $1`, [code]);
+    return rows[0] && fromRow(rows[0]);
+  }
+
+  /** Creates the order of a rights code, or returns the one that exists (the unique code decides). */
+  async findOrCreate(order: NewOrder): Promise<RightsOrder> {
+    const { rows } = await this.db.query<OrderRow>(
+      `INSERT INTO orders.rights_order
+         (order_no, code, type, mac, channel, tran_chnl, inst_type, province_inst_no, back_url, expire_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (code) DO NOTHING
+       RETURNING ${COLUMNS}`,
+      [
+        newOrderNo(),
+        order.code,
+        order.type,
+        order.mac,
+        order.channel,
+        order.tranChnl,
+        order.instType,
+        order.provinceInstNo,
+        order.backUrl,
+        order.expireAt,
+      ],
+    );
+    if (rows[0]) return fromRow(rows[0]);
+    const existing = await this.findByCode(order.code);
+    if (!existing) throw new Error(`order of a conflicting code vanished`);
+    return existing;
+  }
+
+  async recordPsbcBooking(orderNo: string, psbcOrderNo: string): Promise<RightsOrder> {
+    return this.update(
+      `psbc_order_no = $2, psbc_booked_at = now(), last_error = NULL`,
+      `status = ${OrderStatus.NOT_BOOKED}`,
+      [orderNo, psbcOrderNo],
+    );
+  }
+
+  /** The booking's last step: voucher in hand, status 200, and the order.booked event in the same transaction. */
+  async completeBooking(order: RightsOrder, voucherNo: string, voucherUrl: string): Promise<RightsOrder> {
+    return this.db.transaction(async (tx) => {
+      const booked = await this.update(
+        `status = ${OrderStatus.BOOKED}, key_status = ${KeyStatus.NORMAL}, voucher_no = $2, voucher_url = $3,
+         booked_at = now(), last_error = NULL`,
+        `status = ${OrderStatus.NOT_BOOKED}`,
+        [order.orderNo, voucherNo, voucherUrl],
+        tx,
+      );
+      const event = create(OrderBookedSchema, {
+        orderNo: order.orderNo,
+        code: order.code,
+        type: order.type,
+        voucherNo,
+        bookedAt: timestampFromDate(new Date()),
+      });
+      await appendEvent(tx, ORDER_SCHEMA, "order.booked", toBinary(OrderBookedSchema, event));
+      return booked;
+    });
+  }
+
+  async recordVoucherVoided(orderNo: string): Promise<RightsOrder> {
+    return this.update(
+      `key_status = ${KeyStatus.VOIDED}, voucher_voided_at = now(), last_error = NULL`,
+      `status IN (${OrderStatus.NOT_BOOKED}, ${OrderStatus.BOOKED})`,
+      [orderNo],
+    );
+  }
+
+  async recordPsbcCancelled(orderNo: string): Promise<RightsOrder> {
+    return this.update(
+      `psbc_cancelled_at = now(), last_error = NULL`,
+      `status IN (${OrderStatus.NOT_BOOKED}, ${OrderStatus.BOOKED})`,
+      [orderNo],
+    );
+  }
+
+  /** The cancel's last step: status 400 and the order.cancelled event in the same transaction. */
+  async completeCancel(order: RightsOrder): Promise<RightsOrder> {
+    return this.db.transaction(async (tx) => {
+      const cancelled = await this.update(
+        `status = ${OrderStatus.CANCELLED}, cancelled_at = now(), last_error = NULL`,
+        `status IN (${OrderStatus.NOT_BOOKED}, ${OrderStatus.BOOKED})`,
+        [order.orderNo],
+        tx,
+      );
+      const event = create(OrderCancelledSchema, {
+        orderNo: order.orderNo,
+        code: order.code,
+        type: order.type,
+        cancelledAt: timestampFromDate(new Date()),
+      });
+      await appendEvent(tx, ORDER_SCHEMA, "order.cancelled", toBinary(OrderCancelledSchema, event));
+      return cancelled;
+    });
+  }
+
+  async markExpired(orderNo: string): Promise<void> {
+    await this.db.query(
+      `UPDATE orders.rights_order SET status = ${OrderStatus.EXPIRED}, updated_at = now()
+        WHERE order_no = $1 AND status IN (${OrderStatus.NOT_BOOKED}, ${OrderStatus.BOOKED})`,
+      [orderNo],
+    );
+  }
+
+  /** The voucher turned out redeemed upstream: the service is in effect. */
+  async markRedeemed(orderNo: string): Promise<void> {
+    await this.db.query(
+      `UPDATE orders.rights_order SET key_status = ${KeyStatus.REDEEMED},
+              key_usage_time = COALESCE(key_usage_time, now()), updated_at = now()
+        WHERE order_no = $1 AND key_status <> ${KeyStatus.REDEEMED}`,
+      [orderNo],
+    );
+  }
+
+  /** Keeps why the last attempt stopped, for operators; the saga columns already say where it stopped. */
+  async recordFailure(orderNo: string, error: string): Promise<void> {
+    await this.db.query(`UPDATE orders.rights_order SET last_error = $2, updated_at = now() WHERE order_no = $1`, [
+      orderNo,
+      error.slice(0, 500),
+    ]);
+  }
+
+  private async update(set: string, expected: string, params: unknown[], db: Queryable = this.db): Promise<RightsOrder> {
+    const { rows } = await db.query<OrderRow>(
+      `UPDATE orders.rights_order SET ${set}, updated_at = now()
+        WHERE order_no = $1 AND ${expected}
+        RETURNING ${COLUMNS}`,
+      params,
+    );
+    if (!rows[0]) throw new Error(`order ${String(params[0])} is no longer in the state this step expects`);
+    return fromRow(rows[0]);
+  }
+}
+
+function fromRow(row: OrderRow): RightsOrder {
+  return {
+    orderNo: row.order_no,
+    code: row.code,
+    type: row.type,
+    mac: row.mac,
+    backUrl: row.back_url,
+    status: row.status as OrderStatus,
+    keyStatus: row.key_status as KeyStatus,
+    expireAt: new Date(row.expire_at),
+    psbcBookedAt: row.psbc_booked_at,
+    voucherNo: row.voucher_no,
+    voucherUrl: row.voucher_url,
+    voucherVoidedAt: row.voucher_voided_at,
+    psbcCancelledAt: row.psbc_cancelled_at,
+  };
+}

@@ -1,0 +1,66 @@
+import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
+import { domainError, ErrorReason } from "../common/errors.js";
+import { OrderService, type RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
+import type { Bookings } from "./bookings.js";
+import type { ServiceTypes } from "./service-types.js";
+
+/** The gRPC face of the order service: unwraps requests, calls one use case, shapes the answer. */
+export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes): ServiceImpl<typeof OrderService> {
+  return {
+    async bookService(req) {
+      const order = await bookings.book(envelopeOf(req.envelope));
+      return { orderNo: order.orderNo, url: order.voucherUrl ?? "", backUrl: order.backUrl };
+    },
+    async cancelService(req) {
+      const order = await bookings.cancel(envelopeOf(req.envelope));
+      return { orderNo: order.orderNo, status: order.status };
+    },
+    async getServiceDetail(req) {
+      const order = await bookings.detail(envelopeOf(req.envelope));
+      return {
+        orderNo: order.orderNo,
+        url: order.voucherUrl,
+        backUrl: order.backUrl,
+        status: order.status,
+        keyStatus: order.keyStatus,
+      };
+    },
+    async queryExpiredPoints(req) {
+      const points = await bookings.expiredPoints(envelopeOf(req.envelope));
+      return {
+        tranIntglNum: BigInt(points.tranIntglNum),
+        ovdueIntglNum: BigInt(points.ovdueIntglNum),
+        noticeMsg: points.noticeMsg,
+      };
+    },
+    async putServiceType(req) {
+      const ascii16 = /^[\x20-\x7e]{16}$/;
+      if (!/^[0-9A-Za-z]{1,6}$/.test(req.type) || !ascii16.test(req.aesKey) || !ascii16.test(req.aesIv)) {
+        throw domainError(ErrorReason.PARAMETER_INVALID, "type must be 1-6 characters, key and IV 16 ASCII characters");
+      }
+      if (!req.voucherTemplateId || !req.sendChannel || req.validityDays <= 0) {
+        throw domainError(ErrorReason.PARAMETER_INVALID, "voucher template, send channel and validity days are required");
+      }
+      await serviceTypes.put({
+        type: req.type,
+        name: req.name,
+        aesKey: req.aesKey,
+        aesIv: req.aesIv,
+        providerCode: req.providerCode,
+        voucherTemplateId: req.voucherTemplateId,
+        sendChannel: req.sendChannel,
+        validityDays: req.validityDays,
+      });
+      return { type: req.type };
+    },
+  };
+}
+
+function envelopeOf(envelope: RightsEnvelope | undefined): RightsEnvelope {
+  if (!envelope) throw domainError(ErrorReason.PARAMETER_INVALID, "envelope is required");
+  return envelope;
+}
+
+export function orderRoutes(impl: ServiceImpl<typeof OrderService>): (router: ConnectRouter) => void {
+  return (router) => router.service(OrderService, impl);
+}

@@ -1,0 +1,143 @@
+import { createClient } from "@connectrpc/connect";
+import type { FastifyInstance } from "fastify";
+import { buildGateway, grpcHealthCheck } from "../../gateway/app.js";
+import { connectEventBus, type EventBus } from "../common/bus.js";
+import { openDatabase, sharedDatabase, type Database } from "../common/database.js";
+import { createLockService, type LockService } from "../common/lock.js";
+import type { Logger } from "../common/logger.js";
+import { rpcTransport } from "../common/rpc-client.js";
+import type { HostedService } from "../common/service-host.js";
+import { sandboxServiceType, startOrderService } from "../order/main.js";
+import { createPsbcPlatform } from "../order/psbc-platform.js";
+import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../sandbox/blue-brothers-sandbox.js";
+import { startPsbcSandbox, type PsbcSandbox } from "../sandbox/psbc-sandbox.js";
+import { createBlueBrothersChannel } from "../voucher/blue-brothers.js";
+import { startVoucherService } from "../voucher/main.js";
+import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
+import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "./sandbox-credentials.js";
+import { ORDER_STREAM, VOUCHER_STREAM } from "./streams.js";
+
+export interface PlatformOptions {
+  logger: Logger;
+  host?: string;
+  /** 0 picks a free port (tests). */
+  gatewayPort?: number;
+  orderPort?: number;
+  voucherPort?: number;
+  /** Real servers when given; otherwise PGlite (in `dataDir`, or in memory), an in-process lock and bus. */
+  databaseUrl?: string;
+  dataDir?: string;
+  redisUrl?: string;
+  natsUrl?: string;
+  /** The AES secret of sandbox service type 310001. */
+  sandboxAes: { key: string; iv: string };
+  upstreamTimeoutMs?: number;
+  rpcTimeoutMs?: number;
+}
+
+export interface RunningPlatform {
+  gatewayUrl: string;
+  orderUrl: string;
+  voucherUrl: string;
+  gateway: FastifyInstance;
+  psbcSandbox: PsbcSandbox;
+  blueBrothersSandbox: BlueBrothersSandbox;
+  services: HostedService[];
+  db: Database;
+  bus: EventBus;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole system in one process: sandboxes, voucher and order services each on its own gRPC port (so every
+ * call is a real HTTP/2 call), and the gateway. `npm start` runs it; the end-to-end tests run it against the
+ * real PostgreSQL, Redis and NATS when their URLs are set.
+ */
+export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
+  const { logger } = options;
+  const host = options.host ?? "127.0.0.1";
+  const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 3000;
+  const closers: Array<() => Promise<unknown>> = [];
+  const close = async (): Promise<void> => {
+    for (const closer of closers.reverse()) await closer().catch((err: unknown) => logger.warn({ err }, "close failed"));
+  };
+  try {
+    const db = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir, logger });
+    closers.push(() => db.close());
+    const bus: EventBus = await connectEventBus({
+      url: options.natsUrl,
+      streams: [ORDER_STREAM, VOUCHER_STREAM],
+      name: "platform",
+      logger,
+    });
+    closers.push(() => bus.close());
+    const lock: LockService = createLockService({ url: options.redisUrl, logger });
+    closers.push(() => lock.close());
+
+    const psbcSandbox = await startPsbcSandbox({ host, port: 0, ...SANDBOX_PSBC, logger });
+    closers.push(() => psbcSandbox.close());
+    const blueBrothersSandbox = await startBlueBrothersSandbox({ host, port: 0, ...SANDBOX_BLUE_BROTHERS, logger });
+    closers.push(() => blueBrothersSandbox.close());
+
+    const voucher = await startVoucherService({
+      host,
+      port: options.voucherPort ?? 0,
+      db: sharedDatabase(db),
+      bus,
+      logger: logger.child({ service: "voucher" }),
+      channels: new Map([
+        [
+          "BLUE_BROTHERS",
+          createBlueBrothersChannel({ baseUrl: blueBrothersSandbox.url, ...SANDBOX_BLUE_BROTHERS, timeoutMs: upstreamTimeoutMs }),
+        ],
+      ]),
+    });
+    closers.push(() => voucher.close());
+    const voucherUrl = `http://${host}:${voucher.port}`;
+
+    const voucherTransport = rpcTransport(voucherUrl, { timeoutMs: options.rpcTimeoutMs });
+    const order = await startOrderService({
+      host,
+      port: options.orderPort ?? 0,
+      db: sharedDatabase(db),
+      lock,
+      bus,
+      psbc: createPsbcPlatform({ baseUrl: psbcSandbox.url, ...SANDBOX_PSBC, timeoutMs: upstreamTimeoutMs }),
+      voucherTransport,
+      logger: logger.child({ service: "order" }),
+      seedServiceTypes: [sandboxServiceType(options.sandboxAes)],
+    });
+    closers.push(() => order.close());
+    const orderUrl = `http://${host}:${order.port}`;
+
+    const orderTransport = rpcTransport(orderUrl, { timeoutMs: (options.rpcTimeoutMs ?? 8000) + 4000 });
+    const gateway = await buildGateway({
+      orderService: createClient(OrderService, orderTransport),
+      readiness: [
+        { name: "order", check: grpcHealthCheck(orderTransport) },
+        { name: "voucher", check: grpcHealthCheck(voucherTransport) },
+      ],
+      logger: logger.child({ service: "gateway" }),
+    });
+    closers.push(() => gateway.close());
+    await gateway.listen({ host, port: options.gatewayPort ?? 0 });
+    const address = gateway.server.address();
+    const gatewayPort = typeof address === "object" && address ? address.port : options.gatewayPort;
+
+    return {
+      gatewayUrl: `http://${host}:${gatewayPort}`,
+      orderUrl,
+      voucherUrl,
+      gateway,
+      psbcSandbox,
+      blueBrothersSandbox,
+      services: [voucher, order],
+      db,
+      bus,
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

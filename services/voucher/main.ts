@@ -1,0 +1,37 @@
+import { fileURLToPath } from "node:url";
+import type { EventBus } from "../common/bus.js";
+import type { Database } from "../common/database.js";
+import type { Logger } from "../common/logger.js";
+import { hostService, type HostedService } from "../common/service-host.js";
+import { voucherRoutes, voucherServiceImpl } from "./routes.js";
+import type { SendChannel } from "./send-channel.js";
+import { VOUCHER_SCHEMA, VoucherStore } from "./voucher-store.js";
+import { Vouchers } from "./vouchers.js";
+
+export interface VoucherServiceOptions {
+  host: string;
+  port: number;
+  db: Database;
+  bus: EventBus;
+  /** Send channels (制码方) by the name service types refer to, e.g. BLUE_BROTHERS. */
+  channels: ReadonlyMap<string, SendChannel>;
+  logger: Logger;
+}
+
+export async function startVoucherService(options: VoucherServiceOptions): Promise<HostedService> {
+  const store = new VoucherStore(options.db);
+  return hostService({
+    name: "voucher",
+    schema: VOUCHER_SCHEMA,
+    migrationsDir: fileURLToPath(new URL("./migrations", import.meta.url)),
+    db: options.db,
+    bus: options.bus,
+    logger: options.logger,
+    host: options.host,
+    port: options.port,
+    routes({ eventsWritten }) {
+      const vouchers = new Vouchers({ store, channels: options.channels, logger: options.logger, eventsWritten });
+      return voucherRoutes(voucherServiceImpl(vouchers));
+    },
+  });
+}

@@ -1,0 +1,127 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { Database } from "../common/database.js";
+import { appendEvent } from "../common/outbox.js";
+import { KeyStatus } from "../common/statuses.js";
+import { VoucherIssuedSchema, VoucherVoidedSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
+
+export const VOUCHER_SCHEMA = "vouchers";
+
+export interface VoucherRecord {
+  orderNo: string;
+  sendChannel: string;
+  templateId: string;
+  rightsCode: string;
+  voucherNo: string | null;
+  url: string | null;
+  keyStatus: KeyStatus;
+}
+
+interface VoucherRow {
+  order_no: string;
+  send_channel: string;
+  template_id: string;
+  rights_code: string;
+  voucher_no: string | null;
+  url: string | null;
+  key_status: number;
+}
+
+const COLUMNS = "order_no, send_channel, template_id, rights_code, voucher_no, url, key_status";
+
+export class VoucherStore {
+  constructor(private readonly db: Database) {}
+
+  async find(orderNo: string): Promise<VoucherRecord | undefined> {
+    const { rows } = await this.db.query<VoucherRow>(`SELECT ${COLUMNS} FROM vouchers.voucher WHERE order_no = $1`, [orderNo]);
+    return rows[0] && fromRow(rows[0]);
+  }
+
+  /** The pending voucher of an order, created on first sight; a retry finds the same row. */
+  async findOrCreatePending(voucher: Pick<VoucherRecord, "orderNo" | "sendChannel" | "templateId" | "rightsCode">): Promise<VoucherRecord> {
+    const { rows } = await this.db.query<VoucherRow>(
+      `INSERT INTO vouchers.voucher (order_no, send_channel, template_id, rights_code) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (order_no) DO NOTHING RETURNING ${COLUMNS}`,
+      [voucher.orderNo, voucher.sendChannel, voucher.templateId, voucher.rightsCode],
+    );
+    if (rows[0]) return fromRow(rows[0]);
+    const existing = await this.find(voucher.orderNo);
+    if (!existing) throw new Error("voucher of a conflicting order vanished");
+    return existing;
+  }
+
+  /** Pending → normal with its code and URL, and voucher.issued, once even if two issuers race. */
+  async recordIssued(orderNo: string, voucherNo: string, url: string): Promise<VoucherRecord> {
+    const issued = await this.db.transaction(async (tx) => {
+      const { rows } = await tx.query<VoucherRow>(
+        `UPDATE vouchers.voucher SET voucher_no = $2, url = $3, key_status = ${KeyStatus.NORMAL}, issued_at = now(),
+                last_error = NULL, updated_at = now()
+          WHERE order_no = $1 AND key_status = ${KeyStatus.PENDING} RETURNING ${COLUMNS}`,
+        [orderNo, voucherNo, url],
+      );
+      const row = rows[0];
+      if (!row) return undefined;
+      const event = create(VoucherIssuedSchema, {
+        orderNo,
+        voucherNo,
+        sendChannel: row.send_channel,
+        issuedAt: timestampFromDate(new Date()),
+      });
+      await appendEvent(tx, VOUCHER_SCHEMA, "voucher.issued", toBinary(VoucherIssuedSchema, event));
+      return fromRow(row);
+    });
+    return issued ?? this.mustFind(orderNo);
+  }
+
+  /** Pending or normal → voided, and voucher.voided, once. */
+  async recordVoided(orderNo: string): Promise<VoucherRecord> {
+    const voided = await this.db.transaction(async (tx) => {
+      const { rows } = await tx.query<VoucherRow>(
+        `UPDATE vouchers.voucher SET key_status = ${KeyStatus.VOIDED}, voided_at = now(), last_error = NULL, updated_at = now()
+          WHERE order_no = $1 AND key_status IN (${KeyStatus.PENDING}, ${KeyStatus.NORMAL}) RETURNING ${COLUMNS}`,
+        [orderNo],
+      );
+      const row = rows[0];
+      if (!row) return undefined;
+      const event = create(VoucherVoidedSchema, {
+        orderNo,
+        voucherNo: row.voucher_no ?? "",
+        sendChannel: row.send_channel,
+        voidedAt: timestampFromDate(new Date()),
+      });
+      await appendEvent(tx, VOUCHER_SCHEMA, "voucher.voided", toBinary(VoucherVoidedSchema, event));
+      return fromRow(row);
+    });
+    return voided ?? this.mustFind(orderNo);
+  }
+
+  async recordRedeemed(orderNo: string): Promise<void> {
+    await this.db.query(
+      `UPDATE vouchers.voucher SET key_status = ${KeyStatus.REDEEMED}, redeemed_at = COALESCE(redeemed_at, now()), updated_at = now()
+        WHERE order_no = $1 AND key_status <> ${KeyStatus.REDEEMED}`,
+      [orderNo],
+    );
+  }
+
+  async recordFailure(orderNo: string, error: string): Promise<void> {
+    await this.db.query(`UPDATE vouchers.voucher SET last_error = $2, updated_at = now() WHERE order_no = $1`, [orderNo, error.slice(0, 500)]);
+  }
+
+  private async mustFind(orderNo: string): Promise<VoucherRecord> {
+    const found = await this.find(orderNo);
+    if (!found) throw new Error(`voucher of order ${orderNo} vanished`);
+    return found;
+  }
+}
+
+function fromRow(row: VoucherRow): VoucherRecord {
+  return {
+    orderNo: row.order_no,
+    sendChannel: row.send_channel,
+    templateId: row.template_id,
+    rightsCode: row.rights_code,
+    voucherNo: row.voucher_no,
+    url: row.url,
+    keyStatus: row.key_status as KeyStatus,
+  };
+}

@@ -1,0 +1,89 @@
+import { domainError, ErrorReason } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+import { KeyStatus } from "../common/statuses.js";
+import { VoucherAlreadyRedeemed, type SendChannel } from "./send-channel.js";
+import type { VoucherRecord, VoucherStore } from "./voucher-store.js";
+
+export interface IssueRequest {
+  orderNo: string;
+  templateId: string;
+  sendChannel: string;
+  rightsCode: string;
+  customerRef: string;
+}
+
+/** Issue and void vouchers through the send channels (制码方), idempotent by our order number. */
+export class Vouchers {
+  constructor(
+    private readonly deps: {
+      store: VoucherStore;
+      channels: ReadonlyMap<string, SendChannel>;
+      logger: Logger;
+      eventsWritten(): void;
+    },
+  ) {}
+
+  async issue(request: IssueRequest): Promise<VoucherRecord> {
+    if (!request.orderNo || !request.templateId || !request.rightsCode) {
+      throw domainError(ErrorReason.PARAMETER_INVALID, "order number, template and rights code are required");
+    }
+    const channel = this.channel(request.sendChannel);
+    const voucher = await this.deps.store.findOrCreatePending(request);
+    if (voucher.keyStatus !== KeyStatus.PENDING) {
+      if (voucher.keyStatus === KeyStatus.VOIDED) throw domainError(ErrorReason.SERVICE_CANCELLED, "voucher voided");
+      return voucher;
+    }
+    let issued: { voucherNo: string; url: string };
+    try {
+      issued = await channel.issueVoucher({
+        outOrderNo: voucher.orderNo,
+        templateId: voucher.templateId,
+        rightsCode: voucher.rightsCode,
+        customerRef: request.customerRef,
+      });
+    } catch (err) {
+      await this.failed(voucher.orderNo, "issue", err);
+      throw domainError(ErrorReason.UPSTREAM_FAILED, `send channel ${voucher.sendChannel} failed to issue`);
+    }
+    const recorded = await this.deps.store.recordIssued(voucher.orderNo, issued.voucherNo, issued.url);
+    this.deps.eventsWritten();
+    return recorded;
+  }
+
+  async void(orderNo: string): Promise<VoucherRecord> {
+    const voucher = await this.deps.store.find(orderNo);
+    if (!voucher) throw domainError(ErrorReason.ORDER_NOT_FOUND, `no voucher for order ${orderNo}`);
+    if (voucher.keyStatus === KeyStatus.VOIDED) return voucher;
+    if (voucher.keyStatus === KeyStatus.REDEEMED) throw domainError(ErrorReason.SERVICE_IN_EFFECT, "voucher redeemed");
+    try {
+      await this.channel(voucher.sendChannel).voidVoucher({ outOrderNo: voucher.orderNo, voucherNo: voucher.voucherNo ?? "" });
+    } catch (err) {
+      if (err instanceof VoucherAlreadyRedeemed) {
+        await this.deps.store.recordRedeemed(orderNo);
+        throw domainError(ErrorReason.SERVICE_IN_EFFECT, "voucher redeemed");
+      }
+      await this.failed(orderNo, "void", err);
+      throw domainError(ErrorReason.UPSTREAM_FAILED, `send channel ${voucher.sendChannel} failed to void`);
+    }
+    const voided = await this.deps.store.recordVoided(orderNo);
+    this.deps.eventsWritten();
+    return voided;
+  }
+
+  async get(orderNo: string): Promise<VoucherRecord> {
+    const voucher = await this.deps.store.find(orderNo);
+    if (!voucher) throw domainError(ErrorReason.ORDER_NOT_FOUND, `no voucher for order ${orderNo}`);
+    return voucher;
+  }
+
+  private channel(name: string): SendChannel {
+    const channel = this.deps.channels.get(name);
+    if (!channel) throw domainError(ErrorReason.PARAMETER_INVALID, `unknown send channel ${name}`);
+    return channel;
+  }
+
+  private async failed(orderNo: string, step: string, err: unknown): Promise<void> {
+    this.deps.logger.warn({ orderNo, err }, `voucher ${step} failed upstream; a retry resumes`);
+    await this.deps.store.recordFailure(orderNo, `${step}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
