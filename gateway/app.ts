@@ -1,0 +1,135 @@
+import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import Fastify, {
+  errorCodes,
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
+import { Health, HealthCheckResponse_ServingStatus } from "../proto/gen/grpc/health/v1/health_pb.js";
+import type { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
+import type { Logger } from "../services/common/logger.js";
+import { newTraceId } from "../services/common/trace.js";
+import { errorLogFields, toContractAnswer } from "./contract-errors.js";
+import { registerPsbcRoutes } from "./psbc-routes.js";
+import { healthResponseSchema, readyResponseSchema } from "./psbc-schemas.js";
+
+export interface ReadinessCheck {
+  name: string;
+  check(): Promise<boolean>;
+}
+
+export interface GatewayOptions {
+  orderService: Client<typeof OrderService>;
+  readiness: ReadinessCheck[];
+  logger: Logger;
+  /** Deadline of each order service call. Unset, the transport's default deadline applies (`rpcTransport` sets one). */
+  callTimeoutMs?: number;
+}
+
+const READINESS_TIMEOUT_MS = 1_000;
+
+/** A readiness check that asks a gRPC server's standard health service, with a 1 s deadline. */
+export function grpcHealthCheck(transport: Transport, service = ""): () => Promise<boolean> {
+  const client = createClient(Health, transport);
+  return async () => {
+    try {
+      const res = await client.check({ service }, { timeoutMs: READINESS_TIMEOUT_MS });
+      return res.status === HealthCheckResponse_ServingStatus.SERVING;
+    } catch {
+      return false;
+    }
+  };
+}
+
+/** A check that neither throws nor outlasts the readiness deadline: both count as not ready. */
+function checkWithin(check: ReadinessCheck, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const result = Promise.resolve()
+    .then(() => check.check())
+    .then((ok) => ok === true)
+    .catch(() => false);
+  return Promise.race([result, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Answers a failure as the contract says, and logs it under the request's traceId (Fastify's child logger). */
+function sendContractError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  const operation = request.routeOptions.config.psbcOperation;
+  const answer = toContractAnswer(err, operation);
+  request.psbcCode = answer.code;
+  const fields = {
+    route: request.routeOptions.url ?? request.url.split("?", 1)[0],
+    operation,
+    httpStatus: answer.httpStatus,
+    code: answer.code,
+    ...errorLogFields(err),
+  };
+  if (answer.httpStatus >= 500) request.log.error(fields, "request failed");
+  else request.log.warn(fields, "request rejected");
+  return reply.code(answer.httpStatus).send({ code: answer.code, msg: answer.msg, traceId: request.id });
+}
+
+/**
+ * Fastify's per-request lines (two at info) replaced by one debug line with the contract code; its other lines
+ * stay. Request loggers bind the traceId, since Fastify logs outside the request's async context.
+ */
+class GatewayLogController extends LogController {
+  constructor(private readonly debug: boolean) {
+    super({ requestIdLogLabel: "traceId" });
+  }
+
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) {
+      request.log.warn({ route: request.routeOptions.url, httpStatus: reply.statusCode, err: error }, "response failed");
+    } else if (this.debug) {
+      request.log.debug(
+        { route: request.routeOptions.url, code: request.psbcCode, httpStatus: reply.statusCode, ms: reply.elapsedTime },
+        "request",
+      );
+    }
+  }
+}
+
+/** The public HTTP surface: the PSBC contract over Fastify, each call one order service call. */
+export async function buildGateway(options: GatewayOptions): Promise<FastifyInstance> {
+  const logger: FastifyBaseLogger = options.logger;
+  const app = Fastify({
+    loggerInstance: logger,
+    logController: new GatewayLogController(options.logger.isLevelEnabled("debug")),
+    // We issue every traceId (the contract's traceIds are ours), so a caller's header is not trusted.
+    genReqId: () => newTraceId(),
+    requestIdHeader: false,
+    bodyLimit: 16 * 1024,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: false } },
+    // A malformed URL is a parameter error too, answered by the same mapping.
+    frameworkErrors: (err, request, reply) => {
+      sendContractError(request, reply, err);
+    },
+  });
+
+  app.decorateRequest("psbcCode", -1);
+  // PSBC sends JSON only; anything else is a 415 that the mapping turns into a parameter error.
+  app.removeContentTypeParser("text/plain");
+  app.setErrorHandler((err, request, reply) => sendContractError(request, reply, err));
+  app.setNotFoundHandler((request, reply) => sendContractError(request, reply, new errorCodes.FST_ERR_NOT_FOUND()));
+
+  registerPsbcRoutes(app, options.orderService, options.callTimeoutMs);
+
+  app.get("/healthz", { schema: { response: { 200: healthResponseSchema } } }, async () => ({ status: "ok" }));
+
+  app.get("/readyz", { schema: { response: { 200: readyResponseSchema, 503: readyResponseSchema } } }, async (_request, reply) => {
+    const results = await Promise.all(options.readiness.map((check) => checkWithin(check, READINESS_TIMEOUT_MS)));
+    const failed = options.readiness.filter((_check, i) => !results[i]).map((check) => check.name);
+    reply.code(failed.length === 0 ? 200 : 503);
+    return { status: failed.length === 0 ? "ready" : "unavailable", failed };
+  });
+
+  await app.ready();
+  return app;
+}

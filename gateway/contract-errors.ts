@@ -1,0 +1,88 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ErrorReason, reasonOf } from "../services/common/errors.js";
+
+/** The PSBC operations the gateway serves, by the contract's operationId. */
+export type PsbcOperation = "serviceAppointment" | "serviceCancel" | "queryExpiredPoints" | "queryServiceDetail";
+
+/** What the contract answers for a failure: HTTP status, response code and message. */
+export interface ContractAnswer {
+  httpStatus: 400 | 404 | 500;
+  code: 1 | 2 | 4;
+  msg: string;
+}
+
+const PARAMETER_ERROR: ContractAnswer = { httpStatus: 400, code: 2, msg: "参数错误" };
+const ROUTE_NOT_FOUND: ContractAnswer = { httpStatus: 404, code: 2, msg: "参数错误" };
+const SYSTEM_ERROR: ContractAnswer = { httpStatus: 500, code: 1, msg: "系统异常" };
+
+/** The contract's system-error text differs per operation (expired points: its own example's text). */
+const systemErrorOf: Record<PsbcOperation, ContractAnswer> = {
+  serviceAppointment: SYSTEM_ERROR,
+  serviceCancel: SYSTEM_ERROR,
+  queryExpiredPoints: { httpStatus: 500, code: 1, msg: "查询失败,请重试" },
+  queryServiceDetail: SYSTEM_ERROR,
+};
+
+const business = (msg: string): ContractAnswer => ({ httpStatus: 400, code: 4, msg });
+
+/**
+ * Every business reason the order service can raise, and its contract answer. "system" defers to the
+ * operation's system error. A Record over the enum, so a new reason does not compile until it is decided here.
+ */
+const answerOfReason: Record<ErrorReason, ContractAnswer | "system"> = {
+  [ErrorReason.UNSPECIFIED]: "system",
+  [ErrorReason.PARAMETER_INVALID]: PARAMETER_ERROR,
+  [ErrorReason.SERVICE_NOT_SUPPORTED]: business("暂不支持此服务"),
+  [ErrorReason.SERVICE_EXPIRED]: business("服务已过期"),
+  [ErrorReason.SERVICE_IN_EFFECT]: business("服务已生效无法取消"),
+  [ErrorReason.SERVICE_CANCELLED]: business("服务已取消"),
+  [ErrorReason.SERVICE_NOT_BOOKED]: business("服务未预约"),
+  [ErrorReason.REQUEST_IN_PROGRESS]: business("请求处理中,请稍后重试"),
+  // The contract's orderNotFound example: HTTP 400 with code 1.
+  [ErrorReason.ORDER_NOT_FOUND]: { httpStatus: 400, code: 1, msg: "订单不存在" },
+  [ErrorReason.UPSTREAM_FAILED]: "system",
+};
+
+/** An HTTP-level rejection raised by Fastify itself (bad JSON, media type, size, validation, bad URL). */
+interface HttpClientError {
+  statusCode: number;
+  code?: string;
+  validation?: ReadonlyArray<{ instancePath?: string; keyword?: string }>;
+}
+
+function isHttpClientError(err: unknown): err is HttpClientError {
+  if (typeof err !== "object" || err === null || err instanceof ConnectError) return false;
+  const { statusCode } = err as { statusCode?: unknown };
+  return typeof statusCode === "number" && statusCode >= 400 && statusCode < 500;
+}
+
+/**
+ * The one mapping from anything thrown while serving a PSBC call to its contract answer. `operation` is
+ * undefined when no route matched.
+ */
+export function toContractAnswer(err: unknown, operation: PsbcOperation | undefined): ContractAnswer {
+  if (err instanceof ConnectError) {
+    const answer = answerOfReason[reasonOf(err)] ?? "system";
+    if (answer !== "system") return answer;
+  } else if (isHttpClientError(err)) {
+    return err.statusCode === 404 ? ROUTE_NOT_FOUND : PARAMETER_ERROR;
+  }
+  return operation ? systemErrorOf[operation] : SYSTEM_ERROR;
+}
+
+/**
+ * What to log about a failure: codes and reasons only. Never the error text of a client error (a JSON parse
+ * message quotes the body, which holds the encrypted `request`), never the request body.
+ */
+export function errorLogFields(err: unknown): Record<string, unknown> {
+  if (err instanceof ConnectError) {
+    return { grpcCode: Code[err.code], reason: ErrorReason[reasonOf(err)], grpcMessage: err.rawMessage };
+  }
+  if (isHttpClientError(err)) {
+    return {
+      errCode: err.code,
+      validation: err.validation?.map((v) => ({ instancePath: v.instancePath, keyword: v.keyword })),
+    };
+  }
+  return { err };
+}
