@@ -1,0 +1,99 @@
+import { encryptRightsRequest } from "../../services/common/rights-request.js";
+import { createLogger } from "../../services/common/logger.js";
+import { startPlatform, type RunningPlatform } from "../../services/platform/platform.js";
+import { assertContractResponse } from "./psbc-contract.js";
+import { testDatabase } from "./databases.js";
+
+export const SANDBOX_AES = { key: "psbc-sandbox-key", iv: "psbc-sandbox-iv0" };
+
+/** The modes the end-to-end tests run in: always embedded; cluster too when the real servers are given. */
+export const modes: Array<"embedded" | "cluster"> = process.env.DATABASE_URL ? ["embedded", "cluster"] : ["embedded"];
+
+export interface TestPlatform extends RunningPlatform {
+  mode: "embedded" | "cluster";
+  /** Posts a contract request built like PSBC builds it; checks every answer against the contract. */
+  call(path: string, input: CallInput): Promise<{ status: number; body: ContractBody }>;
+  orderRow(code: string): Promise<Record<string, unknown> | undefined>;
+}
+
+export interface CallInput {
+  code?: string;
+  mac?: string;
+  type?: string;
+  /** Replaces the encrypted request (to send a malformed one). */
+  request?: string;
+  /** Fields merged into the JSON body last (to break the envelope). */
+  body?: Record<string, unknown>;
+}
+
+export interface ContractBody {
+  code: number;
+  msg: string;
+  traceId: string;
+  data?: Record<string, unknown>;
+}
+
+export async function startTestPlatform(
+  mode: "embedded" | "cluster",
+  options: { upstreamTimeoutMs?: number } = {},
+): Promise<TestPlatform> {
+  const database = mode === "cluster" ? await testDatabase() : undefined;
+  const platform = await startPlatform({
+    logger: createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent"),
+    databaseUrl: database?.url,
+    redisUrl: mode === "cluster" ? process.env.REDIS_URL : undefined,
+    natsUrl: mode === "cluster" ? process.env.NATS_URL : undefined,
+    sandboxAes: SANDBOX_AES,
+    upstreamTimeoutMs: options.upstreamTimeoutMs ?? 1000,
+  });
+  return {
+    ...platform,
+    mode,
+    async close() {
+      await platform.close();
+      await database?.drop();
+    },
+    async call(path, input) {
+      const type = input.type ?? "310001";
+      const body = {
+        type,
+        request:
+          input.request ??
+          encryptRightsRequest({ type, code: input.code ?? "unused", mac: input.mac ?? "customer-0001" }, SANDBOX_AES),
+        channel: "12",
+        tranChnl: "12",
+        backUrl: "https://mobile.psbc.com/back",
+        instType: "01",
+        provinceInstNo: "100000",
+        ...input.body,
+      };
+      const response = await fetch(`${platform.gatewayUrl}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(20_000),
+      });
+      const json = (await response.json()) as ContractBody;
+      assertContractResponse(path, response.status, json);
+      return { status: response.status, body: json };
+    },
+    async orderRow(code) {
+      const { rows } = await platform.db.query("SELECT * FROM orders.rights_order WHERE code = $1", [code]);
+      return rows[0];
+    },
+  };
+}
+
+let sequence = 0;
+/** A rights code no other test (or earlier run against the same servers) has used. */
+export function freshCode(): string {
+  sequence += 1;
+  return `T${Date.now().toString(36)}${process.pid.toString(36)}${sequence}`.toUpperCase().slice(0, 32);
+}
+
+export const PATHS = {
+  appointment: "/api/v1/service/appointment",
+  cancel: "/api/v1/service/cancel",
+  detail: "/api/v1/service/detail",
+  expiredPoints: "/api/v1/order/expired-points",
+} as const;
