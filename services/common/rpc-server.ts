@@ -1,5 +1,6 @@
 // The gRPC server every service runs: h2c serving gRPC, gRPC-Web and Connect, with health, traceIds,
 // one log line per call, and no internals in error messages.
+import { setMaxListeners } from "node:events";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
@@ -121,6 +122,23 @@ function errorInterceptor(logger: Logger): Interceptor {
 export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
   const { logger, health } = options;
   const shutdown = new AbortController();
+  // connect listens on this signal once per call in flight; hundreds at a time are normal under load.
+  setMaxListeners(0, shutdown.signal);
+  // Unary calls in flight: close waits for them, so a handler never finds its database or Redis closed
+  // under it after its client went away. (Streams such as health Watch end with the grace period.)
+  let inFlight = 0;
+  let drainedNow: (() => void) | undefined;
+  const countInFlight: Interceptor = (next) => async (req) => {
+    if (req.method.methodKind !== "unary") return next(req);
+    inFlight += 1;
+    try {
+      return await next(req);
+    } finally {
+      inFlight -= 1;
+      if (inFlight === 0) drainedNow?.();
+    }
+  };
+  const drained = (): Promise<void> => (inFlight === 0 ? Promise.resolve() : new Promise((resolve) => (drainedNow = resolve)));
   const handler = connectNodeAdapter({
     routes: (router) => {
       registerHealth(router, health);
@@ -128,7 +146,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
       for (const { service } of router.handlers) health.register(service.typeName);
     },
     // The first interceptor is the outermost: trace for every line, then logging of the final code.
-    interceptors: [traceInterceptor(), loggingInterceptor(logger), errorInterceptor(logger)],
+    interceptors: [countInFlight, traceInterceptor(), loggingInterceptor(logger), errorInterceptor(logger)],
     // Aborted when the grace period of `close` is over, so long streams (health Watch) end too.
     shutdownSignal: shutdown.signal,
   });
@@ -159,10 +177,10 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     const graceOver = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), graceMs);
     });
-    const outcome = await Promise.race([closed.then(() => "closed" as const), graceOver]);
+    const outcome = await Promise.race([Promise.all([closed, drained()]).then(() => "closed" as const), graceOver]);
     clearTimeout(timer);
     if (outcome === "timeout") {
-      logger.warn({ sessions: sessions.size }, "rpc calls still running at shutdown; cutting them");
+      logger.warn({ sessions: sessions.size, inFlight }, "rpc calls still running at shutdown; cutting them");
       shutdown.abort(new ConnectError("server shutting down", Code.Unavailable));
       for (const session of sessions) session.destroy();
       await closed;
