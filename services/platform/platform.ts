@@ -4,7 +4,7 @@ import { buildGateway, grpcHealthCheck } from "../../gateway/app.js";
 import { connectEventBus, type EventBus } from "../common/bus.js";
 import { openDatabase, sharedDatabase, type Database } from "../common/database.js";
 import { createLockService, type LockService } from "../common/lock.js";
-import type { Logger } from "../common/logger.js";
+import { createLogger, type Logger } from "../common/logger.js";
 import { rpcTransport } from "../common/rpc-client.js";
 import type { HostedService } from "../common/service-host.js";
 import { sandboxServiceType, startOrderService } from "../order/main.js";
@@ -84,7 +84,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       port: options.voucherPort ?? 0,
       db: sharedDatabase(db),
       bus,
-      logger: logger.child({ service: "voucher" }),
+      logger: createLogger("voucher", logger.level),
       channels: new Map([
         [
           "BLUE_BROTHERS",
@@ -104,7 +104,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       bus,
       psbc: createPsbcPlatform({ baseUrl: psbcSandbox.url, ...SANDBOX_PSBC, timeoutMs: upstreamTimeoutMs }),
       voucherTransport,
-      logger: logger.child({ service: "order" }),
+      logger: createLogger("order", logger.level),
       seedServiceTypes: [sandboxServiceType(options.sandboxAes)],
     });
     closers.push(() => order.close());
@@ -117,7 +117,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         { name: "order", check: grpcHealthCheck(orderTransport) },
         { name: "voucher", check: grpcHealthCheck(voucherTransport) },
       ],
-      logger: logger.child({ service: "gateway" }),
+      logger: createLogger("gateway", logger.level),
     });
     closers.push(() => gateway.close());
     await gateway.listen({ host, port: options.gatewayPort ?? 0 });
