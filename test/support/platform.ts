@@ -54,34 +54,42 @@ export async function startTestPlatform(
       await database?.drop();
     },
     async call(path, input) {
-      const type = input.type ?? "310001";
-      const body = {
-        type,
-        request:
-          input.request ??
-          encryptRightsRequest({ type, code: input.code ?? "unused", mac: input.mac ?? "customer-0001" }, SANDBOX_AES),
-        channel: "12",
-        tranChnl: "12",
-        backUrl: "https://mobile.psbc.com/back",
-        instType: "01",
-        provinceInstNo: "100000",
-        ...input.body,
-      };
-      const response = await fetch(`${platform.gatewayUrl}${path}`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(20_000),
-      });
-      const json = (await response.json()) as ContractBody;
-      assertContractResponse(path, response.status, json);
-      return { status: response.status, body: json };
+      const { status, body } = await postPsbc(platform.gatewayUrl, path, input);
+      assertContractResponse(path, status, body);
+      return { status, body };
     },
     async orderRow(code) {
       const { rows } = await platform.db.query("SELECT * FROM orders.rights_order WHERE code = $1", [code]);
       return rows[0];
     },
   };
+}
+
+/** A contract request body built as PSBC builds it. */
+export function psbcBody(input: CallInput): Record<string, unknown> {
+  const type = input.type ?? "310001";
+  return {
+    type,
+    request:
+      input.request ??
+      encryptRightsRequest({ type, code: input.code ?? "unused", mac: input.mac ?? "customer-0001" }, SANDBOX_AES),
+    channel: "12",
+    tranChnl: "12",
+    backUrl: "https://mobile.psbc.com/back",
+    instType: "01",
+    provinceInstNo: "100000",
+    ...input.body,
+  };
+}
+
+export async function postPsbc(gatewayUrl: string, path: string, input: CallInput): Promise<{ status: number; body: ContractBody }> {
+  const response = await fetch(`${gatewayUrl}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(psbcBody(input)),
+    signal: AbortSignal.timeout(20_000),
+  });
+  return { status: response.status, body: (await response.json()) as ContractBody };
 }
 
 let sequence = 0;
