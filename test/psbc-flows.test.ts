@@ -1,6 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCipheriv } from "node:crypto";
+import { connect } from "nats";
 import { SANDBOX_AES, freshCode, modes, PATHS, startTestPlatform, type TestPlatform } from "./support/platform.js";
+
+/** A test's durable must not outlive it on the shared server. */
+async function deleteDurable(stream: string, durable: string): Promise<void> {
+  const nc = await connect({ servers: process.env.NATS_URL, timeout: 5000 });
+  try {
+    await (await nc.jetstreamManager()).consumers.delete(stream, durable);
+  } finally {
+    await nc.close();
+  }
+}
 
 const PARAM_ERROR = { code: 2, msg: "参数错误" };
 
@@ -207,6 +218,7 @@ describe.each(modes)("PSBC rights flows through the gateway (%s)", (mode) => {
       await expect.poll(() => seen, { timeout: 10_000 }).toEqual(["order.booked", "order.cancelled"]);
     } finally {
       await subscription.stop();
+      if (mode === "cluster") await deleteDurable("ORDER", `test-${code}`);
     }
   });
 });
