@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
 import { connectEventBus, type BusMessage, type EventBus } from "./bus.js";
 import { createLogger } from "./logger.js";
-import { OutboxRelay, appendEvent, outboxTableSql } from "./outbox.js";
+import { OutboxRelay, appendEvent, outboxTableSql, withEvent } from "./outbox.js";
 import { currentTraceId, runWithTrace } from "./trace.js";
 
 const logger = createLogger("outbox-test", "error");
@@ -134,6 +134,24 @@ describe(`outbox (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, ${natsU
     await Promise.all(relays.map((relay) => relay.stop()));
     expect(ids.every((id) => counts.get(id) === 1)).toBe(true);
     await until(() => ids.every((id) => received.some((m) => m.id === id)));
+  });
+
+  it("writes the event in the same statement as the change, and none when nothing changed", async () => {
+    await t.db.execScript("CREATE TABLE ob.thing (id text PRIMARY KEY, n integer NOT NULL); INSERT INTO ob.thing VALUES ('a', 0);");
+    const change = "UPDATE ob.thing SET n = n + 1 WHERE id = $1 RETURNING id, n";
+    const subject = `${prefix}.statement`;
+    const changed = await runWithTrace("statementtrace", () => {
+      const statement = withEvent("ob", change, ["a"], { subject, data: encoder.encode("hit") });
+      return t.db.query(statement.text, statement.params);
+    });
+    expect(changed.rows).toEqual([{ id: "a", n: 1 }]);
+    const miss = withEvent("ob", change, ["no-such-row"], { subject, data: encoder.encode("miss") });
+    expect((await t.db.query(miss.text, miss.params)).rows).toEqual([]);
+    const { rows } = await t.db.query<{ payload: Uint8Array; trace_id: string }>(
+      "SELECT payload, trace_id FROM ob.outbox WHERE subject = $1",
+      [subject],
+    );
+    expect(rows.map((row) => [Buffer.from(row.payload).toString(), row.trace_id])).toEqual([["hit", "statementtrace"]]);
   });
 
   it("refuses a schema name that is not a plain identifier", async () => {

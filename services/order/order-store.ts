@@ -1,8 +1,8 @@
 import { randomInt } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { Database, Queryable } from "../common/database.js";
-import { appendEvent } from "../common/outbox.js";
+import type { Database } from "../common/database.js";
+import { withEvent, type OutboxEvent } from "../common/outbox.js";
 import { KeyStatus, OrderStatus } from "../common/statuses.js";
 import { OrderBookedSchema, OrderCancelledSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
 
@@ -108,26 +108,22 @@ export class OrderStore {
     );
   }
 
-  /** The booking's last step: voucher in hand, status 200, and the order.booked event in the same transaction. */
+  /** The booking's last step: voucher in hand, status 200, and the order.booked event, in one statement. */
   async completeBooking(order: RightsOrder, voucherNo: string, voucherUrl: string): Promise<RightsOrder> {
-    return this.db.transaction(async (tx) => {
-      const booked = await this.update(
-        `status = ${OrderStatus.BOOKED}, key_status = ${KeyStatus.NORMAL}, voucher_no = $2, voucher_url = $3,
-         booked_at = now(), last_error = NULL`,
-        `status = ${OrderStatus.NOT_BOOKED}`,
-        [order.orderNo, voucherNo, voucherUrl],
-        tx,
-      );
-      const event = create(OrderBookedSchema, {
-        orderNo: order.orderNo,
-        code: order.code,
-        type: order.type,
-        voucherNo,
-        bookedAt: timestampFromDate(new Date()),
-      });
-      await appendEvent(tx, ORDER_SCHEMA, "order.booked", toBinary(OrderBookedSchema, event));
-      return booked;
+    const event = create(OrderBookedSchema, {
+      orderNo: order.orderNo,
+      code: order.code,
+      type: order.type,
+      voucherNo,
+      bookedAt: timestampFromDate(new Date()),
     });
+    return this.update(
+      `status = ${OrderStatus.BOOKED}, key_status = ${KeyStatus.NORMAL}, voucher_no = $2, voucher_url = $3,
+       booked_at = now(), last_error = NULL`,
+      `status = ${OrderStatus.NOT_BOOKED}`,
+      [order.orderNo, voucherNo, voucherUrl],
+      { subject: "order.booked", data: toBinary(OrderBookedSchema, event) },
+    );
   }
 
   async recordVoucherVoided(orderNo: string): Promise<RightsOrder> {
@@ -146,24 +142,20 @@ export class OrderStore {
     );
   }
 
-  /** The cancel's last step: status 400 and the order.cancelled event in the same transaction. */
+  /** The cancel's last step: status 400 and the order.cancelled event, in one statement. */
   async completeCancel(order: RightsOrder): Promise<RightsOrder> {
-    return this.db.transaction(async (tx) => {
-      const cancelled = await this.update(
-        `status = ${OrderStatus.CANCELLED}, cancelled_at = now(), last_error = NULL`,
-        `status IN (${OrderStatus.NOT_BOOKED}, ${OrderStatus.BOOKED})`,
-        [order.orderNo],
-        tx,
-      );
-      const event = create(OrderCancelledSchema, {
-        orderNo: order.orderNo,
-        code: order.code,
-        type: order.type,
-        cancelledAt: timestampFromDate(new Date()),
-      });
-      await appendEvent(tx, ORDER_SCHEMA, "order.cancelled", toBinary(OrderCancelledSchema, event));
-      return cancelled;
+    const event = create(OrderCancelledSchema, {
+      orderNo: order.orderNo,
+      code: order.code,
+      type: order.type,
+      cancelledAt: timestampFromDate(new Date()),
     });
+    return this.update(
+      `status = ${OrderStatus.CANCELLED}, cancelled_at = now(), last_error = NULL`,
+      `status IN (${OrderStatus.NOT_BOOKED}, ${OrderStatus.BOOKED})`,
+      [order.orderNo],
+      { subject: "order.cancelled", data: toBinary(OrderCancelledSchema, event) },
+    );
   }
 
   async markExpired(orderNo: string): Promise<void> {
@@ -192,13 +184,13 @@ export class OrderStore {
     ]);
   }
 
-  private async update(set: string, expected: string, params: unknown[], db: Queryable = this.db): Promise<RightsOrder> {
-    const { rows } = await db.query<OrderRow>(
-      `UPDATE orders.rights_order SET ${set}, updated_at = now()
+  /** One guarded UPDATE of a saga step; with `event`, the event is written by the same statement. */
+  private async update(set: string, expected: string, params: unknown[], event?: OutboxEvent): Promise<RightsOrder> {
+    const change = `UPDATE orders.rights_order SET ${set}, updated_at = now()
         WHERE order_no = $1 AND ${expected}
-        RETURNING ${COLUMNS}`,
-      params,
-    );
+        RETURNING ${COLUMNS}`;
+    const statement = event ? withEvent(ORDER_SCHEMA, change, params, event) : { text: change, params };
+    const { rows } = await this.db.query<OrderRow>(statement.text, statement.params);
     if (!rows[0]) throw new Error(`order ${String(params[0])} is no longer in the state this step expects`);
     return fromRow(rows[0]);
   }

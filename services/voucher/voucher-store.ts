@@ -1,7 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Database } from "../common/database.js";
-import { appendEvent } from "../common/outbox.js";
+import { withEvent } from "../common/outbox.js";
 import { KeyStatus } from "../common/statuses.js";
 import { VoucherIssuedSchema, VoucherVoidedSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
 
@@ -51,48 +51,42 @@ export class VoucherStore {
   }
 
   /** Pending → normal with its code and URL, and voucher.issued, once even if two issuers race. */
-  async recordIssued(orderNo: string, voucherNo: string, url: string): Promise<VoucherRecord> {
-    const issued = await this.db.transaction(async (tx) => {
-      const { rows } = await tx.query<VoucherRow>(
-        `UPDATE vouchers.voucher SET voucher_no = $2, url = $3, key_status = ${KeyStatus.NORMAL}, issued_at = now(),
-                last_error = NULL, updated_at = now()
-          WHERE order_no = $1 AND key_status = ${KeyStatus.PENDING} RETURNING ${COLUMNS}`,
-        [orderNo, voucherNo, url],
-      );
-      const row = rows[0];
-      if (!row) return undefined;
-      const event = create(VoucherIssuedSchema, {
-        orderNo,
-        voucherNo,
-        sendChannel: row.send_channel,
-        issuedAt: timestampFromDate(new Date()),
-      });
-      await appendEvent(tx, VOUCHER_SCHEMA, "voucher.issued", toBinary(VoucherIssuedSchema, event));
-      return fromRow(row);
+  async recordIssued(voucher: VoucherRecord, voucherNo: string, url: string): Promise<VoucherRecord> {
+    const event = create(VoucherIssuedSchema, {
+      orderNo: voucher.orderNo,
+      voucherNo,
+      sendChannel: voucher.sendChannel,
+      issuedAt: timestampFromDate(new Date()),
     });
-    return issued ?? this.mustFind(orderNo);
+    const statement = withEvent(
+      VOUCHER_SCHEMA,
+      `UPDATE vouchers.voucher SET voucher_no = $2, url = $3, key_status = ${KeyStatus.NORMAL}, issued_at = now(),
+              last_error = NULL, updated_at = now()
+        WHERE order_no = $1 AND key_status = ${KeyStatus.PENDING} RETURNING ${COLUMNS}`,
+      [voucher.orderNo, voucherNo, url],
+      { subject: "voucher.issued", data: toBinary(VoucherIssuedSchema, event) },
+    );
+    const { rows } = await this.db.query<VoucherRow>(statement.text, statement.params);
+    return rows[0] ? fromRow(rows[0]) : this.mustFind(voucher.orderNo);
   }
 
   /** Pending or normal → voided, and voucher.voided, once. */
-  async recordVoided(orderNo: string): Promise<VoucherRecord> {
-    const voided = await this.db.transaction(async (tx) => {
-      const { rows } = await tx.query<VoucherRow>(
-        `UPDATE vouchers.voucher SET key_status = ${KeyStatus.VOIDED}, voided_at = now(), last_error = NULL, updated_at = now()
-          WHERE order_no = $1 AND key_status IN (${KeyStatus.PENDING}, ${KeyStatus.NORMAL}) RETURNING ${COLUMNS}`,
-        [orderNo],
-      );
-      const row = rows[0];
-      if (!row) return undefined;
-      const event = create(VoucherVoidedSchema, {
-        orderNo,
-        voucherNo: row.voucher_no ?? "",
-        sendChannel: row.send_channel,
-        voidedAt: timestampFromDate(new Date()),
-      });
-      await appendEvent(tx, VOUCHER_SCHEMA, "voucher.voided", toBinary(VoucherVoidedSchema, event));
-      return fromRow(row);
+  async recordVoided(voucher: VoucherRecord): Promise<VoucherRecord> {
+    const event = create(VoucherVoidedSchema, {
+      orderNo: voucher.orderNo,
+      voucherNo: voucher.voucherNo ?? "",
+      sendChannel: voucher.sendChannel,
+      voidedAt: timestampFromDate(new Date()),
     });
-    return voided ?? this.mustFind(orderNo);
+    const statement = withEvent(
+      VOUCHER_SCHEMA,
+      `UPDATE vouchers.voucher SET key_status = ${KeyStatus.VOIDED}, voided_at = now(), last_error = NULL, updated_at = now()
+        WHERE order_no = $1 AND key_status IN (${KeyStatus.PENDING}, ${KeyStatus.NORMAL}) RETURNING ${COLUMNS}`,
+      [voucher.orderNo],
+      { subject: "voucher.voided", data: toBinary(VoucherVoidedSchema, event) },
+    );
+    const { rows } = await this.db.query<VoucherRow>(statement.text, statement.params);
+    return rows[0] ? fromRow(rows[0]) : this.mustFind(voucher.orderNo);
   }
 
   async recordRedeemed(orderNo: string): Promise<void> {

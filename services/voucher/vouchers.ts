@@ -45,7 +45,7 @@ export class Vouchers {
       await this.failed(voucher.orderNo, "issue", err);
       throw domainError(ErrorReason.UPSTREAM_FAILED, `send channel ${voucher.sendChannel} failed to issue`);
     }
-    const recorded = await this.deps.store.recordIssued(voucher.orderNo, issued.voucherNo, issued.url);
+    const recorded = await this.deps.store.recordIssued(voucher, issued.voucherNo, issued.url);
     this.deps.eventsWritten();
     return recorded;
   }
@@ -65,7 +65,7 @@ export class Vouchers {
       await this.failed(orderNo, "void", err);
       throw domainError(ErrorReason.UPSTREAM_FAILED, `send channel ${voucher.sendChannel} failed to void`);
     }
-    const voided = await this.deps.store.recordVoided(orderNo);
+    const voided = await this.deps.store.recordVoided(voucher);
     this.deps.eventsWritten();
     return voided;
   }
