@@ -22,6 +22,12 @@ export function readConfig<S extends Record<string, ValidatorSpec<unknown>>>(
   });
 }
 
+/**
+ * Deadlines both modes share: an upstream call, a call between services, and a PSBC call end to end (above
+ * the order service's own: its upstream calls and the voucher call together).
+ */
+export const DEFAULT_TIMEOUTS = { upstreamMs: 3000, rpcMs: 8000, gatewayRpcMs: 12000 } as const;
+
 export const processSpec = {
   LOG_LEVEL: str({ default: "info", choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"] }),
   HOST: str({ default: "0.0.0.0", desc: "address the servers bind" }),
@@ -57,8 +63,8 @@ export const orderSpec = {
   PSBC_BASE_URL: url({ desc: "PSBC open platform base URL" }),
   PSBC_APP_ID: str(),
   PSBC_APP_SECRET: str(),
-  PSBC_TIMEOUT_MS: num({ default: 3000 }),
-  RPC_TIMEOUT_MS: num({ default: 8000, desc: "deadline of calls to other services" }),
+  PSBC_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.upstreamMs }),
+  RPC_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.rpcMs, desc: "deadline of calls to other services" }),
   SANDBOX_AES_KEY: aes16({ default: undefined, desc: "when set, registers sandbox service type 310001" }),
   SANDBOX_AES_IV: aes16({ default: undefined }),
 };
@@ -68,11 +74,11 @@ export const voucherSpec = {
   BLUE_BROTHERS_BASE_URL: url({ desc: "Blue Brothers marketing platform base URL" }),
   BLUE_BROTHERS_APP_ID: str(),
   BLUE_BROTHERS_APP_SECRET: str(),
-  BLUE_BROTHERS_TIMEOUT_MS: num({ default: 3000 }),
+  BLUE_BROTHERS_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.upstreamMs }),
 };
 
 export const gatewaySpec = {
   PORT: port({ default: 8080 }),
   ORDER_SERVICE_URL: url({ default: "http://127.0.0.1:50051" }),
-  GATEWAY_RPC_TIMEOUT_MS: num({ default: 12000, desc: "deadline of a PSBC call end to end; above the order service's own" }),
+  GATEWAY_RPC_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.gatewayRpcMs, desc: "deadline of a PSBC call end to end; above the order service's own" }),
 };

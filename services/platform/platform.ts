@@ -2,6 +2,7 @@ import { createClient } from "@connectrpc/connect";
 import type { FastifyInstance } from "fastify";
 import { buildGateway, grpcHealthCheck } from "../../gateway/app.js";
 import { connectEventBus, type EventBus } from "../common/bus.js";
+import { DEFAULT_TIMEOUTS } from "../common/config.js";
 import { openDatabase, sharedDatabase, type Database } from "../common/database.js";
 import { createLockService, type LockService } from "../common/lock.js";
 import { createLogger, type Logger } from "../common/logger.js";
@@ -31,8 +32,8 @@ export interface PlatformOptions {
   natsUrl?: string;
   /** The AES secret of sandbox service type 310001. */
   sandboxAes: { key: string; iv: string };
+  /** Deadline of each call to PSBC and Blue Brothers; the cluster's default unless a test shortens it. */
   upstreamTimeoutMs?: number;
-  rpcTimeoutMs?: number;
 }
 
 export interface RunningPlatform {
@@ -56,7 +57,7 @@ export interface RunningPlatform {
 export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
   const { logger } = options;
   const host = options.host ?? "127.0.0.1";
-  const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 3000;
+  const upstreamTimeoutMs = options.upstreamTimeoutMs ?? DEFAULT_TIMEOUTS.upstreamMs;
   const closers: Array<() => Promise<unknown>> = [];
   const close = async (): Promise<void> => {
     for (const closer of closers.reverse()) await closer().catch((err: unknown) => logger.warn({ err }, "close failed"));
@@ -95,7 +96,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     closers.push(() => voucher.close());
     const voucherUrl = `http://${host}:${voucher.port}`;
 
-    const voucherTransport = rpcTransport(voucherUrl, { timeoutMs: options.rpcTimeoutMs });
+    const voucherTransport = rpcTransport(voucherUrl, { timeoutMs: DEFAULT_TIMEOUTS.rpcMs });
     const order = await startOrderService({
       host,
       port: options.orderPort ?? 0,
@@ -110,7 +111,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     closers.push(() => order.close());
     const orderUrl = `http://${host}:${order.port}`;
 
-    const orderTransport = rpcTransport(orderUrl, { timeoutMs: (options.rpcTimeoutMs ?? 8000) + 4000 });
+    const orderTransport = rpcTransport(orderUrl, { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs });
     const gateway = await buildGateway({
       orderService: createClient(OrderService, orderTransport),
       readiness: [
