@@ -41,21 +41,6 @@ export const clusterSpec = {
   NATS_URL: url({ desc: "nats://host:4222" }),
 };
 
-/** Embedded mode: every connection optional; what is missing falls back to PGlite and in-process parts. */
-export const embeddedSpec = {
-  ...processSpec,
-  HOST: str({ default: "127.0.0.1" }),
-  PORT: port({ default: 8080 }),
-  ORDER_PORT: port({ default: 50051 }),
-  VOUCHER_PORT: port({ default: 50052 }),
-  DATA_DIR: str({ default: "data/pglite", desc: "where embedded PostgreSQL keeps its files" }),
-  DATABASE_URL: url({ default: undefined }),
-  REDIS_URL: url({ default: undefined }),
-  NATS_URL: url({ default: undefined }),
-  SANDBOX_AES_KEY: aes16({ default: "psbc-sandbox-key" }),
-  SANDBOX_AES_IV: aes16({ default: "psbc-sandbox-iv0" }),
-};
-
 export const orderSpec = {
   REDIS_URL: url({ desc: "redis://host:6379" }),
   ORDER_PORT: port({ default: 50051 }),

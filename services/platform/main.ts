@@ -1,7 +1,8 @@
 import { createClient } from "@connectrpc/connect";
 import { buildGateway, grpcHealthCheck } from "../../gateway/app.js";
 import { connectEventBus } from "../common/bus.js";
-import { clusterSpec, ConfigError, embeddedSpec, gatewaySpec, orderSpec, processSpec, readConfig, voucherSpec } from "../common/config.js";
+import { port, str, url } from "envalid";
+import { aes16, clusterSpec, ConfigError, gatewaySpec, orderSpec, processSpec, readConfig, voucherSpec } from "../common/config.js";
 import { openDatabase } from "../common/database.js";
 import { createLockService } from "../common/lock.js";
 import { createLogger, type Logger } from "../common/logger.js";
@@ -12,7 +13,23 @@ import { createBlueBrothersChannel } from "../voucher/blue-brothers.js";
 import { startVoucherService } from "../voucher/main.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { startPlatform } from "./platform.js";
+import { SANDBOX_AES } from "./sandbox-credentials.js";
 import { ORDER_STREAM, VOUCHER_STREAM } from "./streams.js";
+
+/** Embedded mode: every connection optional; what is missing falls back to PGlite and in-process parts. */
+const embeddedSpec = {
+  ...processSpec,
+  HOST: str({ default: "127.0.0.1" }),
+  PORT: port({ default: 8080 }),
+  ORDER_PORT: port({ default: 50051 }),
+  VOUCHER_PORT: port({ default: 50052 }),
+  DATA_DIR: str({ default: "data/pglite", desc: "where embedded PostgreSQL keeps its files" }),
+  DATABASE_URL: url({ default: undefined }),
+  REDIS_URL: url({ default: undefined }),
+  NATS_URL: url({ default: undefined }),
+  SANDBOX_AES_KEY: aes16({ default: SANDBOX_AES.key }),
+  SANDBOX_AES_IV: aes16({ default: SANDBOX_AES.iv }),
+};
 
 type Stop = () => Promise<unknown>;
 

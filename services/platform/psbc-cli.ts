@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { aes16, readConfig, ConfigError } from "../common/config.js";
 import { encryptRightsRequest } from "../common/rights-request.js";
 import { url } from "envalid";
+import { SANDBOX_AES } from "./sandbox-credentials.js";
 
 /**
  * `npm run psbc -- <operation> <rights code> [options]`: builds a PSBC contract request the way the bank does
@@ -39,8 +40,8 @@ async function main(): Promise<void> {
   }
   const env = readConfig({
     GATEWAY_URL: url({ default: "http://127.0.0.1:8080" }),
-    SANDBOX_AES_KEY: aes16({ default: "psbc-sandbox-key" }),
-    SANDBOX_AES_IV: aes16({ default: "psbc-sandbox-iv0" }),
+    SANDBOX_AES_KEY: aes16({ default: SANDBOX_AES.key }),
+    SANDBOX_AES_IV: aes16({ default: SANDBOX_AES.iv }),
   });
   const body = {
     type: values.type,

@@ -4,3 +4,9 @@
  */
 export const SANDBOX_PSBC = { appId: "sandbox-psbc", appSecret: "sandbox-psbc-secret" };
 export const SANDBOX_BLUE_BROTHERS = { appId: "sandbox-bb", appSecret: "sandbox-bb-secret" };
+
+/**
+ * The AES secret of sandbox service type 310001 unless SANDBOX_AES_KEY / SANDBOX_AES_IV say otherwise: the
+ * embedded mode registers it and the `psbc` CLI encrypts with it, so they must agree.
+ */
+export const SANDBOX_AES = { key: "psbc-sandbox-key", iv: "psbc-sandbox-iv0" };

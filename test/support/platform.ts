@@ -4,7 +4,9 @@ import { startPlatform, type RunningPlatform } from "../../services/platform/pla
 import { assertContractResponse } from "./psbc-contract.js";
 import { testDatabase } from "./databases.js";
 
-export const SANDBOX_AES = { key: "psbc-sandbox-key", iv: "psbc-sandbox-iv0" };
+import { SANDBOX_AES } from "../../services/platform/sandbox-credentials.js";
+
+export { SANDBOX_AES };
 
 /** The modes the end-to-end tests run in: always embedded; cluster too when the real servers are given. */
 export const modes: Array<"embedded" | "cluster"> = process.env.DATABASE_URL ? ["embedded", "cluster"] : ["embedded"];
