@@ -4,7 +4,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import type { Logger } from "./logger.js";
 
-/** A held lock. `release` deletes the key only if it still holds our token (compare-and-delete). */
+/**
+ * A held lock. `release` deletes the key only if it still holds our token (compare-and-delete), and never
+ * throws: a lease it fails to release is logged and expires with its TTL.
+ */
 export interface Lease {
   release(): Promise<void>;
 }

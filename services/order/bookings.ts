@@ -226,7 +226,7 @@ export class Bookings {
     try {
       return await work();
     } finally {
-      await lease.release().catch((err: unknown) => this.deps.logger.warn({ err }, "lock release failed; it expires by TTL"));
+      await lease.release();
     }
   }
 }
