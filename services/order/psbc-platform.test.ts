@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { UpstreamError } from "../common/upstream-wire.js";
+import { upstreamError } from "../../test/support/upstream-errors.js";
 import { SANDBOX_EXPIRED_POINTS, startPsbcSandbox, type PsbcSandbox } from "../sandbox/psbc-sandbox.js";
 import { createPsbcPlatform, type PsbcBookInput, type PsbcPlatform } from "./psbc-platform.js";
 
@@ -16,16 +16,6 @@ const bookInput = (code: string, orderNo = `O-${code}`): PsbcBookInput => ({
   instType: "01",
   provinceInstNo: "100000",
 });
-
-async function upstreamError(promise: Promise<unknown>): Promise<Pick<UpstreamError, "kind" | "code" | "platform" | "operation">> {
-  try {
-    await promise;
-  } catch (err) {
-    if (!(err instanceof UpstreamError)) throw err;
-    return { kind: err.kind, code: err.code, platform: err.platform, operation: err.operation };
-  }
-  throw new Error("expected an UpstreamError");
-}
 
 describe("PSBC adapter against the PSBC sandbox", () => {
   let sandbox: PsbcSandbox;

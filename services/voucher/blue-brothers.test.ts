@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { UpstreamError } from "../common/upstream-wire.js";
+import { upstreamError } from "../../test/support/upstream-errors.js";
 import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../sandbox/blue-brothers-sandbox.js";
 import { createBlueBrothersChannel } from "./blue-brothers.js";
 import { VOUCHER_URL_MAX_LENGTH, VoucherAlreadyRedeemed, type SendChannel } from "./send-channel.js";
@@ -8,16 +8,6 @@ const credentials = { appId: "bb-test", appSecret: "bb-test-secret" };
 let sequence = 0;
 const freshOrder = () => `ORD${process.pid}${Date.now().toString(36)}${(sequence += 1)}`;
 const issueInput = (outOrderNo: string) => ({ outOrderNo, templateId: "TPL-1", rightsCode: `R-${outOrderNo}`, customerRef: "customer-1" });
-
-async function upstreamError(promise: Promise<unknown>): Promise<Pick<UpstreamError, "kind" | "code" | "platform" | "operation">> {
-  try {
-    await promise;
-  } catch (err) {
-    if (!(err instanceof UpstreamError)) throw err;
-    return { kind: err.kind, code: err.code, platform: err.platform, operation: err.operation };
-  }
-  throw new Error("expected an UpstreamError");
-}
 
 describe("Blue Brothers adapter against the Blue Brothers sandbox", () => {
   let sandbox: BlueBrothersSandbox;
