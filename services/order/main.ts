@@ -5,11 +5,12 @@ import type { Database } from "../common/database.js";
 import type { LockService } from "../common/lock.js";
 import type { Logger } from "../common/logger.js";
 import { hostService, type HostedService } from "../common/service-host.js";
+import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import { Bookings } from "./bookings.js";
 import { ORDER_SCHEMA, OrderStore } from "./order-store.js";
 import type { PsbcPlatform } from "./psbc-platform.js";
-import { orderRoutes, orderServiceImpl } from "./routes.js";
+import { orderServiceImpl } from "./routes.js";
 import { ServiceTypes, type ServiceType } from "./service-types.js";
 
 export interface OrderServiceOptions {
@@ -51,7 +52,7 @@ export async function startOrderService(options: OrderServiceOptions): Promise<H
         logger: options.logger,
         eventsWritten,
       });
-      return orderRoutes(orderServiceImpl(bookings, serviceTypes));
+      return (router) => router.service(OrderService, orderServiceImpl(bookings, serviceTypes));
     },
   });
 }

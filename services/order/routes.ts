@@ -1,4 +1,4 @@
-import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { domainError, ErrorReason } from "../common/errors.js";
 import { OrderService, type RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
 import type { Bookings } from "./bookings.js";
@@ -59,8 +59,4 @@ export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes)
 function envelopeOf(envelope: RightsEnvelope | undefined): RightsEnvelope {
   if (!envelope) throw domainError(ErrorReason.PARAMETER_INVALID, "envelope is required");
   return envelope;
-}
-
-export function orderRoutes(impl: ServiceImpl<typeof OrderService>): (router: ConnectRouter) => void {
-  return (router) => router.service(OrderService, impl);
 }

@@ -3,7 +3,8 @@ import type { EventBus } from "../common/bus.js";
 import type { Database } from "../common/database.js";
 import type { Logger } from "../common/logger.js";
 import { hostService, type HostedService } from "../common/service-host.js";
-import { voucherRoutes, voucherServiceImpl } from "./routes.js";
+import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
+import { voucherServiceImpl } from "./routes.js";
 import type { SendChannel } from "./send-channel.js";
 import { VOUCHER_SCHEMA, VoucherStore } from "./voucher-store.js";
 import { Vouchers } from "./vouchers.js";
@@ -31,7 +32,7 @@ export async function startVoucherService(options: VoucherServiceOptions): Promi
     port: options.port,
     routes({ eventsWritten }) {
       const vouchers = new Vouchers({ store, channels: options.channels, logger: options.logger, eventsWritten });
-      return voucherRoutes(voucherServiceImpl(vouchers));
+      return (router) => router.service(VoucherService, voucherServiceImpl(vouchers));
     },
   });
 }

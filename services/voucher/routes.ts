@@ -1,4 +1,4 @@
-import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { VoucherSchema, VoucherService, type Voucher } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import type { VoucherRecord } from "./voucher-store.js";
@@ -16,10 +16,6 @@ export function voucherServiceImpl(vouchers: Vouchers): ServiceImpl<typeof Vouch
       return { voucher: toMessage(await vouchers.get(req.orderNo)) };
     },
   };
-}
-
-export function voucherRoutes(impl: ServiceImpl<typeof VoucherService>): (router: ConnectRouter) => void {
-  return (router) => router.service(VoucherService, impl);
 }
 
 function toMessage(record: VoucherRecord): Voucher {
