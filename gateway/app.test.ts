@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../proto/gen/grpc/health/v1/health_pb.js";
 import { OrderService, type RightsEnvelope } from "../proto/gen/rights/order/v1/order_pb.js";
 import { ErrorReason, domainError } from "../services/common/errors.js";
+import { Metrics } from "../services/common/metrics.js";
 import { currentTraceId, TRACE_HEADER } from "../services/common/trace.js";
 import { assertContractErrorEnvelope, assertContractResponse } from "../test/support/psbc-contract.js";
 import { buildGateway, grpcHealthCheck } from "./app.js";
@@ -98,9 +99,11 @@ const logs = () => logLines.map((line) => JSON.parse(line) as Record<string, unk
 const checks: Record<"order" | "other", () => Promise<boolean>> = { order: async () => true, other: async () => true };
 
 let app: FastifyInstance;
+const metrics = new Metrics({ processMetrics: false });
 
 beforeAll(async () => {
   app = await buildGateway({
+    metrics,
     orderService: createClient(OrderService, transport),
     readiness: [
       { name: "order", check: () => checks.order() },
@@ -363,7 +366,7 @@ describe("PSBC routes: the order service's failures", () => {
       },
       { transport: { defaultTimeoutMs: 100 } },
     );
-    const gateway = await buildGateway({ orderService: createClient(OrderService, slow), readiness: [], logger });
+    const gateway = await buildGateway({ orderService: createClient(OrderService, slow), readiness: [], logger, metrics: new Metrics({ processMetrics: false }) });
     try {
       const started = Date.now();
       expectAnswer(DETAIL, await gateway.inject({ method: "POST", url: DETAIL, payload: validBody }), 500, 1, "系统异常");
@@ -416,7 +419,7 @@ describe("a client that throws something other than a ConnectError", () => {
     const broken = new Proxy({} as Client<typeof OrderService>, {
       get: () => () => Promise.reject(new TypeError("not a ConnectError")),
     });
-    const gateway = await buildGateway({ orderService: broken, readiness: [], logger });
+    const gateway = await buildGateway({ orderService: broken, readiness: [], logger, metrics: new Metrics({ processMetrics: false }) });
     try {
       const res = await gateway.inject({ method: "POST", url: APPOINTMENT, payload: validBody });
       expectAnswer(APPOINTMENT, res, 500, 1, "系统异常");
@@ -451,6 +454,57 @@ describe("probes", () => {
     expect(Date.now() - started).toBeLessThan(1_500);
     expect(res.statusCode).toBe(503);
     expect(res.json()).toEqual({ status: "unavailable", failed: ["order"] });
+  });
+});
+
+describe("metrics", () => {
+  it("counts requests by route, HTTP status and contract code, and times them", async () => {
+    fake.failure = domainError(ErrorReason.SERVICE_EXPIRED, "rights code expired");
+    await post(CANCEL, validBody);
+    await app.inject({ method: "GET", url: "/no/such/route" });
+    const counted = (await metrics.httpRequests.get()).values.map((v) => v.labels);
+    expect(counted).toContainEqual({ method: "POST", route: CANCEL, status_code: "400", code: "4" });
+    expect(counted).toContainEqual({ method: "GET", route: "unmatched", status_code: "404", code: "2" });
+    const timed = (await metrics.httpSeconds.get()).values.filter((v) => v.metricName === "http_server_request_duration_seconds_count");
+    expect(timed.map((v) => v.labels)).toContainEqual({ method: "POST", route: CANCEL, status_code: "400" });
+  });
+});
+
+describe("closing (SIGTERM)", () => {
+  it("answers /readyz 503 at once, still serves during the delay, and lets a request in flight finish", async () => {
+    const slow = createRouterTransport((router) => {
+      router.service(OrderService, {
+        async getServiceDetail() {
+          await new Promise((resolve) => setTimeout(resolve, 400));
+          return { url: "https://vouchers.example/v/1" };
+        },
+      });
+    });
+    const gateway = await buildGateway({
+      orderService: createClient(OrderService, slow),
+      readiness: [],
+      logger,
+      metrics: new Metrics({ processMetrics: false }),
+      shutdownDelayMs: 300,
+    });
+    await gateway.listen({ host: "127.0.0.1", port: 0 });
+    const address = gateway.server.address();
+    const base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+    const detail = () =>
+      fetch(`${base}${DETAIL}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(validBody) });
+    const inFlight = detail();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closing = gateway.close();
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: "draining", failed: [] });
+    expect(ready.headers.get("connection")).toBe("close");
+    const during = await detail();
+    expect(during.status).toBe(200);
+    const finished = await inFlight;
+    expect(finished.status).toBe(200);
+    expect(await finished.json()).toMatchObject({ code: 0, data: { url: "https://vouchers.example/v/1" } });
+    await closing;
   });
 });
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import Fastify, {
   errorCodes,
@@ -10,6 +11,7 @@ import Fastify, {
 import { Health, HealthCheckResponse_ServingStatus } from "../proto/gen/grpc/health/v1/health_pb.js";
 import type { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
 import type { Logger } from "../services/common/logger.js";
+import type { Metrics } from "../services/common/metrics.js";
 import { newTraceId } from "../services/common/trace.js";
 import { errorLogFields, toContractAnswer } from "./contract-errors.js";
 import { registerPsbcRoutes } from "./psbc-routes.js";
@@ -24,6 +26,12 @@ export interface GatewayOptions {
   orderService: Client<typeof OrderService>;
   readiness: ReadinessCheck[];
   logger: Logger;
+  metrics: Metrics;
+  /**
+   * On close, /readyz answers 503 at once while requests are still served this long (so load balancers stop
+   * sending), then the server stops accepting and waits for the requests in flight. Default 0.
+   */
+  shutdownDelayMs?: number;
   /** Deadline of each order service call. Unset, the transport's default deadline applies (`rpcTransport` sets one). */
   callTimeoutMs?: number;
 }
@@ -107,6 +115,9 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     requestIdHeader: false,
     bodyLimit: 16 * 1024,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: false } },
+    // Requests arriving on open connections while closing are served (the services behind are still up), not
+    // answered with Fastify's non-contract 503; each such answer closes its connection instead.
+    return503OnClosing: false,
     // A malformed URL is a parameter error too, answered by the same mapping.
     frameworkErrors: (err, request, reply) => {
       sendContractError(request, reply, err);
@@ -119,11 +130,27 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   app.setErrorHandler((err, request, reply) => sendContractError(request, reply, err));
   app.setNotFoundHandler((request, reply) => sendContractError(request, reply, new errorCodes.FST_ERR_NOT_FOUND()));
 
+  let draining = false;
+  app.addHook("preClose", async () => {
+    draining = true;
+    await sleep(options.shutdownDelayMs ?? 0);
+  });
+  app.addHook("onSend", async (_request, reply) => {
+    if (draining) reply.header("connection", "close");
+  });
+  const { httpRequests, httpSeconds } = options.metrics;
+  app.addHook("onResponse", async (request, reply) => {
+    const labels = { method: request.method, route: request.routeOptions.url ?? "unmatched", status_code: String(reply.statusCode) };
+    httpRequests.inc({ ...labels, code: request.psbcCode >= 0 ? String(request.psbcCode) : "" });
+    httpSeconds.observe(labels, reply.elapsedTime / 1000);
+  });
+
   registerPsbcRoutes(app, options.orderService, options.callTimeoutMs);
 
   app.get("/healthz", { schema: { response: { 200: healthResponseSchema } } }, async () => ({ status: "ok" }));
 
   app.get("/readyz", { schema: { response: { 200: readyResponseSchema, 503: readyResponseSchema } } }, async (_request, reply) => {
+    if (draining) return reply.code(503).send({ status: "draining", failed: [] });
     const results = await Promise.all(options.readiness.map((check) => checkWithin(check, READINESS_TIMEOUT_MS)));
     const failed = options.readiness.filter((_check, i) => !results[i]).map((check) => check.name);
     reply.code(failed.length === 0 ? 200 : 503);

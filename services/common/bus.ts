@@ -15,7 +15,9 @@ import {
   type JsMsg,
   type NatsConnection,
 } from "nats";
+import { withTimeout } from "./deadline.js";
 import type { Logger } from "./logger.js";
+import type { Metrics } from "./metrics.js";
 import { TRACE_HEADER, currentTraceId, isValidTraceId, newTraceId, runWithTrace } from "./trace.js";
 
 export interface BusMessage {
@@ -58,6 +60,8 @@ export interface EventBusOptions {
   logger: Logger;
   /** First redelivery delay after a handler throws; doubles per delivery up to 30 s. Default 1 s. */
   retryBaseMs?: number;
+  /** Counts each consumer's handled and redelivered events. */
+  metrics?: Metrics;
 }
 
 /** Publishes with the same id inside this window are dropped (the server's duplicate window). */
@@ -77,8 +81,32 @@ const LOCAL_RETAINED_MESSAGES = 10_000;
 
 export async function connectEventBus(options: EventBusOptions): Promise<EventBus> {
   const retryBaseMs = options.retryBaseMs ?? 1_000;
-  if (!options.url) return new LocalEventBus(options.streams, options.logger, retryBaseMs);
-  return NatsEventBus.connect(options.url, options, retryBaseMs);
+  const bus = options.url ? await NatsEventBus.connect(options.url, options, retryBaseMs) : new LocalEventBus(options.streams, options.logger, retryBaseMs);
+  return options.metrics ? observed(bus, options.metrics) : bus;
+}
+
+/** The same bus, with each consumer's outcomes and redeliveries counted. */
+function observed(bus: EventBus, metrics: Metrics): EventBus {
+  return {
+    publish: (subject, id, data) => bus.publish(subject, id, data),
+    subscribe: ({ handler, ...options }) =>
+      bus.subscribe({
+        ...options,
+        async handler(message) {
+          const consumer = options.durable;
+          if (message.deliveryCount > 1) metrics.eventsRedelivered.inc({ consumer });
+          try {
+            await handler(message);
+          } catch (err) {
+            metrics.eventsHandled.inc({ consumer, outcome: "nak" });
+            throw err;
+          }
+          metrics.eventsHandled.inc({ consumer, outcome: "ack" });
+        },
+      }),
+    ping: () => bus.ping(),
+    close: () => bus.close(),
+  };
 }
 
 /** NATS subject matching: `*` is one token, `>` one or more trailing tokens. */
@@ -98,18 +126,6 @@ function retryDelay(baseMs: number, deliveryCount: number): number {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**

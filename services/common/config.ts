@@ -31,6 +31,15 @@ export const DEFAULT_TIMEOUTS = { upstreamMs: 3000, rpcMs: 8000, gatewayRpcMs: 1
 export const processSpec = {
   LOG_LEVEL: str({ default: "info", choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"] }),
   HOST: str({ default: "0.0.0.0", desc: "address the servers bind" }),
+  METRICS_PORT: port({ default: 9464, desc: "Prometheus /metrics" }),
+  SHUTDOWN_DELAY_MS: num({ default: 0, desc: "after SIGTERM: not ready, still serving, this long (Kubernetes: 5000)" }),
+  SHUTDOWN_GRACE_MS: num({ default: 20_000, desc: "then calls in flight get this long" }),
+};
+
+/** The migration command: the database only. */
+export const migrateSpec = {
+  LOG_LEVEL: processSpec.LOG_LEVEL,
+  DATABASE_URL: url({ desc: "postgres://user@host:5432/db" }),
 };
 
 /** What a service process of the cluster needs: its database and the event bus (required, no fallback). */

@@ -3,6 +3,14 @@ import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
 import pg from "pg";
 import type { Logger } from "./logger.js";
 
+const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+
+/** A schema name safe to write into SQL text (schema names cannot be bound as parameters). */
+export function checkedSchema(schema: string): string {
+  if (!IDENTIFIER.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
+  return schema;
+}
+
 export interface QueryResult<R> {
   rows: R[];
   rowCount: number;

@@ -1,7 +1,7 @@
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { Health } from "../../proto/gen/grpc/health/v1/health_pb.js";
-import { HealthStatus, ServingStatus, registerHealth } from "./health.js";
+import { HealthStatus, LIVENESS, ServingStatus, registerHealth } from "./health.js";
 
 function client(status: HealthStatus) {
   return createClient(Health, createRouterTransport((router) => registerHealth(router, status)));
@@ -17,6 +17,14 @@ describe("health", () => {
     expect((await health.check({ service: "rights.order.v1.OrderService" })).status).toBe(ServingStatus.NOT_SERVING);
     status.setAll(true);
     expect((await health.check({ service: "rights.order.v1.OrderService" })).status).toBe(ServingStatus.SERVING);
+  });
+
+  it("keeps liveness SERVING while the service is not ready or draining", async () => {
+    const status = new HealthStatus();
+    status.setAll(false);
+    const health = client(status);
+    expect((await health.check({ service: "" })).status).toBe(ServingStatus.NOT_SERVING);
+    expect((await health.check({ service: LIVENESS })).status).toBe(ServingStatus.SERVING);
   });
 
   it("answers NotFound for an unknown service name", async () => {

@@ -14,11 +14,20 @@ export { ServingStatus };
 type Listener = (service: string, status: ServingStatus) => void;
 
 /**
+ * The name a liveness probe asks: SERVING for as long as the process answers, whatever its dependencies, so a pod
+ * waiting for its database or draining is taken out of the endpoints (readiness, name "") but not restarted.
+ */
+export const LIVENESS = "liveness";
+
+/**
  * Serving status per gRPC service name, plus the overall status under "" (the name probes ask by default).
  * A new status starts SERVING overall, as grpc-go's does; services register their names as they are served.
  */
 export class HealthStatus {
-  private readonly statuses = new Map<string, ServingStatus>([["", ServingStatus.SERVING]]);
+  private readonly statuses = new Map<string, ServingStatus>([
+    ["", ServingStatus.SERVING],
+    [LIVENESS, ServingStatus.SERVING],
+  ]);
   private readonly listeners = new Set<Listener>();
 
   /** Makes `service` known with the overall status, unless it already has one. */
@@ -30,9 +39,9 @@ export class HealthStatus {
     this.set(service, serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
   }
 
-  /** Every known service and the overall entry at once (starting up, draining). */
+  /** Every known service and the overall entry at once (starting up, dependencies lost, draining); not liveness. */
   setAll(serving: boolean): void {
-    for (const service of [...this.statuses.keys()]) this.setServing(service, serving);
+    for (const service of [...this.statuses.keys()]) if (service !== LIVENESS) this.setServing(service, serving);
   }
 
   /** The status of `service`, or undefined when the name is unknown. */

@@ -2,16 +2,9 @@
 // relay publishes them to the bus afterwards, so an event is never lost nor published for a rolled-back change.
 import { randomUUID } from "node:crypto";
 import type { EventBus } from "./bus.js";
-import type { Database, Queryable } from "./database.js";
+import { checkedSchema, type Database, type Queryable } from "./database.js";
 import type { Logger } from "./logger.js";
 import { currentTraceId, runWithTrace } from "./trace.js";
-
-const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
-
-function checkedSchema(schema: string): string {
-  if (!IDENTIFIER.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
-  return schema;
-}
 
 /**
  * The outbox table, for each service's first migration (copy it with the schema name filled in).

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health } from "../../proto/gen/grpc/health/v1/health_pb.js";
 import { ServingStatus, HealthStatus } from "./health.js";
 import { createLogger } from "./logger.js";
+import { Metrics } from "./metrics.js";
 import { rpcTransport } from "./rpc-client.js";
 import { startRpcServer, type RpcServer } from "./rpc-server.js";
 import { TRACE_HEADER, currentTraceId, runWithTrace } from "./trace.js";
@@ -39,6 +40,7 @@ const logger = createLogger("rpc-test", "silent");
 describe("rpc server and client over HTTP/2", () => {
   let server: RpcServer;
   const health = new HealthStatus();
+  const metrics = new Metrics({ processMetrics: false });
 
   beforeAll(async () => {
     server = await startRpcServer({
@@ -47,6 +49,7 @@ describe("rpc server and client over HTTP/2", () => {
       port: 0,
       health,
       logger,
+      metrics,
       routes: (router) =>
         router.service(EchoService, {
           async echo(req) {
@@ -99,6 +102,18 @@ describe("rpc server and client over HTTP/2", () => {
     expect(err.code).toBe(Code.DeadlineExceeded);
   });
 
+  it("counts each call by code and times it (the grpc_server_* series)", async () => {
+    await echo().echo({ value: "hi" });
+    await echo().echo({ value: "not-found" }).catch(() => undefined);
+    const echoCall = { grpc_service: "test.v1.EchoService", grpc_method: "Echo", grpc_type: "unary" };
+    const count = async (metric: { get(): Promise<{ values: Array<{ labels: object; value: number; metricName?: string }> }> }, labels: object, name?: string) =>
+      (await metric.get()).values.find((v) => expect.objectContaining(labels).asymmetricMatch(v.labels) && (!name || v.metricName === name))?.value ?? 0;
+    expect(await count(metrics.rpcHandled, { ...echoCall, grpc_code: "OK" })).toBeGreaterThan(0);
+    expect(await count(metrics.rpcHandled, { ...echoCall, grpc_code: "NotFound" })).toBeGreaterThan(0);
+    expect(await count(metrics.rpcStarted, echoCall)).toBeGreaterThan(0);
+    expect(await count(metrics.rpcSeconds, echoCall, "grpc_server_handling_seconds_count")).toBeGreaterThan(0);
+  });
+
   it("serves health for the whole server and each of its services", async () => {
     const client = createClient(Health, rpcTransport(`http://127.0.0.1:${server.port}`));
     expect((await client.check({ service: "" })).status).toBe(ServingStatus.SERVING);
@@ -115,6 +130,7 @@ describe("rpc server and client over HTTP/2", () => {
       port: 0,
       health: new HealthStatus(),
       logger,
+      metrics: new Metrics({ processMetrics: false }),
       routes: () => {},
       shutdownTimeoutMs: 200,
     });

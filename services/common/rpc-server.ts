@@ -2,12 +2,14 @@
 // one log line per call, and no internals in error messages.
 import { setMaxListeners } from "node:events";
 import http2 from "node:http2";
+import type { DescMethod } from "@bufbuild/protobuf";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "../../proto/gen/grpc/health/v1/health_pb.js";
 import { type HealthStatus, registerHealth } from "./health.js";
 import type { Logger } from "./logger.js";
+import type { Metrics } from "./metrics.js";
 import { TRACE_HEADER, isValidTraceId, newTraceId, runWithTrace } from "./trace.js";
 
 export interface RpcServerOptions {
@@ -20,6 +22,9 @@ export interface RpcServerOptions {
   routes: (router: ConnectRouter) => void;
   health: HealthStatus;
   logger: Logger;
+  metrics: Metrics;
+  /** Innermost interceptors, after tracing, logging and error hygiene (a readiness gate). */
+  interceptors?: Interceptor[];
   /** How long `close` lets calls in flight finish before cutting them. Default 5 s. */
   shutdownTimeoutMs?: number;
 }
@@ -72,30 +77,43 @@ function traceInterceptor(): Interceptor {
   };
 }
 
-/** One line per call; health probes at debug, or they would drown the rest. */
-function loggingInterceptor(logger: Logger): Interceptor {
+/** One log line and the RPC series per call; health probes log at debug, or they would drown the rest. */
+function observeInterceptor(logger: Logger, metrics: Metrics): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
-    const rpc = `${req.service.typeName}/${req.method.name}`;
+    const labels = { grpc_service: req.service.typeName, grpc_method: req.method.name, grpc_type: RPC_TYPE[req.method.methodKind] };
+    metrics.rpcStarted.inc(labels);
+    const rpc = `${labels.grpc_service}/${labels.grpc_method}`;
     const level = req.service.typeName === Health.typeName ? "debug" : "info";
-    const log = (err: unknown) => {
+    const observe = (err: unknown) => {
+      const seconds = (performance.now() - started) / 1000;
       const code = err === undefined ? "OK" : Code[ConnectError.from(err).code];
-      logger[level]({ rpc, code, ms: Math.round(performance.now() - started) }, "rpc");
+      metrics.rpcHandled.inc({ ...labels, grpc_code: code });
+      metrics.rpcSeconds.observe(labels, seconds);
+      logger[level]({ rpc, code, ms: Math.round(seconds * 1000) }, "rpc");
     };
     let res;
     try {
       res = await next(req);
     } catch (err) {
-      log(err);
+      observe(err);
       throw err;
     }
     if (!res.stream) {
-      log(undefined);
+      observe(undefined);
       return res;
     }
-    return { ...res, message: wrapStream(res.message, identity, log) };
+    return { ...res, message: wrapStream(res.message, identity, observe) };
   };
 }
+
+/** go-grpc-prometheus's grpc_type values. */
+const RPC_TYPE: Record<DescMethod["methodKind"], string> = {
+  unary: "unary",
+  server_streaming: "server_stream",
+  client_streaming: "client_stream",
+  bidi_streaming: "bidi_stream",
+};
 
 /** A ConnectError is the handler's answer; anything else is a bug: logged with its stack, answered "internal error". */
 function errorInterceptor(logger: Logger): Interceptor {
@@ -145,8 +163,8 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
       options.routes(router);
       for (const { service } of router.handlers) health.register(service.typeName);
     },
-    // The first interceptor is the outermost: trace for every line, then logging of the final code.
-    interceptors: [countInFlight, traceInterceptor(), loggingInterceptor(logger), errorInterceptor(logger)],
+    // The first interceptor is the outermost: trace for every line, then logging and metrics of the final code.
+    interceptors: [countInFlight, traceInterceptor(), observeInterceptor(logger, options.metrics), errorInterceptor(logger), ...(options.interceptors ?? [])],
     // Aborted when the grace period of `close` is over, so long streams (health Watch) end too.
     shutdownSignal: shutdown.signal,
   });

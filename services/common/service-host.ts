@@ -1,16 +1,44 @@
-import type { ConnectRouter } from "@connectrpc/connect";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { Health } from "../../proto/gen/grpc/health/v1/health_pb.js";
 import type { EventBus } from "./bus.js";
 import type { Database } from "./database.js";
+import { withTimeout } from "./deadline.js";
 import { HealthStatus } from "./health.js";
 import type { Logger } from "./logger.js";
-import { migrate } from "./migrate.js";
+import type { Metrics } from "./metrics.js";
+import { awaitSchema, migrate } from "./migrate.js";
 import { OutboxRelay } from "./outbox.js";
 import { startRpcServer } from "./rpc-server.js";
+
+/** How a process hosts its services: the same for every service of the process. */
+export interface HostRuntime {
+  metrics: Metrics;
+  /**
+   * "apply": the service migrates its schema at start (embedded mode, tests). "await": it waits, not ready,
+   * until the migration command (`main.js migrate`, a Job or Helm hook) has done it (the cluster).
+   */
+  migrations: "apply" | "await";
+  /** After close() turns health NOT_SERVING, calls are still served this long, until load balancers stop sending. */
+  shutdownDelayMs: number;
+  /** Then calls in flight get this long to finish before they are cut. */
+  shutdownGraceMs: number;
+  /** How often the database, the bus and the other dependencies are pinged for readiness. Default 5 s. */
+  dependencyCheckMs?: number;
+}
+
+/** Something the service cannot serve without; pinged for readiness. */
+export interface Dependency {
+  name: string;
+  ping(): Promise<void>;
+}
 
 export interface HostedService {
   name: string;
   port: number;
   health: HealthStatus;
+  /** Resolves when the schema is in place and the service has prepared; rejects when starting failed. */
+  ready: Promise<void>;
   /** Not serving first, then the server and the outbox relay stop; the caller closes the connections. */
   close(): Promise<void>;
 }
@@ -22,24 +50,40 @@ export interface HostOptions {
   migrationsDir: string;
   db: Database;
   bus: EventBus;
+  /** Dependencies beyond the database and the bus (Redis). */
+  dependencies?: Dependency[];
   logger: Logger;
   host: string;
   port: number;
-  /** Runs after the migrations and before the service reports SERVING (seed data, warm caches). */
+  runtime: HostRuntime;
+  /** Runs once the schema is current and before the service reports SERVING (seed data, warm caches). */
   prepare?(): Promise<void>;
   /** The service's routes; `eventsWritten` asks the outbox relay to publish what a commit just wrote. */
   routes(context: { eventsWritten(): void }): (router: ConnectRouter) => void;
 }
 
-/** Every service starts the same way: migrate its schema, relay its outbox, serve gRPC with health. */
+const PING_TIMEOUT_MS = 2_000;
+
+/**
+ * Every service starts the same way: its gRPC server answers health at once (NOT_SERVING; liveness SERVING),
+ * then its schema is migrated or awaited, it prepares, its outbox relay starts, and it reports SERVING for as
+ * long as its database, bus and other dependencies answer. Closing reverses that: NOT_SERVING, a delay for load
+ * balancers to notice, calls in flight finish, the relay stops.
+ */
 export async function hostService(options: HostOptions): Promise<HostedService> {
-  const { name, schema, db, bus, logger } = options;
-  await migrate(db, { schema, migrationsDir: options.migrationsDir, logger });
-  await options.prepare?.();
+  const { name, schema, db, bus, logger, runtime } = options;
   const health = new HealthStatus();
   health.setAll(false);
+  const stopping = new AbortController();
+  let started = false;
   const relay = new OutboxRelay({ db, schema, bus, logger });
-  relay.start();
+  runtime.metrics.addOutbox(schema, () => relay.lag());
+
+  // Until the schema is in place a call could only fail obscurely: answer Unavailable, which callers retry.
+  const untilStarted: Interceptor = (next) => async (req) => {
+    if (!started && req.service.typeName !== Health.typeName) throw new ConnectError(`${name} service is starting`, Code.Unavailable);
+    return next(req);
+  };
   const server = await startRpcServer({
     name,
     host: options.host,
@@ -47,17 +91,66 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
     routes: options.routes({ eventsWritten: () => relay.kick() }),
     health,
     logger,
+    metrics: runtime.metrics,
+    interceptors: [untilStarted],
+    shutdownTimeoutMs: runtime.shutdownGraceMs,
   });
-  health.setAll(true);
-  logger.info({ port: server.port }, `${name} service serving`);
-  return {
-    name,
-    port: server.port,
-    health,
-    async close() {
-      health.setAll(false);
-      await server.close();
-      await relay.stop();
-    },
+
+  const dependencies: Dependency[] = [
+    { name: "database", ping: () => db.ping() },
+    { name: "event bus", ping: () => bus.ping() },
+    ...(options.dependencies ?? []),
+  ];
+  let unavailable: string[] | undefined;
+  const checkDependencies = async (): Promise<void> => {
+    const results = await Promise.all(
+      dependencies.map((dependency) =>
+        withTimeout(dependency.ping(), PING_TIMEOUT_MS, `${dependency.name} ping`).then(
+          () => undefined,
+          () => dependency.name,
+        ),
+      ),
+    );
+    if (stopping.signal.aborted) return;
+    const failed = results.filter((result) => result !== undefined);
+    if (unavailable === undefined || failed.join() !== unavailable.join()) {
+      if (failed.length > 0) logger.warn({ unavailable: failed }, `${name} service not ready: dependencies unavailable`);
+      else logger.info({ port: server.port }, `${name} service serving`);
+    }
+    unavailable = failed;
+    health.setAll(failed.length === 0);
   };
+
+  const ready = (async () => {
+    const { migrationsDir } = options;
+    if (runtime.migrations === "apply") await migrate(db, { schema, migrationsDir, logger });
+    else await awaitSchema(db, { schema, migrationsDir, logger, signal: stopping.signal });
+    await options.prepare?.();
+    stopping.signal.throwIfAborted();
+    relay.start();
+    started = true;
+    await checkDependencies();
+  })();
+  // Readiness follows the dependencies from then on, until close.
+  const watching = ready.then(async () => {
+    const interval = runtime.dependencyCheckMs ?? 5_000;
+    while (!stopping.signal.aborted) {
+      await sleep(interval, undefined, { signal: stopping.signal }).catch(() => undefined);
+      if (!stopping.signal.aborted) await checkDependencies();
+    }
+  });
+  // Whoever awaits `ready` sees a failure; nothing else may crash the process over it.
+  watching.catch(() => undefined);
+
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    stopping.abort();
+    health.setAll(false);
+    logger.info({ delayMs: runtime.shutdownDelayMs, graceMs: runtime.shutdownGraceMs }, `${name} service draining`);
+    await sleep(runtime.shutdownDelayMs);
+    await server.close();
+    await watching.catch(() => undefined);
+    await relay.stop();
+  };
+  return { name, port: server.port, health, ready, close: () => (closing ??= close()) };
 }

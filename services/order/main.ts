@@ -4,7 +4,7 @@ import type { EventBus } from "../common/bus.js";
 import type { Database } from "../common/database.js";
 import type { LockService } from "../common/lock.js";
 import type { Logger } from "../common/logger.js";
-import { hostService, type HostedService } from "../common/service-host.js";
+import { hostService, type HostedService, type HostRuntime } from "../common/service-host.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import { Bookings } from "./bookings.js";
@@ -22,9 +22,13 @@ export interface OrderServiceOptions {
   psbc: PsbcPlatform;
   voucherTransport: Transport;
   logger: Logger;
+  runtime: HostRuntime;
   /** Service types to register at start (the sandbox type 310001 in embedded mode). */
   seedServiceTypes?: ServiceType[];
 }
+
+/** The schema the order service owns and its migrations (for the migration command too). */
+export const orderSchema = { schema: ORDER_SCHEMA, migrationsDir: fileURLToPath(new URL("./migrations", import.meta.url)) };
 
 export async function startOrderService(options: OrderServiceOptions): Promise<HostedService> {
   const serviceTypes = new ServiceTypes(options.db);
@@ -32,11 +36,12 @@ export async function startOrderService(options: OrderServiceOptions): Promise<H
   const vouchers = createClient(VoucherService, options.voucherTransport);
   return hostService({
     name: "order",
-    schema: ORDER_SCHEMA,
-    migrationsDir: fileURLToPath(new URL("./migrations", import.meta.url)),
+    ...orderSchema,
     db: options.db,
     bus: options.bus,
+    dependencies: [{ name: "redis", ping: () => options.lock.ping() }],
     logger: options.logger,
+    runtime: options.runtime,
     host: options.host,
     port: options.port,
     async prepare() {

@@ -1,16 +1,19 @@
 import { createClient } from "@connectrpc/connect";
 import { buildGateway, grpcHealthCheck } from "../../gateway/app.js";
 import { connectEventBus } from "../common/bus.js";
-import { port, str, url } from "envalid";
-import { aes16, clusterSpec, ConfigError, gatewaySpec, orderSpec, processSpec, readConfig, voucherSpec } from "../common/config.js";
+import { port, str, url, type CleanedEnv } from "envalid";
+import { aes16, clusterSpec, ConfigError, gatewaySpec, migrateSpec, orderSpec, processSpec, readConfig, voucherSpec } from "../common/config.js";
 import { openDatabase } from "../common/database.js";
 import { createLockService } from "../common/lock.js";
 import { createLogger, type Logger } from "../common/logger.js";
+import { Metrics, startMetricsServer } from "../common/metrics.js";
+import { migrate } from "../common/migrate.js";
 import { rpcTransport } from "../common/rpc-client.js";
-import { sandboxServiceType, startOrderService } from "../order/main.js";
+import type { HostRuntime } from "../common/service-host.js";
+import { orderSchema, sandboxServiceType, startOrderService } from "../order/main.js";
 import { createPsbcPlatform } from "../order/psbc-platform.js";
 import { createBlueBrothersChannel } from "../voucher/blue-brothers.js";
-import { startVoucherService } from "../voucher/main.js";
+import { startVoucherService, voucherSchema } from "../voucher/main.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { startPlatform } from "./platform.js";
 import { SANDBOX_AES } from "./sandbox-credentials.js";
@@ -33,10 +36,32 @@ const embeddedSpec = {
 
 type Stop = () => Promise<unknown>;
 
-/** `node dist/services/platform/main.js <embedded|order|voucher|gateway>`: one entry, one role per process. */
-const roles: Record<string, (logger: Logger) => Promise<Stop[]>> = {
+/** A started role: what stops it, in order, and the promise of its services becoming ready. */
+interface Running {
+  stops: Stop[];
+  ready?: Promise<unknown>;
+}
+
+type ProcessEnv = Pick<CleanedEnv<typeof processSpec>, "HOST" | "METRICS_PORT" | "SHUTDOWN_DELAY_MS" | "SHUTDOWN_GRACE_MS">;
+
+/** What every long-running role has: one metrics registry served on METRICS_PORT, and how to drain. */
+async function processRuntime(env: ProcessEnv, logger: Logger): Promise<{ metrics: Metrics; runtime: HostRuntime; stop: Stop }> {
+  const metrics = new Metrics();
+  const server = await startMetricsServer({ metrics, host: env.HOST, port: env.METRICS_PORT, logger });
+  const runtime: HostRuntime = {
+    metrics,
+    migrations: "await",
+    shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+  };
+  return { metrics, runtime, stop: () => server.close() };
+}
+
+/** `node dist/services/platform/main.js <role>`: one entry, one role per process (container args choose it). */
+const roles: Record<string, (logger: Logger) => Promise<Running>> = {
   async embedded(logger) {
     const env = readConfig(embeddedSpec);
+    const { metrics, stop } = await processRuntime(env, logger);
     const platform = await startPlatform({
       logger,
       host: env.HOST,
@@ -48,25 +73,30 @@ const roles: Record<string, (logger: Logger) => Promise<Stop[]>> = {
       redisUrl: env.REDIS_URL,
       natsUrl: env.NATS_URL,
       sandboxAes: { key: env.SANDBOX_AES_KEY, iv: env.SANDBOX_AES_IV },
+      metrics,
+      shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
+      shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     });
     logger.info(
       {
         gateway: platform.gatewayUrl,
         order: platform.orderUrl,
         voucher: platform.voucherUrl,
+        metrics: `http://${env.HOST}:${env.METRICS_PORT}/metrics`,
         database: env.DATABASE_URL ? "postgresql" : `pglite:${env.DATA_DIR}`,
         lock: env.REDIS_URL ? "redis" : "in-process",
         bus: env.NATS_URL ? "nats" : "in-process",
       },
       "rights platform running (embedded); try: npm run psbc -- appointment <rights code>",
     );
-    return [() => platform.close()];
+    return { stops: [() => platform.close(), stop] };
   },
 
   async voucher(logger) {
     const env = readConfig({ ...clusterSpec, ...voucherSpec });
+    const { metrics, runtime, stop } = await processRuntime(env, logger);
     const db = await openDatabase({ url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, logger });
-    const bus = await connectEventBus({ url: env.NATS_URL, streams: [VOUCHER_STREAM], name: "voucher", logger });
+    const bus = await connectEventBus({ url: env.NATS_URL, streams: [VOUCHER_STREAM], name: "voucher", logger, metrics });
     const channel = createBlueBrothersChannel({
       baseUrl: env.BLUE_BROTHERS_BASE_URL,
       appId: env.BLUE_BROTHERS_APP_ID,
@@ -80,8 +110,9 @@ const roles: Record<string, (logger: Logger) => Promise<Stop[]>> = {
       bus,
       channels: new Map([["BLUE_BROTHERS", channel]]),
       logger,
+      runtime,
     });
-    return [() => service.close(), () => bus.close(), () => db.close()];
+    return { stops: [() => service.close(), () => bus.close(), () => db.close(), stop], ready: service.ready };
   },
 
   async order(logger) {
@@ -89,8 +120,9 @@ const roles: Record<string, (logger: Logger) => Promise<Stop[]>> = {
     if (Boolean(env.SANDBOX_AES_KEY) !== Boolean(env.SANDBOX_AES_IV)) {
       throw new ConfigError("invalid configuration:\n  SANDBOX_AES_KEY and SANDBOX_AES_IV go together");
     }
+    const { metrics, runtime, stop } = await processRuntime(env, logger);
     const db = await openDatabase({ url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, logger });
-    const bus = await connectEventBus({ url: env.NATS_URL, streams: [ORDER_STREAM], name: "order", logger });
+    const bus = await connectEventBus({ url: env.NATS_URL, streams: [ORDER_STREAM], name: "order", logger, metrics });
     const lock = createLockService({ url: env.REDIS_URL, logger });
     const service = await startOrderService({
       host: env.HOST,
@@ -106,51 +138,88 @@ const roles: Record<string, (logger: Logger) => Promise<Stop[]>> = {
       }),
       voucherTransport: rpcTransport(env.VOUCHER_SERVICE_URL, { timeoutMs: env.RPC_TIMEOUT_MS }),
       logger,
+      runtime,
       seedServiceTypes:
         env.SANDBOX_AES_KEY && env.SANDBOX_AES_IV ? [sandboxServiceType({ key: env.SANDBOX_AES_KEY, iv: env.SANDBOX_AES_IV })] : [],
     });
-    return [() => service.close(), () => lock.close(), () => bus.close(), () => db.close()];
+    return { stops: [() => service.close(), () => lock.close(), () => bus.close(), () => db.close(), stop], ready: service.ready };
   },
 
   async gateway(logger) {
     const env = readConfig({ ...processSpec, ...gatewaySpec });
+    const { metrics, stop } = await processRuntime(env, logger);
     const orderTransport = rpcTransport(env.ORDER_SERVICE_URL, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS });
     const gateway = await buildGateway({
       orderService: createClient(OrderService, orderTransport),
       readiness: [{ name: "order", check: grpcHealthCheck(orderTransport) }],
       logger,
+      metrics,
+      shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
     });
     await gateway.listen({ host: env.HOST, port: env.PORT });
-    return [() => gateway.close()];
+    const closeGateway = async () => {
+      // Requests still running when the grace period is over are cut.
+      const cut = setTimeout(() => gateway.server.closeAllConnections(), env.SHUTDOWN_DELAY_MS + env.SHUTDOWN_GRACE_MS);
+      await gateway.close();
+      clearTimeout(cut);
+    };
+    return { stops: [closeGateway, stop] };
   },
 };
+
+/** `main.js migrate`: brings every service's schema to its newest migration, then exits (a Job, a Helm hook). */
+async function migrateAll(logger: Logger): Promise<void> {
+  const env = readConfig(migrateSpec);
+  const db = await openDatabase({ url: env.DATABASE_URL, poolSize: 1, logger });
+  try {
+    for (const schema of [orderSchema, voucherSchema]) await migrate(db, { ...schema, logger });
+  } finally {
+    await db.close();
+  }
+}
+
+function reportStartFailure(role: string, logger: Logger, err: unknown): never {
+  if (err instanceof ConfigError) process.stderr.write(`${role}: ${err.message}\n`);
+  else logger.fatal({ err }, `${role} failed to start`);
+  process.exit(1);
+}
 
 async function main(): Promise<void> {
   const role = process.argv[2] ?? "";
   const start = roles[role];
-  if (!start) {
-    process.stderr.write(`usage: main.js <${Object.keys(roles).join("|")}>\n`);
+  if (!start && role !== "migrate") {
+    process.stderr.write(`usage: main.js <${[...Object.keys(roles), "migrate"].join("|")}>\n`);
     process.exit(2);
   }
   const logger = createLogger(role, process.env.LOG_LEVEL ?? "info");
-  let stops: Stop[];
-  try {
-    stops = await start(logger);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${role}: ${err.message}\n`);
-    } else {
-      logger.fatal({ err }, `${role} failed to start`);
-    }
-    process.exit(1);
+  if (!start) {
+    await migrateAll(logger).catch((err: unknown) => reportStartFailure(role, logger, err));
+    process.exit(0);
   }
   let stopping = false;
+  let running: Running;
+  try {
+    running = await start(logger);
+  } catch (err) {
+    reportStartFailure(role, logger, err);
+  }
+  // A service that cannot finish starting (its seed fails, say) exits, so Kubernetes restarts it.
+  running.ready?.catch((err: unknown) => {
+    if (!stopping) reportStartFailure(role, logger, err);
+  });
+  const { SHUTDOWN_DELAY_MS, SHUTDOWN_GRACE_MS } = readConfig(processSpec);
   const shutdown = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
+    // Past the delay and the grace, something is stuck: exit anyway, before the kubelet's SIGKILL.
+    setTimeout(() => {
+      logger.error("shutdown took too long; exiting");
+      process.exit(1);
+    }, SHUTDOWN_DELAY_MS + SHUTDOWN_GRACE_MS + 5_000).unref();
     void (async () => {
-      for (const stop of stops) await stop().catch((err: unknown) => logger.warn({ err }, "stop failed"));
+      for (const stop of running.stops) await stop().catch((err: unknown) => logger.warn({ err }, "stop failed"));
+      logger.info("stopped");
       process.exit(0);
     })();
   };

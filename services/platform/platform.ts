@@ -7,7 +7,8 @@ import { openDatabase, sharedDatabase, type Database } from "../common/database.
 import { createLockService, type LockService } from "../common/lock.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { rpcTransport } from "../common/rpc-client.js";
-import type { HostedService } from "../common/service-host.js";
+import { Metrics } from "../common/metrics.js";
+import type { HostedService, HostRuntime } from "../common/service-host.js";
 import { sandboxServiceType, startOrderService } from "../order/main.js";
 import { createPsbcPlatform } from "../order/psbc-platform.js";
 import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../sandbox/blue-brothers-sandbox.js";
@@ -34,6 +35,11 @@ export interface PlatformOptions {
   sandboxAes: { key: string; iv: string };
   /** Deadline of each call to PSBC and Blue Brothers; the cluster's default unless a test shortens it. */
   upstreamTimeoutMs?: number;
+  /** Where every part records its series; a registry of the platform's own when absent. */
+  metrics?: Metrics;
+  /** How closing drains: a delay serving while not ready, then a grace for calls in flight (0 and 5 s unless set). */
+  shutdownDelayMs?: number;
+  shutdownGraceMs?: number;
 }
 
 export interface RunningPlatform {
@@ -46,6 +52,7 @@ export interface RunningPlatform {
   services: HostedService[];
   db: Database;
   bus: EventBus;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -58,6 +65,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   const { logger } = options;
   const host = options.host ?? "127.0.0.1";
   const upstreamTimeoutMs = options.upstreamTimeoutMs ?? DEFAULT_TIMEOUTS.upstreamMs;
+  const metrics = options.metrics ?? new Metrics();
+  const shutdownDelayMs = options.shutdownDelayMs ?? 0;
+  // One process, one database: each service migrates its own schema as it starts.
+  const runtime: HostRuntime = { metrics, migrations: "apply", shutdownDelayMs, shutdownGraceMs: options.shutdownGraceMs ?? 5_000 };
   const closers: Array<() => Promise<unknown>> = [];
   const close = async (): Promise<void> => {
     for (const closer of closers.reverse()) await closer().catch((err: unknown) => logger.warn({ err }, "close failed"));
@@ -70,6 +81,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       streams: [ORDER_STREAM, VOUCHER_STREAM],
       name: "platform",
       logger,
+      metrics,
     });
     closers.push(() => bus.close());
     const lock: LockService = createLockService({ url: options.redisUrl, logger });
@@ -86,6 +98,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       db: sharedDatabase(db),
       bus,
       logger: createLogger("voucher", logger.level),
+      runtime,
       channels: new Map([
         [
           "BLUE_BROTHERS",
@@ -94,6 +107,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       ]),
     });
     closers.push(() => voucher.close());
+    await voucher.ready;
     const voucherUrl = `http://${host}:${voucher.port}`;
 
     const voucherTransport = rpcTransport(voucherUrl, { timeoutMs: DEFAULT_TIMEOUTS.rpcMs });
@@ -106,9 +120,11 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       psbc: createPsbcPlatform({ baseUrl: psbcSandbox.url, ...SANDBOX_PSBC, timeoutMs: upstreamTimeoutMs }),
       voucherTransport,
       logger: createLogger("order", logger.level),
+      runtime,
       seedServiceTypes: [sandboxServiceType(options.sandboxAes)],
     });
     closers.push(() => order.close());
+    await order.ready;
     const orderUrl = `http://${host}:${order.port}`;
 
     const orderTransport = rpcTransport(orderUrl, { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs });
@@ -119,6 +135,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         { name: "voucher", check: grpcHealthCheck(voucherTransport) },
       ],
       logger: createLogger("gateway", logger.level),
+      metrics,
+      shutdownDelayMs,
     });
     closers.push(() => gateway.close());
     await gateway.listen({ host, port: options.gatewayPort ?? 0 });
@@ -135,6 +153,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       services: [voucher, order],
       db,
       bus,
+      metrics,
       close,
     };
   } catch (err) {

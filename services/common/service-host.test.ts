@@ -1,0 +1,122 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Health } from "../../proto/gen/grpc/health/v1/health_pb.js";
+import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
+import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
+import { connectEventBus, type EventBus } from "./bus.js";
+import { LIVENESS, ServingStatus } from "./health.js";
+import { createLogger } from "./logger.js";
+import { Metrics } from "./metrics.js";
+import { migrate } from "./migrate.js";
+import { outboxTableSql } from "./outbox.js";
+import { rpcTransport } from "./rpc-client.js";
+import { hostService, type HostOptions } from "./service-host.js";
+
+const logger = createLogger("host-test", "silent");
+
+/** A stand-in service: GetVoucher takes `order_no` milliseconds, so a test can hold a call in flight. */
+function options(t: TestDatabase, bus: EventBus, dir: string, overrides: Partial<HostOptions> = {}): HostOptions {
+  return {
+    name: "stand-in",
+    schema: "hosted",
+    migrationsDir: dir,
+    db: t.db,
+    bus,
+    logger,
+    host: "127.0.0.1",
+    port: 0,
+    runtime: { metrics: new Metrics({ processMetrics: false }), migrations: "await", shutdownDelayMs: 0, shutdownGraceMs: 2_000, dependencyCheckMs: 50 },
+    routes: () => (router) =>
+      router.service(VoucherService, {
+        async getVoucher(req) {
+          await sleep(Number(req.orderNo));
+          return { voucher: { orderNo: req.orderNo } };
+        },
+      }),
+    ...overrides,
+  };
+}
+
+async function until(condition: () => Promise<boolean>, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await sleep(20);
+  }
+}
+
+describe(`a hosted service (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, () => {
+  let t: TestDatabase;
+  let bus: EventBus;
+  let dir: string;
+  beforeAll(async () => {
+    t = await testDatabase();
+    bus = await connectEventBus({ streams: [], name: "host-test", logger });
+    dir = await mkdtemp(path.join(tmpdir(), "hosted-"));
+    await writeFile(path.join(dir, "001.do.init.sql"), `${outboxTableSql("hosted")}\n`);
+  });
+  afterAll(async () => {
+    await bus?.close();
+    await t?.drop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("is not ready and refuses calls until the migration command has run, but is alive all along", async () => {
+    const service = await hostService(options(t, bus, dir));
+    try {
+      const transport = rpcTransport(`http://127.0.0.1:${service.port}`);
+      const health = createClient(Health, transport);
+      expect((await health.check({ service: "" })).status).toBe(ServingStatus.NOT_SERVING);
+      expect((await health.check({ service: LIVENESS })).status).toBe(ServingStatus.SERVING);
+      const refused = await createClient(VoucherService, transport).getVoucher({ orderNo: "0" }).catch((e: unknown) => e);
+      expect(ConnectError.from(refused).code).toBe(Code.Unavailable);
+
+      await migrate(t.db, { schema: "hosted", migrationsDir: dir, logger });
+      await service.ready;
+      await until(async () => (await health.check({ service: "" })).status === ServingStatus.SERVING);
+      expect((await createClient(VoucherService, transport).getVoucher({ orderNo: "0" })).voucher?.orderNo).toBe("0");
+    } finally {
+      await service.close();
+    }
+  });
+
+  it("turns NOT_SERVING while a dependency is down, and SERVING again when it is back", async () => {
+    let redisUp = true;
+    const service = await hostService(
+      options(t, bus, dir, {
+        dependencies: [{ name: "redis", ping: async () => { if (!redisUp) throw new Error("ECONNREFUSED"); } }],
+      }),
+    );
+    try {
+      await service.ready;
+      await until(async () => service.health.get("") === ServingStatus.SERVING);
+      redisUp = false;
+      await until(async () => service.health.get("") === ServingStatus.NOT_SERVING);
+      expect(service.health.get("rights.voucher.v1.VoucherService")).toBe(ServingStatus.NOT_SERVING);
+      expect(service.health.get(LIVENESS)).toBe(ServingStatus.SERVING);
+      redisUp = true;
+      await until(async () => service.health.get("") === ServingStatus.SERVING);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it("on close: NOT_SERVING at once, still serving through the delay, the call in flight completes", async () => {
+    const base = options(t, bus, dir);
+    const service = await hostService({ ...base, runtime: { ...base.runtime, shutdownDelayMs: 300 } });
+    await service.ready;
+    const vouchers = createClient(VoucherService, rpcTransport(`http://127.0.0.1:${service.port}`));
+    const inFlight = vouchers.getVoucher({ orderNo: "600" });
+    await sleep(100);
+    const closing = service.close();
+    expect(service.health.get("")).toBe(ServingStatus.NOT_SERVING);
+    // Load balancers have not noticed yet: a call arriving now is still answered.
+    expect((await vouchers.getVoucher({ orderNo: "10" })).voucher?.orderNo).toBe("10");
+    expect((await inFlight).voucher?.orderNo).toBe("600");
+    await closing;
+  });
+});
