@@ -1,0 +1,223 @@
+// The Helm chart in deploy/helm/rights-platform: values.yaml against values.schema.json (and bad values rejected),
+// templates reference only values that exist, Chart.yaml's appVersion is the package version; with the real helm
+// binary: `helm lint --strict`, a client-side install renders hooks and NOTES.txt, and `helm template` renders
+// objects that pass the same checker as the plain manifests and declare the same components, ports, probes,
+// resources, security contexts, rollout settings and allowed network calls.
+import { readFileSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { beforeAll, describe, expect, it } from "vitest";
+import { checkObjects, isObj, networkReachability, schemaProblems, summarizeComponents, unknownFieldProblems } from "../support/k8s-checks.js";
+import { chartDir, clone, describeWithTools, manifestObjects, parseYamlDocuments, readYamlObject, repoRoot, runTool } from "../support/deploy-files.js";
+
+const valuesFile = path.join(chartDir, "values.yaml");
+const schemaFile = path.join(chartDir, "values.schema.json");
+const testValuesFile = path.join(chartDir, "ci", "test-values.yaml");
+const templatesDir = path.join(chartDir, "templates");
+
+/** The components with a values block of their own: the plain manifests' Deployments (the Job is `migrations`). */
+function serviceComponents(): string[] {
+  return Object.entries(summarizeComponents(manifestObjects()))
+    .filter(([, summary]) => summary.kind === "Deployment")
+    .map(([name]) => name)
+    .sort();
+}
+
+// Helm validates values with a draft-07 validator that does not assert "format"; so does this one. Ajv's strict
+// mode additionally rejects a schema with unknown keywords (a misspelt "additionalproperties" would otherwise
+// silently allow anything).
+function valuesValidator(): ValidateFunction {
+  const schema: unknown = JSON.parse(readFileSync(schemaFile, "utf8"));
+  if (!isObj(schema)) throw new Error("values.schema.json is not a JSON object");
+  return new Ajv({ allErrors: true, strict: true, validateFormats: false }).compile(schema);
+}
+
+function describeErrors(errors: ErrorObject[] | null | undefined): string[] {
+  return (errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message ?? e.keyword} ${JSON.stringify(e.params)}`);
+}
+
+/** The path of the first key named `key` in a values tree, e.g. ["common", "logLevel"]. */
+function findKey(tree: unknown, key: string, at: string[] = []): string[] | undefined {
+  if (!isObj(tree)) return undefined;
+  if (Object.hasOwn(tree, key)) return [...at, key];
+  for (const [name, child] of Object.entries(tree)) {
+    const found = findKey(child, key, [...at, name]);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function setPath(tree: Record<string, unknown>, keys: readonly string[], value: unknown): void {
+  let node: Record<string, unknown> = tree;
+  for (const key of keys.slice(0, -1)) {
+    const child = node[key];
+    if (!isObj(child)) throw new Error(`values have no mapping at ${keys.join(".")}`);
+    node = child;
+  }
+  const last = keys.at(-1);
+  if (last === undefined) throw new Error("empty values path");
+  node[last] = value;
+}
+
+/** Helm's merge of a -f file over the chart's values: maps merge deeply, anything else replaces, null deletes. */
+function mergeValues(base: Record<string, unknown>, override: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    const current = merged[key];
+    if (value === null) delete merged[key];
+    else merged[key] = isObj(current) && isObj(value) ? mergeValues(current, value) : value;
+  }
+  return merged;
+}
+
+function hasPath(tree: unknown, keys: readonly string[]): boolean {
+  let node = tree;
+  for (const key of keys) {
+    if (!isObj(node) || !Object.hasOwn(node, key)) return false;
+    node = node[key];
+  }
+  return true;
+}
+
+describe("values.yaml and values.schema.json", () => {
+  it("values.yaml validates against the draft-07 values.schema.json", () => {
+    const schema: unknown = JSON.parse(readFileSync(schemaFile, "utf8"));
+    expect(isObj(schema) && schema.$schema).toBe("http://json-schema.org/draft-07/schema#");
+    const validate = valuesValidator();
+    expect(validate(readYamlObject(valuesFile)), describeErrors(validate.errors).join("\n")).toBe(true);
+  });
+
+  it("values.yaml merged with ci/test-values.yaml validates too (helm validates the merged values)", () => {
+    const validate = valuesValidator();
+    const merged = mergeValues(readYamlObject(valuesFile), readYamlObject(testValuesFile));
+    expect(validate(merged), describeErrors(validate.errors).join("\n")).toBe(true);
+  });
+
+  type Breakage = (values: Record<string, unknown>) => void;
+  const cases: Array<[string, Breakage, string]> = [
+    ["negative replicas", (v) => setPath(v, ["gateway", "replicas"], -1), "/gateway/replicas"],
+    ["an unknown top-level key", (v) => setPath(v, ["replicaCount"], 2), "/"],
+    ["an unknown key in a service block (typo)", (v) => setPath(v, ["order", "replica"], 2), "/order"],
+    ["a port of the wrong type", (v) => setPath(v, ["voucher", "port"], "50052"), "/voucher/port"],
+    ["replicas of the wrong type", (v) => setPath(v, ["order", "replicas"], "two"), "/order/replicas"],
+    ["an unknown key in resources", (v) => setPath(v, ["gateway", "resources", "limit"], { cpu: "1" }), "/gateway/resources"],
+  ];
+  it.each(cases)("rejects %s", (_name, breakValues, where) => {
+    const values = clone(readYamlObject(valuesFile));
+    breakValues(values);
+    const validate = valuesValidator();
+    expect(validate(values)).toBe(false);
+    expect(describeErrors(validate.errors).some((e) => e.startsWith(`${where} `))).toBe(true);
+  });
+
+  it("rejects a log level pino does not have", () => {
+    const values = clone(readYamlObject(valuesFile));
+    const logLevel = findKey(values, "logLevel");
+    expect(logLevel, "values.yaml has a logLevel").toBeDefined();
+    setPath(values, logLevel ?? [], "verbose");
+    const validate = valuesValidator();
+    expect(validate(values)).toBe(false);
+    expect(describeErrors(validate.errors).some((e) => e.startsWith(`/${(logLevel ?? []).join("/")} `))).toBe(true);
+  });
+});
+
+describe("chart templates", () => {
+  // Template text minus comments ({{/* … */}}), which may mention values by way of explanation.
+  function templateTexts(): Array<[string, string]> {
+    return readdirSync(templatesDir)
+      .filter((f) => /\.(ya?ml|tpl|txt)$/.test(f))
+      .map((f) => [f, readFileSync(path.join(templatesDir, f), "utf8").replace(/\{\{-?\s*\/\*[\s\S]*?\*\/\s*-?\}\}/g, "")]);
+  }
+
+  function references(pattern: RegExp): Array<{ file: string; keys: string[] }> {
+    return templateTexts().flatMap(([file, text]) =>
+      [...text.matchAll(pattern)].map((match) => ({ file, keys: (match[1] ?? "").split(".").filter(Boolean) })),
+    );
+  }
+
+  it("reference only .Values paths that exist in values.yaml", () => {
+    const values = readYamlObject(valuesFile);
+    const refs = references(/\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g);
+    expect(refs.length).toBeGreaterThan(0);
+    const missing = refs.filter((r) => !hasPath(values, r.keys)).map((r) => `${r.file}: .Values.${r.keys.join(".")}`);
+    expect([...new Set(missing)]).toEqual([]);
+  });
+
+  it("reference only $svc keys that every service block has", () => {
+    const values = readYamlObject(valuesFile);
+    const components = serviceComponents();
+    expect(components).toEqual(["gateway", "order", "voucher"]);
+    const refs = references(/\$svc((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g);
+    expect(refs.length).toBeGreaterThan(0);
+    const missing = components.flatMap((component) =>
+      refs.filter((r) => !hasPath(values, [component, ...r.keys])).map((r) => `${r.file}: $svc.${r.keys.join(".")} (no ${component}.${r.keys.join(".")})`),
+    );
+    expect([...new Set(missing)]).toEqual([]);
+  });
+
+  it("Chart.yaml: apiVersion v2, name rights-platform, appVersion = package.json version", () => {
+    const chart = readYamlObject(path.join(chartDir, "Chart.yaml"));
+    const pkg: unknown = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8"));
+    expect(chart.apiVersion).toBe("v2");
+    expect(chart.name).toBe("rights-platform");
+    expect(chart.appVersion).toBe(isObj(pkg) ? pkg.version : undefined);
+  });
+});
+
+describeWithTools("helm with ci/test-values.yaml", ({ helm }) => {
+  let rendered: unknown[] = [];
+  beforeAll(() => {
+    rendered = parseYamlDocuments(
+      runTool(helm, ["template", "rights", chartDir, "--namespace", "rights", "-f", testValuesFile]),
+      "helm template",
+    );
+  });
+
+  it("helm lint --strict passes", () => {
+    runTool(helm, ["lint", "--strict", chartDir, "-f", testValuesFile]); // throws with helm's output on failure
+  });
+
+  it("helm install --dry-run=client (no cluster) renders the hooks and NOTES.txt", () => {
+    const output = runTool(helm, ["install", "rights", chartDir, "--dry-run=client", "--namespace", "rights", "-f", testValuesFile]);
+    expect(output).toMatch(/^HOOKS:/m);
+    expect(output).toMatch(/^NOTES:\n\S/m);
+  });
+
+  it("helm template renders objects that pass the checker with no problem", async () => {
+    expect(rendered.length).toBeGreaterThan(0);
+    expect(await checkObjects(rendered)).toEqual([]);
+  });
+
+  // The chart's other branches. Those that switch off an HPA, a PDB or the NetworkPolicies are held to the schema
+  // and unknown-field layers only, since the policy requires exactly what they switch off.
+  const variants: Array<[string[], "full" | "schema"]> = [
+    [["networkPolicy.externalCidr=10.0.0.0/8"], "full"],
+    [["sandboxAes.secretName="], "full"],
+    [["imagePullSecrets[0].name=regcred", "image.repository=registry.example.com/rights/rights-platform", "image.tag=0.2.0"], "full"],
+    [["gateway.env.FEATURE_X=on", "order.env.LOG_LEVEL=debug"], "full"],
+    [["migrations.enabled=false"], "full"],
+    [["fullnameOverride=rp"], "full"],
+    [["order.create=false"], "full"],
+    [["gateway.autoscaling.enabled=false", "order.podDisruptionBudget.enabled=false"], "schema"],
+    [["networkPolicy.enabled=false"], "schema"],
+  ];
+  it.each(variants)("helm template --set %s renders valid objects", async (sets, checks) => {
+    const objects = parseYamlDocuments(
+      runTool(helm, ["template", "rights", chartDir, "-f", testValuesFile, ...sets.flatMap((set) => ["--set", set])]),
+      `helm template --set ${sets.join(" ")}`,
+    );
+    const problems = checks === "full" ? await checkObjects(objects) : [...(await schemaProblems(objects)), ...(await unknownFieldProblems(objects))];
+    expect(problems).toEqual([]);
+  });
+
+  it("declares the same components, ports, probes, Service ports, resources, security contexts and rollout as deploy/k8s", () => {
+    const chart = summarizeComponents(rendered);
+    const plain = summarizeComponents(manifestObjects());
+    expect(Object.keys(chart).sort()).toEqual(Object.keys(plain).sort());
+    for (const [name, summary] of Object.entries(plain)) expect(chart[name], name).toEqual(summary);
+  });
+
+  it("its NetworkPolicies allow the same calls as deploy/k8s", () => {
+    expect(networkReachability(rendered)).toEqual(networkReachability(manifestObjects()));
+  });
+});
