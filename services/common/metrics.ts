@@ -1,8 +1,8 @@
 // Prometheus metrics: one registry per process (or per embedded platform), served on a port of its own so
 // scrapes never queue behind business traffic and the port can be closed to everyone but the monitoring namespace.
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { listen } from "./listen.js";
 import type { Logger } from "./logger.js";
 
 /** Seconds; from a cached read (ms) to a booking that waits on both upstreams (s). */
@@ -126,14 +126,7 @@ export async function startMetricsServer(options: {
     );
   });
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, options.port, options.host);
   options.logger.info({ port }, "metrics serving on /metrics");
   return {
     port,

@@ -3,11 +3,11 @@
 import { setMaxListeners } from "node:events";
 import http2 from "node:http2";
 import type { DescMethod } from "@bufbuild/protobuf";
-import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "../../proto/gen/grpc/health/v1/health_pb.js";
 import { type HealthStatus, registerHealth } from "./health.js";
+import { listen } from "./listen.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import { TRACE_HEADER, isValidTraceId, newTraceId, runWithTrace } from "./trace.js";
@@ -174,15 +174,8 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host ?? "0.0.0.0", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  const port = await listen(server, options.port, options.host ?? "0.0.0.0");
   server.on("error", (err) => logger.error({ err }, "rpc server error"));
-  const port = (server.address() as AddressInfo).port;
   logger.debug({ port }, `${options.name} rpc server listening`);
 
   let closing: Promise<void> | undefined;

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listen } from "../common/listen.js";
 import type { Logger } from "../common/logger.js";
 import { SIGNATURE_HEADERS, verifySignature } from "../common/upstream-wire.js";
 import { Faults, InvalidFaultPlan } from "./faults.js";
@@ -138,14 +138,7 @@ export async function startSandboxServer<Op extends string>(options: SandboxServ
   // Longer than undici's idle timeout, so the client, not the server, retires idle connections.
   server.keepAliveTimeout = 10_000;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, options.port, options.host);
 
   let closing: Promise<void> | undefined;
   return {
