@@ -285,7 +285,8 @@ const httpOk = (url) => () =>
   });
 
 async function startCluster(config, dbUrl) {
-  const [barePort, psbcPort, bbPort, voucherPort, orderPort, gatewayPort] = await Promise.all(Array.from({ length: 6 }, freePort));
+  const [barePort, psbcPort, bbPort, voucherPort, orderPort, gatewayPort, ...metricsPorts] = await Promise.all(Array.from({ length: 9 }, freePort));
+  const [voucherMetrics, orderMetrics, gatewayMetrics] = metricsPorts.map((port) => ({ METRICS_PORT: String(port) }));
   const pool = config.poolSize ? { DATABASE_POOL_SIZE: config.poolSize } : {};
 
   const bare = spawnChild(config, "bare", "bench/bare-server.js", [], { PORT: String(barePort) });
@@ -303,7 +304,12 @@ async function startCluster(config, dbUrl) {
   await waitReady("bare server", [bare], httpOk(`${bareUrl}/healthz`));
   await waitReady("sandboxes", [sandbox], async () => (await httpOk(`${psbcUrl}/_sandbox/health`)()) && httpOk(`${bbUrl}/_sandbox/health`)());
 
-  // One at a time: each migrates its own schema, and a failure then names its process.
+  // The migration command first, as the Job does in Kubernetes; the services wait for their schema.
+  const migrate = spawnChild(config, "migrate", "dist/services/platform/main.js", ["migrate"], { DATABASE_URL: dbUrl });
+  const { code } = await migrate.exited;
+  if (code !== 0) throw new Error(`migrate exited ${code}; its log ends:\n${logTail(migrate)}`);
+
+  // One at a time, so a failure names its process.
   const voucherUrl = `http://127.0.0.1:${voucherPort}`;
   const voucher = spawnChild(config, "voucher", "dist/services/platform/main.js", ["voucher"], {
     DATABASE_URL: dbUrl,
@@ -312,6 +318,7 @@ async function startCluster(config, dbUrl) {
     BLUE_BROTHERS_BASE_URL: bbUrl,
     BLUE_BROTHERS_APP_ID: SANDBOX_BLUE_BROTHERS.appId,
     BLUE_BROTHERS_APP_SECRET: SANDBOX_BLUE_BROTHERS.appSecret,
+    ...voucherMetrics,
     ...pool,
   });
   await waitReady("voucher service", [voucher], grpcHealthCheck(rpcTransport(voucherUrl, { timeoutMs: 1_000 })));
@@ -327,11 +334,13 @@ async function startCluster(config, dbUrl) {
     PSBC_APP_SECRET: SANDBOX_PSBC.appSecret,
     SANDBOX_AES_KEY: AES.key,
     SANDBOX_AES_IV: AES.iv,
+    ...orderMetrics,
     ...pool,
   });
   const gateway = spawnChild(config, "gateway", "dist/services/platform/main.js", ["gateway"], {
     PORT: String(gatewayPort),
     ORDER_SERVICE_URL: `http://127.0.0.1:${orderPort}`,
+    ...gatewayMetrics,
   });
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   await waitReady("gateway /readyz", [order, gateway, voucher, sandbox], httpOk(`${gatewayUrl}/readyz`));
