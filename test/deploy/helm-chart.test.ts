@@ -217,6 +217,31 @@ describeWithTools("helm with ci/test-values.yaml", ({ helm }) => {
     for (const [name, summary] of Object.entries(plain)) expect(chart[name], name).toEqual(summary);
   });
 
+  it("reads each variable from the same place as deploy/k8s: the same ConfigMap keys, the same Secrets and keys", () => {
+    const sources = (objects: unknown[]) => {
+      const found: Record<string, string> = {};
+      for (const object of objects) {
+        if (!isObj(object)) continue;
+        if (object.kind === "ConfigMap" && isObj(object.data)) found["ConfigMap keys"] = Object.keys(object.data).sort().join(",");
+        const template = isObj(object.spec) && isObj(object.spec.template) ? object.spec.template : undefined;
+        const pod = template && isObj(template.spec) ? template.spec : undefined;
+        const containers = pod && Array.isArray(pod.containers) ? pod.containers : [];
+        for (const container of containers) {
+          if (!isObj(container) || !Array.isArray(container.env)) continue;
+          for (const env of container.env) {
+            if (!isObj(env) || !isObj(env.valueFrom)) continue;
+            const { configMapKeyRef, secretKeyRef } = env.valueFrom;
+            // Object names differ (the chart prefixes its own); Secret names are the SRE's and must not.
+            const source = isObj(configMapKeyRef) ? `config:${String(configMapKeyRef.key)}` : isObj(secretKeyRef) ? `secret:${String(secretKeyRef.name)}/${String(secretKeyRef.key)}` : "?";
+            found[`${String(container.name)} ${String(env.name)}`] = source;
+          }
+        }
+      }
+      return found;
+    };
+    expect(sources(rendered)).toEqual(sources(manifestObjects()));
+  });
+
   it("its NetworkPolicies allow the same calls as deploy/k8s", () => {
     expect(networkReachability(rendered)).toEqual(networkReachability(manifestObjects()));
   });
