@@ -267,7 +267,7 @@ export async function unknownFieldProblems(objects: readonly unknown[]): Promise
 // 3. Policy.
 
 /** Env names that carry credentials or endpoints with credentials: only ever from a secretKeyRef. */
-export const SECRET_ENV = /^(DATABASE_URL|REDIS_URL|NATS_URL)$|_SECRET$|_APP_ID$|_AES_/;
+const SECRET_ENV = /^(DATABASE_URL|REDIS_URL|NATS_URL)$|_SECRET$|_APP_ID$|_AES_/;
 /** A literal URL with a password in it (scheme://user:password@host). */
 const CREDENTIAL_URL = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]+@/i;
 
@@ -501,7 +501,7 @@ function asKnown(object: Obj & { apiVersion: string; kind: string }): KnownObjec
 }
 
 /** The deployment spec's rules over a complete set of objects (one bundle: manifests or one helm render). */
-export function policyProblems(objects: readonly unknown[]): string[] {
+function policyProblems(objects: readonly unknown[]): string[] {
   const problems: string[] = [];
   const known: KnownObject[] = [];
   for (const object of objects) {
