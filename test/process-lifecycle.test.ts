@@ -163,11 +163,13 @@ describe.skipIf(!cluster)("the cluster's processes (real PostgreSQL, Redis, NATS
     expect(sample(orderText, "grpc_server_handled_total", { ...booked, grpc_code: "OK" })).toBeGreaterThan(0);
     expect(sample(orderText, "grpc_server_handling_seconds_bucket", { ...booked, le: "+Inf" })).toBeGreaterThan(0);
     expect(sample(orderText, "outbox_pending_events", { schema: "orders" })).toBeGreaterThanOrEqual(0);
+    expect(sample(orderText, "upstream_requests_total", { upstream: "psbc", operation: "book", outcome: "ok" })).toBeGreaterThan(0);
     expect(sample(orderText, "process_resident_memory_bytes", {})).toBeGreaterThan(0);
 
     const voucherText = await scrape(ports.voucherMetrics);
     expect(sample(voucherText, "grpc_server_handled_total", { grpc_method: "IssueVoucher", grpc_code: "OK" })).toBeGreaterThan(0);
     expect(sample(voucherText, "outbox_pending_events", { schema: "vouchers" })).toBeGreaterThanOrEqual(0);
+    expect(sample(voucherText, "upstream_request_duration_seconds_count", { upstream: "blue-brothers", operation: "issue" })).toBeGreaterThan(0);
   });
 
   it("SIGTERM to the order service: NOT_SERVING during the drain, the booking in flight completes, exit 0", async () => {

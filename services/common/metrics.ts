@@ -54,6 +54,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly upstreamRequests = new Counter({
+    name: "upstream_requests_total",
+    help: "Calls to an upstream platform (PSBC, Blue Brothers), by outcome: ok, timeout, unavailable, rejected.",
+    labelNames: ["upstream", "operation", "outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamSeconds = new Histogram({
+    name: "upstream_request_duration_seconds",
+    help: "Time of a call to an upstream platform, whatever its outcome, in seconds.",
+    labelNames: ["upstream", "operation"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
   readonly eventsHandled = new Counter({
     name: "events_handled_total",
     help: "Events a durable consumer handled, by outcome (ack, or nak for a later redelivery).",

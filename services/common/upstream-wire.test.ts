@@ -2,6 +2,7 @@ import { createHmac } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Metrics } from "./metrics.js";
 import { runWithTrace } from "./trace.js";
 import {
   postSigned,
@@ -151,6 +152,21 @@ describe("postSigned", () => {
       code: "200002",
       retryable: false,
     });
+  });
+
+  it("counts each call by outcome and times it when given metrics", async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    handler = reply(200, JSON.stringify({ respCode: "000000", respMsg: "成功", data: { psbcOrderNo: "P1" } }));
+    await postSigned(PSBC_WIRE, { ...target(), metrics }, "book", book);
+    handler = reply(200, JSON.stringify({ respCode: "200002", respMsg: "状态不允许" }));
+    await postSigned(PSBC_WIRE, { ...target(), metrics }, "book", book).catch(() => undefined);
+    const counted = (await metrics.upstreamRequests.get()).values.map(({ labels, value }) => ({ ...labels, value }));
+    expect(counted).toEqual([
+      { upstream: "psbc", operation: "book", outcome: "ok", value: 1 },
+      { upstream: "psbc", operation: "book", outcome: "rejected", value: 1 },
+    ]);
+    const timed = (await metrics.upstreamSeconds.get()).values.find((v) => v.metricName === "upstream_request_duration_seconds_count");
+    expect(timed?.value).toBe(2);
   });
 
   it("times out after timeoutMs when the server does not answer", async () => {

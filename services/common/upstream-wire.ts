@@ -19,6 +19,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
+import type { Metrics } from "./metrics.js";
 import { currentTraceId, TRACE_HEADER } from "./trace.js";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -302,6 +303,8 @@ export interface UpstreamTarget {
   appSecret: string;
   /** The whole call: connect, send, wait, read the body. */
   timeoutMs: number;
+  /** Where each call is counted and timed (upstream_requests_total, upstream_request_duration_seconds). */
+  metrics?: Metrics;
 }
 
 /**
@@ -309,6 +312,29 @@ export interface UpstreamTarget {
  * typed as the platform promises it; the adapters check the fields they rely on.
  */
 export async function postSigned<A extends Api<A>, Op extends keyof A & string>(
+  wire: PlatformWire<A>,
+  target: UpstreamTarget,
+  operation: Op,
+  request: A[Op]["request"],
+): Promise<A[Op]["response"]> {
+  const started = performance.now();
+  const observe = (outcome: "ok" | UpstreamErrorKind) => {
+    if (!target.metrics) return;
+    const labels = { upstream: wire.name, operation };
+    target.metrics.upstreamRequests.inc({ ...labels, outcome });
+    target.metrics.upstreamSeconds.observe(labels, (performance.now() - started) / 1000);
+  };
+  try {
+    const data = await exchange(wire, target, operation, request);
+    observe("ok");
+    return data;
+  } catch (err) {
+    observe(err instanceof UpstreamError ? err.kind : "unavailable");
+    throw err;
+  }
+}
+
+async function exchange<A extends Api<A>, Op extends keyof A & string>(
   wire: PlatformWire<A>,
   target: UpstreamTarget,
   operation: Op,

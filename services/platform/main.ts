@@ -102,6 +102,7 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
       appId: env.BLUE_BROTHERS_APP_ID,
       appSecret: env.BLUE_BROTHERS_APP_SECRET,
       timeoutMs: env.BLUE_BROTHERS_TIMEOUT_MS,
+      metrics,
     });
     const service = await startVoucherService({
       host: env.HOST,
@@ -135,6 +136,7 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
         appId: env.PSBC_APP_ID,
         appSecret: env.PSBC_APP_SECRET,
         timeoutMs: env.PSBC_TIMEOUT_MS,
+        metrics,
       }),
       voucherTransport: rpcTransport(env.VOUCHER_SERVICE_URL, { timeoutMs: env.RPC_TIMEOUT_MS }),
       logger,

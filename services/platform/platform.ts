@@ -102,7 +102,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       channels: new Map([
         [
           "BLUE_BROTHERS",
-          createBlueBrothersChannel({ baseUrl: blueBrothersSandbox.url, ...SANDBOX_BLUE_BROTHERS, timeoutMs: upstreamTimeoutMs }),
+          createBlueBrothersChannel({ baseUrl: blueBrothersSandbox.url, ...SANDBOX_BLUE_BROTHERS, timeoutMs: upstreamTimeoutMs, metrics }),
         ],
       ]),
     });
@@ -117,7 +117,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       db: sharedDatabase(db),
       lock,
       bus,
-      psbc: createPsbcPlatform({ baseUrl: psbcSandbox.url, ...SANDBOX_PSBC, timeoutMs: upstreamTimeoutMs }),
+      psbc: createPsbcPlatform({ baseUrl: psbcSandbox.url, ...SANDBOX_PSBC, timeoutMs: upstreamTimeoutMs, metrics }),
       voucherTransport,
       logger: createLogger("order", logger.level),
       runtime,
