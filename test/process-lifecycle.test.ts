@@ -4,7 +4,6 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +13,7 @@ import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../services/
 import { startPsbcSandbox, type PsbcSandbox } from "../services/sandbox/psbc-sandbox.js";
 import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../services/platform/sandbox-credentials.js";
 import { testDatabase, type TestDatabase } from "./support/databases.js";
+import { until } from "./support/until.js";
 import { freshCode, PATHS, postPsbc, SANDBOX_AES } from "./support/platform.js";
 
 const cluster = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL && process.env.NATS_URL);
@@ -54,12 +54,9 @@ function startRole(role: string, env: Record<string, string>): RoleProcess {
   return { child, lines, exited };
 }
 
-async function until(what: string, condition: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(50);
-  }
+/** Polls `condition` until it holds; a throw (a process not listening yet, or any more) counts as not yet. */
+function eventually(what: string, condition: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  return until(() => condition().catch(() => false), ms, what);
 }
 
 async function scrape(port: number): Promise<string> {
@@ -139,7 +136,7 @@ describe.skipIf(!cluster)("the cluster's processes (real PostgreSQL, Redis, NATS
       ORDER_SERVICE_URL: `http://127.0.0.1:${ports.order}`,
       SHUTDOWN_DELAY_MS: String(DELAY_MS),
     });
-    await until("the gateway reports ready", ready, 30_000);
+    await eventually("the gateway reports ready", ready, 30_000);
   }, 180_000);
 
   afterAll(async () => {
@@ -175,29 +172,29 @@ describe.skipIf(!cluster)("the cluster's processes (real PostgreSQL, Redis, NATS
   it("SIGTERM to the order service: NOT_SERVING during the drain, the booking in flight completes, exit 0", async () => {
     psbc.faults.set("book", { mode: "delay", delayMs: 1_500, times: 1 });
     const booking = postPsbc(gatewayUrl(), PATHS.appointment, { code: freshCode() });
-    await until("the booking reaches PSBC", async () => psbc.calls.book > 0);
+    await eventually("the booking reaches PSBC", async () => psbc.calls.book > 0);
     order.child.kill("SIGTERM");
-    await until("order health turns NOT_SERVING", async () => (await orderHealth().check({ service: "" })).status === ServingStatus.NOT_SERVING, 1_000);
+    await eventually("order health turns NOT_SERVING", async () => (await orderHealth().check({ service: "" })).status === ServingStatus.NOT_SERVING, 1_000);
     // Liveness stays up through the drain: a probe must not restart a pod that is finishing its work.
     expect((await orderHealth().check({ service: "liveness" })).status).toBe(ServingStatus.SERVING);
     const { status, body } = await booking;
     expect({ status, code: body.code }).toEqual({ status: 200, code: 0 });
     expect(await order.exited).toBe(0);
     expect(order.lines.some((line) => line.msg === "stopped")).toBe(true);
-    await until("the gateway reports not ready without the order service", async () => !(await ready()));
+    await eventually("the gateway reports not ready without the order service", async () => !(await ready()));
 
     // A new replica takes over (the rolling update's next pod).
     order = role("order", orderEnv);
-    await until("the new order replica is ready", ready, 30_000);
+    await eventually("the new order replica is ready", ready, 30_000);
   });
 
   it("SIGTERM to the gateway: /readyz 503 at once, the request in flight completes, exit 0", async () => {
     psbc.faults.set("book", { mode: "delay", delayMs: 1_500, times: 1 });
     const calls = psbc.calls.book;
     const booking = postPsbc(gatewayUrl(), PATHS.appointment, { code: freshCode() });
-    await until("the booking reaches PSBC", async () => psbc.calls.book > calls);
+    await eventually("the booking reaches PSBC", async () => psbc.calls.book > calls);
     gateway.child.kill("SIGTERM");
-    await until("/readyz answers 503", async () => (await fetch(`${gatewayUrl()}/readyz`)).status === 503, 1_000);
+    await eventually("/readyz answers 503", async () => (await fetch(`${gatewayUrl()}/readyz`)).status === 503, 1_000);
     const { status, body } = await booking;
     expect({ status, code: body.code }).toEqual({ status: 200, code: 0 });
     expect(await gateway.exited).toBe(0);

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
+import { until } from "../../test/support/until.js";
 import { connectEventBus, subjectMatches, type BusMessage, type EventBus, type StreamSpec } from "./bus.js";
 import { createLogger } from "./logger.js";
 import { currentTraceId, runWithTrace } from "./trace.js";
@@ -14,14 +15,6 @@ const encoder = new TextEncoder();
 function uniqueStream(): { stream: StreamSpec; prefix: string } {
   const tag = randomBytes(4).toString("hex");
   return { stream: { name: `T_${tag}`, subjects: [`t${tag}.>`] }, prefix: `t${tag}` };
-}
-
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(10);
-  }
 }
 
 const opened: Array<{ bus: EventBus; streams: string[] }> = [];

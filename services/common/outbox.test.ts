@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
+import { until } from "../../test/support/until.js";
 import { connectEventBus, type BusMessage, type EventBus } from "./bus.js";
 import { createLogger } from "./logger.js";
 import { OutboxRelay, appendEvent, outboxTableSql, withEvent } from "./outbox.js";
@@ -14,14 +15,6 @@ const tag = randomBytes(4).toString("hex");
 const streamName = `T_OUTBOX_${tag}`;
 const prefix = `tob${tag}`;
 const encoder = new TextEncoder();
-
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(20);
-  }
-}
 
 describe(`outbox (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, ${natsUrl ? "NATS" : "in-process bus"})`, () => {
   let t: TestDatabase;

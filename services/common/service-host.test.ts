@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health } from "../../proto/gen/grpc/health/v1/health_pb.js";
 import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
+import { until } from "../../test/support/until.js";
 import { connectEventBus, type EventBus } from "./bus.js";
 import { LIVENESS, ServingStatus } from "./health.js";
 import { createLogger } from "./logger.js";
@@ -39,14 +40,6 @@ function options(t: TestDatabase, bus: EventBus, dir: string, overrides: Partial
       }),
     ...overrides,
   };
-}
-
-async function until(condition: () => Promise<boolean>, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(20);
-  }
 }
 
 describe(`a hosted service (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, () => {
