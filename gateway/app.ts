@@ -10,6 +10,7 @@ import Fastify, {
 } from "fastify";
 import { Health, HealthCheckResponse_ServingStatus } from "../proto/gen/grpc/health/v1/health_pb.js";
 import type { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
+import { withTimeout } from "../services/common/deadline.js";
 import type { Logger } from "../services/common/logger.js";
 import type { Metrics } from "../services/common/metrics.js";
 import { newTraceId } from "../services/common/trace.js";
@@ -53,15 +54,11 @@ export function grpcHealthCheck(transport: Transport, service = ""): () => Promi
 
 /** A check that neither throws nor outlasts the readiness deadline: both count as not ready. */
 function checkWithin(check: ReadinessCheck, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  const result = Promise.resolve()
-    .then(() => check.check())
-    .then((ok) => ok === true)
-    .catch(() => false);
-  return Promise.race([result, timeout]).finally(() => clearTimeout(timer));
+  const result = Promise.resolve().then(() => check.check());
+  return withTimeout(result, ms, `readiness check ${check.name}`).then(
+    (ok) => ok === true,
+    () => false,
+  );
 }
 
 /** Answers a failure as the contract says, and logs it under the request's traceId (Fastify's child logger). */
