@@ -157,6 +157,12 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
       logger,
       metrics,
       shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
+      http: {
+        requestTimeoutMs: env.GATEWAY_REQUEST_TIMEOUT_MS,
+        headersTimeoutMs: env.GATEWAY_HEADERS_TIMEOUT_MS,
+        keepAliveTimeoutMs: env.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+        bodyLimitBytes: env.GATEWAY_BODY_LIMIT_BYTES,
+      },
     });
     await gateway.listen({ host: env.HOST, port: env.PORT });
     const closeGateway = async () => {
