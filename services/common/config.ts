@@ -48,6 +48,7 @@ export const clusterSpec = {
   DATABASE_URL: url({ desc: "postgres://user@host:5432/db" }),
   DATABASE_POOL_SIZE: num({ default: 10 }),
   NATS_URL: url({ desc: "nats://host:4222" }),
+  OUTBOX_STALL_MS: num({ default: 30_000, desc: "an outbox relay failing to publish this long logs an error and makes its service not ready" }),
 };
 
 export const orderSpec = {

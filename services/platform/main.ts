@@ -42,7 +42,9 @@ interface Running {
   ready?: Promise<unknown>;
 }
 
-type ProcessEnv = Pick<CleanedEnv<typeof processSpec>, "HOST" | "METRICS_PORT" | "SHUTDOWN_DELAY_MS" | "SHUTDOWN_GRACE_MS">;
+type ProcessEnv = Pick<CleanedEnv<typeof processSpec>, "HOST" | "METRICS_PORT" | "SHUTDOWN_DELAY_MS" | "SHUTDOWN_GRACE_MS"> & {
+  OUTBOX_STALL_MS?: number;
+};
 
 /** What every long-running role has: one metrics registry served on METRICS_PORT, and how to drain. */
 async function processRuntime(env: ProcessEnv, logger: Logger): Promise<{ metrics: Metrics; runtime: HostRuntime; stop: Stop }> {
@@ -53,6 +55,7 @@ async function processRuntime(env: ProcessEnv, logger: Logger): Promise<{ metric
     migrations: "await",
     shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    outboxStallMs: env.OUTBOX_STALL_MS,
   };
   return { metrics, runtime, stop: () => server.close() };
 }
