@@ -1,3 +1,5 @@
+import { STATUS_CODES, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import Fastify, {
@@ -10,6 +12,7 @@ import Fastify, {
 } from "fastify";
 import { Health, HealthCheckResponse_ServingStatus } from "../proto/gen/grpc/health/v1/health_pb.js";
 import type { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
+import { DEFAULT_GATEWAY_HTTP } from "../services/common/config.js";
 import { withTimeout } from "../services/common/deadline.js";
 import type { Logger } from "../services/common/logger.js";
 import type { Metrics } from "../services/common/metrics.js";
@@ -35,7 +38,11 @@ export interface GatewayOptions {
   shutdownDelayMs?: number;
   /** Deadline of each order service call. Unset, the transport's default deadline applies (`rpcTransport` sets one). */
   callTimeoutMs?: number;
+  /** Request, headers and keep-alive timeouts and the body limit; each defaults to DEFAULT_GATEWAY_HTTP's. */
+  http?: Partial<GatewayHttpLimits>;
 }
+
+export type GatewayHttpLimits = { [K in keyof typeof DEFAULT_GATEWAY_HTTP]: number };
 
 const READINESS_TIMEOUT_MS = 1_000;
 
@@ -78,6 +85,33 @@ function sendContractError(request: FastifyRequest, reply: FastifyReply, err: un
   return reply.code(answer.httpStatus).send({ code: answer.code, msg: answer.msg, traceId: request.id });
 }
 
+/** HTTP statuses a malformed or stalled connection is answered with; every other parser error is a 400. */
+const CLIENT_ERROR_STATUS: Record<string, 408 | 431> = { ERR_HTTP_REQUEST_TIMEOUT: 408, HPE_HEADER_OVERFLOW: 431 };
+
+/**
+ * A request Node's HTTP parser rejected (bad framing, a bad header, headers too large) or timed out: no
+ * Fastify request exists, so the contract's parameter error is written to the socket as it is, with a traceId
+ * of its own, and the connection closed (its framing can no longer be trusted).
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket, logger: Logger, metrics: Metrics): void {
+  // A reset connection has nobody to answer.
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const status = CLIENT_ERROR_STATUS[err.code ?? ""] ?? 400;
+  const traceId = newTraceId();
+  logger.warn({ traceId, httpStatus: status, code: 2, errCode: err.code }, "request rejected by the HTTP parser");
+  metrics.httpRequests.inc({ method: "", route: "unparsed", status_code: String(status), code: "2" });
+  // Node's own rule: answer only if nothing of a response was written yet.
+  const response = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (socket.writable && !response?.headersSent) {
+    const body = JSON.stringify({ code: 2, msg: "参数错误", traceId });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroySoon();
+}
+
 /**
  * Fastify's per-request lines (two at info) replaced by one debug line with the contract code; its other lines
  * stay. Request loggers bind the traceId, since Fastify logs outside the request's async context.
@@ -104,13 +138,25 @@ class GatewayLogController extends LogController {
 /** The public HTTP surface: the PSBC contract over Fastify, each call one order service call. */
 export async function buildGateway(options: GatewayOptions): Promise<FastifyInstance> {
   const logger: FastifyBaseLogger = options.logger;
+  const limits: GatewayHttpLimits = { ...DEFAULT_GATEWAY_HTTP, ...options.http };
+  const headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   const app = Fastify({
     loggerInstance: logger,
+    // A client that stalls while sending is answered 408 and cut; while we work on a request no socket timeout
+    // applies (the order service call's deadline bounds it).
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: headersTimeoutMs,
+      // Node looks for timed-out requests this often (default 30 s, which would let them live that much longer).
+      connectionsCheckingInterval: Math.min(1_000, Math.max(10, Math.floor(headersTimeoutMs / 4))),
+    },
+    clientErrorHandler: (err, socket) => answerClientError(err, socket, options.logger, options.metrics),
     logController: new GatewayLogController(options.logger.isLevelEnabled("debug")),
     // We issue every traceId (the contract's traceIds are ours), so a caller's header is not trusted.
     genReqId: () => newTraceId(),
     requestIdHeader: false,
-    bodyLimit: 16 * 1024,
+    bodyLimit: limits.bodyLimitBytes,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: false } },
     // Requests arriving on open connections while closing are served (the services behind are still up), not
     // answered with Fastify's non-contract 503; each such answer closes its connection instead.

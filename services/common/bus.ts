@@ -3,6 +3,8 @@ import {
   AckPolicy,
   DeliverPolicy,
   DiscardPolicy,
+  ErrorCode,
+  NatsError,
   RetentionPolicy,
   StorageType,
   connect,
@@ -166,6 +168,7 @@ class NatsEventBus implements EventBus {
     private readonly js: JetStreamClient,
     private readonly logger: Logger,
     private readonly retryBaseMs: number,
+    private readonly streams: StreamSpec[],
   ) {}
 
   static async connect(url: string, options: EventBusOptions, retryBaseMs: number): Promise<NatsEventBus> {
@@ -187,7 +190,7 @@ class NatsEventBus implements EventBus {
     try {
       const jsm = await nc.jetstreamManager({ timeout: REQUEST_TIMEOUT_MS });
       for (const spec of options.streams) await ensureStream(jsm, spec, logger);
-      return new NatsEventBus(nc, jsm, nc.jetstream({ timeout: PUBLISH_TIMEOUT_MS }), logger, retryBaseMs);
+      return new NatsEventBus(nc, jsm, nc.jetstream({ timeout: PUBLISH_TIMEOUT_MS }), logger, retryBaseMs, options.streams);
     } catch (err) {
       await nc.close();
       throw err;
@@ -198,7 +201,18 @@ class NatsEventBus implements EventBus {
     const traceId = currentTraceId();
     const h = headers();
     if (traceId) h.set(TRACE_HEADER, traceId);
-    await this.js.publish(subject, data, { msgID: id, headers: h, timeout: PUBLISH_TIMEOUT_MS });
+    const publish = () => this.js.publish(subject, data, { msgID: id, headers: h, timeout: PUBLISH_TIMEOUT_MS });
+    try {
+      await publish();
+    } catch (err) {
+      const spec = this.streams.find((stream) => stream.subjects.some((pattern) => subjectMatches(pattern, subject)));
+      if (!spec || !(err instanceof NatsError && err.code === ErrorCode.NoResponders)) throw err;
+      // No stream answered for the subject: the server lost it (a restart with an empty store). Declare it
+      // again and publish once more, rather than failing until this process restarts.
+      this.logger.warn({ stream: spec.name, subject }, "stream missing on the server; declaring it again");
+      await ensureStream(this.jsm, spec, this.logger);
+      await publish();
+    }
   }
 
   async subscribe(options: { durable: string; subjects: string[]; handler: (message: BusMessage) => Promise<void> }): Promise<Subscription> {

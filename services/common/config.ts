@@ -48,6 +48,7 @@ export const clusterSpec = {
   DATABASE_URL: url({ desc: "postgres://user@host:5432/db" }),
   DATABASE_POOL_SIZE: num({ default: 10 }),
   NATS_URL: url({ desc: "nats://host:4222" }),
+  OUTBOX_STALL_MS: num({ default: 30_000, desc: "an outbox relay failing to publish this long logs an error and makes its service not ready" }),
 };
 
 export const orderSpec = {
@@ -71,8 +72,19 @@ export const voucherSpec = {
   BLUE_BROTHERS_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.upstreamMs }),
 };
 
+/**
+ * The gateway's HTTP limits: a client has this long to send a request's headers and all of it; an idle
+ * keep-alive connection is closed after `keepAliveTimeoutMs`, above the usual load balancer idle timeout (60 s)
+ * so the balancer, not we, closes it and never sends on a connection we are closing.
+ */
+export const DEFAULT_GATEWAY_HTTP = { requestTimeoutMs: 10_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 72_000, bodyLimitBytes: 16 * 1024 } as const;
+
 export const gatewaySpec = {
   PORT: port({ default: 8080 }),
   ORDER_SERVICE_URL: url({ default: "http://127.0.0.1:50051" }),
   GATEWAY_RPC_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.gatewayRpcMs, desc: "deadline of a PSBC call end to end; above the order service's own" }),
+  GATEWAY_REQUEST_TIMEOUT_MS: num({ default: DEFAULT_GATEWAY_HTTP.requestTimeoutMs, desc: "time to receive a whole request; then 408" }),
+  GATEWAY_HEADERS_TIMEOUT_MS: num({ default: DEFAULT_GATEWAY_HTTP.headersTimeoutMs, desc: "time to receive a request's headers (at most the request timeout); then 408" }),
+  GATEWAY_KEEP_ALIVE_TIMEOUT_MS: num({ default: DEFAULT_GATEWAY_HTTP.keepAliveTimeoutMs, desc: "idle keep-alive connections are closed after this; above the load balancer's idle timeout" }),
+  GATEWAY_BODY_LIMIT_BYTES: num({ default: DEFAULT_GATEWAY_HTTP.bodyLimitBytes, desc: "larger request bodies are a parameter error" }),
 };

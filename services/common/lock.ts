@@ -4,16 +4,33 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import type { Logger } from "./logger.js";
 
+/** Thrown by `Lease.assertHeld` once the lease may have lapsed: another holder may own the key now. */
+export class LeaseLost extends Error {
+  constructor(readonly key: string) {
+    super(`lease on ${key} lost`);
+    this.name = "LeaseLost";
+  }
+}
+
 /**
- * A held lock. `release` deletes the key only if it still holds our token (compare-and-delete), and never
- * throws: a lease it fails to release is logged and expires with its TTL.
+ * A held lock, kept as a lease: a short TTL renewed every TTL/3 while the holder lives, so a crashed holder's
+ * keys are free within one TTL. Once a renewal finds the key gone or another's, or no renewal succeeded within
+ * the TTL, the lease is lost: `signal` aborts and `assertHeld` throws, and the holder must stop before its next
+ * step. `release` deletes the key only if it still holds our token (compare-and-delete), and never throws: a
+ * lease it fails to release is logged and expires with its TTL.
  */
 export interface Lease {
+  readonly signal: AbortSignal;
+  /** Throws LeaseLost when the lease is lost or its TTL passed since the last confirmed renewal. */
+  assertHeld(): void;
   release(): Promise<void>;
 }
 
 export interface LockService {
-  /** Tries `SET key token NX PX ttlMs`, retrying for up to `waitMs`; null when another holder kept it. */
+  /**
+   * Tries `SET key token NX PX ttlMs`, retrying for up to `waitMs`; null when another holder kept it. The lease
+   * is renewed to `ttlMs` every `ttlMs / 3` until released or lost.
+   */
   acquire(key: string, options: { ttlMs: number; waitMs: number }): Promise<Lease | null>;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -32,6 +49,8 @@ const CONNECT_TIMEOUT_MS = 3_000;
 
 /** Deletes the key only while it still holds our token, so an expired holder never frees a newer one's lock. */
 const RELEASE_SCRIPT = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
+/** Extends the key's TTL only while it still holds our token (compare-and-pexpire); 0 when it is gone or another's. */
+const RENEW_SCRIPT = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end`;
 
 export function createLockService(options: LockServiceOptions): LockService {
   const prefix = options.prefix ?? "rights:lock:";
@@ -58,23 +77,81 @@ async function acquireWithin(waitMs: number, attempt: () => Promise<boolean>): P
   }
 }
 
+interface LeaseKeeping {
+  key: string;
+  ttlMs: number;
+  /** When the acquiring command was sent: the TTL runs from there at the latest. */
+  acquiredAt: number;
+  /** Extends the TTL if the key still holds our token; false when it does not. */
+  renew(): Promise<boolean>;
+  release(): Promise<void>;
+  logger: Logger;
+}
+
 /**
- * Releasing is best effort: a lease we fail to release expires with its TTL, and a failure here must not hide
- * the outcome of the work the lock protected, so it is logged rather than thrown.
+ * A lease renewed every TTL/3. Its TTL counts from when the last successful renewal was sent, so a holder that
+ * cannot reach the lock server (or was paused) knows it lost the lease without asking anyone. Releasing is
+ * best effort: a failure must not hide the outcome of the work the lock protected, so it is logged, not thrown.
  */
-function lease(release: () => Promise<void>, logger: Logger, key: string): Lease {
-  let released = false;
-  return {
-    async release() {
-      if (released) return;
-      released = true;
-      try {
-        await release();
-      } catch (err) {
-        logger.warn({ key, error: err instanceof Error ? err.message : String(err) }, "lock release failed; it expires with its TTL");
-      }
-    },
-  };
+class RenewedLease implements Lease {
+  private readonly lost = new AbortController();
+  private heldUntil: number;
+  private timer: NodeJS.Timeout | undefined;
+  private released = false;
+
+  constructor(private readonly keeping: LeaseKeeping) {
+    this.heldUntil = keeping.acquiredAt + keeping.ttlMs;
+    this.schedule();
+  }
+
+  get signal(): AbortSignal {
+    return this.lost.signal;
+  }
+
+  assertHeld(): void {
+    if (!this.lost.signal.aborted && Date.now() >= this.heldUntil) this.lose("not renewed within its TTL");
+    if (this.lost.signal.aborted) throw new LeaseLost(this.keeping.key);
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    clearTimeout(this.timer);
+    try {
+      await this.keeping.release();
+    } catch (err) {
+      this.keeping.logger.warn({ key: this.keeping.key, error: messageOf(err) }, "lock release failed; it expires with its TTL");
+    }
+  }
+
+  private schedule(): void {
+    // Unref'd: a lease never keeps a process alive that has nothing else to do.
+    this.timer = setTimeout(() => void this.renewOnce(), Math.max(1, this.keeping.ttlMs / 3)).unref();
+  }
+
+  private async renewOnce(): Promise<void> {
+    if (this.released || this.lost.signal.aborted) return;
+    if (Date.now() >= this.heldUntil) return this.lose("not renewed within its TTL");
+    const sentAt = Date.now();
+    try {
+      if (!(await this.keeping.renew())) return this.lose("the key expired or another holder took it");
+      this.heldUntil = sentAt + this.keeping.ttlMs;
+    } catch (err) {
+      // Keep trying until the TTL runs out: a short blip of the lock server must not stop a saga.
+      this.keeping.logger.warn({ key: this.keeping.key, error: messageOf(err) }, "lock renewal failed; retrying");
+    }
+    if (!this.released) this.schedule();
+  }
+
+  private lose(why: string): void {
+    if (this.lost.signal.aborted) return;
+    this.keeping.logger.warn({ key: this.keeping.key, why }, "lock lease lost; its holder stops before its next step");
+    this.lost.abort(new LeaseLost(this.keeping.key));
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 class RedisLockService implements LockService {
@@ -98,15 +175,22 @@ class RedisLockService implements LockService {
     const fullKey = this.prefix + key;
     const token = newToken();
     const ttlMs = Math.max(1, Math.round(options.ttlMs));
-    const got = await acquireWithin(options.waitMs, async () => (await this.redis.set(fullKey, token, "PX", ttlMs, "NX")) === "OK");
+    let acquiredAt = 0;
+    const got = await acquireWithin(options.waitMs, async () => {
+      acquiredAt = Date.now();
+      return (await this.redis.set(fullKey, token, "PX", ttlMs, "NX")) === "OK";
+    });
     if (!got) return null;
-    return lease(
-      async () => {
+    return new RenewedLease({
+      key: fullKey,
+      ttlMs,
+      acquiredAt,
+      renew: async () => (await this.redis.eval(RENEW_SCRIPT, 1, fullKey, token, ttlMs)) === 1,
+      release: async () => {
         await this.redis.eval(RELEASE_SCRIPT, 1, fullKey, token);
       },
-      this.logger,
-      fullKey,
-    );
+      logger: this.logger,
+    });
   }
 
   async ping(): Promise<void> {
@@ -136,20 +220,29 @@ class LocalLockService implements LockService {
     const fullKey = this.prefix + key;
     const token = newToken();
     if (this.held.size > 10_000) this.sweepExpired();
+    const { ttlMs } = options;
     const got = await acquireWithin(options.waitMs, async () => {
       const current = this.held.get(fullKey);
       if (current && current.expiresAt > Date.now()) return false;
-      this.held.set(fullKey, { token, expiresAt: Date.now() + options.ttlMs });
+      this.held.set(fullKey, { token, expiresAt: Date.now() + ttlMs });
       return true;
     });
     if (!got) return null;
-    return lease(
-      async () => {
+    return new RenewedLease({
+      key: fullKey,
+      ttlMs,
+      acquiredAt: Date.now(),
+      renew: async () => {
+        const current = this.held.get(fullKey);
+        if (current?.token !== token || current.expiresAt <= Date.now()) return false;
+        current.expiresAt = Date.now() + ttlMs;
+        return true;
+      },
+      release: async () => {
         if (this.held.get(fullKey)?.token === token) this.held.delete(fullKey);
       },
-      this.logger,
-      fullKey,
-    );
+      logger: this.logger,
+    });
   }
 
   /** Leases never released (their holder crashed mid-way) would otherwise stay in the map after expiring. */

@@ -8,7 +8,12 @@ import type { Logger } from "./logger.js";
 /** Seconds; from a cached read (ms) to a booking that waits on both upstreams (s). */
 const LATENCY_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-type QueueDepth = () => Promise<number>;
+/** What the metrics read of a service's outbox relay at each scrape. */
+export interface OutboxGauges {
+  pending(): Promise<number>;
+  /** How long the relay has failed to publish, in ms (0 while it publishes). */
+  failingForMs(): number;
+}
 
 /**
  * The series every process exposes. RPC names follow go-grpc-prometheus (`grpc_server_*`) and HTTP names the
@@ -83,7 +88,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  private readonly outboxes = new Map<string, QueueDepth>();
+  private readonly outboxes = new Map<string, OutboxGauges>();
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const outboxes = this.outboxes;
@@ -96,20 +101,29 @@ export class Metrics {
       async collect() {
         this.reset();
         await Promise.all(
-          [...outboxes].map(async ([schema, depth]) => {
-            const value = await depth().catch(() => undefined);
+          [...outboxes].map(async ([schema, outbox]) => {
+            const value = await outbox.pending().catch(() => undefined);
             if (value !== undefined) this.set({ schema }, value);
           }),
         );
+      },
+    });
+    new Gauge({
+      name: "outbox_publish_failing_seconds",
+      help: "How long a service's outbox relay has failed to publish to the event bus (0 while it publishes).",
+      labelNames: ["schema"] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [schema, outbox] of outboxes) this.set({ schema }, outbox.failingForMs() / 1000);
       },
     });
     // Process CPU, memory, heap, event loop lag, handles: once per process, not per embedded service.
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Reports `depth` as the outbox lag of `schema` at every scrape. */
-  addOutbox(schema: string, depth: QueueDepth): void {
-    this.outboxes.set(schema, depth);
+  /** Reports the outbox lag of `schema`, and how long its relay has failed to publish, at every scrape. */
+  addOutbox(schema: string, outbox: OutboxGauges): void {
+    this.outboxes.set(schema, outbox);
   }
 }
 

@@ -66,6 +66,8 @@ export interface OutboxRelayOptions {
   /** How often to look for rows nobody kicked us about (another replica's, or left by a failure). Default 1 s. */
   intervalMs?: number;
   batchSize?: number;
+  /** After failing to publish for this long the relay reports a stall (error log, `stalled()`). Default 30 s. */
+  stallAfterMs?: number;
 }
 
 /** Published rows are kept this long (to investigate), then deleted. */
@@ -98,11 +100,16 @@ export class OutboxRelay {
   private wakeUp: (() => void) | undefined;
   private failures = 0;
   private lastPrune = 0;
+  /** Since when every round failed to publish anything; undefined while the relay publishes (or has nothing to). */
+  private failingSince: number | undefined;
+  private stallReported = false;
+  private readonly stallAfterMs: number;
 
   constructor(private readonly options: OutboxRelayOptions) {
     this.schema = checkedSchema(options.schema);
     this.intervalMs = options.intervalMs ?? 1_000;
     this.batchSize = options.batchSize ?? 100;
+    this.stallAfterMs = options.stallAfterMs ?? 30_000;
     this.selectSql = `SELECT id, subject, payload, trace_id FROM ${this.schema}.outbox WHERE published_at IS NULL ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED`;
     this.markSql = `UPDATE ${this.schema}.outbox SET published_at = now() WHERE id = ANY($1::uuid[])`;
   }
@@ -133,17 +140,30 @@ export class OutboxRelay {
     return Number(rows[0]?.n ?? 0);
   }
 
+  /** How long the relay has been failing to publish, in ms; 0 while it publishes. */
+  failingForMs(): number {
+    return this.failingSince === undefined ? 0 : Date.now() - this.failingSince;
+  }
+
+  /** True once the relay has failed to publish for longer than `stallAfterMs`. */
+  stalled(): boolean {
+    return this.failingForMs() >= this.stallAfterMs;
+  }
+
   private async run(): Promise<void> {
     while (!this.stopped) {
       this.kicked = false;
       let full = false;
+      const roundStartedAt = Date.now();
       try {
         const result = await this.publishBatch();
         full = result.count === this.batchSize && !result.failed;
         this.failures = result.failed ? this.failures + 1 : 0;
+        this.track(result.failed && result.published === 0, roundStartedAt);
         await this.pruneNow();
       } catch (err) {
         this.failures++;
+        this.track(true, roundStartedAt);
         this.options.logger.warn({ schema: this.schema, error: err instanceof Error ? err.message : String(err) }, "outbox batch failed");
       }
       if (this.stopped) break;
@@ -153,6 +173,25 @@ export class OutboxRelay {
       } else if (!full && !this.kicked) {
         await this.sleep(this.intervalMs, true);
       }
+    }
+  }
+
+  /**
+   * Follows whether rounds publish (failing counts from the start of the first failed round: a publish that
+   * hangs until its timeout is failing all along); logs once when failing turns into a stall, once when it ends.
+   */
+  private track(failed: boolean, roundStartedAt: number): void {
+    const { logger } = this.options;
+    if (!failed) {
+      if (this.stallReported) logger.info({ schema: this.schema, stalledForMs: this.failingForMs() }, "outbox publishing again");
+      this.failingSince = undefined;
+      this.stallReported = false;
+      return;
+    }
+    this.failingSince ??= roundStartedAt;
+    if (!this.stallReported && this.stalled()) {
+      this.stallReported = true;
+      logger.error({ schema: this.schema, stalledForMs: this.failingForMs() }, "outbox stalled: events cannot be published to the bus");
     }
   }
 
@@ -169,7 +208,7 @@ export class OutboxRelay {
     });
   }
 
-  private publishBatch(): Promise<{ count: number; failed: boolean }> {
+  private publishBatch(): Promise<{ count: number; published: number; failed: boolean }> {
     const { db, bus, logger } = this.options;
     return db.transaction(async (tx) => {
       const { rows } = await tx.query<OutboxRow>(this.selectSql, [this.batchSize]);
@@ -188,7 +227,7 @@ export class OutboxRelay {
         }
       }
       if (published.length > 0) await tx.query(this.markSql, [published]);
-      return { count: rows.length, failed };
+      return { count: rows.length, published: published.length, failed };
     });
   }
 

@@ -25,6 +25,8 @@ export interface HostRuntime {
   shutdownGraceMs: number;
   /** How often the database, the bus and the other dependencies are pinged for readiness. Default 5 s. */
   dependencyCheckMs?: number;
+  /** An outbox relay failing to publish for this long makes its service not ready. Default 30 s. */
+  outboxStallMs?: number;
 }
 
 /** Something the service cannot serve without; pinged for readiness. */
@@ -76,8 +78,8 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
   health.setAll(false);
   const stopping = new AbortController();
   let started = false;
-  const relay = new OutboxRelay({ db, schema, bus, logger });
-  runtime.metrics.addOutbox(schema, () => relay.lag());
+  const relay = new OutboxRelay({ db, schema, bus, logger, stallAfterMs: runtime.outboxStallMs });
+  runtime.metrics.addOutbox(schema, { pending: () => relay.lag(), failingForMs: () => relay.failingForMs() });
 
   // Until the schema is in place a call could only fail obscurely: answer Unavailable, which callers retry.
   const untilStarted: Interceptor = (next) => async (req) => {
@@ -99,6 +101,13 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
   const dependencies: Dependency[] = [
     { name: "database", ping: () => db.ping() },
     { name: "event bus", ping: () => bus.ping() },
+    // A bus that answers pings but takes no events (its streams lost) stalls the outbox: not ready either.
+    {
+      name: "outbox",
+      ping: async () => {
+        if (relay.stalled()) throw new Error("outbox stalled");
+      },
+    },
     ...(options.dependencies ?? []),
   ];
   let unavailable: string[] | undefined;

@@ -1,6 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import { domainError, ErrorReason, reasonOf } from "../common/errors.js";
-import type { LockService } from "../common/lock.js";
+import { LeaseLost, type Lease, type LockService } from "../common/lock.js";
 import type { Logger } from "../common/logger.js";
 import { decryptRightsRequest, InvalidRightsRequest, type RightsRequest } from "../common/rights-request.js";
 import { KeyStatus, OrderStatus } from "../common/statuses.js";
@@ -29,11 +29,12 @@ export interface ExpiredPoints {
 }
 
 /**
- * The lock outlives the slowest saga (PSBC and voucher timeouts together); if it ever expired mid-way the
- * unique code, PSBC's idempotent booking and the voucher service's idempotency by order number still keep a
- * second runner from booking twice.
+ * The code's lock is a lease renewed while the saga runs, so a crashed holder's codes are free within 5 s; a
+ * holder that lost it stops before its next step (`lease.assertHeld()`). Should two runners still overlap, the
+ * unique code, PSBC's idempotent booking and the voucher service's idempotency by order number keep them from
+ * booking twice.
  */
-const LOCK_TTL_MS = 20_000;
+const LOCK_TTL_MS = 5_000;
 /** Concurrent requests for one code wait this long for the first to finish, then get REQUEST_IN_PROGRESS. */
 const LOCK_WAIT_MS = 3_000;
 
@@ -50,7 +51,7 @@ export class Bookings {
     const { serviceType, request } = await this.open(envelope);
     const known = await this.deps.orders.findByCode(request.code);
     if (known && isBooked(known)) return known; // the common retry needs no lock
-    return this.withCodeLock(request.code, async () => {
+    return this.withCodeLock(request.code, async (lease) => {
       let order = await this.deps.orders.findOrCreate({
         code: request.code,
         type: serviceType.type,
@@ -67,6 +68,7 @@ export class Bookings {
       await this.failIfExpired(order);
 
       if (!order.psbcBookedAt) {
+        lease.assertHeld();
         const { psbcOrderNo } = await this.upstream(order, "PSBC booking", () =>
           this.deps.psbc.bookService({
             orderNo: order.orderNo,
@@ -82,6 +84,7 @@ export class Bookings {
         order = await this.deps.orders.recordPsbcBooking(order.orderNo, psbcOrderNo);
       }
 
+      lease.assertHeld();
       const { voucher } = await this.upstream(order, "voucher issue", () =>
         this.deps.vouchers.issueVoucher({
           orderNo: order.orderNo,
@@ -92,6 +95,7 @@ export class Bookings {
         }),
       );
       if (!voucher?.url) throw domainError(ErrorReason.UPSTREAM_FAILED, "voucher service returned no URL");
+      lease.assertHeld();
       order = await this.deps.orders.completeBooking(order, voucher.voucherNo, voucher.url);
       this.deps.eventsWritten();
       this.deps.logger.info({ orderNo: order.orderNo }, "service booked");
@@ -102,7 +106,7 @@ export class Bookings {
   /** 服务取消: only a booked service; voids the voucher, cancels at PSBC, status 400. Resumable and idempotent. */
   async cancel(envelope: RightsEnvelope): Promise<RightsOrder> {
     const { request } = await this.open(envelope);
-    return this.withCodeLock(request.code, async () => {
+    return this.withCodeLock(request.code, async (lease) => {
       let order = await this.deps.orders.findByCode(request.code);
       if (!order) throw domainError(ErrorReason.ORDER_NOT_FOUND, "order not found");
       if (order.status === OrderStatus.CANCELLED) return order;
@@ -117,6 +121,7 @@ export class Bookings {
       }
 
       if (!order.psbcCancelledAt) {
+        lease.assertHeld();
         const current = order;
         const { status } = await this.upstream(current, "PSBC status query", () =>
           this.deps.psbc.queryServiceStatus({ code: current.code, type: current.type }),
@@ -129,10 +134,12 @@ export class Bookings {
       }
 
       if (!order.voucherVoidedAt) {
+        lease.assertHeld();
         order = await this.voidVoucher(order);
       }
 
       if (!order.psbcCancelledAt) {
+        lease.assertHeld();
         const current = order;
         await this.upstream(current, "PSBC cancel", () =>
           this.deps.psbc.cancelService({ orderNo: current.orderNo, code: current.code, type: current.type }),
@@ -140,6 +147,7 @@ export class Bookings {
         order = await this.deps.orders.recordPsbcCancelled(order.orderNo);
       }
 
+      lease.assertHeld();
       order = await this.deps.orders.completeCancel(order);
       this.deps.eventsWritten();
       this.deps.logger.info({ orderNo: order.orderNo }, "service cancelled");
@@ -220,11 +228,15 @@ export class Bookings {
     await this.deps.orders.recordFailure(order.orderNo, message);
   }
 
-  private async withCodeLock<T>(code: string, work: () => Promise<T>): Promise<T> {
+  /** A lost lease answers like a held lock: another request may be running the saga now. */
+  private async withCodeLock<T>(code: string, work: (lease: Lease) => Promise<T>): Promise<T> {
     const lease = await this.deps.lock.acquire(`code:${code}`, { ttlMs: LOCK_TTL_MS, waitMs: LOCK_WAIT_MS });
     if (!lease) throw domainError(ErrorReason.REQUEST_IN_PROGRESS, "another request holds this rights code");
     try {
-      return await work();
+      return await work(lease);
+    } catch (err) {
+      if (err instanceof LeaseLost) throw domainError(ErrorReason.REQUEST_IN_PROGRESS, "the lock on this rights code was lost");
+      throw err;
     } finally {
       await lease.release();
     }

@@ -42,7 +42,9 @@ interface Running {
   ready?: Promise<unknown>;
 }
 
-type ProcessEnv = Pick<CleanedEnv<typeof processSpec>, "HOST" | "METRICS_PORT" | "SHUTDOWN_DELAY_MS" | "SHUTDOWN_GRACE_MS">;
+type ProcessEnv = Pick<CleanedEnv<typeof processSpec>, "HOST" | "METRICS_PORT" | "SHUTDOWN_DELAY_MS" | "SHUTDOWN_GRACE_MS"> & {
+  OUTBOX_STALL_MS?: number;
+};
 
 /** What every long-running role has: one metrics registry served on METRICS_PORT, and how to drain. */
 async function processRuntime(env: ProcessEnv, logger: Logger): Promise<{ metrics: Metrics; runtime: HostRuntime; stop: Stop }> {
@@ -53,6 +55,7 @@ async function processRuntime(env: ProcessEnv, logger: Logger): Promise<{ metric
     migrations: "await",
     shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    outboxStallMs: env.OUTBOX_STALL_MS,
   };
   return { metrics, runtime, stop: () => server.close() };
 }
@@ -157,6 +160,12 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
       logger,
       metrics,
       shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
+      http: {
+        requestTimeoutMs: env.GATEWAY_REQUEST_TIMEOUT_MS,
+        headersTimeoutMs: env.GATEWAY_HEADERS_TIMEOUT_MS,
+        keepAliveTimeoutMs: env.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+        bodyLimitBytes: env.GATEWAY_BODY_LIMIT_BYTES,
+      },
     });
     await gateway.listen({ host: env.HOST, port: env.PORT });
     const closeGateway = async () => {
