@@ -1,6 +1,7 @@
 // `npm run bench`: the cluster (sandbox, voucher, order, gateway, one process each) under autocannon, against a
 // bare Fastify route as the baseline, with every process's RSS and CPU sampled. See bench/README.md.
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -10,7 +11,7 @@ import pg from "pg";
 import { grpcHealthCheck } from "../dist/gateway/app.js";
 import { rpcTransport } from "../dist/services/common/rpc-client.js";
 import { encryptRightsRequest } from "../dist/services/common/rights-request.js";
-import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../dist/services/platform/sandbox-credentials.js";
+import { DEVELOPMENT_SERVICE_TYPE_KEK, SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../dist/services/platform/sandbox-credentials.js";
 import { formatProfile, summarizeProfile } from "./profile.js";
 import { ProcessSampler, freePort, logProblems, logTail, memoryOf, round, startChild, stopChild } from "./procs.js";
 
@@ -332,6 +333,8 @@ async function startCluster(config, dbUrl) {
     PSBC_BASE_URL: psbcUrl,
     PSBC_APP_ID: SANDBOX_PSBC.appId,
     PSBC_APP_SECRET: SANDBOX_PSBC.appSecret,
+    ADMIN_TOKEN: randomBytes(32).toString("hex"),
+    SERVICE_TYPE_KEK: DEVELOPMENT_SERVICE_TYPE_KEK,
     SANDBOX_AES_KEY: AES.key,
     SANDBOX_AES_IV: AES.iv,
     ...orderMetrics,

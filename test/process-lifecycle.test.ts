@@ -11,7 +11,7 @@ import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../p
 import { rpcTransport } from "../services/common/rpc-client.js";
 import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../services/sandbox/blue-brothers-sandbox.js";
 import { startPsbcSandbox, type PsbcSandbox } from "../services/sandbox/psbc-sandbox.js";
-import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../services/platform/sandbox-credentials.js";
+import { DEVELOPMENT_SERVICE_TYPE_KEK, SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../services/platform/sandbox-credentials.js";
 import { testDatabase, type TestDatabase } from "./support/databases.js";
 import { until } from "./support/until.js";
 import { freshCode, PATHS, postPsbc, SANDBOX_AES } from "./support/platform.js";
@@ -126,6 +126,8 @@ describe.skipIf(!cluster)("the cluster's processes (real PostgreSQL, Redis, NATS
       PSBC_BASE_URL: psbc.url,
       PSBC_APP_ID: SANDBOX_PSBC.appId,
       PSBC_APP_SECRET: SANDBOX_PSBC.appSecret,
+      ADMIN_TOKEN: "process-lifecycle-admin-token-0123456789",
+      SERVICE_TYPE_KEK: DEVELOPMENT_SERVICE_TYPE_KEK,
       SANDBOX_AES_KEY: SANDBOX_AES.key,
       SANDBOX_AES_IV: SANDBOX_AES.iv,
     };

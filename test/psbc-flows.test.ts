@@ -73,7 +73,7 @@ describe.each(modes)("PSBC rights flows through the gateway (%s)", (mode) => {
     });
   });
 
-  it("cancels a booked service: voucher voided, PSBC cancelled, status 400; a repeat succeeds; a re-booking is refused", async () => {
+  it("cancels a booked service: voucher voided, PSBC cancelled, status 400; a repeat and a re-booking are refused", async () => {
     const code = freshCode();
     await book(code);
     const cancel = await platform.call(PATHS.cancel, { code });
@@ -85,7 +85,8 @@ describe.each(modes)("PSBC rights flows through the gateway (%s)", (mode) => {
     expect(platform.blueBrothersSandbox.voucher(String(row?.order_no))).toMatchObject({ status: "VOIDED" });
 
     const again = await platform.call(PATHS.cancel, { code });
-    expect(again.body.code).toBe(0);
+    expect(again.status).toBe(400);
+    expect(again.body).toMatchObject({ code: 4, msg: "服务已取消" });
     const rebook = await platform.call(PATHS.appointment, { code });
     expect(rebook.status).toBe(400);
     expect(rebook.body).toMatchObject({ code: 4, msg: "服务已取消" });

@@ -1,4 +1,5 @@
 import { cleanEnv, num, port, str, url, makeValidator, type CleanedEnv, type ValidatorSpec } from "envalid";
+import { decodeKek } from "./key-ring.js";
 
 /** Thrown when the environment is wrong: every problem at once, so an operator fixes them in one go. */
 export class ConfigError extends Error {}
@@ -6,6 +7,18 @@ export class ConfigError extends Error {}
 /** 16 ASCII characters: an AES-128 key or IV as PSBC hands them out. */
 export const aes16 = makeValidator<string>((value) => {
   if (!/^[\x20-\x7e]{16}$/.test(value)) throw new Error("must be exactly 16 ASCII characters");
+  return value;
+});
+
+/** A key-encryption key: the Base64 of 32 random bytes. */
+export const kek = makeValidator<string>((value) => {
+  decodeKek(value);
+  return value;
+});
+
+/** A bearer token from a Secret: long enough not to be guessed. */
+export const secretToken = makeValidator<string>((value) => {
+  if (!/^\S{32,}$/.test(value)) throw new Error("must be at least 32 characters, no spaces (e.g. `openssl rand -hex 32`)");
   return value;
 });
 
@@ -60,6 +73,9 @@ export const orderSpec = {
   PSBC_APP_SECRET: str(),
   PSBC_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.upstreamMs }),
   RPC_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.rpcMs, desc: "deadline of calls to other services" }),
+  ADMIN_TOKEN: secretToken({ desc: "the bearer token admin RPCs (PutServiceType) require" }),
+  SERVICE_TYPE_KEK: kek({ desc: "seals the service types' AES keys at rest (AES-256-GCM)" }),
+  SERVICE_TYPE_KEK_PREVIOUS: kek({ default: undefined, desc: "during a rotation: the KEK being replaced, still accepted to open" }),
   SANDBOX_AES_KEY: aes16({ default: undefined, desc: "when set, registers sandbox service type 310001" }),
   SANDBOX_AES_IV: aes16({ default: undefined }),
 };

@@ -52,6 +52,8 @@ export interface HostOptions {
   migrationsDir: string;
   db: Database;
   bus: EventBus;
+  /** Run after the host's own, innermost (the admin credential check). */
+  interceptors?: Interceptor[];
   /** Dependencies beyond the database and the bus (Redis). */
   dependencies?: Dependency[];
   logger: Logger;
@@ -94,7 +96,7 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
     health,
     logger,
     metrics: runtime.metrics,
-    interceptors: [untilStarted],
+    interceptors: [untilStarted, ...(options.interceptors ?? [])],
     shutdownTimeoutMs: runtime.shutdownGraceMs,
   });
 

@@ -1,5 +1,5 @@
 import type { Client } from "@connectrpc/connect";
-import { domainError, ErrorReason, reasonOf } from "../common/errors.js";
+import { type ConnectError, domainError, ErrorReason, reasonOf } from "../common/errors.js";
 import { LeaseLost, type Lease, type LockService } from "../common/lock.js";
 import type { Logger } from "../common/logger.js";
 import { decryptRightsRequest, InvalidRightsRequest, type RightsRequest } from "../common/rights-request.js";
@@ -7,7 +7,7 @@ import { KeyStatus, OrderStatus } from "../common/statuses.js";
 import type { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import type { RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
 import type { OrderStore, RightsOrder } from "./order-store.js";
-import type { PsbcPlatform } from "./psbc-platform.js";
+import { isNotBookedAtPsbc, type PsbcPlatform } from "./psbc-platform.js";
 import type { ServiceType, ServiceTypes } from "./service-types.js";
 
 export interface BookingsDeps {
@@ -46,10 +46,17 @@ export class Bookings {
     this.now = deps.now ?? (() => new Date());
   }
 
-  /** 服务预约: idempotent per rights code; resumes a booking that stopped after an earlier step. */
+  /**
+   * 服务预约: idempotent per rights code; resumes a booking that stopped after an earlier step.
+   *
+   * A rights code stays unique across service types (PSBC issues each code for one type), so a code can never
+   * be booked twice under two types: an appointment naming a code booked under another type is refused with
+   * the business error of an unsupported service, which tells the caller nothing of that order.
+   */
   async book(envelope: RightsEnvelope): Promise<RightsOrder> {
     const { serviceType, request } = await this.open(envelope);
     const known = await this.deps.orders.findByCode(request.code);
+    if (known && !this.belongsToCaller(known, serviceType, request)) throw this.refuse(known, serviceType, "appointment");
     if (known && isBooked(known)) return known; // the common retry needs no lock
     return this.withCodeLock(request.code, async (lease) => {
       let order = await this.deps.orders.findOrCreate({
@@ -63,9 +70,13 @@ export class Bookings {
         backUrl: envelope.backUrl,
         expireAt: new Date(this.now().getTime() + serviceType.validityDays * 86_400_000),
       });
+      // Created under another type or customer while this request waited for the lock.
+      if (!this.belongsToCaller(order, serviceType, request)) throw this.refuse(order, serviceType, "appointment");
       if (isBooked(order)) return order;
       if (order.status === OrderStatus.CANCELLED) throw domainError(ErrorReason.SERVICE_CANCELLED, "service cancelled");
       await this.failIfExpired(order);
+      // A cancel that voided the voucher and has yet to finish at PSBC is a cancel all the same.
+      if (order.voucherVoidedAt) throw domainError(ErrorReason.SERVICE_CANCELLED, "service being cancelled");
 
       if (!order.psbcBookedAt) {
         lease.assertHeld();
@@ -103,13 +114,15 @@ export class Bookings {
     });
   }
 
-  /** 服务取消: only a booked service; voids the voucher, cancels at PSBC, status 400. Resumable and idempotent. */
+  /** 服务取消: only a booked service; voids the voucher, cancels at PSBC, status 400. Resumable. */
   async cancel(envelope: RightsEnvelope): Promise<RightsOrder> {
-    const { request } = await this.open(envelope);
+    const { serviceType, request } = await this.open(envelope);
     return this.withCodeLock(request.code, async (lease) => {
       let order = await this.deps.orders.findByCode(request.code);
       if (!order) throw domainError(ErrorReason.ORDER_NOT_FOUND, "order not found");
-      if (order.status === OrderStatus.CANCELLED) return order;
+      if (!this.belongsToCaller(order, serviceType, request)) throw this.refuse(order, serviceType, "cancel");
+      // The contract's rule 3 of cancel: only a booked service can be cancelled; a repeat is told it was.
+      if (order.status === OrderStatus.CANCELLED) throw domainError(ErrorReason.SERVICE_CANCELLED, "service already cancelled");
       if (order.status === OrderStatus.COMPLETED || order.keyStatus === KeyStatus.REDEEMED) {
         throw domainError(ErrorReason.SERVICE_IN_EFFECT, "service in effect");
       }
@@ -120,6 +133,8 @@ export class Bookings {
         throw domainError(ErrorReason.SERVICE_NOT_BOOKED, "service not booked");
       }
 
+      // Whether PSBC still holds a booking to cancel: not when it reports none, or one already cancelled.
+      let bookedAtPsbc = true;
       if (!order.psbcCancelledAt) {
         lease.assertHeld();
         const current = order;
@@ -128,9 +143,12 @@ export class Bookings {
         );
         if (status === "COMPLETED") throw domainError(ErrorReason.SERVICE_IN_EFFECT, "service completed at PSBC");
         if (status === "EXPIRED") {
+          // The voucher must not outlive its service: voided first, so the expired order answers no URL.
+          if (!current.voucherVoidedAt) await this.voidVoucher(current);
           await this.deps.orders.markExpired(current.orderNo);
           throw domainError(ErrorReason.SERVICE_EXPIRED, "service expired at PSBC");
         }
+        bookedAtPsbc = status === "BOOKED";
       }
 
       if (!order.voucherVoidedAt) {
@@ -141,9 +159,14 @@ export class Bookings {
       if (!order.psbcCancelledAt) {
         lease.assertHeld();
         const current = order;
-        await this.upstream(current, "PSBC cancel", () =>
-          this.deps.psbc.cancelService({ orderNo: current.orderNo, code: current.code, type: current.type }),
-        );
+        if (bookedAtPsbc) {
+          await this.upstream(current, "PSBC cancel", () =>
+            this.deps.psbc.cancelService({ orderNo: current.orderNo, code: current.code, type: current.type }).catch((err: unknown) => {
+              // 服务未预约 (its booking gone since the status query): nothing is left to cancel there.
+              if (!isNotBookedAtPsbc(err)) throw err;
+            }),
+          );
+        }
         order = await this.deps.orders.recordPsbcCancelled(order.orderNo);
       }
 
@@ -155,17 +178,26 @@ export class Bookings {
     });
   }
 
-  /** 服务详情: the voucher URL of the rights code's order. */
+  /** 服务详情: the voucher URL of the rights code's order, as long as that voucher is not voided. */
   async detail(envelope: RightsEnvelope): Promise<RightsOrder & { voucherUrl: string }> {
-    const { request } = await this.open(envelope);
+    const { serviceType, request } = await this.open(envelope);
     const order = await this.deps.orders.findByCode(request.code);
     if (!order?.voucherUrl) throw domainError(ErrorReason.ORDER_NOT_FOUND, "order not found");
+    if (!this.belongsToCaller(order, serviceType, request)) throw this.refuse(order, serviceType, "detail");
+    // A voided voucher's URL leads nowhere: the caller is told why instead.
+    if (order.voucherVoidedAt) {
+      throw order.status === OrderStatus.EXPIRED
+        ? domainError(ErrorReason.SERVICE_EXPIRED, "service expired")
+        : domainError(ErrorReason.SERVICE_CANCELLED, "service cancelled");
+    }
     return { ...order, voucherUrl: order.voucherUrl };
   }
 
-  /** 订单过期积分查询: PSBC's answer, passed through. */
+  /** 订单过期积分查询: PSBC's answer, passed through, for a code that has no order of another type or customer. */
   async expiredPoints(envelope: RightsEnvelope): Promise<ExpiredPoints> {
-    const { request } = await this.open(envelope);
+    const { serviceType, request } = await this.open(envelope);
+    const order = await this.deps.orders.findByCode(request.code);
+    if (order && !this.belongsToCaller(order, serviceType, request)) throw this.refuse(order, serviceType, "expired points");
     try {
       return await this.deps.psbc.queryExpiredPoints({ code: request.code, type: request.type, mac: request.mac });
     } catch (err) {
@@ -184,6 +216,28 @@ export class Bookings {
       if (!(err instanceof InvalidRightsRequest)) throw err;
       throw domainError(ErrorReason.PARAMETER_INVALID, "invalid request parameter");
     }
+  }
+
+  /**
+   * An order belongs to its service type and, where the type is strict about it, to the customer (`mac`) who
+   * booked it. Nobody else may see or change it.
+   */
+  private belongsToCaller(order: RightsOrder, serviceType: ServiceType, request: RightsRequest): boolean {
+    if (order.type !== serviceType.type) return false;
+    return !serviceType.strictMac || order.mac === request.mac;
+  }
+
+  /**
+   * The answer to a call about someone else's order: the contract's answer to a code with no order for the
+   * caller (detail, cancel: 订单不存在; appointment, expired points: 暂不支持此服务), so it reveals nothing.
+   * Only our log says what happened.
+   */
+  private refuse(order: RightsOrder, serviceType: ServiceType, operation: "appointment" | "cancel" | "detail" | "expired points"): ConnectError {
+    const mismatch = order.type === serviceType.type ? "mac" : "service type";
+    this.deps.logger.warn({ orderNo: order.orderNo, callerType: serviceType.type, mismatch }, `${operation} refused: the order belongs to another ${mismatch}`);
+    return operation === "cancel" || operation === "detail"
+      ? domainError(ErrorReason.ORDER_NOT_FOUND, "order not found")
+      : domainError(ErrorReason.SERVICE_NOT_SUPPORTED, "service not supported");
   }
 
   private async voidVoucher(order: RightsOrder): Promise<RightsOrder> {
@@ -243,7 +297,11 @@ export class Bookings {
   }
 }
 
-/** Booked or beyond it on the happy path: a repeated appointment answers the same voucher URL. */
+/** Booked or beyond it on the happy path, voucher live: a repeated appointment answers the same voucher URL. */
 function isBooked(order: RightsOrder): boolean {
-  return (order.status === OrderStatus.BOOKED || order.status === OrderStatus.COMPLETED) && order.voucherUrl !== null;
+  return (
+    (order.status === OrderStatus.BOOKED || order.status === OrderStatus.COMPLETED) &&
+    order.voucherUrl !== null &&
+    order.voucherVoidedAt === null
+  );
 }

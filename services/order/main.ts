@@ -1,7 +1,9 @@
 import { fileURLToPath } from "node:url";
 import { createClient, type Transport } from "@connectrpc/connect";
+import { adminCredentialInterceptor } from "../common/admin-credential.js";
 import type { EventBus } from "../common/bus.js";
 import type { Database } from "../common/database.js";
+import type { KeyRing } from "../common/key-ring.js";
 import type { LockService } from "../common/lock.js";
 import type { Logger } from "../common/logger.js";
 import { hostService, type HostedService, type HostRuntime } from "../common/service-host.js";
@@ -23,6 +25,10 @@ export interface OrderServiceOptions {
   voucherTransport: Transport;
   logger: Logger;
   runtime: HostRuntime;
+  /** The credential admin RPCs (PutServiceType) require. */
+  adminToken: string;
+  /** Seals the service types' AES secrets at rest. */
+  serviceTypeKeys: KeyRing;
   /** Service types to register at start (the sandbox type 310001 in embedded mode). */
   seedServiceTypes?: ServiceType[];
 }
@@ -31,7 +37,7 @@ export interface OrderServiceOptions {
 export const orderSchema = { schema: ORDER_SCHEMA, migrationsDir: fileURLToPath(new URL("./migrations", import.meta.url)) };
 
 export async function startOrderService(options: OrderServiceOptions): Promise<HostedService> {
-  const serviceTypes = new ServiceTypes(options.db);
+  const serviceTypes = new ServiceTypes({ db: options.db, keys: options.serviceTypeKeys, logger: options.logger });
   const orders = new OrderStore(options.db);
   const vouchers = createClient(VoucherService, options.voucherTransport);
   return hostService({
@@ -40,11 +46,16 @@ export async function startOrderService(options: OrderServiceOptions): Promise<H
     db: options.db,
     bus: options.bus,
     dependencies: [{ name: "redis", ping: () => options.lock.ping() }],
+    interceptors: [
+      adminCredentialInterceptor({ token: options.adminToken, adminMethods: [OrderService.method.putServiceType], logger: options.logger }),
+    ],
     logger: options.logger,
     runtime: options.runtime,
     host: options.host,
     port: options.port,
     async prepare() {
+      // Rows left in plaintext by migration 002, or sealed under the previous KEK after a rotation.
+      await serviceTypes.sealAll();
       for (const serviceType of options.seedServiceTypes ?? []) await serviceTypes.put(serviceType);
     },
     routes({ eventsWritten }) {
@@ -73,5 +84,6 @@ export function sandboxServiceType(secret: { key: string; iv: string }): Service
     voucherTemplateId: "BB-TPL-310001",
     sendChannel: "BLUE_BROTHERS",
     validityDays: 365,
+    strictMac: false,
   };
 }

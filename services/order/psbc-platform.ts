@@ -1,12 +1,14 @@
 import {
   invalidResponse,
   postSigned,
+  PSBC_CODES,
   PSBC_SERVICE_STATUS,
   PSBC_WIRE,
   type PsbcApi,
   type PsbcOperation,
   type PsbcWireStatus,
   type UpstreamTarget,
+  UpstreamError,
 } from "../common/upstream-wire.js";
 
 /** A service's state at PSBC. */
@@ -43,6 +45,11 @@ export interface PsbcPlatform {
 }
 
 export type PsbcPlatformConfig = UpstreamTarget;
+
+/** PSBC's refusal because it holds no booking of the rights code (服务未预约): there is nothing to cancel there. */
+export function isNotBookedAtPsbc(err: unknown): boolean {
+  return err instanceof UpstreamError && err.platform === "psbc" && err.code === PSBC_CODES.SERVICE_NOT_BOOKED;
+}
 
 /** Typed so that the port's statuses and the wire's stay the same set. */
 export const PSBC_WIRE_STATUS: Readonly<Record<PsbcServiceStatus, PsbcWireStatus>> = PSBC_SERVICE_STATUS;

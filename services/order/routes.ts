@@ -50,6 +50,7 @@ export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes)
         voucherTemplateId: req.voucherTemplateId,
         sendChannel: req.sendChannel,
         validityDays: req.validityDays,
+        strictMac: req.strictMac,
       });
       return { type: req.type };
     },

@@ -2,8 +2,9 @@ import { createClient } from "@connectrpc/connect";
 import { buildGateway, grpcHealthCheck } from "../../gateway/app.js";
 import { connectEventBus } from "../common/bus.js";
 import { port, str, url, type CleanedEnv } from "envalid";
-import { aes16, clusterSpec, ConfigError, gatewaySpec, migrateSpec, orderSpec, processSpec, readConfig, voucherSpec } from "../common/config.js";
+import { aes16, clusterSpec, ConfigError, gatewaySpec, kek, migrateSpec, orderSpec, processSpec, readConfig, secretToken, voucherSpec } from "../common/config.js";
 import { openDatabase } from "../common/database.js";
+import { decodeKek, KeyRing } from "../common/key-ring.js";
 import { createLockService } from "../common/lock.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { Metrics, startMetricsServer } from "../common/metrics.js";
@@ -16,7 +17,7 @@ import { createBlueBrothersChannel } from "../voucher/blue-brothers.js";
 import { startVoucherService, voucherSchema } from "../voucher/main.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { startPlatform } from "./platform.js";
-import { SANDBOX_AES } from "./sandbox-credentials.js";
+import { DEVELOPMENT_SERVICE_TYPE_KEK, SANDBOX_AES } from "./sandbox-credentials.js";
 import { ORDER_STREAM, VOUCHER_STREAM } from "./streams.js";
 
 /** Embedded mode: every connection optional; what is missing falls back to PGlite and in-process parts. */
@@ -32,7 +33,15 @@ const embeddedSpec = {
   NATS_URL: url({ default: undefined }),
   SANDBOX_AES_KEY: aes16({ default: SANDBOX_AES.key }),
   SANDBOX_AES_IV: aes16({ default: SANDBOX_AES.iv }),
+  ADMIN_TOKEN: secretToken({ default: undefined, desc: "absent: a random one, so no other process can call admin RPCs" }),
+  SERVICE_TYPE_KEK: kek({ default: DEVELOPMENT_SERVICE_TYPE_KEK }),
+  SERVICE_TYPE_KEK_PREVIOUS: kek({ default: undefined }),
 };
+
+/** The key ring of SERVICE_TYPE_KEK and, during a rotation, SERVICE_TYPE_KEK_PREVIOUS. */
+function serviceTypeKeys(env: { SERVICE_TYPE_KEK: string; SERVICE_TYPE_KEK_PREVIOUS?: string | undefined }): KeyRing {
+  return new KeyRing(decodeKek(env.SERVICE_TYPE_KEK), env.SERVICE_TYPE_KEK_PREVIOUS ? decodeKek(env.SERVICE_TYPE_KEK_PREVIOUS) : undefined);
+}
 
 type Stop = () => Promise<unknown>;
 
@@ -76,6 +85,8 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
       redisUrl: env.REDIS_URL,
       natsUrl: env.NATS_URL,
       sandboxAes: { key: env.SANDBOX_AES_KEY, iv: env.SANDBOX_AES_IV },
+      adminToken: env.ADMIN_TOKEN,
+      serviceTypeKeys: serviceTypeKeys(env),
       metrics,
       shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
@@ -144,6 +155,8 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
       voucherTransport: rpcTransport(env.VOUCHER_SERVICE_URL, { timeoutMs: env.RPC_TIMEOUT_MS }),
       logger,
       runtime,
+      adminToken: env.ADMIN_TOKEN,
+      serviceTypeKeys: serviceTypeKeys(env),
       seedServiceTypes:
         env.SANDBOX_AES_KEY && env.SANDBOX_AES_IV ? [sandboxServiceType({ key: env.SANDBOX_AES_KEY, iv: env.SANDBOX_AES_IV })] : [],
     });

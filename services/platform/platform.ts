@@ -1,9 +1,11 @@
+import { randomBytes } from "node:crypto";
 import { createClient } from "@connectrpc/connect";
 import type { FastifyInstance } from "fastify";
 import { buildGateway, grpcHealthCheck } from "../../gateway/app.js";
 import { connectEventBus, type EventBus } from "../common/bus.js";
 import { DEFAULT_TIMEOUTS } from "../common/config.js";
 import { openDatabase, sharedDatabase, type Database } from "../common/database.js";
+import { decodeKek, KeyRing } from "../common/key-ring.js";
 import { createLockService, type LockService } from "../common/lock.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { rpcTransport } from "../common/rpc-client.js";
@@ -16,7 +18,7 @@ import { startPsbcSandbox, type PsbcSandbox } from "../sandbox/psbc-sandbox.js";
 import { createBlueBrothersChannel } from "../voucher/blue-brothers.js";
 import { startVoucherService } from "../voucher/main.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
-import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "./sandbox-credentials.js";
+import { DEVELOPMENT_SERVICE_TYPE_KEK, SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "./sandbox-credentials.js";
 import { ORDER_STREAM, VOUCHER_STREAM } from "./streams.js";
 
 export interface PlatformOptions {
@@ -33,6 +35,10 @@ export interface PlatformOptions {
   natsUrl?: string;
   /** The AES secret of sandbox service type 310001. */
   sandboxAes: { key: string; iv: string };
+  /** The bearer token of admin RPCs; absent: a random one (only this process knows it). */
+  adminToken?: string;
+  /** Seals service-type keys at rest; absent: the development KEK. */
+  serviceTypeKeys?: KeyRing;
   /** Deadline of each call to PSBC and Blue Brothers; the cluster's default unless a test shortens it. */
   upstreamTimeoutMs?: number;
   /** Where every part records its series; a registry of the platform's own when absent. */
@@ -46,6 +52,8 @@ export interface RunningPlatform {
   gatewayUrl: string;
   orderUrl: string;
   voucherUrl: string;
+  /** What an admin client of the order service sends as `authorization: Bearer …`. */
+  adminToken: string;
   gateway: FastifyInstance;
   psbcSandbox: PsbcSandbox;
   blueBrothersSandbox: BlueBrothersSandbox;
@@ -67,6 +75,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   const upstreamTimeoutMs = options.upstreamTimeoutMs ?? DEFAULT_TIMEOUTS.upstreamMs;
   const metrics = options.metrics ?? new Metrics();
   const shutdownDelayMs = options.shutdownDelayMs ?? 0;
+  const adminToken = options.adminToken ?? randomBytes(32).toString("hex");
   // One process, one database: each service migrates its own schema as it starts.
   const runtime: HostRuntime = { metrics, migrations: "apply", shutdownDelayMs, shutdownGraceMs: options.shutdownGraceMs ?? 5_000 };
   const closers: Array<() => Promise<unknown>> = [];
@@ -121,6 +130,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       voucherTransport,
       logger: createLogger("order", logger.level),
       runtime,
+      adminToken,
+      serviceTypeKeys: options.serviceTypeKeys ?? new KeyRing(decodeKek(DEVELOPMENT_SERVICE_TYPE_KEK)),
       seedServiceTypes: [sandboxServiceType(options.sandboxAes)],
     });
     closers.push(() => order.close());
@@ -147,6 +158,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       gatewayUrl: `http://${host}:${gatewayPort}`,
       orderUrl,
       voucherUrl,
+      adminToken,
       gateway,
       psbcSandbox,
       blueBrothersSandbox,

@@ -1,4 +1,4 @@
-import { encryptRightsRequest } from "../../services/common/rights-request.js";
+import { encryptRightsRequest, type AesSecret } from "../../services/common/rights-request.js";
 import { createLogger } from "../../services/common/logger.js";
 import { startPlatform, type RunningPlatform } from "../../services/platform/platform.js";
 import { assertContractResponse } from "./psbc-contract.js";
@@ -22,6 +22,8 @@ export interface CallInput {
   code?: string;
   mac?: string;
   type?: string;
+  /** The service type's AES secret; the sandbox type's unless given. */
+  aes?: AesSecret;
   /** Replaces the encrypted request (to send a malformed one). */
   request?: string;
   /** Fields merged into the JSON body last (to break the envelope). */
@@ -74,7 +76,7 @@ export function psbcBody(input: CallInput): Record<string, unknown> {
     type,
     request:
       input.request ??
-      encryptRightsRequest({ type, code: input.code ?? "unused", mac: input.mac ?? "customer-0001" }, SANDBOX_AES),
+      encryptRightsRequest({ type, code: input.code ?? "unused", mac: input.mac ?? "customer-0001" }, input.aes ?? SANDBOX_AES),
     channel: "12",
     tranChnl: "12",
     backUrl: "https://mobile.psbc.com/back",
