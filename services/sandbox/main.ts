@@ -1,6 +1,6 @@
 /**
  * `node dist/services/sandbox/main.js`: both upstream simulators in one process, for cluster-mode runs and
- * benchmarks. Test equipment, never deployed as the product.
+ * benchmarks. Test equipment, never deployed as the product; its state is in memory.
  *
  * Environment (defaults in brackets):
  * - `HOST` [0.0.0.0], `LOG_LEVEL` [info]
