@@ -48,7 +48,7 @@ describe.each(modes)("PSBC rights flows through the gateway (%s)", (mode) => {
     expect(again.url).toBe(first.url);
     expect(platform.psbcSandbox.calls.book).toBe(booked);
     expect(platform.blueBrothersSandbox.calls.issue).toBe(issued);
-    expect(platform.psbcSandbox.statusOf(code)).toBe("BOOKED");
+    expect(await platform.psbcSandbox.statusOf(code)).toBe("BOOKED");
     expect(await platform.orderRow(code)).toMatchObject({ status: 200, key_status: 1, voucher_url: first.url });
   });
 
@@ -81,8 +81,8 @@ describe.each(modes)("PSBC rights flows through the gateway (%s)", (mode) => {
     expect(cancel.body).toMatchObject({ code: 0, msg: "成功", data: { tranChnl: "12", instType: "01" } });
     const row = await platform.orderRow(code);
     expect(row).toMatchObject({ status: 400, key_status: 3 });
-    expect(platform.psbcSandbox.statusOf(code)).toBe("CANCELLED");
-    expect(platform.blueBrothersSandbox.voucher(String(row?.order_no))).toMatchObject({ status: "VOIDED" });
+    expect(await platform.psbcSandbox.statusOf(code)).toBe("CANCELLED");
+    expect(await platform.blueBrothersSandbox.voucher(String(row?.order_no))).toMatchObject({ status: "VOIDED" });
 
     const again = await platform.call(PATHS.cancel, { code });
     expect(again.status).toBe(400);
@@ -96,7 +96,7 @@ describe.each(modes)("PSBC rights flows through the gateway (%s)", (mode) => {
     const code = freshCode();
     await book(code);
     const row = await platform.orderRow(code);
-    platform.blueBrothersSandbox.redeem(String(row?.voucher_no));
+    await platform.blueBrothersSandbox.redeem(String(row?.voucher_no));
     const cancel = await platform.call(PATHS.cancel, { code });
     expect(cancel.status).toBe(400);
     expect(cancel.body).toMatchObject({ code: 4, msg: "服务已生效无法取消" });
@@ -106,7 +106,7 @@ describe.each(modes)("PSBC rights flows through the gateway (%s)", (mode) => {
   it("refuses to cancel a service PSBC reports completed (服务已生效无法取消)", async () => {
     const code = freshCode();
     await book(code);
-    platform.psbcSandbox.setStatus(code, "COMPLETED");
+    await platform.psbcSandbox.setStatus(code, "COMPLETED");
     const cancel = await platform.call(PATHS.cancel, { code });
     expect(cancel.status).toBe(400);
     expect(cancel.body).toMatchObject({ code: 4, msg: "服务已生效无法取消" });

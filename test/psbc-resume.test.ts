@@ -44,7 +44,7 @@ describe.each(modes)("a step that fails half-way is resumed by the retry (%s)", 
     const retried = await platform.call(PATHS.appointment, { code });
     expect(retried.body.code).toBe(0);
     const row = await platform.orderRow(code);
-    expect(platform.blueBrothersSandbox.voucher(String(row?.order_no))).toMatchObject({ status: "NORMAL" });
+    expect(await platform.blueBrothersSandbox.voucher(String(row?.order_no))).toMatchObject({ status: "NORMAL" });
   });
 
   it("PSBC booking failing: code 1 with nothing booked, then the retry books", async () => {
@@ -54,7 +54,7 @@ describe.each(modes)("a step that fails half-way is resumed by the retry (%s)", 
     const row = await platform.orderRow(code);
     expect(row).toMatchObject({ status: 100, psbc_booked_at: null });
     expect((await platform.call(PATHS.appointment, { code })).body.code).toBe(0);
-    expect(platform.psbcSandbox.statusOf(code)).toBe("BOOKED");
+    expect(await platform.psbcSandbox.statusOf(code)).toBe("BOOKED");
   });
 
   it("PSBC booking timing out: the retry books (PSBC is idempotent by rights code) and answers once", async () => {
@@ -72,11 +72,11 @@ describe.each(modes)("a step that fails half-way is resumed by the retry (%s)", 
     expect(failed.status).toBe(500);
     expect(failed.body).toMatchObject(SYSTEM_ERROR);
     expect(await platform.orderRow(code)).toMatchObject({ status: 200, key_status: 1, voucher_voided_at: null });
-    expect(platform.psbcSandbox.statusOf(code)).toBe("BOOKED");
+    expect(await platform.psbcSandbox.statusOf(code)).toBe("BOOKED");
 
     expect((await platform.call(PATHS.cancel, { code })).body.code).toBe(0);
     expect(await platform.orderRow(code)).toMatchObject({ status: 400, key_status: 3 });
-    expect(platform.psbcSandbox.statusOf(code)).toBe("CANCELLED");
+    expect(await platform.psbcSandbox.statusOf(code)).toBe("CANCELLED");
   });
 
   it("cancel: voided but PSBC's cancel timed out; the retry cancels at PSBC without voiding again", async () => {
@@ -99,7 +99,7 @@ describe.each(modes)("a step that fails half-way is resumed by the retry (%s)", 
     platform.blueBrothersSandbox.faults.set("issue", { mode: "fail", times: 1 });
     expect((await platform.call(PATHS.appointment, { code })).body.code).toBe(1);
     expect((await platform.call(PATHS.cancel, { code })).body.code).toBe(0);
-    expect(platform.psbcSandbox.statusOf(code)).toBe("CANCELLED");
+    expect(await platform.psbcSandbox.statusOf(code)).toBe("CANCELLED");
     expect(await platform.orderRow(code)).toMatchObject({ status: 400 });
   });
 

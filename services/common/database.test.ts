@@ -1,6 +1,10 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
-import { sharedDatabase } from "./database.js";
+import { openDatabase, sharedDatabase } from "./database.js";
+import { createLogger } from "./logger.js";
 
 describe(`database (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, () => {
   let t: TestDatabase;
@@ -74,5 +78,32 @@ describe(`database (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, () 
     await shared.close();
     await shared.ping();
     await t.db.ping();
+  });
+});
+
+describe("embedded database (PGlite in DATA_DIR)", () => {
+  let root: string | undefined;
+  afterAll(async () => {
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it("opens a DATA_DIR whose parent folders do not exist yet, and finds its data there again", async () => {
+    root = await mkdtemp(join(tmpdir(), "rights-data-"));
+    // As `data/pglite` in a fresh clone: neither folder exists.
+    const dataDir = join(root, "data", "pglite");
+    const logger = createLogger("test", "silent");
+
+    const first = await openDatabase({ dataDir, logger });
+    try {
+      await first.execScript("CREATE TABLE kept (id int PRIMARY KEY); INSERT INTO kept VALUES (7);");
+    } finally {
+      await first.close();
+    }
+    const second = await openDatabase({ dataDir, logger });
+    try {
+      expect((await second.query<{ id: number }>("SELECT id FROM kept")).rows).toEqual([{ id: 7 }]);
+    } finally {
+      await second.close();
+    }
   });
 });

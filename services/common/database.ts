@@ -1,4 +1,5 @@
 // PostgreSQL access shared by every service: a pg pool (cluster) or PGlite (embedded), one interface.
+import { mkdir } from "node:fs/promises";
 import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
 import pg from "pg";
 import type { Logger } from "./logger.js";
@@ -254,6 +255,8 @@ function pgliteQueryable(runner: PgliteRunner, log: QueryLog): Transaction {
 
 async function openPglite(options: DatabaseOptions): Promise<Database> {
   const log = new QueryLog(options.logger);
+  // PGlite creates its own folder but not the folders above it: the default `data/pglite` of a fresh clone.
+  if (options.dataDir) await mkdir(options.dataDir, { recursive: true });
   const pglite = new PGlite({ ...(options.dataDir ? { dataDir: options.dataDir } : {}), parsers: pgliteParsers });
   await pglite.waitReady;
   const direct = pgliteQueryable(pglite, log);

@@ -37,8 +37,8 @@ describe("PSBC adapter against the PSBC sandbox", () => {
     expect(await psbc.bookService(bookInput(code))).toEqual(first);
     expect(await psbc.bookService(bookInput(code, "another-order"))).toEqual(first);
     expect(sandbox.calls.book - before).toBe(3);
-    expect(sandbox.statusOf(code)).toBe("BOOKED");
-    expect(sandbox.booking(code)).toMatchObject({ orderNo: `O-${code}`, psbcOrderNo: first.psbcOrderNo });
+    expect(await sandbox.statusOf(code)).toBe("BOOKED");
+    expect(await sandbox.booking(code)).toMatchObject({ orderNo: `O-${code}`, psbcOrderNo: first.psbcOrderNo });
   });
 
   it("queries the service status", async () => {
@@ -47,10 +47,10 @@ describe("PSBC adapter against the PSBC sandbox", () => {
     await psbc.bookService(bookInput(code));
     expect(await psbc.queryServiceStatus({ code, type: "310001" })).toEqual({ status: "BOOKED" });
     for (const status of ["COMPLETED", "EXPIRED", "CANCELLED"] as const) {
-      sandbox.setStatus(code, status);
+      await sandbox.setStatus(code, status);
       expect(await psbc.queryServiceStatus({ code, type: "310001" })).toEqual({ status });
     }
-    sandbox.setStatus(code, "NOT_FOUND");
+    await sandbox.setStatus(code, "NOT_FOUND");
     expect(await psbc.queryServiceStatus({ code, type: "310001" })).toEqual({ status: "NOT_FOUND" });
   });
 
@@ -60,7 +60,7 @@ describe("PSBC adapter against the PSBC sandbox", () => {
     await psbc.bookService(bookInput(code));
     await psbc.cancelService({ orderNo, code, type: "310001" });
     await psbc.cancelService({ orderNo, code, type: "310001" });
-    expect(sandbox.statusOf(code)).toBe("CANCELLED");
+    expect(await sandbox.statusOf(code)).toBe("CANCELLED");
     expect(await upstreamError(psbc.bookService(bookInput(code)))).toMatchObject({ kind: "rejected", code: "200002" });
 
     const unknown = freshCode();
@@ -73,7 +73,7 @@ describe("PSBC adapter against the PSBC sandbox", () => {
 
     const completed = freshCode();
     await psbc.bookService(bookInput(completed));
-    sandbox.setStatus(completed, "COMPLETED");
+    await sandbox.setStatus(completed, "COMPLETED");
     expect(await upstreamError(psbc.cancelService({ orderNo: "O", code: completed, type: "310001" }))).toMatchObject({
       kind: "rejected",
       code: "200002",
@@ -92,9 +92,9 @@ describe("PSBC adapter against the PSBC sandbox", () => {
     const notice = { orderNo, code, type: "310001", completedAt: "20250131235959" };
     await psbc.notifyServiceComplete(notice);
     await psbc.notifyServiceComplete(notice);
-    expect(sandbox.statusOf(code)).toBe("COMPLETED");
-    expect(sandbox.completions.filter((c) => c.code === code)).toEqual([
-      { ...notice, receivedAt: expect.any(Date) as Date },
+    expect(await sandbox.statusOf(code)).toBe("COMPLETED");
+    expect((await sandbox.completions()).filter((c) => c.code === code)).toEqual([
+      { ...notice, receivedAt: expect.any(String) as string },
     ]);
     expect(await upstreamError(psbc.notifyServiceComplete({ ...notice, completedAt: "2025-01-31" }))).toMatchObject({
       kind: "rejected",
@@ -116,9 +116,9 @@ describe("PSBC adapter against the PSBC sandbox", () => {
       operation: "book",
     });
     expect(await upstreamError(psbc.bookService(bookInput(code)))).toMatchObject({ kind: "unavailable" });
-    expect(sandbox.statusOf(code)).toBe("NOT_FOUND");
+    expect(await sandbox.statusOf(code)).toBe("NOT_FOUND");
     await psbc.bookService(bookInput(code));
-    expect(sandbox.statusOf(code)).toBe("BOOKED");
+    expect(await sandbox.statusOf(code)).toBe("BOOKED");
   });
 
   it("fault delay: answers after the delay, or times out when the delay is longer than the adapter waits", async () => {
@@ -141,9 +141,9 @@ describe("PSBC adapter against the PSBC sandbox", () => {
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(250);
     expect(elapsed).toBeLessThan(2000);
-    expect(sandbox.statusOf(code)).toBe("BOOKED");
+    expect(await sandbox.statusOf(code)).toBe("BOOKED");
     const { psbcOrderNo } = await psbc.bookService(bookInput(code));
-    expect(psbcOrderNo).toBe(sandbox.booking(code)?.psbcOrderNo);
+    expect(psbcOrderNo).toBe((await sandbox.booking(code))?.psbcOrderNo);
   });
 
   it("fault on every operation with *", async () => {

@@ -17,7 +17,7 @@ import { createBlueBrothersChannel } from "../voucher/blue-brothers.js";
 import { startVoucherService, voucherSchema } from "../voucher/main.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { startPlatform } from "./platform.js";
-import { DEVELOPMENT_SERVICE_TYPE_KEK, SANDBOX_AES } from "./sandbox-credentials.js";
+import { DEVELOPMENT_SERVICE_TYPE_KEK, SANDBOX_AES, SANDBOX_PORTS } from "./sandbox-credentials.js";
 import { ORDER_STREAM, VOUCHER_STREAM } from "./streams.js";
 
 /** Embedded mode: every connection optional; what is missing falls back to PGlite and in-process parts. */
@@ -27,6 +27,9 @@ const embeddedSpec = {
   PORT: port({ default: 8080 }),
   ORDER_PORT: port({ default: 50051 }),
   VOUCHER_PORT: port({ default: 50052 }),
+  // The standalone sandbox's defaults too: one port per simulator wherever it runs.
+  PSBC_SANDBOX_PORT: port({ default: SANDBOX_PORTS.psbc }),
+  BLUE_BROTHERS_SANDBOX_PORT: port({ default: SANDBOX_PORTS.blueBrothers }),
   DATA_DIR: str({ default: "data/pglite", desc: "where embedded PostgreSQL keeps its files" }),
   DATABASE_URL: url({ default: undefined }),
   REDIS_URL: url({ default: undefined }),
@@ -80,6 +83,8 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
       gatewayPort: env.PORT,
       orderPort: env.ORDER_PORT,
       voucherPort: env.VOUCHER_PORT,
+      psbcSandboxPort: env.PSBC_SANDBOX_PORT,
+      blueBrothersSandboxPort: env.BLUE_BROTHERS_SANDBOX_PORT,
       databaseUrl: env.DATABASE_URL,
       dataDir: env.DATABASE_URL ? undefined : env.DATA_DIR,
       redisUrl: env.REDIS_URL,
@@ -96,6 +101,8 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
         gateway: platform.gatewayUrl,
         order: platform.orderUrl,
         voucher: platform.voucherUrl,
+        psbcSandbox: platform.psbcSandbox.url,
+        blueBrothersSandbox: platform.blueBrothersSandbox.url,
         metrics: `http://${env.HOST}:${env.METRICS_PORT}/metrics`,
         database: env.DATABASE_URL ? "postgresql" : `pglite:${env.DATA_DIR}`,
         lock: env.REDIS_URL ? "redis" : "in-process",

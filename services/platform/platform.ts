@@ -15,6 +15,7 @@ import { sandboxServiceType, startOrderService } from "../order/main.js";
 import { createPsbcPlatform } from "../order/psbc-platform.js";
 import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../sandbox/blue-brothers-sandbox.js";
 import { startPsbcSandbox, type PsbcSandbox } from "../sandbox/psbc-sandbox.js";
+import { databaseSandboxStore } from "../sandbox/sandbox-store.js";
 import { createBlueBrothersChannel } from "../voucher/blue-brothers.js";
 import { startVoucherService } from "../voucher/main.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
@@ -28,6 +29,9 @@ export interface PlatformOptions {
   gatewayPort?: number;
   orderPort?: number;
   voucherPort?: number;
+  /** Where the sandboxes listen; fixed in `npm start`, so the voucher URLs answered keep working after a restart. */
+  psbcSandboxPort?: number;
+  blueBrothersSandboxPort?: number;
   /** Real servers when given; otherwise PGlite (in `dataDir`, or in memory), an in-process lock and bus. */
   databaseUrl?: string;
   dataDir?: string;
@@ -96,9 +100,17 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     const lock: LockService = createLockService({ url: options.redisUrl, logger });
     closers.push(() => lock.close());
 
-    const psbcSandbox = await startPsbcSandbox({ host, port: 0, ...SANDBOX_PSBC, logger });
+    // The sandboxes keep their bookings and vouchers beside the services' data, so a restart loses none.
+    const sandboxStore = await databaseSandboxStore(sharedDatabase(db), logger);
+    const psbcSandbox = await startPsbcSandbox({ host, port: options.psbcSandboxPort ?? 0, ...SANDBOX_PSBC, store: sandboxStore, logger });
     closers.push(() => psbcSandbox.close());
-    const blueBrothersSandbox = await startBlueBrothersSandbox({ host, port: 0, ...SANDBOX_BLUE_BROTHERS, logger });
+    const blueBrothersSandbox = await startBlueBrothersSandbox({
+      host,
+      port: options.blueBrothersSandboxPort ?? 0,
+      ...SANDBOX_BLUE_BROTHERS,
+      store: sandboxStore,
+      logger,
+    });
     closers.push(() => blueBrothersSandbox.close());
 
     const voucher = await startVoucherService({

@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import type { ServerResponse } from "node:http";
 import type { Logger } from "../common/logger.js";
 import {
   BLUE_BROTHERS_CODES,
@@ -9,11 +8,13 @@ import {
 } from "../common/upstream-wire.js";
 import { VOUCHER_URL_MAX_LENGTH } from "../voucher/send-channel.js";
 import { Faults } from "./faults.js";
-import { SandboxControlError, startSandboxServer, stringFields, type Reply } from "./sandbox-server.js";
+import { SandboxControlError, startSandboxServer, stringFields, type HtmlPage, type Reply } from "./sandbox-server.js";
+import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-store.js";
 
 /**
  * A simulator of Blue Brothers (蓝色兄弟), speaking the wire format assumed in
- * `services/common/upstream-wire.ts`. Test equipment: vouchers live in memory, per outOrderNo.
+ * `services/common/upstream-wire.ts`. Test equipment: vouchers are kept per outOrderNo in its store (memory unless
+ * given one).
  *
  * Business answers are HTTP 200 with a `code`; a bad signature is HTTP 401 / 40101; the "fail" fault answers
  * HTTP 503 / 50301. Each voucher's URL is `<publicUrl>/redeem/<voucherNo>`, a page where a person can redeem it.
@@ -26,9 +27,9 @@ export interface BlueBrothersSandbox {
   faults: Faults<BlueBrothersOperation>;
   /** Calls received per operation, faulted or not. */
   calls: Record<BlueBrothersOperation, number>;
-  /** The customer redeems the voucher (as on its page); throws for an unknown or voided voucher. */
-  redeem(voucherNo: string): SandboxVoucher;
-  voucher(outOrderNo: string): SandboxVoucher | undefined;
+  /** The customer redeems the voucher (as on its page); rejects for an unknown or voided voucher. */
+  redeem(voucherNo: string): Promise<SandboxVoucher>;
+  voucher(outOrderNo: string): Promise<SandboxVoucher | undefined>;
   close(): Promise<void>;
 }
 
@@ -41,9 +42,10 @@ export interface SandboxVoucher {
   customerRef: string;
   /** Named as the contract's voucher key statuses (1 normal, 2 redeemed, 3 voided). */
   status: "NORMAL" | "REDEEMED" | "VOIDED";
-  issuedAt: Date;
-  redeemedAt?: Date;
-  voidedAt?: Date;
+  /** ISO 8601, as the others. */
+  issuedAt: string;
+  redeemedAt?: string;
+  voidedAt?: string;
 }
 
 export interface BlueBrothersSandboxOptions {
@@ -55,6 +57,8 @@ export interface BlueBrothersSandboxOptions {
   appSecret: string;
   /** Where customers reach this sandbox, for the voucher URLs; default the address it listens on. */
   publicUrl?: string;
+  /** Where vouchers are kept; in memory when absent. */
+  store?: SandboxStore;
   logger?: Logger;
 }
 
@@ -62,32 +66,40 @@ const OPERATIONS = Object.keys(BLUE_BROTHERS_WIRE.paths) as BlueBrothersOperatio
 const REDEEM_PAGE = /^\/redeem\/([0-9A-Za-z]{1,32})$/;
 
 export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptions): Promise<BlueBrothersSandbox> {
-  const byOrder = new Map<string, SandboxVoucher>();
-  const byVoucherNo = new Map<string, SandboxVoucher>();
+  const store = options.store ?? memorySandboxStore();
+  const byOrder = store.records<SandboxVoucher>("blue-brothers.voucher");
+  /** voucherNo → outOrderNo. */
+  const orderOfVoucher = store.records<string>("blue-brothers.voucher-no");
   /** Orders voided before any voucher was issued for them: a late issue must not bring them back. */
-  const voidedUnissued = new Set<string>();
+  const voidedUnissued = store.records<true>("blue-brothers.voided-unissued");
+  const exclusive = oneAtATime();
   const faults = new Faults<BlueBrothersOperation>(OPERATIONS);
   const calls = Object.fromEntries(OPERATIONS.map((op) => [op, 0])) as Record<BlueBrothersOperation, number>;
   let publicUrl = "";
 
-  const redeem = (voucherNo: string): SandboxVoucher => {
-    const voucher = byVoucherNo.get(voucherNo);
-    if (!voucher) throw new SandboxControlError(`no voucher ${voucherNo}`);
-    if (voucher.status === "VOIDED") throw new SandboxControlError(`voucher ${voucherNo} is voided`);
-    if (voucher.status === "NORMAL") {
-      voucher.status = "REDEEMED";
-      voucher.redeemedAt = new Date();
-    }
-    return { ...voucher };
+  const byVoucherNo = async (voucherNo: string): Promise<SandboxVoucher | undefined> => {
+    const outOrderNo = await orderOfVoucher.get(voucherNo);
+    return outOrderNo === undefined ? undefined : byOrder.get(outOrderNo);
   };
 
-  const handle = (op: BlueBrothersOperation, body: Record<string, unknown>): Reply => {
+  const redeem = (voucherNo: string): Promise<SandboxVoucher> =>
+    exclusive(async () => {
+      const voucher = await byVoucherNo(voucherNo);
+      if (!voucher) throw new SandboxControlError(`no voucher ${voucherNo}`);
+      if (voucher.status === "VOIDED") throw new SandboxControlError(`voucher ${voucherNo} is voided`);
+      if (voucher.status === "REDEEMED") return voucher;
+      const redeemed: SandboxVoucher = { ...voucher, status: "REDEEMED", redeemedAt: new Date().toISOString() };
+      await byOrder.put(voucher.outOrderNo, redeemed);
+      return redeemed;
+    });
+
+  const handle = async (op: BlueBrothersOperation, body: Record<string, unknown>): Promise<Reply> => {
     switch (op) {
       case "issue": {
         const input = stringFields(body, ["outOrderNo", "templateId", "rightsCode", "customerRef"], 64);
         if (!input) return PARAMETER_INVALID;
-        if (voidedUnissued.has(input.outOrderNo)) return answer(BLUE_BROTHERS_CODES.OUT_ORDER_VOIDED, "订单已作废");
-        const known = byOrder.get(input.outOrderNo);
+        if (await voidedUnissued.get(input.outOrderNo)) return answer(BLUE_BROTHERS_CODES.OUT_ORDER_VOIDED, "订单已作废");
+        const known = await byOrder.get(input.outOrderNo);
         if (known) {
           if (known.templateId !== input.templateId || known.rightsCode !== input.rightsCode) {
             return answer(BLUE_BROTHERS_CODES.OUT_ORDER_CONFLICT, "外部订单号已用于其他券");
@@ -96,9 +108,15 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
           return ok({ voucherNo: known.voucherNo, url: known.url });
         }
         const voucherNo = newVoucherNo();
-        const voucher: SandboxVoucher = { ...input, voucherNo, url: `${publicUrl}/redeem/${voucherNo}`, status: "NORMAL", issuedAt: new Date() };
-        byOrder.set(voucher.outOrderNo, voucher);
-        byVoucherNo.set(voucherNo, voucher);
+        const voucher: SandboxVoucher = {
+          ...input,
+          voucherNo,
+          url: `${publicUrl}/redeem/${voucherNo}`,
+          status: "NORMAL",
+          issuedAt: new Date().toISOString(),
+        };
+        await byOrder.put(voucher.outOrderNo, voucher);
+        await orderOfVoucher.put(voucherNo, voucher.outOrderNo);
         return ok({ voucherNo, url: voucher.url });
       }
       case "void": {
@@ -106,9 +124,9 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
         const voucherNo = body.voucherNo;
         // An empty voucherNo is allowed: we void by order when an issue's outcome never reached us.
         if (!input || typeof voucherNo !== "string") return PARAMETER_INVALID;
-        const voucher = byOrder.get(input.outOrderNo);
+        const voucher = await byOrder.get(input.outOrderNo);
         if (!voucher) {
-          voidedUnissued.add(input.outOrderNo);
+          await voidedUnissued.put(input.outOrderNo, true);
           return ok({ status: "VOIDED" });
         }
         if (voucherNo !== "" && voucherNo !== voucher.voucherNo) {
@@ -116,8 +134,7 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
         }
         if (voucher.status === "REDEEMED") return answer(BLUE_BROTHERS_CODES.VOUCHER_REDEEMED, "券码已核销");
         if (voucher.status === "NORMAL") {
-          voucher.status = "VOIDED";
-          voucher.voidedAt = new Date();
+          await byOrder.put(voucher.outOrderNo, { ...voucher, status: "VOIDED", voidedAt: new Date().toISOString() });
         }
         return ok({ status: "VOIDED" });
       }
@@ -138,27 +155,25 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
       parameterInvalid: PARAMETER_INVALID,
       busy: answer(BLUE_BROTHERS_CODES.SERVICE_UNAVAILABLE, "service unavailable", 503),
     },
-    handle,
+    handle: (op, body) => exclusive(() => handle(op, body)),
     control: {
-      "/_sandbox/redeem": (body) => {
+      "/_sandbox/redeem": async (body) => {
         const voucherNo = typeof body === "object" && body !== null ? (body as Record<string, unknown>).voucherNo : undefined;
         if (typeof voucherNo !== "string") throw new SandboxControlError("expected { voucherNo }");
-        return { status: 200, body: redeem(voucherNo) };
+        return { status: 200, body: await redeem(voucherNo) };
       },
     },
-    page(req, res, path) {
+    page(method, path) {
       const voucherNo = REDEEM_PAGE.exec(path)?.[1];
-      if (!voucherNo) return false;
-      if (req.method === "POST") {
-        req.resume(); // the form's body carries nothing we need
-        try {
-          redeem(voucherNo);
-        } catch (err) {
-          if (!(err instanceof SandboxControlError)) throw err;
+      if (!voucherNo) return undefined;
+      return (async () => {
+        if (method === "POST") {
+          await redeem(voucherNo).catch((err: unknown) => {
+            if (!(err instanceof SandboxControlError)) throw err;
+          });
         }
-      }
-      redeemPage(res, byVoucherNo.get(voucherNo));
-      return true;
+        return redeemPage(await byVoucherNo(voucherNo));
+      })();
     },
   });
   publicUrl = (options.publicUrl ?? server.url).replace(/\/+$/, "");
@@ -172,10 +187,7 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
     faults,
     calls,
     redeem,
-    voucher: (outOrderNo) => {
-      const voucher = byOrder.get(outOrderNo);
-      return voucher && { ...voucher };
-    },
+    voucher: (outOrderNo) => byOrder.get(outOrderNo),
     close: () => server.close(),
   };
 }
@@ -198,12 +210,11 @@ function newVoucherNo(): string {
 }
 
 /** The customer's page: the voucher's state and, while it is usable, a button that redeems it. */
-function redeemPage(res: ServerResponse, voucher: SandboxVoucher | undefined): void {
+function redeemPage(voucher: SandboxVoucher | undefined): HtmlPage {
   const content = !voucher
     ? "<p>No such voucher.</p>"
     : `<p>Voucher ${voucher.voucherNo}: ${voucher.status}</p>` +
       (voucher.status === "NORMAL" ? `<form method="post"><button type="submit">Redeem</button></form>` : "");
   const html = `<!doctype html><meta charset="utf-8"><title>Blue Brothers sandbox</title>${content}`;
-  res.writeHead(voucher ? 200 : 404, { "content-type": "text/html; charset=utf-8", "content-length": Buffer.byteLength(html) });
-  res.end(html);
+  return { status: voucher ? 200 : 404, html };
 }

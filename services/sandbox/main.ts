@@ -1,6 +1,6 @@
 /**
  * `node dist/services/sandbox/main.js`: both upstream simulators in one process, for cluster-mode runs and
- * benchmarks. Test equipment, never deployed as the product.
+ * benchmarks. Test equipment, never deployed as the product; its state is in memory.
  *
  * Environment (defaults in brackets):
  * - `HOST` [0.0.0.0], `LOG_LEVEL` [info]
@@ -13,16 +13,16 @@
 import { port, str, url } from "envalid";
 import { ConfigError, processSpec, readConfig } from "../common/config.js";
 import { createLogger } from "../common/logger.js";
-import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../platform/sandbox-credentials.js";
+import { SANDBOX_BLUE_BROTHERS, SANDBOX_PORTS, SANDBOX_PSBC } from "../platform/sandbox-credentials.js";
 import { startBlueBrothersSandbox } from "./blue-brothers-sandbox.js";
 import { startPsbcSandbox } from "./psbc-sandbox.js";
 
 const spec = {
   ...processSpec,
-  PSBC_SANDBOX_PORT: port({ default: 9101 }),
+  PSBC_SANDBOX_PORT: port({ default: SANDBOX_PORTS.psbc }),
   PSBC_SANDBOX_APP_ID: str({ default: SANDBOX_PSBC.appId }),
   PSBC_SANDBOX_APP_SECRET: str({ default: SANDBOX_PSBC.appSecret }),
-  BLUE_BROTHERS_SANDBOX_PORT: port({ default: 9102 }),
+  BLUE_BROTHERS_SANDBOX_PORT: port({ default: SANDBOX_PORTS.blueBrothers }),
   BLUE_BROTHERS_SANDBOX_APP_ID: str({ default: SANDBOX_BLUE_BROTHERS.appId }),
   BLUE_BROTHERS_SANDBOX_APP_SECRET: str({ default: SANDBOX_BLUE_BROTHERS.appSecret }),
   BLUE_BROTHERS_SANDBOX_PUBLIC_URL: url({ default: undefined, desc: "base of the voucher URLs, e.g. http://sandbox:9102" }),

@@ -4,10 +4,12 @@ import { PSBC_CODES, PSBC_WIRE, type PsbcApi, type PsbcEnvelope, type PsbcOperat
 import { PSBC_WIRE_STATUS, type PsbcServiceStatus } from "../order/psbc-platform.js";
 import { Faults } from "./faults.js";
 import { SandboxControlError, startSandboxServer, stringFields, type Reply } from "./sandbox-server.js";
+import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-store.js";
 
 /**
  * A simulator of the PSBC service open platform's outbound APIs, speaking the wire format assumed in
- * `services/common/upstream-wire.ts`. Test equipment: bookings live in memory, per rights code.
+ * `services/common/upstream-wire.ts`. Test equipment: bookings are kept per rights code in its store (memory unless
+ * given one).
  *
  * Every answer is HTTP 200 with a `respCode`, as PSBC's gateway is assumed to answer; a bad signature is
  * `100001`, and the "fail" fault answers `999999` (system busy).
@@ -21,11 +23,11 @@ export interface PsbcSandbox {
   /** Calls received per operation, faulted or not. */
   calls: Record<PsbcOperation, number>;
   /** Puts a rights code in a state, as if PSBC had moved it (NOT_FOUND forgets it). */
-  setStatus(code: string, status: PsbcServiceStatus): void;
-  statusOf(code: string): PsbcServiceStatus;
-  booking(code: string): PsbcSandboxBooking | undefined;
+  setStatus(code: string, status: PsbcServiceStatus): Promise<void>;
+  statusOf(code: string): Promise<PsbcServiceStatus>;
+  booking(code: string): Promise<PsbcSandboxBooking | undefined>;
   /** The service-complete notices received, in order; a repeated notice appears once. */
-  completions: readonly PsbcCompletion[];
+  completions(): Promise<PsbcCompletion[]>;
   close(): Promise<void>;
 }
 
@@ -42,7 +44,8 @@ export interface PsbcCompletion {
   code: string;
   type: string;
   completedAt: string;
-  receivedAt: Date;
+  /** ISO 8601. */
+  receivedAt: string;
 }
 
 export interface PsbcSandboxOptions {
@@ -52,6 +55,8 @@ export interface PsbcSandboxOptions {
   host?: string;
   appId: string;
   appSecret: string;
+  /** Where bookings are kept; in memory when absent. */
+  store?: SandboxStore;
   logger?: Logger;
 }
 
@@ -66,47 +71,47 @@ const OPERATIONS = Object.keys(PSBC_WIRE.paths) as PsbcOperation[];
 const BOOK_FIELDS = ["orderNo", "code", "type", "mac", "channel", "tranChnl", "instType", "provinceInstNo"] as const;
 
 export async function startPsbcSandbox(options: PsbcSandboxOptions): Promise<PsbcSandbox> {
-  const bookings = new Map<string, PsbcSandboxBooking>();
-  const completions: PsbcCompletion[] = [];
+  const store = options.store ?? memorySandboxStore();
+  const bookings = store.records<PsbcSandboxBooking>("psbc.booking");
+  /** By rights code: a code completes once. */
+  const completions = store.records<PsbcCompletion>("psbc.completion");
+  const exclusive = oneAtATime();
   const faults = new Faults<PsbcOperation>(OPERATIONS);
   const calls = Object.fromEntries(OPERATIONS.map((op) => [op, 0])) as Record<PsbcOperation, number>;
 
-  const setStatus = (code: string, status: PsbcServiceStatus): void => {
-    if (status === "NOT_FOUND") {
-      bookings.delete(code);
-      return;
-    }
-    const booking = bookings.get(code);
-    if (booking) booking.status = status;
-    else bookings.set(code, { code, type: "", orderNo: "", psbcOrderNo: newPsbcOrderNo(), status });
-  };
+  const setStatus = (code: string, status: PsbcServiceStatus): Promise<void> =>
+    exclusive(async () => {
+      if (status === "NOT_FOUND") return bookings.delete(code);
+      const booking = await bookings.get(code);
+      await bookings.put(code, booking ? { ...booking, status } : { code, type: "", orderNo: "", psbcOrderNo: newPsbcOrderNo(), status });
+    });
 
-  const handle = (op: PsbcOperation, body: Record<string, unknown>): Reply => {
+  const handle = async (op: PsbcOperation, body: Record<string, unknown>): Promise<Reply> => {
     switch (op) {
       case "book": {
         const input = stringFields(body, BOOK_FIELDS);
         if (!input) return PARAMETER_INVALID;
-        const known = bookings.get(input.code);
+        const known = await bookings.get(input.code);
         if (known) {
           return known.status === "BOOKED" ? ok({ psbcOrderNo: known.psbcOrderNo }) : stateInvalid(known.status);
         }
         const booking = { code: input.code, type: input.type, orderNo: input.orderNo, psbcOrderNo: newPsbcOrderNo(), status: "BOOKED" as const };
-        bookings.set(input.code, booking);
+        await bookings.put(input.code, booking);
         return ok({ psbcOrderNo: booking.psbcOrderNo });
       }
       case "status": {
         const input = stringFields(body, ["code", "type"]);
         if (!input) return PARAMETER_INVALID;
-        return ok({ srvStatus: PSBC_WIRE_STATUS[bookings.get(input.code)?.status ?? "NOT_FOUND"] });
+        return ok({ srvStatus: PSBC_WIRE_STATUS[(await bookings.get(input.code))?.status ?? "NOT_FOUND"] });
       }
       case "cancel": {
         const input = stringFields(body, ["orderNo", "code", "type"]);
         if (!input) return PARAMETER_INVALID;
-        const booking = bookings.get(input.code);
+        const booking = await bookings.get(input.code);
         if (!booking) return NOT_BOOKED;
         if (booking.status === "CANCELLED") return ok({});
         if (booking.status !== "BOOKED") return stateInvalid(booking.status);
-        booking.status = "CANCELLED";
+        await bookings.put(input.code, { ...booking, status: "CANCELLED" });
         return ok({});
       }
       case "expiredPoints": {
@@ -116,12 +121,12 @@ export async function startPsbcSandbox(options: PsbcSandboxOptions): Promise<Psb
       case "complete": {
         const input = stringFields(body, ["orderNo", "code", "type", "completedAt"]);
         if (!input || !/^\d{14}$/.test(input.completedAt)) return PARAMETER_INVALID;
-        const booking = bookings.get(input.code);
+        const booking = await bookings.get(input.code);
         if (!booking) return NOT_BOOKED;
         if (booking.status === "COMPLETED") return ok({});
         if (booking.status !== "BOOKED") return stateInvalid(booking.status);
-        booking.status = "COMPLETED";
-        completions.push({ ...input, receivedAt: new Date() });
+        await bookings.put(input.code, { ...booking, status: "COMPLETED" });
+        await completions.put(input.code, { ...input, receivedAt: new Date().toISOString() });
         return ok({});
       }
     }
@@ -141,14 +146,14 @@ export async function startPsbcSandbox(options: PsbcSandboxOptions): Promise<Psb
       parameterInvalid: PARAMETER_INVALID,
       busy: envelope(PSBC_CODES.SYSTEM_BUSY, "系统繁忙，请稍后再试"),
     },
-    handle,
+    handle: (op, body) => exclusive(() => handle(op, body)),
     control: {
-      "/_sandbox/status": (body) => {
+      "/_sandbox/status": async (body) => {
         const input = typeof body === "object" && body !== null ? stringFields(body as Record<string, unknown>, ["code", "status"]) : undefined;
         if (!input || !Object.hasOwn(PSBC_WIRE_STATUS, input.status)) {
           throw new SandboxControlError(`expected { code, status: ${Object.keys(PSBC_WIRE_STATUS).join(" | ")} }`);
         }
-        setStatus(input.code, input.status as PsbcServiceStatus);
+        await setStatus(input.code, input.status as PsbcServiceStatus);
         return { status: 200, body: { ok: true } };
       },
     },
@@ -160,12 +165,9 @@ export async function startPsbcSandbox(options: PsbcSandboxOptions): Promise<Psb
     faults,
     calls,
     setStatus,
-    statusOf: (code) => bookings.get(code)?.status ?? "NOT_FOUND",
-    booking: (code) => {
-      const booking = bookings.get(code);
-      return booking && { ...booking };
-    },
-    completions,
+    statusOf: async (code) => (await bookings.get(code))?.status ?? "NOT_FOUND",
+    booking: (code) => bookings.get(code),
+    completions: () => completions.list(),
     close: () => server.close(),
   };
 }

@@ -23,11 +23,17 @@ export interface SandboxServerOptions<Op extends string> {
   /** How the platform answers a bad signature, a body that is not a JSON object, and its "busy" error. */
   replies: { signatureInvalid: Reply; parameterInvalid: Reply; busy: Reply };
   /** The platform's logic for a verified call. */
-  handle(op: Op, body: Record<string, unknown>): Reply;
+  handle(op: Op, body: Record<string, unknown>): Promise<Reply>;
   /** Extra unsigned test-control endpoints (`POST <path>` with a JSON body). */
-  control?: Record<string, (body: unknown) => Reply>;
-  /** Other pages; answers true when it handled the request. */
-  page?(req: IncomingMessage, res: ServerResponse, path: string): boolean;
+  control?: Record<string, (body: unknown) => Promise<Reply>>;
+  /** Other pages, by method and path (a POST's body is ignored); undefined when there is no such page. */
+  page?(method: string, path: string): Promise<HtmlPage> | undefined;
+}
+
+/** A page for a person, as the platform would show it. */
+export interface HtmlPage {
+  status: number;
+  html: string;
 }
 
 export interface SandboxServer {
@@ -41,7 +47,7 @@ const MAX_BODY_BYTES = 1 << 20;
 /**
  * The HTTP plumbing both simulators share: routes by path, counts calls, applies the fault plan, verifies the
  * signature, and serves the control endpoints (`POST/DELETE /_sandbox/faults`, `GET /_sandbox/health`).
- * Synchronous handlers and no per-request allocations beyond the body keep it fast enough for benchmarks.
+ * No per-request allocations beyond the body keep it fast enough for benchmarks.
  */
 export async function startSandboxServer<Op extends string>(options: SandboxServerOptions<Op>): Promise<SandboxServer> {
   const { faults, calls, logger, replies } = options;
@@ -49,8 +55,8 @@ export async function startSandboxServer<Op extends string>(options: SandboxServ
   /** Delayed answers, cleared on close so a closed sandbox leaves no timers behind. */
   const timers = new Set<NodeJS.Timeout>();
 
-  const control: Record<string, (body: unknown) => Reply> = {
-    "/_sandbox/faults": (body) => {
+  const control: Record<string, (body: unknown) => Promise<Reply>> = {
+    "/_sandbox/faults": async (body) => {
       faults.setFromJson(body);
       return { status: 200, body: { ok: true } };
     },
@@ -58,7 +64,7 @@ export async function startSandboxServer<Op extends string>(options: SandboxServ
   };
 
   /** What the platform answers a call: signature first, then the body, then its logic. */
-  const respond = (op: Op, req: IncomingMessage, raw: Buffer): Reply => {
+  const respond = async (op: Op, req: IncomingMessage, raw: Buffer): Promise<Reply> => {
     const signed = verifySignature(
       {
         appId: header(req, SIGNATURE_HEADERS.appId),
@@ -76,7 +82,7 @@ export async function startSandboxServer<Op extends string>(options: SandboxServ
     const body = parseObject(raw);
     if (!body) return replies.parameterInvalid;
     try {
-      return options.handle(op, body);
+      return await options.handle(op, body);
     } catch (err) {
       logger?.error({ err, sandbox: options.name, op }, "sandbox handler failed");
       return { status: 500, body: { error: "sandbox handler failed" } };
@@ -87,7 +93,7 @@ export async function startSandboxServer<Op extends string>(options: SandboxServ
     calls[op] += 1;
     const fault = faults.take(op);
     if (!fault) {
-      send(res, respond(op, req, raw));
+      void respond(op, req, raw).then((reply) => send(res, reply));
       return;
     }
     logger?.debug({ sandbox: options.name, op, fault: fault.mode }, "sandbox: injecting fault");
@@ -98,14 +104,14 @@ export async function startSandboxServer<Op extends string>(options: SandboxServ
       case "delay": {
         const timer = setTimeout(() => {
           timers.delete(timer);
-          send(res, respond(op, req, raw));
+          void respond(op, req, raw).then((reply) => send(res, reply));
         }, fault.delayMs);
         timers.add(timer);
         return;
       }
       case "timeout":
         // The call takes effect; its answer is lost. The client aborts, or close() destroys the connection.
-        respond(op, req, raw);
+        void respond(op, req, raw);
         return;
     }
   };
@@ -121,7 +127,7 @@ export async function startSandboxServer<Op extends string>(options: SandboxServ
       }
       const handler = control[path];
       if (handler) {
-        readBody(req, res, (raw) => send(res, runControl(handler, raw)));
+        readBody(req, res, (raw) => void runControl(handler, raw, logger).then((reply) => send(res, reply)));
         return;
       }
     } else if (method === "DELETE" && path === "/_sandbox/faults") {
@@ -132,7 +138,18 @@ export async function startSandboxServer<Op extends string>(options: SandboxServ
       send(res, { status: 200, body: { status: "ok", calls } });
       return;
     }
-    if (options.page?.(req, res, path)) return;
+    const page = options.page?.(method, path);
+    if (page) {
+      req.resume(); // a form's body carries nothing a page needs
+      void page.then(
+        (shown) => sendHtml(res, shown),
+        (err: unknown) => {
+          logger?.error({ err, sandbox: options.name, path }, "sandbox page failed");
+          send(res, { status: 500, body: { error: "sandbox page failed" } });
+        },
+      );
+      return;
+    }
     send(res, { status: 404, body: { error: `no route ${method} ${path}` } });
   });
   // Longer than undici's idle timeout, so the client, not the server, retires idle connections.
@@ -167,14 +184,21 @@ function send(res: ServerResponse, reply: Reply): void {
   res.end(payload);
 }
 
-function runControl(handler: (body: unknown) => Reply, raw: Buffer): Reply {
+function sendHtml(res: ServerResponse, page: HtmlPage): void {
+  if (res.destroyed) return;
+  res.writeHead(page.status, { "content-type": "text/html; charset=utf-8", "content-length": Buffer.byteLength(page.html) });
+  res.end(page.html);
+}
+
+async function runControl(handler: (body: unknown) => Promise<Reply>, raw: Buffer, logger: Logger | undefined): Promise<Reply> {
   try {
-    return handler(raw.length === 0 ? {} : JSON.parse(raw.toString("utf8")));
+    return await handler(raw.length === 0 ? {} : JSON.parse(raw.toString("utf8")));
   } catch (err) {
     if (err instanceof InvalidFaultPlan || err instanceof SandboxControlError || err instanceof SyntaxError) {
       return { status: 400, body: { error: err.message } };
     }
-    throw err;
+    logger?.error({ err }, "sandbox control failed");
+    return { status: 500, body: { error: "sandbox control failed" } };
   }
 }
 
