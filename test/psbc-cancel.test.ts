@@ -30,8 +30,8 @@ describe.each(modes)("cancel: only a booked service, and never a URL of a voided
     return String(booked.url);
   }
 
-  function voucherStatus(row: Record<string, unknown> | undefined) {
-    return platform.blueBrothersSandbox.voucher(String(row?.order_no))?.status;
+  async function voucherStatus(row: Record<string, unknown> | undefined) {
+    return (await platform.blueBrothersSandbox.voucher(String(row?.order_no)))?.status;
   }
 
   it("answers a repeated cancel with 服务已取消 and touches nothing", async () => {
@@ -50,12 +50,12 @@ describe.each(modes)("cancel: only a booked service, and never a URL of a voided
   it("completes the cancel when PSBC holds no booking of the code (服务未预约): order 400, voucher voided", async () => {
     const code = freshCode();
     await book(code);
-    platform.psbcSandbox.setStatus(code, "NOT_FOUND");
+    await platform.psbcSandbox.setStatus(code, "NOT_FOUND");
     const cancels = platform.psbcSandbox.calls.cancel;
     expect(await answer(PATHS.cancel, code)).toMatchObject({ status: 200, code: 0 });
     const row = await platform.orderRow(code);
     expect(row).toMatchObject({ status: 400, key_status: 3 });
-    expect(voucherStatus(row)).toBe("VOIDED");
+    expect(await voucherStatus(row)).toBe("VOIDED");
     expect(platform.psbcSandbox.calls.cancel).toBe(cancels);
     expect(await answer(PATHS.detail, code)).toEqual({ ...CANCELLED, url: undefined });
   });
@@ -67,7 +67,7 @@ describe.each(modes)("cancel: only a booked service, and never a URL of a voided
     platform.blueBrothersSandbox.faults.set("void", { mode: "delay", delayMs: 300, times: 1 });
     const cancelling = answer(PATHS.cancel, code);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    platform.psbcSandbox.setStatus(code, "NOT_FOUND");
+    await platform.psbcSandbox.setStatus(code, "NOT_FOUND");
     expect(await cancelling).toMatchObject({ status: 200, code: 0 });
     expect(await platform.orderRow(code)).toMatchObject({ status: 400, key_status: 3 });
   });
@@ -75,11 +75,11 @@ describe.each(modes)("cancel: only a booked service, and never a URL of a voided
   it("voids the voucher and expires the order when PSBC reports the code expired", async () => {
     const code = freshCode();
     await book(code);
-    platform.psbcSandbox.setStatus(code, "EXPIRED");
+    await platform.psbcSandbox.setStatus(code, "EXPIRED");
     expect(await answer(PATHS.cancel, code)).toMatchObject(EXPIRED);
     const row = await platform.orderRow(code);
     expect(row).toMatchObject({ status: 500, key_status: 3 });
-    expect(voucherStatus(row)).toBe("VOIDED");
+    expect(await voucherStatus(row)).toBe("VOIDED");
     expect(await answer(PATHS.detail, code)).toEqual({ ...EXPIRED, url: undefined });
     expect(await answer(PATHS.appointment, code)).toEqual({ ...EXPIRED, url: undefined });
   });
@@ -108,7 +108,7 @@ describe.each(modes)("cancel: only a booked service, and never a URL of a voided
         const code = freshCode();
         await book(code);
         for (const s of steps) {
-          if ("psbcStatus" in s) platform.psbcSandbox.setStatus(code, s.psbcStatus);
+          if ("psbcStatus" in s) await platform.psbcSandbox.setStatus(code, s.psbcStatus);
           else if ("failing" in s) {
             const [upstream, op] = s.failing.split(":");
             if (upstream === "psbc") platform.psbcSandbox.faults.set(op as "cancel" | "status", { mode: "fail", times: 1 });
@@ -116,7 +116,7 @@ describe.each(modes)("cancel: only a booked service, and never a URL of a voided
           } else {
             const { url } = await answer(s.call, code);
             const row = await platform.orderRow(code);
-            if (url !== undefined) expect(voucherStatus(row)).not.toBe("VOIDED");
+            if (url !== undefined) expect(await voucherStatus(row)).not.toBe("VOIDED");
           }
         }
         platform.psbcSandbox.faults.clear();

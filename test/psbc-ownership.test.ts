@@ -57,7 +57,7 @@ describe.each(modes)("an order belongs to its service type, and admin RPCs need 
       row: await platform.orderRow(code),
       psbc: { ...platform.psbcSandbox.calls },
       blueBrothers: { ...platform.blueBrothersSandbox.calls },
-      atPsbc: platform.psbcSandbox.statusOf(code),
+      atPsbc: await platform.psbcSandbox.statusOf(code),
     };
   }
 
