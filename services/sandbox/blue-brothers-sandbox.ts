@@ -3,6 +3,7 @@ import type { ServerResponse } from "node:http";
 import type { Logger } from "../common/logger.js";
 import {
   BLUE_BROTHERS_CODES,
+  BLUE_BROTHERS_ISSUE_MAX_LENGTH,
   BLUE_BROTHERS_WIRE,
   type BlueBrothersEnvelope,
   type BlueBrothersOperation,
@@ -84,8 +85,9 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
   const handle = (op: BlueBrothersOperation, body: Record<string, unknown>): Reply => {
     switch (op) {
       case "issue": {
-        const input = stringFields(body, ["outOrderNo", "templateId", "rightsCode", "customerRef"], 64);
-        if (!input) return PARAMETER_INVALID;
+        const input = stringFields(body, ["outOrderNo", "templateId", "rightsCode", "customerRef"]);
+        const limits = Object.entries(BLUE_BROTHERS_ISSUE_MAX_LENGTH) as Array<[keyof typeof BLUE_BROTHERS_ISSUE_MAX_LENGTH, number]>;
+        if (!input || limits.some(([name, max]) => input[name].length > max)) return PARAMETER_INVALID;
         if (voidedUnissued.has(input.outOrderNo)) return answer(BLUE_BROTHERS_CODES.OUT_ORDER_VOIDED, "订单已作废");
         const known = byOrder.get(input.outOrderNo);
         if (known) {
