@@ -3,6 +3,7 @@ import { domainError, ErrorReason, reasonOf } from "../common/errors.js";
 import type { LockService } from "../common/lock.js";
 import type { Logger } from "../common/logger.js";
 import { decryptRightsRequest, InvalidRightsRequest, type RightsRequest } from "../common/rights-request.js";
+import { isWellFormedEnvelope } from "../common/rights-envelope.js";
 import { KeyStatus, OrderStatus } from "../common/statuses.js";
 import type { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import type { RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
@@ -166,8 +167,12 @@ export class Bookings {
     }
   }
 
-  /** The service type first (unknown → 暂不支持此服务), then the request decrypted with its key. */
+  /**
+   * The envelope's fields first (the RPC can be called without the gateway's schema, and a NUL would reach
+   * PostgreSQL), then the service type (unknown → 暂不支持此服务), then the request decrypted with its key.
+   */
   private async open(envelope: RightsEnvelope): Promise<{ serviceType: ServiceType; request: RightsRequest }> {
+    if (!isWellFormedEnvelope(envelope)) throw domainError(ErrorReason.PARAMETER_INVALID, "invalid envelope");
     const serviceType = await this.deps.serviceTypes.require(envelope.type);
     try {
       const request = decryptRightsRequest(envelope.request, { key: serviceType.aesKey, iv: serviceType.aesIv }, envelope.type);
