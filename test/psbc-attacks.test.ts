@@ -1,6 +1,10 @@
 import { createCipheriv, randomBytes } from "node:crypto";
+import { createClient } from "@connectrpc/connect";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
+import { ErrorReason, reasonOf } from "../services/common/errors.js";
+import { rpcTransport } from "../services/common/rpc-client.js";
 import { assertContractResponse } from "./support/psbc-contract.js";
 import {
   freshCode,
@@ -110,6 +114,26 @@ describe.each(modes)("attacks on the PSBC routes (%s)", (mode) => {
     expect(answerOf(answer)).toEqual(PARAM_ERROR);
     expect(await platform.orderRow(code)).toBeUndefined();
     expect(upstreamCalls()).toEqual(calls);
+  });
+
+  it("refuses a NUL or script URL sent to the order service directly, past the gateway's schema, storing nothing", async () => {
+    const orders = createClient(OrderService, rpcTransport(platform.orderUrl, { timeoutMs: 5_000 }));
+    const code = freshCode();
+    const valid = psbcBody({ code }) as Record<string, string>;
+    const envelopes = [
+      { type: "31000\u0000" },
+      { provinceInstNo: "1000\u00000" },
+      { backUrl: "javascript:alert(document.cookie)" },
+      { channel: "99" },
+    ].map((broken) => ({ ...valid, ...broken }));
+    for (const envelope of envelopes) {
+      const refused = await orders.bookService({ envelope }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(reasonOf(refused)).toBe(ErrorReason.PARAMETER_INVALID);
+    }
+    expect(await platform.orderRow(code)).toBeUndefined();
   });
 
   it("accepts an empty backUrl and an http one, and hands the URL back as sent", async () => {
