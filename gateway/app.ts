@@ -1,7 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import Fastify, {
   errorCodes,
   LogController,
@@ -14,12 +14,13 @@ import { Health, HealthCheckResponse_ServingStatus } from "../proto/gen/grpc/hea
 import type { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
 import { DEFAULT_GATEWAY_HTTP } from "../services/common/config.js";
 import { withTimeout } from "../services/common/deadline.js";
+import { ErrorReason, reasonOf } from "../services/common/errors.js";
 import type { Logger } from "../services/common/logger.js";
 import type { Metrics } from "../services/common/metrics.js";
 import { newTraceId } from "../services/common/trace.js";
 import { errorLogFields, toContractAnswer } from "./contract-errors.js";
 import { registerPsbcRoutes } from "./psbc-routes.js";
-import { healthResponseSchema, readyResponseSchema } from "./psbc-schemas.js";
+import { healthResponseSchema, readyResponseSchema, type PsbcRequestBody } from "./psbc-schemas.js";
 
 export interface ReadinessCheck {
   name: string;
@@ -68,16 +69,26 @@ function checkWithin(check: ReadinessCheck, ms: number): Promise<boolean> {
   );
 }
 
-/** Answers a failure as the contract says, and logs it under the request's traceId (Fastify's child logger). */
-function sendContractError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+/**
+ * Answers a failure as the contract says, and logs it under the request's traceId (Fastify's child logger).
+ * A request the order service could not decrypt is counted, and logged with the client's address.
+ */
+function sendContractError(request: FastifyRequest, reply: FastifyReply, err: unknown, metrics: Metrics): FastifyReply {
   const operation = request.routeOptions.config.psbcOperation;
   const answer = toContractAnswer(err, operation);
   request.psbcCode = answer.code;
+  const route = request.routeOptions.url ?? request.url.split("?", 1)[0];
+  const undecryptable = err instanceof ConnectError && reasonOf(err) === ErrorReason.PARAMETER_INVALID;
+  if (undecryptable) {
+    const { type } = request.body as PsbcRequestBody;
+    metrics.undecryptableRequests.inc({ route, service_type: type });
+  }
   const fields = {
-    route: request.routeOptions.url ?? request.url.split("?", 1)[0],
+    route,
     operation,
     httpStatus: answer.httpStatus,
     code: answer.code,
+    ...(undecryptable ? { undecryptable, clientIp: request.ip } : {}),
     ...errorLogFields(err),
   };
   if (answer.httpStatus >= 500) request.log.error(fields, "request failed");
@@ -163,15 +174,15 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     return503OnClosing: false,
     // A malformed URL is a parameter error too, answered by the same mapping.
     frameworkErrors: (err, request, reply) => {
-      sendContractError(request, reply, err);
+      sendContractError(request, reply, err, options.metrics);
     },
   });
 
   app.decorateRequest("psbcCode", -1);
   // PSBC sends JSON only; anything else is a 415 that the mapping turns into a parameter error.
   app.removeContentTypeParser("text/plain");
-  app.setErrorHandler((err, request, reply) => sendContractError(request, reply, err));
-  app.setNotFoundHandler((request, reply) => sendContractError(request, reply, new errorCodes.FST_ERR_NOT_FOUND()));
+  app.setErrorHandler((err, request, reply) => sendContractError(request, reply, err, options.metrics));
+  app.setNotFoundHandler((request, reply) => sendContractError(request, reply, new errorCodes.FST_ERR_NOT_FOUND(), options.metrics));
 
   let draining = false;
   app.addHook("preClose", async () => {

@@ -17,6 +17,7 @@ describe("toContractAnswer", () => {
     [ErrorReason.REQUEST_IN_PROGRESS, 400, 4, "请求处理中,请稍后重试"],
     [ErrorReason.ORDER_NOT_FOUND, 400, 1, "订单不存在"],
     [ErrorReason.UPSTREAM_FAILED, 500, 1, "系统异常"],
+    [ErrorReason.UPSTREAM_REJECTED, 500, 1, "系统异常"],
     [ErrorReason.UNSPECIFIED, 500, 1, "系统异常"],
   ])("maps reason %s to HTTP %s code %s %s", (reason, httpStatus, code, msg) => {
     expect(toContractAnswer(domainError(reason, "x"), "serviceCancel")).toEqual({ httpStatus, code, msg });

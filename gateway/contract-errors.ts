@@ -41,6 +41,8 @@ const answerOfReason: Record<ErrorReason, ContractAnswer | "system"> = {
   // The contract's orderNotFound example: HTTP 400 with code 1.
   [ErrorReason.ORDER_NOT_FOUND]: { httpStatus: 400, code: 1, msg: "订单不存在" },
   [ErrorReason.UPSTREAM_FAILED]: "system",
+  // PSBC's contract has no code for it: a system error, and the next appointment starts the step over.
+  [ErrorReason.UPSTREAM_REJECTED]: "system",
 };
 
 /** An HTTP-level rejection raised by Fastify itself (bad JSON, media type, size, validation, bad URL). */

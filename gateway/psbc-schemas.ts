@@ -1,3 +1,5 @@
+import { CHANNELS, ENVELOPE_TEXT_RULES, INST_TYPES } from "../services/common/rights-envelope.js";
+
 /**
  * JSON schemas of the PSBC contract (`psbc-openapi.yaml`) as Fastify uses them: request bodies are validated
  * by ajv, responses are serialised by fast-json-stringify from these schemas.
@@ -14,21 +16,22 @@ export interface PsbcRequestBody {
   provinceInstNo: string;
 }
 
-const CHANNELS = ["12", "17", "41"];
-
-/** BaseRequest: the contract's constraints, plus a lower bound where an empty value cannot be meant. */
+/**
+ * BaseRequest: the contract's constraints, plus a lower bound where an empty value cannot be meant, and the
+ * patterns of `rights-envelope.ts` (no control characters, a service type's characters, an http(s) backUrl).
+ */
 export const baseRequestSchema = {
   type: "object",
   required: ["type", "request", "channel", "tranChnl", "instType", "provinceInstNo"],
   properties: {
-    type: { type: "string", minLength: 1, maxLength: 6 },
+    type: { type: "string", ...ENVELOPE_TEXT_RULES.type },
     // The contract sets no bound; a type=…&code=…&mac=… ciphertext in Base64 is far below this.
     request: { type: "string", minLength: 1, maxLength: 4096 },
     channel: { type: "string", enum: CHANNELS, maxLength: 4 },
     tranChnl: { type: "string", enum: CHANNELS, maxLength: 4 },
-    backUrl: { type: "string", maxLength: 256 },
-    instType: { type: "string", enum: ["01", "02"], maxLength: 2 },
-    provinceInstNo: { type: "string", minLength: 1, maxLength: 20 },
+    backUrl: { type: "string", ...ENVELOPE_TEXT_RULES.backUrl },
+    instType: { type: "string", enum: INST_TYPES, maxLength: 2 },
+    provinceInstNo: { type: "string", ...ENVELOPE_TEXT_RULES.provinceInstNo },
   },
 } as const;
 

@@ -16,6 +16,7 @@ const codeOfReason: Record<ErrorReason, Code> = {
   [ErrorReason.ORDER_NOT_FOUND]: Code.NotFound,
   [ErrorReason.REQUEST_IN_PROGRESS]: Code.Aborted,
   [ErrorReason.UPSTREAM_FAILED]: Code.Unavailable,
+  [ErrorReason.UPSTREAM_REJECTED]: Code.FailedPrecondition,
 };
 
 /** A domain failure with its business reason attached as a typed error detail. */

@@ -59,6 +59,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly undecryptableRequests = new Counter({
+    name: "psbc_undecryptable_requests_total",
+    help: "PSBC requests whose encrypted request the order service refused (bad Base64, key, padding or plaintext); a rise is a padding-oracle or key probe. The client IP is in the log line with the traceId.",
+    // Only service types the order service knows reach decryption, so the label stays bounded.
+    labelNames: ["route", "service_type"] as const,
+    registers: [this.registry],
+  });
+
   readonly upstreamRequests = new Counter({
     name: "upstream_requests_total",
     help: "Calls to an upstream platform (PSBC, Blue Brothers), by outcome: ok, timeout, unavailable, rejected.",

@@ -1,6 +1,8 @@
 import { createCipheriv } from "node:crypto";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decryptRightsRequest, encryptRightsRequest, InvalidRightsRequest } from "./rights-request.js";
+import { decryptRightsRequest, encryptRightsRequest, InvalidRightsRequest, RIGHTS_REQUEST_LIMITS } from "./rights-request.js";
+import { BLUE_BROTHERS_ISSUE_MAX_LENGTH } from "./upstream-wire.js";
 
 const secret = { key: "psbc-sandbox-key", iv: "psbc-sandbox-iv0" };
 
@@ -40,6 +42,17 @@ describe("rights request crypto", () => {
     ["a plaintext type unlike the envelope's", encryptRaw("type=310002&code=C1&mac=M")],
     ["a code longer than 32", encryptRaw(`type=310001&code=${"C".repeat(33)}&mac=M`)],
     ["a code with spaces", encryptRaw("type=310001&code=C 1&mac=M")],
+    ["a code with a NUL", encryptRaw("type=310001&code=C\u00001&mac=M")],
+    ["a code of other characters", encryptRaw("type=310001&code=C_1&mac=M")],
+    ["an empty mac", encryptRaw("type=310001&code=C1&mac=")],
+    ["a mac longer than 128", encryptRaw(`type=310001&code=C1&mac=${"M".repeat(129)}`)],
+    ["a mac with a NUL", encryptRaw("type=310001&code=C1&mac=M\u0000")],
+    ["a mac with a control character", encryptRaw("type=310001&code=C1&mac=M\n")],
+    ["a mac of bytes that are no UTF-8 text", encryptRaw("type=310001&code=C1&mac=\ufffd\ufffd")],
+    ["an unknown field", encryptRaw("type=310001&code=C1&mac=M&x=1")],
+    ["an unknown field name that is empty-valued", encryptRaw("type=310001&code=C1&mac=M&mac2=")],
+    ["a trailing '&'", encryptRaw("type=310001&code=C1&mac=M&")],
+    ["a missing type", encryptRaw("code=C1&mac=M")],
   ];
 
   it.each(invalid)("rejects %s with the same error and no detail", (_what, ciphertext) => {
@@ -51,5 +64,40 @@ describe("rights request crypto", () => {
     }
     expect(caught).toBeInstanceOf(InvalidRightsRequest);
     expect((caught as Error).message).toBe("invalid rights request");
+  });
+
+  it("accepts every code and mac of the allowed characters and lengths, exactly as encrypted", () => {
+    const code = fc.stringMatching(/^[A-Za-z0-9-]{1,32}$/);
+    const mac = fc.stringMatching(/^[A-Za-z0-9+/=_-]{1,128}$/);
+    fc.assert(
+      fc.property(code, mac, (c, m) => {
+        const request = { type: "310001", code: c, mac: m };
+        expect(decryptRightsRequest(encryptRightsRequest(request, secret), secret, "310001")).toEqual(request);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("refuses every plaintext that is not exactly type, code and mac of the allowed characters", () => {
+    // The generators put the fields in this order, so a plaintext is acceptable exactly when it matches.
+    const acceptable = /^type=310001&code=[A-Za-z0-9-]{1,32}&mac=[A-Za-z0-9+/=_-]{1,128}$/;
+    const plaintext = fc.oneof(
+      fc.string({ unit: "binary", maxLength: 200 }),
+      fc.tuple(fc.string({ unit: "binary", maxLength: 40 }), fc.string({ unit: "binary", maxLength: 160 })).map(
+        ([c, m]) => `type=310001&code=${c}&mac=${m}`,
+      ),
+    );
+    fc.assert(
+      fc.property(plaintext, (plain) => {
+        fc.pre(!acceptable.test(plain));
+        expect(() => decryptRightsRequest(encryptRaw(plain), secret, "310001")).toThrow(InvalidRightsRequest);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("accepts nothing the Blue Brothers issue call would refuse (a long mac booked at PSBC, then stuck)", () => {
+    expect(RIGHTS_REQUEST_LIMITS.codeMaxLength).toBeLessThanOrEqual(BLUE_BROTHERS_ISSUE_MAX_LENGTH.rightsCode);
+    expect(RIGHTS_REQUEST_LIMITS.macMaxLength).toBeLessThanOrEqual(BLUE_BROTHERS_ISSUE_MAX_LENGTH.customerRef);
   });
 });

@@ -13,7 +13,11 @@ export interface AesSecret {
   iv: string;
 }
 
-/** Thrown for every way a `request` can be wrong; it carries no detail on purpose (no padding oracle). */
+/**
+ * Thrown for every way a `request` can be wrong; it carries no detail on purpose. The contract fixes AES/CBC
+ * without a MAC, so a padding oracle is only closed if a garbled plaintext with valid padding is refused exactly
+ * like bad padding: hence the strict field rules below.
+ */
 export class InvalidRightsRequest extends Error {
   constructor() {
     super("invalid rights request");
@@ -21,7 +25,20 @@ export class InvalidRightsRequest extends Error {
 }
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-const CODE_MAX_LENGTH = 32;
+
+/**
+ * What a decrypted field may hold. Every upstream wire limit and stored column must take at least these
+ * (`upstream-wire.ts` states the upstream ones), so nothing accepted here can fail further on.
+ */
+export const RIGHTS_REQUEST_LIMITS = {
+  codeMaxLength: 32,
+  /** The mac is PSBC's encrypted customer id: Base64 or URL-safe Base64, or hex. */
+  macMaxLength: 128,
+} as const;
+
+const RIGHTS_CODE = new RegExp(`^[A-Za-z0-9-]{1,${RIGHTS_REQUEST_LIMITS.codeMaxLength}}$`);
+const MAC = new RegExp(`^[A-Za-z0-9+/=_-]{1,${RIGHTS_REQUEST_LIMITS.macMaxLength}}$`);
+const FIELD_NAMES = new Set(["type", "code", "mac"]);
 
 function keyBytes(secret: AesSecret): { key: Buffer; iv: Buffer } {
   const key = Buffer.from(secret.key, "latin1");
@@ -39,8 +56,9 @@ export function encryptRightsRequest(request: RightsRequest, secret: AesSecret):
 }
 
 /**
- * Decrypts and parses a `request`. Any failure (bad Base64, wrong key, bad padding, malformed plaintext,
- * missing field, or a plaintext type unlike the envelope's) throws the same InvalidRightsRequest.
+ * Decrypts and parses a `request`. Any failure (bad Base64, wrong key, bad padding, a plaintext other than
+ * exactly `type`, `code` and `mac` once each, a plaintext type unlike the envelope's, a code or mac outside its
+ * characters and length) throws the same InvalidRightsRequest.
  */
 export function decryptRightsRequest(ciphertext: string, secret: AesSecret, envelopeType: string): RightsRequest {
   if (ciphertext.length === 0 || ciphertext.length % 4 !== 0 || !BASE64.test(ciphertext)) throw new InvalidRightsRequest();
@@ -57,16 +75,15 @@ export function decryptRightsRequest(ciphertext: string, secret: AesSecret, enve
   const fields = new Map<string, string>();
   for (const pair of plain.split("&")) {
     const at = pair.indexOf("=");
-    if (at <= 0) throw new InvalidRightsRequest();
     const name = pair.slice(0, at);
     // The mac is itself ciphertext and may contain '='; only the first '=' separates name from value.
-    if (fields.has(name)) throw new InvalidRightsRequest();
+    if (at <= 0 || !FIELD_NAMES.has(name) || fields.has(name)) throw new InvalidRightsRequest();
     fields.set(name, pair.slice(at + 1));
   }
   const type = fields.get("type");
   const code = fields.get("code");
   const mac = fields.get("mac");
-  if (!type || !code || !mac || type !== envelopeType) throw new InvalidRightsRequest();
-  if (code.length > CODE_MAX_LENGTH || !/^[\x21-\x7e]+$/.test(code)) throw new InvalidRightsRequest();
+  if (type !== envelopeType || code === undefined || mac === undefined) throw new InvalidRightsRequest();
+  if (!RIGHTS_CODE.test(code) || !MAC.test(mac)) throw new InvalidRightsRequest();
   return { type, code, mac };
 }

@@ -260,6 +260,13 @@ export const BLUE_BROTHERS_CODES = {
   SERVICE_UNAVAILABLE: 50301,
 } as const;
 
+/**
+ * The longest value Blue Brothers takes in each issue field (assumed); the sandbox refuses a longer one as the
+ * platform would. What PSBC may send us (`RIGHTS_REQUEST_LIMITS`: a rights code, a mac as customerRef) must
+ * fit, or a code would be booked at PSBC and then refused here.
+ */
+export const BLUE_BROTHERS_ISSUE_MAX_LENGTH = { outOrderNo: 64, templateId: 64, rightsCode: 64, customerRef: 128 } as const;
+
 export interface BlueBrothersApi {
   /** 发码: one voucher per outOrderNo; a repeat answers the same voucherNo and URL. */
   issue: {

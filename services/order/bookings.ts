@@ -3,7 +3,9 @@ import { type ConnectError, domainError, ErrorReason, reasonOf } from "../common
 import { LeaseLost, type Lease, type LockService } from "../common/lock.js";
 import type { Logger } from "../common/logger.js";
 import { decryptRightsRequest, InvalidRightsRequest, type RightsRequest } from "../common/rights-request.js";
+import { isWellFormedEnvelope } from "../common/rights-envelope.js";
 import { KeyStatus, OrderStatus } from "../common/statuses.js";
+import { UpstreamError } from "../common/upstream-wire.js";
 import type { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import type { RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
 import type { OrderStore, RightsOrder } from "./order-store.js";
@@ -59,15 +61,18 @@ export class Bookings {
     if (known && !this.belongsToCaller(known, serviceType, request)) throw this.refuse(known, serviceType, "appointment");
     if (known && isBooked(known)) return known; // the common retry needs no lock
     return this.withCodeLock(request.code, async (lease) => {
-      let order = await this.deps.orders.findOrCreate({
-        code: request.code,
-        type: serviceType.type,
+      const booking = {
         mac: request.mac,
         channel: envelope.channel,
         tranChnl: envelope.tranChnl,
         instType: envelope.instType,
         provinceInstNo: envelope.provinceInstNo,
         backUrl: envelope.backUrl,
+      };
+      let order = await this.deps.orders.findOrCreate({
+        ...booking,
+        code: request.code,
+        type: serviceType.type,
         expireAt: new Date(this.now().getTime() + serviceType.validityDays * 86_400_000),
       });
       // Created under another type or customer while this request waited for the lock.
@@ -77,6 +82,7 @@ export class Bookings {
       await this.failIfExpired(order);
       // A cancel that voided the voucher and has yet to finish at PSBC is a cancel all the same.
       if (order.voucherVoidedAt) throw domainError(ErrorReason.SERVICE_CANCELLED, "service being cancelled");
+      if (order.bookingRefusedAt) order = await this.deps.orders.restartRefusedBooking(order.orderNo, booking);
 
       if (!order.psbcBookedAt) {
         lease.assertHeld();
@@ -91,6 +97,7 @@ export class Bookings {
             instType: envelope.instType,
             provinceInstNo: envelope.provinceInstNo,
           }),
+          { restartOnRefusal: true },
         );
         order = await this.deps.orders.recordPsbcBooking(order.orderNo, psbcOrderNo);
       }
@@ -104,6 +111,7 @@ export class Bookings {
           rightsCode: order.code,
           customerRef: order.mac,
         }),
+        { restartOnRefusal: true },
       );
       if (!voucher?.url) throw domainError(ErrorReason.UPSTREAM_FAILED, "voucher service returned no URL");
       lease.assertHeld();
@@ -206,8 +214,12 @@ export class Bookings {
     }
   }
 
-  /** The service type first (unknown → 暂不支持此服务), then the request decrypted with its key. */
+  /**
+   * The envelope's fields first (the RPC can be called without the gateway's schema, and a NUL would reach
+   * PostgreSQL), then the service type (unknown → 暂不支持此服务), then the request decrypted with its key.
+   */
   private async open(envelope: RightsEnvelope): Promise<{ serviceType: ServiceType; request: RightsRequest }> {
+    if (!isWellFormedEnvelope(envelope)) throw domainError(ErrorReason.PARAMETER_INVALID, "invalid envelope");
     const serviceType = await this.deps.serviceTypes.require(envelope.type);
     try {
       const request = decryptRightsRequest(envelope.request, { key: serviceType.aesKey, iv: serviceType.aesIv }, envelope.type);
@@ -266,20 +278,30 @@ export class Bookings {
     }
   }
 
-  /** Runs one upstream step; a failure is kept on the order and answered as UPSTREAM_FAILED (code 1). */
-  private async upstream<T>(order: RightsOrder, step: string, call: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one upstream step; a failure is kept on the order and answered as UPSTREAM_FAILED (code 1). With
+   * `restartOnRefusal`, a refusal for good also lets the next appointment restart the booking with its own
+   * request, so one refused request does not wedge the rights code.
+   */
+  private async upstream<T>(
+    order: RightsOrder,
+    step: string,
+    call: () => Promise<T>,
+    { restartOnRefusal = false } = {},
+  ): Promise<T> {
     try {
       return await call();
     } catch (err) {
-      await this.recordFailure(order, step, err);
+      await this.recordFailure(order, step, err, restartOnRefusal && isRefusedForGood(err));
       throw domainError(ErrorReason.UPSTREAM_FAILED, `${step} failed`);
     }
   }
 
-  private async recordFailure(order: RightsOrder, step: string, err: unknown): Promise<void> {
+  private async recordFailure(order: RightsOrder, step: string, err: unknown, refused = false): Promise<void> {
     const message = `${step}: ${err instanceof Error ? err.message : String(err)}`;
-    this.deps.logger.warn({ orderNo: order.orderNo, err }, `${step} failed; the order keeps its progress for a retry`);
-    await this.deps.orders.recordFailure(order.orderNo, message);
+    const outcome = refused ? "refused for good; the next appointment restarts it" : "failed; the order keeps its progress for a retry";
+    this.deps.logger.warn({ orderNo: order.orderNo, err }, `${step} ${outcome}`);
+    await this.deps.orders.recordFailure(order.orderNo, message, refused);
   }
 
   /** A lost lease answers like a held lock: another request may be running the saga now. */
@@ -295,6 +317,12 @@ export class Bookings {
       await lease.release();
     }
   }
+}
+
+/** A business rejection by PSBC (in-process adapter) or by the voucher service's send channel, not a timeout. */
+function isRefusedForGood(err: unknown): boolean {
+  if (err instanceof UpstreamError) return !err.retryable;
+  return reasonOf(err) === ErrorReason.UPSTREAM_REJECTED;
 }
 
 /** Booked or beyond it on the happy path, voucher live: a repeated appointment answers the same voucher URL. */

@@ -18,21 +18,27 @@ export interface RightsOrder {
   keyStatus: KeyStatus;
   expireAt: Date;
   psbcBookedAt: Date | null;
+  /** An upstream refused a booking step for good; the next appointment restarts with its own request. */
+  bookingRefusedAt: Date | null;
   voucherNo: string | null;
   voucherUrl: string | null;
   voucherVoidedAt: Date | null;
   psbcCancelledAt: Date | null;
 }
 
-export interface NewOrder {
-  code: string;
-  type: string;
+/** What an appointment brings besides the rights code: kept on the order and sent to the upstreams. */
+export interface BookingRequest {
   mac: string;
   channel: string;
   tranChnl: string;
   instType: string;
   provinceInstNo: string;
   backUrl: string;
+}
+
+export interface NewOrder extends BookingRequest {
+  code: string;
+  type: string;
   expireAt: Date;
 }
 
@@ -46,6 +52,7 @@ interface OrderRow {
   key_status: number;
   expire_at: Date;
   psbc_booked_at: Date | null;
+  booking_refused_at: Date | null;
   voucher_no: string | null;
   voucher_url: string | null;
   voucher_voided_at: Date | null;
@@ -53,7 +60,7 @@ interface OrderRow {
 }
 
 const COLUMNS = `order_no, code, type, mac, back_url, status, key_status, expire_at, psbc_booked_at,
-  voucher_no, voucher_url, voucher_voided_at, psbc_cancelled_at`;
+  booking_refused_at, voucher_no, voucher_url, voucher_voided_at, psbc_cancelled_at`;
 
 /**
  * Order numbers: yyyyMMddHHmmssSSS then 10 random digits (27 characters, within the contract's 32). Readable
@@ -176,12 +183,30 @@ export class OrderStore {
     );
   }
 
-  /** Keeps why the last attempt stopped, for operators; the saga columns already say where it stopped. */
-  async recordFailure(orderNo: string, error: string): Promise<void> {
-    await this.db.query(`UPDATE orders.rights_order SET last_error = $2, updated_at = now() WHERE order_no = $1`, [
-      orderNo,
-      error.slice(0, 500),
-    ]);
+  /**
+   * Keeps why the last attempt stopped, for operators; the saga columns already say where it stopped. `refused`:
+   * an upstream refused the booking for good, so the next appointment restarts it (`restartRefusedBooking`).
+   */
+  async recordFailure(orderNo: string, error: string, refused = false): Promise<void> {
+    await this.db.query(
+      `UPDATE orders.rights_order
+          SET last_error = $2, booking_refused_at = CASE WHEN $3::boolean THEN now() ELSE booking_refused_at END, updated_at = now()
+        WHERE order_no = $1`,
+      [orderNo, error.slice(0, 500), refused],
+    );
+  }
+
+  /**
+   * A refused booking starts over with a new appointment's request: the steps done stay done (PSBC's booking
+   * is idempotent by code), the step refused is tried again with these fields rather than the refused ones.
+   */
+  async restartRefusedBooking(orderNo: string, request: BookingRequest): Promise<RightsOrder> {
+    return this.update(
+      `mac = $2, channel = $3, tran_chnl = $4, inst_type = $5, province_inst_no = $6, back_url = $7,
+       booking_refused_at = NULL`,
+      `status = ${OrderStatus.NOT_BOOKED} AND booking_refused_at IS NOT NULL`,
+      [orderNo, request.mac, request.channel, request.tranChnl, request.instType, request.provinceInstNo, request.backUrl],
+    );
   }
 
   /** One guarded UPDATE of a saga step; with `event`, the event is written by the same statement. */
@@ -207,6 +232,7 @@ function fromRow(row: OrderRow): RightsOrder {
     keyStatus: row.key_status as KeyStatus,
     expireAt: new Date(row.expire_at),
     psbcBookedAt: row.psbc_booked_at,
+    bookingRefusedAt: row.booking_refused_at,
     voucherNo: row.voucher_no,
     voucherUrl: row.voucher_url,
     voucherVoidedAt: row.voucher_voided_at,

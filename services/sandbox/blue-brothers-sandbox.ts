@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "../common/logger.js";
 import {
   BLUE_BROTHERS_CODES,
+  BLUE_BROTHERS_ISSUE_MAX_LENGTH,
   BLUE_BROTHERS_WIRE,
   type BlueBrothersEnvelope,
   type BlueBrothersOperation,
@@ -96,8 +97,9 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
   const handle = async (op: BlueBrothersOperation, body: Record<string, unknown>): Promise<Reply> => {
     switch (op) {
       case "issue": {
-        const input = stringFields(body, ["outOrderNo", "templateId", "rightsCode", "customerRef"], 64);
-        if (!input) return PARAMETER_INVALID;
+        const input = stringFields(body, ["outOrderNo", "templateId", "rightsCode", "customerRef"]);
+        const limits = Object.entries(BLUE_BROTHERS_ISSUE_MAX_LENGTH) as Array<[keyof typeof BLUE_BROTHERS_ISSUE_MAX_LENGTH, number]>;
+        if (!input || limits.some(([name, max]) => input[name].length > max)) return PARAMETER_INVALID;
         if (await voidedUnissued.get(input.outOrderNo)) return answer(BLUE_BROTHERS_CODES.OUT_ORDER_VOIDED, "订单已作废");
         const known = await byOrder.get(input.outOrderNo);
         if (known) {

@@ -1,6 +1,7 @@
 /**
  * A fault plan for a sandbox simulator: per operation, how the next calls misbehave.
  * - `fail`: answer the platform's "busy" error (each simulator documents how its platform says so);
+ * - `reject`: answer the platform's parameter error, a refusal for good (retrying gets the same answer);
  * - `delay`: wait `delayMs` (default 1000), then answer normally;
  * - `timeout`: the call takes effect but its answer never comes (a lost answer, the case a client cannot tell
  *   apart from a call that never arrived); the connection is held until the client gives up or the sandbox
@@ -8,7 +9,7 @@
  * `times` limits the plan to that many calls; without it the plan holds until cleared. The operation `*`
  * stands for every operation without a plan of its own.
  */
-export type FaultMode = "fail" | "delay" | "timeout";
+export type FaultMode = "fail" | "reject" | "delay" | "timeout";
 
 export interface FaultPlan {
   mode: FaultMode;
@@ -18,7 +19,7 @@ export interface FaultPlan {
 
 export const DEFAULT_FAULT_DELAY_MS = 1000;
 
-const MODES: readonly FaultMode[] = ["fail", "delay", "timeout"];
+const MODES: readonly FaultMode[] = ["fail", "reject", "delay", "timeout"];
 
 export class InvalidFaultPlan extends Error {}
 

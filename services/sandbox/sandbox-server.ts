@@ -101,6 +101,9 @@ export async function startSandboxServer<Op extends string>(options: SandboxServ
       case "fail":
         send(res, replies.busy);
         return;
+      case "reject":
+        send(res, replies.parameterInvalid);
+        return;
       case "delay": {
         const timer = setTimeout(() => {
           timers.delete(timer);

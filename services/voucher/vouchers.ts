@@ -1,6 +1,7 @@
 import { domainError, ErrorReason } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { KeyStatus } from "../common/statuses.js";
+import { UpstreamError } from "../common/upstream-wire.js";
 import { VoucherAlreadyRedeemed, type SendChannel } from "./send-channel.js";
 import type { VoucherRecord, VoucherStore } from "./voucher-store.js";
 
@@ -43,6 +44,10 @@ export class Vouchers {
       });
     } catch (err) {
       await this.failed(voucher.orderNo, "issue", err);
+      // A refusal for good is told apart, so the order does not retry the same request into the same wall.
+      if (err instanceof UpstreamError && !err.retryable) {
+        throw domainError(ErrorReason.UPSTREAM_REJECTED, `send channel ${voucher.sendChannel} refused the issue`);
+      }
       throw domainError(ErrorReason.UPSTREAM_FAILED, `send channel ${voucher.sendChannel} failed to issue`);
     }
     const recorded = await this.deps.store.recordIssued(voucher, issued.voucherNo, issued.url);
