@@ -1,9 +1,9 @@
 // The rights code's lock as a lease, through the gateway on the real Redis: a booking whose lease another
 // holder took while an upstream step ran stops before its next step. (The lease itself, and a crashed
 // holder's codes coming free within one TTL: services/common/lock.test.ts.)
-import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until } from "./support/until.js";
 import { freshCode, PATHS, startTestPlatform, type TestPlatform } from "./support/platform.js";
 
 const cluster = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL && process.env.NATS_URL);
@@ -25,9 +25,11 @@ describe.runIf(cluster)("the lock on a rights code (cluster)", () => {
     // Longer than a third of the lease's 5 s TTL, so a renewal runs (and finds the key another's) meanwhile.
     platform.psbcSandbox.faults.set("book", { mode: "delay", delayMs: 2_500, times: 1 });
     const answer = platform.call(PATHS.appointment, { code });
-    await sleep(300);
+    const key = `rights:lock:code:${code}`;
+    // The booking holds the code and waits on PSBC; a fixed sleep here raced a loaded machine.
+    await until(async () => (await redis.exists(key)) === 1, 2_000, "the booking holds its lease");
     // Another holder owns the code now (as after a pause longer than the lease's TTL).
-    expect(await redis.set(`rights:lock:code:${code}`, "another holder", "PX", 10_000, "XX")).toBe("OK");
+    expect(await redis.set(key, "another holder", "PX", 10_000, "XX")).toBe("OK");
 
     const { status, body } = await answer;
     expect(status).toBe(400);
@@ -36,7 +38,7 @@ describe.runIf(cluster)("the lock on a rights code (cluster)", () => {
     expect(platform.blueBrothersSandbox.calls.issue).toBe(0);
     expect(await platform.orderRow(code)).toMatchObject({ status: 100 });
 
-    await redis.del(`rights:lock:code:${code}`);
+    await redis.del(key);
     expect((await platform.call(PATHS.appointment, { code })).body.code).toBe(0);
   });
 });
