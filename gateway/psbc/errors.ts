@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ErrorReason, reasonOf } from "../services/common/errors.js";
+import { ErrorReason, reasonOf } from "../../services/common/errors.js";
 
 /** The PSBC operations the gateway serves, by the contract's operationId. */
 export type PsbcOperation = "serviceAppointment" | "serviceCancel" | "queryExpiredPoints" | "queryServiceDetail";
