@@ -1,8 +1,16 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { ErrorReason, reasonOf } from "../../services/common/errors.js";
 
 /** The PSBC operations the gateway serves, by the contract's operationId. */
 export type PsbcOperation = "serviceAppointment" | "serviceCancel" | "queryExpiredPoints" | "queryServiceDetail";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** Set on PSBC routes, so the error handler answers with that operation's contract messages. */
+    psbcOperation?: PsbcOperation;
+  }
+}
 
 /** What the contract answers for a failure: HTTP status, response code and message. */
 export interface ContractAnswer {
@@ -85,4 +93,24 @@ export function errorLogFields(err: unknown): Record<string, unknown> {
     };
   }
   return { err };
+}
+
+/**
+ * The PSBC scope's error handler (also its not-found handler, and Fastify's pre-routing errors under its prefix):
+ * answers a failure as the contract says, and logs it under the request's traceId (Fastify's child logger).
+ */
+export function sendPsbcError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const operation = request.routeOptions.config.psbcOperation;
+  const answer = toContractAnswer(err, operation);
+  request.contractCode = answer.code;
+  const fields = {
+    route: request.routeOptions.url ?? request.url.split("?", 1)[0],
+    operation,
+    httpStatus: answer.httpStatus,
+    code: answer.code,
+    ...errorLogFields(err),
+  };
+  if (answer.httpStatus >= 500) request.log.error(fields, "request failed");
+  else request.log.warn(fields, "request rejected");
+  return reply.code(answer.httpStatus).send({ code: answer.code, msg: answer.msg, traceId: request.id });
 }

@@ -1,104 +1,109 @@
 import type { CallOptions, Client } from "@connectrpc/connect";
 import type { FastifyInstance } from "fastify";
-import type { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
-import { TRACE_HEADER, runWithTrace } from "../services/common/trace.js";
-import type { PsbcOperation } from "./contract-errors.js";
+import type { Static, TObject } from "typebox";
+import type { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
+import { TRACE_HEADER, runWithTrace } from "../../services/common/trace.js";
+import type { PsbcOperation } from "./errors.js";
 import {
-  appointmentResponseSchema,
-  baseRequestSchema,
-  cancelResponseSchema,
-  expiredPointsResponseSchema,
+  AppointmentData,
+  CancelData,
+  ExpiredPointsData,
+  PsbcRequest,
+  ServiceDetailData,
   psbcResponses,
-  serviceDetailResponseSchema,
-  type PsbcRequestBody,
-} from "./psbc-schemas.js";
+} from "./schemas.js";
 
-declare module "fastify" {
-  interface FastifyContextConfig {
-    /** Set on PSBC routes, so the error handler answers with that operation's contract messages. */
-    psbcOperation?: PsbcOperation;
-  }
-  interface FastifyRequest {
-    /** The contract code answered, for the request log line. */
-    psbcCode: number;
-  }
-}
+export type OrderClient = Client<typeof OrderService>;
 
-type OrderClient = Client<typeof OrderService>;
-
-interface PsbcRoute {
+interface PsbcRoute<Data extends TObject> {
+  /** Under the contract's prefix. */
   path: string;
   operation: PsbcOperation;
-  response: object;
+  /** The contract's tag and summary, for the served OpenAPI document. */
+  tag: string;
+  summary: string;
+  data: Data;
   /** The one order service call behind the route, and the contract's `data` built from its answer. */
-  call(client: OrderClient, body: PsbcRequestBody, options: CallOptions): Promise<object>;
+  call(client: OrderClient, body: PsbcRequest, options: CallOptions): Promise<Static<Data>>;
 }
 
-/** The request as received, `request` still encrypted: the order service owns the keys. */
-function envelopeOf(body: PsbcRequestBody) {
-  return {
-    envelope: {
-      type: body.type,
-      request: body.request,
-      channel: body.channel,
-      tranChnl: body.tranChnl,
-      backUrl: body.backUrl ?? "",
-      instType: body.instType,
-      provinceInstNo: body.provinceInstNo,
-    },
-  };
+/** Checks each route's `call` against its own `data` schema, which a plain array of routes would not. */
+const psbcRoute = <Data extends TObject>(route: PsbcRoute<Data>) => route as PsbcRoute<TObject>;
+
+const envelopeFields = Object.keys(PsbcRequest.properties) as Array<keyof PsbcRequest>;
+
+/**
+ * The request as received, `request` still encrypted (the order service owns the keys): the contract's fields
+ * only, so nothing else a caller adds to the body reaches the order service.
+ */
+function envelopeOf(body: PsbcRequest) {
+  return { envelope: Object.fromEntries(envelopeFields.map((field) => [field, body[field]])) as PsbcRequest };
 }
 
-const psbcRoutes: readonly PsbcRoute[] = [
-  {
-    path: "/api/v1/service/appointment",
+const psbcRoutes = [
+  psbcRoute({
+    path: "/service/appointment",
     operation: "serviceAppointment",
-    response: appointmentResponseSchema,
+    tag: "服务预约",
+    summary: "服务预约接口",
+    data: AppointmentData,
     async call(client, body, options) {
       const res = await client.bookService(envelopeOf(body), options);
       return { url: res.url, tranChnl: body.tranChnl, instType: body.instType, backUrl: res.backUrl || body.backUrl };
     },
-  },
-  {
-    path: "/api/v1/service/cancel",
+  }),
+  psbcRoute({
+    path: "/service/cancel",
     operation: "serviceCancel",
-    response: cancelResponseSchema,
+    tag: "服务取消",
+    summary: "服务取消接口",
+    data: CancelData,
     async call(client, body, options) {
       await client.cancelService(envelopeOf(body), options);
       return { tranChnl: body.tranChnl, instType: body.instType, backUrl: body.backUrl };
     },
-  },
-  {
-    path: "/api/v1/order/expired-points",
+  }),
+  psbcRoute({
+    path: "/order/expired-points",
     operation: "queryExpiredPoints",
-    response: expiredPointsResponseSchema,
+    tag: "积分查询",
+    summary: "订单过期积分查询接口",
+    data: ExpiredPointsData,
     async call(client, body, options) {
       const res = await client.queryExpiredPoints(envelopeOf(body), options);
       // Points are far below 2^53; the contract types them as JSON integers.
       return { tranIntglNum: Number(res.tranIntglNum), ovdueIntglNum: Number(res.ovdueIntglNum), noticeMsg: res.noticeMsg };
     },
-  },
-  {
-    path: "/api/v1/service/detail",
+  }),
+  psbcRoute({
+    path: "/service/detail",
     operation: "queryServiceDetail",
-    response: serviceDetailResponseSchema,
+    tag: "服务详情",
+    summary: "服务详情查询接口",
+    data: ServiceDetailData,
     async call(client, body, options) {
       const res = await client.getServiceDetail(envelopeOf(body), options);
       return { url: res.url, backUrl: res.backUrl || body.backUrl || "" };
     },
-  },
+  }),
 ];
 
 /**
  * The PSBC contract routes: each validates the body, makes one order service call under the request's
- * traceId and answers the contract's success envelope. Failures are thrown to the app's error handler.
+ * traceId and answers the contract's success envelope. Failures are thrown to the scope's error handler.
  */
-export function registerPsbcRoutes(app: FastifyInstance, client: OrderClient, callTimeoutMs: number | undefined): void {
+export function registerPsbcRoutes(scope: FastifyInstance, client: OrderClient, callTimeoutMs: number | undefined): void {
   for (const route of psbcRoutes) {
-    app.post<{ Body: PsbcRequestBody }>(
+    scope.post<{ Body: PsbcRequest }>(
       route.path,
       {
-        schema: { body: baseRequestSchema, response: psbcResponses(route.response) },
+        schema: {
+          operationId: route.operation,
+          tags: [route.tag],
+          summary: route.summary,
+          body: PsbcRequest,
+          response: psbcResponses(route.data),
+        },
         config: { psbcOperation: route.operation },
       },
       async (request) => {
@@ -106,7 +111,7 @@ export function registerPsbcRoutes(app: FastifyInstance, client: OrderClient, ca
         // The header makes the traceId travel with any transport, not only ours that reads the async context.
         const options: CallOptions = { headers: { [TRACE_HEADER]: traceId }, timeoutMs: callTimeoutMs };
         const data = await runWithTrace(traceId, () => route.call(client, request.body, options));
-        request.psbcCode = 0;
+        request.contractCode = 0;
         return { code: 0, msg: "成功", traceId, data };
       },
     );

@@ -1,91 +1,70 @@
 /**
  * JSON schemas of the PSBC contract (`psbc-openapi.yaml`) as Fastify uses them: request bodies are validated
- * by ajv, responses are serialised by fast-json-stringify from these schemas.
+ * by ajv, responses are serialised by fast-json-stringify from these schemas, the served OpenAPI document is
+ * generated from them, and the TypeScript types are derived from them (`Static`), never written twice.
  */
+import { Type, type Static, type TObject } from "typebox";
 
-/** The contract's BaseRequest, as the gateway receives it. */
-export interface PsbcRequestBody {
-  type: string;
-  request: string;
-  channel: string;
-  tranChnl: string;
-  backUrl?: string;
-  instType: string;
-  provinceInstNo: string;
-}
+const CHANNELS = ["12", "17", "41"] as const;
 
-const CHANNELS = ["12", "17", "41"];
+/** A string enum kept as `type: string` + `enum`, so a wrong type and a wrong value are told apart in the log. */
+const stringEnum = <Values extends readonly string[]>(values: Values, maxLength: number) =>
+  Type.Unsafe<Values[number]>({ type: "string", enum: [...values], maxLength });
 
 /** BaseRequest: the contract's constraints, plus a lower bound where an empty value cannot be meant. */
-export const baseRequestSchema = {
-  type: "object",
-  required: ["type", "request", "channel", "tranChnl", "instType", "provinceInstNo"],
-  properties: {
-    type: { type: "string", minLength: 1, maxLength: 6 },
-    // The contract sets no bound; a type=…&code=…&mac=… ciphertext in Base64 is far below this.
-    request: { type: "string", minLength: 1, maxLength: 4096 },
-    channel: { type: "string", enum: CHANNELS, maxLength: 4 },
-    tranChnl: { type: "string", enum: CHANNELS, maxLength: 4 },
-    backUrl: { type: "string", maxLength: 256 },
-    instType: { type: "string", enum: ["01", "02"], maxLength: 2 },
-    provinceInstNo: { type: "string", minLength: 1, maxLength: 20 },
-  },
-} as const;
+export const PsbcRequest = Type.Object({
+  type: Type.String({ minLength: 1, maxLength: 6 }),
+  // The contract sets no bound; a type=…&code=…&mac=… ciphertext in Base64 is far below this.
+  request: Type.String({ minLength: 1, maxLength: 4096 }),
+  channel: stringEnum(CHANNELS, 4),
+  tranChnl: stringEnum(CHANNELS, 4),
+  backUrl: Type.Optional(Type.String({ maxLength: 256 })),
+  instType: stringEnum(["01", "02"], 2),
+  provinceInstNo: Type.String({ minLength: 1, maxLength: 20 }),
+});
+
+/** The contract's BaseRequest, as the gateway receives it. */
+export type PsbcRequest = Static<typeof PsbcRequest>;
 
 const envelopeProperties = {
-  code: { type: "integer" },
-  msg: { type: "string" },
-  traceId: { type: "string" },
-} as const;
+  code: Type.Integer(),
+  msg: Type.String(),
+  traceId: Type.String(),
+};
 
 /** ErrorResponse: the envelope without data. */
-export const errorResponseSchema = {
-  type: "object",
-  required: ["code", "msg", "traceId"],
-  properties: envelopeProperties,
-} as const;
+export const PsbcErrorResponse = Type.Object(envelopeProperties);
 
-function successSchema(data: { required: readonly string[]; properties: Record<string, { type: string }> }) {
-  return {
-    type: "object",
-    required: ["code", "msg", "traceId", "data"],
-    properties: { ...envelopeProperties, data: { type: "object", ...data } },
-  } as const;
+/** The success envelope around an operation's `data`. */
+function successResponse<Data extends TObject>(data: Data) {
+  return Type.Object({ ...envelopeProperties, data });
 }
 
-export const appointmentResponseSchema = successSchema({
-  required: ["url", "tranChnl", "instType"],
-  properties: { url: { type: "string" }, tranChnl: { type: "string" }, instType: { type: "string" }, backUrl: { type: "string" } },
+export const AppointmentData = Type.Object({
+  url: Type.String(),
+  tranChnl: Type.String(),
+  instType: Type.String(),
+  backUrl: Type.Optional(Type.String()),
 });
 
-export const cancelResponseSchema = successSchema({
-  required: ["tranChnl", "instType"],
-  properties: { tranChnl: { type: "string" }, instType: { type: "string" }, backUrl: { type: "string" } },
+export const CancelData = Type.Object({
+  tranChnl: Type.String(),
+  instType: Type.String(),
+  backUrl: Type.Optional(Type.String()),
 });
 
-export const expiredPointsResponseSchema = successSchema({
-  required: ["tranIntglNum", "ovdueIntglNum", "noticeMsg"],
-  properties: { tranIntglNum: { type: "integer" }, ovdueIntglNum: { type: "integer" }, noticeMsg: { type: "string" } },
+export const ExpiredPointsData = Type.Object({
+  tranIntglNum: Type.Integer(),
+  ovdueIntglNum: Type.Integer(),
+  noticeMsg: Type.String(),
 });
 
-export const serviceDetailResponseSchema = successSchema({
-  required: ["url", "backUrl"],
-  properties: { url: { type: "string" }, backUrl: { type: "string" } },
+export const ServiceDetailData = Type.Object({
+  url: Type.String(),
+  backUrl: Type.String(),
 });
 
 /** The responses of a PSBC route: its success body, and the error envelope for the contract's error statuses. */
-export function psbcResponses(success: object) {
-  return { 200: success, 400: errorResponseSchema, 500: errorResponseSchema };
+export function psbcResponses<Data extends TObject>(data: Data) {
+  return { 200: successResponse(data), 400: PsbcErrorResponse, 500: PsbcErrorResponse };
 }
-
-export const healthResponseSchema = {
-  type: "object",
-  required: ["status"],
-  properties: { status: { type: "string" } },
-} as const;
-
-export const readyResponseSchema = {
-  type: "object",
-  required: ["status", "failed"],
-  properties: { status: { type: "string" }, failed: { type: "array", items: { type: "string" } } },
-} as const;
