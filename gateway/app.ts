@@ -1,26 +1,25 @@
 import { STATUS_CODES, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
-import Fastify, {
-  errorCodes,
-  LogController,
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-} from "fastify";
+import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import Fastify, { errorCodes, LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { Type } from "typebox";
 import { Health, HealthCheckResponse_ServingStatus } from "../proto/gen/grpc/health/v1/health_pb.js";
 import type { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
 import { DEFAULT_GATEWAY_HTTP } from "../services/common/config.js";
 import { withTimeout } from "../services/common/deadline.js";
-import { ErrorReason, reasonOf } from "../services/common/errors.js";
 import type { Logger } from "../services/common/logger.js";
 import type { Metrics } from "../services/common/metrics.js";
 import { newTraceId } from "../services/common/trace.js";
-import { errorLogFields, toContractAnswer } from "./contract-errors.js";
-import { registerPsbcRoutes } from "./psbc-routes.js";
-import { healthResponseSchema, readyResponseSchema, type PsbcRequestBody } from "./psbc-schemas.js";
+import { psbcContract } from "./psbc/index.js";
+import { registerPublicContract, type PublicContract } from "./public-contract.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The contract code answered, for the request log line and the metrics; -1 outside every contract. */
+    contractCode: number;
+  }
+}
 
 export interface ReadinessCheck {
   name: string;
@@ -69,32 +68,8 @@ function checkWithin(check: ReadinessCheck, ms: number): Promise<boolean> {
   );
 }
 
-/**
- * Answers a failure as the contract says, and logs it under the request's traceId (Fastify's child logger).
- * A request the order service could not decrypt is counted, and logged with the client's address.
- */
-function sendContractError(request: FastifyRequest, reply: FastifyReply, err: unknown, metrics: Metrics): FastifyReply {
-  const operation = request.routeOptions.config.psbcOperation;
-  const answer = toContractAnswer(err, operation);
-  request.psbcCode = answer.code;
-  const route = request.routeOptions.url ?? request.url.split("?", 1)[0];
-  const undecryptable = err instanceof ConnectError && reasonOf(err) === ErrorReason.PARAMETER_INVALID;
-  if (undecryptable) {
-    const { type } = request.body as PsbcRequestBody;
-    metrics.undecryptableRequests.inc({ route, service_type: type });
-  }
-  const fields = {
-    route,
-    operation,
-    httpStatus: answer.httpStatus,
-    code: answer.code,
-    ...(undecryptable ? { undecryptable, clientIp: request.ip } : {}),
-    ...errorLogFields(err),
-  };
-  if (answer.httpStatus >= 500) request.log.error(fields, "request failed");
-  else request.log.warn(fields, "request rejected");
-  return reply.code(answer.httpStatus).send({ code: answer.code, msg: answer.msg, traceId: request.id });
-}
+const healthResponse = Type.Object({ status: Type.String() });
+const readyResponse = Type.Object({ status: Type.String(), failed: Type.Array(Type.String()) });
 
 /** HTTP statuses a malformed or stalled connection is answered with; every other parser error is a 400. */
 const CLIENT_ERROR_STATUS: Record<string, 408 | 431> = { ERR_HTTP_REQUEST_TIMEOUT: 408, HPE_HEADER_OVERFLOW: 431 };
@@ -123,6 +98,25 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket, logger: L
   socket.destroySoon();
 }
 
+/** The contract whose prefix the path is under, if any. */
+function contractOf(contracts: readonly PublicContract[], url: string): PublicContract | undefined {
+  const path = url.split("?", 1)[0] ?? url;
+  return contracts.find((contract) => path === contract.prefix || path.startsWith(`${contract.prefix}/`));
+}
+
+/**
+ * The answer outside every contract (probes, docs, unknown paths): a plain JSON status and the traceId. Never the
+ * error's text, which may quote the request.
+ */
+function sendPlainError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { statusCode, code } = err as { statusCode?: unknown; code?: unknown };
+  const httpStatus = typeof statusCode === "number" && statusCode >= 400 && statusCode < 500 ? statusCode : 500;
+  const route = request.routeOptions.url ?? request.url.split("?", 1)[0];
+  if (httpStatus >= 500) request.log.error({ route, httpStatus, err }, "request failed");
+  else request.log.warn({ route, httpStatus, errCode: code }, "request rejected");
+  return reply.code(httpStatus).send({ error: STATUS_CODES[httpStatus], traceId: request.id });
+}
+
 /**
  * Fastify's per-request lines (two at info) replaced by one debug line with the contract code; its other lines
  * stay. Request loggers bind the traceId, since Fastify logs outside the request's async context.
@@ -139,16 +133,20 @@ class GatewayLogController extends LogController {
       request.log.warn({ route: request.routeOptions.url, httpStatus: reply.statusCode, err: error }, "response failed");
     } else if (this.debug) {
       request.log.debug(
-        { route: request.routeOptions.url, code: request.psbcCode, httpStatus: reply.statusCode, ms: reply.elapsedTime },
+        { route: request.routeOptions.url, code: request.contractCode, httpStatus: reply.statusCode, ms: reply.elapsedTime },
         "request",
       );
     }
   }
 }
 
-/** The public HTTP surface: the PSBC contract over Fastify, each call one order service call. */
+/**
+ * The public HTTP surface: each public contract in its own scope under its prefix (today PSBC's, each call one
+ * order service call), the probes, and app-wide fallbacks that belong to no contract.
+ */
 export async function buildGateway(options: GatewayOptions): Promise<FastifyInstance> {
   const logger: FastifyBaseLogger = options.logger;
+  const contracts = [psbcContract({ orderService: options.orderService, callTimeoutMs: options.callTimeoutMs, metrics: options.metrics })];
   const limits: GatewayHttpLimits = { ...DEFAULT_GATEWAY_HTTP, ...options.http };
   const headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   const app = Fastify({
@@ -172,17 +170,17 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     // Requests arriving on open connections while closing are served (the services behind are still up), not
     // answered with Fastify's non-contract 503; each such answer closes its connection instead.
     return503OnClosing: false,
-    // A malformed URL is a parameter error too, answered by the same mapping.
+    // Raised before routing (a malformed URL): answered by the contract the path is under, like its other errors.
     frameworkErrors: (err, request, reply) => {
-      sendContractError(request, reply, err, options.metrics);
+      const contract = contractOf(contracts, request.url);
+      if (contract) contract.sendPreRoutingError(err, request, reply);
+      else sendPlainError(err, request, reply);
     },
   });
 
-  app.decorateRequest("psbcCode", -1);
-  // PSBC sends JSON only; anything else is a 415 that the mapping turns into a parameter error.
-  app.removeContentTypeParser("text/plain");
-  app.setErrorHandler((err, request, reply) => sendContractError(request, reply, err, options.metrics));
-  app.setNotFoundHandler((request, reply) => sendContractError(request, reply, new errorCodes.FST_ERR_NOT_FOUND(), options.metrics));
+  app.decorateRequest("contractCode", -1);
+  app.setErrorHandler(sendPlainError);
+  app.setNotFoundHandler((request, reply) => sendPlainError(new errorCodes.FST_ERR_NOT_FOUND(), request, reply));
 
   let draining = false;
   app.addHook("preClose", async () => {
@@ -195,15 +193,15 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   const { httpRequests, httpSeconds } = options.metrics;
   app.addHook("onResponse", async (request, reply) => {
     const labels = { method: request.method, route: request.routeOptions.url ?? "unmatched", status_code: String(reply.statusCode) };
-    httpRequests.inc({ ...labels, code: request.psbcCode >= 0 ? String(request.psbcCode) : "" });
+    httpRequests.inc({ ...labels, code: request.contractCode >= 0 ? String(request.contractCode) : "" });
     httpSeconds.observe(labels, reply.elapsedTime / 1000);
   });
 
-  registerPsbcRoutes(app, options.orderService, options.callTimeoutMs);
+  for (const contract of contracts) await registerPublicContract(app, contract);
 
-  app.get("/healthz", { schema: { response: { 200: healthResponseSchema } } }, async () => ({ status: "ok" }));
+  app.get("/healthz", { schema: { response: { 200: healthResponse } } }, async () => ({ status: "ok" }));
 
-  app.get("/readyz", { schema: { response: { 200: readyResponseSchema, 503: readyResponseSchema } } }, async (_request, reply) => {
+  app.get("/readyz", { schema: { response: { 200: readyResponse, 503: readyResponse } } }, async (_request, reply) => {
     if (draining) return reply.code(503).send({ status: "draining", failed: [] });
     const results = await Promise.all(options.readiness.map((check) => checkWithin(check, READINESS_TIMEOUT_MS)));
     const failed = options.readiness.filter((_check, i) => !results[i]).map((check) => check.name);

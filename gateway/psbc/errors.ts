@@ -1,8 +1,18 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ErrorReason, reasonOf } from "../services/common/errors.js";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { ErrorReason, reasonOf } from "../../services/common/errors.js";
+import type { Metrics } from "../../services/common/metrics.js";
+import type { PsbcRequest } from "./schemas.js";
 
 /** The PSBC operations the gateway serves, by the contract's operationId. */
 export type PsbcOperation = "serviceAppointment" | "serviceCancel" | "queryExpiredPoints" | "queryServiceDetail";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** Set on PSBC routes, so the error handler answers with that operation's contract messages. */
+    psbcOperation?: PsbcOperation;
+  }
+}
 
 /** What the contract answers for a failure: HTTP status, response code and message. */
 export interface ContractAnswer {
@@ -87,4 +97,34 @@ export function errorLogFields(err: unknown): Record<string, unknown> {
     };
   }
   return { err };
+}
+
+/** How the PSBC scope answers a failure; `metrics` counts requests the order service could not decrypt. */
+export type PsbcErrorSender = (err: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+
+/**
+ * The PSBC scope's error handler (also its not-found handler, and Fastify's pre-routing errors under its prefix):
+ * answers a failure as the contract says, and logs it under the request's traceId (Fastify's child logger). A
+ * request the order service could not decrypt is counted, and logged with the client's address.
+ */
+export function psbcErrorSender(metrics: Metrics): PsbcErrorSender {
+  return (err, request, reply) => {
+    const operation = request.routeOptions.config.psbcOperation;
+    const answer = toContractAnswer(err, operation);
+    request.contractCode = answer.code;
+    const route = request.routeOptions.url ?? request.url.split("?", 1)[0];
+    const undecryptable = err instanceof ConnectError && reasonOf(err) === ErrorReason.PARAMETER_INVALID;
+    if (undecryptable) metrics.undecryptableRequests.inc({ route, service_type: (request.body as PsbcRequest).type });
+    const fields = {
+      route,
+      operation,
+      httpStatus: answer.httpStatus,
+      code: answer.code,
+      ...(undecryptable ? { undecryptable, clientIp: request.ip } : {}),
+      ...errorLogFields(err),
+    };
+    if (answer.httpStatus >= 500) request.log.error(fields, "request failed");
+    else request.log.warn(fields, "request rejected");
+    return reply.code(answer.httpStatus).send({ code: answer.code, msg: answer.msg, traceId: request.id });
+  };
 }

@@ -2,9 +2,9 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { errorCodes } from "fastify";
 import { describe, expect, it } from "vitest";
-import { ErrorDetailSchema } from "../proto/gen/rights/common/v1/error_pb.js";
-import { ErrorReason, domainError } from "../services/common/errors.js";
-import { errorLogFields, toContractAnswer } from "./contract-errors.js";
+import { ErrorDetailSchema } from "../../proto/gen/rights/common/v1/error_pb.js";
+import { ErrorReason, domainError } from "../../services/common/errors.js";
+import { errorLogFields, toContractAnswer } from "./errors.js";
 
 describe("toContractAnswer", () => {
   it.each([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { assertContractErrorEnvelope, assertContractResponse, contractResponseExamples } from "./psbc-contract.js";
+import { assertContractErrorEnvelope, assertContractResponse, contractResponseExamples } from "./support/psbc-contract.js";
 
 const detailOk = {
   code: 0,

@@ -1,0 +1,119 @@
+import type { CallOptions, Client } from "@connectrpc/connect";
+import type { FastifyInstance } from "fastify";
+import type { Static, TObject } from "typebox";
+import type { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
+import { TRACE_HEADER, runWithTrace } from "../../services/common/trace.js";
+import type { PsbcOperation } from "./errors.js";
+import {
+  AppointmentData,
+  CancelData,
+  ExpiredPointsData,
+  PsbcRequest,
+  ServiceDetailData,
+  psbcResponses,
+} from "./schemas.js";
+
+export type OrderClient = Client<typeof OrderService>;
+
+interface PsbcRoute<Data extends TObject> {
+  /** Under the contract's prefix. */
+  path: string;
+  operation: PsbcOperation;
+  /** The contract's tag and summary, for the served OpenAPI document. */
+  tag: string;
+  summary: string;
+  data: Data;
+  /** The one order service call behind the route, and the contract's `data` built from its answer. */
+  call(client: OrderClient, body: PsbcRequest, options: CallOptions): Promise<Static<Data>>;
+}
+
+/** Checks each route's `call` against its own `data` schema, which a plain array of routes would not. */
+const psbcRoute = <Data extends TObject>(route: PsbcRoute<Data>) => route as PsbcRoute<TObject>;
+
+const envelopeFields = Object.keys(PsbcRequest.properties) as Array<keyof PsbcRequest>;
+
+/**
+ * The request as received, `request` still encrypted (the order service owns the keys): the contract's fields
+ * only, so nothing else a caller adds to the body reaches the order service.
+ */
+function envelopeOf(body: PsbcRequest) {
+  return { envelope: Object.fromEntries(envelopeFields.map((field) => [field, body[field]])) as PsbcRequest };
+}
+
+const psbcRoutes = [
+  psbcRoute({
+    path: "/service/appointment",
+    operation: "serviceAppointment",
+    tag: "服务预约",
+    summary: "服务预约接口",
+    data: AppointmentData,
+    async call(client, body, options) {
+      const res = await client.bookService(envelopeOf(body), options);
+      return { url: res.url, tranChnl: body.tranChnl, instType: body.instType, backUrl: res.backUrl || body.backUrl };
+    },
+  }),
+  psbcRoute({
+    path: "/service/cancel",
+    operation: "serviceCancel",
+    tag: "服务取消",
+    summary: "服务取消接口",
+    data: CancelData,
+    async call(client, body, options) {
+      await client.cancelService(envelopeOf(body), options);
+      return { tranChnl: body.tranChnl, instType: body.instType, backUrl: body.backUrl };
+    },
+  }),
+  psbcRoute({
+    path: "/order/expired-points",
+    operation: "queryExpiredPoints",
+    tag: "积分查询",
+    summary: "订单过期积分查询接口",
+    data: ExpiredPointsData,
+    async call(client, body, options) {
+      const res = await client.queryExpiredPoints(envelopeOf(body), options);
+      // Points are far below 2^53; the contract types them as JSON integers.
+      return { tranIntglNum: Number(res.tranIntglNum), ovdueIntglNum: Number(res.ovdueIntglNum), noticeMsg: res.noticeMsg };
+    },
+  }),
+  psbcRoute({
+    path: "/service/detail",
+    operation: "queryServiceDetail",
+    tag: "服务详情",
+    summary: "服务详情查询接口",
+    data: ServiceDetailData,
+    async call(client, body, options) {
+      const res = await client.getServiceDetail(envelopeOf(body), options);
+      return { url: res.url, backUrl: res.backUrl || body.backUrl || "" };
+    },
+  }),
+];
+
+/**
+ * The PSBC contract routes: each validates the body, makes one order service call under the request's
+ * traceId and answers the contract's success envelope. Failures are thrown to the scope's error handler.
+ */
+export function registerPsbcRoutes(scope: FastifyInstance, client: OrderClient, callTimeoutMs: number | undefined): void {
+  for (const route of psbcRoutes) {
+    scope.post<{ Body: PsbcRequest }>(
+      route.path,
+      {
+        schema: {
+          operationId: route.operation,
+          tags: [route.tag],
+          summary: route.summary,
+          body: PsbcRequest,
+          response: psbcResponses(route.data),
+        },
+        config: { psbcOperation: route.operation },
+      },
+      async (request) => {
+        const traceId = request.id;
+        // The header makes the traceId travel with any transport, not only ours that reads the async context.
+        const options: CallOptions = { headers: { [TRACE_HEADER]: traceId }, timeoutMs: callTimeoutMs };
+        const data = await runWithTrace(traceId, () => route.call(client, request.body, options));
+        request.contractCode = 0;
+        return { code: 0, msg: "成功", traceId, data };
+      },
+    );
+  }
+}
