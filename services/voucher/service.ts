@@ -1,42 +1,35 @@
 import { fileURLToPath } from "node:url";
-import type { EventBus } from "../common/bus.js";
-import type { Database } from "../common/database.js";
-import type { Logger } from "../common/logger.js";
-import { hostService, type HostedService, type HostRuntime } from "../common/service-host.js";
+import { defineService } from "../common/service-descriptor.js";
 import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
+import { createBlueBrothersChannel } from "./blue-brothers.js";
+import { voucherConfig } from "./config.js";
 import { voucherServiceImpl } from "./routes.js";
-import type { SendChannel } from "./send-channel.js";
 import { VOUCHER_SCHEMA, VoucherStore } from "./voucher-store.js";
 import { Vouchers } from "./vouchers.js";
 
-export interface VoucherServiceOptions {
-  host: string;
-  port: number;
-  db: Database;
-  bus: EventBus;
-  /** Send channels (制码方) by the name service types refer to, e.g. BLUE_BROTHERS. */
-  channels: ReadonlyMap<string, SendChannel>;
-  logger: Logger;
-  runtime: HostRuntime;
-}
-
-/** The schema the voucher service owns and its migrations (for the migration command too). */
-export const voucherSchema = { schema: VOUCHER_SCHEMA, migrationsDir: fileURLToPath(new URL("./migrations", import.meta.url)) };
-
-export async function startVoucherService(options: VoucherServiceOptions): Promise<HostedService> {
-  const store = new VoucherStore(options.db);
-  return hostService({
-    name: "voucher",
-    ...voucherSchema,
-    db: options.db,
-    bus: options.bus,
-    logger: options.logger,
-    runtime: options.runtime,
-    host: options.host,
-    port: options.port,
-    routes({ eventsWritten }) {
-      const vouchers = new Vouchers({ store, channels: options.channels, logger: options.logger, eventsWritten });
-      return (router) => router.service(VoucherService, voucherServiceImpl(vouchers));
-    },
-  });
-}
+/** The voucher service: issues, voids and looks up vouchers at their send channels (制码方). */
+export const voucherService = defineService({
+  name: "voucher",
+  schema: { name: VOUCHER_SCHEMA, migrationsDir: fileURLToPath(new URL("./migrations", import.meta.url)) },
+  streams: [{ name: "VOUCHER", subjects: ["voucher.>"] }],
+  config: voucherConfig,
+  needs: {},
+  peers: [],
+  start({ env, db, logger, metrics, eventsWritten }) {
+    // Send channels by the name service types refer to.
+    const channels = new Map([
+      [
+        "BLUE_BROTHERS",
+        createBlueBrothersChannel({
+          baseUrl: env.BLUE_BROTHERS_BASE_URL,
+          appId: env.BLUE_BROTHERS_APP_ID,
+          appSecret: env.BLUE_BROTHERS_APP_SECRET,
+          timeoutMs: env.BLUE_BROTHERS_TIMEOUT_MS,
+          metrics,
+        }),
+      ],
+    ]);
+    const vouchers = new Vouchers({ store: new VoucherStore(db), channels, logger, eventsWritten });
+    return { routes: (router) => router.service(VoucherService, voucherServiceImpl(vouchers)) };
+  },
+});
