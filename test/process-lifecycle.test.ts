@@ -3,7 +3,6 @@
 // booking is in flight. Runs against the real PostgreSQL, Redis and NATS (skipped without their URLs).
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { createServer } from "node:net";
 import { promisify } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,21 +12,13 @@ import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../services/
 import { startPsbcSandbox, type PsbcSandbox } from "../services/sandbox/psbc-sandbox.js";
 import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../services/platform/sandbox-credentials.js";
 import { testDatabase, type TestDatabase } from "./support/databases.js";
+import { freePort } from "./support/free-port.js";
 import { until } from "./support/until.js";
 import { freshCode, PATHS, postPsbc, SANDBOX_AES } from "./support/platform.js";
 
 const cluster = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL && process.env.NATS_URL);
 const MAIN = "dist/services/platform/main.js";
 const DELAY_MS = 600;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  return typeof address === "object" && address ? address.port : 0;
-}
 
 interface RoleProcess {
   child: ChildProcess;
