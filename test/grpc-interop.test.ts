@@ -38,8 +38,8 @@ describe("plain gRPC clients (@grpc/grpc-js) talk to our services", () => {
   let voucherClient: grpc.Client;
   beforeAll(async () => {
     platform = await startTestPlatform("embedded");
-    orderClient = new grpc.Client(new URL(platform.orderUrl).host, grpc.credentials.createInsecure());
-    voucherClient = new grpc.Client(new URL(platform.voucherUrl).host, grpc.credentials.createInsecure());
+    orderClient = new grpc.Client(new URL(platform.serviceUrl("order")).host, grpc.credentials.createInsecure());
+    voucherClient = new grpc.Client(new URL(platform.serviceUrl("voucher")).host, grpc.credentials.createInsecure());
   });
   afterAll(async () => {
     orderClient?.close();

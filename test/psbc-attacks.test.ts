@@ -117,7 +117,7 @@ describe.each(modes)("attacks on the PSBC routes (%s)", (mode) => {
   });
 
   it("refuses a NUL or script URL sent to the order service directly, past the gateway's schema, storing nothing", async () => {
-    const orders = createClient(OrderService, rpcTransport(platform.orderUrl, { timeoutMs: 5_000 }));
+    const orders = createClient(OrderService, rpcTransport(platform.serviceUrl("order"), { timeoutMs: 5_000 }));
     const code = freshCode();
     const valid = psbcBody({ code }) as Record<string, string>;
     const envelopes = [

@@ -43,7 +43,7 @@ describe.each(modes)("an order belongs to its service type, and admin RPCs need 
 
   beforeAll(async () => {
     platform = await startTestPlatform(mode);
-    orders = createClient(OrderService, rpcTransport(platform.orderUrl));
+    orders = createClient(OrderService, rpcTransport(platform.serviceUrl("order")));
     await orders.putServiceType(serviceType(OTHER_TYPE.type, OTHER_TYPE.aes), admin());
     await orders.putServiceType(serviceType(STRICT_TYPE.type, STRICT_TYPE.aes, true), admin());
   });

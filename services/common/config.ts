@@ -22,6 +22,13 @@ export const secretToken = makeValidator<string>((value) => {
   return value;
 });
 
+/** A port a server listens on; 0 picks a free one (tests). */
+export const listenPort = makeValidator<number>((value) => {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new Error("must be a port number, 0 to 65535");
+  return n;
+});
+
 /** Reads and validates `env` against `spec`; throws a ConfigError naming each missing or invalid variable. */
 export function readConfig<S extends Record<string, ValidatorSpec<unknown>>>(
   spec: S,
@@ -64,28 +71,9 @@ export const clusterSpec = {
   OUTBOX_STALL_MS: num({ default: 30_000, desc: "an outbox relay failing to publish this long logs an error and makes its service not ready" }),
 };
 
-export const orderSpec = {
+/** What a service that declares `needs: { redis: true }` reads besides its own spec (its lock service). */
+export const redisSpec = {
   REDIS_URL: url({ desc: "redis://host:6379" }),
-  ORDER_PORT: port({ default: 50051 }),
-  VOUCHER_SERVICE_URL: url({ default: "http://127.0.0.1:50052" }),
-  PSBC_BASE_URL: url({ desc: "PSBC open platform base URL" }),
-  PSBC_APP_ID: str(),
-  PSBC_APP_SECRET: str(),
-  PSBC_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.upstreamMs }),
-  RPC_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.rpcMs, desc: "deadline of calls to other services" }),
-  ADMIN_TOKEN: secretToken({ desc: "the bearer token admin RPCs (PutServiceType) require" }),
-  SERVICE_TYPE_KEK: kek({ desc: "seals the service types' AES keys at rest (AES-256-GCM)" }),
-  SERVICE_TYPE_KEK_PREVIOUS: kek({ default: undefined, desc: "during a rotation: the KEK being replaced, still accepted to open" }),
-  SANDBOX_AES_KEY: aes16({ default: undefined, desc: "when set, registers sandbox service type 310001" }),
-  SANDBOX_AES_IV: aes16({ default: undefined }),
-};
-
-export const voucherSpec = {
-  VOUCHER_PORT: port({ default: 50052 }),
-  BLUE_BROTHERS_BASE_URL: url({ desc: "Blue Brothers marketing platform base URL" }),
-  BLUE_BROTHERS_APP_ID: str(),
-  BLUE_BROTHERS_APP_SECRET: str(),
-  BLUE_BROTHERS_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.upstreamMs }),
 };
 
 /**

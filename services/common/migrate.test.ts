@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
 import { openDatabase, type Database } from "./database.js";
@@ -8,6 +9,7 @@ import { createLogger } from "./logger.js";
 import { migrate } from "./migrate.js";
 
 const logger = createLogger("migrate-test", "warn");
+const orderMigrations = fileURLToPath(new URL("../order/migrations", import.meta.url));
 
 describe(`migrate (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, () => {
   let t: TestDatabase;
@@ -57,6 +59,21 @@ describe(`migrate (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, () =
     const { rows } = await t.db.query<{ version: number }>("SELECT max(version) AS version FROM mt.applied");
     expect(rows[0]?.version).toBe(3);
     await rm(path.join(dir, "004.do.broken.sql"));
+  });
+
+  it("adds the shared outbox and processed_event to every schema, also one whose own 001 made its outbox", async () => {
+    await migrate(t.db, { schema: "orders", migrationsDir: orderMigrations, logger });
+    await migrate(t.db, { schema: "bare", logger });
+    const { rows } = await t.db.query<{ schema: string; table: string }>(
+      `SELECT table_schema AS schema, table_name AS table FROM information_schema.tables
+        WHERE table_schema IN ('orders', 'bare') AND table_name IN ('outbox', 'processed_event') ORDER BY 1, 2`,
+    );
+    expect(rows).toEqual([
+      { schema: "bare", table: "outbox" },
+      { schema: "bare", table: "processed_event" },
+      { schema: "orders", table: "outbox" },
+      { schema: "orders", table: "processed_event" },
+    ]);
   });
 
   it("rejects a schema name that is not a plain identifier", async () => {

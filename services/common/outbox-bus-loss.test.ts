@@ -4,7 +4,7 @@
 // the threshold must say so in its log, its metric and its readiness.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -17,7 +17,7 @@ import { until } from "../../test/support/until.js";
 import { connectEventBus, type EventBus } from "./bus.js";
 import { ServingStatus } from "./health.js";
 import { Metrics } from "./metrics.js";
-import { appendEvent, outboxTableSql } from "./outbox.js";
+import { appendEvent } from "./outbox.js";
 import { hostService, type HostedService } from "./service-host.js";
 
 const NATS_SERVER = "/usr/sbin/nats-server";
@@ -83,7 +83,7 @@ describe(`the outbox after NATS lost its streams (${process.env.DATABASE_URL ? "
   }
 
   async function writeEvents(n: number): Promise<void> {
-    for (let i = 0; i < n; i++) await appendEvent(t.db, SCHEMA, "busloss.happened", new TextEncoder().encode(String(i)));
+    for (let i = 0; i < n; i++) await appendEvent(t.db, SCHEMA, { subject: "busloss.happened", data: new TextEncoder().encode(String(i)) });
   }
 
   const pending = async () => Number((await t.db.query<{ n: number }>(`SELECT count(*) AS n FROM ${SCHEMA}.outbox WHERE published_at IS NULL`)).rows[0]?.n);
@@ -94,19 +94,18 @@ describe(`the outbox after NATS lost its streams (${process.env.DATABASE_URL ? "
     url = `nats://127.0.0.1:${port}`;
     await startNats({ jetstream: true });
     t = await testDatabase();
-    await writeFile(path.join(dir, "001.do.init.sql"), `${outboxTableSql(SCHEMA)}\n`);
     bus = await connectEventBus({ url, streams: [{ name: STREAM, subjects: ["busloss.>"] }], name: "bus-loss-test", logger });
     service = await hostService({
       name: "stand-in",
       schema: SCHEMA,
-      migrationsDir: dir,
+      // No migrations of its own: the shared ones give it its outbox.
       db: t.db,
       bus,
       logger,
       host: "127.0.0.1",
       port: 0,
       runtime: { metrics, migrations: "apply", shutdownDelayMs: 0, shutdownGraceMs: 1_000, dependencyCheckMs: 100, outboxStallMs: STALL_MS },
-      routes: () => () => undefined,
+      start: () => ({ routes: () => undefined }),
     });
     await service.ready;
   });

@@ -6,7 +6,8 @@ import { testDatabase, type TestDatabase } from "../../test/support/databases.js
 import { until } from "../../test/support/until.js";
 import { connectEventBus, type BusMessage, type EventBus } from "./bus.js";
 import { createLogger } from "./logger.js";
-import { OutboxRelay, appendEvent, outboxTableSql, withEvent } from "./outbox.js";
+import { migrate } from "./migrate.js";
+import { OutboxRelay, appendEvent, withEvent } from "./outbox.js";
 import { currentTraceId, runWithTrace } from "./trace.js";
 
 const logger = createLogger("outbox-test", "error");
@@ -23,7 +24,7 @@ describe(`outbox (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, ${natsU
 
   beforeAll(async () => {
     t = await testDatabase();
-    await t.db.execScript(`CREATE SCHEMA ob;\n${outboxTableSql("ob")}`);
+    await migrate(t.db, { schema: "ob", logger });
     bus = await connectEventBus({ url: natsUrl, streams: [{ name: streamName, subjects: [`${prefix}.>`] }], name: "outbox-test", logger });
     await bus.subscribe({
       durable: "outbox-test",
@@ -45,7 +46,7 @@ describe(`outbox (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, ${natsU
   it("publishes nothing for a rolled-back transaction", async () => {
     await expect(
       t.db.transaction(async (tx) => {
-        await appendEvent(tx, "ob", `${prefix}.rolled`, encoder.encode("never"));
+        await appendEvent(tx, "ob", { subject: `${prefix}.rolled`, data: encoder.encode("never") });
         throw new Error("rollback");
       }),
     ).rejects.toThrow("rollback");
@@ -60,9 +61,9 @@ describe(`outbox (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, ${natsU
   it("publishes committed events once, in order, with their traceId, and marks them", async () => {
     const ids = await runWithTrace("outboxtrace1", () =>
       t.db.transaction(async (tx) => [
-        await appendEvent(tx, "ob", `${prefix}.a`, encoder.encode("1")),
-        await appendEvent(tx, "ob", `${prefix}.a`, encoder.encode("2")),
-        await appendEvent(tx, "ob", `${prefix}.b`, encoder.encode("3")),
+        await appendEvent(tx, "ob", { subject: `${prefix}.a`, data: encoder.encode("1") }),
+        await appendEvent(tx, "ob", { subject: `${prefix}.a`, data: encoder.encode("2") }),
+        await appendEvent(tx, "ob", { subject: `${prefix}.b`, data: encoder.encode("3") }),
       ]),
     );
     const relay = new OutboxRelay({ db: t.db, schema: "ob", bus, logger, intervalMs: 5_000 });
@@ -92,7 +93,7 @@ describe(`outbox (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, ${natsU
         await bus.publish(subject, id, data);
       },
     };
-    const id = await t.db.transaction((tx) => appendEvent(tx, "ob", `${prefix}.flaky`, encoder.encode("x")));
+    const id = await t.db.transaction((tx) => appendEvent(tx, "ob", { subject: `${prefix}.flaky`, data: encoder.encode("x") }));
     const relay = new OutboxRelay({ db: t.db, schema: "ob", bus: flaky, logger, intervalMs: 20 });
     relay.start();
     await until(() => received.some((m) => m.id === id));
@@ -116,7 +117,7 @@ describe(`outbox (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, ${natsU
       ids.push(
         ...(await t.db.transaction(async (tx) => {
           const batch: string[] = [];
-          for (let j = 0; j < 10; j++) batch.push(await appendEvent(tx, "ob", `${prefix}.many`, encoder.encode(`${i}.${j}`)));
+          for (let j = 0; j < 10; j++) batch.push(await appendEvent(tx, "ob", { subject: `${prefix}.many`, data: encoder.encode(`${i}.${j}`) }));
           return batch;
         })),
       );
@@ -148,6 +149,6 @@ describe(`outbox (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, ${natsU
   });
 
   it("refuses a schema name that is not a plain identifier", async () => {
-    await expect(appendEvent(t.db, "ob.outbox; --", "x", new Uint8Array())).rejects.toThrow(/invalid schema/);
+    await expect(appendEvent(t.db, "ob.outbox; --", { subject: "x", data: new Uint8Array() })).rejects.toThrow(/invalid schema/);
   });
 });

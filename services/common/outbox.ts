@@ -3,32 +3,9 @@
 import { randomUUID } from "node:crypto";
 import type { EventBus } from "./bus.js";
 import { checkedSchema, type Database, type Queryable } from "./database.js";
+import type { OutboxEvent } from "./events.js";
 import type { Logger } from "./logger.js";
 import { currentTraceId, runWithTrace } from "./trace.js";
-
-/**
- * The outbox table, for each service's first migration (copy it with the schema name filled in).
- * `created_at` uses clock_timestamp() so that events written by one transaction keep their order;
- * `trace_id` carries the request's traceId to the consumers' log lines.
- */
-export function outboxTableSql(schema: string): string {
-  const s = checkedSchema(schema);
-  return `CREATE TABLE ${s}.outbox (
-  id uuid PRIMARY KEY,
-  subject text NOT NULL,
-  payload bytea NOT NULL,
-  trace_id text,
-  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-  published_at timestamptz
-);
-CREATE INDEX outbox_unpublished_idx ON ${s}.outbox (created_at) WHERE published_at IS NULL;
-`;
-}
-
-export interface OutboxEvent {
-  subject: string;
-  data: Uint8Array;
-}
 
 /**
  * One statement for a change and the event it announces: `changeSql` (an UPDATE or INSERT … RETURNING, its
@@ -47,12 +24,12 @@ export function withEvent(schema: string, changeSql: string, params: readonly un
 }
 
 /** Writes an event inside the caller's transaction and returns its id (the Nats-Msg-Id consumers dedupe on). */
-export async function appendEvent(tx: Queryable, schema: string, subject: string, data: Uint8Array): Promise<string> {
+export async function appendEvent(tx: Queryable, schema: string, event: OutboxEvent): Promise<string> {
   const id = randomUUID();
   await tx.query(`INSERT INTO ${checkedSchema(schema)}.outbox (id, subject, payload, trace_id) VALUES ($1, $2, $3, $4)`, [
     id,
-    subject,
-    data,
+    event.subject,
+    event.data,
     currentTraceId() ?? null,
   ]);
   return id;

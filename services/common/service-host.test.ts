@@ -13,7 +13,6 @@ import { LIVENESS, ServingStatus } from "./health.js";
 import { createLogger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { migrate } from "./migrate.js";
-import { outboxTableSql } from "./outbox.js";
 import { rpcTransport } from "./rpc-client.js";
 import { hostService, type HostOptions } from "./service-host.js";
 
@@ -31,13 +30,15 @@ function options(t: TestDatabase, bus: EventBus, dir: string, overrides: Partial
     host: "127.0.0.1",
     port: 0,
     runtime: { metrics: new Metrics({ processMetrics: false }), migrations: "await", shutdownDelayMs: 0, shutdownGraceMs: 2_000, dependencyCheckMs: 50 },
-    routes: () => (router) =>
-      router.service(VoucherService, {
-        async getVoucher(req) {
-          await sleep(Number(req.orderNo));
-          return { voucher: { orderNo: req.orderNo } };
-        },
-      }),
+    start: () => ({
+      routes: (router) =>
+        router.service(VoucherService, {
+          async getVoucher(req) {
+            await sleep(Number(req.orderNo));
+            return { voucher: { orderNo: req.orderNo } };
+          },
+        }),
+    }),
     ...overrides,
   };
 }
@@ -50,7 +51,7 @@ describe(`a hosted service (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"
     t = await testDatabase();
     bus = await connectEventBus({ streams: [], name: "host-test", logger });
     dir = await mkdtemp(path.join(tmpdir(), "hosted-"));
-    await writeFile(path.join(dir, "001.do.init.sql"), `${outboxTableSql("hosted")}\n`);
+    await writeFile(path.join(dir, "001.do.init.sql"), "CREATE TABLE hosted.stand_in (id integer PRIMARY KEY);\n");
   });
   afterAll(async () => {
     await bus?.close();
@@ -79,11 +80,14 @@ describe(`a hosted service (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"
 
   it("turns NOT_SERVING while a dependency is down, and SERVING again when it is back", async () => {
     let redisUp = true;
-    const service = await hostService(
-      options(t, bus, dir, {
+    const base = options(t, bus, dir);
+    const service = await hostService({
+      ...base,
+      start: (context) => ({
+        ...base.start(context),
         dependencies: [{ name: "redis", ping: async () => { if (!redisUp) throw new Error("ECONNREFUSED"); } }],
       }),
-    );
+    });
     try {
       await service.ready;
       await until(async () => service.health.get("") === ServingStatus.SERVING);

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { Health } from "../../proto/gen/grpc/health/v1/health_pb.js";
-import type { EventBus } from "./bus.js";
+import type { EventBus, Subscription } from "./bus.js";
+import { startConsumers, type Consumer } from "./consumer.js";
 import type { Database } from "./database.js";
 import { withTimeout } from "./deadline.js";
 import { HealthStatus } from "./health.js";
@@ -45,34 +46,41 @@ export interface HostedService {
   close(): Promise<void>;
 }
 
-export interface HostOptions {
-  name: string;
-  /** The PostgreSQL schema the service owns; its migrations live in `migrationsDir`. */
-  schema: string;
-  migrationsDir: string;
-  db: Database;
-  bus: EventBus;
+/** What a service brings to its host: its entry points (routes, consumers) and how it gets ready. */
+export interface StartedService {
   /** Run after the host's own, innermost (the admin credential check). */
   interceptors?: Interceptor[];
+  routes(router: ConnectRouter): void;
+  /** Durable event consumers, subscribed once the schema is current. */
+  consumers?: Consumer[];
+  /** Runs once the schema is current and before the service reports SERVING (seed data, warm caches). */
+  prepare?(): Promise<void>;
   /** Dependencies beyond the database and the bus (Redis). */
   dependencies?: Dependency[];
+}
+
+export interface HostOptions {
+  name: string;
+  /** The PostgreSQL schema the service owns; its own migrations (if any) live in `migrationsDir`. */
+  schema: string;
+  migrationsDir?: string;
+  db: Database;
+  bus: EventBus;
   logger: Logger;
   host: string;
   port: number;
   runtime: HostRuntime;
-  /** Runs once the schema is current and before the service reports SERVING (seed data, warm caches). */
-  prepare?(): Promise<void>;
-  /** The service's routes; `eventsWritten` asks the outbox relay to publish what a commit just wrote. */
-  routes(context: { eventsWritten(): void }): (router: ConnectRouter) => void;
+  /** Builds the service; `eventsWritten` asks the outbox relay to publish what a commit just wrote. */
+  start(context: { eventsWritten(): void }): StartedService;
 }
 
 const PING_TIMEOUT_MS = 2_000;
 
 /**
  * Every service starts the same way: its gRPC server answers health at once (NOT_SERVING; liveness SERVING),
- * then its schema is migrated or awaited, it prepares, its outbox relay starts, and it reports SERVING for as
- * long as its database, bus and other dependencies answer. Closing reverses that: NOT_SERVING, a delay for load
- * balancers to notice, calls in flight finish, the relay stops.
+ * then its schema is migrated or awaited, it prepares, its consumers subscribe, its outbox relay starts, and it
+ * reports SERVING for as long as its database, bus and other dependencies answer. Closing reverses that:
+ * NOT_SERVING, a delay for load balancers to notice, calls in flight finish, the consumers and the relay stop.
  */
 export async function hostService(options: HostOptions): Promise<HostedService> {
   const { name, schema, db, bus, logger, runtime } = options;
@@ -88,15 +96,18 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
     if (!started && req.service.typeName !== Health.typeName) throw new ConnectError(`${name} service is starting`, Code.Unavailable);
     return next(req);
   };
+  const eventsWritten = () => relay.kick();
+  const service = options.start({ eventsWritten });
+  let subscriptions: Subscription[] = [];
   const server = await startRpcServer({
     name,
     host: options.host,
     port: options.port,
-    routes: options.routes({ eventsWritten: () => relay.kick() }),
+    routes: (router) => service.routes(router),
     health,
     logger,
     metrics: runtime.metrics,
-    interceptors: [untilStarted, ...(options.interceptors ?? [])],
+    interceptors: [untilStarted, ...(service.interceptors ?? [])],
     shutdownTimeoutMs: runtime.shutdownGraceMs,
   });
 
@@ -110,7 +121,7 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
         if (relay.stalled()) throw new Error("outbox stalled");
       },
     },
-    ...(options.dependencies ?? []),
+    ...(service.dependencies ?? []),
   ];
   let unavailable: string[] | undefined;
   const checkDependencies = async (): Promise<void> => {
@@ -136,8 +147,9 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
     const { migrationsDir } = options;
     if (runtime.migrations === "apply") await migrate(db, { schema, migrationsDir, logger });
     else await awaitSchema(db, { schema, migrationsDir, logger, signal: stopping.signal });
-    await options.prepare?.();
+    await service.prepare?.();
     stopping.signal.throwIfAborted();
+    subscriptions = await startConsumers(bus, service.consumers ?? [], { db, schema, logger, eventsWritten });
     relay.start();
     started = true;
     await checkDependencies();
@@ -161,6 +173,8 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
     await sleep(runtime.shutdownDelayMs);
     await server.close();
     await watching.catch(() => undefined);
+    // Consumers stop before the relay, so the events their last handlers wrote are still published.
+    for (const subscription of subscriptions) await subscription.stop();
     await relay.stop();
   };
   return { name, port: server.port, health, ready, close: () => (closing ??= close()) };

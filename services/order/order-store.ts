@@ -1,8 +1,8 @@
 import { randomInt } from "node:crypto";
-import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Database } from "../common/database.js";
-import { withEvent, type OutboxEvent } from "../common/outbox.js";
+import { eventOf, type OutboxEvent } from "../common/events.js";
+import { withEvent } from "../common/outbox.js";
 import { KeyStatus, OrderStatus } from "../common/statuses.js";
 import { OrderBookedSchema, OrderCancelledSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
 
@@ -117,19 +117,18 @@ export class OrderStore {
 
   /** The booking's last step: voucher in hand, status 200, and the order.booked event, in one statement. */
   async completeBooking(order: RightsOrder, voucherNo: string, voucherUrl: string): Promise<RightsOrder> {
-    const event = create(OrderBookedSchema, {
-      orderNo: order.orderNo,
-      code: order.code,
-      type: order.type,
-      voucherNo,
-      bookedAt: timestampFromDate(new Date()),
-    });
     return this.update(
       `status = ${OrderStatus.BOOKED}, key_status = ${KeyStatus.NORMAL}, voucher_no = $2, voucher_url = $3,
        booked_at = now(), last_error = NULL`,
       `status = ${OrderStatus.NOT_BOOKED}`,
       [order.orderNo, voucherNo, voucherUrl],
-      { subject: "order.booked", data: toBinary(OrderBookedSchema, event) },
+      eventOf(OrderBookedSchema, {
+        orderNo: order.orderNo,
+        code: order.code,
+        type: order.type,
+        voucherNo,
+        bookedAt: timestampFromDate(new Date()),
+      }),
     );
   }
 
@@ -151,17 +150,11 @@ export class OrderStore {
 
   /** The cancel's last step: status 400 and the order.cancelled event, in one statement. */
   async completeCancel(order: RightsOrder): Promise<RightsOrder> {
-    const event = create(OrderCancelledSchema, {
-      orderNo: order.orderNo,
-      code: order.code,
-      type: order.type,
-      cancelledAt: timestampFromDate(new Date()),
-    });
     return this.update(
       `status = ${OrderStatus.CANCELLED}, cancelled_at = now(), last_error = NULL`,
       `status IN (${OrderStatus.NOT_BOOKED}, ${OrderStatus.BOOKED})`,
       [order.orderNo],
-      { subject: "order.cancelled", data: toBinary(OrderCancelledSchema, event) },
+      eventOf(OrderCancelledSchema, { orderNo: order.orderNo, code: order.code, type: order.type, cancelledAt: timestampFromDate(new Date()) }),
     );
   }
 

@@ -6,7 +6,7 @@ import { reasonOf, ErrorReason } from "../common/errors.js";
 import { KeyRing } from "../common/key-ring.js";
 import { createLogger } from "../common/logger.js";
 import { migrate } from "../common/migrate.js";
-import { orderSchema, sandboxServiceType } from "./main.js";
+import { orderService, sandboxServiceType } from "./service.js";
 import { ServiceTypes } from "./service-types.js";
 
 const logger = createLogger("service-types-test", "silent");
@@ -15,7 +15,7 @@ describe(`service types (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`
   let t: TestDatabase;
   beforeAll(async () => {
     t = await testDatabase();
-    await migrate(t.db, { ...orderSchema, logger });
+    await migrate(t.db, { schema: orderService.schema.name, migrationsDir: orderService.schema.migrationsDir, logger });
   });
   // Each test its own KEKs: a row sealed under another test's KEK would (rightly) stop sealAll.
   beforeEach(async () => {

@@ -1,32 +1,23 @@
 import { createClient } from "@connectrpc/connect";
+import { port, str, url } from "envalid";
 import { buildGateway, grpcHealthCheck } from "../../gateway/app.js";
-import { connectEventBus } from "../common/bus.js";
-import { port, str, url, type CleanedEnv } from "envalid";
-import { aes16, clusterSpec, ConfigError, gatewaySpec, kek, migrateSpec, orderSpec, processSpec, readConfig, secretToken, voucherSpec } from "../common/config.js";
-import { openDatabase } from "../common/database.js";
-import { decodeKek, KeyRing } from "../common/key-ring.js";
-import { createLockService } from "../common/lock.js";
+import { aes16, ConfigError, gatewaySpec, processSpec, readConfig } from "../common/config.js";
 import { createLogger, type Logger } from "../common/logger.js";
-import { Metrics, startMetricsServer } from "../common/metrics.js";
-import { migrate } from "../common/migrate.js";
 import { rpcTransport } from "../common/rpc-client.js";
-import type { HostRuntime } from "../common/service-host.js";
-import { orderSchema, sandboxServiceType, startOrderService } from "../order/main.js";
-import { createPsbcPlatform } from "../order/psbc-platform.js";
-import { createBlueBrothersChannel } from "../voucher/blue-brothers.js";
-import { startVoucherService, voucherSchema } from "../voucher/main.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
+import { migrateServices, processRuntime, startServiceRole, streamsOf, type Running } from "./cluster.js";
 import { startPlatform } from "./platform.js";
-import { DEVELOPMENT_SERVICE_TYPE_KEK, SANDBOX_AES, SANDBOX_PORTS } from "./sandbox-credentials.js";
-import { ORDER_STREAM, VOUCHER_STREAM } from "./streams.js";
+import { SANDBOX_AES, SANDBOX_PORTS } from "./sandbox-credentials.js";
+import { services } from "./services.js";
 
-/** Embedded mode: every connection optional; what is missing falls back to PGlite and in-process parts. */
+/**
+ * Embedded mode: every connection optional; what is missing falls back to PGlite and in-process parts. Each
+ * service reads its own variables (its port, say) through its spec, as in the cluster.
+ */
 const embeddedSpec = {
   ...processSpec,
   HOST: str({ default: "127.0.0.1" }),
   PORT: port({ default: 8080 }),
-  ORDER_PORT: port({ default: 50051 }),
-  VOUCHER_PORT: port({ default: 50052 }),
   // The standalone sandbox's defaults too: one port per simulator wherever it runs.
   PSBC_SANDBOX_PORT: port({ default: SANDBOX_PORTS.psbc }),
   BLUE_BROTHERS_SANDBOX_PORT: port({ default: SANDBOX_PORTS.blueBrothers }),
@@ -36,44 +27,12 @@ const embeddedSpec = {
   NATS_URL: url({ default: undefined }),
   SANDBOX_AES_KEY: aes16({ default: SANDBOX_AES.key }),
   SANDBOX_AES_IV: aes16({ default: SANDBOX_AES.iv }),
-  ADMIN_TOKEN: secretToken({ default: undefined, desc: "absent: a random one, so no other process can call admin RPCs" }),
-  SERVICE_TYPE_KEK: kek({ default: DEVELOPMENT_SERVICE_TYPE_KEK }),
-  SERVICE_TYPE_KEK_PREVIOUS: kek({ default: undefined }),
 };
 
-/** The key ring of SERVICE_TYPE_KEK and, during a rotation, SERVICE_TYPE_KEK_PREVIOUS. */
-function serviceTypeKeys(env: { SERVICE_TYPE_KEK: string; SERVICE_TYPE_KEK_PREVIOUS?: string | undefined }): KeyRing {
-  return new KeyRing(decodeKek(env.SERVICE_TYPE_KEK), env.SERVICE_TYPE_KEK_PREVIOUS ? decodeKek(env.SERVICE_TYPE_KEK_PREVIOUS) : undefined);
-}
-
-type Stop = () => Promise<unknown>;
-
-/** A started role: what stops it, in order, and the promise of its services becoming ready. */
-interface Running {
-  stops: Stop[];
-  ready?: Promise<unknown>;
-}
-
-type ProcessEnv = Pick<CleanedEnv<typeof processSpec>, "HOST" | "METRICS_PORT" | "SHUTDOWN_DELAY_MS" | "SHUTDOWN_GRACE_MS"> & {
-  OUTBOX_STALL_MS?: number;
-};
-
-/** What every long-running role has: one metrics registry served on METRICS_PORT, and how to drain. */
-async function processRuntime(env: ProcessEnv, logger: Logger): Promise<{ metrics: Metrics; runtime: HostRuntime; stop: Stop }> {
-  const metrics = new Metrics();
-  const server = await startMetricsServer({ metrics, host: env.HOST, port: env.METRICS_PORT, logger });
-  const runtime: HostRuntime = {
-    metrics,
-    migrations: "await",
-    shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
-    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
-    // Only the service roles read it; envalid's env throws on a variable outside its spec (the gateway's).
-    outboxStallMs: "OUTBOX_STALL_MS" in env ? env.OUTBOX_STALL_MS : undefined,
-  };
-  return { metrics, runtime, stop: () => server.close() };
-}
-
-/** `node dist/services/platform/main.js <role>`: one entry, one role per process (container args choose it). */
+/**
+ * `node dist/services/platform/main.js <role>`: one entry, one role per process (container args choose it):
+ * `embedded`, one role per service of the list (named after it), `gateway`, and `migrate`.
+ */
 const roles: Record<string, (logger: Logger) => Promise<Running>> = {
   async embedded(logger) {
     const env = readConfig(embeddedSpec);
@@ -82,8 +41,7 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
       logger,
       host: env.HOST,
       gatewayPort: env.PORT,
-      orderPort: env.ORDER_PORT,
-      voucherPort: env.VOUCHER_PORT,
+      configuredPorts: true,
       psbcSandboxPort: env.PSBC_SANDBOX_PORT,
       blueBrothersSandboxPort: env.BLUE_BROTHERS_SANDBOX_PORT,
       databaseUrl: env.DATABASE_URL,
@@ -91,8 +49,6 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
       redisUrl: env.REDIS_URL,
       natsUrl: env.NATS_URL,
       sandboxAes: { key: env.SANDBOX_AES_KEY, iv: env.SANDBOX_AES_IV },
-      adminToken: env.ADMIN_TOKEN,
-      serviceTypeKeys: serviceTypeKeys(env),
       metrics,
       shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
@@ -100,8 +56,7 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
     logger.info(
       {
         gateway: platform.gatewayUrl,
-        order: platform.orderUrl,
-        voucher: platform.voucherUrl,
+        ...Object.fromEntries(platform.services.map((service) => [service.name, platform.serviceUrl(service.name)])),
         psbcSandbox: platform.psbcSandbox.url,
         blueBrothersSandbox: platform.blueBrothersSandbox.url,
         metrics: `http://${env.HOST}:${env.METRICS_PORT}/metrics`,
@@ -114,62 +69,9 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
     return { stops: [() => platform.close(), stop] };
   },
 
-  async voucher(logger) {
-    const env = readConfig({ ...clusterSpec, ...voucherSpec });
-    const { metrics, runtime, stop } = await processRuntime(env, logger);
-    const db = await openDatabase({ url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, logger });
-    const bus = await connectEventBus({ url: env.NATS_URL, streams: [VOUCHER_STREAM], name: "voucher", logger, metrics });
-    const channel = createBlueBrothersChannel({
-      baseUrl: env.BLUE_BROTHERS_BASE_URL,
-      appId: env.BLUE_BROTHERS_APP_ID,
-      appSecret: env.BLUE_BROTHERS_APP_SECRET,
-      timeoutMs: env.BLUE_BROTHERS_TIMEOUT_MS,
-      metrics,
-    });
-    const service = await startVoucherService({
-      host: env.HOST,
-      port: env.VOUCHER_PORT,
-      db,
-      bus,
-      channels: new Map([["BLUE_BROTHERS", channel]]),
-      logger,
-      runtime,
-    });
-    return { stops: [() => service.close(), () => bus.close(), () => db.close(), stop], ready: service.ready };
-  },
-
-  async order(logger) {
-    const env = readConfig({ ...clusterSpec, ...orderSpec });
-    if (Boolean(env.SANDBOX_AES_KEY) !== Boolean(env.SANDBOX_AES_IV)) {
-      throw new ConfigError("invalid configuration:\n  SANDBOX_AES_KEY and SANDBOX_AES_IV go together");
-    }
-    const { metrics, runtime, stop } = await processRuntime(env, logger);
-    const db = await openDatabase({ url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, logger });
-    const bus = await connectEventBus({ url: env.NATS_URL, streams: [ORDER_STREAM], name: "order", logger, metrics });
-    const lock = createLockService({ url: env.REDIS_URL, logger });
-    const service = await startOrderService({
-      host: env.HOST,
-      port: env.ORDER_PORT,
-      db,
-      lock,
-      bus,
-      psbc: createPsbcPlatform({
-        baseUrl: env.PSBC_BASE_URL,
-        appId: env.PSBC_APP_ID,
-        appSecret: env.PSBC_APP_SECRET,
-        timeoutMs: env.PSBC_TIMEOUT_MS,
-        metrics,
-      }),
-      voucherTransport: rpcTransport(env.VOUCHER_SERVICE_URL, { timeoutMs: env.RPC_TIMEOUT_MS }),
-      logger,
-      runtime,
-      adminToken: env.ADMIN_TOKEN,
-      serviceTypeKeys: serviceTypeKeys(env),
-      seedServiceTypes:
-        env.SANDBOX_AES_KEY && env.SANDBOX_AES_IV ? [sandboxServiceType({ key: env.SANDBOX_AES_KEY, iv: env.SANDBOX_AES_IV })] : [],
-    });
-    return { stops: [() => service.close(), () => lock.close(), () => bus.close(), () => db.close(), stop], ready: service.ready };
-  },
+  ...Object.fromEntries(
+    services.map((descriptor) => [descriptor.name, (logger: Logger) => startServiceRole(descriptor, { logger, streams: streamsOf(services) })]),
+  ),
 
   async gateway(logger) {
     const env = readConfig({ ...processSpec, ...gatewaySpec });
@@ -199,17 +101,6 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
   },
 };
 
-/** `main.js migrate`: brings every service's schema to its newest migration, then exits (a Job, a Helm hook). */
-async function migrateAll(logger: Logger): Promise<void> {
-  const env = readConfig(migrateSpec);
-  const db = await openDatabase({ url: env.DATABASE_URL, poolSize: 1, logger });
-  try {
-    for (const schema of [orderSchema, voucherSchema]) await migrate(db, { ...schema, logger });
-  } finally {
-    await db.close();
-  }
-}
-
 function reportStartFailure(role: string, logger: Logger, err: unknown): never {
   if (err instanceof ConfigError) process.stderr.write(`${role}: ${err.message}\n`);
   else logger.fatal({ err }, `${role} failed to start`);
@@ -225,7 +116,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(role, process.env.LOG_LEVEL ?? "info");
   if (!start) {
-    await migrateAll(logger).catch((err: unknown) => reportStartFailure(role, logger, err));
+    await migrateServices(services, logger).catch((err: unknown) => reportStartFailure(role, logger, err));
     process.exit(0);
   }
   let stopping = false;

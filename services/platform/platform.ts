@@ -5,30 +5,33 @@ import { buildGateway, grpcHealthCheck } from "../../gateway/app.js";
 import { connectEventBus, type EventBus } from "../common/bus.js";
 import { DEFAULT_TIMEOUTS } from "../common/config.js";
 import { openDatabase, sharedDatabase, type Database } from "../common/database.js";
-import { decodeKek, KeyRing } from "../common/key-ring.js";
 import { createLockService, type LockService } from "../common/lock.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { rpcTransport } from "../common/rpc-client.js";
 import { Metrics } from "../common/metrics.js";
+import {
+  hostDescribedService,
+  inPeerOrder,
+  portVariable,
+  serviceUrlVariable,
+  type AnyServiceDescriptor,
+} from "../common/service-descriptor.js";
 import type { HostedService, HostRuntime } from "../common/service-host.js";
-import { sandboxServiceType, startOrderService } from "../order/main.js";
-import { createPsbcPlatform } from "../order/psbc-platform.js";
 import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../sandbox/blue-brothers-sandbox.js";
 import { startPsbcSandbox, type PsbcSandbox } from "../sandbox/psbc-sandbox.js";
 import { databaseSandboxStore } from "../sandbox/sandbox-store.js";
-import { createBlueBrothersChannel } from "../voucher/blue-brothers.js";
-import { startVoucherService } from "../voucher/main.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
+import { streamsOf } from "./cluster.js";
 import { DEVELOPMENT_SERVICE_TYPE_KEK, SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "./sandbox-credentials.js";
-import { ORDER_STREAM, VOUCHER_STREAM } from "./streams.js";
+import { services as platformServices } from "./services.js";
 
 export interface PlatformOptions {
   logger: Logger;
   host?: string;
   /** 0 picks a free port (tests). */
   gatewayPort?: number;
-  orderPort?: number;
-  voucherPort?: number;
+  /** Each service listens on its `<NAME>_PORT` (from the environment, else its default); otherwise on a free port (tests). */
+  configuredPorts?: boolean;
   /** Where the sandboxes listen; fixed in `npm start`, so the voucher URLs answered keep working after a restart. */
   psbcSandboxPort?: number;
   blueBrothersSandboxPort?: number;
@@ -41,8 +44,6 @@ export interface PlatformOptions {
   sandboxAes: { key: string; iv: string };
   /** The bearer token of admin RPCs; absent: a random one (only this process knows it). */
   adminToken?: string;
-  /** Seals service-type keys at rest; absent: the development KEK. */
-  serviceTypeKeys?: KeyRing;
   /** Deadline of each call to PSBC and Blue Brothers; the cluster's default unless a test shortens it. */
   upstreamTimeoutMs?: number;
   /** Where every part records its series; a registry of the platform's own when absent. */
@@ -50,12 +51,14 @@ export interface PlatformOptions {
   /** How closing drains: a delay serving while not ready, then a grace for calls in flight (0 and 5 s unless set). */
   shutdownDelayMs?: number;
   shutdownGraceMs?: number;
+  /** The services to run: the platform's list unless a test brings another. */
+  services?: readonly AnyServiceDescriptor[];
 }
 
 export interface RunningPlatform {
   gatewayUrl: string;
-  orderUrl: string;
-  voucherUrl: string;
+  /** A service's gRPC URL (throws for a service not running). */
+  serviceUrl(name: string): string;
   /** What an admin client of the order service sends as `authorization: Bearer …`. */
   adminToken: string;
   gateway: FastifyInstance;
@@ -69,17 +72,17 @@ export interface RunningPlatform {
 }
 
 /**
- * The whole system in one process: sandboxes, voucher and order services each on its own gRPC port (so every
+ * The whole system in one process: sandboxes, every service of the list each on its own gRPC port (so every
  * call is a real HTTP/2 call), and the gateway. `npm start` runs it; the end-to-end tests run it against the
  * real PostgreSQL, Redis and NATS when their URLs are set.
  */
 export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
   const { logger } = options;
   const host = options.host ?? "127.0.0.1";
-  const upstreamTimeoutMs = options.upstreamTimeoutMs ?? DEFAULT_TIMEOUTS.upstreamMs;
+  const descriptors = inPeerOrder(options.services ?? platformServices);
   const metrics = options.metrics ?? new Metrics();
   const shutdownDelayMs = options.shutdownDelayMs ?? 0;
-  const adminToken = options.adminToken ?? randomBytes(32).toString("hex");
+  const adminToken = options.adminToken ?? process.env.ADMIN_TOKEN ?? randomBytes(32).toString("hex");
   // One process, one database: each service migrates its own schema as it starts.
   const runtime: HostRuntime = { metrics, migrations: "apply", shutdownDelayMs, shutdownGraceMs: options.shutdownGraceMs ?? 5_000 };
   const closers: Array<() => Promise<unknown>> = [];
@@ -89,13 +92,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   try {
     const db = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir, logger });
     closers.push(() => db.close());
-    const bus: EventBus = await connectEventBus({
-      url: options.natsUrl,
-      streams: [ORDER_STREAM, VOUCHER_STREAM],
-      name: "platform",
-      logger,
-      metrics,
-    });
+    const bus: EventBus = await connectEventBus({ url: options.natsUrl, streams: streamsOf(descriptors), name: "platform", logger, metrics });
     closers.push(() => bus.close());
     const lock: LockService = createLockService({ url: options.redisUrl, logger });
     closers.push(() => lock.close());
@@ -113,50 +110,56 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     });
     closers.push(() => blueBrothersSandbox.close());
 
-    const voucher = await startVoucherService({
-      host,
-      port: options.voucherPort ?? 0,
-      db: sharedDatabase(db),
-      bus,
-      logger: createLogger("voucher", logger.level),
-      runtime,
-      channels: new Map([
-        [
-          "BLUE_BROTHERS",
-          createBlueBrothersChannel({ baseUrl: blueBrothersSandbox.url, ...SANDBOX_BLUE_BROTHERS, timeoutMs: upstreamTimeoutMs, metrics }),
-        ],
-      ]),
-    });
-    closers.push(() => voucher.close());
-    await voucher.ready;
-    const voucherUrl = `http://${host}:${voucher.port}`;
+    // Services read their variables through their own specs, as in the cluster; the sandboxes stand in for
+    // their upstreams, and each started service's URL is given to the services calling it.
+    const overlay: Record<string, string> = {
+      PSBC_BASE_URL: psbcSandbox.url,
+      PSBC_APP_ID: SANDBOX_PSBC.appId,
+      PSBC_APP_SECRET: SANDBOX_PSBC.appSecret,
+      BLUE_BROTHERS_BASE_URL: blueBrothersSandbox.url,
+      BLUE_BROTHERS_APP_ID: SANDBOX_BLUE_BROTHERS.appId,
+      BLUE_BROTHERS_APP_SECRET: SANDBOX_BLUE_BROTHERS.appSecret,
+      SANDBOX_AES_KEY: options.sandboxAes.key,
+      SANDBOX_AES_IV: options.sandboxAes.iv,
+      ADMIN_TOKEN: adminToken,
+      // A public development key unless one is given: embedded data is test data.
+      SERVICE_TYPE_KEK: process.env.SERVICE_TYPE_KEK ?? DEVELOPMENT_SERVICE_TYPE_KEK,
+      ...(options.upstreamTimeoutMs === undefined
+        ? {}
+        : { PSBC_TIMEOUT_MS: String(options.upstreamTimeoutMs), BLUE_BROTHERS_TIMEOUT_MS: String(options.upstreamTimeoutMs) }),
+    };
+    const started: HostedService[] = [];
+    const serviceUrls = new Map<string, string>();
+    const serviceUrl = (name: string): string => {
+      const url = serviceUrls.get(name);
+      if (!url) throw new Error(`no ${name} service is running`);
+      return url;
+    };
+    for (const descriptor of descriptors) {
+      const service = await hostDescribedService(descriptor, {
+        env: { ...process.env, ...overlay, ...(options.configuredPorts ? {} : { [portVariable(descriptor.name)]: "0" }) },
+        db: sharedDatabase(db),
+        bus,
+        lock,
+        logger: createLogger(descriptor.name, logger.level),
+        host,
+        runtime,
+      });
+      closers.push(() => service.close());
+      await service.ready;
+      started.push(service);
+      const url = `http://${host}:${service.port}`;
+      serviceUrls.set(descriptor.name, url);
+      overlay[serviceUrlVariable(descriptor.name)] = url;
+    }
 
-    const voucherTransport = rpcTransport(voucherUrl, { timeoutMs: DEFAULT_TIMEOUTS.rpcMs });
-    const order = await startOrderService({
-      host,
-      port: options.orderPort ?? 0,
-      db: sharedDatabase(db),
-      lock,
-      bus,
-      psbc: createPsbcPlatform({ baseUrl: psbcSandbox.url, ...SANDBOX_PSBC, timeoutMs: upstreamTimeoutMs, metrics }),
-      voucherTransport,
-      logger: createLogger("order", logger.level),
-      runtime,
-      adminToken,
-      serviceTypeKeys: options.serviceTypeKeys ?? new KeyRing(decodeKek(DEVELOPMENT_SERVICE_TYPE_KEK)),
-      seedServiceTypes: [sandboxServiceType(options.sandboxAes)],
-    });
-    closers.push(() => order.close());
-    await order.ready;
-    const orderUrl = `http://${host}:${order.port}`;
-
-    const orderTransport = rpcTransport(orderUrl, { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs });
+    // The gateway is not a service of the list: it answers PSBC, through the order service.
     const gateway = await buildGateway({
-      orderService: createClient(OrderService, orderTransport),
-      readiness: [
-        { name: "order", check: grpcHealthCheck(orderTransport) },
-        { name: "voucher", check: grpcHealthCheck(voucherTransport) },
-      ],
+      orderService: createClient(OrderService, rpcTransport(serviceUrl("order"), { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs })),
+      readiness: [...serviceUrls].map(([name, url]) => ({
+        name,
+        check: grpcHealthCheck(rpcTransport(url, { timeoutMs: DEFAULT_TIMEOUTS.rpcMs })),
+      })),
       logger: createLogger("gateway", logger.level),
       metrics,
       shutdownDelayMs,
@@ -168,13 +171,12 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
 
     return {
       gatewayUrl: `http://${host}:${gatewayPort}`,
-      orderUrl,
-      voucherUrl,
+      serviceUrl,
       adminToken,
       gateway,
       psbcSandbox,
       blueBrothersSandbox,
-      services: [voucher, order],
+      services: started,
       db,
       bus,
       metrics,

@@ -1,6 +1,6 @@
-import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Database } from "../common/database.js";
+import { eventOf } from "../common/events.js";
 import { withEvent } from "../common/outbox.js";
 import { KeyStatus } from "../common/statuses.js";
 import { VoucherIssuedSchema, VoucherVoidedSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
@@ -52,19 +52,13 @@ export class VoucherStore {
 
   /** Pending → normal with its code and URL, and voucher.issued, once even if two issuers race. */
   async recordIssued(voucher: VoucherRecord, voucherNo: string, url: string): Promise<VoucherRecord> {
-    const event = create(VoucherIssuedSchema, {
-      orderNo: voucher.orderNo,
-      voucherNo,
-      sendChannel: voucher.sendChannel,
-      issuedAt: timestampFromDate(new Date()),
-    });
     const statement = withEvent(
       VOUCHER_SCHEMA,
       `UPDATE vouchers.voucher SET voucher_no = $2, url = $3, key_status = ${KeyStatus.NORMAL}, issued_at = now(),
               last_error = NULL, updated_at = now()
         WHERE order_no = $1 AND key_status = ${KeyStatus.PENDING} RETURNING ${COLUMNS}`,
       [voucher.orderNo, voucherNo, url],
-      { subject: "voucher.issued", data: toBinary(VoucherIssuedSchema, event) },
+      eventOf(VoucherIssuedSchema, { orderNo: voucher.orderNo, voucherNo, sendChannel: voucher.sendChannel, issuedAt: timestampFromDate(new Date()) }),
     );
     const { rows } = await this.db.query<VoucherRow>(statement.text, statement.params);
     return rows[0] ? fromRow(rows[0]) : this.mustFind(voucher.orderNo);
@@ -72,18 +66,17 @@ export class VoucherStore {
 
   /** Pending or normal → voided, and voucher.voided, once. */
   async recordVoided(voucher: VoucherRecord): Promise<VoucherRecord> {
-    const event = create(VoucherVoidedSchema, {
-      orderNo: voucher.orderNo,
-      voucherNo: voucher.voucherNo ?? "",
-      sendChannel: voucher.sendChannel,
-      voidedAt: timestampFromDate(new Date()),
-    });
     const statement = withEvent(
       VOUCHER_SCHEMA,
       `UPDATE vouchers.voucher SET key_status = ${KeyStatus.VOIDED}, voided_at = now(), last_error = NULL, updated_at = now()
         WHERE order_no = $1 AND key_status IN (${KeyStatus.PENDING}, ${KeyStatus.NORMAL}) RETURNING ${COLUMNS}`,
       [voucher.orderNo],
-      { subject: "voucher.voided", data: toBinary(VoucherVoidedSchema, event) },
+      eventOf(VoucherVoidedSchema, {
+        orderNo: voucher.orderNo,
+        voucherNo: voucher.voucherNo ?? "",
+        sendChannel: voucher.sendChannel,
+        voidedAt: timestampFromDate(new Date()),
+      }),
     );
     const { rows } = await this.db.query<VoucherRow>(statement.text, statement.params);
     return rows[0] ? fromRow(rows[0]) : this.mustFind(voucher.orderNo);

@@ -6,16 +6,17 @@ import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import { file_rights_events_v1_subject } from "./subject_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file rights/events/v1/events.proto.
  */
 export const file_rights_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch1yaWdodHMvZXZlbnRzL3YxL2V2ZW50cy5wcm90bxIQcmlnaHRzLmV2ZW50cy52MSJ+CgtPcmRlckJvb2tlZBIQCghvcmRlcl9ubxgBIAEoCRIMCgRjb2RlGAIgASgJEgwKBHR5cGUYAyABKAkSEgoKdm91Y2hlcl9ubxgEIAEoCRItCglib29rZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInAKDk9yZGVyQ2FuY2VsbGVkEhAKCG9yZGVyX25vGAEgASgJEgwKBGNvZGUYAiABKAkSDAoEdHlwZRgDIAEoCRIwCgxjYW5jZWxsZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInoKDVZvdWNoZXJJc3N1ZWQSEAoIb3JkZXJfbm8YASABKAkSEgoKdm91Y2hlcl9ubxgCIAEoCRIUCgxzZW5kX2NoYW5uZWwYAyABKAkSLQoJaXNzdWVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ6Cg1Wb3VjaGVyVm9pZGVkEhAKCG9yZGVyX25vGAEgASgJEhIKCnZvdWNoZXJfbm8YAiABKAkSFAoMc2VuZF9jaGFubmVsGAMgASgJEi0KCXZvaWRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1yaWdodHMvZXZlbnRzL3YxL2V2ZW50cy5wcm90bxIQcmlnaHRzLmV2ZW50cy52MSKQAQoLT3JkZXJCb29rZWQSEAoIb3JkZXJfbm8YASABKAkSDAoEY29kZRgCIAEoCRIMCgR0eXBlGAMgASgJEhIKCnZvdWNoZXJfbm8YBCABKAkSLQoJYm9va2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDoQirUYDG9yZGVyLmJvb2tlZCKFAQoOT3JkZXJDYW5jZWxsZWQSEAoIb3JkZXJfbm8YASABKAkSDAoEY29kZRgCIAEoCRIMCgR0eXBlGAMgASgJEjAKDGNhbmNlbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6E4q1GA9vcmRlci5jYW5jZWxsZWQijgEKDVZvdWNoZXJJc3N1ZWQSEAoIb3JkZXJfbm8YASABKAkSEgoKdm91Y2hlcl9ubxgCIAEoCRIUCgxzZW5kX2NoYW5uZWwYAyABKAkSLQoJaXNzdWVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDoSirUYDnZvdWNoZXIuaXNzdWVkIo4BCg1Wb3VjaGVyVm9pZGVkEhAKCG9yZGVyX25vGAEgASgJEhIKCnZvdWNoZXJfbm8YAiABKAkSFAoMc2VuZF9jaGFubmVsGAMgASgJEi0KCXZvaWRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6Eoq1GA52b3VjaGVyLnZvaWRlZGIGcHJvdG8z", [file_google_protobuf_timestamp, file_rights_events_v1_subject]);
 
 /**
- * Subject order.booked: an order reached status 200 with its voucher URL.
+ * An order reached status 200 with its voucher URL.
  *
  * @generated from message rights.events.v1.OrderBooked
  */
@@ -54,7 +55,7 @@ export const OrderBookedSchema: GenMessage<OrderBooked> = /*@__PURE__*/
   messageDesc(file_rights_events_v1_events, 0);
 
 /**
- * Subject order.cancelled: an order reached status 400.
+ * An order reached status 400.
  *
  * @generated from message rights.events.v1.OrderCancelled
  */
@@ -88,7 +89,7 @@ export const OrderCancelledSchema: GenMessage<OrderCancelled> = /*@__PURE__*/
   messageDesc(file_rights_events_v1_events, 1);
 
 /**
- * Subject voucher.issued.
+ * A voucher was issued at its send channel.
  *
  * @generated from message rights.events.v1.VoucherIssued
  */
@@ -122,7 +123,7 @@ export const VoucherIssuedSchema: GenMessage<VoucherIssued> = /*@__PURE__*/
   messageDesc(file_rights_events_v1_events, 2);
 
 /**
- * Subject voucher.voided.
+ * A voucher was voided at its send channel.
  *
  * @generated from message rights.events.v1.VoucherVoided
  */

@@ -1,0 +1,27 @@
+import { describe, expect, it } from "vitest";
+import { file_rights_events_v1_events } from "../../proto/gen/rights/events/v1/events_pb.js";
+import { subjectMatches } from "../common/bus.js";
+import { subjectOf } from "../common/events.js";
+import { inPeerOrder } from "../common/service-descriptor.js";
+import { streamsOf } from "./cluster.js";
+import { services } from "./services.js";
+
+describe("the list of services", () => {
+  it("has unique names and schemas, and starts each service after the services it calls", () => {
+    expect(new Set(services.map((service) => service.name)).size).toBe(services.length);
+    expect(new Set(services.map((service) => service.schema.name)).size).toBe(services.length);
+    const order = inPeerOrder(services).map((service) => service.name);
+    for (const service of services) {
+      for (const peer of service.peers) expect(order.indexOf(peer)).toBeLessThan(order.indexOf(service.name));
+    }
+  });
+
+  it("puts every event type's subject in exactly one service's stream", () => {
+    const streams = streamsOf(services);
+    for (const message of file_rights_events_v1_events.messages) {
+      const subject = subjectOf(message);
+      const owners = streams.filter((stream) => stream.subjects.some((pattern) => subjectMatches(pattern, subject)));
+      expect(owners.map((stream) => stream.name), subject).toHaveLength(1);
+    }
+  });
+});
