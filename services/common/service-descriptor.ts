@@ -2,6 +2,7 @@
 // declarations need to know about it, and how it starts. Each service has one in services/<name>/service.ts.
 import type { CleanedEnv, ValidatorSpec } from "envalid";
 import type { EventBus, StreamSpec } from "./bus.js";
+import { systemClock, type Clock } from "./clock.js";
 import type { Database } from "./database.js";
 import type { LockService } from "./lock.js";
 import type { Logger } from "./logger.js";
@@ -26,6 +27,8 @@ export type ServiceDeps<Spec extends ConfigSpec, Needs extends ServiceNeeds> = {
   bus: EventBus;
   logger: Logger;
   metrics: Metrics;
+  /** Where every business time comes from (booking, usage, completion, months): one clock per process. */
+  clock: Clock;
   /** Asks the outbox relay to publish what a commit just wrote. */
   eventsWritten(): void;
 } & (Needs extends { redis: true } ? { lock: LockService } : unknown);
@@ -102,6 +105,8 @@ export interface ServiceInfrastructure {
   logger: Logger;
   host: string;
   runtime: HostRuntime;
+  /** The system clock unless embedded mode started it elsewhere (CLOCK_START). */
+  clock?: Clock;
 }
 
 /** Hosts a described service: reads its config, listens on its `<NAME>_PORT`, and hands it its dependencies. */
@@ -123,7 +128,7 @@ export async function hostDescribedService(descriptor: AnyServiceDescriptor, inf
     runtime,
     start({ eventsWritten }) {
       // `lock` is in the deps type only of descriptors that need it; the others ignore it.
-      const deps = { env, db, bus, lock, logger, metrics: runtime.metrics, eventsWritten };
+      const deps = { env, db, bus, lock, logger, metrics: runtime.metrics, clock: infrastructure.clock ?? systemClock, eventsWritten };
       const started = descriptor.start(deps);
       if (!descriptor.needs.redis || !lock) return started;
       return { ...started, dependencies: [{ name: "redis", ping: () => lock.ping() }, ...(started.dependencies ?? [])] };

@@ -1,6 +1,7 @@
 import { createClient } from "@connectrpc/connect";
-import { port, str, url } from "envalid";
+import { makeValidator, port, str, url } from "envalid";
 import { buildGateway, grpcHealthCheck } from "../../gateway/app.js";
+import { clockStartingAt, parseClockStart } from "../common/clock.js";
 import { aes16, ConfigError, gatewaySpec, processSpec, readConfig } from "../common/config.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { rpcTransport } from "../common/rpc-client.js";
@@ -9,6 +10,9 @@ import { migrateServices, processRuntime, startServiceRole, streamsOf, type Runn
 import { startPlatform } from "./platform.js";
 import { SANDBOX_AES, SANDBOX_PORTS } from "./sandbox-credentials.js";
 import { services } from "./services.js";
+
+/** CLOCK_START: the instant the embedded clock reads at start. */
+const clockStart = makeValidator<Date>(parseClockStart);
 
 /**
  * Embedded mode: every connection optional; what is missing falls back to PGlite and in-process parts. Each
@@ -27,6 +31,7 @@ const embeddedSpec = {
   NATS_URL: url({ default: undefined }),
   SANDBOX_AES_KEY: aes16({ default: SANDBOX_AES.key }),
   SANDBOX_AES_IV: aes16({ default: SANDBOX_AES.iv }),
+  CLOCK_START: clockStart({ default: undefined, desc: "start the clock at this instant and let it run (a month in one sitting)" }),
 };
 
 /**
@@ -52,6 +57,7 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
       metrics,
       shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+      clock: env.CLOCK_START ? clockStartingAt(env.CLOCK_START) : undefined,
     });
     logger.info(
       {
@@ -63,6 +69,7 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
         database: env.DATABASE_URL ? "postgresql" : `pglite:${env.DATA_DIR}`,
         lock: env.REDIS_URL ? "redis" : "in-process",
         bus: env.NATS_URL ? "nats" : "in-process",
+        ...(env.CLOCK_START ? { clockStart: env.CLOCK_START.toISOString() } : {}),
       },
       "rights platform running (embedded); try: npm run psbc -- appointment <rights code>",
     );
@@ -115,6 +122,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger(role, process.env.LOG_LEVEL ?? "info");
+  // A moved clock is for showing a month in one sitting; in the cluster it would stamp real orders wrongly.
+  if (role !== "embedded" && process.env.CLOCK_START) {
+    reportStartFailure(role, logger, new ConfigError("invalid configuration:\n  CLOCK_START: only the embedded mode takes it"));
+  }
   if (!start) {
     await migrateServices(services, logger).catch((err: unknown) => reportStartFailure(role, logger, err));
     process.exit(0);

@@ -6,6 +6,7 @@ import { connectEventBus, type EventBus } from "../common/bus.js";
 import { DEFAULT_TIMEOUTS } from "../common/config.js";
 import { openDatabase, sharedDatabase, type Database } from "../common/database.js";
 import { createLockService, type LockService } from "../common/lock.js";
+import type { Clock } from "../common/clock.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { rpcTransport } from "../common/rpc-client.js";
 import { Metrics } from "../common/metrics.js";
@@ -51,6 +52,8 @@ export interface PlatformOptions {
   /** How closing drains: a delay serving while not ready, then a grace for calls in flight (0 and 5 s unless set). */
   shutdownDelayMs?: number;
   shutdownGraceMs?: number;
+  /** Every service's clock; the system clock unless given (CLOCK_START, tests). */
+  clock?: Clock;
   /** The services to run: the platform's list unless a test brings another. */
   services?: readonly AnyServiceDescriptor[];
 }
@@ -144,6 +147,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         logger: createLogger(descriptor.name, logger.level),
         host,
         runtime,
+        clock: options.clock,
       });
       closers.push(() => service.close());
       await service.ready;

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rights/events/v1/events.proto.
  */
 export const file_rights_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch1yaWdodHMvZXZlbnRzL3YxL2V2ZW50cy5wcm90bxIQcmlnaHRzLmV2ZW50cy52MSKQAQoLT3JkZXJCb29rZWQSEAoIb3JkZXJfbm8YASABKAkSDAoEY29kZRgCIAEoCRIMCgR0eXBlGAMgASgJEhIKCnZvdWNoZXJfbm8YBCABKAkSLQoJYm9va2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDoQirUYDG9yZGVyLmJvb2tlZCKFAQoOT3JkZXJDYW5jZWxsZWQSEAoIb3JkZXJfbm8YASABKAkSDAoEY29kZRgCIAEoCRIMCgR0eXBlGAMgASgJEjAKDGNhbmNlbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6E4q1GA9vcmRlci5jYW5jZWxsZWQijgEKDVZvdWNoZXJJc3N1ZWQSEAoIb3JkZXJfbm8YASABKAkSEgoKdm91Y2hlcl9ubxgCIAEoCRIUCgxzZW5kX2NoYW5uZWwYAyABKAkSLQoJaXNzdWVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDoSirUYDnZvdWNoZXIuaXNzdWVkIo4BCg1Wb3VjaGVyVm9pZGVkEhAKCG9yZGVyX25vGAEgASgJEhIKCnZvdWNoZXJfbm8YAiABKAkSFAoMc2VuZF9jaGFubmVsGAMgASgJEi0KCXZvaWRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6Eoq1GA52b3VjaGVyLnZvaWRlZGIGcHJvdG8z", [file_google_protobuf_timestamp, file_rights_events_v1_subject]);
+  fileDesc("Ch1yaWdodHMvZXZlbnRzL3YxL2V2ZW50cy5wcm90bxIQcmlnaHRzLmV2ZW50cy52MSKQAQoLT3JkZXJCb29rZWQSEAoIb3JkZXJfbm8YASABKAkSDAoEY29kZRgCIAEoCRIMCgR0eXBlGAMgASgJEhIKCnZvdWNoZXJfbm8YBCABKAkSLQoJYm9va2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDoQirUYDG9yZGVyLmJvb2tlZCKFAQoOT3JkZXJDYW5jZWxsZWQSEAoIb3JkZXJfbm8YASABKAkSDAoEY29kZRgCIAEoCRIMCgR0eXBlGAMgASgJEjAKDGNhbmNlbGxlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6E4q1GA9vcmRlci5jYW5jZWxsZWQijgEKDVZvdWNoZXJJc3N1ZWQSEAoIb3JkZXJfbm8YASABKAkSEgoKdm91Y2hlcl9ubxgCIAEoCRIUCgxzZW5kX2NoYW5uZWwYAyABKAkSLQoJaXNzdWVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDoSirUYDnZvdWNoZXIuaXNzdWVkIo4BCg1Wb3VjaGVyVm9pZGVkEhAKCG9yZGVyX25vGAEgASgJEhIKCnZvdWNoZXJfbm8YAiABKAkSFAoMc2VuZF9jaGFubmVsGAMgASgJEi0KCXZvaWRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXA6Eoq1GA52b3VjaGVyLnZvaWRlZCKUAQoPVm91Y2hlclJlZGVlbWVkEhAKCG9yZGVyX25vGAEgASgJEhIKCnZvdWNoZXJfbm8YAiABKAkSFAoMc2VuZF9jaGFubmVsGAMgASgJEi8KC3JlZGVlbWVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDoUirUYEHZvdWNoZXIucmVkZWVtZWQikQEKDlZvdWNoZXJFeHBpcmVkEhAKCG9yZGVyX25vGAEgASgJEhIKCnZvdWNoZXJfbm8YAiABKAkSFAoMc2VuZF9jaGFubmVsGAMgASgJEi4KCmV4cGlyZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wOhOKtRgPdm91Y2hlci5leHBpcmVkIqcBChRPcmRlclZvdWNoZXJSZWRlZW1lZBIQCghvcmRlcl9ubxgBIAEoCRIMCgRjb2RlGAIgASgJEgwKBHR5cGUYAyABKAkSFQoNcHNiY19vcmRlcl9ubxgEIAEoCRIuCgp1c2FnZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDoairUYFm9yZGVyLnZvdWNoZXJfcmVkZWVtZWQiogIKDk9yZGVyQ29tcGxldGVkEhAKCG9yZGVyX25vGAEgASgJEgwKBGNvZGUYAiABKAkSDAoEdHlwZRgDIAEoCRIUCgxzZXJ2aWNlX25hbWUYBCABKAkSFQoNcHJvdmlkZXJfY29kZRgFIAEoCRIYChBwcm92aW5jZV9pbnN0X25vGAYgASgJEhEKCWluc3RfdHlwZRgHIAEoCRItCglib29rZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKa2V5X3N0YXR1cxgKIAEoBToTirUYD29yZGVyLmNvbXBsZXRlZCJ/CgxPcmRlckV4cGlyZWQSEAoIb3JkZXJfbm8YASABKAkSDAoEY29kZRgCIAEoCRIMCgR0eXBlGAMgASgJEi4KCmV4cGlyZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wOhGKtRgNb3JkZXIuZXhwaXJlZCKjAQoVTm90aWZpY2F0aW9uRGVsaXZlcmVkEg8KB3Rhc2tfaWQYASABKAkSEQoJdGFza190eXBlGAIgASgFEhAKCG9yZGVyX25vGAMgASgJEgwKBGNvZGUYBCABKAkSMAoMZGVsaXZlcmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDoUirUYEG5vdGlmeS5kZWxpdmVyZWQiewoQTm90aWZpY2F0aW9uRGVhZBIPCgd0YXNrX2lkGAEgASgJEhEKCXRhc2tfdHlwZRgCIAEoBRIQCghvcmRlcl9ubxgDIAEoCRIMCgRjb2RlGAQgASgJEhIKCmxhc3RfZXJyb3IYBSABKAk6D4q1GAtub3RpZnkuZGVhZGIGcHJvdG8z", [file_google_protobuf_timestamp, file_rights_events_v1_subject]);
 
 /**
  * An order reached status 200 with its voucher URL.
@@ -155,4 +155,297 @@ export type VoucherVoided = Message<"rights.events.v1.VoucherVoided"> & {
  */
 export const VoucherVoidedSchema: GenMessage<VoucherVoided> = /*@__PURE__*/
   messageDesc(file_rights_events_v1_events, 3);
+
+/**
+ * A voucher was redeemed at its send channel (key status 2), told by its callback or found by the status poll.
+ *
+ * @generated from message rights.events.v1.VoucherRedeemed
+ */
+export type VoucherRedeemed = Message<"rights.events.v1.VoucherRedeemed"> & {
+  /**
+   * @generated from field: string order_no = 1;
+   */
+  orderNo: string;
+
+  /**
+   * @generated from field: string voucher_no = 2;
+   */
+  voucherNo: string;
+
+  /**
+   * @generated from field: string send_channel = 3;
+   */
+  sendChannel: string;
+
+  /**
+   * When the customer redeemed it (the send channel's time), not when we learnt of it.
+   *
+   * @generated from field: google.protobuf.Timestamp redeemed_at = 4;
+   */
+  redeemedAt?: Timestamp;
+};
+
+/**
+ * Describes the message rights.events.v1.VoucherRedeemed.
+ * Use `create(VoucherRedeemedSchema)` to create a new message.
+ */
+export const VoucherRedeemedSchema: GenMessage<VoucherRedeemed> = /*@__PURE__*/
+  messageDesc(file_rights_events_v1_events, 4);
+
+/**
+ * A voucher expired with its order (key status 4), voided at its send channel where the channel supports it.
+ *
+ * @generated from message rights.events.v1.VoucherExpired
+ */
+export type VoucherExpired = Message<"rights.events.v1.VoucherExpired"> & {
+  /**
+   * @generated from field: string order_no = 1;
+   */
+  orderNo: string;
+
+  /**
+   * @generated from field: string voucher_no = 2;
+   */
+  voucherNo: string;
+
+  /**
+   * @generated from field: string send_channel = 3;
+   */
+  sendChannel: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expired_at = 4;
+   */
+  expiredAt?: Timestamp;
+};
+
+/**
+ * Describes the message rights.events.v1.VoucherExpired.
+ * Use `create(VoucherExpiredSchema)` to create a new message.
+ */
+export const VoucherExpiredSchema: GenMessage<VoucherExpired> = /*@__PURE__*/
+  messageDesc(file_rights_events_v1_events, 5);
+
+/**
+ * An order's voucher was redeemed (key status 2, usage time set): PSBC is to be told the service is complete.
+ *
+ * @generated from message rights.events.v1.OrderVoucherRedeemed
+ */
+export type OrderVoucherRedeemed = Message<"rights.events.v1.OrderVoucherRedeemed"> & {
+  /**
+   * @generated from field: string order_no = 1;
+   */
+  orderNo: string;
+
+  /**
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string type = 3;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string psbc_order_no = 4;
+   */
+  psbcOrderNo: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp usage_time = 5;
+   */
+  usageTime?: Timestamp;
+};
+
+/**
+ * Describes the message rights.events.v1.OrderVoucherRedeemed.
+ * Use `create(OrderVoucherRedeemedSchema)` to create a new message.
+ */
+export const OrderVoucherRedeemedSchema: GenMessage<OrderVoucherRedeemed> = /*@__PURE__*/
+  messageDesc(file_rights_events_v1_events, 6);
+
+/**
+ * An order reached status 300 (PSBC acknowledged the service-complete notice). Carries every column the
+ * reconciliation file needs, so the ledger never reads the order service's tables.
+ *
+ * @generated from message rights.events.v1.OrderCompleted
+ */
+export type OrderCompleted = Message<"rights.events.v1.OrderCompleted"> & {
+  /**
+   * @generated from field: string order_no = 1;
+   */
+  orderNo: string;
+
+  /**
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string type = 3;
+   */
+  type: string;
+
+  /**
+   * The service type's name (服务内容).
+   *
+   * @generated from field: string service_name = 4;
+   */
+  serviceName: string;
+
+  /**
+   * @generated from field: string provider_code = 5;
+   */
+  providerCode: string;
+
+  /**
+   * @generated from field: string province_inst_no = 6;
+   */
+  provinceInstNo: string;
+
+  /**
+   * @generated from field: string inst_type = 7;
+   */
+  instType: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp booked_at = 8;
+   */
+  bookedAt?: Timestamp;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp completed_at = 9;
+   */
+  completedAt?: Timestamp;
+
+  /**
+   * The voucher key status at completion (2 redeemed).
+   *
+   * @generated from field: int32 key_status = 10;
+   */
+  keyStatus: number;
+};
+
+/**
+ * Describes the message rights.events.v1.OrderCompleted.
+ * Use `create(OrderCompletedSchema)` to create a new message.
+ */
+export const OrderCompletedSchema: GenMessage<OrderCompleted> = /*@__PURE__*/
+  messageDesc(file_rights_events_v1_events, 7);
+
+/**
+ * An order's rights expired (status 500).
+ *
+ * @generated from message rights.events.v1.OrderExpired
+ */
+export type OrderExpired = Message<"rights.events.v1.OrderExpired"> & {
+  /**
+   * @generated from field: string order_no = 1;
+   */
+  orderNo: string;
+
+  /**
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string type = 3;
+   */
+  type: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expired_at = 4;
+   */
+  expiredAt?: Timestamp;
+};
+
+/**
+ * Describes the message rights.events.v1.OrderExpired.
+ * Use `create(OrderExpiredSchema)` to create a new message.
+ */
+export const OrderExpiredSchema: GenMessage<OrderExpired> = /*@__PURE__*/
+  messageDesc(file_rights_events_v1_events, 8);
+
+/**
+ * A notification task was delivered and acknowledged by its recipient. For task type 1 (service complete), the
+ * order service completes the order on it.
+ *
+ * @generated from message rights.events.v1.NotificationDelivered
+ */
+export type NotificationDelivered = Message<"rights.events.v1.NotificationDelivered"> & {
+  /**
+   * @generated from field: string task_id = 1;
+   */
+  taskId: string;
+
+  /**
+   * 1 service complete to PSBC; others (SMS, channel callbacks) later.
+   *
+   * @generated from field: int32 task_type = 2;
+   */
+  taskType: number;
+
+  /**
+   * @generated from field: string order_no = 3;
+   */
+  orderNo: string;
+
+  /**
+   * @generated from field: string code = 4;
+   */
+  code: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp delivered_at = 5;
+   */
+  deliveredAt?: Timestamp;
+};
+
+/**
+ * Describes the message rights.events.v1.NotificationDelivered.
+ * Use `create(NotificationDeliveredSchema)` to create a new message.
+ */
+export const NotificationDeliveredSchema: GenMessage<NotificationDelivered> = /*@__PURE__*/
+  messageDesc(file_rights_events_v1_events, 9);
+
+/**
+ * A notification task exhausted its attempts and is dead until an operator retries it.
+ *
+ * @generated from message rights.events.v1.NotificationDead
+ */
+export type NotificationDead = Message<"rights.events.v1.NotificationDead"> & {
+  /**
+   * @generated from field: string task_id = 1;
+   */
+  taskId: string;
+
+  /**
+   * @generated from field: int32 task_type = 2;
+   */
+  taskType: number;
+
+  /**
+   * @generated from field: string order_no = 3;
+   */
+  orderNo: string;
+
+  /**
+   * @generated from field: string code = 4;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string last_error = 5;
+   */
+  lastError: string;
+};
+
+/**
+ * Describes the message rights.events.v1.NotificationDead.
+ * Use `create(NotificationDeadSchema)` to create a new message.
+ */
+export const NotificationDeadSchema: GenMessage<NotificationDead> = /*@__PURE__*/
+  messageDesc(file_rights_events_v1_events, 10);
 
