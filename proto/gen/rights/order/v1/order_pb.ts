@@ -4,13 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file rights/order/v1/order.proto.
  */
 export const file_rights_order_v1_order: GenFile = /*@__PURE__*/
-  fileDesc("ChtyaWdodHMvb3JkZXIvdjEvb3JkZXIucHJvdG8SD3JpZ2h0cy5vcmRlci52MSKSAQoOUmlnaHRzRW52ZWxvcGUSDAoEdHlwZRgBIAEoCRIPCgdyZXF1ZXN0GAIgASgJEg8KB2NoYW5uZWwYAyABKAkSEQoJdHJhbl9jaG5sGAQgASgJEhAKCGJhY2tfdXJsGAUgASgJEhEKCWluc3RfdHlwZRgGIAEoCRIYChBwcm92aW5jZV9pbnN0X25vGAcgASgJIkcKEkJvb2tTZXJ2aWNlUmVxdWVzdBIxCghlbnZlbG9wZRgBIAEoCzIfLnJpZ2h0cy5vcmRlci52MS5SaWdodHNFbnZlbG9wZSJGChNCb29rU2VydmljZVJlc3BvbnNlEhAKCG9yZGVyX25vGAEgASgJEgsKA3VybBgCIAEoCRIQCghiYWNrX3VybBgDIAEoCSJJChRDYW5jZWxTZXJ2aWNlUmVxdWVzdBIxCghlbnZlbG9wZRgBIAEoCzIfLnJpZ2h0cy5vcmRlci52MS5SaWdodHNFbnZlbG9wZSI5ChVDYW5jZWxTZXJ2aWNlUmVzcG9uc2USEAoIb3JkZXJfbm8YASABKAkSDgoGc3RhdHVzGAIgASgFIkwKF0dldFNlcnZpY2VEZXRhaWxSZXF1ZXN0EjEKCGVudmVsb3BlGAEgASgLMh8ucmlnaHRzLm9yZGVyLnYxLlJpZ2h0c0VudmVsb3BlIm8KGEdldFNlcnZpY2VEZXRhaWxSZXNwb25zZRIQCghvcmRlcl9ubxgBIAEoCRILCgN1cmwYAiABKAkSEAoIYmFja191cmwYAyABKAkSDgoGc3RhdHVzGAQgASgFEhIKCmtleV9zdGF0dXMYBSABKAUiTgoZUXVlcnlFeHBpcmVkUG9pbnRzUmVxdWVzdBIxCghlbnZlbG9wZRgBIAEoCzIfLnJpZ2h0cy5vcmRlci52MS5SaWdodHNFbnZlbG9wZSJhChpRdWVyeUV4cGlyZWRQb2ludHNSZXNwb25zZRIWCg50cmFuX2ludGdsX251bRgBIAEoAxIXCg9vdmR1ZV9pbnRnbF9udW0YAiABKAMSEgoKbm90aWNlX21zZxgDIAEoCSLJAQoVUHV0U2VydmljZVR5cGVSZXF1ZXN0EgwKBHR5cGUYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdhZXNfa2V5GAMgASgJEg4KBmFlc19pdhgEIAEoCRIVCg1wcm92aWRlcl9jb2RlGAUgASgJEhsKE3ZvdWNoZXJfdGVtcGxhdGVfaWQYBiABKAkSFAoMc2VuZF9jaGFubmVsGAcgASgJEhUKDXZhbGlkaXR5X2RheXMYCCABKAUSEgoKc3RyaWN0X21hYxgJIAEoCCImChZQdXRTZXJ2aWNlVHlwZVJlc3BvbnNlEgwKBHR5cGUYASABKAkygwQKDE9yZGVyU2VydmljZRJYCgtCb29rU2VydmljZRIjLnJpZ2h0cy5vcmRlci52MS5Cb29rU2VydmljZVJlcXVlc3QaJC5yaWdodHMub3JkZXIudjEuQm9va1NlcnZpY2VSZXNwb25zZRJeCg1DYW5jZWxTZXJ2aWNlEiUucmlnaHRzLm9yZGVyLnYxLkNhbmNlbFNlcnZpY2VSZXF1ZXN0GiYucmlnaHRzLm9yZGVyLnYxLkNhbmNlbFNlcnZpY2VSZXNwb25zZRJnChBHZXRTZXJ2aWNlRGV0YWlsEigucmlnaHRzLm9yZGVyLnYxLkdldFNlcnZpY2VEZXRhaWxSZXF1ZXN0GikucmlnaHRzLm9yZGVyLnYxLkdldFNlcnZpY2VEZXRhaWxSZXNwb25zZRJtChJRdWVyeUV4cGlyZWRQb2ludHMSKi5yaWdodHMub3JkZXIudjEuUXVlcnlFeHBpcmVkUG9pbnRzUmVxdWVzdBorLnJpZ2h0cy5vcmRlci52MS5RdWVyeUV4cGlyZWRQb2ludHNSZXNwb25zZRJhCg5QdXRTZXJ2aWNlVHlwZRImLnJpZ2h0cy5vcmRlci52MS5QdXRTZXJ2aWNlVHlwZVJlcXVlc3QaJy5yaWdodHMub3JkZXIudjEuUHV0U2VydmljZVR5cGVSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChtyaWdodHMvb3JkZXIvdjEvb3JkZXIucHJvdG8SD3JpZ2h0cy5vcmRlci52MSKSAQoOUmlnaHRzRW52ZWxvcGUSDAoEdHlwZRgBIAEoCRIPCgdyZXF1ZXN0GAIgASgJEg8KB2NoYW5uZWwYAyABKAkSEQoJdHJhbl9jaG5sGAQgASgJEhAKCGJhY2tfdXJsGAUgASgJEhEKCWluc3RfdHlwZRgGIAEoCRIYChBwcm92aW5jZV9pbnN0X25vGAcgASgJIkcKEkJvb2tTZXJ2aWNlUmVxdWVzdBIxCghlbnZlbG9wZRgBIAEoCzIfLnJpZ2h0cy5vcmRlci52MS5SaWdodHNFbnZlbG9wZSJGChNCb29rU2VydmljZVJlc3BvbnNlEhAKCG9yZGVyX25vGAEgASgJEgsKA3VybBgCIAEoCRIQCghiYWNrX3VybBgDIAEoCSJJChRDYW5jZWxTZXJ2aWNlUmVxdWVzdBIxCghlbnZlbG9wZRgBIAEoCzIfLnJpZ2h0cy5vcmRlci52MS5SaWdodHNFbnZlbG9wZSI5ChVDYW5jZWxTZXJ2aWNlUmVzcG9uc2USEAoIb3JkZXJfbm8YASABKAkSDgoGc3RhdHVzGAIgASgFIkwKF0dldFNlcnZpY2VEZXRhaWxSZXF1ZXN0EjEKCGVudmVsb3BlGAEgASgLMh8ucmlnaHRzLm9yZGVyLnYxLlJpZ2h0c0VudmVsb3BlIm8KGEdldFNlcnZpY2VEZXRhaWxSZXNwb25zZRIQCghvcmRlcl9ubxgBIAEoCRILCgN1cmwYAiABKAkSEAoIYmFja191cmwYAyABKAkSDgoGc3RhdHVzGAQgASgFEhIKCmtleV9zdGF0dXMYBSABKAUiTgoZUXVlcnlFeHBpcmVkUG9pbnRzUmVxdWVzdBIxCghlbnZlbG9wZRgBIAEoCzIfLnJpZ2h0cy5vcmRlci52MS5SaWdodHNFbnZlbG9wZSJhChpRdWVyeUV4cGlyZWRQb2ludHNSZXNwb25zZRIWCg50cmFuX2ludGdsX251bRgBIAEoAxIXCg9vdmR1ZV9pbnRnbF9udW0YAiABKAMSEgoKbm90aWNlX21zZxgDIAEoCSLJAQoVUHV0U2VydmljZVR5cGVSZXF1ZXN0EgwKBHR5cGUYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdhZXNfa2V5GAMgASgJEg4KBmFlc19pdhgEIAEoCRIVCg1wcm92aWRlcl9jb2RlGAUgASgJEhsKE3ZvdWNoZXJfdGVtcGxhdGVfaWQYBiABKAkSFAoMc2VuZF9jaGFubmVsGAcgASgJEhUKDXZhbGlkaXR5X2RheXMYCCABKAUSEgoKc3RyaWN0X21hYxgJIAEoCCImChZQdXRTZXJ2aWNlVHlwZVJlc3BvbnNlEgwKBHR5cGUYASABKAki7wMKCU9yZGVyVmlldxIQCghvcmRlcl9ubxgBIAEoCRIMCgRjb2RlGAIgASgJEgwKBHR5cGUYAyABKAkSDgoGc3RhdHVzGAQgASgFEhIKCmtleV9zdGF0dXMYBSABKAUSEgoKdm91Y2hlcl9ubxgGIAEoCRIVCg1wc2JjX29yZGVyX25vGAcgASgJEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWJvb2tlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOa2V5X3VzYWdlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY2FuY2VsbGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglleHBpcmVfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYDiABKAkSGAoQcHJvdmluY2VfaW5zdF9ubxgPIAEoCRIRCglpbnN0X3R5cGUYECABKAkiHwoPR2V0T3JkZXJSZXF1ZXN0EgwKBGNvZGUYASABKAkiPQoQR2V0T3JkZXJSZXNwb25zZRIpCgVvcmRlchgBIAEoCzIaLnJpZ2h0cy5vcmRlci52MS5PcmRlclZpZXcingEKHkZpbmRSZWRlZW1lZFVuY29tcGxldGVkUmVxdWVzdBINCgVjb2RlcxgBIAMoCRIvCgt1c2FnZV9zdGFydBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJdXNhZ2VfZW5kGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgEIAEoBSJNCh9GaW5kUmVkZWVtZWRVbmNvbXBsZXRlZFJlc3BvbnNlEioKBm9yZGVycxgBIAMoCzIaLnJpZ2h0cy5vcmRlci52MS5PcmRlclZpZXcy0gUKDE9yZGVyU2VydmljZRJYCgtCb29rU2VydmljZRIjLnJpZ2h0cy5vcmRlci52MS5Cb29rU2VydmljZVJlcXVlc3QaJC5yaWdodHMub3JkZXIudjEuQm9va1NlcnZpY2VSZXNwb25zZRJeCg1DYW5jZWxTZXJ2aWNlEiUucmlnaHRzLm9yZGVyLnYxLkNhbmNlbFNlcnZpY2VSZXF1ZXN0GiYucmlnaHRzLm9yZGVyLnYxLkNhbmNlbFNlcnZpY2VSZXNwb25zZRJnChBHZXRTZXJ2aWNlRGV0YWlsEigucmlnaHRzLm9yZGVyLnYxLkdldFNlcnZpY2VEZXRhaWxSZXF1ZXN0GikucmlnaHRzLm9yZGVyLnYxLkdldFNlcnZpY2VEZXRhaWxSZXNwb25zZRJtChJRdWVyeUV4cGlyZWRQb2ludHMSKi5yaWdodHMub3JkZXIudjEuUXVlcnlFeHBpcmVkUG9pbnRzUmVxdWVzdBorLnJpZ2h0cy5vcmRlci52MS5RdWVyeUV4cGlyZWRQb2ludHNSZXNwb25zZRJhCg5QdXRTZXJ2aWNlVHlwZRImLnJpZ2h0cy5vcmRlci52MS5QdXRTZXJ2aWNlVHlwZVJlcXVlc3QaJy5yaWdodHMub3JkZXIudjEuUHV0U2VydmljZVR5cGVSZXNwb25zZRJPCghHZXRPcmRlchIgLnJpZ2h0cy5vcmRlci52MS5HZXRPcmRlclJlcXVlc3QaIS5yaWdodHMub3JkZXIudjEuR2V0T3JkZXJSZXNwb25zZRJ8ChdGaW5kUmVkZWVtZWRVbmNvbXBsZXRlZBIvLnJpZ2h0cy5vcmRlci52MS5GaW5kUmVkZWVtZWRVbmNvbXBsZXRlZFJlcXVlc3QaMC5yaWdodHMub3JkZXIudjEuRmluZFJlZGVlbWVkVW5jb21wbGV0ZWRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * What PSBC sends on every rights call, as the gateway received it. `request` is still encrypted: only the
@@ -331,6 +333,191 @@ export const PutServiceTypeResponseSchema: GenMessage<PutServiceTypeResponse> = 
   messageDesc(file_rights_order_v1_order, 10);
 
 /**
+ * An order as an operator sees it. Times are unset until they happened.
+ *
+ * @generated from message rights.order.v1.OrderView
+ */
+export type OrderView = Message<"rights.order.v1.OrderView"> & {
+  /**
+   * @generated from field: string order_no = 1;
+   */
+  orderNo: string;
+
+  /**
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string type = 3;
+   */
+  type: string;
+
+  /**
+   * 100 not booked, 200 booked, 300 completed, 400 cancelled, 500 expired.
+   *
+   * @generated from field: int32 status = 4;
+   */
+  status: number;
+
+  /**
+   * 0 pending, 1 normal, 2 redeemed, 3 voided, 4 expired.
+   *
+   * @generated from field: int32 key_status = 5;
+   */
+  keyStatus: number;
+
+  /**
+   * @generated from field: string voucher_no = 6;
+   */
+  voucherNo: string;
+
+  /**
+   * @generated from field: string psbc_order_no = 7;
+   */
+  psbcOrderNo: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 8;
+   */
+  createdAt?: Timestamp;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp booked_at = 9;
+   */
+  bookedAt?: Timestamp;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp key_usage_time = 10;
+   */
+  keyUsageTime?: Timestamp;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp completed_at = 11;
+   */
+  completedAt?: Timestamp;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp cancelled_at = 12;
+   */
+  cancelledAt?: Timestamp;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expire_at = 13;
+   */
+  expireAt?: Timestamp;
+
+  /**
+   * @generated from field: string last_error = 14;
+   */
+  lastError: string;
+
+  /**
+   * @generated from field: string province_inst_no = 15;
+   */
+  provinceInstNo: string;
+
+  /**
+   * @generated from field: string inst_type = 16;
+   */
+  instType: string;
+};
+
+/**
+ * Describes the message rights.order.v1.OrderView.
+ * Use `create(OrderViewSchema)` to create a new message.
+ */
+export const OrderViewSchema: GenMessage<OrderView> = /*@__PURE__*/
+  messageDesc(file_rights_order_v1_order, 11);
+
+/**
+ * @generated from message rights.order.v1.GetOrderRequest
+ */
+export type GetOrderRequest = Message<"rights.order.v1.GetOrderRequest"> & {
+  /**
+   * @generated from field: string code = 1;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message rights.order.v1.GetOrderRequest.
+ * Use `create(GetOrderRequestSchema)` to create a new message.
+ */
+export const GetOrderRequestSchema: GenMessage<GetOrderRequest> = /*@__PURE__*/
+  messageDesc(file_rights_order_v1_order, 12);
+
+/**
+ * @generated from message rights.order.v1.GetOrderResponse
+ */
+export type GetOrderResponse = Message<"rights.order.v1.GetOrderResponse"> & {
+  /**
+   * @generated from field: rights.order.v1.OrderView order = 1;
+   */
+  order?: OrderView;
+};
+
+/**
+ * Describes the message rights.order.v1.GetOrderResponse.
+ * Use `create(GetOrderResponseSchema)` to create a new message.
+ */
+export const GetOrderResponseSchema: GenMessage<GetOrderResponse> = /*@__PURE__*/
+  messageDesc(file_rights_order_v1_order, 13);
+
+/**
+ * @generated from message rights.order.v1.FindRedeemedUncompletedRequest
+ */
+export type FindRedeemedUncompletedRequest = Message<"rights.order.v1.FindRedeemedUncompletedRequest"> & {
+  /**
+   * Either codes, or a usage time range [start, end]; never both.
+   *
+   * @generated from field: repeated string codes = 1;
+   */
+  codes: string[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp usage_start = 2;
+   */
+  usageStart?: Timestamp;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp usage_end = 3;
+   */
+  usageEnd?: Timestamp;
+
+  /**
+   * The caller asks for one more than it accepts, to tell "too many" from "exactly the limit".
+   *
+   * @generated from field: int32 limit = 4;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message rights.order.v1.FindRedeemedUncompletedRequest.
+ * Use `create(FindRedeemedUncompletedRequestSchema)` to create a new message.
+ */
+export const FindRedeemedUncompletedRequestSchema: GenMessage<FindRedeemedUncompletedRequest> = /*@__PURE__*/
+  messageDesc(file_rights_order_v1_order, 14);
+
+/**
+ * @generated from message rights.order.v1.FindRedeemedUncompletedResponse
+ */
+export type FindRedeemedUncompletedResponse = Message<"rights.order.v1.FindRedeemedUncompletedResponse"> & {
+  /**
+   * @generated from field: repeated rights.order.v1.OrderView orders = 1;
+   */
+  orders: OrderView[];
+};
+
+/**
+ * Describes the message rights.order.v1.FindRedeemedUncompletedResponse.
+ * Use `create(FindRedeemedUncompletedResponseSchema)` to create a new message.
+ */
+export const FindRedeemedUncompletedResponseSchema: GenMessage<FindRedeemedUncompletedResponse> = /*@__PURE__*/
+  messageDesc(file_rights_order_v1_order, 15);
+
+/**
  * PSBC rights orders: booking, cancelling and showing a service bought with a rights code (权益码).
  *
  * @generated from service rights.order.v1.OrderService
@@ -386,6 +573,27 @@ export const OrderService: GenService<{
     methodKind: "unary";
     input: typeof PutServiceTypeRequestSchema;
     output: typeof PutServiceTypeResponseSchema;
+  },
+  /**
+   * One order by its rights code, as an operator sees it (ops CLI `order <code>`). Internal, read-only.
+   *
+   * @generated from rpc rights.order.v1.OrderService.GetOrder
+   */
+  getOrder: {
+    methodKind: "unary";
+    input: typeof GetOrderRequestSchema;
+    output: typeof GetOrderResponseSchema;
+  },
+  /**
+   * Orders whose voucher was redeemed and whose service-complete notice PSBC has not acknowledged (status 200,
+   * key status 2), by codes or by usage time range, at most `limit` (batch re-push). Internal, read-only.
+   *
+   * @generated from rpc rights.order.v1.OrderService.FindRedeemedUncompleted
+   */
+  findRedeemedUncompleted: {
+    methodKind: "unary";
+    input: typeof FindRedeemedUncompletedRequestSchema;
+    output: typeof FindRedeemedUncompletedResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rights_order_v1_order, 0);
