@@ -2,10 +2,11 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { domainError, ErrorReason } from "../common/errors.js";
 import { OrderService, type RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
 import type { Bookings } from "./bookings.js";
+import type { OrderViews } from "./order-views.js";
 import type { ServiceTypes } from "./service-types.js";
 
 /** The gRPC face of the order service: unwraps requests, calls one use case, shapes the answer. */
-export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes): ServiceImpl<typeof OrderService> {
+export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes, views: OrderViews): ServiceImpl<typeof OrderService> {
   return {
     async bookService(req) {
       const order = await bookings.book(envelopeOf(req.envelope));
@@ -53,6 +54,18 @@ export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes)
         strictMac: req.strictMac,
       });
       return { type: req.type };
+    },
+    async getOrder(req) {
+      const order = await views.byCode(req.code);
+      if (!order) throw domainError(ErrorReason.ORDER_NOT_FOUND, "order not found");
+      return { order };
+    },
+    async findRedeemedUncompleted(req) {
+      const byCodes = req.codes.length > 0;
+      if (byCodes === Boolean(req.usageStart && req.usageEnd) || req.limit <= 0 || req.limit > 1000 || req.codes.length > 1000) {
+        throw domainError(ErrorReason.PARAMETER_INVALID, "codes or a usage time range (not both), and a limit of 1 to 1000");
+      }
+      return { orders: await views.redeemedUncompleted(req) };
     },
   };
 }

@@ -10,6 +10,7 @@ import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js"
 import { Bookings } from "./bookings.js";
 import { orderConfig } from "./config.js";
 import { ORDER_SCHEMA, OrderStore } from "./order-store.js";
+import { OrderViews } from "./order-views.js";
 import { createPsbcPlatform } from "./psbc-platform.js";
 import { orderServiceImpl } from "./routes.js";
 import { ServiceTypes, type ServiceType } from "./service-types.js";
@@ -48,7 +49,7 @@ export const orderService = defineService({
     const sandboxSecret = env.SANDBOX_AES_KEY && env.SANDBOX_AES_IV ? { key: env.SANDBOX_AES_KEY, iv: env.SANDBOX_AES_IV } : undefined;
     return {
       interceptors: [adminCredentialInterceptor({ token: env.ADMIN_TOKEN, adminMethods: [OrderService.method.putServiceType], logger })],
-      routes: (router) => router.service(OrderService, orderServiceImpl(bookings, serviceTypes)),
+      routes: (router) => router.service(OrderService, orderServiceImpl(bookings, serviceTypes, new OrderViews(db))),
       async prepare() {
         // Rows left in plaintext by migration 002, or sealed under the previous KEK after a rotation.
         await serviceTypes.sealAll();
