@@ -4,7 +4,7 @@
  * generated from them, and the TypeScript types are derived from them (`Static`), never written twice.
  */
 import { Type, type Static, type TObject } from "typebox";
-import { CHANNELS, ENVELOPE_TEXT_RULES, INST_TYPES } from "../../services/common/rights-envelope.js";
+import { CHANNELS, ENVELOPE_TEXT_RULES, INST_TYPES } from "../../services/order/psbc/envelope.js";
 
 /** A string enum kept as `type: string` + `enum`, so a wrong type and a wrong value are told apart in the log. */
 const stringEnum = <Values extends readonly string[]>(values: Values, maxLength: number) =>

@@ -2,15 +2,15 @@ import type { Client } from "@connectrpc/connect";
 import { type ConnectError, domainError, ErrorReason, reasonOf } from "../common/errors.js";
 import { LeaseLost, type Lease, type LockService } from "../common/lock.js";
 import type { Logger } from "../common/logger.js";
-import { decryptRightsRequest, InvalidRightsRequest, type RightsRequest } from "../common/rights-request.js";
-import { isWellFormedEnvelope } from "../common/rights-envelope.js";
-import { KeyStatus, OrderStatus } from "../common/statuses.js";
-import { UpstreamError } from "../common/upstream-wire.js";
+import { UpstreamError } from "../common/upstream-http.js";
 import type { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import type { RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
 import type { OrderStore, RightsOrder } from "./order-store.js";
-import { isNotBookedAtPsbc, type PsbcPlatform } from "./psbc-platform.js";
+import { isWellFormedEnvelope } from "./psbc/envelope.js";
+import { isNotBookedAtPsbc, type PsbcPlatform } from "./psbc/platform.js";
+import { decryptRightsRequest, InvalidRightsRequest, type RightsRequest } from "./psbc/rights-request.js";
 import type { ServiceType, ServiceTypes } from "./service-types.js";
+import { KeyStatus, OrderStatus } from "./statuses.js";
 
 export interface BookingsDeps {
   serviceTypes: ServiceTypes;

@@ -3,7 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Database } from "../common/database.js";
 import { eventOf, type OutboxEvent } from "../common/events.js";
 import { withEvent } from "../common/outbox.js";
-import { KeyStatus, OrderStatus } from "../common/statuses.js";
+import { KeyStatus, OrderStatus } from "./statuses.js";
 import { OrderBookedSchema, OrderCancelledSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
 
 export const ORDER_SCHEMA = "orders";

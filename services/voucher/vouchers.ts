@@ -1,8 +1,8 @@
 import { domainError, ErrorReason } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import { KeyStatus } from "../common/statuses.js";
-import { UpstreamError } from "../common/upstream-wire.js";
-import { VoucherAlreadyRedeemed, type SendChannel } from "./send-channel.js";
+import { KeyStatus } from "./key-status.js";
+import { UpstreamError } from "../common/upstream-http.js";
+import { VoucherAlreadyRedeemed, type SendChannel } from "./channels/send-channel.js";
 import type { VoucherRecord, VoucherStore } from "./voucher-store.js";
 
 export interface IssueRequest {
