@@ -1,8 +1,8 @@
 import type { Queryable } from "../common/database.js";
-import { domainError, ErrorReason } from "../common/errors.js";
 import type { KeyRing, SealedSecret } from "../common/key-ring.js";
 import type { Logger } from "../common/logger.js";
 import { LruCache } from "../common/lru-cache.js";
+import { OrderError, orderError } from "./errors.js";
 
 export interface ServiceType {
   type: string;
@@ -70,7 +70,7 @@ export class ServiceTypes {
       value = rows[0] ? this.fromRow(rows[0]) : null;
       this.cache.set(type, { value, expiresAt: now + CACHE_TTL_MS });
     }
-    if (!value) throw domainError(ErrorReason.SERVICE_NOT_SUPPORTED, `service type ${type} is not supported`);
+    if (!value) throw orderError(OrderError.SERVICE_NOT_SUPPORTED, `service type ${type} is not supported`);
     return value;
   }
 
