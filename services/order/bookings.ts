@@ -7,7 +7,7 @@ import { VoucherError, VoucherErrorSchema } from "../../proto/gen/rights/voucher
 import type { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import type { RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { OrderError, orderError } from "./errors.js";
-import type { OrderStore, RightsOrder } from "./order-store.js";
+import type { BookingRequest, OrderStore, RightsOrder } from "./order-store.js";
 import { isWellFormedEnvelope } from "./psbc/envelope.js";
 import { isNotBookedAtPsbc, type PsbcPlatform } from "./psbc/platform.js";
 import { decryptRightsRequest, InvalidRightsRequest, type RightsRequest } from "./psbc/rights-request.js";
@@ -63,14 +63,8 @@ export class Bookings {
     if (known && !this.belongsToCaller(known, serviceType, request)) throw this.refuse(known, serviceType, "appointment");
     if (known && isBooked(known)) return known; // the common retry needs no lock
     return this.withCodeLock(request.code, async (lease) => {
-      const booking = {
-        mac: request.mac,
-        channel: envelope.channel,
-        tranChnl: envelope.tranChnl,
-        instType: envelope.instType,
-        provinceInstNo: envelope.provinceInstNo,
-        backUrl: envelope.backUrl,
-      };
+      const { channel, tranChnl, instType, provinceInstNo, backUrl } = envelope;
+      const booking: BookingRequest = { mac: request.mac, channel, tranChnl, instType, provinceInstNo, backUrl };
       let order = await this.deps.orders.findOrCreate({
         ...booking,
         code: request.code,
@@ -94,10 +88,10 @@ export class Bookings {
             code: order.code,
             type: order.type,
             mac: order.mac,
-            channel: envelope.channel,
-            tranChnl: envelope.tranChnl,
-            instType: envelope.instType,
-            provinceInstNo: envelope.provinceInstNo,
+            channel,
+            tranChnl,
+            instType,
+            provinceInstNo,
           }),
           { restartOnRefusal: true },
         );

@@ -42,17 +42,7 @@ export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes,
       if (!req.voucherTemplateId || !req.sendChannel || req.validityDays <= 0) {
         throw orderError(OrderError.PARAMETER_INVALID, "voucher template, send channel and validity days are required");
       }
-      await serviceTypes.put({
-        type: req.type,
-        name: req.name,
-        aesKey: req.aesKey,
-        aesIv: req.aesIv,
-        providerCode: req.providerCode,
-        voucherTemplateId: req.voucherTemplateId,
-        sendChannel: req.sendChannel,
-        validityDays: req.validityDays,
-        strictMac: req.strictMac,
-      });
+      await serviceTypes.put(req);
       return { type: req.type };
     },
     async getOrder(req) {

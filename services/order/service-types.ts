@@ -2,20 +2,11 @@ import type { Queryable } from "../common/database.js";
 import type { KeyRing, SealedSecret } from "../common/key-ring.js";
 import type { Logger } from "../common/logger.js";
 import { LruCache } from "../common/lru-cache.js";
+import type { PutServiceTypeRequest } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { OrderError, orderError } from "./errors.js";
 
-export interface ServiceType {
-  type: string;
-  name: string;
-  aesKey: string;
-  aesIv: string;
-  providerCode: string;
-  voucherTemplateId: string;
-  sendChannel: string;
-  validityDays: number;
-  /** A call whose `mac` differs from the booking's may neither see nor change the order. */
-  strictMac: boolean;
-}
+/** A service type, the fields PutServiceType registers (the proto documents each). */
+export type ServiceType = Omit<PutServiceTypeRequest, "$typeName" | "$unknown">;
 
 interface ServiceTypeRow {
   type: string;

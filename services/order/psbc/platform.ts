@@ -1,16 +1,7 @@
 import { invalidResponse, postSigned, type UpstreamTarget, UpstreamError } from "../../common/upstream-http.js";
 import { PSBC_CODES, PSBC_SERVICE_STATUS, PSBC_WIRE, type PsbcApi, type PsbcOperation, type PsbcServiceStatus } from "./wire.js";
 
-export interface PsbcBookInput {
-  orderNo: string;
-  code: string;
-  type: string;
-  mac: string;
-  channel: string;
-  tranChnl: string;
-  instType: string;
-  provinceInstNo: string;
-}
+export type PsbcBookInput = PsbcApi["book"]["request"];
 
 /**
  * The PSBC service open platform, as the order service needs it. Every method throws an `UpstreamError`
@@ -49,16 +40,7 @@ export function createPsbcPlatform(config: PsbcPlatformConfig): PsbcPlatform {
 
   return {
     async bookService(input) {
-      const data = await call("book", {
-        orderNo: input.orderNo,
-        code: input.code,
-        type: input.type,
-        mac: input.mac,
-        channel: input.channel,
-        tranChnl: input.tranChnl,
-        instType: input.instType,
-        provinceInstNo: input.provinceInstNo,
-      });
+      const data = await call("book", input);
       if (typeof data.psbcOrderNo !== "string" || data.psbcOrderNo === "") {
         throw invalidResponse("psbc", "book", "no psbcOrderNo");
       }
