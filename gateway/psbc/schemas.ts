@@ -12,7 +12,7 @@ const stringEnum = <Values extends readonly string[]>(values: Values, maxLength:
 
 /**
  * BaseRequest: the contract's constraints, plus a lower bound where an empty value cannot be meant, and the
- * patterns of `rights-envelope.ts` (no control characters, a service type's characters, an http(s) backUrl).
+ * patterns of `services/order/psbc/envelope.ts` (no control characters, a service type's characters, an http(s) backUrl).
  */
 export const PsbcRequest = Type.Object({
   type: Type.String(ENVELOPE_TEXT_RULES.type),

@@ -6,18 +6,18 @@ import { ErrorDetailSchema } from "../../proto/gen/rights/common/v1/error_pb.js"
 export { Code, ConnectError };
 
 /**
- * A domain's failure reasons: its proto enum (whose full name is the domain) and the gRPC code each reason
- * travels with, so plain gRPC clients see a meaningful status too.
+ * How a domain raises its failures: `reasons` is its proto enum (whose full name is the domain), `grpcCode` the
+ * gRPC code each reason travels with, so plain gRPC clients see a meaningful status too. The error carries its
+ * (domain, reason) as a typed detail.
  */
-export interface ErrorDomain<R extends number> {
-  reasons: GenEnum<R>;
-  grpcCode: Readonly<Record<R, Code>>;
-}
-
-/** A domain failure with its (domain, reason) attached as a typed error detail. */
-export function domainError<R extends number>(domain: ErrorDomain<R>, reason: R, message: string): ConnectError {
-  const detail = create(ErrorDetailSchema, { domain: domain.reasons.typeName, reason: reasonName(domain.reasons, reason) });
-  return new ConnectError(message, domain.grpcCode[reason], undefined, [{ desc: ErrorDetailSchema, value: detail }]);
+export function domainErrors<R extends number>(
+  reasons: GenEnum<R>,
+  grpcCode: Readonly<Record<R, Code>>,
+): (reason: R, message: string) => ConnectError {
+  return (reason, message) => {
+    const detail = create(ErrorDetailSchema, { domain: reasons.typeName, reason: reasons.value[reason]?.name ?? String(reason) });
+    return new ConnectError(message, grpcCode[reason], undefined, [{ desc: ErrorDetailSchema, value: detail }]);
+  };
 }
 
 /** The (domain, reason) an error carries, raised here or on the other side of a gRPC call; undefined if none. */
@@ -52,10 +52,6 @@ export class ReasonAnswers<A> {
     const detail = errorDetailOf(err);
     return (detail && this.answers.get(key(detail.domain, detail.reason))) ?? this.fallback;
   }
-}
-
-function reasonName<R extends number>(reasons: GenEnum<R>, reason: R): string {
-  return reasons.value[reason]?.name ?? String(reason);
 }
 
 function key(domain: string, reason: string): string {
