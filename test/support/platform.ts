@@ -1,10 +1,10 @@
-import { encryptRightsRequest, type AesSecret } from "../../services/common/rights-request.js";
+import { encryptRightsRequest, type AesSecret } from "../../services/order/psbc/rights-request.js";
 import { createLogger } from "../../services/common/logger.js";
 import { startPlatform, type RunningPlatform } from "../../services/platform/platform.js";
 import { assertContractResponse } from "./psbc-contract.js";
 import { testDatabase } from "./databases.js";
 
-import { SANDBOX_AES } from "../../services/platform/sandbox-credentials.js";
+import { SANDBOX_AES } from "../../services/sandbox/credentials.js";
 
 export { SANDBOX_AES };
 
