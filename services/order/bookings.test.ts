@@ -11,15 +11,17 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
 import { FakePsbc, psbcRejection, psbcTimeout } from "../../test/support/fake-psbc.js";
 import { outboxEventsOf } from "../../test/support/outbox-events.js";
-import { domainError, ErrorReason, reasonOf } from "../common/errors.js";
+import { reasonOf } from "../common/errors.js";
+import { OrderError, OrderErrorSchema } from "./errors.js";
+import { voucherError, VoucherError } from "../voucher/errors.js";
 import { KeyRing } from "../common/key-ring.js";
 import { createLockService, LeaseLost, type Lease, type LockService } from "../common/lock.js";
 import { createLogger } from "../common/logger.js";
 import { migrate } from "../common/migrate.js";
-import { CHANNELS, INST_TYPES } from "../common/rights-envelope.js";
-import { encryptRightsRequest, type AesSecret } from "../common/rights-request.js";
-import { KeyStatus, OrderStatus } from "../common/statuses.js";
-import { PSBC_CODES } from "../common/upstream-wire.js";
+import { CHANNELS, INST_TYPES } from "./psbc/envelope.js";
+import { encryptRightsRequest, type AesSecret } from "./psbc/rights-request.js";
+import { KeyStatus, OrderStatus } from "./statuses.js";
+import { PSBC_CODES } from "./psbc/wire.js";
 import { OrderBookedSchema, OrderCancelledSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
 import { RightsEnvelopeSchema, type RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { VoucherSchema, VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
@@ -87,11 +89,11 @@ let sequence = 0;
 const newCode = () => `C-${tag}-${(sequence += 1)}`;
 
 /** The business reason a use case failed with; fails the test if it succeeded. */
-async function reasonOfFailure(call: Promise<unknown>): Promise<ErrorReason> {
+async function reasonOfFailure(call: Promise<unknown>): Promise<OrderError | undefined> {
   try {
     await call;
   } catch (err) {
-    return reasonOf(err);
+    return reasonOf(err, OrderErrorSchema);
   }
   throw new Error("expected the use case to fail");
 }
@@ -129,7 +131,7 @@ class FakeVoucherService {
       this.issues.push({ orderNo, templateId, sendChannel, rightsCode, customerRef });
       this.failIfScripted("issueVoucher");
       let voucher = this.vouchers.get(orderNo);
-      if (voucher?.keyStatus === KeyStatus.VOIDED) throw domainError(ErrorReason.SERVICE_CANCELLED, "voucher voided");
+      if (voucher?.keyStatus === KeyStatus.VOIDED) throw voucherError(VoucherError.VOIDED, "voucher voided");
       if (!voucher) {
         const voucherNo = `BB${String(this.vouchers.size + 1).padStart(6, "0")}`;
         voucher = { voucherNo, url: `https://bb.example/redeem/${voucherNo}`, keyStatus: KeyStatus.NORMAL };
@@ -141,8 +143,8 @@ class FakeVoucherService {
       this.voids.push(orderNo);
       this.failIfScripted("voidVoucher");
       const voucher = this.vouchers.get(orderNo);
-      if (!voucher) throw domainError(ErrorReason.ORDER_NOT_FOUND, `no voucher for order ${orderNo}`);
-      if (voucher.keyStatus === KeyStatus.REDEEMED) throw domainError(ErrorReason.SERVICE_IN_EFFECT, "voucher redeemed");
+      if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
+      if (voucher.keyStatus === KeyStatus.REDEEMED) throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
       voucher.keyStatus = KeyStatus.VOIDED;
       return { voucher: create(VoucherSchema, { orderNo, ...voucher }) };
     },
@@ -281,9 +283,9 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
 
     it("resumes after PSBC booked and the voucher issue failed: the retry only issues the voucher", async () => {
       const code = newCode();
-      vouchers.failNext("issueVoucher", domainError(ErrorReason.UPSTREAM_FAILED, "send channel timed out"));
+      vouchers.failNext("issueVoucher", voucherError(VoucherError.CHANNEL_FAILED, "send channel timed out"));
 
-      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(ErrorReason.UPSTREAM_FAILED);
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
       const halfway = await stored(code);
       expect(halfway).toMatchObject({ status: OrderStatus.NOT_BOOKED, voucherUrl: null, bookingRefusedAt: null });
       expect(halfway.psbcBookedAt).not.toBeNull();
@@ -299,7 +301,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       const code = newCode();
       psbc.failNext("bookService", psbcTimeout("bookService"));
 
-      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(ErrorReason.UPSTREAM_FAILED);
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
       expect(await stored(code)).toMatchObject({ status: OrderStatus.NOT_BOOKED, psbcBookedAt: null, bookingRefusedAt: null });
       expect(vouchers.issues).toEqual([]);
 
@@ -312,7 +314,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       const code = newCode();
       psbc.failNext("bookService", psbcRejection("bookService", PSBC_CODES.PARAMETER_INVALID));
 
-      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(ErrorReason.UPSTREAM_FAILED);
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
       expect((await stored(code)).bookingRefusedAt).not.toBeNull();
 
       const retry = envelope(code, { mac: OTHER_CUSTOMER, fields: { provinceInstNo: "31000000", backUrl: "https://app.psbc.example/again" } });
@@ -326,9 +328,9 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
 
     it("restarts only the voucher issue the send channel refused for good, with the new appointment's customer", async () => {
       const code = newCode();
-      vouchers.failNext("issueVoucher", domainError(ErrorReason.UPSTREAM_REJECTED, "send channel refused the issue"));
+      vouchers.failNext("issueVoucher", voucherError(VoucherError.CHANNEL_REJECTED, "send channel refused the issue"));
 
-      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(ErrorReason.UPSTREAM_FAILED);
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
       expect(await stored(code)).toMatchObject({ status: OrderStatus.NOT_BOOKED, psbcBookedAt: expect.any(Date) as Date, bookingRefusedAt: expect.any(Date) as Date });
 
       const order = await bookings.book(envelope(code, { mac: OTHER_CUSTOMER }));
@@ -341,7 +343,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       const code = newCode();
       psbc.beforeNext("bookService", () => lock.revokeAll());
 
-      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(ErrorReason.REQUEST_IN_PROGRESS);
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.REQUEST_IN_PROGRESS);
       expect(vouchers.issues).toEqual([]);
       expect((await stored(code)).psbcBookedAt).not.toBeNull();
 
@@ -356,7 +358,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       await bookings.book(envelope(code));
       await bookings.cancel(envelope(code));
 
-      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(ErrorReason.SERVICE_CANCELLED);
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.SERVICE_CANCELLED);
       expect(psbc.callsOf("bookService")).toHaveLength(1);
       expect(vouchers.issues).toHaveLength(1);
     });
@@ -365,7 +367,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       const code = newCode();
       const unknownType = envelope(code, { type: "999999", secret: SECRETS[TYPE] });
 
-      expect(await reasonOfFailure(bookings.book(unknownType))).toBe(ErrorReason.SERVICE_NOT_SUPPORTED);
+      expect(await reasonOfFailure(bookings.book(unknownType))).toBe(OrderError.SERVICE_NOT_SUPPORTED);
       expect(await orders.findByCode(code)).toBeUndefined();
       expect(psbc.calls).toEqual([]);
     });
@@ -392,7 +394,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       await bookings.cancel(envelope(code));
       const callsBefore = psbc.calls.length;
 
-      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(ErrorReason.SERVICE_CANCELLED);
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.SERVICE_CANCELLED);
       expect(psbc.calls).toHaveLength(callsBefore);
       expect(vouchers.voids).toHaveLength(1);
     });
@@ -421,11 +423,11 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       await bookings.book(envelope(code));
       psbc.failNext("cancelService", psbcRejection("cancelService"));
 
-      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(ErrorReason.UPSTREAM_FAILED);
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
       expect(await stored(code)).toMatchObject({ status: OrderStatus.BOOKED, keyStatus: KeyStatus.VOIDED, psbcCancelledAt: null });
       // Voided but not yet cancelled: nobody may book it again, nor be handed its URL.
-      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(ErrorReason.SERVICE_CANCELLED);
-      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(ErrorReason.SERVICE_CANCELLED);
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.SERVICE_CANCELLED);
+      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(OrderError.SERVICE_CANCELLED);
 
       expect((await bookings.cancel(envelope(code))).status).toBe(OrderStatus.CANCELLED);
       expect(vouchers.voids).toHaveLength(1);
@@ -435,9 +437,9 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
     it("keeps the order booked when the voucher void fails, and the retry cancels it", async () => {
       const code = newCode();
       await bookings.book(envelope(code));
-      vouchers.failNext("voidVoucher", domainError(ErrorReason.UPSTREAM_FAILED, "send channel timed out"));
+      vouchers.failNext("voidVoucher", voucherError(VoucherError.CHANNEL_FAILED, "send channel timed out"));
 
-      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(ErrorReason.UPSTREAM_FAILED);
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
       expect(await stored(code)).toMatchObject({ status: OrderStatus.BOOKED, keyStatus: KeyStatus.NORMAL, voucherVoidedAt: null });
       expect(psbc.callsOf("cancelService")).toEqual([]);
 
@@ -449,11 +451,11 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       const booked = await bookings.book(envelope(code));
       psbc.setStatus(code, "EXPIRED");
 
-      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(ErrorReason.SERVICE_EXPIRED);
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.SERVICE_EXPIRED);
       expect(await stored(code)).toMatchObject({ status: OrderStatus.EXPIRED, keyStatus: KeyStatus.VOIDED });
       expect(vouchers.voids).toEqual([booked.orderNo]);
       expect(psbc.callsOf("cancelService")).toEqual([]);
-      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(ErrorReason.SERVICE_EXPIRED);
+      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(OrderError.SERVICE_EXPIRED);
     });
 
     it("answers 服务已生效 for a service PSBC reports completed, voiding nothing", async () => {
@@ -461,7 +463,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       await bookings.book(envelope(code));
       psbc.setStatus(code, "COMPLETED");
 
-      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(ErrorReason.SERVICE_IN_EFFECT);
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.SERVICE_IN_EFFECT);
       expect(vouchers.voids).toEqual([]);
       expect((await stored(code)).status).toBe(OrderStatus.BOOKED);
     });
@@ -471,11 +473,11 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       const booked = await bookings.book(envelope(code));
       vouchers.redeem(booked.orderNo);
 
-      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(ErrorReason.SERVICE_IN_EFFECT);
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.SERVICE_IN_EFFECT);
       expect(await stored(code)).toMatchObject({ status: OrderStatus.BOOKED, keyStatus: KeyStatus.REDEEMED, voucherVoidedAt: null });
       const callsBefore = psbc.calls.length;
 
-      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(ErrorReason.SERVICE_IN_EFFECT);
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.SERVICE_IN_EFFECT);
       expect(psbc.calls).toHaveLength(callsBefore);
       expect(vouchers.voids).toHaveLength(1);
       expect(psbc.callsOf("cancelService")).toEqual([]);
@@ -483,7 +485,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
 
     it("cancels a booking stopped half-way (booked at PSBC, no voucher), so PSBC does not keep it", async () => {
       const code = newCode();
-      vouchers.failNext("issueVoucher", domainError(ErrorReason.UPSTREAM_FAILED, "send channel timed out"));
+      vouchers.failNext("issueVoucher", voucherError(VoucherError.CHANNEL_FAILED, "send channel timed out"));
       await reasonOfFailure(bookings.book(envelope(code)));
 
       expect((await bookings.cancel(envelope(code))).status).toBe(OrderStatus.CANCELLED);
@@ -495,13 +497,13 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       psbc.failNext("bookService", psbcTimeout("bookService"));
       await reasonOfFailure(bookings.book(envelope(code)));
 
-      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(ErrorReason.SERVICE_NOT_BOOKED);
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.SERVICE_NOT_BOOKED);
       expect(psbc.callsOf("queryServiceStatus")).toEqual([]);
       expect(vouchers.voids).toEqual([]);
     });
 
     it("answers 订单不存在 for a code without an order", async () => {
-      expect(await reasonOfFailure(bookings.cancel(envelope(newCode())))).toBe(ErrorReason.ORDER_NOT_FOUND);
+      expect(await reasonOfFailure(bookings.cancel(envelope(newCode())))).toBe(OrderError.ORDER_NOT_FOUND);
       expect(psbc.calls).toEqual([]);
     });
   });
@@ -516,11 +518,11 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
 
     it("answers 订单不存在 for an unknown code and for a booking without its voucher yet", async () => {
       const code = newCode();
-      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(ErrorReason.ORDER_NOT_FOUND);
-      vouchers.failNext("issueVoucher", domainError(ErrorReason.UPSTREAM_FAILED, "send channel timed out"));
+      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(OrderError.ORDER_NOT_FOUND);
+      vouchers.failNext("issueVoucher", voucherError(VoucherError.CHANNEL_FAILED, "send channel timed out"));
       await reasonOfFailure(bookings.book(envelope(code)));
 
-      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(ErrorReason.ORDER_NOT_FOUND);
+      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(OrderError.ORDER_NOT_FOUND);
     });
 
     it("answers 服务已取消 instead of a cancelled order's voided URL", async () => {
@@ -528,7 +530,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       await bookings.book(envelope(code));
       await bookings.cancel(envelope(code));
 
-      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(ErrorReason.SERVICE_CANCELLED);
+      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(OrderError.SERVICE_CANCELLED);
     });
   });
 
@@ -550,7 +552,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
     it("answers UPSTREAM_FAILED when PSBC fails", async () => {
       psbc.failNext("queryExpiredPoints", psbcTimeout("queryExpiredPoints"));
 
-      expect(await reasonOfFailure(bookings.expiredPoints(envelope(newCode())))).toBe(ErrorReason.UPSTREAM_FAILED);
+      expect(await reasonOfFailure(bookings.expiredPoints(envelope(newCode())))).toBe(OrderError.UPSTREAM_FAILED);
     });
   });
 
@@ -570,10 +572,10 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
             expect((await bookings.cancel(envelope(code))).status).toBe(OrderStatus.CANCELLED);
             return;
           }
-          expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(ErrorReason.SERVICE_EXPIRED);
+          expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.SERVICE_EXPIRED);
           expect((await stored(code)).status).toBe(OrderStatus.EXPIRED);
           expect(psbc.callsOf("queryServiceStatus")).toHaveLength(statusQueries);
-          expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(ErrorReason.SERVICE_EXPIRED);
+          expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.SERVICE_EXPIRED);
         }),
         { numRuns: 20 },
       );
@@ -581,11 +583,11 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
 
     it("answers 服务已过期 to the retry of a booking stopped half-way past its date", async () => {
       const code = newCode();
-      vouchers.failNext("issueVoucher", domainError(ErrorReason.UPSTREAM_FAILED, "send channel timed out"));
+      vouchers.failNext("issueVoucher", voucherError(VoucherError.CHANNEL_FAILED, "send channel timed out"));
       await reasonOfFailure(bookings.book(envelope(code)));
       now = new Date(START.getTime() + VALIDITY_DAYS * DAY_MS);
 
-      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(ErrorReason.SERVICE_EXPIRED);
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.SERVICE_EXPIRED);
       expect(vouchers.issues).toHaveLength(1);
       expect((await stored(code)).status).toBe(OrderStatus.EXPIRED);
     });
@@ -593,10 +595,10 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
 
   describe("an order belongs to its service type and, where strict, to its customer", () => {
     const operations = {
-      book: { call: (b: Bookings, e: RightsEnvelope) => b.book(e), refusal: ErrorReason.SERVICE_NOT_SUPPORTED },
-      cancel: { call: (b: Bookings, e: RightsEnvelope) => b.cancel(e), refusal: ErrorReason.ORDER_NOT_FOUND },
-      detail: { call: (b: Bookings, e: RightsEnvelope) => b.detail(e), refusal: ErrorReason.ORDER_NOT_FOUND },
-      expiredPoints: { call: (b: Bookings, e: RightsEnvelope) => b.expiredPoints(e), refusal: ErrorReason.SERVICE_NOT_SUPPORTED },
+      book: { call: (b: Bookings, e: RightsEnvelope) => b.book(e), refusal: OrderError.SERVICE_NOT_SUPPORTED },
+      cancel: { call: (b: Bookings, e: RightsEnvelope) => b.cancel(e), refusal: OrderError.ORDER_NOT_FOUND },
+      detail: { call: (b: Bookings, e: RightsEnvelope) => b.detail(e), refusal: OrderError.ORDER_NOT_FOUND },
+      expiredPoints: { call: (b: Bookings, e: RightsEnvelope) => b.expiredPoints(e), refusal: OrderError.SERVICE_NOT_SUPPORTED },
     };
     const outsiders: Record<string, Caller> = {
       "another service type, with its own key": { type: OTHER_TYPE },
@@ -657,7 +659,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       await fc.assert(
         fc.asyncProperty(badField, operation, async (fields, call) => {
           const code = newCode();
-          expect(await reasonOfFailure(call(envelope(code, { fields })))).toBe(ErrorReason.PARAMETER_INVALID);
+          expect(await reasonOfFailure(call(envelope(code, { fields })))).toBe(OrderError.PARAMETER_INVALID);
           expect(await orders.findByCode(code)).toBeUndefined();
           expect(psbc.calls).toEqual([]);
           expect(vouchers.issues).toEqual([]);

@@ -7,13 +7,16 @@ import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
 import { outboxEventsOf } from "../../test/support/outbox-events.js";
-import { ErrorReason, reasonOf } from "../common/errors.js";
+import { reasonOf } from "../common/errors.js";
+import { VoucherError } from "./errors.js";
+import { VoucherErrorSchema } from "../../proto/gen/rights/voucher/v1/errors_pb.js";
 import { createLogger } from "../common/logger.js";
 import { migrate } from "../common/migrate.js";
-import { KeyStatus } from "../common/statuses.js";
-import { BLUE_BROTHERS_CODES, UpstreamError, type UpstreamErrorKind } from "../common/upstream-wire.js";
+import { KeyStatus } from "./key-status.js";
+import { UpstreamError, type UpstreamErrorKind } from "../common/upstream-http.js";
+import { BLUE_BROTHERS_CODES } from "./channels/blue-brothers/wire.js";
 import { VoucherIssuedSchema, VoucherVoidedSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
-import { VoucherAlreadyRedeemed, type SendChannel } from "./send-channel.js";
+import { VoucherAlreadyRedeemed, type SendChannel } from "./channels/send-channel.js";
 import { VOUCHER_SCHEMA, VoucherStore } from "./voucher-store.js";
 import { Vouchers, type IssueRequest } from "./vouchers.js";
 
@@ -79,11 +82,11 @@ function issueRequest(overrides: Partial<IssueRequest> = {}): IssueRequest {
 }
 
 /** The business reason a use case failed with; fails the test if it succeeded. */
-async function reasonOfFailure(call: Promise<unknown>): Promise<ErrorReason> {
+async function reasonOfFailure(call: Promise<unknown>): Promise<VoucherError | undefined> {
   try {
     await call;
   } catch (err) {
-    return reasonOf(err);
+    return reasonOf(err, VoucherErrorSchema);
   }
   throw new Error("expected the use case to fail");
 }
@@ -155,7 +158,7 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       await fc.assert(
         fc.asyncProperty(invalid, async (overrides) => {
           const request = issueRequest(overrides);
-          expect(await reasonOfFailure(vouchers.issue(request))).toBe(ErrorReason.PARAMETER_INVALID);
+          expect(await reasonOfFailure(vouchers.issue(request))).toBe(VoucherError.PARAMETER_INVALID);
           expect(await store.find(request.orderNo)).toBeUndefined();
         }),
         { numRuns: 20 },
@@ -164,9 +167,9 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
     });
 
     it.each([
-      { kind: "timeout", reason: ErrorReason.UPSTREAM_FAILED, answer: "UPSTREAM_FAILED" },
-      { kind: "unavailable", reason: ErrorReason.UPSTREAM_FAILED, answer: "UPSTREAM_FAILED" },
-      { kind: "rejected", reason: ErrorReason.UPSTREAM_REJECTED, answer: "UPSTREAM_REJECTED" },
+      { kind: "timeout", reason: VoucherError.CHANNEL_FAILED, answer: "CHANNEL_FAILED" },
+      { kind: "unavailable", reason: VoucherError.CHANNEL_FAILED, answer: "CHANNEL_FAILED" },
+      { kind: "rejected", reason: VoucherError.CHANNEL_REJECTED, answer: "CHANNEL_REJECTED" },
     ] as const)("answers a send channel's $kind with $answer, keeps the voucher pending, and a retry issues it", async ({ kind, reason }) => {
       const request = issueRequest();
       channel.failNext("issue", channelError(kind, "issue"));
@@ -204,7 +207,7 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       await vouchers.issue(request);
       await vouchers.void(request.orderNo);
 
-      expect(await reasonOfFailure(vouchers.issue(request))).toBe(ErrorReason.SERVICE_CANCELLED);
+      expect(await reasonOfFailure(vouchers.issue(request))).toBe(VoucherError.VOIDED);
       expect(channel.issues).toHaveLength(1);
     });
 
@@ -216,7 +219,7 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       expect((await vouchers.void(request.orderNo)).keyStatus).toBe(KeyStatus.VOIDED);
       expect(channel.voids).toEqual([{ outOrderNo: request.orderNo, voucherNo: "" }]);
       expect((await eventsOf(request.orderNo)).map((entry) => entry.event)).toEqual([expect.objectContaining({ voucherNo: "" })]);
-      expect(await reasonOfFailure(vouchers.issue(request))).toBe(ErrorReason.SERVICE_CANCELLED);
+      expect(await reasonOfFailure(vouchers.issue(request))).toBe(VoucherError.VOIDED);
     });
 
     it("answers SERVICE_IN_EFFECT for a voucher the customer redeemed, records it redeemed, and answers so again without asking", async () => {
@@ -224,9 +227,9 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       await vouchers.issue(request);
       channel.redeem(request.orderNo);
 
-      expect(await reasonOfFailure(vouchers.void(request.orderNo))).toBe(ErrorReason.SERVICE_IN_EFFECT);
+      expect(await reasonOfFailure(vouchers.void(request.orderNo))).toBe(VoucherError.REDEEMED);
       expect((await vouchers.get(request.orderNo)).keyStatus).toBe(KeyStatus.REDEEMED);
-      expect(await reasonOfFailure(vouchers.void(request.orderNo))).toBe(ErrorReason.SERVICE_IN_EFFECT);
+      expect(await reasonOfFailure(vouchers.void(request.orderNo))).toBe(VoucherError.REDEEMED);
       expect(channel.voids).toHaveLength(1);
       expect((await eventsOf(request.orderNo)).map((entry) => entry.subject)).toEqual(["voucher.issued"]);
     });
@@ -236,7 +239,7 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       await vouchers.issue(request);
       channel.failNext("void", channelError("unavailable", "void"));
 
-      expect(await reasonOfFailure(vouchers.void(request.orderNo))).toBe(ErrorReason.UPSTREAM_FAILED);
+      expect(await reasonOfFailure(vouchers.void(request.orderNo))).toBe(VoucherError.CHANNEL_FAILED);
       expect((await vouchers.get(request.orderNo)).keyStatus).toBe(KeyStatus.NORMAL);
       expect(await lastErrorOf(request.orderNo)).toContain("blue-brothers void unavailable");
 
@@ -247,8 +250,8 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
     it("answers ORDER_NOT_FOUND to a void or a look-up of an order without a voucher", async () => {
       const { orderNo } = issueRequest();
 
-      expect(await reasonOfFailure(vouchers.void(orderNo))).toBe(ErrorReason.ORDER_NOT_FOUND);
-      expect(await reasonOfFailure(vouchers.get(orderNo))).toBe(ErrorReason.ORDER_NOT_FOUND);
+      expect(await reasonOfFailure(vouchers.void(orderNo))).toBe(VoucherError.NOT_FOUND);
+      expect(await reasonOfFailure(vouchers.get(orderNo))).toBe(VoucherError.NOT_FOUND);
       expect(channel.voids).toEqual([]);
     });
   });

@@ -2,8 +2,9 @@
 // code's state the way the PSBC sandbox does (booking idempotent by code, cancel idempotent, 服务未预约 for a code
 // it holds no booking of), records every call, and runs whatever a test scripts for the next calls of an
 // operation (an UpstreamError, as the HTTP adapter would throw, or a side effect such as a lost lease).
-import { PSBC_CODES, UpstreamError } from "../../services/common/upstream-wire.js";
-import type { PsbcPlatform, PsbcServiceStatus } from "../../services/order/psbc-platform.js";
+import { UpstreamError } from "../../services/common/upstream-http.js";
+import { PSBC_CODES, type PsbcServiceStatus } from "../../services/order/psbc/wire.js";
+import type { PsbcPlatform } from "../../services/order/psbc/platform.js";
 
 export type PsbcOperationName = keyof PsbcPlatform;
 export type PsbcCall = { [Op in PsbcOperationName]: { op: Op; input: Parameters<PsbcPlatform[Op]>[0] } }[PsbcOperationName];
