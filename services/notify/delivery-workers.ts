@@ -75,7 +75,10 @@ export class DeliveryWorkers {
       } catch (err) {
         databaseAway(err);
       }
-      await Promise.all(claimed.map((task) => this.deliver(task).catch(databaseAway)));
+      const delivered = (await Promise.all(claimed.map((task) => this.deliver(task).catch((err: unknown) => databaseAway(err))))).filter(
+        (task): task is ClaimedTask => task !== undefined,
+      );
+      await this.recordDelivered(delivered).catch(databaseAway);
       // A full batch suggests more are due: claim again at once.
       if (claimed.length < schedule.batchSize) await this.idle(schedule.pollMs);
     }
@@ -87,31 +90,45 @@ export class DeliveryWorkers {
     if (wake.signal.aborted && this.wake === wake) this.wake = new AbortController();
   }
 
-  private async deliver(task: ClaimedTask): Promise<void> {
+  /** Delivers one task; answers it when the recipient acknowledged (recorded with its batch), else records why not. */
+  private async deliver(task: ClaimedTask): Promise<ClaimedTask | undefined> {
     const { store, ports, schedule, clock, logger, eventsWritten } = this.options;
-    const fields = { taskId: task.task_id, type: task.type, code: task.code, attempt: task.attempts };
-    let outcome: { error?: string; final: boolean } = { final: true };
+    let error: string;
+    let final: boolean;
     try {
       if (!isDeliverable(task.type)) throw new Error(`no delivery port for task type ${task.type}`);
       await ports[task.type].deliver(task.payload as never);
+      return task;
     } catch (err) {
-      const retryable = err instanceof UpstreamError && err.retryable;
-      outcome = { error: err instanceof Error ? err.message : String(err), final: !retryable || task.attempts >= schedule.maxAttempts };
+      error = err instanceof Error ? err.message : String(err);
+      final = !(err instanceof UpstreamError && err.retryable) || task.attempts >= schedule.maxAttempts;
     }
-    if (outcome.error === undefined) {
-      if (await store.delivered(task, clock.now())) {
+    const fields = { taskId: task.task_id, type: task.type, code: task.code, attempt: task.attempts, error };
+    if (final) {
+      if (await store.dead(task, error)) {
         eventsWritten();
-        logger.info(fields, "notification delivered");
-      } else logger.warn(fields, "notification delivered after its lease expired; the next claimant delivers it again");
-    } else if (outcome.final) {
-      if (await store.dead(task, outcome.error)) {
-        eventsWritten();
-        logger.error({ ...fields, error: outcome.error }, "notification dead: an operator can retry it");
+        logger.error(fields, "notification dead: an operator can retry it");
       }
     } else {
       const retryAt = new Date(clock.now().getTime() + backoffDelayMs(task.attempts, schedule));
-      await store.failed(task, outcome.error, retryAt);
-      logger.warn({ ...fields, error: outcome.error, retryAt: retryAt.toISOString() }, "notification failed; will retry");
+      await store.failed(task, error, retryAt);
+      logger.warn({ ...fields, retryAt: retryAt.toISOString() }, "notification failed; will retry");
+    }
+    return undefined;
+  }
+
+  private async recordDelivered(tasks: ClaimedTask[]): Promise<void> {
+    const { store, clock, logger, eventsWritten } = this.options;
+    if (tasks.length === 0) return;
+    const recorded = await store.delivered(tasks, clock.now());
+    if (recorded.size > 0) {
+      eventsWritten();
+      logger.info({ delivered: recorded.size }, "notifications delivered");
+    }
+    for (const task of tasks) {
+      const fields = { taskId: task.task_id, type: task.type, code: task.code, attempt: task.attempts };
+      if (recorded.has(task.task_id)) logger.debug(fields, "notification delivered");
+      else logger.warn(fields, "notification delivered after its lease expired; the next claimant delivers it again");
     }
   }
 }

@@ -4,7 +4,8 @@ import { randomUUID } from "node:crypto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
 import type { Queryable } from "../common/database.js";
-import { eventOf } from "../common/events.js";
+import { eventOf, subjectOf } from "../common/events.js";
+import { currentTraceId } from "../common/trace.js";
 import { withEvent } from "../common/outbox.js";
 import { NotificationDeadSchema, NotificationDeliveredSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
 import { TaskSchema, TaskState, type Task } from "../../proto/gen/rights/notify/v1/notify_pb.js";
@@ -81,23 +82,42 @@ export class TaskStore {
     return rows;
   }
 
-  /** Delivered, with `notify.delivered` in the same statement; false when the claim was lost (lease expired). */
-  async delivered(task: ClaimedTask, now: Date): Promise<boolean> {
-    const event = eventOf(NotificationDeliveredSchema, {
-      taskId: task.task_id,
-      taskType: task.type,
-      orderNo: task.order_no,
-      code: task.code,
-      deliveredAt: timestampFromDate(now),
-    });
-    const { text, params } = withEvent(
-      NOTIFY_SCHEMA,
-      `UPDATE notify.task SET state = 2, delivered_at = $3, claimed_until = NULL, claim_id = NULL, last_error = NULL
-       WHERE task_id = $1 AND claim_id = $2 AND state = 1 RETURNING task_id`,
-      [task.task_id, task.claim_id, now],
-      event,
+  /**
+   * Delivered, each with its `notify.delivered`, in one statement for a whole batch (one round trip, not one per
+   * task); answers the ids recorded: a task whose claim was lost (its lease expired) is not among them.
+   */
+  async delivered(tasks: readonly ClaimedTask[], now: Date): Promise<Set<string>> {
+    if (tasks.length === 0) return new Set();
+    const events = tasks.map((task) =>
+      eventOf(NotificationDeliveredSchema, {
+        taskId: task.task_id,
+        taskType: task.type,
+        orderNo: task.order_no,
+        code: task.code,
+        deliveredAt: timestampFromDate(now),
+      }),
     );
-    return (await this.db.query(text, params)).rowCount > 0;
+    const { rows } = await this.db.query<{ task_id: string }>(
+      `WITH outcome AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bytea[]) AS o(task_id, claim_id, event_id, payload)),
+       changed AS (
+         UPDATE notify.task t SET state = 2, delivered_at = $5, claimed_until = NULL, claim_id = NULL, last_error = NULL
+         FROM outcome o WHERE t.task_id = o.task_id AND t.claim_id = o.claim_id AND t.state = 1
+         RETURNING t.task_id),
+       event AS (
+         INSERT INTO notify.outbox (id, subject, payload, trace_id)
+         SELECT o.event_id, $6, o.payload, $7 FROM outcome o JOIN changed USING (task_id))
+       SELECT task_id FROM changed`,
+      [
+        tasks.map((task) => task.task_id),
+        tasks.map((task) => task.claim_id),
+        tasks.map(() => randomUUID()),
+        events.map((event) => event.data),
+        now,
+        subjectOf(NotificationDeliveredSchema),
+        currentTraceId() ?? null,
+      ],
+    );
+    return new Set(rows.map((row) => row.task_id));
   }
 
   /** Pending again from `retryAt`, the error kept; false when the claim was lost. */
