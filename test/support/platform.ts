@@ -39,14 +39,15 @@ export interface ContractBody {
 
 export async function startTestPlatform(
   mode: "embedded" | "cluster",
-  options: { upstreamTimeoutMs?: number } = {},
+  /** `natsUrl`: a NATS of the test's own in the cluster mode (its durables then see no other test file's events). */
+  options: { upstreamTimeoutMs?: number; natsUrl?: string } = {},
 ): Promise<TestPlatform> {
   const database = mode === "cluster" ? await testDatabase() : undefined;
   const platform = await startPlatform({
     logger: createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent"),
     databaseUrl: database?.url,
     redisUrl: mode === "cluster" ? process.env.REDIS_URL : undefined,
-    natsUrl: mode === "cluster" ? process.env.NATS_URL : undefined,
+    natsUrl: mode === "cluster" ? (options.natsUrl ?? process.env.NATS_URL) : undefined,
     sandboxAes: SANDBOX_AES,
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 1000,
   });
