@@ -1,10 +1,9 @@
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Clock } from "../common/clock.js";
 import { on, type Consumer } from "../common/consumer.js";
 import type { Logger } from "../common/logger.js";
 import { OrderVoucherRedeemedSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
 import { TaskType } from "../../proto/gen/rights/notify/v1/notify_pb.js";
-import type { ServiceCompletePayload } from "./ports.js";
+import { serviceCompletePayload } from "./ports.js";
 import type { TaskStore } from "./task-store.js";
 
 /**
@@ -23,13 +22,7 @@ export function notifyConsumers(deps: { tasks: TaskStore; clock: Clock; logger: 
             deps.logger.error({ eventId: delivery.id, orderNo: event.orderNo }, "order.voucher_redeemed without a usage time; no task");
             return;
           }
-          const payload: ServiceCompletePayload = {
-            orderNo: event.orderNo,
-            code: event.code,
-            type: event.type,
-            psbcOrderNo: event.psbcOrderNo,
-            usageTime: timestampDate(event.usageTime).toISOString(),
-          };
+          const payload = serviceCompletePayload({ ...event, usageTime: event.usageTime });
           const taskId = await deps.tasks.create(
             { type: TaskType.SERVICE_COMPLETE, orderNo: event.orderNo, code: event.code, payload },
             deps.clock.now(),

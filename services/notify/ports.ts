@@ -1,5 +1,6 @@
 // How a task reaches its recipient: one delivery port per task type (PSBC's service-complete notice now; SMS
 // and channel callbacks add theirs beside it).
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { TaskType } from "../../proto/gen/rights/notify/v1/notify_pb.js";
 
 /** Task type 1's payload: what PSBC is told of a used service. */
@@ -10,6 +11,17 @@ export interface ServiceCompletePayload {
   psbcOrderNo: string;
   /** ISO 8601: when the customer used the service (the voucher's usage time). */
   usageTime: string;
+}
+
+/** The payload of a notice as an event or an operator's request carries it (its usage time checked present). */
+export function serviceCompletePayload(notice: Omit<ServiceCompletePayload, "usageTime"> & { usageTime: Timestamp }): ServiceCompletePayload {
+  return {
+    orderNo: notice.orderNo,
+    code: notice.code,
+    type: notice.type,
+    psbcOrderNo: notice.psbcOrderNo,
+    usageTime: timestampDate(notice.usageTime).toISOString(),
+  };
 }
 
 export interface TaskPayloads {

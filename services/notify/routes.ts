@@ -1,8 +1,7 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Clock } from "../common/clock.js";
 import { NotifyService, TaskState, TaskType, type NewTask } from "../../proto/gen/rights/notify/v1/notify_pb.js";
-import type { ServiceCompletePayload } from "./ports.js";
+import { serviceCompletePayload } from "./ports.js";
 import { taskMessage, type NewTaskRow, type TaskStore } from "./task-store.js";
 
 const DEFAULT_LIMIT = 100;
@@ -58,12 +57,6 @@ function newTaskRow(task: NewTask): NewTaskRow {
   if (!notice.orderNo || !notice.code || !notice.type || !notice.usageTime) {
     throw new ConnectError("a service-complete task needs order_no, code, type and usage_time", Code.InvalidArgument);
   }
-  const payload: ServiceCompletePayload = {
-    orderNo: notice.orderNo,
-    code: notice.code,
-    type: notice.type,
-    psbcOrderNo: notice.psbcOrderNo,
-    usageTime: timestampDate(notice.usageTime).toISOString(),
-  };
+  const payload = serviceCompletePayload({ ...notice, usageTime: notice.usageTime });
   return { type: task.type, orderNo: notice.orderNo, code: notice.code, payload };
 }
