@@ -5,7 +5,14 @@ import type { Metrics } from "../../services/common/metrics.js";
 import type { PsbcRequest } from "./schemas.js";
 
 /** The PSBC operations the gateway serves, by the contract's operationId. */
-export type PsbcOperation = "serviceAppointment" | "serviceCancel" | "queryExpiredPoints" | "queryServiceDetail";
+export type PsbcOperation =
+  | "serviceAppointment"
+  | "serviceCancel"
+  | "queryExpiredPoints"
+  | "queryServiceDetail"
+  | "queryReconciliationFiles"
+  | "downloadReconciliationFile"
+  | "batchRepush";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -17,7 +24,7 @@ declare module "fastify" {
 /** What the contract answers for a failure: HTTP status, response code and message. */
 export interface ContractAnswer {
   httpStatus: 400 | 404 | 500;
-  code: 1 | 2 | 4;
+  code: 1 | 2 | 3 | 4;
   msg: string;
 }
 
@@ -31,6 +38,9 @@ const systemErrorOf: Record<PsbcOperation, ContractAnswer> = {
   serviceCancel: SYSTEM_ERROR,
   queryExpiredPoints: { httpStatus: 500, code: 1, msg: "查询失败,请重试" },
   queryServiceDetail: SYSTEM_ERROR,
+  queryReconciliationFiles: SYSTEM_ERROR,
+  downloadReconciliationFile: SYSTEM_ERROR,
+  batchRepush: SYSTEM_ERROR,
 };
 
 const business = (msg: string): ContractAnswer => ({ httpStatus: 400, code: 4, msg });
@@ -53,6 +63,15 @@ const answerOfReason: Record<ErrorReason, ContractAnswer | "system"> = {
   [ErrorReason.UPSTREAM_FAILED]: "system",
   // PSBC's contract has no code for it: a system error, and the next appointment starts the step over.
   [ErrorReason.UPSTREAM_REJECTED]: "system",
+  [ErrorReason.ACCOUNTING_MONTH_TOO_LATE]: business("对账月份不能超过上月"),
+  [ErrorReason.FILE_INTERFACE_NOT_FOUND]: business("文件接口名不存在"),
+  [ErrorReason.DOWNLOAD_PASSWORD_WRONG]: { httpStatus: 400, code: 3, msg: "密码错误" },
+  [ErrorReason.FILE_NOT_FOUND]: business("文件不存在"),
+  // Not in the contract's examples: a business error saying what to do.
+  [ErrorReason.DOWNLOAD_THROTTLED]: business("密码错误次数过多,请稍后重试"),
+  [ErrorReason.REPUSH_SELECTION_INVALID]: { httpStatus: 400, code: 2, msg: "参数错误:权益码列表和时间范围必须二选一" },
+  [ErrorReason.REPUSH_TOO_MANY_CODES]: { httpStatus: 400, code: 2, msg: "单次补推数量不能超过100笔" },
+  [ErrorReason.REPUSH_TOO_MANY_ORDERS]: business("符合条件的订单超过100笔请缩小时间范围或使用权益码列表"),
 };
 
 /** An HTTP-level rejection raised by Fastify itself (bad JSON, media type, size, validation, bad URL). */
@@ -114,7 +133,9 @@ export function psbcErrorSender(metrics: Metrics): PsbcErrorSender {
     request.contractCode = answer.code;
     const route = request.routeOptions.url ?? request.url.split("?", 1)[0];
     const undecryptable = err instanceof ConnectError && reasonOf(err) === ErrorReason.PARAMETER_INVALID;
-    if (undecryptable) metrics.undecryptableRequests.inc({ route, service_type: (request.body as PsbcRequest).type });
+    if (undecryptable && request.body && typeof request.body === "object" && "request" in request.body) {
+      metrics.undecryptableRequests.inc({ route, service_type: (request.body as PsbcRequest).type });
+    }
     const fields = {
       route,
       operation,

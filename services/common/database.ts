@@ -2,6 +2,7 @@
 import { mkdir } from "node:fs/promises";
 import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
 import pg from "pg";
+import QueryStream from "pg-query-stream";
 import type { Logger } from "./logger.js";
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
@@ -36,6 +37,12 @@ export interface Database extends Queryable {
   /** Resolves when the database answers `SELECT 1`. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * A query's rows as they arrive, never all held at once: a cursor on a connection of its own
+   * (pg-query-stream). PostgreSQL only: PGlite is one connection, which a cursor would hold for the whole read
+   * (callers page by a key there).
+   */
+  streamRows?<R extends object>(text: string, params?: readonly unknown[]): AsyncIterable<R>;
 }
 
 export interface DatabaseOptions {
@@ -90,6 +97,7 @@ export function sharedDatabase(db: Database): Database {
     execScript: (sql) => db.execScript(sql),
     ping: () => db.ping(),
     close: async () => {},
+    ...(db.streamRows ? { streamRows: db.streamRows.bind(db) } : {}),
   };
 }
 
@@ -232,6 +240,19 @@ async function openPool(url: string, options: DatabaseOptions): Promise<Database
     },
     async close() {
       await pool.end();
+    },
+    async *streamRows<R extends object>(text: string, params?: readonly unknown[]): AsyncIterable<R> {
+      const client = await pool.connect();
+      let finished = false;
+      try {
+        // Rows come in batches of 1000 (one round trip each); the stream pauses while the caller is busy.
+        const stream = client.query(new QueryStream(text, params ? [...params] : [], { batchSize: 1000 }));
+        for await (const row of stream) yield row as R;
+        finished = true;
+      } finally {
+        // A read left half-way leaves its cursor open on the connection: destroy it rather than pool it.
+        client.release(!finished);
+      }
     },
   };
 }

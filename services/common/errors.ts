@@ -17,6 +17,14 @@ const codeOfReason: Record<ErrorReason, Code> = {
   [ErrorReason.REQUEST_IN_PROGRESS]: Code.Aborted,
   [ErrorReason.UPSTREAM_FAILED]: Code.Unavailable,
   [ErrorReason.UPSTREAM_REJECTED]: Code.FailedPrecondition,
+  [ErrorReason.ACCOUNTING_MONTH_TOO_LATE]: Code.InvalidArgument,
+  [ErrorReason.FILE_INTERFACE_NOT_FOUND]: Code.NotFound,
+  [ErrorReason.DOWNLOAD_PASSWORD_WRONG]: Code.PermissionDenied,
+  [ErrorReason.FILE_NOT_FOUND]: Code.NotFound,
+  [ErrorReason.DOWNLOAD_THROTTLED]: Code.ResourceExhausted,
+  [ErrorReason.REPUSH_SELECTION_INVALID]: Code.InvalidArgument,
+  [ErrorReason.REPUSH_TOO_MANY_CODES]: Code.InvalidArgument,
+  [ErrorReason.REPUSH_TOO_MANY_ORDERS]: Code.FailedPrecondition,
 };
 
 /** A domain failure with its business reason attached as a typed error detail. */

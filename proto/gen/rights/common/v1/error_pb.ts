@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rights/common/v1/error.proto.
  */
 export const file_rights_common_v1_error: GenFile = /*@__PURE__*/
-  fileDesc("ChxyaWdodHMvY29tbW9uL3YxL2Vycm9yLnByb3RvEhByaWdodHMuY29tbW9uLnYxIjwKC0Vycm9yRGV0YWlsEi0KBnJlYXNvbhgBIAEoDjIdLnJpZ2h0cy5jb21tb24udjEuRXJyb3JSZWFzb24qlAMKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEiIKHkVSUk9SX1JFQVNPTl9QQVJBTUVURVJfSU5WQUxJRBABEiYKIkVSUk9SX1JFQVNPTl9TRVJWSUNFX05PVF9TVVBQT1JURUQQAhIgChxFUlJPUl9SRUFTT05fU0VSVklDRV9FWFBJUkVEEAMSIgoeRVJST1JfUkVBU09OX1NFUlZJQ0VfSU5fRUZGRUNUEAQSIgoeRVJST1JfUkVBU09OX1NFUlZJQ0VfQ0FOQ0VMTEVEEAUSIwofRVJST1JfUkVBU09OX1NFUlZJQ0VfTk9UX0JPT0tFRBAGEiAKHEVSUk9SX1JFQVNPTl9PUkRFUl9OT1RfRk9VTkQQBxIkCiBFUlJPUl9SRUFTT05fUkVRVUVTVF9JTl9QUk9HUkVTUxAIEiAKHEVSUk9SX1JFQVNPTl9VUFNUUkVBTV9GQUlMRUQQCRIiCh5FUlJPUl9SRUFTT05fVVBTVFJFQU1fUkVKRUNURUQQCmIGcHJvdG8z");
+  fileDesc("ChxyaWdodHMvY29tbW9uL3YxL2Vycm9yLnByb3RvEhByaWdodHMuY29tbW9uLnYxIjwKC0Vycm9yRGV0YWlsEi0KBnJlYXNvbhgBIAEoDjIdLnJpZ2h0cy5jb21tb24udjEuRXJyb3JSZWFzb24q1wUKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEiIKHkVSUk9SX1JFQVNPTl9QQVJBTUVURVJfSU5WQUxJRBABEiYKIkVSUk9SX1JFQVNPTl9TRVJWSUNFX05PVF9TVVBQT1JURUQQAhIgChxFUlJPUl9SRUFTT05fU0VSVklDRV9FWFBJUkVEEAMSIgoeRVJST1JfUkVBU09OX1NFUlZJQ0VfSU5fRUZGRUNUEAQSIgoeRVJST1JfUkVBU09OX1NFUlZJQ0VfQ0FOQ0VMTEVEEAUSIwofRVJST1JfUkVBU09OX1NFUlZJQ0VfTk9UX0JPT0tFRBAGEiAKHEVSUk9SX1JFQVNPTl9PUkRFUl9OT1RfRk9VTkQQBxIkCiBFUlJPUl9SRUFTT05fUkVRVUVTVF9JTl9QUk9HUkVTUxAIEiAKHEVSUk9SX1JFQVNPTl9VUFNUUkVBTV9GQUlMRUQQCRIiCh5FUlJPUl9SRUFTT05fVVBTVFJFQU1fUkVKRUNURUQQChIqCiZFUlJPUl9SRUFTT05fQUNDT1VOVElOR19NT05USF9UT09fTEFURRAMEikKJUVSUk9SX1JFQVNPTl9GSUxFX0lOVEVSRkFDRV9OT1RfRk9VTkQQDRIoCiRFUlJPUl9SRUFTT05fRE9XTkxPQURfUEFTU1dPUkRfV1JPTkcQDhIfChtFUlJPUl9SRUFTT05fRklMRV9OT1RfRk9VTkQQDxIjCh9FUlJPUl9SRUFTT05fRE9XTkxPQURfVEhST1RUTEVEEBASKQolRVJST1JfUkVBU09OX1JFUFVTSF9TRUxFQ1RJT05fSU5WQUxJRBAREiYKIkVSUk9SX1JFQVNPTl9SRVBVU0hfVE9PX01BTllfQ09ERVMQEhInCiNFUlJPUl9SRUFTT05fUkVQVVNIX1RPT19NQU5ZX09SREVSUxATYgZwcm90bzM");
 
 /**
  * @generated from message rights.common.v1.ErrorDetail
@@ -111,6 +111,63 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_UPSTREAM_REJECTED = 10;
    */
   UPSTREAM_REJECTED = 10,
+
+  /**
+   * Reconciliation (numbered after 11, which the redemption chain's NOTICE_REPLAYED takes).
+   * The accounting month is the current month or later: files exist up to last month (code 4).
+   *
+   * @generated from enum value: ERROR_REASON_ACCOUNTING_MONTH_TOO_LATE = 12;
+   */
+  ACCOUNTING_MONTH_TOO_LATE = 12,
+
+  /**
+   * No such reconciliation file interface (fileIntfcName) is configured (code 4, 文件接口名不存在).
+   *
+   * @generated from enum value: ERROR_REASON_FILE_INTERFACE_NOT_FOUND = 13;
+   */
+  FILE_INTERFACE_NOT_FOUND = 13,
+
+  /**
+   * The file interface's download password does not match (code 3, 密码错误).
+   *
+   * @generated from enum value: ERROR_REASON_DOWNLOAD_PASSWORD_WRONG = 14;
+   */
+  DOWNLOAD_PASSWORD_WRONG = 14,
+
+  /**
+   * No reconciliation file with that id under that interface (code 4, 文件不存在).
+   *
+   * @generated from enum value: ERROR_REASON_FILE_NOT_FOUND = 15;
+   */
+  FILE_NOT_FOUND = 15,
+
+  /**
+   * Too many wrong download passwords from one client lately; it must wait (code 4).
+   *
+   * @generated from enum value: ERROR_REASON_DOWNLOAD_THROTTLED = 16;
+   */
+  DOWNLOAD_THROTTLED = 16,
+
+  /**
+   * Batch re-push: codes and a time range are either both given or both missing (code 2).
+   *
+   * @generated from enum value: ERROR_REASON_REPUSH_SELECTION_INVALID = 17;
+   */
+  REPUSH_SELECTION_INVALID = 17,
+
+  /**
+   * Batch re-push: more than 100 codes (code 2).
+   *
+   * @generated from enum value: ERROR_REASON_REPUSH_TOO_MANY_CODES = 18;
+   */
+  REPUSH_TOO_MANY_CODES = 18,
+
+  /**
+   * Batch re-push: the time range matches more than 100 orders (code 4).
+   *
+   * @generated from enum value: ERROR_REASON_REPUSH_TOO_MANY_ORDERS = 19;
+   */
+  REPUSH_TOO_MANY_ORDERS = 19,
 }
 
 /**
