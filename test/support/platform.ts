@@ -1,5 +1,7 @@
 import { encryptRightsRequest, type AesSecret } from "../../services/common/rights-request.js";
+import type { Clock } from "../../services/common/clock.js";
 import { createLogger } from "../../services/common/logger.js";
+import type { AnyServiceDescriptor } from "../../services/common/service-descriptor.js";
 import { startPlatform, type RunningPlatform } from "../../services/platform/platform.js";
 import { assertContractResponse } from "./psbc-contract.js";
 import { testDatabase } from "./databases.js";
@@ -39,7 +41,7 @@ export interface ContractBody {
 
 export async function startTestPlatform(
   mode: "embedded" | "cluster",
-  options: { upstreamTimeoutMs?: number } = {},
+  options: { upstreamTimeoutMs?: number; clock?: Clock; services?: readonly AnyServiceDescriptor[] } = {},
 ): Promise<TestPlatform> {
   const database = mode === "cluster" ? await testDatabase() : undefined;
   const platform = await startPlatform({
@@ -49,6 +51,8 @@ export async function startTestPlatform(
     natsUrl: mode === "cluster" ? process.env.NATS_URL : undefined,
     sandboxAes: SANDBOX_AES,
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 1000,
+    clock: options.clock,
+    services: options.services,
   });
   return {
     ...platform,
