@@ -26,7 +26,11 @@ import { until } from "./support/until.js";
 const FILES = "/api/v1/reconciliation/files";
 const DOWNLOAD = "/api/v1/reconciliation/download";
 const REPUSH = "/api/v1/reconciliation/batch-repush";
-const INTERFACE = "RIGHTS_SERVICE_CHK_A101";
+// A provider code of this run's own: the cluster's NATS durable outlives runs, and another run's late events
+// must not land in this run's files.
+const PROVIDER = `T${Date.now().toString(36).toUpperCase()}`.slice(0, 10);
+const INTERFACE = `RIGHTS_SERVICE_CHK_${PROVIDER}`;
+const fileId = (month: string) => `FILE${month}${PROVIDER}001`;
 const PASSWORD = EMBEDDED_RECONCILIATION.password;
 const MAX_FAILURES = 3;
 const WINDOW_MS = 1_500;
@@ -71,7 +75,7 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
       code: order.code,
       type: "310001",
       serviceName: order.serviceName ?? "sandbox rights service",
-      providerCode: "A101",
+      providerCode: PROVIDER,
       provinceInstNo: order.provinceInstNo ?? "100000",
       instType: "01",
       bookedAt: timestampFromDate(new Date("2026-10-02T01:02:03Z")),
@@ -81,11 +85,12 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     await platform.bus.publish(subjectOf(OrderCompletedSchema), eventId, toBinary(OrderCompletedSchema, event));
   }
   const ledgerRows = async (month: string) =>
-    (await platform.db.query<{ n: number }>("SELECT count(*)::int AS n FROM reconciliation.ledger WHERE month = $1", [month])).rows[0]?.n ?? 0;
+    (await platform.db.query<{ n: number }>("SELECT count(*)::int AS n FROM reconciliation.ledger WHERE month = $1 AND provider_code = $2", [month, PROVIDER])).rows[0]?.n ?? 0;
 
   beforeAll(async () => {
     Object.assign(process.env, {
       RECONCILIATION_SCHEDULE_CHECK_MS: "100",
+      PSBC_PROVIDER_CODE: PROVIDER,
       RECONCILIATION_PASSWORD_MAX_FAILURES: String(MAX_FAILURES),
       RECONCILIATION_PASSWORD_WINDOW_MS: String(WINDOW_MS),
     });
@@ -141,7 +146,7 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
       return (list.body.data?.fileList as unknown[]).length === 1;
     }, 10_000, "the October file");
     const [file] = list?.body.data?.fileList as Array<{ fileId: string; fileName: string; fileSize: number; createTime: string }>;
-    expect(file).toMatchObject({ fileId: "FILE202610A101001", fileName: "RIGHTS_SERVICE_CHK_A101_202610.csv" });
+    expect(file).toMatchObject({ fileId: fileId("202610"), fileName: `${INTERFACE}_202610.csv` });
     expect(file?.createTime).toMatch(/^2026110301\d{4}$/);
 
     const res = await fetch(`${platform.gatewayUrl}${DOWNLOAD}`, {
@@ -151,7 +156,7 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("text/csv; charset=utf-8");
-    expect(res.headers.get("content-disposition")).toBe('attachment; filename="RIGHTS_SERVICE_CHK_A101_202610.csv"');
+    expect(res.headers.get("content-disposition")).toBe(`attachment; filename="${INTERFACE}_202610.csv"`);
     const bytes = Buffer.from(await res.arrayBuffer());
     expect(bytes.length).toBe(file?.fileSize);
     expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
@@ -167,7 +172,7 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     await until(async () => (await ledgerRows("202610")) === 3, 10_000, "the late row");
     await expect(admin().generateFile({ month: "202610" })).rejects.toMatchObject({ code: Code.Unauthenticated });
     const { files } = await admin().generateFile({ month: "202610" }, asAdmin());
-    expect(files.map((f) => f.fileId)).toEqual(["FILE202610A101001"]);
+    expect(files.map((f) => f.fileId)).toEqual([fileId("202610")]);
     // One file for the month, and no content left over from the one it replaced.
     const { rows } = await platform.db.query<{ n: number; orphans: number }>(
       `SELECT (SELECT count(*)::int FROM reconciliation.file WHERE month = '202610') AS n,
@@ -178,7 +183,7 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     const download = await fetch(`${platform.gatewayUrl}${DOWNLOAD}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ fileId: "FILE202610A101001", fileIntfcName: INTERFACE, password: PASSWORD }),
+      body: JSON.stringify({ fileId: fileId("202610"), fileIntfcName: INTERFACE, password: PASSWORD }),
     });
     expect(await download.text()).toContain("CODE-OCT-LATE");
     await expect(admin().generateFile({ month: "202611" }, asAdmin())).rejects.toBeInstanceOf(ConnectError);
@@ -189,12 +194,12 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     const logger = createLogger("test", "silent");
     const schedulers = [0, 1].map(() => {
       const lock = createLockService({ url: lockUrl, logger });
-      return { lock, files: new ReconciliationFiles({ db: platform.db, lock, clock, logger, providerCode: "A101" }) };
+      return { lock, files: new ReconciliationFiles({ db: platform.db, lock, clock, logger, providerCode: PROVIDER }) };
     });
     try {
       const made = await Promise.all(schedulers.map(({ files }) => files.generate("202608", "if-missing")));
       const ids = new Set(made.filter((file) => file !== undefined).map((file) => file.fileId));
-      expect(ids).toEqual(new Set(["FILE202608A101001"]));
+      expect(ids).toEqual(new Set([fileId("202608")]));
       const { rows } = await platform.db.query<{ contents: number }>(
         `SELECT count(DISTINCT c.content_id)::int AS contents FROM reconciliation.file_chunk c
            WHERE NOT EXISTS (SELECT 1 FROM reconciliation.file f WHERE f.content_id = c.content_id)`,
@@ -226,26 +231,26 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     const windowOver = () => new Promise((resolve) => setTimeout(resolve, WINDOW_MS + 100));
     await windowOver();
     const download = (body: unknown) => post(DOWNLOAD, body);
-    for (const body of [{}, { fileId: "FILE202610A101001", fileIntfcName: INTERFACE }, { fileId: "x".repeat(33), fileIntfcName: INTERFACE, password: PASSWORD }]) {
+    for (const body of [{}, { fileId: fileId("202610"), fileIntfcName: INTERFACE }, { fileId: "x".repeat(33), fileIntfcName: INTERFACE, password: PASSWORD }]) {
       expect(answerOf(await download(body))).toEqual({ status: 400, code: 2, msg: "参数错误" });
     }
-    expect(answerOf(await download({ fileId: "FILE209901A101001", fileIntfcName: INTERFACE, password: PASSWORD }))).toEqual({ status: 400, code: 4, msg: "文件不存在" });
-    expect(answerOf(await download({ fileId: "FILE202610A101001", fileIntfcName: "RIGHTS_SERVICE_CHK_B202", password: PASSWORD }))).toEqual({
+    expect(answerOf(await download({ fileId: fileId("209901"), fileIntfcName: INTERFACE, password: PASSWORD }))).toEqual({ status: 400, code: 4, msg: "文件不存在" });
+    expect(answerOf(await download({ fileId: fileId("202610"), fileIntfcName: "RIGHTS_SERVICE_CHK_B202", password: PASSWORD }))).toEqual({
       status: 400,
       code: 4,
       msg: "文件不存在",
     });
     for (let i = 0; i < MAX_FAILURES; i += 1) {
-      expect(answerOf(await download({ fileId: "FILE202610A101001", fileIntfcName: INTERFACE, password: `wrong-${i}` }))).toEqual({ status: 400, code: 3, msg: "密码错误" });
+      expect(answerOf(await download({ fileId: fileId("202610"), fileIntfcName: INTERFACE, password: `wrong-${i}` }))).toEqual({ status: 400, code: 3, msg: "密码错误" });
     }
     // Throttled now, even with the right password, until the window is over.
     const throttled = { status: 400, code: 4, msg: "密码错误次数过多,请稍后重试" };
-    expect(answerOf(await download({ fileId: "FILE202610A101001", fileIntfcName: INTERFACE, password: PASSWORD }))).toEqual(throttled);
+    expect(answerOf(await download({ fileId: fileId("202610"), fileIntfcName: INTERFACE, password: PASSWORD }))).toEqual(throttled);
     await windowOver();
     const res = await fetch(`${platform.gatewayUrl}${DOWNLOAD}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ fileId: "FILE202610A101001", fileIntfcName: INTERFACE, password: PASSWORD }),
+      body: JSON.stringify({ fileId: fileId("202610"), fileIntfcName: INTERFACE, password: PASSWORD }),
     });
     expect(res.status).toBe(200);
     await res.arrayBuffer();
@@ -260,7 +265,7 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     const res = await fetch(`${platform.gatewayUrl}${DOWNLOAD}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ fileId: "FILE202610A101001", fileIntfcName: INTERFACE, password: "operator-chosen-1" }),
+      body: JSON.stringify({ fileId: fileId("202610"), fileIntfcName: INTERFACE, password: "operator-chosen-1" }),
     });
     expect(res.status).toBe(200);
     await res.arrayBuffer();

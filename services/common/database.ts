@@ -60,6 +60,8 @@ const SLOW_QUERY_MS = 500;
 const STATEMENT_TIMEOUT_MS = 10_000;
 const CLIENT_QUERY_TIMEOUT_MS = STATEMENT_TIMEOUT_MS + 5_000;
 const CONNECT_TIMEOUT_MS = 5_000;
+/** A streamed query may sort its whole result before the first row (one statement): it gets longer. */
+const STREAM_STATEMENT_TIMEOUT_MS = 5 * 60_000;
 /** Bound on distinct named statements, so dynamic SQL cannot grow the cache (and each connection) forever. */
 const MAX_NAMED_STATEMENTS = 1_000;
 
@@ -245,9 +247,12 @@ async function openPool(url: string, options: DatabaseOptions): Promise<Database
       const client = await pool.connect();
       let finished = false;
       try {
+        await client.query(`SET statement_timeout = ${STREAM_STATEMENT_TIMEOUT_MS}`);
         // Rows come in batches of 1000 (one round trip each); the stream pauses while the caller is busy.
         const stream = client.query(new QueryStream(text, params ? [...params] : [], { batchSize: 1000 }));
         for await (const row of stream) yield row as R;
+        // Back to the pool's own timeout (the connection's startup value).
+        await client.query("RESET statement_timeout");
         finished = true;
       } finally {
         // A read left half-way leaves its cursor open on the connection: destroy it rather than pool it.
