@@ -1,6 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { ErrorReason, reasonOf } from "../../services/common/errors.js";
+import { OrderError, OrderErrorSchema } from "../../proto/gen/rights/order/v1/errors_pb.js";
+import { ReconciliationError, ReconciliationErrorSchema } from "../../proto/gen/rights/reconciliation/v1/errors_pb.js";
+import { errorDetailOf, ReasonAnswers, reasonOf } from "../../services/common/errors.js";
 import type { Metrics } from "../../services/common/metrics.js";
 import type { PsbcRequest } from "./schemas.js";
 
@@ -46,33 +48,37 @@ const systemErrorOf: Record<PsbcOperation, ContractAnswer> = {
 const business = (msg: string): ContractAnswer => ({ httpStatus: 400, code: 4, msg });
 
 /**
- * Every business reason the order service can raise, and its contract answer. "system" defers to the
- * operation's system error. A Record over the enum, so a new reason does not compile until it is decided here.
+ * The contract answer of each business reason of the domains PSBC's calls reach (the order and reconciliation
+ * services'), per domain a Record over its enum. "system" defers to the operation's system error, which is also
+ * the answer to any other domain's reason: add a `.domain(...)` here only for a domain whose reasons PSBC should
+ * tell apart.
  */
-const answerOfReason: Record<ErrorReason, ContractAnswer | "system"> = {
-  [ErrorReason.UNSPECIFIED]: "system",
-  [ErrorReason.PARAMETER_INVALID]: PARAMETER_ERROR,
-  [ErrorReason.SERVICE_NOT_SUPPORTED]: business("暂不支持此服务"),
-  [ErrorReason.SERVICE_EXPIRED]: business("服务已过期"),
-  [ErrorReason.SERVICE_IN_EFFECT]: business("服务已生效无法取消"),
-  [ErrorReason.SERVICE_CANCELLED]: business("服务已取消"),
-  [ErrorReason.SERVICE_NOT_BOOKED]: business("服务未预约"),
-  [ErrorReason.REQUEST_IN_PROGRESS]: business("请求处理中,请稍后重试"),
+const answerOfReason = new ReasonAnswers<ContractAnswer | "system">("system").domain(OrderErrorSchema, {
+  [OrderError.UNSPECIFIED]: "system",
+  [OrderError.PARAMETER_INVALID]: PARAMETER_ERROR,
+  [OrderError.SERVICE_NOT_SUPPORTED]: business("暂不支持此服务"),
+  [OrderError.SERVICE_EXPIRED]: business("服务已过期"),
+  [OrderError.SERVICE_IN_EFFECT]: business("服务已生效无法取消"),
+  [OrderError.SERVICE_CANCELLED]: business("服务已取消"),
+  [OrderError.SERVICE_NOT_BOOKED]: business("服务未预约"),
+  [OrderError.REQUEST_IN_PROGRESS]: business("请求处理中,请稍后重试"),
   // The contract's orderNotFound example: HTTP 400 with code 1.
-  [ErrorReason.ORDER_NOT_FOUND]: { httpStatus: 400, code: 1, msg: "订单不存在" },
-  [ErrorReason.UPSTREAM_FAILED]: "system",
-  // PSBC's contract has no code for it: a system error, and the next appointment starts the step over.
-  [ErrorReason.UPSTREAM_REJECTED]: "system",
-  [ErrorReason.ACCOUNTING_MONTH_TOO_LATE]: business("对账月份不能超过上月"),
-  [ErrorReason.FILE_INTERFACE_NOT_FOUND]: business("文件接口名不存在"),
-  [ErrorReason.DOWNLOAD_PASSWORD_WRONG]: { httpStatus: 400, code: 3, msg: "密码错误" },
-  [ErrorReason.FILE_NOT_FOUND]: business("文件不存在"),
+  [OrderError.ORDER_NOT_FOUND]: { httpStatus: 400, code: 1, msg: "订单不存在" },
+  [OrderError.UPSTREAM_FAILED]: "system",
+}).domain(ReconciliationErrorSchema, {
+  [ReconciliationError.UNSPECIFIED]: "system",
+  [ReconciliationError.PARAMETER_INVALID]: PARAMETER_ERROR,
+  [ReconciliationError.REQUEST_IN_PROGRESS]: business("请求处理中,请稍后重试"),
+  [ReconciliationError.ACCOUNTING_MONTH_TOO_LATE]: business("对账月份不能超过上月"),
+  [ReconciliationError.FILE_INTERFACE_NOT_FOUND]: business("文件接口名不存在"),
+  [ReconciliationError.DOWNLOAD_PASSWORD_WRONG]: { httpStatus: 400, code: 3, msg: "密码错误" },
+  [ReconciliationError.FILE_NOT_FOUND]: business("文件不存在"),
   // Not in the contract's examples: a business error saying what to do.
-  [ErrorReason.DOWNLOAD_THROTTLED]: business("密码错误次数过多,请稍后重试"),
-  [ErrorReason.REPUSH_SELECTION_INVALID]: { httpStatus: 400, code: 2, msg: "参数错误:权益码列表和时间范围必须二选一" },
-  [ErrorReason.REPUSH_TOO_MANY_CODES]: { httpStatus: 400, code: 2, msg: "单次补推数量不能超过100笔" },
-  [ErrorReason.REPUSH_TOO_MANY_ORDERS]: business("符合条件的订单超过100笔请缩小时间范围或使用权益码列表"),
-};
+  [ReconciliationError.DOWNLOAD_THROTTLED]: business("密码错误次数过多,请稍后重试"),
+  [ReconciliationError.REPUSH_SELECTION_INVALID]: { httpStatus: 400, code: 2, msg: "参数错误:权益码列表和时间范围必须二选一" },
+  [ReconciliationError.REPUSH_TOO_MANY_CODES]: { httpStatus: 400, code: 2, msg: "单次补推数量不能超过100笔" },
+  [ReconciliationError.REPUSH_TOO_MANY_ORDERS]: business("符合条件的订单超过100笔请缩小时间范围或使用权益码列表"),
+});
 
 /** An HTTP-level rejection raised by Fastify itself (bad JSON, media type, size, validation, bad URL). */
 interface HttpClientError {
@@ -93,7 +99,7 @@ function isHttpClientError(err: unknown): err is HttpClientError {
  */
 export function toContractAnswer(err: unknown, operation: PsbcOperation | undefined): ContractAnswer {
   if (err instanceof ConnectError) {
-    const answer = answerOfReason[reasonOf(err)] ?? "system";
+    const answer = answerOfReason.answer(err);
     if (answer !== "system") return answer;
   } else if (isHttpClientError(err)) {
     return err.statusCode === 404 ? ROUTE_NOT_FOUND : PARAMETER_ERROR;
@@ -107,7 +113,7 @@ export function toContractAnswer(err: unknown, operation: PsbcOperation | undefi
  */
 export function errorLogFields(err: unknown): Record<string, unknown> {
   if (err instanceof ConnectError) {
-    return { grpcCode: Code[err.code], reason: ErrorReason[reasonOf(err)], grpcMessage: err.rawMessage };
+    return { grpcCode: Code[err.code], ...errorDetailOf(err), grpcMessage: err.rawMessage };
   }
   if (isHttpClientError(err)) {
     return {
@@ -132,10 +138,14 @@ export function psbcErrorSender(metrics: Metrics): PsbcErrorSender {
     const answer = toContractAnswer(err, operation);
     request.contractCode = answer.code;
     const route = request.routeOptions.url ?? request.url.split("?", 1)[0];
-    const undecryptable = err instanceof ConnectError && reasonOf(err) === ErrorReason.PARAMETER_INVALID;
-    if (undecryptable && request.body && typeof request.body === "object" && "request" in request.body) {
-      metrics.undecryptableRequests.inc({ route, service_type: (request.body as PsbcRequest).type });
-    }
+    // Only the envelope routes carry an encrypted `request` (batch re-push reaches the order service too).
+    const undecryptable =
+      err instanceof ConnectError &&
+      reasonOf(err, OrderErrorSchema) === OrderError.PARAMETER_INVALID &&
+      typeof request.body === "object" &&
+      request.body !== null &&
+      "request" in request.body;
+    if (undecryptable) metrics.undecryptableRequests.inc({ route, service_type: (request.body as PsbcRequest).type });
     const fields = {
       route,
       operation,

@@ -126,7 +126,8 @@ describe(`the outbox after NATS lost its streams (${process.env.DATABASE_URL ? "
     await writeEvents(20);
     await startNats({ jetstream: true });
     await until(async () => (await streamMessages(url)) === 20, 30_000, "waiting events published into a new stream");
-    expect(await pending()).toBe(0);
+    // The relay marks a batch published after NATS acknowledged it: the stream can show it a moment before the table.
+    await until(async () => (await pending()) === 0, 5_000, "every event marked published");
     await until(() => service.health.get("") === ServingStatus.SERVING, 5_000, "service ready again");
   });
 

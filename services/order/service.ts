@@ -11,7 +11,7 @@ import { Bookings } from "./bookings.js";
 import { orderConfig } from "./config.js";
 import { ORDER_SCHEMA, OrderStore } from "./order-store.js";
 import { OrderViews } from "./order-views.js";
-import { createPsbcPlatform } from "./psbc-platform.js";
+import { createPsbcPlatform } from "./psbc/platform.js";
 import { orderServiceImpl } from "./routes.js";
 import { ServiceTypes, type ServiceType } from "./service-types.js";
 

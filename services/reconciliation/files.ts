@@ -4,9 +4,9 @@
 import type { Clock } from "../common/clock.js";
 import { formatBusinessTime } from "../common/clock.js";
 import type { Database } from "../common/database.js";
-import { domainError, ErrorReason } from "../common/errors.js";
 import type { LockService } from "../common/lock.js";
 import type { Logger } from "../common/logger.js";
+import { reconciliationError, ReconciliationError } from "./errors.js";
 
 /** The contract's file interface name of a provider (文件接口名). */
 export function fileInterfaceOf(providerCode: string): string {
@@ -122,7 +122,7 @@ export class ReconciliationFiles {
     const lease = await lock.acquire(`reconciliation-file:${fileIntfcName}:${month}`, { ttlMs: GENERATION_LEASE_MS, waitMs });
     if (!lease) {
       if (generation === "if-missing") return undefined;
-      throw domainError(ErrorReason.REQUEST_IN_PROGRESS, `the ${month} file of ${fileIntfcName} is being generated`);
+      throw reconciliationError(ReconciliationError.REQUEST_IN_PROGRESS, `the ${month} file of ${fileIntfcName} is being generated`);
     }
     try {
       if (generation === "if-missing") {

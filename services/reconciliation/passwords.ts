@@ -2,9 +2,9 @@
 // as a hash from a Secret), verified by argon2 (constant time), with wrong attempts throttled per client.
 import { hash, verify } from "@node-rs/argon2";
 import type { Database } from "../common/database.js";
-import { domainError, ErrorReason } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import type { RateLimiter } from "../common/rate-limiter.js";
+import { reconciliationError, ReconciliationError } from "./errors.js";
 
 /** The contract's bound on the password field; below 8 characters a password is too easily guessed. */
 export const PASSWORD_LENGTH = { min: 8, max: 32 } as const;
@@ -32,7 +32,7 @@ export class DownloadPasswords {
 
   async set(fileIntfcName: string, password: string): Promise<void> {
     if (password.length < PASSWORD_LENGTH.min || password.length > PASSWORD_LENGTH.max) {
-      throw domainError(ErrorReason.PARAMETER_INVALID, `a download password has ${PASSWORD_LENGTH.min} to ${PASSWORD_LENGTH.max} characters`);
+      throw reconciliationError(ReconciliationError.PARAMETER_INVALID, `a download password has ${PASSWORD_LENGTH.min} to ${PASSWORD_LENGTH.max} characters`);
     }
     await this.deps.db.query(
       `INSERT INTO reconciliation.download_password (file_intfc_name, hash) VALUES ($1, $2)
@@ -51,14 +51,14 @@ export class DownloadPasswords {
     const key = `download-password:${client}`;
     if ((await limiter.failures(key)) >= maxFailures) {
       logger.warn({ client, fileIntfcName }, "download refused: too many wrong passwords");
-      throw domainError(ErrorReason.DOWNLOAD_THROTTLED, "too many wrong passwords; try again later");
+      throw reconciliationError(ReconciliationError.DOWNLOAD_THROTTLED, "too many wrong passwords; try again later");
     }
     const stored = await this.hashOf(fileIntfcName);
     const matches = await verify(stored ?? (await this.unmatchable), password).catch(() => false);
     if (stored && matches) return;
     const failures = await limiter.fail(key, windowMs);
     logger.warn({ client, fileIntfcName, failures, passwordSet: stored !== undefined }, "download refused: wrong password");
-    throw domainError(ErrorReason.DOWNLOAD_PASSWORD_WRONG, "wrong password");
+    throw reconciliationError(ReconciliationError.DOWNLOAD_PASSWORD_WRONG, "wrong password");
   }
 
   private async hashOf(fileIntfcName: string): Promise<string | undefined> {

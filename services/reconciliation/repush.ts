@@ -8,8 +8,8 @@ import type { OrderService, OrderView } from "../../proto/gen/rights/order/v1/or
 import type { BatchRepushRequest, BatchRepushResponseSchema } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { adminAuthorization } from "../common/admin-credential.js";
 import { formatBusinessTime, parseBusinessTime } from "../common/clock.js";
-import { domainError, ErrorReason } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
+import { reconciliationError, ReconciliationError } from "./errors.js";
 
 /** The contract's limit on one re-push, by codes or by the orders a range matches. */
 export const REPUSH_LIMIT = 100;
@@ -28,16 +28,16 @@ function selectionOf(req: BatchRepushRequest) {
   const byCodes = req.codes.length > 0;
   const byRange = req.startTime !== "" || req.endTime !== "";
   if (byCodes === byRange || (byRange && (req.startTime === "" || req.endTime === ""))) {
-    throw domainError(ErrorReason.REPUSH_SELECTION_INVALID, "codes or a time range (start and end), not both");
+    throw reconciliationError(ReconciliationError.REPUSH_SELECTION_INVALID, "codes or a time range (start and end), not both");
   }
   if (byCodes) {
-    if (req.codes.length > REPUSH_LIMIT) throw domainError(ErrorReason.REPUSH_TOO_MANY_CODES, `at most ${REPUSH_LIMIT} codes`);
-    if (req.codes.some((code) => code.length === 0 || code.length > 32)) throw domainError(ErrorReason.PARAMETER_INVALID, "a code has 1 to 32 characters");
+    if (req.codes.length > REPUSH_LIMIT) throw reconciliationError(ReconciliationError.REPUSH_TOO_MANY_CODES, `at most ${REPUSH_LIMIT} codes`);
+    if (req.codes.some((code) => code.length === 0 || code.length > 32)) throw reconciliationError(ReconciliationError.PARAMETER_INVALID, "a code has 1 to 32 characters");
     return { codes: [...new Set(req.codes)] };
   }
   const start = parseBusinessTime(req.startTime);
   const end = parseBusinessTime(req.endTime);
-  if (!start || !end || start > end) throw domainError(ErrorReason.PARAMETER_INVALID, "startTime and endTime are yyyyMMddHHmmss, start not after end");
+  if (!start || !end || start > end) throw reconciliationError(ReconciliationError.PARAMETER_INVALID, "startTime and endTime are yyyyMMddHHmmss, start not after end");
   return { usageStart: timestampFromDate(start), usageEnd: timestampFromDate(end) };
 }
 
@@ -45,7 +45,7 @@ export async function batchRepush(req: BatchRepushRequest, deps: RepushDeps): Pr
   const selection = selectionOf(req);
   // One more than accepted, to tell "too many" from "exactly the limit".
   const { orders } = await deps.orders.findRedeemedUncompleted({ ...selection, limit: REPUSH_LIMIT + 1 });
-  if (orders.length > REPUSH_LIMIT) throw domainError(ErrorReason.REPUSH_TOO_MANY_ORDERS, `more than ${REPUSH_LIMIT} orders match`);
+  if (orders.length > REPUSH_LIMIT) throw reconciliationError(ReconciliationError.REPUSH_TOO_MANY_ORDERS, `more than ${REPUSH_LIMIT} orders match`);
   if (req.dryRun) {
     const waiting = await waitingCodes(orders, deps);
     return {

@@ -5,8 +5,8 @@ import type { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import type { Branch, ReconciliationService } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { businessMonth, businessMonthRange, parseBusinessTime, type Clock } from "../common/clock.js";
 import type { Database } from "../common/database.js";
-import { domainError, ErrorReason } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
+import { reconciliationError, ReconciliationError } from "./errors.js";
 import type { FileRecord, ReconciliationFiles } from "./files.js";
 import type { DownloadPasswords } from "./passwords.js";
 import { batchRepush } from "./repush.js";
@@ -38,18 +38,18 @@ export function reconciliationServiceImpl(deps: ReconciliationDeps): ServiceImpl
   /** Files exist up to last month (the current one is not over). */
   const checkClosedMonth = (month: string) => {
     if (month > previousMonth(businessMonth(clock.now()))) {
-      throw domainError(ErrorReason.ACCOUNTING_MONTH_TOO_LATE, `files exist up to last month; ${month} is not over`);
+      throw reconciliationError(ReconciliationError.ACCOUNTING_MONTH_TOO_LATE, `files exist up to last month; ${month} is not over`);
     }
   };
   const checkInterface = (fileIntfcName: string) => {
-    if (fileIntfcName !== files.fileInterface) throw domainError(ErrorReason.FILE_INTERFACE_NOT_FOUND, `no file interface ${fileIntfcName}`);
+    if (fileIntfcName !== files.fileInterface) throw reconciliationError(ReconciliationError.FILE_INTERFACE_NOT_FOUND, `no file interface ${fileIntfcName}`);
   };
 
   return {
     async listFiles(req) {
       // accountingDate is a day (yyyyMMdd); its month is the accounting month.
       if (!/^\d{8}$/.test(req.accountingDate) || !parseBusinessTime(`${req.accountingDate}000000`)) {
-        throw domainError(ErrorReason.PARAMETER_INVALID, "accountingDate is a date yyyyMMdd");
+        throw reconciliationError(ReconciliationError.PARAMETER_INVALID, "accountingDate is a date yyyyMMdd");
       }
       checkInterface(req.fileIntfcName);
       const month = req.accountingDate.slice(0, 6);
@@ -59,13 +59,13 @@ export function reconciliationServiceImpl(deps: ReconciliationDeps): ServiceImpl
     },
 
     async *downloadFile(req) {
-      if (!req.fileId || !req.fileIntfcName || !req.password) throw domainError(ErrorReason.PARAMETER_INVALID, "fileId, fileIntfcName and password are required");
+      if (!req.fileId || !req.fileIntfcName || !req.password) throw reconciliationError(ReconciliationError.PARAMETER_INVALID, "fileId, fileIntfcName and password are required");
       // An unknown interface has no files: the contract's download answers 文件不存在.
-      if (req.fileIntfcName !== files.fileInterface) throw domainError(ErrorReason.FILE_NOT_FOUND, "no such file");
+      if (req.fileIntfcName !== files.fileInterface) throw reconciliationError(ReconciliationError.FILE_NOT_FOUND, "no such file");
       // The password before the file, so that without it nothing is learnt of which files exist.
       await passwords.check(req.fileIntfcName, req.password, req.client || "unknown");
       const file = await files.byId(req.fileId, req.fileIntfcName);
-      if (!file) throw domainError(ErrorReason.FILE_NOT_FOUND, "no such file");
+      if (!file) throw reconciliationError(ReconciliationError.FILE_NOT_FOUND, "no such file");
       yield { part: { case: "file", value: fileMessage(file) } };
       for await (const chunk of files.content(file)) yield { part: { case: "chunk", value: chunk } };
     },
@@ -73,7 +73,7 @@ export function reconciliationServiceImpl(deps: ReconciliationDeps): ServiceImpl
     batchRepush: (req) => batchRepush(req, deps),
 
     async generateFile(req) {
-      if (!businessMonthRange(req.month)) throw domainError(ErrorReason.PARAMETER_INVALID, "month is YYYYMM");
+      if (!businessMonthRange(req.month)) throw reconciliationError(ReconciliationError.PARAMETER_INVALID, "month is YYYYMM");
       if (req.fileIntfcName) checkInterface(req.fileIntfcName);
       checkClosedMonth(req.month);
       const file = await files.generate(req.month, "replace");
@@ -82,7 +82,7 @@ export function reconciliationServiceImpl(deps: ReconciliationDeps): ServiceImpl
 
     async importBranches(req) {
       const branches = req.branches.map(checkedBranch);
-      if (branches.length > BRANCHES_PER_IMPORT) throw domainError(ErrorReason.PARAMETER_INVALID, `at most ${BRANCHES_PER_IMPORT} branches per import`);
+      if (branches.length > BRANCHES_PER_IMPORT) throw reconciliationError(ReconciliationError.PARAMETER_INVALID, `at most ${BRANCHES_PER_IMPORT} branches per import`);
       await deps.db.transaction(async (tx) => {
         for (const branch of branches) {
           await tx.query(
@@ -109,7 +109,7 @@ function checkedBranch(branch: Branch): { provinceInstNo: string; name: string }
   const provinceInstNo = branch.provinceInstNo.trim();
   const name = branch.name.trim();
   if (!/^[\x21-\x7e]{1,20}$/.test(provinceInstNo) || name.length === 0 || name.length > 128 || /[\p{Cc}]/u.test(name)) {
-    throw domainError(ErrorReason.PARAMETER_INVALID, `branch ${JSON.stringify(provinceInstNo)}: a code of 1 to 20 printable characters and a one-line name`);
+    throw reconciliationError(ReconciliationError.PARAMETER_INVALID, `branch ${JSON.stringify(provinceInstNo)}: a code of 1 to 20 printable characters and a one-line name`);
   }
   return { provinceInstNo, name };
 }

@@ -25,8 +25,7 @@ export const reconciliationService = defineService({
   config: reconciliationConfig,
   // A lease per month's generation, and wrong download passwords counted across replicas.
   needs: { redis: true },
-  // The notify service joins its peers once it is in the list; until then NOTIFY_SERVICE_URL points at it.
-  peers: ["order"],
+  peers: ["order", "notify"],
   start({ env, db, lock, limiter, logger, clock }) {
     const files = new ReconciliationFiles({ db, lock, clock, logger, providerCode: env.PSBC_PROVIDER_CODE });
     const passwords = new DownloadPasswords({

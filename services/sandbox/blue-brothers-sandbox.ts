@@ -3,18 +3,18 @@ import type { Logger } from "../common/logger.js";
 import {
   BLUE_BROTHERS_CODES,
   BLUE_BROTHERS_ISSUE_MAX_LENGTH,
+  BLUE_BROTHERS_URL_MAX_LENGTH,
   BLUE_BROTHERS_WIRE,
   type BlueBrothersEnvelope,
   type BlueBrothersOperation,
-} from "../common/upstream-wire.js";
-import { VOUCHER_URL_MAX_LENGTH } from "../voucher/send-channel.js";
+} from "../voucher/channels/blue-brothers/wire.js";
 import { Faults } from "./faults.js";
 import { SandboxControlError, startSandboxServer, stringFields, type HtmlPage, type Reply } from "./sandbox-server.js";
 import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-store.js";
 
 /**
  * A simulator of Blue Brothers (蓝色兄弟), speaking the wire format assumed in
- * `services/common/upstream-wire.ts`. Test equipment: vouchers are kept per outOrderNo in its store (memory unless
+ * `services/voucher/channels/blue-brothers/wire.ts`. Test equipment: vouchers are kept per outOrderNo in its store (memory unless
  * given one).
  *
  * Business answers are HTTP 200 with a `code`; a bad signature is HTTP 401 / 40101; the "fail" fault answers
@@ -25,6 +25,8 @@ import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-sto
  */
 export interface BlueBrothersSandbox {
   url: string;
+  /** The variables a service reads to reach this sandbox as its Blue Brothers (BLUE_BROTHERS_BASE_URL, _APP_ID, _APP_SECRET). */
+  upstreamEnv(): Record<string, string>;
   faults: Faults<BlueBrothersOperation>;
   /** Calls received per operation, faulted or not. */
   calls: Record<BlueBrothersOperation, number>;
@@ -179,13 +181,18 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
     },
   });
   publicUrl = (options.publicUrl ?? server.url).replace(/\/+$/, "");
-  if (`${publicUrl}/redeem/${newVoucherNo()}`.length > VOUCHER_URL_MAX_LENGTH) {
-    options.logger?.warn({ publicUrl }, `Blue Brothers sandbox: voucher URLs will exceed ${VOUCHER_URL_MAX_LENGTH} characters`);
+  if (`${publicUrl}/redeem/${newVoucherNo()}`.length > BLUE_BROTHERS_URL_MAX_LENGTH) {
+    options.logger?.warn({ publicUrl }, `Blue Brothers sandbox: voucher URLs will exceed ${BLUE_BROTHERS_URL_MAX_LENGTH} characters`);
   }
   options.logger?.info({ url: server.url, publicUrl }, "Blue Brothers sandbox listening");
 
   return {
     url: server.url,
+    upstreamEnv: () => ({
+      BLUE_BROTHERS_BASE_URL: server.url,
+      BLUE_BROTHERS_APP_ID: options.appId,
+      BLUE_BROTHERS_APP_SECRET: options.appSecret,
+    }),
     faults,
     calls,
     redeem,

@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { defineService } from "../common/service-descriptor.js";
 import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
-import { createBlueBrothersChannel } from "./blue-brothers.js";
+import { createBlueBrothersChannel } from "./channels/blue-brothers/channel.js";
 import { voucherConfig } from "./config.js";
 import { voucherServiceImpl } from "./routes.js";
 import { VOUCHER_SCHEMA, VoucherStore } from "./voucher-store.js";

@@ -2,7 +2,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Database } from "../common/database.js";
 import { eventOf } from "../common/events.js";
 import { withEvent } from "../common/outbox.js";
-import { KeyStatus } from "../common/statuses.js";
+import { KeyStatus } from "./key-status.js";
 import { VoucherIssuedSchema, VoucherVoidedSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
 
 export const VOUCHER_SCHEMA = "vouchers";

@@ -1,8 +1,8 @@
-import { domainError, ErrorReason } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import { KeyStatus } from "../common/statuses.js";
-import { UpstreamError } from "../common/upstream-wire.js";
-import { VoucherAlreadyRedeemed, type SendChannel } from "./send-channel.js";
+import { KeyStatus } from "./key-status.js";
+import { UpstreamError } from "../common/upstream-http.js";
+import { VoucherAlreadyRedeemed, type SendChannel } from "./channels/send-channel.js";
+import { VoucherError, voucherError } from "./errors.js";
 import type { VoucherRecord, VoucherStore } from "./voucher-store.js";
 
 export interface IssueRequest {
@@ -26,12 +26,12 @@ export class Vouchers {
 
   async issue(request: IssueRequest): Promise<VoucherRecord> {
     if (!request.orderNo || !request.templateId || !request.rightsCode) {
-      throw domainError(ErrorReason.PARAMETER_INVALID, "order number, template and rights code are required");
+      throw voucherError(VoucherError.PARAMETER_INVALID, "order number, template and rights code are required");
     }
     const channel = this.channel(request.sendChannel);
     const voucher = await this.deps.store.findOrCreatePending(request);
     if (voucher.keyStatus !== KeyStatus.PENDING) {
-      if (voucher.keyStatus === KeyStatus.VOIDED) throw domainError(ErrorReason.SERVICE_CANCELLED, "voucher voided");
+      if (voucher.keyStatus === KeyStatus.VOIDED) throw voucherError(VoucherError.VOIDED, "voucher voided");
       return voucher;
     }
     let issued: { voucherNo: string; url: string };
@@ -46,9 +46,9 @@ export class Vouchers {
       await this.failed(voucher.orderNo, "issue", err);
       // A refusal for good is told apart, so the order does not retry the same request into the same wall.
       if (err instanceof UpstreamError && !err.retryable) {
-        throw domainError(ErrorReason.UPSTREAM_REJECTED, `send channel ${voucher.sendChannel} refused the issue`);
+        throw voucherError(VoucherError.CHANNEL_REJECTED, `send channel ${voucher.sendChannel} refused the issue`);
       }
-      throw domainError(ErrorReason.UPSTREAM_FAILED, `send channel ${voucher.sendChannel} failed to issue`);
+      throw voucherError(VoucherError.CHANNEL_FAILED, `send channel ${voucher.sendChannel} failed to issue`);
     }
     const recorded = await this.deps.store.recordIssued(voucher, issued.voucherNo, issued.url);
     this.deps.eventsWritten();
@@ -57,18 +57,18 @@ export class Vouchers {
 
   async void(orderNo: string): Promise<VoucherRecord> {
     const voucher = await this.deps.store.find(orderNo);
-    if (!voucher) throw domainError(ErrorReason.ORDER_NOT_FOUND, `no voucher for order ${orderNo}`);
+    if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
     if (voucher.keyStatus === KeyStatus.VOIDED) return voucher;
-    if (voucher.keyStatus === KeyStatus.REDEEMED) throw domainError(ErrorReason.SERVICE_IN_EFFECT, "voucher redeemed");
+    if (voucher.keyStatus === KeyStatus.REDEEMED) throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
     try {
       await this.channel(voucher.sendChannel).voidVoucher({ outOrderNo: voucher.orderNo, voucherNo: voucher.voucherNo ?? "" });
     } catch (err) {
       if (err instanceof VoucherAlreadyRedeemed) {
         await this.deps.store.recordRedeemed(orderNo);
-        throw domainError(ErrorReason.SERVICE_IN_EFFECT, "voucher redeemed");
+        throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
       }
       await this.failed(orderNo, "void", err);
-      throw domainError(ErrorReason.UPSTREAM_FAILED, `send channel ${voucher.sendChannel} failed to void`);
+      throw voucherError(VoucherError.CHANNEL_FAILED, `send channel ${voucher.sendChannel} failed to void`);
     }
     const voided = await this.deps.store.recordVoided(voucher);
     this.deps.eventsWritten();
@@ -77,13 +77,13 @@ export class Vouchers {
 
   async get(orderNo: string): Promise<VoucherRecord> {
     const voucher = await this.deps.store.find(orderNo);
-    if (!voucher) throw domainError(ErrorReason.ORDER_NOT_FOUND, `no voucher for order ${orderNo}`);
+    if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
     return voucher;
   }
 
   private channel(name: string): SendChannel {
     const channel = this.deps.channels.get(name);
-    if (!channel) throw domainError(ErrorReason.PARAMETER_INVALID, `unknown send channel ${name}`);
+    if (!channel) throw voucherError(VoucherError.PARAMETER_INVALID, `unknown send channel ${name}`);
     return channel;
   }
 
