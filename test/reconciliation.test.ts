@@ -1,6 +1,7 @@
 // The reconciliation service through the gateway's three routes and its admin RPCs, on the real PostgreSQL,
 // Redis and NATS (cluster) and embedded: the ledger from order.completed, the monthly file on its schedule and
-// its bytes, regeneration, two schedulers at once, download passwords and their throttling, batch re-push.
+// its bytes, regeneration, two schedulers at once, download passwords and their throttling, batch re-push through
+// the real notify service to the PSBC sandbox.
 import { randomUUID } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -8,6 +9,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderCompletedSchema } from "../proto/gen/rights/events/v1/events_pb.js";
+import { NotifyService, TaskState, TaskType } from "../proto/gen/rights/notify/v1/notify_pb.js";
 import { ReconciliationService } from "../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { adminAuthorization } from "../services/common/admin-credential.js";
 import type { Clock } from "../services/common/clock.js";
@@ -16,9 +18,8 @@ import { createLockService } from "../services/common/lock.js";
 import { createLogger } from "../services/common/logger.js";
 import { rpcTransport } from "../services/common/rpc-client.js";
 import { EMBEDDED_RECONCILIATION } from "../services/platform/platform.js";
-import { services } from "../services/platform/services.js";
 import { ReconciliationFiles } from "../services/reconciliation/files.js";
-import { fakeNotifyService } from "./support/fake-notify.js";
+import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { modes, startTestPlatform, type TestPlatform } from "./support/platform.js";
 import { assertContractResponse } from "./support/psbc-contract.js";
 import { until } from "./support/until.js";
@@ -26,8 +27,8 @@ import { until } from "./support/until.js";
 const FILES = "/api/v1/reconciliation/files";
 const DOWNLOAD = "/api/v1/reconciliation/download";
 const REPUSH = "/api/v1/reconciliation/batch-repush";
-// A provider code of this run's own: the cluster's NATS durable outlives runs, and another run's late events
-// must not land in this run's files.
+// A provider code of this run's own: it names the file interface, whose generation lease is in the Redis that
+// runs share.
 const PROVIDER = `T${Date.now().toString(36).toUpperCase()}`.slice(0, 10);
 const INTERFACE = `RIGHTS_SERVICE_CHK_${PROVIDER}`;
 const fileId = (month: string) => `FILE${month}${PROVIDER}001`;
@@ -35,14 +36,17 @@ const PASSWORD = EMBEDDED_RECONCILIATION.password;
 const MAX_FAILURES = 3;
 const WINDOW_MS = 1_500;
 
-/** A clock the test moves. */
+/** A clock the test moves, running on from where it is set (the notify service's retries wait on it). */
 class TestClock implements Clock {
-  constructor(private current: Date) {}
+  private offsetMs = 0;
+  constructor(start: Date) {
+    this.set(start.toISOString());
+  }
   now(): Date {
-    return new Date(this.current);
+    return new Date(Date.now() + this.offsetMs);
   }
   set(iso: string): void {
-    this.current = new Date(iso);
+    this.offsetMs = new Date(iso).getTime() - Date.now();
   }
 }
 
@@ -54,7 +58,7 @@ interface Answer {
 describe.each(modes)("reconciliation (%s)", (mode) => {
   let platform: TestPlatform;
   let clock: TestClock;
-  let notify: ReturnType<typeof fakeNotifyService>;
+  let nats: TestNatsServer | undefined;
   const saved = { ...process.env };
 
   /** Posts JSON to a reconciliation route; every JSON answer is checked against the contract. */
@@ -67,6 +71,7 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
   const answerOf = ({ status, body }: Answer) => ({ status, code: body.code, msg: body.msg });
 
   const admin = () => createClient(ReconciliationService, rpcTransport(platform.serviceUrl("reconciliation")));
+  const notify = () => createClient(NotifyService, rpcTransport(platform.serviceUrl("notify")));
   const asAdmin = () => ({ headers: adminAuthorization(platform.adminToken) });
 
   async function complete(order: { orderNo: string; code: string; completedAt: string; provinceInstNo?: string; serviceName?: string }, eventId = randomUUID()) {
@@ -93,18 +98,21 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
       PSBC_PROVIDER_CODE: PROVIDER,
       RECONCILIATION_PASSWORD_MAX_FAILURES: String(MAX_FAILURES),
       RECONCILIATION_PASSWORD_WINDOW_MS: String(WINDOW_MS),
+      // Re-pushed notices retried quickly, and never given up while the test holds PSBC failing.
+      NOTIFY_POLL_MS: "50",
+      NOTIFY_BACKOFF_BASE_MS: "50",
+      NOTIFY_BACKOFF_MAX_MS: "200",
+      NOTIFY_MAX_ATTEMPTS: "1000",
     });
     clock = new TestClock(new Date("2026-10-20T10:00:00+08:00"));
-    notify = fakeNotifyService();
-    // The fake notify service stands in for the real one (another helper's), before reconciliation in the list.
-    const list = services.filter((service) => service.name !== "notify" && service.name !== "reconciliation");
-    const reconciliation = services.find((service) => service.name === "reconciliation");
-    if (!reconciliation) throw new Error("no reconciliation service in the list");
-    platform = await startTestPlatform(mode, { clock, services: [...list, notify.descriptor, reconciliation] });
+    // A NATS of its own in the cluster mode: the ledger sees only this file's order.completed events.
+    nats = mode === "cluster" ? await startTestNatsServer() : undefined;
+    platform = await startTestPlatform(mode, { clock, natsUrl: nats?.url });
   });
 
   afterAll(async () => {
     await platform?.close();
+    await nats?.stop();
     process.env = saved;
   });
 
@@ -273,6 +281,7 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
 
   describe("batch re-push", () => {
     const usage = "2026-10-15T06:30:00Z";
+    /** Orders whose voucher was redeemed and PSBC never told, booked at the PSBC sandbox. */
     async function redeemed(prefix: string, count: number): Promise<string[]> {
       const codes = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
       await platform.db.query(
@@ -281,6 +290,7 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
            FROM unnest($1::text[]) AS c`,
         [codes, usage],
       );
+      for (const code of codes) await platform.psbcSandbox.setStatus(code, "BOOKED");
       return codes;
     }
 
@@ -301,8 +311,10 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
       for (const [body, status, code, msg] of cases) expect(answerOf(await post(REPUSH, body)), JSON.stringify(body)).toEqual({ status, code, msg });
     });
 
-    it("creates type-1 tasks for redeemed orders, skips codes with a task waiting, and on a dry run only lists them", async () => {
+    it("creates type-1 tasks for redeemed orders, skips codes with a task waiting, on a dry run only lists them, and PSBC is told", async () => {
       const codes = await redeemed(`RP${mode}`, 3);
+      // PSBC failing keeps each task waiting until the test lets it through.
+      platform.psbcSandbox.faults.set("complete", { mode: "fail" });
       const first = await post(REPUSH, { codes: codes.slice(0, 1) });
       expect(first.body.data).toEqual({ totalCount: 1, createdCount: 1, skippedCount: 0 });
       const dry = await post(REPUSH, { codes: [...codes, "NOT-REDEEMED"], dryRun: true });
@@ -311,10 +323,17 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
       expect(orders.map((o) => [o.code, o.hasTask, o.keyUsageTime, o.status, o.keyStatus])).toEqual(
         codes.map((code, i) => [code, i === 0, "20261015143000", 200, 2]),
       );
-      const tasksBefore = notify.tasks.length;
       const second = await post(REPUSH, { codes });
       expect(second.body.data).toEqual({ totalCount: 3, createdCount: 2, skippedCount: 1 });
-      expect(notify.tasks.length).toBe(tasksBefore + 2);
+      const { tasks } = await notify().listTasks({ type: TaskType.SERVICE_COMPLETE, codes });
+      expect(tasks.map((task) => [task.code, task.state]).sort()).toEqual(codes.map((code) => [code, TaskState.PENDING]));
+
+      platform.psbcSandbox.faults.clear();
+      const told = async () => (await platform.psbcSandbox.completions()).filter((completion) => codes.includes(completion.code));
+      await until(async () => (await told()).length === codes.length, 10_000, "PSBC told of every re-pushed order");
+      expect((await told()).map(({ orderNo, code, completedAt }) => [orderNo, code, completedAt]).sort()).toEqual(
+        codes.map((code) => [`O-${code}`, code, "20261015143000"]),
+      );
     });
 
     it("refuses a time range matching more than 100 orders", async () => {
