@@ -6,6 +6,7 @@ import Fastify, { errorCodes, LogController, type FastifyBaseLogger, type Fastif
 import { Type } from "typebox";
 import { Health, HealthCheckResponse_ServingStatus } from "../proto/gen/grpc/health/v1/health_pb.js";
 import type { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
+import type { ReconciliationService } from "../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { DEFAULT_GATEWAY_HTTP } from "../services/common/config.js";
 import { withTimeout } from "../services/common/deadline.js";
 import type { Logger } from "../services/common/logger.js";
@@ -28,6 +29,8 @@ export interface ReadinessCheck {
 
 export interface GatewayOptions {
   orderService: Client<typeof OrderService>;
+  /** The reconciliation routes' service; deliberately not among the readiness checks, so booking never waits on it. */
+  reconciliationService: Client<typeof ReconciliationService>;
   readiness: ReadinessCheck[];
   logger: Logger;
   metrics: Metrics;
@@ -146,7 +149,7 @@ class GatewayLogController extends LogController {
  */
 export async function buildGateway(options: GatewayOptions): Promise<FastifyInstance> {
   const logger: FastifyBaseLogger = options.logger;
-  const contracts = [psbcContract({ orderService: options.orderService, callTimeoutMs: options.callTimeoutMs, metrics: options.metrics })];
+  const contracts = [psbcContract({ orderService: options.orderService, reconciliationService: options.reconciliationService, callTimeoutMs: options.callTimeoutMs, metrics: options.metrics })];
   const limits: GatewayHttpLimits = { ...DEFAULT_GATEWAY_HTTP, ...options.http };
   const headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   const app = Fastify({

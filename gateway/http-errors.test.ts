@@ -8,6 +8,7 @@ import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
+import { ReconciliationService } from "../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { Metrics } from "../services/common/metrics.js";
 import { assertContractErrorEnvelope } from "../test/support/psbc-contract.js";
 import { buildGateway } from "./app.js";
@@ -45,6 +46,7 @@ let port = 0;
 beforeAll(async () => {
   app = await buildGateway({
     orderService: createClient(OrderService, transport),
+    reconciliationService: createClient(ReconciliationService, createRouterTransport(() => {})),
     readiness: [],
     logger,
     metrics: new Metrics({ processMetrics: false }),

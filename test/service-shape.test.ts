@@ -109,7 +109,9 @@ describe("a service added by its descriptor", () => {
     try {
       // Listed first, started after the order service it calls.
       platform = await startPlatform({ logger, sandboxAes: SANDBOX_AES, services: [tally.descriptor, ...services] });
-      expect(platform.services.map((service) => service.name)).toEqual(["voucher", "order", "tally", "notify"]);
+      const names = platform.services.map((service) => service.name);
+      expect(names.indexOf("tally")).toBeGreaterThan(names.indexOf("order"));
+      expect(new Set(names)).toEqual(new Set(["tally", ...services.map((service) => service.name)]));
       const orderNo = await book(platform.gatewayUrl, platform.db);
       await expectTalliedOnce(platform.db, tally, orderNo);
     } finally {

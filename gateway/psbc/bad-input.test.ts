@@ -82,7 +82,7 @@ describe("PSBC routes: bad input is a parameter error (HTTP 400, code 2) and nev
 describe("unrouted requests under the contract's prefix", () => {
   it.each([
     ["an unknown path", "POST", "/api/v1/service/unknown"],
-    ["a contract path outside this gateway", "POST", "/api/v1/reconciliation/files"],
+    ["the wrong method on a reconciliation route", "GET", "/api/v1/reconciliation/files"],
     ["the wrong method", "GET", APPOINTMENT],
     ["the wrong method", "PUT", DETAIL],
     ["the prefix itself", "GET", "/api/v1"],

@@ -4,6 +4,7 @@ import { errorCodes } from "fastify";
 import { describe, expect, it } from "vitest";
 import { ErrorDetailSchema } from "../../proto/gen/rights/common/v1/error_pb.js";
 import { OrderError, orderError } from "../../services/order/errors.js";
+import { ReconciliationError, reconciliationError } from "../../services/reconciliation/errors.js";
 import { VoucherError, voucherError } from "../../services/voucher/errors.js";
 import { errorLogFields, toContractAnswer } from "./errors.js";
 
@@ -21,6 +22,22 @@ describe("toContractAnswer", () => {
     [OrderError.UNSPECIFIED, 500, 1, "系统异常"],
   ])("maps reason %s to HTTP %s code %s %s", (reason, httpStatus, code, msg) => {
     expect(toContractAnswer(orderError(reason, "x"), "serviceCancel")).toEqual({ httpStatus, code, msg });
+  });
+
+  it.each([
+    [ReconciliationError.PARAMETER_INVALID, 400, 2, "参数错误"],
+    [ReconciliationError.REQUEST_IN_PROGRESS, 400, 4, "请求处理中,请稍后重试"],
+    [ReconciliationError.ACCOUNTING_MONTH_TOO_LATE, 400, 4, "对账月份不能超过上月"],
+    [ReconciliationError.FILE_INTERFACE_NOT_FOUND, 400, 4, "文件接口名不存在"],
+    [ReconciliationError.DOWNLOAD_PASSWORD_WRONG, 400, 3, "密码错误"],
+    [ReconciliationError.FILE_NOT_FOUND, 400, 4, "文件不存在"],
+    [ReconciliationError.DOWNLOAD_THROTTLED, 400, 4, "密码错误次数过多,请稍后重试"],
+    [ReconciliationError.REPUSH_SELECTION_INVALID, 400, 2, "参数错误:权益码列表和时间范围必须二选一"],
+    [ReconciliationError.REPUSH_TOO_MANY_CODES, 400, 2, "单次补推数量不能超过100笔"],
+    [ReconciliationError.REPUSH_TOO_MANY_ORDERS, 400, 4, "符合条件的订单超过100笔请缩小时间范围或使用权益码列表"],
+    [ReconciliationError.UNSPECIFIED, 500, 1, "系统异常"],
+  ])("maps reconciliation reason %s to HTTP %s code %s %s", (reason, httpStatus, code, msg) => {
+    expect(toContractAnswer(reconciliationError(reason, "x"), "batchRepush")).toEqual({ httpStatus, code, msg });
   });
 
   it("answers the expired-points query's own system error text", () => {

@@ -1,12 +1,20 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { OrderError, OrderErrorSchema } from "../../proto/gen/rights/order/v1/errors_pb.js";
+import { ReconciliationError, ReconciliationErrorSchema } from "../../proto/gen/rights/reconciliation/v1/errors_pb.js";
 import { errorDetailOf, ReasonAnswers, reasonOf } from "../../services/common/errors.js";
 import type { Metrics } from "../../services/common/metrics.js";
 import type { PsbcRequest } from "./schemas.js";
 
 /** The PSBC operations the gateway serves, by the contract's operationId. */
-export type PsbcOperation = "serviceAppointment" | "serviceCancel" | "queryExpiredPoints" | "queryServiceDetail";
+export type PsbcOperation =
+  | "serviceAppointment"
+  | "serviceCancel"
+  | "queryExpiredPoints"
+  | "queryServiceDetail"
+  | "queryReconciliationFiles"
+  | "downloadReconciliationFile"
+  | "batchRepush";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -18,7 +26,7 @@ declare module "fastify" {
 /** What the contract answers for a failure: HTTP status, response code and message. */
 export interface ContractAnswer {
   httpStatus: 400 | 404 | 500;
-  code: 1 | 2 | 4;
+  code: 1 | 2 | 3 | 4;
   msg: string;
 }
 
@@ -32,14 +40,18 @@ const systemErrorOf: Record<PsbcOperation, ContractAnswer> = {
   serviceCancel: SYSTEM_ERROR,
   queryExpiredPoints: { httpStatus: 500, code: 1, msg: "查询失败,请重试" },
   queryServiceDetail: SYSTEM_ERROR,
+  queryReconciliationFiles: SYSTEM_ERROR,
+  downloadReconciliationFile: SYSTEM_ERROR,
+  batchRepush: SYSTEM_ERROR,
 };
 
 const business = (msg: string): ContractAnswer => ({ httpStatus: 400, code: 4, msg });
 
 /**
- * The contract answer of each business reason of the domains PSBC's calls reach (the order service's), per
- * domain a Record over its enum. "system" defers to the operation's system error, which is also the answer
- * to any other domain's reason: add a `.domain(...)` here only for a domain whose reasons PSBC should tell apart.
+ * The contract answer of each business reason of the domains PSBC's calls reach (the order and reconciliation
+ * services'), per domain a Record over its enum. "system" defers to the operation's system error, which is also
+ * the answer to any other domain's reason: add a `.domain(...)` here only for a domain whose reasons PSBC should
+ * tell apart.
  */
 const answerOfReason = new ReasonAnswers<ContractAnswer | "system">("system").domain(OrderErrorSchema, {
   [OrderError.UNSPECIFIED]: "system",
@@ -53,6 +65,19 @@ const answerOfReason = new ReasonAnswers<ContractAnswer | "system">("system").do
   // The contract's orderNotFound example: HTTP 400 with code 1.
   [OrderError.ORDER_NOT_FOUND]: { httpStatus: 400, code: 1, msg: "订单不存在" },
   [OrderError.UPSTREAM_FAILED]: "system",
+}).domain(ReconciliationErrorSchema, {
+  [ReconciliationError.UNSPECIFIED]: "system",
+  [ReconciliationError.PARAMETER_INVALID]: PARAMETER_ERROR,
+  [ReconciliationError.REQUEST_IN_PROGRESS]: business("请求处理中,请稍后重试"),
+  [ReconciliationError.ACCOUNTING_MONTH_TOO_LATE]: business("对账月份不能超过上月"),
+  [ReconciliationError.FILE_INTERFACE_NOT_FOUND]: business("文件接口名不存在"),
+  [ReconciliationError.DOWNLOAD_PASSWORD_WRONG]: { httpStatus: 400, code: 3, msg: "密码错误" },
+  [ReconciliationError.FILE_NOT_FOUND]: business("文件不存在"),
+  // Not in the contract's examples: a business error saying what to do.
+  [ReconciliationError.DOWNLOAD_THROTTLED]: business("密码错误次数过多,请稍后重试"),
+  [ReconciliationError.REPUSH_SELECTION_INVALID]: { httpStatus: 400, code: 2, msg: "参数错误:权益码列表和时间范围必须二选一" },
+  [ReconciliationError.REPUSH_TOO_MANY_CODES]: { httpStatus: 400, code: 2, msg: "单次补推数量不能超过100笔" },
+  [ReconciliationError.REPUSH_TOO_MANY_ORDERS]: business("符合条件的订单超过100笔请缩小时间范围或使用权益码列表"),
 });
 
 /** An HTTP-level rejection raised by Fastify itself (bad JSON, media type, size, validation, bad URL). */
@@ -113,7 +138,13 @@ export function psbcErrorSender(metrics: Metrics): PsbcErrorSender {
     const answer = toContractAnswer(err, operation);
     request.contractCode = answer.code;
     const route = request.routeOptions.url ?? request.url.split("?", 1)[0];
-    const undecryptable = err instanceof ConnectError && reasonOf(err, OrderErrorSchema) === OrderError.PARAMETER_INVALID;
+    // Only the envelope routes carry an encrypted `request` (batch re-push reaches the order service too).
+    const undecryptable =
+      err instanceof ConnectError &&
+      reasonOf(err, OrderErrorSchema) === OrderError.PARAMETER_INVALID &&
+      typeof request.body === "object" &&
+      request.body !== null &&
+      "request" in request.body;
     if (undecryptable) metrics.undecryptableRequests.inc({ route, service_type: (request.body as PsbcRequest).type });
     const fields = {
       route,

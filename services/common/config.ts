@@ -86,6 +86,7 @@ export const DEFAULT_GATEWAY_HTTP = { requestTimeoutMs: 10_000, headersTimeoutMs
 export const gatewaySpec = {
   PORT: port({ default: 8080 }),
   ORDER_SERVICE_URL: url({ default: "http://127.0.0.1:50051" }),
+  RECONCILIATION_SERVICE_URL: url({ default: "http://127.0.0.1:50054" }),
   GATEWAY_RPC_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.gatewayRpcMs, desc: "deadline of a PSBC call end to end; above the order service's own" }),
   GATEWAY_REQUEST_TIMEOUT_MS: num({ default: DEFAULT_GATEWAY_HTTP.requestTimeoutMs, desc: "time to receive a whole request; then 408" }),
   GATEWAY_HEADERS_TIMEOUT_MS: num({ default: DEFAULT_GATEWAY_HTTP.headersTimeoutMs, desc: "time to receive a request's headers (at most the request timeout); then 408" }),

@@ -2,6 +2,7 @@
 import { mkdir } from "node:fs/promises";
 import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
 import pg from "pg";
+import QueryStream from "pg-query-stream";
 import type { Logger } from "./logger.js";
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
@@ -36,6 +37,12 @@ export interface Database extends Queryable {
   /** Resolves when the database answers `SELECT 1`. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * A query's rows as they arrive, never all held at once: a cursor on a connection of its own
+   * (pg-query-stream). PostgreSQL only: PGlite is one connection, which a cursor would hold for the whole read
+   * (callers page by a key there).
+   */
+  streamRows?<R extends object>(text: string, params?: readonly unknown[]): AsyncIterable<R>;
 }
 
 export interface DatabaseOptions {
@@ -53,6 +60,8 @@ const SLOW_QUERY_MS = 500;
 const STATEMENT_TIMEOUT_MS = 10_000;
 const CLIENT_QUERY_TIMEOUT_MS = STATEMENT_TIMEOUT_MS + 5_000;
 const CONNECT_TIMEOUT_MS = 5_000;
+/** A streamed query may sort its whole result before the first row (one statement): it gets longer. */
+const STREAM_STATEMENT_TIMEOUT_MS = 5 * 60_000;
 /** Bound on distinct named statements, so dynamic SQL cannot grow the cache (and each connection) forever. */
 const MAX_NAMED_STATEMENTS = 1_000;
 
@@ -90,6 +99,7 @@ export function sharedDatabase(db: Database): Database {
     execScript: (sql) => db.execScript(sql),
     ping: () => db.ping(),
     close: async () => {},
+    ...(db.streamRows ? { streamRows: db.streamRows.bind(db) } : {}),
   };
 }
 
@@ -232,6 +242,22 @@ async function openPool(url: string, options: DatabaseOptions): Promise<Database
     },
     async close() {
       await pool.end();
+    },
+    async *streamRows<R extends object>(text: string, params?: readonly unknown[]): AsyncIterable<R> {
+      const client = await pool.connect();
+      let finished = false;
+      try {
+        await client.query(`SET statement_timeout = ${STREAM_STATEMENT_TIMEOUT_MS}`);
+        // Rows come in batches of 1000 (one round trip each); the stream pauses while the caller is busy.
+        const stream = client.query(new QueryStream(text, params ? [...params] : [], { batchSize: 1000 }));
+        for await (const row of stream) yield row as R;
+        // Back to the pool's own timeout (the connection's startup value).
+        await client.query("RESET statement_timeout");
+        finished = true;
+      } finally {
+        // A read left half-way leaves its cursor open on the connection: destroy it rather than pool it.
+        client.release(!finished);
+      }
     },
   };
 }

@@ -7,6 +7,7 @@ import type { Database } from "./database.js";
 import type { LockService } from "./lock.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
+import type { RateLimiter } from "./rate-limiter.js";
 import { readConfig } from "./config.js";
 import { hostService, type HostedService, type HostRuntime, type StartedService } from "./service-host.js";
 
@@ -14,11 +15,11 @@ export type ConfigSpec = Record<string, ValidatorSpec<unknown>>;
 
 /** Infrastructure a service needs beyond PostgreSQL and NATS (which every service has). */
 export interface ServiceNeeds {
-  /** A lock service (Redis in the cluster, REDIS_URL; in-process when embedded without it). */
+  /** A lock service and a rate limiter (Redis in the cluster, REDIS_URL; in-process when embedded without it). */
   redis?: boolean;
 }
 
-/** What a service is started with; `lock` only when it declared `needs: { redis: true }`. */
+/** What a service is started with; `lock` and `limiter` only when it declared `needs: { redis: true }`. */
 export type ServiceDeps<Spec extends ConfigSpec, Needs extends ServiceNeeds> = {
   /** Its own variables, read and validated through its spec (in both run modes). */
   env: CleanedEnv<Spec>;
@@ -31,7 +32,7 @@ export type ServiceDeps<Spec extends ConfigSpec, Needs extends ServiceNeeds> = {
   clock: Clock;
   /** Asks the outbox relay to publish what a commit just wrote. */
   eventsWritten(): void;
-} & (Needs extends { redis: true } ? { lock: LockService } : unknown);
+} & (Needs extends { redis: true } ? { lock: LockService; limiter: RateLimiter } : unknown);
 
 export interface ServiceDescriptor<Spec extends ConfigSpec = ConfigSpec, Needs extends ServiceNeeds = ServiceNeeds> {
   /** The service's name: also its cluster role (`main.js <name>`), its logger's name and its variables' prefix. */
@@ -102,6 +103,8 @@ export interface ServiceInfrastructure {
   bus: EventBus;
   /** Required when the descriptor needs Redis. */
   lock?: LockService;
+  /** Required when the descriptor needs Redis. */
+  limiter?: RateLimiter;
   logger: Logger;
   host: string;
   runtime: HostRuntime;
@@ -111,11 +114,11 @@ export interface ServiceInfrastructure {
 
 /** Hosts a described service: reads its config, listens on its `<NAME>_PORT`, and hands it its dependencies. */
 export async function hostDescribedService(descriptor: AnyServiceDescriptor, infrastructure: ServiceInfrastructure): Promise<HostedService> {
-  const { db, bus, lock, logger, runtime } = infrastructure;
+  const { db, bus, lock, limiter, logger, runtime } = infrastructure;
   const env = readConfig(descriptor.config, infrastructure.env);
   const port = env[portVariable(descriptor.name)];
   if (typeof port !== "number") throw new Error(`${descriptor.name}: its config spec has no ${portVariable(descriptor.name)}`);
-  if (descriptor.needs.redis && !lock) throw new Error(`${descriptor.name} needs a lock service`);
+  if (descriptor.needs.redis && (!lock || !limiter)) throw new Error(`${descriptor.name} needs a lock service and a rate limiter`);
   return hostService({
     name: descriptor.name,
     schema: descriptor.schema.name,
@@ -127,8 +130,8 @@ export async function hostDescribedService(descriptor: AnyServiceDescriptor, inf
     port,
     runtime,
     start({ eventsWritten }) {
-      // `lock` is in the deps type only of descriptors that need it; the others ignore it.
-      const deps = { env, db, bus, lock, logger, metrics: runtime.metrics, clock: infrastructure.clock ?? systemClock, eventsWritten };
+      // `lock` and `limiter` are in the deps type only of descriptors that need them; the others ignore them.
+      const deps = { env, db, bus, lock, limiter, logger, metrics: runtime.metrics, clock: infrastructure.clock ?? systemClock, eventsWritten };
       const started = descriptor.start(deps);
       if (!descriptor.needs.redis || !lock) return started;
       return { ...started, dependencies: [{ name: "redis", ping: () => lock.ping() }, ...(started.dependencies ?? [])] };

@@ -5,6 +5,7 @@ import { connectEventBus, type StreamSpec } from "../common/bus.js";
 import { clusterSpec, migrateSpec, processSpec, readConfig, redisSpec } from "../common/config.js";
 import { openDatabase } from "../common/database.js";
 import { createLockService } from "../common/lock.js";
+import { createRateLimiter } from "../common/rate-limiter.js";
 import type { Logger } from "../common/logger.js";
 import { Metrics, startMetricsServer } from "../common/metrics.js";
 import { migrate } from "../common/migrate.js";
@@ -66,7 +67,9 @@ export async function startServiceRole(
     stops.unshift(() => bus.close());
     const lock = descriptor.needs.redis ? createLockService({ url: String(env.REDIS_URL), logger }) : undefined;
     if (lock) stops.unshift(() => lock.close());
-    const service = await hostDescribedService(descriptor, { env: variables, db, bus, lock, logger, host: env.HOST, runtime });
+    const limiter = descriptor.needs.redis ? createRateLimiter({ url: String(env.REDIS_URL), logger }) : undefined;
+    if (limiter) stops.unshift(() => limiter.close());
+    const service = await hostDescribedService(descriptor, { env: variables, db, bus, lock, limiter, logger, host: env.HOST, runtime });
     stops.unshift(() => service.close());
     return { stops, ready: service.ready };
   } catch (err) {

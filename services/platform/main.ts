@@ -6,6 +6,7 @@ import { aes16, ConfigError, gatewaySpec, processSpec, readConfig } from "../com
 import { createLogger, type Logger } from "../common/logger.js";
 import { rpcTransport } from "../common/rpc-client.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
+import { ReconciliationService } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { migrateServices, processRuntime, startServiceRole, streamsOf, type Running } from "./cluster.js";
 import { startPlatform } from "./platform.js";
 import { SANDBOX_AES, SANDBOX_PORTS } from "../sandbox/credentials.js";
@@ -86,6 +87,8 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
     const orderTransport = rpcTransport(env.ORDER_SERVICE_URL, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS });
     const gateway = await buildGateway({
       orderService: createClient(OrderService, orderTransport),
+      // Not a readiness check: the booking routes must not stop when the reconciliation service does.
+      reconciliationService: createClient(ReconciliationService, rpcTransport(env.RECONCILIATION_SERVICE_URL, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS })),
       readiness: [{ name: "order", check: grpcHealthCheck(orderTransport) }],
       logger,
       metrics,

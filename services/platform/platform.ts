@@ -6,6 +6,7 @@ import { connectEventBus, type EventBus } from "../common/bus.js";
 import { DEFAULT_TIMEOUTS } from "../common/config.js";
 import { openDatabase, sharedDatabase, type Database } from "../common/database.js";
 import { createLockService, type LockService } from "../common/lock.js";
+import { createRateLimiter } from "../common/rate-limiter.js";
 import type { Clock } from "../common/clock.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { rpcTransport } from "../common/rpc-client.js";
@@ -23,6 +24,8 @@ import { startPsbcSandbox, type PsbcSandbox } from "../sandbox/psbc-sandbox.js";
 import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../sandbox/credentials.js";
 import { databaseSandboxStore } from "../sandbox/sandbox-store.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
+import { ReconciliationService } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
+import { hashPassword } from "../reconciliation/passwords.js";
 import { streamsOf } from "./cluster.js";
 import { DEVELOPMENT_SERVICE_TYPE_KEK } from "./development-kek.js";
 import { services as platformServices } from "./services.js";
@@ -58,6 +61,9 @@ export interface PlatformOptions {
   /** The services to run: the platform's list unless a test brings another. */
   services?: readonly AnyServiceDescriptor[];
 }
+
+/** The embedded mode's provider code at PSBC (the sandbox's) and download password, unless the environment sets them. */
+export const EMBEDDED_RECONCILIATION = { providerCode: "A101", password: "reconcile-sandbox" } as const;
 
 export interface RunningPlatform {
   gatewayUrl: string;
@@ -100,6 +106,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     closers.push(() => bus.close());
     const lock: LockService = createLockService({ url: options.redisUrl, logger });
     closers.push(() => lock.close());
+    const limiter = createRateLimiter({ url: options.redisUrl, logger });
+    closers.push(() => limiter.close());
 
     // The sandboxes keep their bookings and vouchers beside the services' data, so a restart loses none.
     const sandboxStore = await databaseSandboxStore(sharedDatabase(db), logger);
@@ -124,6 +132,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       ADMIN_TOKEN: adminToken,
       // A public development key unless one is given: embedded data is test data.
       SERVICE_TYPE_KEK: process.env.SERVICE_TYPE_KEK ?? DEVELOPMENT_SERVICE_TYPE_KEK,
+      PSBC_PROVIDER_CODE: process.env.PSBC_PROVIDER_CODE ?? EMBEDDED_RECONCILIATION.providerCode,
+      // The reconciliation service takes only a hash; embedded, it is made from the password at each start.
+      RECONCILIATION_PASSWORD_HASH:
+        process.env.RECONCILIATION_PASSWORD_HASH ?? (await hashPassword(process.env.RECONCILIATION_PASSWORD ?? EMBEDDED_RECONCILIATION.password)),
       ...(options.upstreamTimeoutMs === undefined
         ? {}
         : { PSBC_TIMEOUT_MS: String(options.upstreamTimeoutMs), BLUE_BROTHERS_TIMEOUT_MS: String(options.upstreamTimeoutMs) }),
@@ -141,6 +153,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         db: sharedDatabase(db),
         bus,
         lock,
+        limiter,
         logger: createLogger(descriptor.name, logger.level),
         host,
         runtime,
@@ -157,6 +170,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     // The gateway is not a service of the list: it answers PSBC, through the order service.
     const gateway = await buildGateway({
       orderService: createClient(OrderService, rpcTransport(serviceUrl("order"), { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs })),
+      reconciliationService: createClient(ReconciliationService, rpcTransport(serviceUrl("reconciliation"), { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs })),
       readiness: [...serviceUrls].map(([name, url]) => ({
         name,
         check: grpcHealthCheck(rpcTransport(url, { timeoutMs: DEFAULT_TIMEOUTS.rpcMs })),

@@ -29,31 +29,37 @@ describe("deploy/k8s plain manifests", () => {
     expect(await checkObjects(manifestObjects())).toEqual([]);
   });
 
-  it("declare the gateway, order, voucher and notify Deployments and the migrate Job", () => {
+  it("declare the gateway, order, voucher, notify and reconciliation Deployments and the migrate Job", () => {
     const components = summarizeComponents(manifestObjects());
     expect(Object.fromEntries(Object.entries(components).map(([name, c]) => [name, c.kind]))).toEqual({
       gateway: "Deployment",
       order: "Deployment",
       voucher: "Deployment",
       notify: "Deployment",
+      reconciliation: "Deployment",
       migrate: "Job",
     });
   });
 });
 
-// The design's calls (deployment spec, "NetworkPolicy"): DNS for everyone, bank -> gateway, gateway -> order,
-// order -> voucher, the external engines and upstreams by port, Prometheus from the monitoring namespace.
+// The design's calls (deployment spec, "NetworkPolicy"): DNS for everyone, bank -> gateway, gateway -> order and
+// reconciliation, order -> voucher, reconciliation -> order and notify, the external engines and upstreams by
+// port, Prometheus from the monitoring namespace.
 const dns = "namespace {kubernetes.io/metadata.name:kube-system} pods {k8s-app:kube-dns}";
 const monitoring = "namespace {kubernetes.io/metadata.name:monitoring}";
 const designedCalls = [
   "anywhere -> gateway:http",
   "gateway -> order:grpc",
+  "gateway -> reconciliation:grpc",
   "order -> voucher:grpc",
-  ...["gateway", "order", "voucher", "notify"].map((c) => `${monitoring} -> ${c}:metrics`),
-  ...["gateway", "order", "voucher", "notify", "migrate"].flatMap((c) => [`${c} -> ${dns}:53/UDP`, `${c} -> ${dns}:53/TCP`]),
+  "reconciliation -> order:grpc",
+  "reconciliation -> notify:grpc",
+  ...["gateway", "order", "voucher", "notify", "reconciliation"].map((c) => `${monitoring} -> ${c}:metrics`),
+  ...["gateway", "order", "voucher", "notify", "reconciliation", "migrate"].flatMap((c) => [`${c} -> ${dns}:53/UDP`, `${c} -> ${dns}:53/TCP`]),
   ...[5432, 6379, 4222, 443].map((port) => `order -> anywhere:${port}/TCP`),
   ...[5432, 4222, 443].map((port) => `voucher -> anywhere:${port}/TCP`),
   ...[5432, 4222, 443].map((port) => `notify -> anywhere:${port}/TCP`),
+  ...[5432, 6379, 4222].map((port) => `reconciliation -> anywhere:${port}/TCP`),
   "migrate -> anywhere:5432/TCP",
 ].sort();
 

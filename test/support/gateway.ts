@@ -4,6 +4,8 @@ import { pino } from "pino";
 import { afterAll, beforeAll, beforeEach, expect } from "vitest";
 import { buildGateway, type GatewayOptions } from "../../gateway/app.js";
 import { OrderService, type RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
+import { ReconciliationService, type DownloadFileRequest } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Metrics } from "../../services/common/metrics.js";
 import { currentTraceId, TRACE_HEADER } from "../../services/common/trace.js";
 import { assertContractErrorEnvelope, assertContractResponse } from "./psbc-contract.js";
@@ -75,6 +77,48 @@ const fakeTransport = createRouterTransport((router) => {
   });
 });
 
+/** The fake reconciliation service: one file of `content`, or throws `failure`. Reset before each test. */
+export const fakeReconciliationService = {
+  failure: undefined as unknown,
+  content: "\uFEFFa,b\r\n",
+  downloads: [] as DownloadFileRequest[],
+  reset() {
+    this.failure = undefined;
+    this.content = "\uFEFFa,b\r\n";
+    this.downloads = [];
+  },
+};
+
+const fakeFile = () => ({
+  fileId: "FILE202512A101001",
+  fileName: "RIGHTS_SERVICE_CHK_A101_202512.csv",
+  fileSize: BigInt(Buffer.byteLength(fakeReconciliationService.content)),
+  createTime: timestampFromDate(new Date("2026-01-03T02:00:00Z")),
+});
+
+const fakeReconciliationTransport = createRouterTransport((router) => {
+  const fake = fakeReconciliationService;
+  const failIfAsked = () => {
+    if (fake.failure !== undefined) throw fake.failure;
+  };
+  router.service(ReconciliationService, {
+    listFiles() {
+      failIfAsked();
+      return { files: [fakeFile()] };
+    },
+    async *downloadFile(req) {
+      fake.downloads.push(req);
+      failIfAsked();
+      yield { part: { case: "file", value: fakeFile() } };
+      yield { part: { case: "chunk", value: Buffer.from(fake.content) } };
+    },
+    batchRepush(req) {
+      failIfAsked();
+      return { totalCount: req.codes.length, createdCount: req.dryRun ? 0 : req.codes.length, skippedCount: 0 };
+    },
+  });
+});
+
 /** Log lines written by a logger shaped like `createLogger`'s (traceId mixin). Emptied before each test. */
 export const logLines: string[] = [];
 export const logger = pino(
@@ -93,6 +137,7 @@ export const logs = () => logLines.map((line) => JSON.parse(line) as Record<stri
 export function buildTestGateway(overrides: Partial<GatewayOptions> = {}): Promise<FastifyInstance> {
   return buildGateway({
     orderService: createClient(OrderService, fakeTransport),
+    reconciliationService: createClient(ReconciliationService, fakeReconciliationTransport),
     readiness: [],
     logger,
     metrics: new Metrics({ processMetrics: false }),
@@ -125,6 +170,7 @@ export function useTestGateway(overrides: Partial<GatewayOptions> = {}): TestGat
   });
   beforeEach(() => {
     fakeOrderService.reset();
+    fakeReconciliationService.reset();
     logLines.length = 0;
   });
   return handle;

@@ -1,5 +1,7 @@
 import { encryptRightsRequest, type AesSecret } from "../../services/order/psbc/rights-request.js";
+import type { Clock } from "../../services/common/clock.js";
 import { createLogger } from "../../services/common/logger.js";
+import type { AnyServiceDescriptor } from "../../services/common/service-descriptor.js";
 import { startPlatform, type RunningPlatform } from "../../services/platform/platform.js";
 import { assertContractResponse } from "./psbc-contract.js";
 import { testDatabase } from "./databases.js";
@@ -40,7 +42,7 @@ export interface ContractBody {
 export async function startTestPlatform(
   mode: "embedded" | "cluster",
   /** `natsUrl`: a NATS of the test's own in the cluster mode (its durables then see no other test file's events). */
-  options: { upstreamTimeoutMs?: number; natsUrl?: string } = {},
+  options: { upstreamTimeoutMs?: number; natsUrl?: string; clock?: Clock; services?: readonly AnyServiceDescriptor[] } = {},
 ): Promise<TestPlatform> {
   const database = mode === "cluster" ? await testDatabase() : undefined;
   const platform = await startPlatform({
@@ -50,6 +52,8 @@ export async function startTestPlatform(
     natsUrl: mode === "cluster" ? (options.natsUrl ?? process.env.NATS_URL) : undefined,
     sandboxAes: SANDBOX_AES,
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 1000,
+    clock: options.clock,
+    services: options.services,
   });
   return {
     ...platform,

@@ -127,6 +127,9 @@ describe("the ops CLI", () => {
       expect(imported.seen[0]?.request).toMatchObject({ branches: [{ provinceInstNo: "100000", name: "北京分行" }, { provinceInstNo: "110000", name: "天津分行" }] });
       await writeFile(file, "100000\n");
       expect(await ops(["branches", "import", file], reconciliation)).toMatchObject({ exitCode: 2 });
+      // A ragged file is the operator's to fix (2), not a failed call (1).
+      await writeFile(file, "100000,北京分行\n110000,天津分行,extra\n");
+      expect(await ops(["branches", "import", file], reconciliation)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("line 2") });
     } finally {
       await rm(folder, { recursive: true, force: true });
     }

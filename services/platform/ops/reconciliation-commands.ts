@@ -1,4 +1,4 @@
-import { parse } from "csv-parse/sync";
+import { CsvError, parse, type InfoRecord } from "csv-parse/sync";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { formatBusinessTime } from "../../common/clock.js";
 import { ReconciliationService, type ReconciliationFile } from "../../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
@@ -15,15 +15,22 @@ function fileView(file: ReconciliationFile) {
 
 /**
  * The branch table's CSV: `provinceInstNo,name` per line (一分机构号, 一分机构名称), UTF-8 with or without a BOM,
- * an optional header row naming those two columns.
+ * an optional header row naming those two columns. A file that is not such a CSV is a usage error naming its line.
  */
 export function parseBranches(text: string): Array<{ provinceInstNo: string; name: string }> {
-  const rows = parse(text, { bom: true, skip_empty_lines: true, trim: true, relax_column_count: false }) as string[][];
+  let rows: Array<{ record: string[]; info: InfoRecord }>;
+  try {
+    // With `info`, each record comes with where it ends (csv-parse's typings do not say so).
+    rows = parse(text, { bom: true, skip_empty_lines: true, trim: true, info: true }) as unknown as typeof rows;
+  } catch (err) {
+    if (err instanceof CsvError) throw new UsageError(`branches file: ${err.message}`);
+    throw err;
+  }
   const [first] = rows;
-  const body = first && first[0]?.toLowerCase() === "provinceinstno" ? rows.slice(1) : rows;
-  return body.map((row, index) => {
-    const [provinceInstNo, name] = row;
-    if (row.length !== 2 || !provinceInstNo || !name) throw new UsageError(`branches line ${index + 1}: expected provinceInstNo,name`);
+  const body = first && first.record[0]?.toLowerCase() === "provinceinstno" ? rows.slice(1) : rows;
+  return body.map(({ record, info }) => {
+    const [provinceInstNo, name] = record;
+    if (record.length !== 2 || !provinceInstNo || !name) throw new UsageError(`branches line ${info.lines}: expected provinceInstNo,name`);
     return { provinceInstNo, name };
   });
 }
