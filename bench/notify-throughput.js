@@ -11,7 +11,7 @@ import { createLogger } from "../dist/services/common/logger.js";
 import { Metrics } from "../dist/services/common/metrics.js";
 import { hostDescribedService } from "../dist/services/common/service-descriptor.js";
 import { notifyService } from "../dist/services/notify/service.js";
-import { SANDBOX_PSBC } from "../dist/services/platform/sandbox-credentials.js";
+import { SANDBOX_PSBC } from "../dist/services/sandbox/credentials.js";
 import { startPsbcSandbox } from "../dist/services/sandbox/psbc-sandbox.js";
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
