@@ -53,6 +53,8 @@ const answerOfReason: Record<ErrorReason, ContractAnswer | "system"> = {
   [ErrorReason.UPSTREAM_FAILED]: "system",
   // PSBC's contract has no code for it: a system error, and the next appointment starts the step over.
   [ErrorReason.UPSTREAM_REJECTED]: "system",
+  // Raised only by the voucher service to a send channel's callback, never on a PSBC call.
+  [ErrorReason.NOTICE_REPLAYED]: "system",
 };
 
 /** An HTTP-level rejection raised by Fastify itself (bad JSON, media type, size, validation, bad URL). */

@@ -17,6 +17,7 @@ const codeOfReason: Record<ErrorReason, Code> = {
   [ErrorReason.REQUEST_IN_PROGRESS]: Code.Aborted,
   [ErrorReason.UPSTREAM_FAILED]: Code.Unavailable,
   [ErrorReason.UPSTREAM_REJECTED]: Code.FailedPrecondition,
+  [ErrorReason.NOTICE_REPLAYED]: Code.AlreadyExists,
 };
 
 /** A domain failure with its business reason attached as a typed error detail. */

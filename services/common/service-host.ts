@@ -10,6 +10,7 @@ import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import { awaitSchema, migrate } from "./migrate.js";
 import { OutboxRelay } from "./outbox.js";
+import { startPeriodicJobs, type PeriodicJob } from "./periodic-job.js";
 import { startRpcServer } from "./rpc-server.js";
 
 /** How a process hosts its services: the same for every service of the process. */
@@ -53,6 +54,8 @@ export interface StartedService {
   routes(router: ConnectRouter): void;
   /** Durable event consumers, subscribed once the schema is current. */
   consumers?: Consumer[];
+  /** Background work on an interval, started after the consumers, stopped before them. */
+  jobs?: PeriodicJob[];
   /** Runs once the schema is current and before the service reports SERVING (seed data, warm caches). */
   prepare?(): Promise<void>;
   /** Dependencies beyond the database and the bus (Redis). */
@@ -99,6 +102,7 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
   const eventsWritten = () => relay.kick();
   const service = options.start({ eventsWritten });
   let subscriptions: Subscription[] = [];
+  let jobs: { stop(): Promise<void> } | undefined;
   const server = await startRpcServer({
     name,
     host: options.host,
@@ -150,6 +154,7 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
     await service.prepare?.();
     stopping.signal.throwIfAborted();
     subscriptions = await startConsumers(bus, service.consumers ?? [], { db, schema, logger, eventsWritten });
+    jobs = startPeriodicJobs(service.jobs ?? [], logger);
     relay.start();
     started = true;
     await checkDependencies();
@@ -173,6 +178,7 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
     await sleep(runtime.shutdownDelayMs);
     await server.close();
     await watching.catch(() => undefined);
+    await jobs?.stop();
     // Consumers stop before the relay, so the events their last handlers wrote are still published.
     for (const subscription of subscriptions) await subscription.stop();
     await relay.stop();

@@ -22,6 +22,8 @@ import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../sandbox/b
 import { startPsbcSandbox, type PsbcSandbox } from "../sandbox/psbc-sandbox.js";
 import { databaseSandboxStore } from "../sandbox/sandbox-store.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
+import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
+import { BLUE_BROTHERS_CALLBACK_PREFIX, REDEMPTION_NOTICE_PATH } from "../voucher/blue-brothers-callback-wire.js";
 import { streamsOf } from "./cluster.js";
 import { DEVELOPMENT_SERVICE_TYPE_KEK, SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "./sandbox-credentials.js";
 import { services as platformServices } from "./services.js";
@@ -157,9 +159,14 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       overlay[serviceUrlVariable(descriptor.name)] = url;
     }
 
-    // The gateway is not a service of the list: it answers PSBC, through the order service.
+    // The gateway is not a service of the list: it answers PSBC through the order service, and Blue Brothers'
+    // callbacks through the voucher service.
     const gateway = await buildGateway({
       orderService: createClient(OrderService, rpcTransport(serviceUrl("order"), { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs })),
+      blueBrothers: {
+        voucherService: createClient(VoucherService, rpcTransport(serviceUrl("voucher"), { timeoutMs: DEFAULT_TIMEOUTS.rpcMs })),
+        ...SANDBOX_BLUE_BROTHERS,
+      },
       readiness: [...serviceUrls].map(([name, url]) => ({
         name,
         check: grpcHealthCheck(rpcTransport(url, { timeoutMs: DEFAULT_TIMEOUTS.rpcMs })),
@@ -172,6 +179,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     await gateway.listen({ host, port: options.gatewayPort ?? 0 });
     const address = gateway.server.address();
     const gatewayPort = typeof address === "object" && address ? address.port : options.gatewayPort;
+    // The sandbox tells our gateway of each redemption, as Blue Brothers would.
+    blueBrothersSandbox.callbacks.url = `http://${host}:${gatewayPort}${BLUE_BROTHERS_CALLBACK_PREFIX}${REDEMPTION_NOTICE_PATH}`;
 
     return {
       gatewayUrl: `http://${host}:${gatewayPort}`,

@@ -6,6 +6,7 @@ import {
   UpstreamError,
   type UpstreamTarget,
 } from "../common/upstream-wire.js";
+import { BLUE_BROTHERS_QUERY_WIRE } from "./blue-brothers-callback-wire.js";
 import { VOUCHER_URL_MAX_LENGTH, VoucherAlreadyRedeemed, type SendChannel } from "./send-channel.js";
 
 export type BlueBrothersConfig = UpstreamTarget;
@@ -34,6 +35,15 @@ export function createBlueBrothersChannel(config: BlueBrothersConfig): SendChann
         }
         throw err;
       }
+    },
+
+    async queryVoucher({ outOrderNo, voucherNo }) {
+      const data = await postSigned(BLUE_BROTHERS_QUERY_WIRE, config, "query", { outOrderNo, voucherNo });
+      const redeemedAt = data.redeemedAt === undefined ? undefined : new Date(data.redeemedAt);
+      if (!["NORMAL", "REDEEMED", "VOIDED"].includes(data.status) || (redeemedAt && Number.isNaN(redeemedAt.getTime()))) {
+        throw invalidResponse("blue-brothers", "query", "status NORMAL, REDEEMED or VOIDED and an ISO 8601 redeemedAt expected");
+      }
+      return { status: data.status, redeemedAt };
     },
   };
 }
