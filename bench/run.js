@@ -10,8 +10,9 @@ import autocannon from "autocannon";
 import pg from "pg";
 import { grpcHealthCheck } from "../dist/gateway/app.js";
 import { rpcTransport } from "../dist/services/common/rpc-client.js";
-import { encryptRightsRequest } from "../dist/services/common/rights-request.js";
-import { DEVELOPMENT_SERVICE_TYPE_KEK, SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../dist/services/platform/sandbox-credentials.js";
+import { encryptRightsRequest } from "../dist/services/order/psbc/rights-request.js";
+import { DEVELOPMENT_SERVICE_TYPE_KEK } from "../dist/services/platform/development-kek.js";
+import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../dist/services/sandbox/credentials.js";
 import { formatProfile, summarizeProfile } from "./profile.js";
 import { ProcessSampler, freePort, logProblems, logTail, memoryOf, round, startChild, stopChild } from "./procs.js";
 

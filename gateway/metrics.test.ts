@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ErrorReason, domainError } from "../services/common/errors.js";
+import { OrderError, orderError } from "../services/order/errors.js";
 import { Metrics } from "../services/common/metrics.js";
 import { fakeOrderService, useTestGateway, validBody } from "../test/support/gateway.js";
 import { PATHS } from "../test/support/platform.js";
@@ -10,7 +10,7 @@ const gateway = useTestGateway({ metrics });
 
 describe("metrics", () => {
   it("counts requests by route, HTTP status and contract code, and times them", async () => {
-    fakeOrderService.failure = domainError(ErrorReason.SERVICE_EXPIRED, "rights code expired");
+    fakeOrderService.failure = orderError(OrderError.SERVICE_EXPIRED, "rights code expired");
     await gateway.post(CANCEL, validBody);
     await gateway.app.inject({ method: "GET", url: "/api/v1/no/such/route" });
     await gateway.app.inject({ method: "GET", url: "/no/such/route" });

@@ -7,7 +7,7 @@ import {
   HealthCheckResponse_ServingStatus,
 } from "../proto/gen/grpc/health/v1/health_pb.js";
 import { GetServiceDetailRequestSchema, GetServiceDetailResponseSchema } from "../proto/gen/rights/order/v1/order_pb.js";
-import { encryptRightsRequest } from "../services/common/rights-request.js";
+import { encryptRightsRequest } from "../services/order/psbc/rights-request.js";
 import { freshCode, PATHS, SANDBOX_AES, startTestPlatform, type TestPlatform } from "./support/platform.js";
 
 /** A unary call through the plain gRPC stack, with protobuf-es doing the (de)serialisation. */

@@ -3,7 +3,8 @@
 import { createClient, type Client } from "@connectrpc/connect";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ErrorReason, reasonOf } from "../services/common/errors.js";
+import { reasonOf } from "../services/common/errors.js";
+import { OrderError, OrderErrorSchema } from "../services/order/errors.js";
 import { rpcTransport } from "../services/common/rpc-client.js";
 import { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
 import { freshCode, modes, PATHS, startTestPlatform, type TestPlatform } from "./support/platform.js";
@@ -38,7 +39,7 @@ describe.each(modes)("operator reads of orders (%s)", (mode) => {
     expect(order?.bookedAt && timestampDate(order.bookedAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
     expect(Object.values(order ?? {}).filter((value) => typeof value === "string").join(" ")).not.toMatch(/http/);
     const missing = await orders.getOrder({ code: freshCode() }).catch((err: unknown) => err);
-    expect(reasonOf(missing)).toBe(ErrorReason.ORDER_NOT_FOUND);
+    expect(reasonOf(missing, OrderErrorSchema)).toBe(OrderError.ORDER_NOT_FOUND);
   });
 
   it("finds redeemed, unacknowledged orders by codes or by usage time, at most the limit", async () => {
@@ -61,6 +62,6 @@ describe.each(modes)("operator reads of orders (%s)", (mode) => {
     ["both", { codes: ["X"], usageStart: timestampFromDate(new Date()), usageEnd: timestampFromDate(new Date()), limit: 5 }],
     ["no limit", { codes: ["X"] }],
   ])("refuses a query with %s", async (_, query) => {
-    expect(reasonOf(await orders.findRedeemedUncompleted(query).catch((err: unknown) => err))).toBe(ErrorReason.PARAMETER_INVALID);
+    expect(reasonOf(await orders.findRedeemedUncompleted(query).catch((err: unknown) => err), OrderErrorSchema)).toBe(OrderError.PARAMETER_INVALID);
   });
 });

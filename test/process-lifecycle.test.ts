@@ -10,7 +10,8 @@ import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../p
 import { rpcTransport } from "../services/common/rpc-client.js";
 import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../services/sandbox/blue-brothers-sandbox.js";
 import { startPsbcSandbox, type PsbcSandbox } from "../services/sandbox/psbc-sandbox.js";
-import { DEVELOPMENT_SERVICE_TYPE_KEK, SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../services/platform/sandbox-credentials.js";
+import { DEVELOPMENT_SERVICE_TYPE_KEK } from "../services/platform/development-kek.js";
+import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../services/sandbox/credentials.js";
 import { testDatabase, type TestDatabase } from "./support/databases.js";
 import { freePort } from "./support/free-port.js";
 import { until } from "./support/until.js";
@@ -105,9 +106,7 @@ describe.skipIf(!cluster)("the cluster's processes (real PostgreSQL, Redis, NATS
       ...shared,
       VOUCHER_PORT: String(ports.voucher),
       METRICS_PORT: String(ports.voucherMetrics),
-      BLUE_BROTHERS_BASE_URL: blueBrothers.url,
-      BLUE_BROTHERS_APP_ID: SANDBOX_BLUE_BROTHERS.appId,
-      BLUE_BROTHERS_APP_SECRET: SANDBOX_BLUE_BROTHERS.appSecret,
+      ...blueBrothers.upstreamEnv(),
     });
     orderEnv = {
       ...shared,
@@ -115,9 +114,7 @@ describe.skipIf(!cluster)("the cluster's processes (real PostgreSQL, Redis, NATS
       ORDER_PORT: String(ports.order),
       METRICS_PORT: String(ports.orderMetrics),
       VOUCHER_SERVICE_URL: `http://127.0.0.1:${ports.voucher}`,
-      PSBC_BASE_URL: psbc.url,
-      PSBC_APP_ID: SANDBOX_PSBC.appId,
-      PSBC_APP_SECRET: SANDBOX_PSBC.appSecret,
+      ...psbc.upstreamEnv(),
       ADMIN_TOKEN: "process-lifecycle-admin-token-0123456789",
       SERVICE_TYPE_KEK: DEVELOPMENT_SERVICE_TYPE_KEK,
       SANDBOX_AES_KEY: SANDBOX_AES.key,

@@ -3,7 +3,8 @@ import { createClient } from "@connectrpc/connect";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
-import { ErrorReason, reasonOf } from "../services/common/errors.js";
+import { reasonOf } from "../services/common/errors.js";
+import { OrderError, OrderErrorSchema } from "../services/order/errors.js";
 import { rpcTransport } from "../services/common/rpc-client.js";
 import { assertContractResponse } from "./support/psbc-contract.js";
 import {
@@ -131,7 +132,7 @@ describe.each(modes)("attacks on the PSBC routes (%s)", (mode) => {
         () => undefined,
         (err: unknown) => err,
       );
-      expect(reasonOf(refused)).toBe(ErrorReason.PARAMETER_INVALID);
+      expect(reasonOf(refused, OrderErrorSchema)).toBe(OrderError.PARAMETER_INVALID);
     }
     expect(await platform.orderRow(code)).toBeUndefined();
   });

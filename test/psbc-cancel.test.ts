@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { PsbcServiceStatus } from "../services/order/psbc-platform.js";
+import type { PsbcServiceStatus } from "../services/order/psbc/wire.js";
 import { freshCode, modes, PATHS, startTestPlatform, type TestPlatform } from "./support/platform.js";
 
 const CANCELLED = { status: 400, code: 4, msg: "服务已取消" };

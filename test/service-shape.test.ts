@@ -109,7 +109,7 @@ describe("a service added by its descriptor", () => {
     try {
       // Listed first, started after the order service it calls.
       platform = await startPlatform({ logger, sandboxAes: SANDBOX_AES, services: [tally.descriptor, ...services] });
-      expect(platform.services.map((service) => service.name)).toEqual(["voucher", "order", "tally"]);
+      expect(platform.services.map((service) => service.name)).toEqual(["voucher", "order", "tally", "notify"]);
       const orderNo = await book(platform.gatewayUrl, platform.db);
       await expectTalliedOnce(platform.db, tally, orderNo);
     } finally {

@@ -4,12 +4,12 @@ import { errorCodes, type FastifyPluginAsync, type FastifyRequest } from "fastif
 import { Type, type Static } from "typebox";
 import type { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import { runWithTrace, TRACE_HEADER } from "../../services/common/trace.js";
-import { SIGNATURE_HEADERS, verifySignature } from "../../services/common/upstream-wire.js";
+import { SIGNATURE_HEADERS, verifySignature } from "../../services/common/signing.js";
 import {
   BLUE_BROTHERS_CALLBACK_PREFIX,
   CALLBACK_ANSWERS,
   REDEMPTION_NOTICE_PATH,
-} from "../../services/voucher/blue-brothers-callback-wire.js";
+} from "../../services/voucher/channels/blue-brothers/callback-wire.js";
 import type { PublicContract } from "../public-contract.js";
 import { NoticeSignatureInvalid, sendCallbackError } from "./errors.js";
 
@@ -124,7 +124,7 @@ const blueBrothersPlugin: FastifyPluginAsync<BlueBrothersCallbackOptions> = asyn
   );
 };
 
-/** The contract Blue Brothers calls us by (assumed: services/voucher/blue-brothers-callback-wire.ts). */
+/** The contract Blue Brothers calls us by (assumed: services/voucher/channels/blue-brothers/callback-wire.ts). */
 export function blueBrothersCallbackContract(options: BlueBrothersCallbackOptions): PublicContract {
   return {
     name: "blue-brothers",

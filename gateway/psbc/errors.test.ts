@@ -3,38 +3,42 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { errorCodes } from "fastify";
 import { describe, expect, it } from "vitest";
 import { ErrorDetailSchema } from "../../proto/gen/rights/common/v1/error_pb.js";
-import { ErrorReason, domainError } from "../../services/common/errors.js";
+import { OrderError, orderError } from "../../services/order/errors.js";
+import { VoucherError, voucherError } from "../../services/voucher/errors.js";
 import { errorLogFields, toContractAnswer } from "./errors.js";
 
 describe("toContractAnswer", () => {
   it.each([
-    [ErrorReason.PARAMETER_INVALID, 400, 2, "参数错误"],
-    [ErrorReason.SERVICE_NOT_SUPPORTED, 400, 4, "暂不支持此服务"],
-    [ErrorReason.SERVICE_EXPIRED, 400, 4, "服务已过期"],
-    [ErrorReason.SERVICE_IN_EFFECT, 400, 4, "服务已生效无法取消"],
-    [ErrorReason.SERVICE_CANCELLED, 400, 4, "服务已取消"],
-    [ErrorReason.SERVICE_NOT_BOOKED, 400, 4, "服务未预约"],
-    [ErrorReason.REQUEST_IN_PROGRESS, 400, 4, "请求处理中,请稍后重试"],
-    [ErrorReason.ORDER_NOT_FOUND, 400, 1, "订单不存在"],
-    [ErrorReason.UPSTREAM_FAILED, 500, 1, "系统异常"],
-    [ErrorReason.UPSTREAM_REJECTED, 500, 1, "系统异常"],
-    [ErrorReason.UNSPECIFIED, 500, 1, "系统异常"],
+    [OrderError.PARAMETER_INVALID, 400, 2, "参数错误"],
+    [OrderError.SERVICE_NOT_SUPPORTED, 400, 4, "暂不支持此服务"],
+    [OrderError.SERVICE_EXPIRED, 400, 4, "服务已过期"],
+    [OrderError.SERVICE_IN_EFFECT, 400, 4, "服务已生效无法取消"],
+    [OrderError.SERVICE_CANCELLED, 400, 4, "服务已取消"],
+    [OrderError.SERVICE_NOT_BOOKED, 400, 4, "服务未预约"],
+    [OrderError.REQUEST_IN_PROGRESS, 400, 4, "请求处理中,请稍后重试"],
+    [OrderError.ORDER_NOT_FOUND, 400, 1, "订单不存在"],
+    [OrderError.UPSTREAM_FAILED, 500, 1, "系统异常"],
+    [OrderError.UNSPECIFIED, 500, 1, "系统异常"],
   ])("maps reason %s to HTTP %s code %s %s", (reason, httpStatus, code, msg) => {
-    expect(toContractAnswer(domainError(reason, "x"), "serviceCancel")).toEqual({ httpStatus, code, msg });
+    expect(toContractAnswer(orderError(reason, "x"), "serviceCancel")).toEqual({ httpStatus, code, msg });
   });
 
   it("answers the expired-points query's own system error text", () => {
     const expected = { httpStatus: 500, code: 1, msg: "查询失败,请重试" };
-    expect(toContractAnswer(domainError(ErrorReason.UPSTREAM_FAILED, "x"), "queryExpiredPoints")).toEqual(expected);
+    expect(toContractAnswer(orderError(OrderError.UPSTREAM_FAILED, "x"), "queryExpiredPoints")).toEqual(expected);
     expect(toContractAnswer(new Error("boom"), "queryExpiredPoints")).toEqual(expected);
-    expect(toContractAnswer(domainError(ErrorReason.SERVICE_EXPIRED, "x"), "queryExpiredPoints").msg).toBe("服务已过期");
+    expect(toContractAnswer(orderError(OrderError.SERVICE_EXPIRED, "x"), "queryExpiredPoints").msg).toBe("服务已过期");
   });
 
-  it("treats a reason it does not know (a newer server) as a system error", () => {
-    const err = new ConnectError("x", Code.FailedPrecondition, undefined, [
-      { desc: ErrorDetailSchema, value: create(ErrorDetailSchema, { reason: 99 as ErrorReason }) },
-    ]);
-    expect(toContractAnswer(err, "serviceAppointment")).toEqual({ httpStatus: 500, code: 1, msg: "系统异常" });
+  it("answers the default system error for a reason it does not map: a newer server's, or another domain's", () => {
+    const detailed = (domain: string, reason: string) =>
+      new ConnectError("x", Code.FailedPrecondition, undefined, [{ desc: ErrorDetailSchema, value: create(ErrorDetailSchema, { domain, reason }) }]);
+    const systemError = { httpStatus: 500, code: 1, msg: "系统异常" };
+    expect(toContractAnswer(detailed("rights.order.v1.OrderError", "ORDER_ERROR_FROM_THE_FUTURE"), "serviceAppointment")).toEqual(systemError);
+    expect(toContractAnswer(detailed("rights.wallet.v1.WalletError", "ORDER_ERROR_SERVICE_EXPIRED"), "serviceAppointment")).toEqual(systemError);
+    // A voucher reason shares its name with an order reason the contract answers with a business code.
+    expect(toContractAnswer(voucherError(VoucherError.REDEEMED, "x"), "serviceCancel")).toEqual(systemError);
+    expect(toContractAnswer(voucherError(VoucherError.PARAMETER_INVALID, "x"), "serviceCancel")).toEqual(systemError);
   });
 
   it.each([Code.Unavailable, Code.DeadlineExceeded, Code.Internal, Code.InvalidArgument, Code.Canceled])(
@@ -62,9 +66,10 @@ describe("toContractAnswer", () => {
 
 describe("errorLogFields", () => {
   it("names the gRPC code and reason of a service error", () => {
-    expect(errorLogFields(domainError(ErrorReason.SERVICE_EXPIRED, "rights code expired"))).toEqual({
+    expect(errorLogFields(orderError(OrderError.SERVICE_EXPIRED, "rights code expired"))).toEqual({
       grpcCode: "FailedPrecondition",
-      reason: "SERVICE_EXPIRED",
+      domain: "rights.order.v1.OrderError",
+      reason: "ORDER_ERROR_SERVICE_EXPIRED",
       grpcMessage: "rights code expired",
     });
   });

@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { ErrorReason, reasonOf } from "../../services/common/errors.js";
+import { OrderError, OrderErrorSchema } from "../../proto/gen/rights/order/v1/errors_pb.js";
+import { errorDetailOf, ReasonAnswers, reasonOf } from "../../services/common/errors.js";
 import type { Metrics } from "../../services/common/metrics.js";
 import type { PsbcRequest } from "./schemas.js";
 
@@ -36,26 +37,23 @@ const systemErrorOf: Record<PsbcOperation, ContractAnswer> = {
 const business = (msg: string): ContractAnswer => ({ httpStatus: 400, code: 4, msg });
 
 /**
- * Every business reason the order service can raise, and its contract answer. "system" defers to the
- * operation's system error. A Record over the enum, so a new reason does not compile until it is decided here.
+ * The contract answer of each business reason of the domains PSBC's calls reach (the order service's), per
+ * domain a Record over its enum. "system" defers to the operation's system error, which is also the answer
+ * to any other domain's reason: add a `.domain(...)` here only for a domain whose reasons PSBC should tell apart.
  */
-const answerOfReason: Record<ErrorReason, ContractAnswer | "system"> = {
-  [ErrorReason.UNSPECIFIED]: "system",
-  [ErrorReason.PARAMETER_INVALID]: PARAMETER_ERROR,
-  [ErrorReason.SERVICE_NOT_SUPPORTED]: business("暂不支持此服务"),
-  [ErrorReason.SERVICE_EXPIRED]: business("服务已过期"),
-  [ErrorReason.SERVICE_IN_EFFECT]: business("服务已生效无法取消"),
-  [ErrorReason.SERVICE_CANCELLED]: business("服务已取消"),
-  [ErrorReason.SERVICE_NOT_BOOKED]: business("服务未预约"),
-  [ErrorReason.REQUEST_IN_PROGRESS]: business("请求处理中,请稍后重试"),
+const answerOfReason = new ReasonAnswers<ContractAnswer | "system">("system").domain(OrderErrorSchema, {
+  [OrderError.UNSPECIFIED]: "system",
+  [OrderError.PARAMETER_INVALID]: PARAMETER_ERROR,
+  [OrderError.SERVICE_NOT_SUPPORTED]: business("暂不支持此服务"),
+  [OrderError.SERVICE_EXPIRED]: business("服务已过期"),
+  [OrderError.SERVICE_IN_EFFECT]: business("服务已生效无法取消"),
+  [OrderError.SERVICE_CANCELLED]: business("服务已取消"),
+  [OrderError.SERVICE_NOT_BOOKED]: business("服务未预约"),
+  [OrderError.REQUEST_IN_PROGRESS]: business("请求处理中,请稍后重试"),
   // The contract's orderNotFound example: HTTP 400 with code 1.
-  [ErrorReason.ORDER_NOT_FOUND]: { httpStatus: 400, code: 1, msg: "订单不存在" },
-  [ErrorReason.UPSTREAM_FAILED]: "system",
-  // PSBC's contract has no code for it: a system error, and the next appointment starts the step over.
-  [ErrorReason.UPSTREAM_REJECTED]: "system",
-  // Raised only by the voucher service to a send channel's callback, never on a PSBC call.
-  [ErrorReason.NOTICE_REPLAYED]: "system",
-};
+  [OrderError.ORDER_NOT_FOUND]: { httpStatus: 400, code: 1, msg: "订单不存在" },
+  [OrderError.UPSTREAM_FAILED]: "system",
+});
 
 /** An HTTP-level rejection raised by Fastify itself (bad JSON, media type, size, validation, bad URL). */
 interface HttpClientError {
@@ -76,7 +74,7 @@ function isHttpClientError(err: unknown): err is HttpClientError {
  */
 export function toContractAnswer(err: unknown, operation: PsbcOperation | undefined): ContractAnswer {
   if (err instanceof ConnectError) {
-    const answer = answerOfReason[reasonOf(err)] ?? "system";
+    const answer = answerOfReason.answer(err);
     if (answer !== "system") return answer;
   } else if (isHttpClientError(err)) {
     return err.statusCode === 404 ? ROUTE_NOT_FOUND : PARAMETER_ERROR;
@@ -90,7 +88,7 @@ export function toContractAnswer(err: unknown, operation: PsbcOperation | undefi
  */
 export function errorLogFields(err: unknown): Record<string, unknown> {
   if (err instanceof ConnectError) {
-    return { grpcCode: Code[err.code], reason: ErrorReason[reasonOf(err)], grpcMessage: err.rawMessage };
+    return { grpcCode: Code[err.code], ...errorDetailOf(err), grpcMessage: err.rawMessage };
   }
   if (isHttpClientError(err)) {
     return {
@@ -115,7 +113,7 @@ export function psbcErrorSender(metrics: Metrics): PsbcErrorSender {
     const answer = toContractAnswer(err, operation);
     request.contractCode = answer.code;
     const route = request.routeOptions.url ?? request.url.split("?", 1)[0];
-    const undecryptable = err instanceof ConnectError && reasonOf(err) === ErrorReason.PARAMETER_INVALID;
+    const undecryptable = err instanceof ConnectError && reasonOf(err, OrderErrorSchema) === OrderError.PARAMETER_INVALID;
     if (undecryptable) metrics.undecryptableRequests.inc({ route, service_type: (request.body as PsbcRequest).type });
     const fields = {
       route,

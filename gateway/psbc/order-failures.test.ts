@@ -1,7 +1,8 @@
 import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
-import { ErrorReason, domainError } from "../../services/common/errors.js";
+import { OrderError, orderError } from "../../services/order/errors.js";
+import { VoucherError, voucherError } from "../../services/voucher/errors.js";
 import {
   buildTestGateway,
   CIPHERTEXT,
@@ -20,26 +21,27 @@ const [APPOINTMENT, CANCEL, EXPIRED_POINTS, DETAIL] = [PATHS.appointment, PATHS.
 const gateway = useTestGateway({ callTimeoutMs: 200 });
 
 describe("PSBC routes: the order service's failures", () => {
-  const business: Array<[string, ErrorReason, number, number, string]> = [
-    ["PARAMETER_INVALID", ErrorReason.PARAMETER_INVALID, 400, 2, "参数错误"],
-    ["SERVICE_NOT_SUPPORTED", ErrorReason.SERVICE_NOT_SUPPORTED, 400, 4, "暂不支持此服务"],
-    ["SERVICE_EXPIRED", ErrorReason.SERVICE_EXPIRED, 400, 4, "服务已过期"],
-    ["SERVICE_IN_EFFECT", ErrorReason.SERVICE_IN_EFFECT, 400, 4, "服务已生效无法取消"],
-    ["SERVICE_CANCELLED", ErrorReason.SERVICE_CANCELLED, 400, 4, "服务已取消"],
-    ["SERVICE_NOT_BOOKED", ErrorReason.SERVICE_NOT_BOOKED, 400, 4, "服务未预约"],
-    ["REQUEST_IN_PROGRESS", ErrorReason.REQUEST_IN_PROGRESS, 400, 4, "请求处理中,请稍后重试"],
-    ["ORDER_NOT_FOUND", ErrorReason.ORDER_NOT_FOUND, 400, 1, "订单不存在"],
+  const business: Array<[string, OrderError, number, number, string]> = [
+    ["PARAMETER_INVALID", OrderError.PARAMETER_INVALID, 400, 2, "参数错误"],
+    ["SERVICE_NOT_SUPPORTED", OrderError.SERVICE_NOT_SUPPORTED, 400, 4, "暂不支持此服务"],
+    ["SERVICE_EXPIRED", OrderError.SERVICE_EXPIRED, 400, 4, "服务已过期"],
+    ["SERVICE_IN_EFFECT", OrderError.SERVICE_IN_EFFECT, 400, 4, "服务已生效无法取消"],
+    ["SERVICE_CANCELLED", OrderError.SERVICE_CANCELLED, 400, 4, "服务已取消"],
+    ["SERVICE_NOT_BOOKED", OrderError.SERVICE_NOT_BOOKED, 400, 4, "服务未预约"],
+    ["REQUEST_IN_PROGRESS", OrderError.REQUEST_IN_PROGRESS, 400, 4, "请求处理中,请稍后重试"],
+    ["ORDER_NOT_FOUND", OrderError.ORDER_NOT_FOUND, 400, 1, "订单不存在"],
   ];
 
   for (const url of ROUTES) {
     it.each(business)(`${url}: %s`, async (_name, reason, httpStatus, code, msg) => {
-      fakeOrderService.failure = domainError(reason, "from the order service");
+      fakeOrderService.failure = orderError(reason, "from the order service");
       expectAnswer(url, await gateway.post(url, validBody), httpStatus, code, msg);
     });
 
     const systemMsg = url === EXPIRED_POINTS ? "查询失败,请重试" : "系统异常";
     it.each([
-      ["UPSTREAM_FAILED", domainError(ErrorReason.UPSTREAM_FAILED, "upstream timed out")],
+      ["UPSTREAM_FAILED", orderError(OrderError.UPSTREAM_FAILED, "upstream timed out")],
+      ["another domain's reason", voucherError(VoucherError.REDEEMED, "passed through")],
       ["no reason", new ConnectError("no detail", Code.FailedPrecondition)],
       ["Unavailable", new ConnectError("down", Code.Unavailable)],
       ["Internal", new ConnectError("bug", Code.Internal)],
@@ -81,9 +83,9 @@ describe("PSBC routes: the order service's failures", () => {
   });
 
   it("logs a business rejection at warn and a system error at error, with traceId, gRPC code and reason", async () => {
-    fakeOrderService.failure = domainError(ErrorReason.SERVICE_EXPIRED, "rights code expired");
+    fakeOrderService.failure = orderError(OrderError.SERVICE_EXPIRED, "rights code expired");
     const rejected = await gateway.post(CANCEL, validBody);
-    fakeOrderService.failure = domainError(ErrorReason.UPSTREAM_FAILED, "PSBC timed out");
+    fakeOrderService.failure = orderError(OrderError.UPSTREAM_FAILED, "PSBC timed out");
     const failed = await gateway.post(CANCEL, validBody);
     const [warn, error] = logs().filter((line) => Number(line.level) >= 40);
     expect(warn).toMatchObject({
@@ -94,7 +96,8 @@ describe("PSBC routes: the order service's failures", () => {
       httpStatus: 400,
       code: 4,
       grpcCode: "FailedPrecondition",
-      reason: "SERVICE_EXPIRED",
+      domain: "rights.order.v1.OrderError",
+      reason: "ORDER_ERROR_SERVICE_EXPIRED",
     });
     expect(error).toMatchObject({
       level: 50,
@@ -102,7 +105,7 @@ describe("PSBC routes: the order service's failures", () => {
       httpStatus: 500,
       code: 1,
       grpcCode: "Unavailable",
-      reason: "UPSTREAM_FAILED",
+      reason: "ORDER_ERROR_UPSTREAM_FAILED",
     });
     expect(logLines.join("")).not.toContain(CIPHERTEXT);
     // One traceId key per line: Fastify's binding and the async-context mixin never both apply.

@@ -4,7 +4,7 @@
  * generated from them, and the TypeScript types are derived from them (`Static`), never written twice.
  */
 import { Type, type Static, type TObject } from "typebox";
-import { CHANNELS, ENVELOPE_TEXT_RULES, INST_TYPES } from "../../services/common/rights-envelope.js";
+import { CHANNELS, ENVELOPE_TEXT_RULES, INST_TYPES } from "../../services/order/psbc/envelope.js";
 
 /** A string enum kept as `type: string` + `enum`, so a wrong type and a wrong value are told apart in the log. */
 const stringEnum = <Values extends readonly string[]>(values: Values, maxLength: number) =>
@@ -12,7 +12,7 @@ const stringEnum = <Values extends readonly string[]>(values: Values, maxLength:
 
 /**
  * BaseRequest: the contract's constraints, plus a lower bound where an empty value cannot be meant, and the
- * patterns of `rights-envelope.ts` (no control characters, a service type's characters, an http(s) backUrl).
+ * patterns of `services/order/psbc/envelope.ts` (no control characters, a service type's characters, an http(s) backUrl).
  */
 export const PsbcRequest = Type.Object({
   type: Type.String(ENVELOPE_TEXT_RULES.type),

@@ -1,35 +1,59 @@
-import { Code, ConnectError } from "@connectrpc/connect";
-import { ErrorDetailSchema, ErrorReason } from "../../proto/gen/rights/common/v1/error_pb.js";
 import { create } from "@bufbuild/protobuf";
+import type { GenEnum } from "@bufbuild/protobuf/codegenv2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ErrorDetailSchema } from "../../proto/gen/rights/common/v1/error_pb.js";
 
-export { Code, ConnectError, ErrorReason };
+export { Code, ConnectError };
 
-/** The gRPC code each business reason travels with, so plain gRPC clients see a meaningful status too. */
-const codeOfReason: Record<ErrorReason, Code> = {
-  [ErrorReason.UNSPECIFIED]: Code.Internal,
-  [ErrorReason.PARAMETER_INVALID]: Code.InvalidArgument,
-  [ErrorReason.SERVICE_NOT_SUPPORTED]: Code.NotFound,
-  [ErrorReason.SERVICE_EXPIRED]: Code.FailedPrecondition,
-  [ErrorReason.SERVICE_IN_EFFECT]: Code.FailedPrecondition,
-  [ErrorReason.SERVICE_CANCELLED]: Code.FailedPrecondition,
-  [ErrorReason.SERVICE_NOT_BOOKED]: Code.FailedPrecondition,
-  [ErrorReason.ORDER_NOT_FOUND]: Code.NotFound,
-  [ErrorReason.REQUEST_IN_PROGRESS]: Code.Aborted,
-  [ErrorReason.UPSTREAM_FAILED]: Code.Unavailable,
-  [ErrorReason.UPSTREAM_REJECTED]: Code.FailedPrecondition,
-  [ErrorReason.NOTICE_REPLAYED]: Code.AlreadyExists,
-};
-
-/** A domain failure with its business reason attached as a typed error detail. */
-export function domainError(reason: ErrorReason, message: string): ConnectError {
-  return new ConnectError(message, codeOfReason[reason], undefined, [
-    { desc: ErrorDetailSchema, value: create(ErrorDetailSchema, { reason }) },
-  ]);
+/**
+ * How a domain raises its failures: `reasons` is its proto enum (whose full name is the domain), `grpcCode` the
+ * gRPC code each reason travels with, so plain gRPC clients see a meaningful status too. The error carries its
+ * (domain, reason) as a typed detail.
+ */
+export function domainErrors<R extends number>(
+  reasons: GenEnum<R>,
+  grpcCode: Readonly<Record<R, Code>>,
+): (reason: R, message: string) => ConnectError {
+  return (reason, message) => {
+    const detail = create(ErrorDetailSchema, { domain: reasons.typeName, reason: reasons.value[reason]?.name ?? String(reason) });
+    return new ConnectError(message, grpcCode[reason], undefined, [{ desc: ErrorDetailSchema, value: detail }]);
+  };
 }
 
-/** The business reason of an error raised by `domainError`, here or on the other side of a gRPC call. */
-export function reasonOf(err: unknown): ErrorReason {
-  const connectError = ConnectError.from(err);
-  const [detail] = connectError.findDetails(ErrorDetailSchema);
-  return detail?.reason ?? ErrorReason.UNSPECIFIED;
+/** The (domain, reason) an error carries, raised here or on the other side of a gRPC call; undefined if none. */
+export function errorDetailOf(err: unknown): { domain: string; reason: string } | undefined {
+  const [detail] = ConnectError.from(err).findDetails(ErrorDetailSchema);
+  return detail ? { domain: detail.domain, reason: detail.reason } : undefined;
+}
+
+/** The reason an error carries if it is one of `reasons`' domain; undefined for another domain's, or none. */
+export function reasonOf<R extends number>(err: unknown, reasons: GenEnum<R>): R | undefined {
+  const detail = errorDetailOf(err);
+  if (detail?.domain !== reasons.typeName) return undefined;
+  return reasons.values.find((value) => value.name === detail.reason)?.number as R | undefined;
+}
+
+/**
+ * How a public contract answers domain failures: per domain it knows, an answer for every reason (a Record over
+ * the domain's enum, so a new reason does not compile until the contract decides it), and one default for any
+ * other domain or reason, so a new domain needs no answer from contracts that never see it.
+ */
+export class ReasonAnswers<A> {
+  private readonly answers = new Map<string, A>();
+
+  constructor(private readonly fallback: A) {}
+
+  domain<R extends number>(reasons: GenEnum<R>, answers: Readonly<Record<R, A>>): this {
+    for (const value of reasons.values) this.answers.set(key(reasons.typeName, value.name), answers[value.number as R]);
+    return this;
+  }
+
+  answer(err: unknown): A {
+    const detail = errorDetailOf(err);
+    return (detail && this.answers.get(key(detail.domain, detail.reason))) ?? this.fallback;
+  }
+}
+
+function key(domain: string, reason: string): string {
+  return `${domain}/${reason}`;
 }

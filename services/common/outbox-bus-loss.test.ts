@@ -5,7 +5,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -13,6 +12,7 @@ import { connect } from "nats";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
+import { freePort } from "../../test/support/free-port.js";
 import { until } from "../../test/support/until.js";
 import { connectEventBus, type EventBus } from "./bus.js";
 import { ServingStatus } from "./health.js";
@@ -24,15 +24,6 @@ const NATS_SERVER = "/usr/sbin/nats-server";
 const STREAM = "T_BUS_LOSS";
 const SCHEMA = "busloss";
 const STALL_MS = 500;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  return typeof address === "object" && address ? address.port : 0;
-}
 
 /** How many messages the stream holds now; undefined when the server or the stream is not there. */
 async function streamMessages(url: string): Promise<number | undefined> {
@@ -126,7 +117,8 @@ describe(`the outbox after NATS lost its streams (${process.env.DATABASE_URL ? "
     await writeEvents(20);
     await startNats({ jetstream: true });
     await until(async () => (await streamMessages(url)) === 20, 30_000, "waiting events published into a new stream");
-    expect(await pending()).toBe(0);
+    // The relay marks a batch published after NATS acknowledged it: the stream can show it a moment before the table.
+    await until(async () => (await pending()) === 0, 5_000, "every event marked published");
     await until(() => service.health.get("") === ServingStatus.SERVING, 5_000, "service ready again");
   });
 

@@ -60,6 +60,8 @@ export interface StartedService {
   prepare?(): Promise<void>;
   /** Dependencies beyond the database and the bus (Redis). */
   dependencies?: Dependency[];
+  /** Stops what `prepare` started (workers, schedules): after the calls in flight, before the consumers. */
+  stop?(): Promise<void>;
 }
 
 export interface HostOptions {
@@ -179,6 +181,7 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
     await server.close();
     await watching.catch(() => undefined);
     await jobs?.stop();
+    await service.stop?.();
     // Consumers stop before the relay, so the events their last handlers wrote are still published.
     for (const subscription of subscriptions) await subscription.stop();
     await relay.stop();

@@ -1,16 +1,18 @@
 import type { Client } from "@connectrpc/connect";
-import { type ConnectError, domainError, ErrorReason, reasonOf } from "../common/errors.js";
+import { type ConnectError, reasonOf } from "../common/errors.js";
 import { LeaseLost, type Lease, type LockService } from "../common/lock.js";
 import type { Logger } from "../common/logger.js";
-import { decryptRightsRequest, InvalidRightsRequest, type RightsRequest } from "../common/rights-request.js";
-import { isWellFormedEnvelope } from "../common/rights-envelope.js";
-import { KeyStatus, OrderStatus } from "../common/statuses.js";
-import { UpstreamError } from "../common/upstream-wire.js";
+import { UpstreamError } from "../common/upstream-http.js";
+import { VoucherError, VoucherErrorSchema } from "../../proto/gen/rights/voucher/v1/errors_pb.js";
 import type { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import type { RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
-import type { OrderStore, RightsOrder } from "./order-store.js";
-import { isNotBookedAtPsbc, type PsbcPlatform } from "./psbc-platform.js";
+import { OrderError, orderError } from "./errors.js";
+import type { BookingRequest, OrderStore, RightsOrder } from "./order-store.js";
+import { isWellFormedEnvelope } from "./psbc/envelope.js";
+import { isNotBookedAtPsbc, type PsbcPlatform } from "./psbc/platform.js";
+import { decryptRightsRequest, InvalidRightsRequest, type RightsRequest } from "./psbc/rights-request.js";
 import type { ServiceType, ServiceTypes } from "./service-types.js";
+import { KeyStatus, OrderStatus } from "./statuses.js";
 
 export interface BookingsDeps {
   serviceTypes: ServiceTypes;
@@ -61,14 +63,8 @@ export class Bookings {
     if (known && !this.belongsToCaller(known, serviceType, request)) throw this.refuse(known, serviceType, "appointment");
     if (known && isBooked(known)) return known; // the common retry needs no lock
     return this.withCodeLock(request.code, async (lease) => {
-      const booking = {
-        mac: request.mac,
-        channel: envelope.channel,
-        tranChnl: envelope.tranChnl,
-        instType: envelope.instType,
-        provinceInstNo: envelope.provinceInstNo,
-        backUrl: envelope.backUrl,
-      };
+      const { channel, tranChnl, instType, provinceInstNo, backUrl } = envelope;
+      const booking: BookingRequest = { mac: request.mac, channel, tranChnl, instType, provinceInstNo, backUrl };
       let order = await this.deps.orders.findOrCreate({
         ...booking,
         code: request.code,
@@ -78,10 +74,10 @@ export class Bookings {
       // Created under another type or customer while this request waited for the lock.
       if (!this.belongsToCaller(order, serviceType, request)) throw this.refuse(order, serviceType, "appointment");
       if (isBooked(order)) return order;
-      if (order.status === OrderStatus.CANCELLED) throw domainError(ErrorReason.SERVICE_CANCELLED, "service cancelled");
+      if (order.status === OrderStatus.CANCELLED) throw orderError(OrderError.SERVICE_CANCELLED, "service cancelled");
       await this.failIfExpired(order);
       // A cancel that voided the voucher and has yet to finish at PSBC is a cancel all the same.
-      if (order.voucherVoidedAt) throw domainError(ErrorReason.SERVICE_CANCELLED, "service being cancelled");
+      if (order.voucherVoidedAt) throw orderError(OrderError.SERVICE_CANCELLED, "service being cancelled");
       if (order.bookingRefusedAt) order = await this.deps.orders.restartRefusedBooking(order.orderNo, booking);
 
       if (!order.psbcBookedAt) {
@@ -92,10 +88,10 @@ export class Bookings {
             code: order.code,
             type: order.type,
             mac: order.mac,
-            channel: envelope.channel,
-            tranChnl: envelope.tranChnl,
-            instType: envelope.instType,
-            provinceInstNo: envelope.provinceInstNo,
+            channel,
+            tranChnl,
+            instType,
+            provinceInstNo,
           }),
           { restartOnRefusal: true },
         );
@@ -113,7 +109,7 @@ export class Bookings {
         }),
         { restartOnRefusal: true },
       );
-      if (!voucher?.url) throw domainError(ErrorReason.UPSTREAM_FAILED, "voucher service returned no URL");
+      if (!voucher?.url) throw orderError(OrderError.UPSTREAM_FAILED, "voucher service returned no URL");
       lease.assertHeld();
       order = await this.deps.orders.completeBooking(order, voucher.voucherNo, voucher.url);
       this.deps.eventsWritten();
@@ -127,18 +123,18 @@ export class Bookings {
     const { serviceType, request } = await this.open(envelope);
     return this.withCodeLock(request.code, async (lease) => {
       let order = await this.deps.orders.findByCode(request.code);
-      if (!order) throw domainError(ErrorReason.ORDER_NOT_FOUND, "order not found");
+      if (!order) throw orderError(OrderError.ORDER_NOT_FOUND, "order not found");
       if (!this.belongsToCaller(order, serviceType, request)) throw this.refuse(order, serviceType, "cancel");
       // The contract's rule 3 of cancel: only a booked service can be cancelled; a repeat is told it was.
-      if (order.status === OrderStatus.CANCELLED) throw domainError(ErrorReason.SERVICE_CANCELLED, "service already cancelled");
+      if (order.status === OrderStatus.CANCELLED) throw orderError(OrderError.SERVICE_CANCELLED, "service already cancelled");
       if (order.status === OrderStatus.COMPLETED || order.keyStatus === KeyStatus.REDEEMED) {
-        throw domainError(ErrorReason.SERVICE_IN_EFFECT, "service in effect");
+        throw orderError(OrderError.SERVICE_IN_EFFECT, "service in effect");
       }
       await this.failIfExpired(order);
       // A booking that stopped half-way (booked at PSBC, no voucher yet) is cancelled too, so PSBC is not
       // left holding a booking nobody can use; one never booked anywhere has nothing to cancel.
       if (order.status === OrderStatus.NOT_BOOKED && !order.psbcBookedAt) {
-        throw domainError(ErrorReason.SERVICE_NOT_BOOKED, "service not booked");
+        throw orderError(OrderError.SERVICE_NOT_BOOKED, "service not booked");
       }
 
       // Whether PSBC still holds a booking to cancel: not when it reports none, or one already cancelled.
@@ -149,12 +145,12 @@ export class Bookings {
         const { status } = await this.upstream(current, "PSBC status query", () =>
           this.deps.psbc.queryServiceStatus({ code: current.code, type: current.type }),
         );
-        if (status === "COMPLETED") throw domainError(ErrorReason.SERVICE_IN_EFFECT, "service completed at PSBC");
+        if (status === "COMPLETED") throw orderError(OrderError.SERVICE_IN_EFFECT, "service completed at PSBC");
         if (status === "EXPIRED") {
           // The voucher must not outlive its service: voided first, so the expired order answers no URL.
           if (!current.voucherVoidedAt) await this.voidVoucher(current);
           await this.deps.orders.markExpired(current.orderNo);
-          throw domainError(ErrorReason.SERVICE_EXPIRED, "service expired at PSBC");
+          throw orderError(OrderError.SERVICE_EXPIRED, "service expired at PSBC");
         }
         bookedAtPsbc = status === "BOOKED";
       }
@@ -190,13 +186,13 @@ export class Bookings {
   async detail(envelope: RightsEnvelope): Promise<RightsOrder & { voucherUrl: string }> {
     const { serviceType, request } = await this.open(envelope);
     const order = await this.deps.orders.findByCode(request.code);
-    if (!order?.voucherUrl) throw domainError(ErrorReason.ORDER_NOT_FOUND, "order not found");
+    if (!order?.voucherUrl) throw orderError(OrderError.ORDER_NOT_FOUND, "order not found");
     if (!this.belongsToCaller(order, serviceType, request)) throw this.refuse(order, serviceType, "detail");
     // A voided voucher's URL leads nowhere: the caller is told why instead.
     if (order.voucherVoidedAt) {
       throw order.status === OrderStatus.EXPIRED
-        ? domainError(ErrorReason.SERVICE_EXPIRED, "service expired")
-        : domainError(ErrorReason.SERVICE_CANCELLED, "service cancelled");
+        ? orderError(OrderError.SERVICE_EXPIRED, "service expired")
+        : orderError(OrderError.SERVICE_CANCELLED, "service cancelled");
     }
     return { ...order, voucherUrl: order.voucherUrl };
   }
@@ -210,7 +206,7 @@ export class Bookings {
       return await this.deps.psbc.queryExpiredPoints({ code: request.code, type: request.type, mac: request.mac });
     } catch (err) {
       this.deps.logger.warn({ err }, "PSBC expired-points query failed");
-      throw domainError(ErrorReason.UPSTREAM_FAILED, "PSBC expired-points query failed");
+      throw orderError(OrderError.UPSTREAM_FAILED, "PSBC expired-points query failed");
     }
   }
 
@@ -219,14 +215,14 @@ export class Bookings {
    * PostgreSQL), then the service type (unknown → 暂不支持此服务), then the request decrypted with its key.
    */
   private async open(envelope: RightsEnvelope): Promise<{ serviceType: ServiceType; request: RightsRequest }> {
-    if (!isWellFormedEnvelope(envelope)) throw domainError(ErrorReason.PARAMETER_INVALID, "invalid envelope");
+    if (!isWellFormedEnvelope(envelope)) throw orderError(OrderError.PARAMETER_INVALID, "invalid envelope");
     const serviceType = await this.deps.serviceTypes.require(envelope.type);
     try {
       const request = decryptRightsRequest(envelope.request, { key: serviceType.aesKey, iv: serviceType.aesIv }, envelope.type);
       return { serviceType, request };
     } catch (err) {
       if (!(err instanceof InvalidRightsRequest)) throw err;
-      throw domainError(ErrorReason.PARAMETER_INVALID, "invalid request parameter");
+      throw orderError(OrderError.PARAMETER_INVALID, "invalid request parameter");
     }
   }
 
@@ -248,34 +244,34 @@ export class Bookings {
     const mismatch = order.type === serviceType.type ? "mac" : "service type";
     this.deps.logger.warn({ orderNo: order.orderNo, callerType: serviceType.type, mismatch }, `${operation} refused: the order belongs to another ${mismatch}`);
     return operation === "cancel" || operation === "detail"
-      ? domainError(ErrorReason.ORDER_NOT_FOUND, "order not found")
-      : domainError(ErrorReason.SERVICE_NOT_SUPPORTED, "service not supported");
+      ? orderError(OrderError.ORDER_NOT_FOUND, "order not found")
+      : orderError(OrderError.SERVICE_NOT_SUPPORTED, "service not supported");
   }
 
   private async voidVoucher(order: RightsOrder): Promise<RightsOrder> {
     try {
       await this.deps.vouchers.voidVoucher({ orderNo: order.orderNo });
     } catch (err) {
-      const reason = reasonOf(err);
-      if (reason === ErrorReason.SERVICE_IN_EFFECT) {
+      const reason = reasonOf(err, VoucherErrorSchema);
+      if (reason === VoucherError.REDEEMED) {
         // The channel did not say when: the clock's now stands in for the usage time.
         if ((await this.deps.orders.recordVoucherRedeemed(order.orderNo, this.now())) === "recorded") this.deps.eventsWritten();
-        throw domainError(ErrorReason.SERVICE_IN_EFFECT, "voucher already redeemed");
+        throw orderError(OrderError.SERVICE_IN_EFFECT, "voucher already redeemed");
       }
       // No voucher was ever issued for a half-way booking: nothing to void.
-      if (reason !== ErrorReason.ORDER_NOT_FOUND) {
+      if (reason !== VoucherError.NOT_FOUND) {
         await this.recordFailure(order, "voucher void", err);
-        throw domainError(ErrorReason.UPSTREAM_FAILED, "voucher void failed");
+        throw orderError(OrderError.UPSTREAM_FAILED, "voucher void failed");
       }
     }
     return this.deps.orders.recordVoucherVoided(order.orderNo);
   }
 
   private async failIfExpired(order: RightsOrder): Promise<void> {
-    if (order.status === OrderStatus.EXPIRED) throw domainError(ErrorReason.SERVICE_EXPIRED, "service expired");
+    if (order.status === OrderStatus.EXPIRED) throw orderError(OrderError.SERVICE_EXPIRED, "service expired");
     if (order.expireAt.getTime() <= this.now().getTime()) {
       await this.deps.orders.markExpired(order.orderNo);
-      throw domainError(ErrorReason.SERVICE_EXPIRED, "service expired");
+      throw orderError(OrderError.SERVICE_EXPIRED, "service expired");
     }
   }
 
@@ -294,7 +290,7 @@ export class Bookings {
       return await call();
     } catch (err) {
       await this.recordFailure(order, step, err, restartOnRefusal && isRefusedForGood(err));
-      throw domainError(ErrorReason.UPSTREAM_FAILED, `${step} failed`);
+      throw orderError(OrderError.UPSTREAM_FAILED, `${step} failed`);
     }
   }
 
@@ -308,11 +304,11 @@ export class Bookings {
   /** A lost lease answers like a held lock: another request may be running the saga now. */
   private async withCodeLock<T>(code: string, work: (lease: Lease) => Promise<T>): Promise<T> {
     const lease = await this.deps.lock.acquire(`code:${code}`, { ttlMs: LOCK_TTL_MS, waitMs: LOCK_WAIT_MS });
-    if (!lease) throw domainError(ErrorReason.REQUEST_IN_PROGRESS, "another request holds this rights code");
+    if (!lease) throw orderError(OrderError.REQUEST_IN_PROGRESS, "another request holds this rights code");
     try {
       return await work(lease);
     } catch (err) {
-      if (err instanceof LeaseLost) throw domainError(ErrorReason.REQUEST_IN_PROGRESS, "the lock on this rights code was lost");
+      if (err instanceof LeaseLost) throw orderError(OrderError.REQUEST_IN_PROGRESS, "the lock on this rights code was lost");
       throw err;
     } finally {
       await lease.release();
@@ -323,7 +319,7 @@ export class Bookings {
 /** A business rejection by PSBC (in-process adapter) or by the voucher service's send channel, not a timeout. */
 function isRefusedForGood(err: unknown): boolean {
   if (err instanceof UpstreamError) return !err.retryable;
-  return reasonOf(err) === ErrorReason.UPSTREAM_REJECTED;
+  return reasonOf(err, VoucherErrorSchema) === VoucherError.CHANNEL_REJECTED;
 }
 
 /** Booked or beyond it on the happy path, voucher live: a repeated appointment answers the same voucher URL. */

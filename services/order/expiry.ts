@@ -1,6 +1,7 @@
 import type { Client } from "@connectrpc/connect";
-import { ErrorReason, reasonOf } from "../common/errors.js";
+import { reasonOf } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
+import { VoucherError, VoucherErrorSchema } from "../../proto/gen/rights/voucher/v1/errors_pb.js";
 import type { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import type { OrderStore } from "./order-store.js";
 
@@ -26,13 +27,13 @@ export async function expireDueOrders(deps: ExpiryDeps, batchSize: number): Prom
     try {
       await deps.vouchers.expireVoucher({ orderNo: order.orderNo });
     } catch (err) {
-      const reason = reasonOf(err);
-      if (reason === ErrorReason.SERVICE_IN_EFFECT) {
+      const reason = reasonOf(err, VoucherErrorSchema);
+      if (reason === VoucherError.REDEEMED) {
         deps.logger.info({ orderNo: order.orderNo }, "expiry skipped: the voucher was redeemed first");
         continue;
       }
       // No voucher was ever issued (a booking that stopped before it): nothing to void.
-      if (reason !== ErrorReason.ORDER_NOT_FOUND) {
+      if (reason !== VoucherError.NOT_FOUND) {
         deps.logger.warn({ orderNo: order.orderNo, err }, "voucher expiry failed; the order is taken again when its claim lapses");
         continue;
       }

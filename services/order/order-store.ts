@@ -4,7 +4,9 @@ import type { Clock } from "../common/clock.js";
 import type { Database, Queryable } from "../common/database.js";
 import { eventOf, type OutboxEvent } from "../common/events.js";
 import { withEvent } from "../common/outbox.js";
-import { KeyStatus, OrderStatus } from "../common/statuses.js";
+import type { EnvelopeFields } from "./psbc/envelope.js";
+import type { RightsRequest } from "./psbc/rights-request.js";
+import { KeyStatus, OrderStatus } from "./statuses.js";
 import {
   OrderBookedSchema,
   OrderCancelledSchema,
@@ -34,14 +36,7 @@ export interface RightsOrder {
 }
 
 /** What an appointment brings besides the rights code: kept on the order and sent to the upstreams. */
-export interface BookingRequest {
-  mac: string;
-  channel: string;
-  tranChnl: string;
-  instType: string;
-  provinceInstNo: string;
-  backUrl: string;
-}
+export type BookingRequest = Omit<EnvelopeFields, "type"> & Pick<RightsRequest, "mac">;
 
 export interface NewOrder extends BookingRequest {
   code: string;

@@ -1,7 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { domainError, ErrorReason } from "../common/errors.js";
 import { OrderService, type RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
 import type { Bookings } from "./bookings.js";
+import { OrderError, orderError } from "./errors.js";
 import type { OrderViews } from "./order-views.js";
 import type { ServiceTypes } from "./service-types.js";
 
@@ -37,33 +37,23 @@ export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes,
     async putServiceType(req) {
       const ascii16 = /^[\x20-\x7e]{16}$/;
       if (!/^[0-9A-Za-z]{1,6}$/.test(req.type) || !ascii16.test(req.aesKey) || !ascii16.test(req.aesIv)) {
-        throw domainError(ErrorReason.PARAMETER_INVALID, "type must be 1-6 characters, key and IV 16 ASCII characters");
+        throw orderError(OrderError.PARAMETER_INVALID, "type must be 1-6 characters, key and IV 16 ASCII characters");
       }
       if (!req.voucherTemplateId || !req.sendChannel || req.validityDays <= 0) {
-        throw domainError(ErrorReason.PARAMETER_INVALID, "voucher template, send channel and validity days are required");
+        throw orderError(OrderError.PARAMETER_INVALID, "voucher template, send channel and validity days are required");
       }
-      await serviceTypes.put({
-        type: req.type,
-        name: req.name,
-        aesKey: req.aesKey,
-        aesIv: req.aesIv,
-        providerCode: req.providerCode,
-        voucherTemplateId: req.voucherTemplateId,
-        sendChannel: req.sendChannel,
-        validityDays: req.validityDays,
-        strictMac: req.strictMac,
-      });
+      await serviceTypes.put(req);
       return { type: req.type };
     },
     async getOrder(req) {
       const order = await views.byCode(req.code);
-      if (!order) throw domainError(ErrorReason.ORDER_NOT_FOUND, "order not found");
+      if (!order) throw orderError(OrderError.ORDER_NOT_FOUND, "order not found");
       return { order };
     },
     async findRedeemedUncompleted(req) {
       const byCodes = req.codes.length > 0;
       if (byCodes === Boolean(req.usageStart && req.usageEnd) || req.limit <= 0 || req.limit > 1000 || req.codes.length > 1000) {
-        throw domainError(ErrorReason.PARAMETER_INVALID, "codes or a usage time range (not both), and a limit of 1 to 1000");
+        throw orderError(OrderError.PARAMETER_INVALID, "codes or a usage time range (not both), and a limit of 1 to 1000");
       }
       return { orders: await views.redeemedUncompleted(req) };
     },
@@ -71,6 +61,6 @@ export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes,
 }
 
 function envelopeOf(envelope: RightsEnvelope | undefined): RightsEnvelope {
-  if (!envelope) throw domainError(ErrorReason.PARAMETER_INVALID, "envelope is required");
+  if (!envelope) throw orderError(OrderError.PARAMETER_INVALID, "envelope is required");
   return envelope;
 }

@@ -2,10 +2,11 @@ import { randomBytes } from "node:crypto";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
-import { reasonOf, ErrorReason } from "../common/errors.js";
+import { reasonOf } from "../common/errors.js";
 import { KeyRing } from "../common/key-ring.js";
 import { createLogger } from "../common/logger.js";
 import { migrate } from "../common/migrate.js";
+import { OrderError, OrderErrorSchema } from "./errors.js";
 import { orderService, sandboxServiceType } from "./service.js";
 import { ServiceTypes } from "./service-types.js";
 
@@ -76,7 +77,7 @@ describe(`service types (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`
     await fc.assert(
       fc.asyncProperty(fc.uniqueArray(fc.stringMatching(/^[0-9]{6}$/), { minLength: 4, maxLength: 12 }), async (types) => {
         for (const type of types) {
-          expect(reasonOf(await serviceTypes.require(type).catch((err: unknown) => err))).toBe(ErrorReason.SERVICE_NOT_SUPPORTED);
+          expect(reasonOf(await serviceTypes.require(type).catch((err: unknown) => err), OrderErrorSchema)).toBe(OrderError.SERVICE_NOT_SUPPORTED);
         }
         // The last three are cached (no query); the first was evicted (asked again, it queries).
         const before = queries;

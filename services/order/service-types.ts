@@ -1,21 +1,12 @@
 import type { Queryable } from "../common/database.js";
-import { domainError, ErrorReason } from "../common/errors.js";
 import type { KeyRing, SealedSecret } from "../common/key-ring.js";
 import type { Logger } from "../common/logger.js";
 import { LruCache } from "../common/lru-cache.js";
+import type { PutServiceTypeRequest } from "../../proto/gen/rights/order/v1/order_pb.js";
+import { OrderError, orderError } from "./errors.js";
 
-export interface ServiceType {
-  type: string;
-  name: string;
-  aesKey: string;
-  aesIv: string;
-  providerCode: string;
-  voucherTemplateId: string;
-  sendChannel: string;
-  validityDays: number;
-  /** A call whose `mac` differs from the booking's may neither see nor change the order. */
-  strictMac: boolean;
-}
+/** A service type, the fields PutServiceType registers (the proto documents each). */
+export type ServiceType = Omit<PutServiceTypeRequest, "$typeName" | "$unknown">;
 
 interface ServiceTypeRow {
   type: string;
@@ -70,7 +61,7 @@ export class ServiceTypes {
       value = rows[0] ? this.fromRow(rows[0]) : null;
       this.cache.set(type, { value, expiresAt: now + CACHE_TTL_MS });
     }
-    if (!value) throw domainError(ErrorReason.SERVICE_NOT_SUPPORTED, `service type ${type} is not supported`);
+    if (!value) throw orderError(OrderError.SERVICE_NOT_SUPPORTED, `service type ${type} is not supported`);
     return value;
   }
 

@@ -13,7 +13,7 @@ import { orderConsumers } from "./consumers.js";
 import { expireDueOrders } from "./expiry.js";
 import { ORDER_SCHEMA, OrderStore } from "./order-store.js";
 import { OrderViews } from "./order-views.js";
-import { createPsbcPlatform } from "./psbc-platform.js";
+import { createPsbcPlatform } from "./psbc/platform.js";
 import { orderServiceImpl } from "./routes.js";
 import { ServiceTypes, type ServiceType } from "./service-types.js";
 

@@ -9,7 +9,7 @@ import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import { migrateServices, processRuntime, startServiceRole, streamsOf, type Running } from "./cluster.js";
 import { startPlatform } from "./platform.js";
-import { SANDBOX_AES, SANDBOX_PORTS } from "./sandbox-credentials.js";
+import { SANDBOX_AES, SANDBOX_PORTS } from "../sandbox/credentials.js";
 import { services } from "./services.js";
 
 /** CLOCK_START: the instant the embedded clock reads at start. */

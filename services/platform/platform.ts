@@ -20,12 +20,13 @@ import {
 import type { HostedService, HostRuntime } from "../common/service-host.js";
 import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../sandbox/blue-brothers-sandbox.js";
 import { startPsbcSandbox, type PsbcSandbox } from "../sandbox/psbc-sandbox.js";
+import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../sandbox/credentials.js";
 import { databaseSandboxStore } from "../sandbox/sandbox-store.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
-import { BLUE_BROTHERS_CALLBACK_PREFIX, REDEMPTION_NOTICE_PATH } from "../voucher/blue-brothers-callback-wire.js";
+import { BLUE_BROTHERS_CALLBACK_PREFIX, REDEMPTION_NOTICE_PATH } from "../voucher/channels/blue-brothers/callback-wire.js";
 import { streamsOf } from "./cluster.js";
-import { DEVELOPMENT_SERVICE_TYPE_KEK, SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "./sandbox-credentials.js";
+import { DEVELOPMENT_SERVICE_TYPE_KEK } from "./development-kek.js";
 import { services as platformServices } from "./services.js";
 
 export interface PlatformOptions {
@@ -118,12 +119,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     // Services read their variables through their own specs, as in the cluster; the sandboxes stand in for
     // their upstreams, and each started service's URL is given to the services calling it.
     const overlay: Record<string, string> = {
-      PSBC_BASE_URL: psbcSandbox.url,
-      PSBC_APP_ID: SANDBOX_PSBC.appId,
-      PSBC_APP_SECRET: SANDBOX_PSBC.appSecret,
-      BLUE_BROTHERS_BASE_URL: blueBrothersSandbox.url,
-      BLUE_BROTHERS_APP_ID: SANDBOX_BLUE_BROTHERS.appId,
-      BLUE_BROTHERS_APP_SECRET: SANDBOX_BLUE_BROTHERS.appSecret,
+      ...psbcSandbox.upstreamEnv(),
+      ...blueBrothersSandbox.upstreamEnv(),
       SANDBOX_AES_KEY: options.sandboxAes.key,
       SANDBOX_AES_IV: options.sandboxAes.iv,
       ADMIN_TOKEN: adminToken,

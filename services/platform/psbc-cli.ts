@@ -1,8 +1,8 @@
 import { parseArgs } from "node:util";
 import { aes16, readConfig, ConfigError } from "../common/config.js";
-import { encryptRightsRequest } from "../common/rights-request.js";
+import { encryptRightsRequest } from "../order/psbc/rights-request.js";
 import { url } from "envalid";
-import { SANDBOX_AES } from "./sandbox-credentials.js";
+import { SANDBOX_AES } from "../sandbox/credentials.js";
 
 /**
  * `npm run psbc -- <operation> <rights code> [options]`: builds a PSBC contract request the way the bank does

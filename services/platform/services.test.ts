@@ -3,6 +3,8 @@ import { file_rights_events_v1_events } from "../../proto/gen/rights/events/v1/e
 import { subjectMatches } from "../common/bus.js";
 import { subjectOf } from "../common/events.js";
 import { inPeerOrder } from "../common/service-descriptor.js";
+import { RIGHTS_REQUEST_LIMITS } from "../order/psbc/rights-request.js";
+import { BLUE_BROTHERS_ISSUE_MAX_LENGTH } from "../voucher/channels/blue-brothers/wire.js";
 import { streamsOf } from "./cluster.js";
 import { services } from "./services.js";
 
@@ -23,5 +25,12 @@ describe("the list of services", () => {
       const owners = streams.filter((stream) => stream.subjects.some((pattern) => subjectMatches(pattern, subject)));
       expect(owners.map((stream) => stream.name), subject).toHaveLength(1);
     }
+  });
+});
+
+describe("what one service accepts, the next upstream takes", () => {
+  it("the order service accepts nothing the Blue Brothers issue call would refuse (a long mac booked at PSBC, then stuck)", () => {
+    expect(RIGHTS_REQUEST_LIMITS.codeMaxLength).toBeLessThanOrEqual(BLUE_BROTHERS_ISSUE_MAX_LENGTH.rightsCode);
+    expect(RIGHTS_REQUEST_LIMITS.macMaxLength).toBeLessThanOrEqual(BLUE_BROTHERS_ISSUE_MAX_LENGTH.customerRef);
   });
 });

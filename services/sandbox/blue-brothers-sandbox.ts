@@ -3,24 +3,24 @@ import type { Logger } from "../common/logger.js";
 import {
   BLUE_BROTHERS_CODES,
   BLUE_BROTHERS_ISSUE_MAX_LENGTH,
+  BLUE_BROTHERS_URL_MAX_LENGTH,
   BLUE_BROTHERS_WIRE,
   type BlueBrothersEnvelope,
   type BlueBrothersOperation,
-} from "../common/upstream-wire.js";
-import { VOUCHER_URL_MAX_LENGTH } from "../voucher/send-channel.js";
+} from "../voucher/channels/blue-brothers/wire.js";
 import {
   BLUE_BROTHERS_QUERY_WIRE,
   CALLBACK_ANSWERS,
   signedRedemptionNotice,
   type BlueBrothersQueryApi,
-} from "../voucher/blue-brothers-callback-wire.js";
+} from "../voucher/channels/blue-brothers/callback-wire.js";
 import { Faults } from "./faults.js";
 import { SandboxControlError, startSandboxServer, stringFields, type HtmlPage, type Reply } from "./sandbox-server.js";
 import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-store.js";
 
 /**
  * A simulator of Blue Brothers (蓝色兄弟), speaking the wire format assumed in
- * `services/common/upstream-wire.ts`. Test equipment: vouchers are kept per outOrderNo in its store (memory unless
+ * `services/voucher/channels/blue-brothers/wire.ts`. Test equipment: vouchers are kept per outOrderNo in its store (memory unless
  * given one).
  *
  * Business answers are HTTP 200 with a `code`; a bad signature is HTTP 401 / 40101; the "fail" fault answers
@@ -31,11 +31,13 @@ import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-sto
  * `GET /_sandbox/health`.
  *
  * A redemption (page, control endpoint or `redeem()`) sends the signed redemption notice of
- * `services/voucher/blue-brothers-callback-wire.ts` to `callbacks.url` when set and enabled, retried a few times
+ * `services/voucher/channels/blue-brothers/callback-wire.ts` to `callbacks.url` when set and enabled, retried a few times
  * with backoff until it is answered `0000`, as Blue Brothers would.
  */
 export interface BlueBrothersSandbox {
   url: string;
+  /** The variables a service reads to reach this sandbox as its Blue Brothers (BLUE_BROTHERS_BASE_URL, _APP_ID, _APP_SECRET). */
+  upstreamEnv(): Record<string, string>;
   faults: Faults<SandboxOperation>;
   /** Calls received per operation, faulted or not. */
   calls: Record<SandboxOperation, number>;
@@ -263,13 +265,18 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
     },
   });
   publicUrl = (options.publicUrl ?? server.url).replace(/\/+$/, "");
-  if (`${publicUrl}/redeem/${newVoucherNo()}`.length > VOUCHER_URL_MAX_LENGTH) {
-    options.logger?.warn({ publicUrl }, `Blue Brothers sandbox: voucher URLs will exceed ${VOUCHER_URL_MAX_LENGTH} characters`);
+  if (`${publicUrl}/redeem/${newVoucherNo()}`.length > BLUE_BROTHERS_URL_MAX_LENGTH) {
+    options.logger?.warn({ publicUrl }, `Blue Brothers sandbox: voucher URLs will exceed ${BLUE_BROTHERS_URL_MAX_LENGTH} characters`);
   }
   options.logger?.info({ url: server.url, publicUrl }, "Blue Brothers sandbox listening");
 
   return {
     url: server.url,
+    upstreamEnv: () => ({
+      BLUE_BROTHERS_BASE_URL: server.url,
+      BLUE_BROTHERS_APP_ID: options.appId,
+      BLUE_BROTHERS_APP_SECRET: options.appSecret,
+    }),
     faults,
     calls,
     callbacks,

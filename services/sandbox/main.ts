@@ -13,7 +13,7 @@
 import { port, str, url } from "envalid";
 import { ConfigError, processSpec, readConfig } from "../common/config.js";
 import { createLogger } from "../common/logger.js";
-import { SANDBOX_BLUE_BROTHERS, SANDBOX_PORTS, SANDBOX_PSBC } from "../platform/sandbox-credentials.js";
+import { SANDBOX_BLUE_BROTHERS, SANDBOX_PORTS, SANDBOX_PSBC } from "./credentials.js";
 import { startBlueBrothersSandbox } from "./blue-brothers-sandbox.js";
 import { startPsbcSandbox } from "./psbc-sandbox.js";
 

@@ -1,14 +1,21 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../common/logger.js";
-import { PSBC_CODES, PSBC_WIRE, type PsbcApi, type PsbcEnvelope, type PsbcOperation } from "../common/upstream-wire.js";
-import { PSBC_WIRE_STATUS, type PsbcServiceStatus } from "../order/psbc-platform.js";
+import {
+  PSBC_CODES,
+  PSBC_SERVICE_STATUS,
+  PSBC_WIRE,
+  type PsbcApi,
+  type PsbcEnvelope,
+  type PsbcOperation,
+  type PsbcServiceStatus,
+} from "../order/psbc/wire.js";
 import { Faults } from "./faults.js";
 import { SandboxControlError, startSandboxServer, stringFields, type Reply } from "./sandbox-server.js";
 import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-store.js";
 
 /**
  * A simulator of the PSBC service open platform's outbound APIs, speaking the wire format assumed in
- * `services/common/upstream-wire.ts`. Test equipment: bookings are kept per rights code in its store (memory unless
+ * `services/order/psbc/wire.ts`. Test equipment: bookings are kept per rights code in its store (memory unless
  * given one).
  *
  * Every answer is HTTP 200 with a `respCode`, as PSBC's gateway is assumed to answer; a bad signature is
@@ -19,6 +26,8 @@ import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-sto
  */
 export interface PsbcSandbox {
   url: string;
+  /** The variables a service reads to reach this sandbox as its PSBC (PSBC_BASE_URL, _APP_ID, _APP_SECRET). */
+  upstreamEnv(): Record<string, string>;
   faults: Faults<PsbcOperation>;
   /** Calls received per operation, faulted or not. */
   calls: Record<PsbcOperation, number>;
@@ -102,7 +111,7 @@ export async function startPsbcSandbox(options: PsbcSandboxOptions): Promise<Psb
       case "status": {
         const input = stringFields(body, ["code", "type"]);
         if (!input) return PARAMETER_INVALID;
-        return ok({ srvStatus: PSBC_WIRE_STATUS[(await bookings.get(input.code))?.status ?? "NOT_FOUND"] });
+        return ok({ srvStatus: PSBC_SERVICE_STATUS[(await bookings.get(input.code))?.status ?? "NOT_FOUND"] });
       }
       case "cancel": {
         const input = stringFields(body, ["orderNo", "code", "type"]);
@@ -150,8 +159,8 @@ export async function startPsbcSandbox(options: PsbcSandboxOptions): Promise<Psb
     control: {
       "/_sandbox/status": async (body) => {
         const input = typeof body === "object" && body !== null ? stringFields(body as Record<string, unknown>, ["code", "status"]) : undefined;
-        if (!input || !Object.hasOwn(PSBC_WIRE_STATUS, input.status)) {
-          throw new SandboxControlError(`expected { code, status: ${Object.keys(PSBC_WIRE_STATUS).join(" | ")} }`);
+        if (!input || !Object.hasOwn(PSBC_SERVICE_STATUS, input.status)) {
+          throw new SandboxControlError(`expected { code, status: ${Object.keys(PSBC_SERVICE_STATUS).join(" | ")} }`);
         }
         await setStatus(input.code, input.status as PsbcServiceStatus);
         return { status: 200, body: { ok: true } };
@@ -162,6 +171,7 @@ export async function startPsbcSandbox(options: PsbcSandboxOptions): Promise<Psb
 
   return {
     url: server.url,
+    upstreamEnv: () => ({ PSBC_BASE_URL: server.url, PSBC_APP_ID: options.appId, PSBC_APP_SECRET: options.appSecret }),
     faults,
     calls,
     setStatus,

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { listen } from "../common/listen.js";
 import type { Logger } from "../common/logger.js";
-import { SIGNATURE_HEADERS, verifySignature } from "../common/upstream-wire.js";
+import { SIGNATURE_HEADERS, verifySignature } from "../common/signing.js";
 import { Faults, InvalidFaultPlan } from "./faults.js";
 
 /** One HTTP answer of a simulator. */

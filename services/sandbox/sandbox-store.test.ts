@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
 import { createLogger } from "../common/logger.js";
-import { createBlueBrothersChannel } from "../voucher/blue-brothers.js";
+import { createBlueBrothersChannel } from "../voucher/channels/blue-brothers/channel.js";
 import { startBlueBrothersSandbox } from "./blue-brothers-sandbox.js";
 import { databaseSandboxStore, memorySandboxStore, type SandboxRecords, type SandboxStore } from "./sandbox-store.js";
 

@@ -1,8 +1,8 @@
 import { fileURLToPath } from "node:url";
 import { defineService } from "../common/service-descriptor.js";
-import { SIGNATURE_MAX_SKEW_MS } from "../common/upstream-wire.js";
+import { SIGNATURE_MAX_SKEW_MS } from "../common/signing.js";
 import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
-import { createBlueBrothersChannel } from "./blue-brothers.js";
+import { createBlueBrothersChannel } from "./channels/blue-brothers/channel.js";
 import { voucherConfig } from "./config.js";
 import { voucherServiceImpl } from "./routes.js";
 import { VOUCHER_SCHEMA, VoucherStore } from "./voucher-store.js";

@@ -1,9 +1,9 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Database, Queryable } from "../common/database.js";
-import { domainError, ErrorReason } from "../common/errors.js";
 import { eventOf } from "../common/events.js";
 import { withEvent } from "../common/outbox.js";
-import { KeyStatus } from "../common/statuses.js";
+import { VoucherError, voucherError } from "./errors.js";
+import { KeyStatus } from "./key-status.js";
 import {
   VoucherExpiredSchema,
   VoucherIssuedSchema,
@@ -144,12 +144,12 @@ export class VoucherStore {
         `INSERT INTO vouchers.notice_nonce (send_channel, nonce, seen_at) VALUES ($1, $2, now()) ON CONFLICT DO NOTHING`,
         [notice.sendChannel, notice.nonce],
       );
-      if (seen.rowCount === 0) throw domainError(ErrorReason.NOTICE_REPLAYED, "notice nonce seen before");
+      if (seen.rowCount === 0) throw voucherError(VoucherError.NOTICE_REPLAYED, "notice nonce seen before");
       const { rows } = await tx.query<VoucherRow>(
         `SELECT ${COLUMNS} FROM vouchers.voucher WHERE send_channel = $1 AND voucher_no = $2 FOR UPDATE`,
         [notice.sendChannel, notice.voucherNo],
       );
-      if (!rows[0]) throw domainError(ErrorReason.ORDER_NOT_FOUND, `no voucher ${notice.voucherNo}`);
+      if (!rows[0]) throw voucherError(VoucherError.NOT_FOUND, `no voucher ${notice.voucherNo}`);
       const voucher = fromRow(rows[0]);
       const redeemed = await this.recordRedeemed(voucher, notice.redeemedAt, notice.noticeId, tx);
       return redeemed ? { voucher: { ...voucher, keyStatus: KeyStatus.REDEEMED }, alreadyRedeemed: false } : { voucher, alreadyRedeemed: true };

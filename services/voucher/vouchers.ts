@@ -1,9 +1,9 @@
 import type { Clock } from "../common/clock.js";
-import { domainError, ErrorReason } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import { KeyStatus } from "../common/statuses.js";
-import { UpstreamError } from "../common/upstream-wire.js";
-import { VoucherAlreadyRedeemed, type SendChannel } from "./send-channel.js";
+import { KeyStatus } from "./key-status.js";
+import { UpstreamError } from "../common/upstream-http.js";
+import { VoucherAlreadyRedeemed, type SendChannel } from "./channels/send-channel.js";
+import { VoucherError, voucherError } from "./errors.js";
 import type { VoucherRecord, VoucherStore } from "./voucher-store.js";
 
 export interface IssueRequest {
@@ -28,12 +28,12 @@ export class Vouchers {
 
   async issue(request: IssueRequest): Promise<VoucherRecord> {
     if (!request.orderNo || !request.templateId || !request.rightsCode) {
-      throw domainError(ErrorReason.PARAMETER_INVALID, "order number, template and rights code are required");
+      throw voucherError(VoucherError.PARAMETER_INVALID, "order number, template and rights code are required");
     }
     const channel = this.channel(request.sendChannel);
     const voucher = await this.deps.store.findOrCreatePending(request);
     if (voucher.keyStatus !== KeyStatus.PENDING) {
-      if (voucher.keyStatus === KeyStatus.VOIDED) throw domainError(ErrorReason.SERVICE_CANCELLED, "voucher voided");
+      if (voucher.keyStatus === KeyStatus.VOIDED) throw voucherError(VoucherError.VOIDED, "voucher voided");
       return voucher;
     }
     let issued: { voucherNo: string; url: string };
@@ -48,9 +48,9 @@ export class Vouchers {
       await this.failed(voucher.orderNo, "issue", err);
       // A refusal for good is told apart, so the order does not retry the same request into the same wall.
       if (err instanceof UpstreamError && !err.retryable) {
-        throw domainError(ErrorReason.UPSTREAM_REJECTED, `send channel ${voucher.sendChannel} refused the issue`);
+        throw voucherError(VoucherError.CHANNEL_REJECTED, `send channel ${voucher.sendChannel} refused the issue`);
       }
-      throw domainError(ErrorReason.UPSTREAM_FAILED, `send channel ${voucher.sendChannel} failed to issue`);
+      throw voucherError(VoucherError.CHANNEL_FAILED, `send channel ${voucher.sendChannel} failed to issue`);
     }
     const recorded = await this.deps.store.recordIssued(voucher, issued.voucherNo, issued.url, this.deps.clock.now());
     this.deps.eventsWritten();
@@ -59,9 +59,9 @@ export class Vouchers {
 
   async void(orderNo: string): Promise<VoucherRecord> {
     const voucher = await this.deps.store.find(orderNo);
-    if (!voucher) throw domainError(ErrorReason.ORDER_NOT_FOUND, `no voucher for order ${orderNo}`);
+    if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
     if (voucher.keyStatus === KeyStatus.VOIDED) return voucher;
-    if (voucher.keyStatus === KeyStatus.REDEEMED) throw domainError(ErrorReason.SERVICE_IN_EFFECT, "voucher redeemed");
+    if (voucher.keyStatus === KeyStatus.REDEEMED) throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
     await this.voidAtChannel(voucher, "void");
     const voided = await this.deps.store.recordVoided(voucher, this.deps.clock.now());
     this.deps.eventsWritten();
@@ -70,14 +70,14 @@ export class Vouchers {
 
   /**
    * The order's rights expired: voided at the channel, then key status 4 and voucher.expired. Idempotent, so an
-   * expiry that stopped half-way resumes; a voucher the customer redeemed first answers SERVICE_IN_EFFECT.
+   * expiry that stopped half-way resumes; a voucher the customer redeemed first answers REDEEMED.
    */
   async expire(orderNo: string): Promise<VoucherRecord> {
     const voucher = await this.deps.store.find(orderNo);
     // A booking that never reached the voucher service has nothing to void.
-    if (!voucher) throw domainError(ErrorReason.ORDER_NOT_FOUND, `no voucher for order ${orderNo}`);
+    if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
     if (voucher.keyStatus === KeyStatus.EXPIRED) return voucher;
-    if (voucher.keyStatus === KeyStatus.REDEEMED) throw domainError(ErrorReason.SERVICE_IN_EFFECT, "voucher redeemed");
+    if (voucher.keyStatus === KeyStatus.REDEEMED) throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
     if (voucher.keyStatus !== KeyStatus.VOIDED) await this.voidAtChannel(voucher, "expiry void");
     const expired = await this.deps.store.recordExpired(voucher, this.deps.clock.now());
     this.deps.eventsWritten();
@@ -94,7 +94,7 @@ export class Vouchers {
   }): Promise<{ voucher: VoucherRecord; alreadyRedeemed: boolean }> {
     const { redeemedAt } = notice;
     if (!notice.voucherNo || !notice.noticeId || !notice.nonce || !redeemedAt || Number.isNaN(redeemedAt.getTime())) {
-      throw domainError(ErrorReason.PARAMETER_INVALID, "voucher number, redemption time, notice id and nonce are required");
+      throw voucherError(VoucherError.PARAMETER_INVALID, "voucher number, redemption time, notice id and nonce are required");
     }
     this.channel(notice.sendChannel);
     const outcome = await this.deps.store.recordRedemptionNotice({ ...notice, redeemedAt });
@@ -138,17 +138,17 @@ export class Vouchers {
 
   async get(orderNo: string): Promise<VoucherRecord> {
     const voucher = await this.deps.store.find(orderNo);
-    if (!voucher) throw domainError(ErrorReason.ORDER_NOT_FOUND, `no voucher for order ${orderNo}`);
+    if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
     return voucher;
   }
 
   private channel(name: string): SendChannel {
     const channel = this.deps.channels.get(name);
-    if (!channel) throw domainError(ErrorReason.PARAMETER_INVALID, `unknown send channel ${name}`);
+    if (!channel) throw voucherError(VoucherError.PARAMETER_INVALID, `unknown send channel ${name}`);
     return channel;
   }
 
-  /** Voids at the channel; one the customer redeemed first is recorded redeemed and answers SERVICE_IN_EFFECT. */
+  /** Voids at the channel; one the customer redeemed first is recorded redeemed and answers REDEEMED. */
   private async voidAtChannel(voucher: VoucherRecord, step: string): Promise<void> {
     try {
       await this.channel(voucher.sendChannel).voidVoucher({ outOrderNo: voucher.orderNo, voucherNo: voucher.voucherNo ?? "" });
@@ -156,10 +156,10 @@ export class Vouchers {
       if (err instanceof VoucherAlreadyRedeemed) {
         // The channel did not say when: our clock's now stands in for the usage time.
         if (await this.deps.store.recordRedeemed(voucher, this.deps.clock.now(), null)) this.deps.eventsWritten();
-        throw domainError(ErrorReason.SERVICE_IN_EFFECT, "voucher redeemed");
+        throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
       }
       await this.failed(voucher.orderNo, step, err);
-      throw domainError(ErrorReason.UPSTREAM_FAILED, `send channel ${voucher.sendChannel} failed to ${step}`);
+      throw voucherError(VoucherError.CHANNEL_FAILED, `send channel ${voucher.sendChannel} failed to ${step}`);
     }
   }
 

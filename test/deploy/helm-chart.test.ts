@@ -146,7 +146,7 @@ describe("chart templates", () => {
   it("reference only $svc keys that every service block has", () => {
     const values = readYamlObject(valuesFile);
     const components = serviceComponents();
-    expect(components).toEqual(["gateway", "order", "voucher"]);
+    expect(components).toEqual(["gateway", "notify", "order", "voucher"]);
     const refs = references(/\$svc((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g);
     expect(refs.length).toBeGreaterThan(0);
     const missing = components.flatMap((component) =>

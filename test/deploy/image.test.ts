@@ -6,6 +6,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { summarizeComponents } from "../support/k8s-checks.js";
 import { manifestObjects, repoRoot } from "../support/deploy-files.js";
+import { services } from "../../services/platform/services.js";
 
 interface Instruction {
   keyword: string;
@@ -110,12 +111,14 @@ describe("Dockerfile", () => {
   });
 
   it("every role the manifests start is one main.ts accepts", () => {
-    // main.ts's roles: the keys of its `roles` object, plus roles it special-cases by name (`role !== "migrate"`).
+    // main.ts's roles: the keys of its `roles` object, one per service of the list (named after it), plus roles it
+    // special-cases by name (`role !== "migrate"`).
     const main = readFileSync(path.join(repoRoot, "services", "platform", "main.ts"), "utf8");
     const block = /\bconst roles\b[^{]*?=\s*\{([\s\S]*?)\n\};/.exec(main)?.[1] ?? "";
     const roles = [
       ...[...block.matchAll(/^ {2}(?:async\s+)?([A-Za-z_]\w*)\s*(?:\(|:)/gm)].map((m) => m[1]),
       ...[...main.matchAll(/\brole\s*[!=]==?\s*"(\w+)"/g)].map((m) => m[1]),
+      ...services.map((service) => service.name),
     ];
     expect(roles.length, "main.ts declares a roles object").toBeGreaterThan(0);
     const started = Object.values(summarizeComponents(manifestObjects())).flatMap((c) => c.containers.map((container) => container.args[0]));

@@ -29,12 +29,13 @@ describe("deploy/k8s plain manifests", () => {
     expect(await checkObjects(manifestObjects())).toEqual([]);
   });
 
-  it("declare the gateway, order and voucher Deployments and the migrate Job", () => {
+  it("declare the gateway, order, voucher and notify Deployments and the migrate Job", () => {
     const components = summarizeComponents(manifestObjects());
     expect(Object.fromEntries(Object.entries(components).map(([name, c]) => [name, c.kind]))).toEqual({
       gateway: "Deployment",
       order: "Deployment",
       voucher: "Deployment",
+      notify: "Deployment",
       migrate: "Job",
     });
   });
@@ -48,10 +49,11 @@ const designedCalls = [
   "anywhere -> gateway:http",
   "gateway -> order:grpc",
   "order -> voucher:grpc",
-  ...["gateway", "order", "voucher"].map((c) => `${monitoring} -> ${c}:metrics`),
-  ...["gateway", "order", "voucher", "migrate"].flatMap((c) => [`${c} -> ${dns}:53/UDP`, `${c} -> ${dns}:53/TCP`]),
+  ...["gateway", "order", "voucher", "notify"].map((c) => `${monitoring} -> ${c}:metrics`),
+  ...["gateway", "order", "voucher", "notify", "migrate"].flatMap((c) => [`${c} -> ${dns}:53/UDP`, `${c} -> ${dns}:53/TCP`]),
   ...[5432, 6379, 4222, 443].map((port) => `order -> anywhere:${port}/TCP`),
   ...[5432, 4222, 443].map((port) => `voucher -> anywhere:${port}/TCP`),
+  ...[5432, 4222, 443].map((port) => `notify -> anywhere:${port}/TCP`),
   "migrate -> anywhere:5432/TCP",
 ].sort();
 

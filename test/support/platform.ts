@@ -1,10 +1,10 @@
-import { encryptRightsRequest, type AesSecret } from "../../services/common/rights-request.js";
+import { encryptRightsRequest, type AesSecret } from "../../services/order/psbc/rights-request.js";
 import { createLogger } from "../../services/common/logger.js";
 import { startPlatform, type RunningPlatform } from "../../services/platform/platform.js";
 import { assertContractResponse } from "./psbc-contract.js";
 import { testDatabase } from "./databases.js";
 
-import { SANDBOX_AES } from "../../services/platform/sandbox-credentials.js";
+import { SANDBOX_AES } from "../../services/sandbox/credentials.js";
 
 export { SANDBOX_AES };
 
@@ -39,14 +39,15 @@ export interface ContractBody {
 
 export async function startTestPlatform(
   mode: "embedded" | "cluster",
-  options: { upstreamTimeoutMs?: number } = {},
+  /** `natsUrl`: a NATS of the test's own in the cluster mode (its durables then see no other test file's events). */
+  options: { upstreamTimeoutMs?: number; natsUrl?: string } = {},
 ): Promise<TestPlatform> {
   const database = mode === "cluster" ? await testDatabase() : undefined;
   const platform = await startPlatform({
     logger: createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent"),
     databaseUrl: database?.url,
     redisUrl: mode === "cluster" ? process.env.REDIS_URL : undefined,
-    natsUrl: mode === "cluster" ? process.env.NATS_URL : undefined,
+    natsUrl: mode === "cluster" ? (options.natsUrl ?? process.env.NATS_URL) : undefined,
     sandboxAes: SANDBOX_AES,
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 1000,
   });

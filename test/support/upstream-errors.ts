@@ -1,4 +1,4 @@
-import { UpstreamError } from "../../services/common/upstream-wire.js";
+import { UpstreamError } from "../../services/common/upstream-http.js";
 
 /** What an adapter test asserts of a failed upstream call: it must fail, and with an UpstreamError. */
 export async function upstreamError(promise: Promise<unknown>): Promise<Pick<UpstreamError, "kind" | "code" | "platform" | "operation">> {

@@ -2,24 +2,37 @@
 // @generated from file rights/common/v1/error.proto (package rights.common.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file rights/common/v1/error.proto.
  */
 export const file_rights_common_v1_error: GenFile = /*@__PURE__*/
-  fileDesc("ChxyaWdodHMvY29tbW9uL3YxL2Vycm9yLnByb3RvEhByaWdodHMuY29tbW9uLnYxIjwKC0Vycm9yRGV0YWlsEi0KBnJlYXNvbhgBIAEoDjIdLnJpZ2h0cy5jb21tb24udjEuRXJyb3JSZWFzb24qtgMKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEiIKHkVSUk9SX1JFQVNPTl9QQVJBTUVURVJfSU5WQUxJRBABEiYKIkVSUk9SX1JFQVNPTl9TRVJWSUNFX05PVF9TVVBQT1JURUQQAhIgChxFUlJPUl9SRUFTT05fU0VSVklDRV9FWFBJUkVEEAMSIgoeRVJST1JfUkVBU09OX1NFUlZJQ0VfSU5fRUZGRUNUEAQSIgoeRVJST1JfUkVBU09OX1NFUlZJQ0VfQ0FOQ0VMTEVEEAUSIwofRVJST1JfUkVBU09OX1NFUlZJQ0VfTk9UX0JPT0tFRBAGEiAKHEVSUk9SX1JFQVNPTl9PUkRFUl9OT1RfRk9VTkQQBxIkCiBFUlJPUl9SRUFTT05fUkVRVUVTVF9JTl9QUk9HUkVTUxAIEiAKHEVSUk9SX1JFQVNPTl9VUFNUUkVBTV9GQUlMRUQQCRIiCh5FUlJPUl9SRUFTT05fVVBTVFJFQU1fUkVKRUNURUQQChIgChxFUlJPUl9SRUFTT05fTk9USUNFX1JFUExBWUVEEAtiBnByb3RvMw");
+  fileDesc("ChxyaWdodHMvY29tbW9uL3YxL2Vycm9yLnByb3RvEhByaWdodHMuY29tbW9uLnYxIjMKC0Vycm9yRGV0YWlsEg4KBmRvbWFpbhgCIAEoCRIOCgZyZWFzb24YAyABKAlKBAgBEAJiBnByb3RvMw");
 
 /**
+ * Why a call failed, in business terms, as google.rpc.ErrorInfo puts it: the domain that names the reason and
+ * the reason's name there. Services attach it to every ConnectError they raise, so each public contract turns
+ * it into its own answer without parsing error text, and answers its default for a reason it does not map.
+ *
  * @generated from message rights.common.v1.ErrorDetail
  */
 export type ErrorDetail = Message<"rights.common.v1.ErrorDetail"> & {
   /**
-   * @generated from field: rights.common.v1.ErrorReason reason = 1;
+   * The full name of the domain's reason enum, e.g. "rights.order.v1.OrderError".
+   *
+   * @generated from field: string domain = 2;
    */
-  reason: ErrorReason;
+  domain: string;
+
+  /**
+   * The name of the reason in that enum, e.g. "ORDER_ERROR_SERVICE_EXPIRED".
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
 };
 
 /**
@@ -28,101 +41,4 @@ export type ErrorDetail = Message<"rights.common.v1.ErrorDetail"> & {
  */
 export const ErrorDetailSchema: GenMessage<ErrorDetail> = /*@__PURE__*/
   messageDesc(file_rights_common_v1_error, 0);
-
-/**
- * Why a call failed, in business terms. Services attach it to every ConnectError they raise so the
- * gateway can turn it into exactly one contract code and message without parsing error text.
- *
- * @generated from enum rights.common.v1.ErrorReason
- */
-export enum ErrorReason {
-  /**
-   * @generated from enum value: ERROR_REASON_UNSPECIFIED = 0;
-   */
-  UNSPECIFIED = 0,
-
-  /**
-   * Malformed input: bad envelope, undecryptable or malformed request ciphertext (contract code 2).
-   *
-   * @generated from enum value: ERROR_REASON_PARAMETER_INVALID = 1;
-   */
-  PARAMETER_INVALID = 1,
-
-  /**
-   * The service type (服务编码) is unknown (contract code 4, 暂不支持此服务).
-   *
-   * @generated from enum value: ERROR_REASON_SERVICE_NOT_SUPPORTED = 2;
-   */
-  SERVICE_NOT_SUPPORTED = 2,
-
-  /**
-   * The rights code or its order has expired (contract code 4, 服务已过期).
-   *
-   * @generated from enum value: ERROR_REASON_SERVICE_EXPIRED = 3;
-   */
-  SERVICE_EXPIRED = 3,
-
-  /**
-   * The service has taken effect (voucher redeemed or order completed) and cannot be cancelled (code 4).
-   *
-   * @generated from enum value: ERROR_REASON_SERVICE_IN_EFFECT = 4;
-   */
-  SERVICE_IN_EFFECT = 4,
-
-  /**
-   * The order was cancelled; it cannot be booked again (code 4).
-   *
-   * @generated from enum value: ERROR_REASON_SERVICE_CANCELLED = 5;
-   */
-  SERVICE_CANCELLED = 5,
-
-  /**
-   * Cancel of an order that was never booked (code 4).
-   *
-   * @generated from enum value: ERROR_REASON_SERVICE_NOT_BOOKED = 6;
-   */
-  SERVICE_NOT_BOOKED = 6,
-
-  /**
-   * No order for the rights code (contract example orderNotFound: code 1, 订单不存在, HTTP 400).
-   *
-   * @generated from enum value: ERROR_REASON_ORDER_NOT_FOUND = 7;
-   */
-  ORDER_NOT_FOUND = 7,
-
-  /**
-   * Another request holds the rights code's lock; the caller may retry (code 4).
-   *
-   * @generated from enum value: ERROR_REASON_REQUEST_IN_PROGRESS = 8;
-   */
-  REQUEST_IN_PROGRESS = 8,
-
-  /**
-   * An upstream platform failed or timed out; the order keeps its progress for a retry (code 1).
-   *
-   * @generated from enum value: ERROR_REASON_UPSTREAM_FAILED = 9;
-   */
-  UPSTREAM_FAILED = 9,
-
-  /**
-   * An upstream platform refused the call for good (a business rejection, not a timeout or an outage): the
-   * same call would be refused again, so the order lets the next appointment start the step over (code 1).
-   *
-   * @generated from enum value: ERROR_REASON_UPSTREAM_REJECTED = 10;
-   */
-  UPSTREAM_REJECTED = 10,
-
-  /**
-   * A signed notice (a send channel's callback) whose nonce was seen before within the skew window: a replay.
-   *
-   * @generated from enum value: ERROR_REASON_NOTICE_REPLAYED = 11;
-   */
-  NOTICE_REPLAYED = 11,
-}
-
-/**
- * Describes the enum rights.common.v1.ErrorReason.
- */
-export const ErrorReasonSchema: GenEnum<ErrorReason> = /*@__PURE__*/
-  enumDesc(file_rights_common_v1_error, 0);
 

@@ -1,13 +1,7 @@
-import {
-  BLUE_BROTHERS_CODES,
-  BLUE_BROTHERS_WIRE,
-  invalidResponse,
-  postSigned,
-  UpstreamError,
-  type UpstreamTarget,
-} from "../common/upstream-wire.js";
-import { BLUE_BROTHERS_QUERY_WIRE } from "./blue-brothers-callback-wire.js";
-import { VOUCHER_URL_MAX_LENGTH, VoucherAlreadyRedeemed, type SendChannel } from "./send-channel.js";
+import { invalidResponse, postSigned, UpstreamError, type UpstreamTarget } from "../../../common/upstream-http.js";
+import { VOUCHER_URL_MAX_LENGTH, VoucherAlreadyRedeemed, type SendChannel } from "../send-channel.js";
+import { BLUE_BROTHERS_QUERY_WIRE } from "./callback-wire.js";
+import { BLUE_BROTHERS_CODES, BLUE_BROTHERS_WIRE } from "./wire.js";
 
 export type BlueBrothersConfig = UpstreamTarget;
 

@@ -16,9 +16,3 @@ export const SANDBOX_PORTS = { psbc: 9101, blueBrothers: 9102 };
  * embedded mode registers it and the `psbc` CLI encrypts with it, so they must agree.
  */
 export const SANDBOX_AES = { key: "psbc-sandbox-key", iv: "psbc-sandbox-iv0" };
-
-/**
- * The KEK that seals service-type keys in embedded mode unless SERVICE_TYPE_KEK says otherwise. Public, so it
- * protects nothing: the embedded mode is for development; the cluster requires its own from a Secret.
- */
-export const DEVELOPMENT_SERVICE_TYPE_KEK = Buffer.from("rights-platform development KEK!", "latin1").toString("base64");

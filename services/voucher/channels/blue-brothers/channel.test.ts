@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { upstreamError } from "../../test/support/upstream-errors.js";
-import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../sandbox/blue-brothers-sandbox.js";
-import { createBlueBrothersChannel } from "./blue-brothers.js";
-import { VOUCHER_URL_MAX_LENGTH, VoucherAlreadyRedeemed, type SendChannel } from "./send-channel.js";
+import { upstreamError } from "../../../../test/support/upstream-errors.js";
+import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../../../sandbox/blue-brothers-sandbox.js";
+import { createBlueBrothersChannel } from "./channel.js";
+import { VOUCHER_URL_MAX_LENGTH, VoucherAlreadyRedeemed, type SendChannel } from "../send-channel.js";
 
 const credentials = { appId: "bb-test", appSecret: "bb-test-secret" };
 let sequence = 0;

@@ -8,7 +8,7 @@ export const OrderStatus = {
 } as const;
 export type OrderStatus = (typeof OrderStatus)[keyof typeof OrderStatus];
 
-/** Voucher key status of the PSBC contract (KeyCodeStatus). */
+/** Voucher key status of the PSBC contract (KeyCodeStatus), as the order keeps it for PSBC. */
 export const KeyStatus = {
   PENDING: 0,
   NORMAL: 1,

@@ -1,7 +1,7 @@
 /**
  * A send channel (制码方): the platform that makes voucher codes and hosts their redemption pages. Blue
- * Brothers is the first (`blue-brothers.ts`). Methods throw an `UpstreamError`
- * (`services/common/upstream-wire.ts`) when the channel cannot be reached, times out or refuses.
+ * Brothers is the first (`blue-brothers/channel.ts`). Methods throw an `UpstreamError`
+ * (`services/common/upstream-http.ts`) when the channel cannot be reached, times out or refuses.
  */
 export interface SendChannel {
   /** Idempotent by `outOrderNo`: a repeat answers the same voucher. `url` is at most VOUCHER_URL_MAX_LENGTH. */

@@ -28,7 +28,7 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /**
  * What a decrypted field may hold. Every upstream wire limit and stored column must take at least these
- * (`upstream-wire.ts` states the upstream ones), so nothing accepted here can fail further on.
+ * (each upstream's `wire.ts` states its own), so nothing accepted here can fail further on.
  */
 export const RIGHTS_REQUEST_LIMITS = {
   codeMaxLength: 32,

@@ -2,8 +2,8 @@
  * Blue Brothers' traffic towards us and the status query: its redemption notice (a callback to our gateway) and
  * the voucher status query we poll with when a notice is lost.
  *
- * ASSUMPTIONS, CONFIRM WITH BLUE BROTHERS. Like the rest of its wire format (services/common/upstream-wire.ts),
- * nothing here comes from a published spec:
+ * ASSUMPTIONS, CONFIRM WITH BLUE BROTHERS. Like the rest of its wire format (`wire.ts`), nothing here comes from a
+ * published spec:
  * - The notice is `POST <our callback URL>` (the gateway's `/callbacks/blue-brothers/redemption`) with a JSON
  *   body `RedemptionNotice`, signed exactly like our calls to Blue Brothers: the same four headers
  *   (`x-app-id`, `x-timestamp` in ms, `x-nonce`, `x-signature` = hex HMAC-SHA256 with the shared app secret over
@@ -16,7 +16,9 @@
  * - The status query is `POST /api/v1/vouchers/query` `{ outOrderNo, voucherNo }`, answered in the usual
  *   envelope with `{ voucherNo, status: NORMAL|REDEEMED|VOIDED, redeemedAt? }`.
  */
-import { BLUE_BROTHERS_WIRE, signatureHeaders, type PlatformWire } from "../common/upstream-wire.js";
+import { signatureHeaders } from "../../../common/signing.js";
+import type { PlatformWire } from "../../../common/upstream-http.js";
+import { BLUE_BROTHERS_WIRE } from "./wire.js";
 
 /** Where the gateway serves Blue Brothers' callbacks, and the notice's path under it. */
 export const BLUE_BROTHERS_CALLBACK_PREFIX = "/callbacks/blue-brothers";

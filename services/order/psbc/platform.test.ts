@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { upstreamError } from "../../test/support/upstream-errors.js";
-import { SANDBOX_EXPIRED_POINTS, startPsbcSandbox, type PsbcSandbox } from "../sandbox/psbc-sandbox.js";
-import { createPsbcPlatform, type PsbcBookInput, type PsbcPlatform } from "./psbc-platform.js";
+import { upstreamError } from "../../../test/support/upstream-errors.js";
+import { SANDBOX_EXPIRED_POINTS, startPsbcSandbox, type PsbcSandbox } from "../../sandbox/psbc-sandbox.js";
+import { createPsbcPlatform, type PsbcBookInput, type PsbcPlatform } from "./platform.js";
 
 const credentials = { appId: "psbc-test", appSecret: "psbc-test-secret" };
 let sequence = 0;

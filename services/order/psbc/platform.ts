@@ -1,33 +1,11 @@
-import {
-  invalidResponse,
-  postSigned,
-  PSBC_CODES,
-  PSBC_SERVICE_STATUS,
-  PSBC_WIRE,
-  type PsbcApi,
-  type PsbcOperation,
-  type PsbcWireStatus,
-  type UpstreamTarget,
-  UpstreamError,
-} from "../common/upstream-wire.js";
+import { invalidResponse, postSigned, type UpstreamTarget, UpstreamError } from "../../common/upstream-http.js";
+import { PSBC_CODES, PSBC_SERVICE_STATUS, PSBC_WIRE, type PsbcApi, type PsbcOperation, type PsbcServiceStatus } from "./wire.js";
 
-/** A service's state at PSBC. */
-export type PsbcServiceStatus = "BOOKED" | "COMPLETED" | "CANCELLED" | "EXPIRED" | "NOT_FOUND";
-
-export interface PsbcBookInput {
-  orderNo: string;
-  code: string;
-  type: string;
-  mac: string;
-  channel: string;
-  tranChnl: string;
-  instType: string;
-  provinceInstNo: string;
-}
+export type PsbcBookInput = PsbcApi["book"]["request"];
 
 /**
  * The PSBC service open platform, as the order service needs it. Every method throws an `UpstreamError`
- * (`services/common/upstream-wire.ts`) when PSBC cannot be reached, times out or refuses.
+ * (`services/common/upstream-http.ts`) when PSBC cannot be reached, times out or refuses.
  */
 export interface PsbcPlatform {
   /** Registers the booking at PSBC. Idempotent by rights code: booking a booked code answers the same psbcOrderNo. */
@@ -51,11 +29,8 @@ export function isNotBookedAtPsbc(err: unknown): boolean {
   return err instanceof UpstreamError && err.platform === "psbc" && err.code === PSBC_CODES.SERVICE_NOT_BOOKED;
 }
 
-/** Typed so that the port's statuses and the wire's stay the same set. */
-export const PSBC_WIRE_STATUS: Readonly<Record<PsbcServiceStatus, PsbcWireStatus>> = PSBC_SERVICE_STATUS;
-
 const statusByWire = new Map<number, PsbcServiceStatus>(
-  (Object.keys(PSBC_WIRE_STATUS) as PsbcServiceStatus[]).map((status) => [PSBC_WIRE_STATUS[status], status]),
+  (Object.keys(PSBC_SERVICE_STATUS) as PsbcServiceStatus[]).map((status) => [PSBC_SERVICE_STATUS[status], status]),
 );
 
 /** The HTTP adapter: signed JSON calls to `config.baseUrl`, each bounded by `config.timeoutMs`. */
@@ -65,16 +40,7 @@ export function createPsbcPlatform(config: PsbcPlatformConfig): PsbcPlatform {
 
   return {
     async bookService(input) {
-      const data = await call("book", {
-        orderNo: input.orderNo,
-        code: input.code,
-        type: input.type,
-        mac: input.mac,
-        channel: input.channel,
-        tranChnl: input.tranChnl,
-        instType: input.instType,
-        provinceInstNo: input.provinceInstNo,
-      });
+      const data = await call("book", input);
       if (typeof data.psbcOrderNo !== "string" || data.psbcOrderNo === "") {
         throw invalidResponse("psbc", "book", "no psbcOrderNo");
       }

@@ -2,6 +2,7 @@
  * The rules of the contract's BaseRequest fields, in one place: the gateway's JSON schema is built from them,
  * and the order service checks them again because its RPC can be called without the gateway.
  */
+import type { RightsEnvelope } from "../../../proto/gen/rights/order/v1/order_pb.js";
 
 export const CHANNELS = ["12", "17", "41"] as const;
 export const INST_TYPES = ["01", "02"] as const;
@@ -33,14 +34,7 @@ function keepsRule(field: TextField, value: string): boolean {
 }
 
 /** The envelope fields the order service stores or forwards (`request` is checked by its decryption). */
-export interface EnvelopeFields {
-  type: string;
-  channel: string;
-  tranChnl: string;
-  instType: string;
-  provinceInstNo: string;
-  backUrl: string;
-}
+export type EnvelopeFields = Omit<RightsEnvelope, "$typeName" | "$unknown" | "request">;
 
 /** Whether every field keeps the contract's rules; the same rules the gateway's schema applies. */
 export function isWellFormedEnvelope(envelope: EnvelopeFields): boolean {

@@ -1,0 +1,66 @@
+import { fileURLToPath } from "node:url";
+import { adminCredentialInterceptor } from "../common/admin-credential.js";
+import { ConfigError } from "../common/config.js";
+import { defineService } from "../common/service-descriptor.js";
+import { TaskType, NotifyService } from "../../proto/gen/rights/notify/v1/notify_pb.js";
+import { notifyConfig } from "./config.js";
+import { notifyConsumers } from "./consumers.js";
+import { DeliveryWorkers } from "./delivery-workers.js";
+import { psbcServiceComplete } from "./psbc/service-complete.js";
+import { notifyServiceImpl } from "./routes.js";
+import { NOTIFY_SCHEMA, TaskStore } from "./task-store.js";
+
+/** The notify service: durable notification tasks (PSBC's service-complete notice now), delivered with retries. */
+export const notifyService = defineService({
+  name: "notify",
+  schema: { name: NOTIFY_SCHEMA, migrationsDir: fileURLToPath(new URL("./migrations", import.meta.url)) },
+  streams: [{ name: "NOTIFY", subjects: ["notify.>"] }],
+  config: notifyConfig,
+  needs: {},
+  peers: [],
+  start({ env, db, logger, metrics, clock, eventsWritten }) {
+    if (env.NOTIFY_LEASE_MS <= env.PSBC_TIMEOUT_MS) {
+      throw new ConfigError("invalid configuration:\n  NOTIFY_LEASE_MS must exceed PSBC_TIMEOUT_MS, or a slow delivery would be claimed twice");
+    }
+    if (env.NOTIFY_WORKERS < 1 || env.NOTIFY_BATCH_SIZE < 1 || env.NOTIFY_MAX_ATTEMPTS < 1) {
+      throw new ConfigError("invalid configuration:\n  NOTIFY_WORKERS, NOTIFY_BATCH_SIZE and NOTIFY_MAX_ATTEMPTS are at least 1");
+    }
+    const tasks = new TaskStore(db);
+    const workers = new DeliveryWorkers({
+      store: tasks,
+      ports: {
+        [TaskType.SERVICE_COMPLETE]: psbcServiceComplete({
+          baseUrl: env.PSBC_BASE_URL,
+          appId: env.PSBC_APP_ID,
+          appSecret: env.PSBC_APP_SECRET,
+          timeoutMs: env.PSBC_TIMEOUT_MS,
+          metrics,
+        }),
+      },
+      schedule: {
+        workers: env.NOTIFY_WORKERS,
+        batchSize: env.NOTIFY_BATCH_SIZE,
+        pollMs: env.NOTIFY_POLL_MS,
+        leaseMs: env.NOTIFY_LEASE_MS,
+        maxAttempts: env.NOTIFY_MAX_ATTEMPTS,
+        backoffBaseMs: env.NOTIFY_BACKOFF_BASE_MS,
+        backoffMaxMs: env.NOTIFY_BACKOFF_MAX_MS,
+      },
+      clock,
+      logger,
+      eventsWritten,
+    });
+    const taskCreated = () => workers.kick();
+    return {
+      interceptors: [
+        adminCredentialInterceptor({ token: env.ADMIN_TOKEN, adminMethods: [NotifyService.method.createTasks, NotifyService.method.retryTask], logger }),
+      ],
+      routes: (router) => router.service(NotifyService, notifyServiceImpl({ tasks, clock, taskCreated })),
+      consumers: notifyConsumers({ tasks, clock, logger, taskCreated }),
+      async prepare() {
+        workers.start();
+      },
+      stop: () => workers.stop(),
+    };
+  },
+});

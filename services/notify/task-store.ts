@@ -1,0 +1,206 @@
+// The tasks table (migrations/001): creating, claiming, finishing and listing tasks. Every time is the
+// caller's clock reading, never the database's now(), so a moved embedded clock moves the schedule too.
+import { randomUUID } from "node:crypto";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import type { Queryable } from "../common/database.js";
+import { eventOf, subjectOf } from "../common/events.js";
+import { currentTraceId } from "../common/trace.js";
+import { withEvent } from "../common/outbox.js";
+import { NotificationDeadSchema, NotificationDeliveredSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
+import { TaskSchema, TaskState, type Task } from "../../proto/gen/rights/notify/v1/notify_pb.js";
+
+export const NOTIFY_SCHEMA = "notify";
+
+export interface TaskRow {
+  task_id: string;
+  type: number;
+  state: TaskState;
+  order_no: string;
+  code: string;
+  payload: Record<string, unknown>;
+  attempts: number;
+  next_attempt_at: Date;
+  claimed_until: Date | null;
+  claim_id: string | null;
+  last_error: string | null;
+  created_at: Date;
+  delivered_at: Date | null;
+}
+
+export interface NewTaskRow {
+  type: number;
+  orderNo: string;
+  code: string;
+  payload: object;
+}
+
+/** A task a worker holds until `claimedUntil`; finishing it needs its claim id. */
+export type ClaimedTask = TaskRow & { claim_id: string };
+
+export interface TaskFilter {
+  state?: TaskState;
+  type?: number;
+  codes?: readonly string[];
+  limit: number;
+}
+
+const COLUMNS = "task_id, type, state, order_no, code, payload, attempts, next_attempt_at, claimed_until, claim_id, last_error, created_at, delivered_at";
+
+export class TaskStore {
+  constructor(private readonly db: Queryable) {}
+
+  /**
+   * Inserts a pending task due now, unless one of its (type, code) is already waiting: then nothing, and
+   * undefined. `on` is the transaction to write in (a consumer's), the store's database otherwise.
+   */
+  async create(task: NewTaskRow, now: Date, on: Queryable = this.db): Promise<string | undefined> {
+    const { rows } = await on.query<{ task_id: string }>(
+      `INSERT INTO notify.task (task_id, type, order_no, code, payload, next_attempt_at, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $6)
+       ON CONFLICT (type, code) WHERE state = 1 DO NOTHING
+       RETURNING task_id`,
+      [randomUUID(), task.type, task.orderNo, task.code, JSON.stringify(task.payload), now],
+    );
+    return rows[0]?.task_id;
+  }
+
+  /**
+   * Claims up to `limit` due tasks for `leaseMs`: locked rows another worker is claiming are skipped, and the
+   * claim counts as an attempt (so a task that kills its worker every time still ends dead).
+   */
+  async claim(now: Date, limit: number, leaseMs: number): Promise<ClaimedTask[]> {
+    const until = new Date(now.getTime() + leaseMs);
+    const { rows } = await this.db.query<ClaimedTask>(
+      `UPDATE notify.task SET claimed_until = $2, next_attempt_at = $2, claim_id = $3, attempts = attempts + 1
+       WHERE task_id IN (
+         SELECT task_id FROM notify.task WHERE state = 1 AND next_attempt_at <= $1
+         ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+       RETURNING ${COLUMNS}`,
+      [now, until, randomUUID(), limit],
+    );
+    return rows;
+  }
+
+  /**
+   * Delivered, each with its `notify.delivered`, in one statement for a whole batch (one round trip, not one per
+   * task); answers the ids recorded: a task whose claim was lost (its lease expired) is not among them.
+   */
+  async delivered(tasks: readonly ClaimedTask[], now: Date): Promise<Set<string>> {
+    if (tasks.length === 0) return new Set();
+    const events = tasks.map((task) =>
+      eventOf(NotificationDeliveredSchema, {
+        taskId: task.task_id,
+        taskType: task.type,
+        orderNo: task.order_no,
+        code: task.code,
+        deliveredAt: timestampFromDate(now),
+      }),
+    );
+    const { rows } = await this.db.query<{ task_id: string }>(
+      `WITH outcome AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bytea[]) AS o(task_id, claim_id, event_id, payload)),
+       changed AS (
+         UPDATE notify.task t SET state = 2, delivered_at = $5, claimed_until = NULL, claim_id = NULL, last_error = NULL
+         FROM outcome o WHERE t.task_id = o.task_id AND t.claim_id = o.claim_id AND t.state = 1
+         RETURNING t.task_id),
+       event AS (
+         INSERT INTO notify.outbox (id, subject, payload, trace_id)
+         SELECT o.event_id, $6, o.payload, $7 FROM outcome o JOIN changed USING (task_id))
+       SELECT task_id FROM changed`,
+      [
+        tasks.map((task) => task.task_id),
+        tasks.map((task) => task.claim_id),
+        tasks.map(() => randomUUID()),
+        events.map((event) => event.data),
+        now,
+        subjectOf(NotificationDeliveredSchema),
+        currentTraceId() ?? null,
+      ],
+    );
+    return new Set(rows.map((row) => row.task_id));
+  }
+
+  /** Pending again from `retryAt`, the error kept; false when the claim was lost. */
+  async failed(task: ClaimedTask, error: string, retryAt: Date): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE notify.task SET next_attempt_at = $3, last_error = $4, claimed_until = NULL, claim_id = NULL
+       WHERE task_id = $1 AND claim_id = $2 AND state = 1`,
+      [task.task_id, task.claim_id, retryAt, error],
+    );
+    return rowCount > 0;
+  }
+
+  /** Dead, with `notify.dead` in the same statement; false when the claim was lost. */
+  async dead(task: ClaimedTask, error: string): Promise<boolean> {
+    const event = eventOf(NotificationDeadSchema, {
+      taskId: task.task_id,
+      taskType: task.type,
+      orderNo: task.order_no,
+      code: task.code,
+      lastError: error,
+    });
+    const { text, params } = withEvent(
+      NOTIFY_SCHEMA,
+      `UPDATE notify.task SET state = 3, last_error = $3, claimed_until = NULL, claim_id = NULL
+       WHERE task_id = $1 AND claim_id = $2 AND state = 1 RETURNING task_id`,
+      [task.task_id, task.claim_id, error],
+      event,
+    );
+    return (await this.db.query(text, params)).rowCount > 0;
+  }
+
+  /**
+   * A dead task pending again, due now, its attempts reset. "not-dead" for a task in another state, "waiting"
+   * when another task of its (type, code) is already pending (that one will deliver the same notice).
+   */
+  async retry(taskId: string, now: Date): Promise<TaskRow | "not-found" | "not-dead" | "waiting"> {
+    try {
+      const { rows } = await this.db.query<TaskRow>(
+        `UPDATE notify.task SET state = 1, attempts = 0, next_attempt_at = $2, last_error = NULL
+         WHERE task_id = $1 AND state = 3 RETURNING ${COLUMNS}`,
+        [taskId, now],
+      );
+      if (rows[0]) return rows[0];
+    } catch (err) {
+      if ((err as { code?: unknown }).code === "23505") return "waiting";
+      throw err;
+    }
+    return (await this.byId(taskId)) ? "not-dead" : "not-found";
+  }
+
+  async byId(taskId: string): Promise<TaskRow | undefined> {
+    const { rows } = await this.db.query<TaskRow>(`SELECT ${COLUMNS} FROM notify.task WHERE task_id = $1`, [taskId]);
+    return rows[0];
+  }
+
+  /** Newest first. */
+  async list(filter: TaskFilter): Promise<TaskRow[]> {
+    const conditions: string[] = [];
+    const params: unknown[] = [];
+    if (filter.state) conditions.push(`state = $${params.push(filter.state)}`);
+    if (filter.type) conditions.push(`type = $${params.push(filter.type)}`);
+    if (filter.codes && filter.codes.length > 0) conditions.push(`code = ANY($${params.push([...filter.codes])}::text[])`);
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "";
+    const { rows } = await this.db.query<TaskRow>(
+      `SELECT ${COLUMNS} FROM notify.task ${where} ORDER BY created_at DESC, task_id LIMIT $${params.push(filter.limit)}`,
+      params,
+    );
+    return rows;
+  }
+}
+
+/** A row as the API's Task. */
+export function taskMessage(row: TaskRow): Task {
+  return create(TaskSchema, {
+    taskId: row.task_id,
+    type: row.type,
+    state: row.state,
+    orderNo: row.order_no,
+    code: row.code,
+    attempts: row.attempts,
+    nextAttemptAt: row.state === TaskState.PENDING ? timestampFromDate(new Date(row.next_attempt_at)) : undefined,
+    lastError: row.last_error ?? "",
+    createdAt: timestampFromDate(new Date(row.created_at)),
+    deliveredAt: row.delivered_at ? timestampFromDate(new Date(row.delivered_at)) : undefined,
+  });
+}

@@ -1,0 +1,672 @@
+// The booking use cases on their own: the real OrderStore (PGlite, or PostgreSQL when DATABASE_URL is set), an
+// in-memory PSBC behind its port, the voucher service as a fake ServiceImpl over createRouterTransport, the
+// in-process lock and a clock the test sets. Each story asserts what the caller is answered, what the order
+// holds, and what the upstreams were asked.
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { create } from "@bufbuild/protobuf";
+import { createClient, createRouterTransport, type ServiceImpl } from "@connectrpc/connect";
+import fc from "fast-check";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
+import { FakePsbc, psbcRejection, psbcTimeout } from "../../test/support/fake-psbc.js";
+import { outboxEventsOf } from "../../test/support/outbox-events.js";
+import { reasonOf } from "../common/errors.js";
+import { OrderError, OrderErrorSchema } from "./errors.js";
+import { voucherError, VoucherError } from "../voucher/errors.js";
+import { KeyRing } from "../common/key-ring.js";
+import { createLockService, LeaseLost, type Lease, type LockService } from "../common/lock.js";
+import { createLogger } from "../common/logger.js";
+import { migrate } from "../common/migrate.js";
+import { CHANNELS, INST_TYPES } from "./psbc/envelope.js";
+import { encryptRightsRequest, type AesSecret } from "./psbc/rights-request.js";
+import { KeyStatus, OrderStatus } from "./statuses.js";
+import { PSBC_CODES } from "./psbc/wire.js";
+import { OrderBookedSchema, OrderCancelledSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
+import { RightsEnvelopeSchema, type RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
+import { VoucherSchema, VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
+import { Bookings } from "./bookings.js";
+import { ORDER_SCHEMA, OrderStore } from "./order-store.js";
+import { ServiceTypes, type ServiceType } from "./service-types.js";
+
+const logger = createLogger("bookings-test", "silent");
+const DAY_MS = 86_400_000;
+const START = new Date("2026-10-20T02:00:00Z");
+
+const TYPE = "310001";
+const OTHER_TYPE = "310002";
+const STRICT_TYPE = "310003";
+const SECRETS: Record<string, AesSecret> = {
+  [TYPE]: { key: "type-310001-key!", iv: "type-310001-iv00" },
+  [OTHER_TYPE]: { key: "type-310002-key!", iv: "type-310002-iv00" },
+  [STRICT_TYPE]: { key: "type-310003-key!", iv: "type-310003-iv00" },
+};
+const VALIDITY_DAYS = 30;
+const CUSTOMER = "customer-0001";
+const OTHER_CUSTOMER = "customer-0002";
+
+function serviceType(type: string, strictMac = false): ServiceType {
+  const secret = SECRETS[type];
+  if (!secret) throw new Error(`no secret for type ${type}`);
+  return {
+    type,
+    name: `rights service ${type}`,
+    aesKey: secret.key,
+    aesIv: secret.iv,
+    providerCode: "A101",
+    voucherTemplateId: `TPL-${type}`,
+    sendChannel: "BLUE_BROTHERS",
+    validityDays: VALIDITY_DAYS,
+    strictMac,
+  };
+}
+
+interface Caller {
+  type?: string;
+  mac?: string;
+  /** The key the request is encrypted with; the type's own by default. */
+  secret?: AesSecret;
+  fields?: Partial<Omit<RightsEnvelope, "$typeName">>;
+}
+
+/** A PSBC call about `code` as the gateway passes it on: the request encrypted with the type's key. */
+function envelope(code: string, { type = TYPE, mac = CUSTOMER, secret = SECRETS[type], fields = {} }: Caller = {}): RightsEnvelope {
+  if (!secret) throw new Error(`no key for type ${type}`);
+  return create(RightsEnvelopeSchema, {
+    type,
+    request: encryptRightsRequest({ type, code, mac }, secret),
+    channel: "12",
+    tranChnl: "17",
+    instType: "01",
+    provinceInstNo: "11000000",
+    backUrl: "https://app.psbc.example/back",
+    ...fields,
+  });
+}
+
+const tag = randomBytes(3).toString("hex");
+let sequence = 0;
+const newCode = () => `C-${tag}-${(sequence += 1)}`;
+
+/** The business reason a use case failed with; fails the test if it succeeded. */
+async function reasonOfFailure(call: Promise<unknown>): Promise<OrderError | undefined> {
+  try {
+    await call;
+  } catch (err) {
+    return reasonOf(err, OrderErrorSchema);
+  }
+  throw new Error("expected the use case to fail");
+}
+
+type VoucherOperation = "issueVoucher" | "voidVoucher";
+
+/**
+ * The voucher service as Bookings reaches it over RPC: one voucher per order number (a repeat answers it
+ * again), void idempotent, a redeemed voucher refused with SERVICE_IN_EFFECT, none with ORDER_NOT_FOUND; and
+ * the next calls of an operation failing as a test scripts.
+ */
+class FakeVoucherService {
+  readonly issues: Array<{ orderNo: string; templateId: string; sendChannel: string; rightsCode: string; customerRef: string }> = [];
+  readonly voids: string[] = [];
+  private readonly vouchers = new Map<string, { voucherNo: string; url: string; keyStatus: KeyStatus }>();
+  private readonly failures: Record<VoucherOperation, unknown[]> = { issueVoucher: [], voidVoucher: [] };
+
+  failNext(op: VoucherOperation, error: unknown): void {
+    this.failures[op].push(error);
+  }
+
+  /** The customer redeemed the order's voucher at the send channel. */
+  redeem(orderNo: string): void {
+    const voucher = this.vouchers.get(orderNo);
+    if (!voucher) throw new Error(`no voucher for ${orderNo}`);
+    voucher.keyStatus = KeyStatus.REDEEMED;
+  }
+
+  urlOf(orderNo: string): string | undefined {
+    return this.vouchers.get(orderNo)?.url;
+  }
+
+  readonly impl: Partial<ServiceImpl<typeof VoucherService>> = {
+    issueVoucher: ({ orderNo, templateId, sendChannel, rightsCode, customerRef }) => {
+      this.issues.push({ orderNo, templateId, sendChannel, rightsCode, customerRef });
+      this.failIfScripted("issueVoucher");
+      let voucher = this.vouchers.get(orderNo);
+      if (voucher?.keyStatus === KeyStatus.VOIDED) throw voucherError(VoucherError.VOIDED, "voucher voided");
+      if (!voucher) {
+        const voucherNo = `BB${String(this.vouchers.size + 1).padStart(6, "0")}`;
+        voucher = { voucherNo, url: `https://bb.example/redeem/${voucherNo}`, keyStatus: KeyStatus.NORMAL };
+        this.vouchers.set(orderNo, voucher);
+      }
+      return { voucher: create(VoucherSchema, { orderNo, ...voucher, sendChannel, templateId }) };
+    },
+    voidVoucher: ({ orderNo }) => {
+      this.voids.push(orderNo);
+      this.failIfScripted("voidVoucher");
+      const voucher = this.vouchers.get(orderNo);
+      if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
+      if (voucher.keyStatus === KeyStatus.REDEEMED) throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
+      voucher.keyStatus = KeyStatus.VOIDED;
+      return { voucher: create(VoucherSchema, { orderNo, ...voucher }) };
+    },
+  };
+
+  private failIfScripted(op: VoucherOperation): void {
+    if (this.failures[op].length > 0) throw this.failures[op].shift();
+  }
+}
+
+/** The in-process lock, whose leases a test can take away as if the holder had paused past their TTL. */
+class RevocableLock implements LockService {
+  private readonly held = new Set<{ revoked: boolean }>();
+
+  constructor(private readonly inner: LockService) {}
+
+  async acquire(key: string, options: { ttlMs: number; waitMs: number }): Promise<Lease | null> {
+    const lease = await this.inner.acquire(key, options);
+    if (!lease) return null;
+    const state = { revoked: false };
+    this.held.add(state);
+    return {
+      signal: lease.signal,
+      assertHeld: () => {
+        if (state.revoked) throw new LeaseLost(key);
+        lease.assertHeld();
+      },
+      release: async () => {
+        this.held.delete(state);
+        await lease.release();
+      },
+    };
+  }
+
+  revokeAll(): void {
+    for (const state of this.held) state.revoked = true;
+  }
+
+  ping(): Promise<void> {
+    return this.inner.ping();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake PSBC and voucher service)`, () => {
+  let t: TestDatabase;
+  let orders: OrderStore;
+  let serviceTypes: ServiceTypes;
+  let lock: RevocableLock;
+  // Fresh for every story.
+  let psbc: FakePsbc;
+  let vouchers: FakeVoucherService;
+  let eventsWritten: number;
+  let now: Date;
+  let bookings: Bookings;
+
+  beforeAll(async () => {
+    t = await testDatabase();
+    await migrate(t.db, { schema: ORDER_SCHEMA, migrationsDir: fileURLToPath(new URL("./migrations", import.meta.url)), logger });
+    // The store stamps business times by the story's clock, like Bookings.
+    orders = new OrderStore(t.db, { now: () => now });
+    serviceTypes = new ServiceTypes({ db: t.db, keys: new KeyRing(randomBytes(32)), logger });
+    for (const type of [serviceType(TYPE), serviceType(OTHER_TYPE), serviceType(STRICT_TYPE, true)]) await serviceTypes.put(type);
+    lock = new RevocableLock(createLockService({ logger }));
+  });
+
+  afterAll(async () => {
+    await lock?.close();
+    await t?.drop();
+  });
+
+  beforeEach(() => {
+    psbc = new FakePsbc();
+    vouchers = new FakeVoucherService();
+    eventsWritten = 0;
+    now = START;
+    bookings = new Bookings({
+      serviceTypes,
+      orders,
+      lock,
+      psbc,
+      vouchers: createClient(VoucherService, createRouterTransport((router) => router.service(VoucherService, vouchers.impl))),
+      logger,
+      eventsWritten: () => void (eventsWritten += 1),
+      now: () => now,
+    });
+  });
+
+  const eventsOf = (orderNo: string) => outboxEventsOf(t.db, ORDER_SCHEMA, orderNo, [OrderBookedSchema, OrderCancelledSchema]);
+  const subjectsOf = async (orderNo: string) => (await eventsOf(orderNo)).map((entry) => entry.subject);
+  const stored = async (code: string) => {
+    const order = await orders.findByCode(code);
+    if (!order) throw new Error(`no order for ${code}`);
+    return order;
+  };
+
+  describe("appointment (服务预约)", () => {
+    it("books a fresh code at PSBC, issues its voucher, and answers the voucher URL", async () => {
+      const code = newCode();
+      const order = await bookings.book(envelope(code));
+
+      expect(order).toMatchObject({
+        code,
+        type: TYPE,
+        mac: CUSTOMER,
+        backUrl: "https://app.psbc.example/back",
+        status: OrderStatus.BOOKED,
+        keyStatus: KeyStatus.NORMAL,
+        voucherUrl: vouchers.urlOf(order.orderNo),
+        expireAt: new Date(START.getTime() + VALIDITY_DAYS * DAY_MS),
+      });
+      expect(psbc.callsOf("bookService")).toEqual([
+        { orderNo: order.orderNo, code, type: TYPE, mac: CUSTOMER, channel: "12", tranChnl: "17", instType: "01", provinceInstNo: "11000000" },
+      ]);
+      expect(vouchers.issues).toEqual([
+        { orderNo: order.orderNo, templateId: `TPL-${TYPE}`, sendChannel: "BLUE_BROTHERS", rightsCode: code, customerRef: CUSTOMER },
+      ]);
+      expect(eventsWritten).toBe(1);
+      expect(await eventsOf(order.orderNo)).toEqual([
+        { subject: "order.booked", event: expect.objectContaining({ orderNo: order.orderNo, code, type: TYPE, voucherNo: order.voucherNo }) as unknown },
+      ]);
+    });
+
+    it("answers a repeated appointment with the same order, asking no upstream again", async () => {
+      const code = newCode();
+      const first = await bookings.book(envelope(code));
+      const again = await bookings.book(envelope(code));
+
+      expect(again).toEqual(first);
+      expect(psbc.calls).toHaveLength(1);
+      expect(vouchers.issues).toHaveLength(1);
+      expect(await subjectsOf(first.orderNo)).toEqual(["order.booked"]);
+    });
+
+    it("resumes after PSBC booked and the voucher issue failed: the retry only issues the voucher", async () => {
+      const code = newCode();
+      vouchers.failNext("issueVoucher", voucherError(VoucherError.CHANNEL_FAILED, "send channel timed out"));
+
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
+      const halfway = await stored(code);
+      expect(halfway).toMatchObject({ status: OrderStatus.NOT_BOOKED, voucherUrl: null, bookingRefusedAt: null });
+      expect(halfway.psbcBookedAt).not.toBeNull();
+      expect(await subjectsOf(halfway.orderNo)).toEqual([]);
+
+      const order = await bookings.book(envelope(code));
+      expect(order).toMatchObject({ orderNo: halfway.orderNo, status: OrderStatus.BOOKED, voucherUrl: vouchers.urlOf(halfway.orderNo) });
+      expect(psbc.callsOf("bookService")).toHaveLength(1);
+      expect(vouchers.issues.map((issue) => issue.orderNo)).toEqual([order.orderNo, order.orderNo]);
+    });
+
+    it("books at PSBC again after a PSBC timeout, with the same order number", async () => {
+      const code = newCode();
+      psbc.failNext("bookService", psbcTimeout("bookService"));
+
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
+      expect(await stored(code)).toMatchObject({ status: OrderStatus.NOT_BOOKED, psbcBookedAt: null, bookingRefusedAt: null });
+      expect(vouchers.issues).toEqual([]);
+
+      const order = await bookings.book(envelope(code));
+      expect(order.status).toBe(OrderStatus.BOOKED);
+      expect(psbc.callsOf("bookService").map((call) => call.orderNo)).toEqual([order.orderNo, order.orderNo]);
+    });
+
+    it("restarts a booking PSBC refused for good with the next appointment's own request", async () => {
+      const code = newCode();
+      psbc.failNext("bookService", psbcRejection("bookService", PSBC_CODES.PARAMETER_INVALID));
+
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
+      expect((await stored(code)).bookingRefusedAt).not.toBeNull();
+
+      const retry = envelope(code, { mac: OTHER_CUSTOMER, fields: { provinceInstNo: "31000000", backUrl: "https://app.psbc.example/again" } });
+      const order = await bookings.book(retry);
+      expect(order).toMatchObject({ status: OrderStatus.BOOKED, mac: OTHER_CUSTOMER, backUrl: "https://app.psbc.example/again", bookingRefusedAt: null });
+      expect(psbc.callsOf("bookService").map(({ mac, provinceInstNo }) => ({ mac, provinceInstNo }))).toEqual([
+        { mac: CUSTOMER, provinceInstNo: "11000000" },
+        { mac: OTHER_CUSTOMER, provinceInstNo: "31000000" },
+      ]);
+    });
+
+    it("restarts only the voucher issue the send channel refused for good, with the new appointment's customer", async () => {
+      const code = newCode();
+      vouchers.failNext("issueVoucher", voucherError(VoucherError.CHANNEL_REJECTED, "send channel refused the issue"));
+
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
+      expect(await stored(code)).toMatchObject({ status: OrderStatus.NOT_BOOKED, psbcBookedAt: expect.any(Date) as Date, bookingRefusedAt: expect.any(Date) as Date });
+
+      const order = await bookings.book(envelope(code, { mac: OTHER_CUSTOMER }));
+      expect(order).toMatchObject({ status: OrderStatus.BOOKED, mac: OTHER_CUSTOMER });
+      expect(psbc.callsOf("bookService")).toHaveLength(1);
+      expect(vouchers.issues.map((issue) => issue.customerRef)).toEqual([CUSTOMER, OTHER_CUSTOMER]);
+    });
+
+    it("stops before the voucher issue once its lease on the code is lost, and the retry finishes the booking", async () => {
+      const code = newCode();
+      psbc.beforeNext("bookService", () => lock.revokeAll());
+
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.REQUEST_IN_PROGRESS);
+      expect(vouchers.issues).toEqual([]);
+      expect((await stored(code)).psbcBookedAt).not.toBeNull();
+
+      const order = await bookings.book(envelope(code));
+      expect(order.status).toBe(OrderStatus.BOOKED);
+      expect(psbc.callsOf("bookService")).toHaveLength(1);
+      expect(vouchers.issues).toHaveLength(1);
+    });
+
+    it("refuses to book a cancelled code again: 服务已取消", async () => {
+      const code = newCode();
+      await bookings.book(envelope(code));
+      await bookings.cancel(envelope(code));
+
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.SERVICE_CANCELLED);
+      expect(psbc.callsOf("bookService")).toHaveLength(1);
+      expect(vouchers.issues).toHaveLength(1);
+    });
+
+    it("answers 暂不支持此服务 for an unknown service type, storing nothing", async () => {
+      const code = newCode();
+      const unknownType = envelope(code, { type: "999999", secret: SECRETS[TYPE] });
+
+      expect(await reasonOfFailure(bookings.book(unknownType))).toBe(OrderError.SERVICE_NOT_SUPPORTED);
+      expect(await orders.findByCode(code)).toBeUndefined();
+      expect(psbc.calls).toEqual([]);
+    });
+  });
+
+  describe("cancel (服务取消)", () => {
+    it("cancels a booked service: PSBC's status, the voucher voided, PSBC's cancel, status 400", async () => {
+      const code = newCode();
+      const booked = await bookings.book(envelope(code));
+      const order = await bookings.cancel(envelope(code));
+
+      expect(order).toMatchObject({ orderNo: booked.orderNo, status: OrderStatus.CANCELLED, keyStatus: KeyStatus.VOIDED });
+      expect(psbc.calls.map((call) => call.op)).toEqual(["bookService", "queryServiceStatus", "cancelService"]);
+      expect(psbc.callsOf("cancelService")).toEqual([{ orderNo: booked.orderNo, code, type: TYPE }]);
+      expect(psbc.statusOf(code)).toBe("CANCELLED");
+      expect(vouchers.voids).toEqual([booked.orderNo]);
+      expect(eventsWritten).toBe(2);
+      expect(await subjectsOf(booked.orderNo)).toEqual(["order.booked", "order.cancelled"]);
+    });
+
+    it("answers a repeated cancel with 服务已取消, asking no upstream", async () => {
+      const code = newCode();
+      await bookings.book(envelope(code));
+      await bookings.cancel(envelope(code));
+      const callsBefore = psbc.calls.length;
+
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.SERVICE_CANCELLED);
+      expect(psbc.calls).toHaveLength(callsBefore);
+      expect(vouchers.voids).toHaveLength(1);
+    });
+
+    it("voids the voucher and cancels the order without a PSBC cancel when PSBC holds no booking of the code", async () => {
+      const code = newCode();
+      await bookings.book(envelope(code));
+      psbc.setStatus(code, "NOT_FOUND");
+
+      expect((await bookings.cancel(envelope(code))).status).toBe(OrderStatus.CANCELLED);
+      expect(psbc.callsOf("cancelService")).toEqual([]);
+      expect(vouchers.voids).toHaveLength(1);
+    });
+
+    it("cancels the order all the same when PSBC's cancel answers 服务未预约", async () => {
+      const code = newCode();
+      await bookings.book(envelope(code));
+      psbc.failNext("cancelService", psbcRejection("cancelService", PSBC_CODES.SERVICE_NOT_BOOKED));
+
+      expect((await bookings.cancel(envelope(code))).status).toBe(OrderStatus.CANCELLED);
+      expect(psbc.callsOf("cancelService")).toHaveLength(1);
+    });
+
+    it("resumes a cancel stopped after the void: the retry cancels at PSBC without voiding again", async () => {
+      const code = newCode();
+      await bookings.book(envelope(code));
+      psbc.failNext("cancelService", psbcRejection("cancelService"));
+
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
+      expect(await stored(code)).toMatchObject({ status: OrderStatus.BOOKED, keyStatus: KeyStatus.VOIDED, psbcCancelledAt: null });
+      // Voided but not yet cancelled: nobody may book it again, nor be handed its URL.
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.SERVICE_CANCELLED);
+      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(OrderError.SERVICE_CANCELLED);
+
+      expect((await bookings.cancel(envelope(code))).status).toBe(OrderStatus.CANCELLED);
+      expect(vouchers.voids).toHaveLength(1);
+      expect(psbc.callsOf("cancelService")).toHaveLength(2);
+    });
+
+    it("keeps the order booked when the voucher void fails, and the retry cancels it", async () => {
+      const code = newCode();
+      await bookings.book(envelope(code));
+      vouchers.failNext("voidVoucher", voucherError(VoucherError.CHANNEL_FAILED, "send channel timed out"));
+
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
+      expect(await stored(code)).toMatchObject({ status: OrderStatus.BOOKED, keyStatus: KeyStatus.NORMAL, voucherVoidedAt: null });
+      expect(psbc.callsOf("cancelService")).toEqual([]);
+
+      expect((await bookings.cancel(envelope(code))).status).toBe(OrderStatus.CANCELLED);
+    });
+
+    it("expires the order, its voucher voided first, when PSBC reports the code expired", async () => {
+      const code = newCode();
+      const booked = await bookings.book(envelope(code));
+      psbc.setStatus(code, "EXPIRED");
+
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.SERVICE_EXPIRED);
+      expect(await stored(code)).toMatchObject({ status: OrderStatus.EXPIRED, keyStatus: KeyStatus.VOIDED });
+      expect(vouchers.voids).toEqual([booked.orderNo]);
+      expect(psbc.callsOf("cancelService")).toEqual([]);
+      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(OrderError.SERVICE_EXPIRED);
+    });
+
+    it("answers 服务已生效 for a service PSBC reports completed, voiding nothing", async () => {
+      const code = newCode();
+      await bookings.book(envelope(code));
+      psbc.setStatus(code, "COMPLETED");
+
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.SERVICE_IN_EFFECT);
+      expect(vouchers.voids).toEqual([]);
+      expect((await stored(code)).status).toBe(OrderStatus.BOOKED);
+    });
+
+    it("answers 服务已生效 once the voucher turns out redeemed, and from then on without asking an upstream", async () => {
+      const code = newCode();
+      const booked = await bookings.book(envelope(code));
+      vouchers.redeem(booked.orderNo);
+
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.SERVICE_IN_EFFECT);
+      expect(await stored(code)).toMatchObject({ status: OrderStatus.BOOKED, keyStatus: KeyStatus.REDEEMED, voucherVoidedAt: null });
+      const callsBefore = psbc.calls.length;
+
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.SERVICE_IN_EFFECT);
+      expect(psbc.calls).toHaveLength(callsBefore);
+      expect(vouchers.voids).toHaveLength(1);
+      expect(psbc.callsOf("cancelService")).toEqual([]);
+    });
+
+    it("cancels a booking stopped half-way (booked at PSBC, no voucher), so PSBC does not keep it", async () => {
+      const code = newCode();
+      vouchers.failNext("issueVoucher", voucherError(VoucherError.CHANNEL_FAILED, "send channel timed out"));
+      await reasonOfFailure(bookings.book(envelope(code)));
+
+      expect((await bookings.cancel(envelope(code))).status).toBe(OrderStatus.CANCELLED);
+      expect(psbc.statusOf(code)).toBe("CANCELLED");
+    });
+
+    it("answers 服务未预约 for a code never booked anywhere, asking PSBC nothing", async () => {
+      const code = newCode();
+      psbc.failNext("bookService", psbcTimeout("bookService"));
+      await reasonOfFailure(bookings.book(envelope(code)));
+
+      expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.SERVICE_NOT_BOOKED);
+      expect(psbc.callsOf("queryServiceStatus")).toEqual([]);
+      expect(vouchers.voids).toEqual([]);
+    });
+
+    it("answers 订单不存在 for a code without an order", async () => {
+      expect(await reasonOfFailure(bookings.cancel(envelope(newCode())))).toBe(OrderError.ORDER_NOT_FOUND);
+      expect(psbc.calls).toEqual([]);
+    });
+  });
+
+  describe("detail (服务详情)", () => {
+    it("answers the live voucher's URL", async () => {
+      const code = newCode();
+      const booked = await bookings.book(envelope(code));
+
+      expect(await bookings.detail(envelope(code))).toMatchObject({ orderNo: booked.orderNo, voucherUrl: vouchers.urlOf(booked.orderNo) });
+    });
+
+    it("answers 订单不存在 for an unknown code and for a booking without its voucher yet", async () => {
+      const code = newCode();
+      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(OrderError.ORDER_NOT_FOUND);
+      vouchers.failNext("issueVoucher", voucherError(VoucherError.CHANNEL_FAILED, "send channel timed out"));
+      await reasonOfFailure(bookings.book(envelope(code)));
+
+      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(OrderError.ORDER_NOT_FOUND);
+    });
+
+    it("answers 服务已取消 instead of a cancelled order's voided URL", async () => {
+      const code = newCode();
+      await bookings.book(envelope(code));
+      await bookings.cancel(envelope(code));
+
+      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(OrderError.SERVICE_CANCELLED);
+    });
+  });
+
+  describe("expired points (订单过期积分查询)", () => {
+    it("passes PSBC's answer through, for a code with or without an order", async () => {
+      psbc.expiredPoints = { tranIntglNum: 500, ovdueIntglNum: 200, noticeMsg: "您有200幸福点已过期取消后将无法退回" };
+      const booked = newCode();
+      await bookings.book(envelope(booked));
+      const unbooked = newCode();
+
+      expect(await bookings.expiredPoints(envelope(booked))).toEqual(psbc.expiredPoints);
+      expect(await bookings.expiredPoints(envelope(unbooked))).toEqual(psbc.expiredPoints);
+      expect(psbc.callsOf("queryExpiredPoints")).toEqual([
+        { code: booked, type: TYPE, mac: CUSTOMER },
+        { code: unbooked, type: TYPE, mac: CUSTOMER },
+      ]);
+    });
+
+    it("answers UPSTREAM_FAILED when PSBC fails", async () => {
+      psbc.failNext("queryExpiredPoints", psbcTimeout("queryExpiredPoints"));
+
+      expect(await reasonOfFailure(bookings.expiredPoints(envelope(newCode())))).toBe(OrderError.UPSTREAM_FAILED);
+    });
+  });
+
+  describe("expiry by date", () => {
+    it("a booked service expires once its type's validity has passed since the appointment", async () => {
+      const validityMs = VALIDITY_DAYS * DAY_MS;
+      const elapsed = fc.oneof(fc.integer({ min: 0, max: 2 * validityMs }), fc.integer({ min: validityMs - 2_000, max: validityMs + 2_000 }));
+      await fc.assert(
+        fc.asyncProperty(elapsed, async (elapsedMs) => {
+          now = START;
+          const code = newCode();
+          await bookings.book(envelope(code));
+          const statusQueries = psbc.callsOf("queryServiceStatus").length;
+          now = new Date(START.getTime() + elapsedMs);
+
+          if (elapsedMs < validityMs) {
+            expect((await bookings.cancel(envelope(code))).status).toBe(OrderStatus.CANCELLED);
+            return;
+          }
+          expect(await reasonOfFailure(bookings.cancel(envelope(code)))).toBe(OrderError.SERVICE_EXPIRED);
+          expect((await stored(code)).status).toBe(OrderStatus.EXPIRED);
+          expect(psbc.callsOf("queryServiceStatus")).toHaveLength(statusQueries);
+          expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.SERVICE_EXPIRED);
+        }),
+        { numRuns: 20 },
+      );
+    });
+
+    it("answers 服务已过期 to the retry of a booking stopped half-way past its date", async () => {
+      const code = newCode();
+      vouchers.failNext("issueVoucher", voucherError(VoucherError.CHANNEL_FAILED, "send channel timed out"));
+      await reasonOfFailure(bookings.book(envelope(code)));
+      now = new Date(START.getTime() + VALIDITY_DAYS * DAY_MS);
+
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.SERVICE_EXPIRED);
+      expect(vouchers.issues).toHaveLength(1);
+      expect((await stored(code)).status).toBe(OrderStatus.EXPIRED);
+    });
+  });
+
+  describe("an order belongs to its service type and, where strict, to its customer", () => {
+    const operations = {
+      book: { call: (b: Bookings, e: RightsEnvelope) => b.book(e), refusal: OrderError.SERVICE_NOT_SUPPORTED },
+      cancel: { call: (b: Bookings, e: RightsEnvelope) => b.cancel(e), refusal: OrderError.ORDER_NOT_FOUND },
+      detail: { call: (b: Bookings, e: RightsEnvelope) => b.detail(e), refusal: OrderError.ORDER_NOT_FOUND },
+      expiredPoints: { call: (b: Bookings, e: RightsEnvelope) => b.expiredPoints(e), refusal: OrderError.SERVICE_NOT_SUPPORTED },
+    };
+    const outsiders: Record<string, Caller> = {
+      "another service type, with its own key": { type: OTHER_TYPE },
+      "another customer of a strict type": { type: STRICT_TYPE, mac: OTHER_CUSTOMER },
+    };
+
+    it("refuses every call of an outsider with the answer to a code it has no order for, changing nothing", async () => {
+      const outsiderCalls = fc.array(
+        fc.record({ operation: fc.constantFrom(...(Object.keys(operations) as Array<keyof typeof operations>)), outsider: fc.constantFrom(...Object.keys(outsiders)) }),
+        { minLength: 1, maxLength: 6 },
+      );
+      await fc.assert(
+        fc.asyncProperty(outsiderCalls, async (calls) => {
+          const code = newCode();
+          await bookings.book(envelope(code, { type: STRICT_TYPE }));
+          const before = await stored(code);
+          const upstreamCalls = { psbc: psbc.calls.length, issues: vouchers.issues.length, voids: vouchers.voids.length };
+
+          for (const { operation, outsider } of calls) {
+            const { call, refusal } = operations[operation];
+            expect(await reasonOfFailure(call(bookings, envelope(code, outsiders[outsider])))).toBe(refusal);
+          }
+          expect(await stored(code)).toEqual(before);
+          expect({ psbc: psbc.calls.length, issues: vouchers.issues.length, voids: vouchers.voids.length }).toEqual(upstreamCalls);
+        }),
+        { numRuns: 15 },
+      );
+    });
+
+    it("lets another customer reach an order of a type that is not strict", async () => {
+      const code = newCode();
+      const booked = await bookings.book(envelope(code));
+
+      expect((await bookings.detail(envelope(code, { mac: OTHER_CUSTOMER }))).orderNo).toBe(booked.orderNo);
+    });
+  });
+
+  describe("bad input", () => {
+    const otherKey: AesSecret = { key: "not-the-type-key", iv: "not-the-type-iv!" };
+    const badField = fc.oneof(
+      fc.record({ channel: fc.string().filter((value) => !(CHANNELS as readonly string[]).includes(value)) }),
+      fc.record({ tranChnl: fc.string().filter((value) => !(CHANNELS as readonly string[]).includes(value)) }),
+      fc.record({ instType: fc.string().filter((value) => !(INST_TYPES as readonly string[]).includes(value)) }),
+      fc.record({ provinceInstNo: fc.oneof(fc.constant(""), fc.string({ minLength: 21, maxLength: 40 }), fc.constant("110\u0000")) }),
+      fc.record({ backUrl: fc.constantFrom("javascript:alert(1)", "https://app.psbc.example/\nback", "ftp://app.psbc.example") }),
+      // A request that is not the type's: garbled blocks, or encrypted under another key.
+      fc.record({ request: fc.uint8Array({ minLength: 16, maxLength: 64 }).map((bytes) => Buffer.from(bytes.subarray(0, bytes.length - (bytes.length % 16))).toString("base64")) }),
+      fc.constant({ request: encryptRightsRequest({ type: TYPE, code: "C-any", mac: CUSTOMER }, otherKey) }),
+    );
+
+    it("answers PARAMETER_INVALID to an envelope outside the contract, storing and asking nothing", async () => {
+      const operation = fc.constantFrom<(e: RightsEnvelope) => Promise<unknown>>(
+        (e) => bookings.book(e),
+        (e) => bookings.cancel(e),
+        (e) => bookings.detail(e),
+        (e) => bookings.expiredPoints(e),
+      );
+      await fc.assert(
+        fc.asyncProperty(badField, operation, async (fields, call) => {
+          const code = newCode();
+          expect(await reasonOfFailure(call(envelope(code, { fields })))).toBe(OrderError.PARAMETER_INVALID);
+          expect(await orders.findByCode(code)).toBeUndefined();
+          expect(psbc.calls).toEqual([]);
+          expect(vouchers.issues).toEqual([]);
+        }),
+        { numRuns: 60 },
+      );
+    });
+  });
+});

@@ -1,0 +1,143 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import { NotifyService, TaskState, TaskType } from "../../../proto/gen/rights/notify/v1/notify_pb.js";
+import { OrderService } from "../../../proto/gen/rights/order/v1/order_pb.js";
+import { ReconciliationService } from "../../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
+import { runOps, type OpsIo } from "./cli.js";
+
+const TOKEN = "t".repeat(40);
+
+/** Runs a command line against fake services (one router each), with what the fakes received. */
+async function ops(argv: string[], routes: (router: ConnectRouter, seen: Array<{ rpc: string; request: unknown; authorization: string | null }>) => void, env: NodeJS.ProcessEnv = { ADMIN_TOKEN: TOKEN }) {
+  const seen: Array<{ rpc: string; request: unknown; authorization: string | null }> = [];
+  let stdout = "";
+  let stderr = "";
+  const urls: string[] = [];
+  const io: OpsIo = {
+    env,
+    stdout: (text) => (stdout += text),
+    stderr: (text) => (stderr += text),
+    transport: (_service, url) => {
+      urls.push(url);
+      return createRouterTransport((router) => routes(router, seen));
+    },
+  };
+  const exitCode = await runOps(argv, io);
+  return { exitCode, stdout, stderr, seen, urls };
+}
+
+const never = () => {
+  throw new Error("not called");
+};
+
+describe("the ops CLI", () => {
+  it("prints its usage on --help (0), and on no or an unknown command (2)", async () => {
+    expect(await ops(["--help"], never)).toMatchObject({ exitCode: 0, stdout: expect.stringContaining("tasks [--state") });
+    expect(await ops([], never)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("usage: npm run ops") });
+    expect(await ops(["frobnicate"], never)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("unknown command") });
+    expect(await ops(["tasks", "--colour", "red"], never)).toMatchObject({ exitCode: 2 });
+  });
+
+  it("shows an order with its times in business time, from ORDER_SERVICE_URL", async () => {
+    const result = await ops(
+      ["order", "CODE1"],
+      (router, seen) =>
+        router.service(OrderService, {
+          getOrder(request) {
+            seen.push({ rpc: "getOrder", request, authorization: null });
+            return { order: { orderNo: "O1", code: "CODE1", status: 200, keyStatus: 2, keyUsageTime: timestampFromDate(new Date("2026-10-20T02:30:00Z")) } };
+          },
+        }),
+      { ORDER_SERVICE_URL: "http://order.example:50051" },
+    );
+    expect(result.exitCode).toBe(0);
+    expect(result.urls).toEqual(["http://order.example:50051"]);
+    expect(JSON.parse(result.stdout)).toMatchObject({ orderNo: "O1", status: 200, keyStatus: 2, keyUsageTime: "20261020103000" });
+    expect(result.seen[0]?.request).toMatchObject({ code: "CODE1" });
+  });
+
+  it("answers 1 with the service's error when a call fails", async () => {
+    const result = await ops(["order", "NOPE"], (router) =>
+      router.service(OrderService, {
+        getOrder() {
+          throw new ConnectError("order not found", Code.NotFound);
+        },
+      }),
+    );
+    expect(result).toMatchObject({ exitCode: 1, stderr: "order failed: [NotFound] order not found\n" });
+  });
+
+  it("lists tasks by state, type and codes, and retries one with the admin token", async () => {
+    const notify = (router: ConnectRouter, seen: Array<{ rpc: string; request: unknown; authorization: string | null }>) =>
+      router.service(NotifyService, {
+        listTasks(request) {
+          seen.push({ rpc: "listTasks", request, authorization: null });
+          return { tasks: [{ taskId: "T1", type: TaskType.SERVICE_COMPLETE, state: TaskState.DEAD, code: "A", attempts: 12, lastError: "busy" }] };
+        },
+        retryTask(request, context) {
+          seen.push({ rpc: "retryTask", request, authorization: context.requestHeader.get("authorization") });
+          return { task: { taskId: request.taskId, state: TaskState.PENDING } };
+        },
+      });
+    const listed = await ops(["tasks", "--state", "dead", "--type", "1", "--code", "A,B"], notify);
+    expect(listed.exitCode).toBe(0);
+    expect(listed.seen[0]?.request).toMatchObject({ state: TaskState.DEAD, type: TaskType.SERVICE_COMPLETE, codes: ["A", "B"] });
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ taskId: "T1", state: "dead", attempts: 12, lastError: "busy" })]);
+    expect(await ops(["tasks", "--state", "lost"], notify)).toMatchObject({ exitCode: 2 });
+
+    const retried = await ops(["retry", "T1"], notify);
+    expect(retried.exitCode).toBe(0);
+    expect(retried.seen).toEqual([{ rpc: "retryTask", request: expect.objectContaining({ taskId: "T1" }), authorization: `Bearer ${TOKEN}` }]);
+    expect(await ops(["retry", "T1"], notify, {})).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
+    expect(await ops(["retry"], notify)).toMatchObject({ exitCode: 2 });
+  });
+
+  it("regenerates a month's file, imports branches from a CSV and re-pushes by codes or by time range", async () => {
+    const reconciliation = (router: ConnectRouter, seen: Array<{ rpc: string; request: unknown; authorization: string | null }>) =>
+      router.service(ReconciliationService, {
+        generateFile(request, context) {
+          seen.push({ rpc: "generateFile", request, authorization: context.requestHeader.get("authorization") });
+          return { files: [{ fileId: "F1", fileName: "RIGHTS_SERVICE_CHK_A101_202510.csv", fileSize: 10n }] };
+        },
+        importBranches(request) {
+          seen.push({ rpc: "importBranches", request, authorization: null });
+          return { imported: request.branches.length };
+        },
+        batchRepush(request) {
+          seen.push({ rpc: "batchRepush", request, authorization: null });
+          return { totalCount: 1, createdCount: 0, skippedCount: 0, orders: [{ orderNo: "O1", code: "A", hasTask: true }] };
+        },
+      });
+    const generated = await ops(["reconcile", "202510", "--interface", "RIGHTS_SERVICE_CHK_A101"], reconciliation);
+    expect(generated.exitCode).toBe(0);
+    expect(generated.seen[0]).toMatchObject({ request: { month: "202510", fileIntfcName: "RIGHTS_SERVICE_CHK_A101" }, authorization: `Bearer ${TOKEN}` });
+    expect(JSON.parse(generated.stdout)).toEqual([expect.objectContaining({ fileId: "F1", fileSize: 10 })]);
+    expect(await ops(["reconcile", "2025-10"], reconciliation)).toMatchObject({ exitCode: 2 });
+
+    const folder = await mkdtemp(path.join(tmpdir(), "branches-"));
+    try {
+      const file = path.join(folder, "branches.csv");
+      await writeFile(file, "\uFEFFprovinceInstNo,name\n100000,北京分行\n110000,\"天津分行\"\n");
+      const imported = await ops(["branches", "import", file], reconciliation);
+      expect(imported.exitCode).toBe(0);
+      expect(imported.seen[0]?.request).toMatchObject({ branches: [{ provinceInstNo: "100000", name: "北京分行" }, { provinceInstNo: "110000", name: "天津分行" }] });
+      await writeFile(file, "100000\n");
+      expect(await ops(["branches", "import", file], reconciliation)).toMatchObject({ exitCode: 2 });
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+
+    const dryRun = await ops(["repush", "--codes", "A,B", "--dry-run"], reconciliation);
+    expect(dryRun.seen[0]?.request).toMatchObject({ codes: ["A", "B"], startTime: "", endTime: "", dryRun: true });
+    expect(JSON.parse(dryRun.stdout)).toMatchObject({ totalCount: 1, orders: [{ code: "A", hasTask: true }] });
+    const byRange = await ops(["repush", "--start", "20251001000000", "--end", "20251031235959"], reconciliation);
+    expect(byRange.seen[0]?.request).toMatchObject({ codes: [], startTime: "20251001000000", endTime: "20251031235959", dryRun: false });
+    expect(JSON.parse(byRange.stdout)).not.toHaveProperty("orders");
+    expect(await ops(["repush", "--codes", "A", "--start", "20251001000000"], reconciliation)).toMatchObject({ exitCode: 2 });
+    expect(await ops(["repush", "--start", "20251001000000"], reconciliation)).toMatchObject({ exitCode: 2 });
+  });
+});
