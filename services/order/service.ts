@@ -21,12 +21,7 @@ import { ServiceTypes, type ServiceType } from "./service-types.js";
 export const orderService = defineService({
   name: "order",
   schema: { name: ORDER_SCHEMA, migrationsDir: fileURLToPath(new URL("./migrations", import.meta.url)) },
-  // NOTIFY belongs to the notify service; declared here too (same spec, merged by name) until that service is in
-  // the list, so the order service's notify.delivered consumer has its stream.
-  streams: [
-    { name: "ORDER", subjects: ["order.>"] },
-    { name: "NOTIFY", subjects: ["notify.>"] },
-  ],
+  streams: [{ name: "ORDER", subjects: ["order.>"] }],
   config: orderConfig,
   // The lock keeps concurrent requests for one rights code from doing the work twice.
   needs: { redis: true },
