@@ -42,12 +42,13 @@ describe("deploy/k8s plain manifests", () => {
 });
 
 // The design's calls (deployment spec, "NetworkPolicy"): DNS for everyone, bank -> gateway, gateway -> order,
-// order -> voucher, the external engines and upstreams by port, Prometheus from the monitoring namespace.
+// gateway -> voucher (Blue Brothers' callbacks), order -> voucher, the external engines and upstreams by port, Prometheus from the monitoring namespace.
 const dns = "namespace {kubernetes.io/metadata.name:kube-system} pods {k8s-app:kube-dns}";
 const monitoring = "namespace {kubernetes.io/metadata.name:monitoring}";
 const designedCalls = [
   "anywhere -> gateway:http",
   "gateway -> order:grpc",
+  "gateway -> voucher:grpc",
   "order -> voucher:grpc",
   ...["gateway", "order", "voucher", "notify"].map((c) => `${monitoring} -> ${c}:metrics`),
   ...["gateway", "order", "voucher", "notify", "migrate"].flatMap((c) => [`${c} -> ${dns}:53/UDP`, `${c} -> ${dns}:53/TCP`]),
