@@ -12,6 +12,7 @@ import { withTimeout } from "../services/common/deadline.js";
 import type { Logger } from "../services/common/logger.js";
 import type { Metrics } from "../services/common/metrics.js";
 import { newTraceId } from "../services/common/trace.js";
+import { blueBrothersCallbackContract, type BlueBrothersCallbackOptions } from "./blue-brothers/index.js";
 import { psbcContract } from "./psbc/index.js";
 import { registerPublicContract, type PublicContract } from "./public-contract.js";
 
@@ -43,6 +44,8 @@ export interface GatewayOptions {
   callTimeoutMs?: number;
   /** Request, headers and keep-alive timeouts and the body limit; each defaults to DEFAULT_GATEWAY_HTTP's. */
   http?: Partial<GatewayHttpLimits>;
+  /** Blue Brothers' redemption callbacks are served when given (the voucher service and the app credentials). */
+  blueBrothers?: BlueBrothersCallbackOptions;
 }
 
 export type GatewayHttpLimits = { [K in keyof typeof DEFAULT_GATEWAY_HTTP]: number };
@@ -149,7 +152,15 @@ class GatewayLogController extends LogController {
  */
 export async function buildGateway(options: GatewayOptions): Promise<FastifyInstance> {
   const logger: FastifyBaseLogger = options.logger;
-  const contracts = [psbcContract({ orderService: options.orderService, reconciliationService: options.reconciliationService, callTimeoutMs: options.callTimeoutMs, metrics: options.metrics })];
+  const contracts = [
+    psbcContract({
+      orderService: options.orderService,
+      reconciliationService: options.reconciliationService,
+      callTimeoutMs: options.callTimeoutMs,
+      metrics: options.metrics,
+    }),
+    ...(options.blueBrothers ? [blueBrothersCallbackContract(options.blueBrothers)] : []),
+  ];
   const limits: GatewayHttpLimits = { ...DEFAULT_GATEWAY_HTTP, ...options.http };
   const headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   const app = Fastify({

@@ -100,7 +100,10 @@ describe.each(modes)("PSBC rights flows through the gateway (%s)", (mode) => {
     const cancel = await platform.call(PATHS.cancel, { code });
     expect(cancel.status).toBe(400);
     expect(cancel.body).toMatchObject({ code: 4, msg: "服务已生效无法取消" });
-    expect(await platform.orderRow(code)).toMatchObject({ status: 200, key_status: 2 });
+    // Recorded redeemed and not cancelled; the redemption chain may already have completed it (300).
+    const after = await platform.orderRow(code);
+    expect(after).toMatchObject({ key_status: 2 });
+    expect([200, 300]).toContain(after?.status);
   });
 
   it("refuses to cancel a service PSBC reports completed (服务已生效无法取消)", async () => {

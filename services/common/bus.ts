@@ -15,8 +15,10 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
+  type MsgHdrs,
   type NatsConnection,
 } from "nats";
+import { setTimeout as sleep } from "node:timers/promises";
 import { withTimeout } from "./deadline.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
@@ -39,7 +41,9 @@ export interface EventBus {
   /** Publishes once; a second publish with the same id inside the duplicate window is dropped by the server. */
   publish(subject: string, id: string, data: Uint8Array): Promise<void>;
   /**
-   * A durable consumer: the handler's resolve acks the message, a throw naks it for redelivery with backoff.
+   * A durable consumer: the handler's resolve acks the message, a throw naks it for redelivery with backoff; a
+   * message whose handler threw on its `maxDeliveries`th delivery is published to `dead.<subject>` (the DEAD
+   * stream, with its headers) and acked, so one poison message does not come back for ever.
    */
   subscribe(options: { durable: string; subjects: string[]; handler: (message: BusMessage) => Promise<void> }): Promise<Subscription>;
   ping(): Promise<void>;
@@ -62,9 +66,23 @@ export interface EventBusOptions {
   logger: Logger;
   /** First redelivery delay after a handler throws; doubles per delivery up to 30 s. Default 1 s. */
   retryBaseMs?: number;
-  /** Counts each consumer's handled and redelivered events. */
+  /** Counts each consumer's handled, redelivered and dead-lettered events. */
   metrics?: Metrics;
+  /** Deliveries of one message before it is dead-lettered. Default 10. */
+  maxDeliveries?: number;
 }
+
+/** Where messages that exhausted their deliveries go: `dead.<original subject>`, kept like any event. */
+export const DEAD_LETTER_STREAM: StreamSpec = { name: "DEAD", subjects: ["dead.>"] };
+export const deadLetterSubject = (subject: string): string => `dead.${subject}`;
+/** Headers of a dead letter besides the trace: which consumer gave up, after how many deliveries, on what. */
+export const DEAD_LETTER_HEADERS = {
+  eventId: "Rights-Event-Id",
+  consumer: "Rights-Consumer",
+  deliveries: "Rights-Deliveries",
+  error: "Rights-Error",
+} as const;
+const DEFAULT_MAX_DELIVERIES = 10;
 
 /** Publishes with the same id inside this window are dropped (the server's duplicate window). */
 const DUPLICATE_WINDOW_MS = 2 * 60_000;
@@ -78,17 +96,28 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 5_000;
 const PUBLISH_TIMEOUT_MS = 5_000;
 const STOP_TIMEOUT_MS = 10_000;
+/** Pause between attempts to re-create a consumer whose durable or stream was lost. */
+const CONSUMER_RECREATE_MS = 1_000;
 /** The in-process bus keeps this many messages, like a stream with a message limit. */
 const LOCAL_RETAINED_MESSAGES = 10_000;
 
 export async function connectEventBus(options: EventBusOptions): Promise<EventBus> {
-  const retryBaseMs = options.retryBaseMs ?? 1_000;
-  const bus = options.url ? await NatsEventBus.connect(options.url, options, retryBaseMs) : new LocalEventBus(options.streams, options.logger, retryBaseMs);
-  return options.metrics ? observed(bus, options.metrics) : bus;
+  const retry: RetryPolicy = { baseMs: options.retryBaseMs ?? 1_000, maxDeliveries: options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES };
+  const streams = [...options.streams, DEAD_LETTER_STREAM];
+  const bus = options.url
+    ? await NatsEventBus.connect(options.url, { ...options, streams }, retry)
+    : new LocalEventBus(streams, options.logger, retry);
+  return options.metrics ? observed(bus, options.metrics, retry.maxDeliveries) : bus;
 }
 
-/** The same bus, with each consumer's outcomes and redeliveries counted. */
-function observed(bus: EventBus, metrics: Metrics): EventBus {
+/** Redelivery: the first after `baseMs`, doubling up to 30 s; dead-lettered after `maxDeliveries`. */
+interface RetryPolicy {
+  baseMs: number;
+  maxDeliveries: number;
+}
+
+/** The same bus, with each consumer's outcomes (ack, nak, dead) and redeliveries counted. */
+function observed(bus: EventBus, metrics: Metrics, maxDeliveries: number): EventBus {
   return {
     publish: (subject, id, data) => bus.publish(subject, id, data),
     subscribe: ({ handler, ...options }) =>
@@ -100,7 +129,7 @@ function observed(bus: EventBus, metrics: Metrics): EventBus {
           try {
             await handler(message);
           } catch (err) {
-            metrics.eventsHandled.inc({ consumer, outcome: "nak" });
+            metrics.eventsHandled.inc({ consumer, outcome: message.deliveryCount >= maxDeliveries ? "dead" : "nak" });
             throw err;
           }
           metrics.eventsHandled.inc({ consumer, outcome: "ack" });
@@ -130,31 +159,46 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** What a delivery is settled with: ack, a later redelivery, or a dead letter (which throws if not published). */
+interface Settle {
+  ack(): void;
+  nak(delayMs: number): void;
+  deadLetter(error: string): Promise<void>;
+}
+
 /**
  * Runs the handler in the trace of the request that caused the event (carried in a header), so one traceId
- * follows a change across services; acks on resolve, asks for a later redelivery on throw.
+ * follows a change across services; acks on resolve, asks for a later redelivery on throw, and past
+ * `maxDeliveries` dead-letters the message and acks it (if the dead letter cannot be published, a redelivery).
  */
 async function runHandler(
   handler: (message: BusMessage) => Promise<void>,
   message: BusMessage,
   traceId: string | undefined,
   logger: Logger,
-  retryBaseMs: number,
-  ack: () => void,
-  nak: (delayMs: number) => void,
+  retry: RetryPolicy,
+  settle: Settle,
 ): Promise<void> {
   const trace = traceId && isValidTraceId(traceId) ? traceId : newTraceId();
   await runWithTrace(trace, async () => {
     try {
       await handler(message);
-      ack();
+      settle.ack();
     } catch (err) {
-      const delayMs = retryDelay(retryBaseMs, message.deliveryCount);
-      logger.warn(
-        { subject: message.subject, eventId: message.id, deliveryCount: message.deliveryCount, delayMs, error: messageOf(err) },
-        "event handler failed; redelivering later",
-      );
-      nak(delayMs);
+      const fields = { subject: message.subject, eventId: message.id, deliveryCount: message.deliveryCount, error: messageOf(err) };
+      if (message.deliveryCount >= retry.maxDeliveries) {
+        try {
+          await settle.deadLetter(messageOf(err));
+          logger.error({ ...fields, deadLetter: deadLetterSubject(message.subject) }, "event handler failed its last delivery; dead-lettered");
+          settle.ack();
+          return;
+        } catch (deadErr) {
+          logger.error({ ...fields, deadLetterError: messageOf(deadErr) }, "event could not be dead-lettered; redelivering later");
+        }
+      }
+      const delayMs = retryDelay(retry.baseMs, message.deliveryCount);
+      logger.warn({ ...fields, delayMs }, "event handler failed; redelivering later");
+      settle.nak(delayMs);
     }
   });
 }
@@ -167,11 +211,11 @@ class NatsEventBus implements EventBus {
     private readonly jsm: JetStreamManager,
     private readonly js: JetStreamClient,
     private readonly logger: Logger,
-    private readonly retryBaseMs: number,
+    private readonly retry: RetryPolicy,
     private readonly streams: StreamSpec[],
   ) {}
 
-  static async connect(url: string, options: EventBusOptions, retryBaseMs: number): Promise<NatsEventBus> {
+  static async connect(url: string, options: EventBusOptions, retry: RetryPolicy): Promise<NatsEventBus> {
     const { logger } = options;
     const nc = await connect({
       servers: url,
@@ -190,16 +234,16 @@ class NatsEventBus implements EventBus {
     try {
       const jsm = await nc.jetstreamManager({ timeout: REQUEST_TIMEOUT_MS });
       for (const spec of options.streams) await ensureStream(jsm, spec, logger);
-      return new NatsEventBus(nc, jsm, nc.jetstream({ timeout: PUBLISH_TIMEOUT_MS }), logger, retryBaseMs, options.streams);
+      return new NatsEventBus(nc, jsm, nc.jetstream({ timeout: PUBLISH_TIMEOUT_MS }), logger, retry, options.streams);
     } catch (err) {
       await nc.close();
       throw err;
     }
   }
 
-  async publish(subject: string, id: string, data: Uint8Array): Promise<void> {
+  async publish(subject: string, id: string, data: Uint8Array, extraHeaders?: MsgHdrs): Promise<void> {
     const traceId = currentTraceId();
-    const h = headers();
+    const h = extraHeaders ?? headers();
     if (traceId) h.set(TRACE_HEADER, traceId);
     const publish = () => this.js.publish(subject, data, { msgID: id, headers: h, timeout: PUBLISH_TIMEOUT_MS });
     try {
@@ -224,18 +268,36 @@ class NatsEventBus implements EventBus {
       byStream.set(stream, [...(byStream.get(stream) ?? []), subject]);
     }
     const loops: Array<{ messages: ConsumerMessages; done: Promise<void> }> = [];
+    let stopped = false;
     for (const [stream, streamSubjects] of byStream) {
-      await this.ensureConsumer(stream, durable, streamSubjects);
-      const consumer = await this.js.consumers.get(stream, durable);
-      const messages = await consumer.consume({ max_messages: 64, expires: 30_000 });
-      const done = (async () => {
-        for await (const m of messages) await this.deliver(m, streamSubjects, handler);
-      })().catch((err: unknown) => this.logger.error({ stream, durable, error: messageOf(err) }, "event consumer stopped"));
-      loops.push({ messages, done });
+      const loop = { messages: await this.consume(stream, durable, streamSubjects), done: Promise.resolve() };
+      loop.done = (async () => {
+        while (!stopped) {
+          try {
+            for await (const m of loop.messages) await this.deliver(m, durable, streamSubjects, handler);
+          } catch (err) {
+            if (!stopped) this.logger.warn({ stream, durable, error: messageOf(err) }, "event consumer lost");
+          }
+          // The durable (or its stream) was deleted, e.g. by a NATS restart with an empty store: declare both
+          // again and go on consuming, rather than stay deaf until this process restarts.
+          while (!stopped) {
+            try {
+              loop.messages = await this.consume(stream, durable, streamSubjects, true);
+              this.logger.info({ stream, durable }, "event consumer re-created");
+              break;
+            } catch (err) {
+              this.logger.warn({ stream, durable, error: messageOf(err) }, "event consumer cannot be re-created yet");
+              await sleep(CONSUMER_RECREATE_MS);
+            }
+          }
+        }
+      })();
+      loops.push(loop);
     }
     const subscription: Subscription = {
       stop: async () => {
         if (!this.subscriptions.delete(subscription)) return;
+        stopped = true;
         // Stop pulling, then let the message in hand finish (and be acked) before returning.
         await Promise.all(loops.map(({ messages }) => messages.close().catch(() => undefined)));
         await withTimeout(Promise.all(loops.map(({ done }) => done)), STOP_TIMEOUT_MS, `stopping consumer ${durable}`).catch((err: unknown) =>
@@ -245,6 +307,18 @@ class NatsEventBus implements EventBus {
     };
     this.subscriptions.add(subscription);
     return subscription;
+  }
+
+  /**
+   * Declares the durable and pulls from it; an iterator that ends when the durable or its stream goes missing.
+   * `redeclareStream`: declare the stream too (it may have been lost with the durable).
+   */
+  private async consume(stream: string, durable: string, subjects: string[], redeclareStream = false): Promise<ConsumerMessages> {
+    const spec = this.streams.find((candidate) => candidate.name === stream);
+    if (redeclareStream && spec) await ensureStream(this.jsm, spec, this.logger);
+    await this.ensureConsumer(stream, durable, subjects);
+    const consumer = await this.js.consumers.get(stream, durable);
+    return consumer.consume({ max_messages: 64, expires: 30_000, abort_on_missing_resource: true });
   }
 
   private async ensureConsumer(stream: string, durable: string, subjects: string[]): Promise<void> {
@@ -262,7 +336,7 @@ class NatsEventBus implements EventBus {
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(ACK_WAIT_MS),
-      // Never give up on an event: a poison message shows as warnings with a growing deliveryCount.
+      // The server never drops an event: past maxDeliveries the handler's failure dead-letters it (runHandler).
       max_deliver: -1,
       max_ack_pending: 1_000,
       ...filter,
@@ -277,7 +351,7 @@ class NatsEventBus implements EventBus {
     }
   }
 
-  private async deliver(m: JsMsg, subjects: string[], handler: (message: BusMessage) => Promise<void>): Promise<void> {
+  private async deliver(m: JsMsg, durable: string, subjects: string[], handler: (message: BusMessage) => Promise<void>): Promise<void> {
     if (!subjects.some((pattern) => subjectMatches(pattern, m.subject))) {
       m.ack();
       return;
@@ -291,7 +365,20 @@ class NatsEventBus implements EventBus {
     };
     const working = setInterval(() => m.working(), WORKING_INTERVAL_MS);
     try {
-      await runHandler(handler, message, m.headers?.get(TRACE_HEADER), this.logger, this.retryBaseMs, () => m.ack(), (delayMs) => m.nak(delayMs));
+      await runHandler(handler, message, m.headers?.get(TRACE_HEADER), this.logger, this.retry, {
+        ack: () => m.ack(),
+        nak: (delayMs) => m.nak(delayMs),
+        deadLetter: async (error) => {
+          // The original headers (trace, message id) go with it, and why it died.
+          const h = headers();
+          for (const [key, values] of m.headers ?? []) for (const value of values) h.append(key, value);
+          h.set(DEAD_LETTER_HEADERS.eventId, message.id);
+          h.set(DEAD_LETTER_HEADERS.consumer, durable);
+          h.set(DEAD_LETTER_HEADERS.deliveries, String(message.deliveryCount));
+          h.set(DEAD_LETTER_HEADERS.error, error.replace(/[\r\n]+/g, " ").slice(0, 500));
+          await this.publish(deadLetterSubject(message.subject), `${durable}:${message.id}`, message.data, h);
+        },
+      });
     } finally {
       clearInterval(working);
     }
@@ -374,7 +461,7 @@ class LocalEventBus implements EventBus {
   constructor(
     private readonly streams: StreamSpec[],
     private readonly logger: Logger,
-    private readonly retryBaseMs: number,
+    private readonly retry: RetryPolicy,
   ) {}
 
   async publish(subject: string, id: string, data: Uint8Array): Promise<void> {
@@ -428,9 +515,13 @@ class LocalEventBus implements EventBus {
           { id: message.id, subject: message.subject, data: message.data, deliveryCount },
           message.traceId,
           this.logger,
-          this.retryBaseMs,
-          () => {},
-          (delayMs) => state.retries.push({ message, deliveryCount: deliveryCount + 1, dueAt: Date.now() + delayMs }),
+          this.retry,
+          {
+            ack: () => {},
+            nak: (delayMs) => state.retries.push({ message, deliveryCount: deliveryCount + 1, dueAt: Date.now() + delayMs }),
+            // The trace travels with the dead letter as it does with any message here.
+            deadLetter: () => runWithTrace(message.traceId ?? newTraceId(), () => this.publish(deadLetterSubject(message.subject), `${options.durable}:${message.id}`, message.data)),
+          },
         );
       }
     })();

@@ -254,7 +254,8 @@ export class Bookings {
     } catch (err) {
       const reason = reasonOf(err, VoucherErrorSchema);
       if (reason === VoucherError.REDEEMED) {
-        await this.deps.orders.markRedeemed(order.orderNo);
+        // The channel did not say when: the clock's now stands in for the usage time.
+        if ((await this.deps.orders.recordVoucherRedeemed(order.orderNo, this.now())) === "recorded") this.deps.eventsWritten();
         throw orderError(OrderError.SERVICE_IN_EFFECT, "voucher already redeemed");
       }
       // No voucher was ever issued for a half-way booking: nothing to void.

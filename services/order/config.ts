@@ -15,4 +15,6 @@ export const orderConfig = {
   SERVICE_TYPE_KEK_PREVIOUS: kek({ default: undefined, desc: "during a rotation: the KEK being replaced, still accepted to open" }),
   SANDBOX_AES_KEY: aes16({ default: undefined, desc: "when set, registers sandbox service type 310001" }),
   SANDBOX_AES_IV: aes16({ default: undefined }),
+  ORDER_EXPIRY_INTERVAL_MS: num({ default: 60_000, desc: "how often due orders are looked for and expired" }),
+  ORDER_EXPIRY_BATCH: num({ default: 20, desc: "orders one replica claims per expiry round" }),
 };

@@ -1,12 +1,19 @@
 import { randomInt } from "node:crypto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { Database } from "../common/database.js";
+import type { Clock } from "../common/clock.js";
+import type { Database, Queryable } from "../common/database.js";
 import { eventOf, type OutboxEvent } from "../common/events.js";
 import { withEvent } from "../common/outbox.js";
 import type { EnvelopeFields } from "./psbc/envelope.js";
 import type { RightsRequest } from "./psbc/rights-request.js";
 import { KeyStatus, OrderStatus } from "./statuses.js";
-import { OrderBookedSchema, OrderCancelledSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
+import {
+  OrderBookedSchema,
+  OrderCancelledSchema,
+  OrderCompletedSchema,
+  OrderExpiredSchema,
+  OrderVoucherRedeemedSchema,
+} from "../../proto/gen/rights/events/v1/events_pb.js";
 
 export const ORDER_SCHEMA = "orders";
 
@@ -66,9 +73,25 @@ export function newOrderNo(now = new Date()): string {
   return stamp + String(randomInt(0, 1e10)).padStart(10, "0");
 }
 
-/** Data access of rights orders. Each saga step is one UPDATE guarded by the state it expects. */
+/** What recording a redemption did: recorded now, recorded before, or the order is not in a state to take it. */
+export type RedemptionOutcome = "recorded" | "already" | "not-booked-yet" | "closed";
+
+/** An order the expiry job claimed. */
+export interface ExpiringOrder {
+  orderNo: string;
+  code: string;
+  type: string;
+}
+
+/**
+ * Data access of rights orders. Each saga step is one UPDATE guarded by the state it expects. Business times
+ * (booking, cancel, usage, completion, expiry) come from the clock, as parameters, never the database's now().
+ */
 export class OrderStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+  ) {}
 
   async findByCode(code: string): Promise<RightsOrder | undefined> {
     const { rows } = await this.db.query<OrderRow>(`SELECT ${COLUMNS} FROM orders.rights_order WHERE code = $1`, [code]);
@@ -112,17 +135,18 @@ export class OrderStore {
 
   /** The booking's last step: voucher in hand, status 200, and the order.booked event, in one statement. */
   async completeBooking(order: RightsOrder, voucherNo: string, voucherUrl: string): Promise<RightsOrder> {
+    const bookedAt = this.clock.now();
     return this.update(
       `status = ${OrderStatus.BOOKED}, key_status = ${KeyStatus.NORMAL}, voucher_no = $2, voucher_url = $3,
-       booked_at = now(), last_error = NULL`,
+       booked_at = $4, last_error = NULL`,
       `status = ${OrderStatus.NOT_BOOKED}`,
-      [order.orderNo, voucherNo, voucherUrl],
+      [order.orderNo, voucherNo, voucherUrl, bookedAt],
       eventOf(OrderBookedSchema, {
         orderNo: order.orderNo,
         code: order.code,
         type: order.type,
         voucherNo,
-        bookedAt: timestampFromDate(new Date()),
+        bookedAt: timestampFromDate(bookedAt),
       }),
     );
   }
@@ -145,11 +169,12 @@ export class OrderStore {
 
   /** The cancel's last step: status 400 and the order.cancelled event, in one statement. */
   async completeCancel(order: RightsOrder): Promise<RightsOrder> {
+    const cancelledAt = this.clock.now();
     return this.update(
-      `status = ${OrderStatus.CANCELLED}, cancelled_at = now(), last_error = NULL`,
+      `status = ${OrderStatus.CANCELLED}, cancelled_at = $2, last_error = NULL`,
       `status IN (${OrderStatus.NOT_BOOKED}, ${OrderStatus.BOOKED})`,
-      [order.orderNo],
-      eventOf(OrderCancelledSchema, { orderNo: order.orderNo, code: order.code, type: order.type, cancelledAt: timestampFromDate(new Date()) }),
+      [order.orderNo, cancelledAt],
+      eventOf(OrderCancelledSchema, { orderNo: order.orderNo, code: order.code, type: order.type, cancelledAt: timestampFromDate(cancelledAt) }),
     );
   }
 
@@ -161,14 +186,121 @@ export class OrderStore {
     );
   }
 
-  /** The voucher turned out redeemed upstream: the service is in effect. */
-  async markRedeemed(orderNo: string): Promise<void> {
-    await this.db.query(
-      `UPDATE orders.rights_order SET key_status = ${KeyStatus.REDEEMED},
-              key_usage_time = COALESCE(key_usage_time, now()), updated_at = now()
-        WHERE order_no = $1 AND key_status <> ${KeyStatus.REDEEMED}`,
+  /**
+   * The order's voucher was redeemed at `usageTime`: key status 2 and order.voucher_redeemed (PSBC is to be told),
+   * in one statement guarded by the key status, so the event is written once whoever learns of it first (the
+   * voucher.redeemed consumer, or a cancel whose void found the voucher redeemed). Only a booked order (200)
+   * takes it: one still booking (100) is not ready yet, one cancelled or expired is closed.
+   */
+  async recordVoucherRedeemed(orderNo: string, usageTime: Date, on: Queryable = this.db): Promise<RedemptionOutcome> {
+    const { rows } = await on.query<{ code: string; type: string; psbc_order_no: string | null; status: number; key_status: number }>(
+      `SELECT code, type, psbc_order_no, status, key_status FROM orders.rights_order WHERE order_no = $1`,
       [orderNo],
     );
+    const order = rows[0];
+    if (!order) throw new Error(`no order ${orderNo}`);
+    if (order.key_status === KeyStatus.REDEEMED) return "already";
+    if (order.status === OrderStatus.NOT_BOOKED) return "not-booked-yet";
+    if (order.status !== OrderStatus.BOOKED) return "closed";
+    const statement = withEvent(
+      ORDER_SCHEMA,
+      `UPDATE orders.rights_order SET key_status = ${KeyStatus.REDEEMED}, key_usage_time = $2, updated_at = now()
+        WHERE order_no = $1 AND status = ${OrderStatus.BOOKED} AND key_status <> ${KeyStatus.REDEEMED} RETURNING order_no`,
+      [orderNo, usageTime],
+      eventOf(OrderVoucherRedeemedSchema, {
+        orderNo,
+        code: order.code,
+        type: order.type,
+        psbcOrderNo: order.psbc_order_no ?? "",
+        usageTime: timestampFromDate(usageTime),
+      }),
+    );
+    const { rowCount } = await on.query(statement.text, statement.params);
+    return rowCount > 0 ? "recorded" : "already";
+  }
+
+  /**
+   * PSBC acknowledged the service-complete notice at `completedAt`: 300 and order.completed (every column the
+   * reconciliation ledger needs), once. False when the order is not a redeemed, booked one (completed before).
+   */
+  async complete(orderNo: string, completedAt: Date, on: Queryable): Promise<boolean> {
+    const { rows } = await on.query<{
+      code: string;
+      type: string;
+      status: number;
+      key_status: number;
+      booked_at: Date | null;
+      province_inst_no: string;
+      inst_type: string;
+      service_name: string;
+      provider_code: string;
+    }>(
+      `SELECT o.code, o.type, o.status, o.key_status, o.booked_at, o.province_inst_no, o.inst_type,
+              t.name AS service_name, t.provider_code
+         FROM orders.rights_order o JOIN orders.service_type t ON t.type = o.type
+        WHERE o.order_no = $1`,
+      [orderNo],
+    );
+    const order = rows[0];
+    if (!order || order.status !== OrderStatus.BOOKED || order.key_status !== KeyStatus.REDEEMED) return false;
+    const statement = withEvent(
+      ORDER_SCHEMA,
+      `UPDATE orders.rights_order SET status = ${OrderStatus.COMPLETED}, completed_at = $2, updated_at = now()
+        WHERE order_no = $1 AND status = ${OrderStatus.BOOKED} AND key_status = ${KeyStatus.REDEEMED} RETURNING order_no`,
+      [orderNo, completedAt],
+      eventOf(OrderCompletedSchema, {
+        orderNo,
+        code: order.code,
+        type: order.type,
+        serviceName: order.service_name,
+        providerCode: order.provider_code,
+        provinceInstNo: order.province_inst_no,
+        instType: order.inst_type,
+        bookedAt: order.booked_at ? timestampFromDate(new Date(order.booked_at)) : undefined,
+        completedAt: timestampFromDate(completedAt),
+        keyStatus: KeyStatus.REDEEMED,
+      }),
+    );
+    const { rowCount } = await on.query(statement.text, statement.params);
+    return rowCount > 0;
+  }
+
+  /**
+   * Claims up to `limit` orders due to expire (at the clock's now) for `leaseMs`: live orders whose voucher was
+   * not redeemed, and orders a request marked expired whose voucher is still live. SKIP LOCKED and the lease keep
+   * two replicas off the same order; a claim of a replica that died lapses and the order is taken again.
+   */
+  async claimDueExpiries(leaseMs: number, limit: number): Promise<ExpiringOrder[]> {
+    const { rows } = await this.db.query<{ order_no: string; code: string; type: string }>(
+      `UPDATE orders.rights_order SET expiry_claimed_until = $1::timestamptz + make_interval(secs => $2::double precision / 1000)
+        WHERE order_no IN (
+          SELECT order_no FROM orders.rights_order
+           WHERE (status IN (${OrderStatus.NOT_BOOKED}, ${OrderStatus.BOOKED}) AND key_status <> ${KeyStatus.REDEEMED}
+                  OR status = ${OrderStatus.EXPIRED} AND key_status IN (${KeyStatus.PENDING}, ${KeyStatus.NORMAL}))
+             AND expire_at <= $1 AND (expiry_claimed_until IS NULL OR expiry_claimed_until <= $1)
+           ORDER BY expire_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+        RETURNING order_no, code, type`,
+      [this.clock.now(), leaseMs, limit],
+    );
+    return rows.map((row) => ({ orderNo: row.order_no, code: row.code, type: row.type }));
+  }
+
+  /** The expiry's last step, its voucher expired (or never issued): 500, key status 4, order.expired, once. */
+  async completeExpiry(order: ExpiringOrder): Promise<boolean> {
+    const expiredAt = this.clock.now();
+    const statement = withEvent(
+      ORDER_SCHEMA,
+      `UPDATE orders.rights_order
+          SET status = ${OrderStatus.EXPIRED}, key_status = ${KeyStatus.EXPIRED}, voucher_voided_at = COALESCE(voucher_voided_at, $2),
+              expiry_claimed_until = NULL, last_error = NULL, updated_at = now()
+        WHERE order_no = $1 AND status IN (${OrderStatus.NOT_BOOKED}, ${OrderStatus.BOOKED}, ${OrderStatus.EXPIRED})
+          AND key_status NOT IN (${KeyStatus.REDEEMED}, ${KeyStatus.EXPIRED})
+        RETURNING order_no`,
+      [order.orderNo, expiredAt],
+      eventOf(OrderExpiredSchema, { orderNo: order.orderNo, code: order.code, type: order.type, expiredAt: timestampFromDate(expiredAt) }),
+    );
+    const { rowCount } = await this.db.query(statement.text, statement.params);
+    return rowCount > 0;
   }
 
   /**

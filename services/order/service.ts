@@ -9,6 +9,8 @@ import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import { Bookings } from "./bookings.js";
 import { orderConfig } from "./config.js";
+import { orderConsumers } from "./consumers.js";
+import { expireDueOrders } from "./expiry.js";
 import { ORDER_SCHEMA, OrderStore } from "./order-store.js";
 import { OrderViews } from "./order-views.js";
 import { createPsbcPlatform } from "./psbc/platform.js";
@@ -24,16 +26,18 @@ export const orderService = defineService({
   // The lock keeps concurrent requests for one rights code from doing the work twice.
   needs: { redis: true },
   peers: ["voucher"],
-  start({ env, db, lock, logger, metrics, eventsWritten }) {
+  start({ env, db, lock, logger, metrics, clock, eventsWritten }) {
     if (Boolean(env.SANDBOX_AES_KEY) !== Boolean(env.SANDBOX_AES_IV)) {
       throw new ConfigError("invalid configuration:\n  SANDBOX_AES_KEY and SANDBOX_AES_IV go together");
     }
     // SERVICE_TYPE_KEK seals the service types' AES secrets; during a rotation the previous one still opens them.
     const keys = new KeyRing(decodeKek(env.SERVICE_TYPE_KEK), env.SERVICE_TYPE_KEK_PREVIOUS ? decodeKek(env.SERVICE_TYPE_KEK_PREVIOUS) : undefined);
     const serviceTypes = new ServiceTypes({ db, keys, logger });
+    const orders = new OrderStore(db, clock);
+    const vouchers = createClient(VoucherService, rpcTransport(env.VOUCHER_SERVICE_URL, { timeoutMs: env.RPC_TIMEOUT_MS }));
     const bookings = new Bookings({
       serviceTypes,
-      orders: new OrderStore(db),
+      orders,
       lock,
       psbc: createPsbcPlatform({
         baseUrl: env.PSBC_BASE_URL,
@@ -42,14 +46,25 @@ export const orderService = defineService({
         timeoutMs: env.PSBC_TIMEOUT_MS,
         metrics,
       }),
-      vouchers: createClient(VoucherService, rpcTransport(env.VOUCHER_SERVICE_URL, { timeoutMs: env.RPC_TIMEOUT_MS })),
+      vouchers,
       logger,
       eventsWritten,
+      now: () => clock.now(),
     });
+    // A claim outlasts one order's voucher call (its deadline, with the channel's behind it) many times over.
+    const expiry = { orders, vouchers, logger, eventsWritten, claimMs: 10 * env.RPC_TIMEOUT_MS };
     const sandboxSecret = env.SANDBOX_AES_KEY && env.SANDBOX_AES_IV ? { key: env.SANDBOX_AES_KEY, iv: env.SANDBOX_AES_IV } : undefined;
     return {
       interceptors: [adminCredentialInterceptor({ token: env.ADMIN_TOKEN, adminMethods: [OrderService.method.putServiceType], logger })],
       routes: (router) => router.service(OrderService, orderServiceImpl(bookings, serviceTypes, new OrderViews(db))),
+      consumers: orderConsumers(orders, logger),
+      jobs: [
+        {
+          name: "order expiry",
+          intervalMs: env.ORDER_EXPIRY_INTERVAL_MS,
+          run: async () => (await expireDueOrders(expiry, env.ORDER_EXPIRY_BATCH)) === env.ORDER_EXPIRY_BATCH,
+        },
+      ],
       async prepare() {
         // Rows left in plaintext by migration 002, or sealed under the previous KEK after a rotation.
         await serviceTypes.sealAll();

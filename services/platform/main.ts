@@ -7,6 +7,7 @@ import { createLogger, type Logger } from "../common/logger.js";
 import { rpcTransport } from "../common/rpc-client.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { ReconciliationService } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
+import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import { migrateServices, processRuntime, startServiceRole, streamsOf, type Running } from "./cluster.js";
 import { startPlatform } from "./platform.js";
 import { SANDBOX_AES, SANDBOX_PORTS } from "../sandbox/credentials.js";
@@ -85,11 +86,17 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
     const env = readConfig({ ...processSpec, ...gatewaySpec });
     const { metrics, stop } = await processRuntime(env, logger);
     const orderTransport = rpcTransport(env.ORDER_SERVICE_URL, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS });
+    const { VOUCHER_SERVICE_URL: voucherUrl, BLUE_BROTHERS_APP_ID: appId, BLUE_BROTHERS_APP_SECRET: appSecret } = env;
+    const callbacks = voucherUrl && appId && appSecret ? { transport: rpcTransport(voucherUrl), appId, appSecret } : undefined;
     const gateway = await buildGateway({
       orderService: createClient(OrderService, orderTransport),
       // Not a readiness check: the booking routes must not stop when the reconciliation service does.
       reconciliationService: createClient(ReconciliationService, rpcTransport(env.RECONCILIATION_SERVICE_URL, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS })),
-      readiness: [{ name: "order", check: grpcHealthCheck(orderTransport) }],
+      blueBrothers: callbacks && { voucherService: createClient(VoucherService, callbacks.transport), appId: callbacks.appId, appSecret: callbacks.appSecret },
+      readiness: [
+        { name: "order", check: grpcHealthCheck(orderTransport) },
+        ...(callbacks ? [{ name: "voucher", check: grpcHealthCheck(callbacks.transport) }] : []),
+      ],
       logger,
       metrics,
       shutdownDelayMs: env.SHUTDOWN_DELAY_MS,

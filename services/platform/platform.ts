@@ -26,6 +26,8 @@ import { databaseSandboxStore } from "../sandbox/sandbox-store.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { ReconciliationService } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { hashPassword } from "../reconciliation/passwords.js";
+import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
+import { BLUE_BROTHERS_CALLBACK_PREFIX, REDEMPTION_NOTICE_PATH } from "../voucher/channels/blue-brothers/callback-wire.js";
 import { streamsOf } from "./cluster.js";
 import { DEVELOPMENT_SERVICE_TYPE_KEK } from "./development-kek.js";
 import { services as platformServices } from "./services.js";
@@ -167,10 +169,15 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       overlay[serviceUrlVariable(descriptor.name)] = url;
     }
 
-    // The gateway is not a service of the list: it answers PSBC, through the order service.
+    // The gateway is not a service of the list: it answers PSBC through the order service, and Blue Brothers'
+    // callbacks through the voucher service.
     const gateway = await buildGateway({
       orderService: createClient(OrderService, rpcTransport(serviceUrl("order"), { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs })),
       reconciliationService: createClient(ReconciliationService, rpcTransport(serviceUrl("reconciliation"), { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs })),
+      blueBrothers: {
+        voucherService: createClient(VoucherService, rpcTransport(serviceUrl("voucher"), { timeoutMs: DEFAULT_TIMEOUTS.rpcMs })),
+        ...SANDBOX_BLUE_BROTHERS,
+      },
       readiness: [...serviceUrls].map(([name, url]) => ({
         name,
         check: grpcHealthCheck(rpcTransport(url, { timeoutMs: DEFAULT_TIMEOUTS.rpcMs })),
@@ -183,6 +190,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     await gateway.listen({ host, port: options.gatewayPort ?? 0 });
     const address = gateway.server.address();
     const gatewayPort = typeof address === "object" && address ? address.port : options.gatewayPort;
+    // The sandbox tells our gateway of each redemption, as Blue Brothers would.
+    blueBrothersSandbox.callbacks.url = `http://${host}:${gatewayPort}${BLUE_BROTHERS_CALLBACK_PREFIX}${REDEMPTION_NOTICE_PATH}`;
 
     return {
       gatewayUrl: `http://${host}:${gatewayPort}`,

@@ -26,6 +26,11 @@ describe("the list of services", () => {
       expect(owners.map((stream) => stream.name), subject).toHaveLength(1);
     }
   });
+
+  it("has each stream declared by one service, its owner", () => {
+    const names = services.flatMap((service) => service.streams.map((stream) => stream.name));
+    expect(names).toEqual([...new Set(names)]);
+  });
 });
 
 describe("what one service accepts, the next upstream takes", () => {

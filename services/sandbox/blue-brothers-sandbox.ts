@@ -8,6 +8,12 @@ import {
   type BlueBrothersEnvelope,
   type BlueBrothersOperation,
 } from "../voucher/channels/blue-brothers/wire.js";
+import {
+  BLUE_BROTHERS_QUERY_WIRE,
+  CALLBACK_ANSWERS,
+  signedRedemptionNotice,
+  type BlueBrothersQueryApi,
+} from "../voucher/channels/blue-brothers/callback-wire.js";
 import { Faults } from "./faults.js";
 import { SandboxControlError, startSandboxServer, stringFields, type HtmlPage, type Reply } from "./sandbox-server.js";
 import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-store.js";
@@ -21,15 +27,24 @@ import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-sto
  * HTTP 503 / 50301. Each voucher's URL is `<publicUrl>/redeem/<voucherNo>`, a page where a person can redeem it.
  *
  * Besides the platform's paths it serves, unsigned: `POST /_sandbox/faults` `{op, mode, times?, delayMs?}`,
- * `DELETE /_sandbox/faults`, `POST /_sandbox/redeem` `{voucherNo}`, `GET /_sandbox/health`.
+ * `DELETE /_sandbox/faults`, `POST /_sandbox/redeem` `{voucherNo}`, `POST /_sandbox/callbacks` `{enabled?, url?}`,
+ * `GET /_sandbox/health`.
+ *
+ * A redemption (page, control endpoint or `redeem()`) sends the signed redemption notice of
+ * `services/voucher/channels/blue-brothers/callback-wire.ts` to `callbacks.url` when set and enabled, retried a few times
+ * with backoff until it is answered `0000`, as Blue Brothers would.
  */
 export interface BlueBrothersSandbox {
   url: string;
   /** The variables a service reads to reach this sandbox as its Blue Brothers (BLUE_BROTHERS_BASE_URL, _APP_ID, _APP_SECRET). */
   upstreamEnv(): Record<string, string>;
-  faults: Faults<BlueBrothersOperation>;
+  faults: Faults<SandboxOperation>;
   /** Calls received per operation, faulted or not. */
-  calls: Record<BlueBrothersOperation, number>;
+  calls: Record<SandboxOperation, number>;
+  /** Where redemption notices go (our gateway's callback URL), and whether they are sent at all. */
+  callbacks: { url: string | undefined; enabled: boolean };
+  /** Notices answered `0000` by the receiver, and attempts that were not. */
+  notices: { delivered: number; failed: number };
   /** The customer redeems the voucher (as on its page); rejects for an unknown or voided voucher. */
   redeem(voucherNo: string): Promise<SandboxVoucher>;
   voucher(outOrderNo: string): Promise<SandboxVoucher | undefined>;
@@ -45,6 +60,8 @@ export interface SandboxVoucher {
   customerRef: string;
   /** Named as the contract's voucher key statuses (1 normal, 2 redeemed, 3 voided). */
   status: "NORMAL" | "REDEEMED" | "VOIDED";
+  /** The redemption notice's id, the same on each of its retries. */
+  noticeId?: string;
   /** ISO 8601, as the others. */
   issuedAt: string;
   redeemedAt?: string;
@@ -62,10 +79,17 @@ export interface BlueBrothersSandboxOptions {
   publicUrl?: string;
   /** Where vouchers are kept; in memory when absent. */
   store?: SandboxStore;
+  /** Where redemption notices are sent; none when absent (settable later through `callbacks`). */
+  callbackUrl?: string;
+  /** Attempts per notice (default 5), the first retry after `callbackRetryMs` (default 200), doubling. */
+  callbackAttempts?: number;
+  callbackRetryMs?: number;
   logger?: Logger;
 }
 
-const OPERATIONS = Object.keys(BLUE_BROTHERS_WIRE.paths) as BlueBrothersOperation[];
+type SandboxOperation = BlueBrothersOperation | keyof BlueBrothersQueryApi;
+const PATHS = { ...BLUE_BROTHERS_WIRE.paths, ...BLUE_BROTHERS_QUERY_WIRE.paths };
+const OPERATIONS = Object.keys(PATHS) as SandboxOperation[];
 const REDEEM_PAGE = /^\/redeem\/([0-9A-Za-z]{1,32})$/;
 
 export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptions): Promise<BlueBrothersSandbox> {
@@ -76,9 +100,47 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
   /** Orders voided before any voucher was issued for them: a late issue must not bring them back. */
   const voidedUnissued = store.records<true>("blue-brothers.voided-unissued");
   const exclusive = oneAtATime();
-  const faults = new Faults<BlueBrothersOperation>(OPERATIONS);
-  const calls = Object.fromEntries(OPERATIONS.map((op) => [op, 0])) as Record<BlueBrothersOperation, number>;
+  const faults = new Faults<SandboxOperation>(OPERATIONS);
+  const calls = Object.fromEntries(OPERATIONS.map((op) => [op, 0])) as Record<SandboxOperation, number>;
   let publicUrl = "";
+  const callbacks = { url: options.callbackUrl, enabled: true };
+  const notices = { delivered: 0, failed: 0 };
+  const sending = new Set<Promise<void>>();
+  let closed = false;
+
+  /** Sends a redemption's notice until answered `0000`, each attempt with a fresh nonce and timestamp. */
+  const notify = (voucher: SandboxVoucher): void => {
+    const target = callbacks.url;
+    if (!target || !callbacks.enabled || !voucher.noticeId || !voucher.redeemedAt) return;
+    const notice = {
+      noticeId: voucher.noticeId,
+      voucherNo: voucher.voucherNo,
+      outOrderNo: voucher.outOrderNo,
+      status: "REDEEMED" as const,
+      redeemedAt: voucher.redeemedAt,
+    };
+    const attempts = options.callbackAttempts ?? 5;
+    const task = (async () => {
+      for (let attempt = 0; attempt < attempts && !closed; attempt++) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, (options.callbackRetryMs ?? 200) * 2 ** (attempt - 1)));
+        const { body, headers } = signedRedemptionNotice({ appId: options.appId, appSecret: options.appSecret }, notice);
+        try {
+          const response = await fetch(target, { method: "POST", headers, body, signal: AbortSignal.timeout(5_000) });
+          const answer = (await response.json().catch(() => undefined)) as { code?: unknown } | undefined;
+          if (answer?.code === CALLBACK_ANSWERS.SUCCESS.code) {
+            notices.delivered += 1;
+            return;
+          }
+          options.logger?.warn({ voucherNo: voucher.voucherNo, status: response.status, answer }, "Blue Brothers sandbox: notice refused");
+        } catch (err) {
+          options.logger?.warn({ voucherNo: voucher.voucherNo, err }, "Blue Brothers sandbox: notice not delivered");
+        }
+        notices.failed += 1;
+      }
+    })();
+    sending.add(task);
+    void task.finally(() => sending.delete(task));
+  };
 
   const byVoucherNo = async (voucherNo: string): Promise<SandboxVoucher | undefined> => {
     const outOrderNo = await orderOfVoucher.get(voucherNo);
@@ -91,12 +153,18 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
       if (!voucher) throw new SandboxControlError(`no voucher ${voucherNo}`);
       if (voucher.status === "VOIDED") throw new SandboxControlError(`voucher ${voucherNo} is voided`);
       if (voucher.status === "REDEEMED") return voucher;
-      const redeemed: SandboxVoucher = { ...voucher, status: "REDEEMED", redeemedAt: new Date().toISOString() };
+      const redeemed: SandboxVoucher = {
+        ...voucher,
+        status: "REDEEMED",
+        redeemedAt: new Date().toISOString(),
+        noticeId: `N${randomBytes(8).toString("hex").toUpperCase()}`,
+      };
       await byOrder.put(voucher.outOrderNo, redeemed);
+      notify(redeemed);
       return redeemed;
     });
 
-  const handle = async (op: BlueBrothersOperation, body: Record<string, unknown>): Promise<Reply> => {
+  const handle = async (op: SandboxOperation, body: Record<string, unknown>): Promise<Reply> => {
     switch (op) {
       case "issue": {
         const input = stringFields(body, ["outOrderNo", "templateId", "rightsCode", "customerRef"]);
@@ -142,6 +210,13 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
         }
         return ok({ status: "VOIDED" });
       }
+      case "query": {
+        const input = stringFields(body, ["outOrderNo", "voucherNo"], 64);
+        if (!input) return PARAMETER_INVALID;
+        const voucher = await byOrder.get(input.outOrderNo);
+        if (!voucher || voucher.voucherNo !== input.voucherNo) return answer(BLUE_BROTHERS_CODES.VOUCHER_NOT_FOUND, "券码与订单不符");
+        return ok({ voucherNo: voucher.voucherNo, status: voucher.status, ...(voucher.redeemedAt ? { redeemedAt: voucher.redeemedAt } : {}) });
+      }
     }
   };
 
@@ -153,7 +228,7 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
     credentials: { appId: options.appId, appSecret: options.appSecret },
     faults,
     calls,
-    paths: BLUE_BROTHERS_WIRE.paths,
+    paths: PATHS,
     replies: {
       signatureInvalid: answer(BLUE_BROTHERS_CODES.SIGNATURE_INVALID, "signature invalid", 401),
       parameterInvalid: PARAMETER_INVALID,
@@ -165,6 +240,15 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
         const voucherNo = typeof body === "object" && body !== null ? (body as Record<string, unknown>).voucherNo : undefined;
         if (typeof voucherNo !== "string") throw new SandboxControlError("expected { voucherNo }");
         return { status: 200, body: await redeem(voucherNo) };
+      },
+      "/_sandbox/callbacks": async (body) => {
+        const { enabled, url } = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+        if ((enabled !== undefined && typeof enabled !== "boolean") || (url !== undefined && typeof url !== "string")) {
+          throw new SandboxControlError("expected { enabled?: boolean, url?: string }");
+        }
+        if (enabled !== undefined) callbacks.enabled = enabled;
+        if (url !== undefined) callbacks.url = url;
+        return { status: 200, body: callbacks };
       },
     },
     page(method, path) {
@@ -195,9 +279,15 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
     }),
     faults,
     calls,
+    callbacks,
+    notices,
     redeem,
     voucher: (outOrderNo) => byOrder.get(outOrderNo),
-    close: () => server.close(),
+    async close() {
+      closed = true;
+      await Promise.all(sending);
+      await server.close();
+    },
   };
 }
 

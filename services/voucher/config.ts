@@ -8,4 +8,9 @@ export const voucherConfig = {
   BLUE_BROTHERS_APP_ID: str(),
   BLUE_BROTHERS_APP_SECRET: str(),
   BLUE_BROTHERS_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.upstreamMs }),
+  VOUCHER_STATUS_POLL_INTERVAL_MS: num({
+    default: 10 * 60_000,
+    desc: "how often each issued, unredeemed voucher's status is asked of its channel (a safety net for lost redemption notices)",
+  }),
+  VOUCHER_STATUS_POLL_BATCH: num({ default: 50, desc: "vouchers one replica claims per poll round" }),
 };

@@ -12,4 +12,5 @@ export const voucherError = domainErrors(VoucherErrorSchema, {
   [VoucherError.REDEEMED]: Code.FailedPrecondition,
   [VoucherError.CHANNEL_FAILED]: Code.Unavailable,
   [VoucherError.CHANNEL_REJECTED]: Code.FailedPrecondition,
+  [VoucherError.NOTICE_REPLAYED]: Code.AlreadyExists,
 });

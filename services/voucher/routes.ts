@@ -1,5 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { VoucherSchema, VoucherService, type Voucher } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import type { VoucherRecord } from "./voucher-store.js";
 import type { Vouchers } from "./vouchers.js";
@@ -14,6 +15,19 @@ export function voucherServiceImpl(vouchers: Vouchers): ServiceImpl<typeof Vouch
     },
     async getVoucher(req) {
       return { voucher: toMessage(await vouchers.get(req.orderNo)) };
+    },
+    async recordRedemption(req) {
+      const { voucher, alreadyRedeemed } = await vouchers.recordRedemption({
+        sendChannel: req.sendChannel,
+        voucherNo: req.voucherNo,
+        redeemedAt: req.redeemedAt && timestampDate(req.redeemedAt),
+        noticeId: req.noticeId,
+        nonce: req.nonce,
+      });
+      return { voucher: toMessage(voucher), alreadyRedeemed };
+    },
+    async expireVoucher(req) {
+      return { voucher: toMessage(await vouchers.expire(req.orderNo)) };
     },
   };
 }

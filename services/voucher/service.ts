@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { defineService } from "../common/service-descriptor.js";
+import { SIGNATURE_MAX_SKEW_MS } from "../common/signing.js";
 import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import { createBlueBrothersChannel } from "./channels/blue-brothers/channel.js";
 import { voucherConfig } from "./config.js";
@@ -15,7 +16,7 @@ export const voucherService = defineService({
   config: voucherConfig,
   needs: {},
   peers: [],
-  start({ env, db, logger, metrics, eventsWritten }) {
+  start({ env, db, logger, metrics, clock, eventsWritten }) {
     // Send channels by the name service types refer to.
     const channels = new Map([
       [
@@ -29,7 +30,23 @@ export const voucherService = defineService({
         }),
       ],
     ]);
-    const vouchers = new Vouchers({ store: new VoucherStore(db), channels, logger, eventsWritten });
-    return { routes: (router) => router.service(VoucherService, voucherServiceImpl(vouchers)) };
+    const store = new VoucherStore(db);
+    const vouchers = new Vouchers({ store, channels, logger, clock, eventsWritten });
+    const pollIntervalMs = env.VOUCHER_STATUS_POLL_INTERVAL_MS;
+    return {
+      routes: (router) => router.service(VoucherService, voucherServiceImpl(vouchers)),
+      jobs: [
+        {
+          name: "voucher status poll",
+          // Rounds come often enough that a batch-limited backlog drains; each voucher is asked once per interval.
+          intervalMs: Math.min(pollIntervalMs, 60_000),
+          async run() {
+            await store.pruneNonces(2 * SIGNATURE_MAX_SKEW_MS);
+            const { claimed } = await vouchers.pollStatuses(pollIntervalMs, env.VOUCHER_STATUS_POLL_BATCH);
+            return claimed === env.VOUCHER_STATUS_POLL_BATCH;
+          },
+        },
+      ],
+    };
   },
 });

@@ -1,9 +1,15 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { Database } from "../common/database.js";
+import type { Database, Queryable } from "../common/database.js";
 import { eventOf } from "../common/events.js";
 import { withEvent } from "../common/outbox.js";
+import { VoucherError, voucherError } from "./errors.js";
 import { KeyStatus } from "./key-status.js";
-import { VoucherIssuedSchema, VoucherVoidedSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
+import {
+  VoucherExpiredSchema,
+  VoucherIssuedSchema,
+  VoucherRedeemedSchema,
+  VoucherVoidedSchema,
+} from "../../proto/gen/rights/events/v1/events_pb.js";
 
 export const VOUCHER_SCHEMA = "vouchers";
 
@@ -51,43 +57,126 @@ export class VoucherStore {
   }
 
   /** Pending → normal with its code and URL, and voucher.issued, once even if two issuers race. */
-  async recordIssued(voucher: VoucherRecord, voucherNo: string, url: string): Promise<VoucherRecord> {
+  async recordIssued(voucher: VoucherRecord, voucherNo: string, url: string, issuedAt: Date): Promise<VoucherRecord> {
     const statement = withEvent(
       VOUCHER_SCHEMA,
-      `UPDATE vouchers.voucher SET voucher_no = $2, url = $3, key_status = ${KeyStatus.NORMAL}, issued_at = now(),
+      `UPDATE vouchers.voucher SET voucher_no = $2, url = $3, key_status = ${KeyStatus.NORMAL}, issued_at = $4,
               last_error = NULL, updated_at = now()
         WHERE order_no = $1 AND key_status = ${KeyStatus.PENDING} RETURNING ${COLUMNS}`,
-      [voucher.orderNo, voucherNo, url],
-      eventOf(VoucherIssuedSchema, { orderNo: voucher.orderNo, voucherNo, sendChannel: voucher.sendChannel, issuedAt: timestampFromDate(new Date()) }),
+      [voucher.orderNo, voucherNo, url, issuedAt],
+      eventOf(VoucherIssuedSchema, { orderNo: voucher.orderNo, voucherNo, sendChannel: voucher.sendChannel, issuedAt: timestampFromDate(issuedAt) }),
     );
     const { rows } = await this.db.query<VoucherRow>(statement.text, statement.params);
     return rows[0] ? fromRow(rows[0]) : this.mustFind(voucher.orderNo);
   }
 
   /** Pending or normal → voided, and voucher.voided, once. */
-  async recordVoided(voucher: VoucherRecord): Promise<VoucherRecord> {
+  async recordVoided(voucher: VoucherRecord, voidedAt: Date): Promise<VoucherRecord> {
     const statement = withEvent(
       VOUCHER_SCHEMA,
-      `UPDATE vouchers.voucher SET key_status = ${KeyStatus.VOIDED}, voided_at = now(), last_error = NULL, updated_at = now()
+      `UPDATE vouchers.voucher SET key_status = ${KeyStatus.VOIDED}, voided_at = $2, last_error = NULL, updated_at = now()
         WHERE order_no = $1 AND key_status IN (${KeyStatus.PENDING}, ${KeyStatus.NORMAL}) RETURNING ${COLUMNS}`,
-      [voucher.orderNo],
+      [voucher.orderNo, voidedAt],
       eventOf(VoucherVoidedSchema, {
         orderNo: voucher.orderNo,
         voucherNo: voucher.voucherNo ?? "",
         sendChannel: voucher.sendChannel,
-        voidedAt: timestampFromDate(new Date()),
+        voidedAt: timestampFromDate(voidedAt),
       }),
     );
     const { rows } = await this.db.query<VoucherRow>(statement.text, statement.params);
     return rows[0] ? fromRow(rows[0]) : this.mustFind(voucher.orderNo);
   }
 
-  async recordRedeemed(orderNo: string): Promise<void> {
-    await this.db.query(
-      `UPDATE vouchers.voucher SET key_status = ${KeyStatus.REDEEMED}, redeemed_at = COALESCE(redeemed_at, now()), updated_at = now()
-        WHERE order_no = $1 AND key_status <> ${KeyStatus.REDEEMED}`,
-      [orderNo],
+  /** Voided at the channel (or never issued) as its order expired → expired (4), and voucher.expired, once. */
+  async recordExpired(voucher: VoucherRecord, expiredAt: Date): Promise<VoucherRecord> {
+    const statement = withEvent(
+      VOUCHER_SCHEMA,
+      `UPDATE vouchers.voucher SET key_status = ${KeyStatus.EXPIRED}, expired_at = $2, last_error = NULL, updated_at = now()
+        WHERE order_no = $1 AND key_status IN (${KeyStatus.PENDING}, ${KeyStatus.NORMAL}, ${KeyStatus.VOIDED}) RETURNING ${COLUMNS}`,
+      [voucher.orderNo, expiredAt],
+      eventOf(VoucherExpiredSchema, {
+        orderNo: voucher.orderNo,
+        voucherNo: voucher.voucherNo ?? "",
+        sendChannel: voucher.sendChannel,
+        expiredAt: timestampFromDate(expiredAt),
+      }),
     );
+    const { rows } = await this.db.query<VoucherRow>(statement.text, statement.params);
+    return rows[0] ? fromRow(rows[0]) : this.mustFind(voucher.orderNo);
+  }
+
+  /**
+   * Issued → redeemed (2) at `redeemedAt` (the channel's time), and voucher.redeemed, in one statement; false
+   * when it was not in a state to redeem (already redeemed: a repeat changes nothing).
+   */
+  async recordRedeemed(voucher: VoucherRecord, redeemedAt: Date, noticeId: string | null, on: Queryable = this.db): Promise<boolean> {
+    const statement = withEvent(
+      VOUCHER_SCHEMA,
+      `UPDATE vouchers.voucher SET key_status = ${KeyStatus.REDEEMED}, redeemed_at = $2, redemption_notice_id = $3, updated_at = now()
+        WHERE order_no = $1 AND key_status IN (${KeyStatus.PENDING}, ${KeyStatus.NORMAL}) RETURNING order_no`,
+      [voucher.orderNo, redeemedAt, noticeId],
+      eventOf(VoucherRedeemedSchema, {
+        orderNo: voucher.orderNo,
+        voucherNo: voucher.voucherNo ?? "",
+        sendChannel: voucher.sendChannel,
+        redeemedAt: timestampFromDate(redeemedAt),
+      }),
+    );
+    const { rowCount } = await on.query(statement.text, statement.params);
+    return rowCount > 0;
+  }
+
+  /**
+   * A send channel's redemption notice, in one transaction: its nonce recorded (seen before: a replay, refused),
+   * the voucher found by its number (unknown: refused, the nonce rolled back with everything else), then redeemed
+   * unless it already was. Answers the voucher and whether it was already redeemed.
+   */
+  async recordRedemptionNotice(notice: {
+    sendChannel: string;
+    voucherNo: string;
+    redeemedAt: Date;
+    noticeId: string;
+    nonce: string;
+  }): Promise<{ voucher: VoucherRecord; alreadyRedeemed: boolean }> {
+    return this.db.transaction(async (tx) => {
+      const seen = await tx.query(
+        `INSERT INTO vouchers.notice_nonce (send_channel, nonce, seen_at) VALUES ($1, $2, now()) ON CONFLICT DO NOTHING`,
+        [notice.sendChannel, notice.nonce],
+      );
+      if (seen.rowCount === 0) throw voucherError(VoucherError.NOTICE_REPLAYED, "notice nonce seen before");
+      const { rows } = await tx.query<VoucherRow>(
+        `SELECT ${COLUMNS} FROM vouchers.voucher WHERE send_channel = $1 AND voucher_no = $2 FOR UPDATE`,
+        [notice.sendChannel, notice.voucherNo],
+      );
+      if (!rows[0]) throw voucherError(VoucherError.NOT_FOUND, `no voucher ${notice.voucherNo}`);
+      const voucher = fromRow(rows[0]);
+      const redeemed = await this.recordRedeemed(voucher, notice.redeemedAt, notice.noticeId, tx);
+      return redeemed ? { voucher: { ...voucher, keyStatus: KeyStatus.REDEEMED }, alreadyRedeemed: false } : { voucher, alreadyRedeemed: true };
+    });
+  }
+
+  /**
+   * Claims up to `limit` issued, unredeemed vouchers whose poll is due, pushing their next poll `intervalMs` on:
+   * a replica that claimed them and died leaves them to be polled again then, and two replicas never claim the
+   * same voucher at once (SKIP LOCKED).
+   */
+  async claimDuePolls(now: Date, intervalMs: number, limit: number): Promise<VoucherRecord[]> {
+    const { rows } = await this.db.query<VoucherRow>(
+      `UPDATE vouchers.voucher SET next_poll_at = $1::timestamptz + make_interval(secs => $2::double precision / 1000)
+        WHERE order_no IN (
+          SELECT order_no FROM vouchers.voucher
+           WHERE key_status = ${KeyStatus.NORMAL} AND (next_poll_at IS NULL OR next_poll_at <= $1)
+           ORDER BY next_poll_at NULLS FIRST LIMIT $3 FOR UPDATE SKIP LOCKED)
+        RETURNING ${COLUMNS}`,
+      [now, intervalMs, limit],
+    );
+    return rows.map(fromRow);
+  }
+
+  /** Nonces older than the signature's skew window can never be replayed (their timestamps are refused). */
+  async pruneNonces(olderThanMs: number): Promise<void> {
+    await this.db.query(`DELETE FROM vouchers.notice_nonce WHERE seen_at < now() - make_interval(secs => $1::double precision / 1000)`, [olderThanMs]);
   }
 
   async recordFailure(orderNo: string, error: string): Promise<void> {

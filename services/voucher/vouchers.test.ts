@@ -10,12 +10,13 @@ import { outboxEventsOf } from "../../test/support/outbox-events.js";
 import { reasonOf } from "../common/errors.js";
 import { VoucherError } from "./errors.js";
 import { VoucherErrorSchema } from "../../proto/gen/rights/voucher/v1/errors_pb.js";
+import { systemClock } from "../common/clock.js";
 import { createLogger } from "../common/logger.js";
 import { migrate } from "../common/migrate.js";
 import { KeyStatus } from "./key-status.js";
 import { UpstreamError, type UpstreamErrorKind } from "../common/upstream-http.js";
 import { BLUE_BROTHERS_CODES } from "./channels/blue-brothers/wire.js";
-import { VoucherIssuedSchema, VoucherVoidedSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
+import { VoucherIssuedSchema, VoucherRedeemedSchema, VoucherVoidedSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
 import { VoucherAlreadyRedeemed, type SendChannel } from "./channels/send-channel.js";
 import { VOUCHER_SCHEMA, VoucherStore } from "./voucher-store.js";
 import { Vouchers, type IssueRequest } from "./vouchers.js";
@@ -44,6 +45,11 @@ class FakeSendChannel implements SendChannel {
     this.failures[op].push(error);
   }
 
+  /** The voucher the channel made for an order, if any. */
+  voucherOf(outOrderNo: string): { voucherNo: string; url: string } | undefined {
+    return this.vouchers.get(outOrderNo);
+  }
+
   /** The customer redeemed the order's voucher on the channel's page. */
   redeem(outOrderNo: string): void {
     const voucher = this.vouchers.get(outOrderNo);
@@ -56,7 +62,8 @@ class FakeSendChannel implements SendChannel {
     this.failIfScripted("issue");
     let voucher = this.vouchers.get(input.outOrderNo);
     if (!voucher) {
-      const voucherNo = `BB${String(this.vouchers.size + 1).padStart(6, "0")}`;
+      // Unique across the channel's whole life (the store keeps it unique), not only this fake's.
+      const voucherNo = `BB${randomBytes(6).toString("hex").toUpperCase()}`;
       voucher = { voucherNo, url: `https://bb.example/redeem/${voucherNo}`, redeemed: false };
       this.vouchers.set(input.outOrderNo, voucher);
     }
@@ -67,6 +74,10 @@ class FakeSendChannel implements SendChannel {
     this.voids.push(input);
     this.failIfScripted("void");
     if (this.vouchers.get(input.outOrderNo)?.redeemed) throw new VoucherAlreadyRedeemed(input.outOrderNo);
+  }
+
+  async queryVoucher(input: Parameters<SendChannel["queryVoucher"]>[0]): ReturnType<SendChannel["queryVoucher"]> {
+    return { status: this.vouchers.get(input.outOrderNo)?.redeemed ? "REDEEMED" : "NORMAL" };
   }
 
   private failIfScripted(op: ChannelOperation): void {
@@ -111,10 +122,11 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
   beforeEach(() => {
     channel = new FakeSendChannel();
     eventsWritten = 0;
-    vouchers = new Vouchers({ store, channels: new Map([[CHANNEL, channel]]), logger, eventsWritten: () => void (eventsWritten += 1) });
+    vouchers = new Vouchers({ store, channels: new Map([[CHANNEL, channel]]), clock: systemClock, logger, eventsWritten: () => void (eventsWritten += 1) });
   });
 
-  const eventsOf = (orderNo: string) => outboxEventsOf(t.db, VOUCHER_SCHEMA, orderNo, [VoucherIssuedSchema, VoucherVoidedSchema]);
+  const eventsOf = (orderNo: string) =>
+    outboxEventsOf(t.db, VOUCHER_SCHEMA, orderNo, [VoucherIssuedSchema, VoucherVoidedSchema, VoucherRedeemedSchema]);
   const lastErrorOf = async (orderNo: string) =>
     (await t.db.query<{ last_error: string | null }>(`SELECT last_error FROM vouchers.voucher WHERE order_no = $1`, [orderNo])).rows[0]?.last_error;
 
@@ -122,14 +134,15 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
     it("issues one voucher per order number: a repeat answers it without asking the send channel", async () => {
       const request = issueRequest();
       const issued = await vouchers.issue(request);
+      const { voucherNo, url } = channel.voucherOf(request.orderNo) ?? {};
 
       expect(issued).toMatchObject({
         orderNo: request.orderNo,
         sendChannel: CHANNEL,
         templateId: request.templateId,
         rightsCode: request.rightsCode,
-        voucherNo: "BB000001",
-        url: "https://bb.example/redeem/BB000001",
+        voucherNo,
+        url,
         keyStatus: KeyStatus.NORMAL,
       });
       expect(await vouchers.issue(request)).toEqual(issued);
@@ -138,7 +151,7 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       ]);
       expect(eventsWritten).toBe(1);
       expect(await eventsOf(request.orderNo)).toEqual([
-        { subject: "voucher.issued", event: expect.objectContaining({ orderNo: request.orderNo, voucherNo: "BB000001", sendChannel: CHANNEL }) as unknown },
+        { subject: "voucher.issued", event: expect.objectContaining({ orderNo: request.orderNo, voucherNo, sendChannel: CHANNEL }) as unknown },
       ]);
     });
 
@@ -222,7 +235,7 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       expect(await reasonOfFailure(vouchers.issue(request))).toBe(VoucherError.VOIDED);
     });
 
-    it("answers SERVICE_IN_EFFECT for a voucher the customer redeemed, records it redeemed, and answers so again without asking", async () => {
+    it("answers REDEEMED for a voucher the customer redeemed, records it redeemed once (voucher.redeemed), and answers so again without asking", async () => {
       const request = issueRequest();
       await vouchers.issue(request);
       channel.redeem(request.orderNo);
@@ -231,7 +244,8 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       expect((await vouchers.get(request.orderNo)).keyStatus).toBe(KeyStatus.REDEEMED);
       expect(await reasonOfFailure(vouchers.void(request.orderNo))).toBe(VoucherError.REDEEMED);
       expect(channel.voids).toHaveLength(1);
-      expect((await eventsOf(request.orderNo)).map((entry) => entry.subject)).toEqual(["voucher.issued"]);
+      // The redemption is announced, so the order learns it even if the channel's notice never comes.
+      expect((await eventsOf(request.orderNo)).map((entry) => entry.subject)).toEqual(["voucher.issued", "voucher.redeemed"]);
     });
 
     it("answers UPSTREAM_FAILED when the send channel fails the void, keeping the voucher live for a retry", async () => {

@@ -1,3 +1,4 @@
+import type { Clock } from "../common/clock.js";
 import type { Logger } from "../common/logger.js";
 import { KeyStatus } from "./key-status.js";
 import { UpstreamError } from "../common/upstream-http.js";
@@ -20,6 +21,7 @@ export class Vouchers {
       store: VoucherStore;
       channels: ReadonlyMap<string, SendChannel>;
       logger: Logger;
+      clock: Clock;
       eventsWritten(): void;
     },
   ) {}
@@ -50,7 +52,7 @@ export class Vouchers {
       }
       throw voucherError(VoucherError.CHANNEL_FAILED, `send channel ${voucher.sendChannel} failed to issue`);
     }
-    const recorded = await this.deps.store.recordIssued(voucher, issued.voucherNo, issued.url);
+    const recorded = await this.deps.store.recordIssued(voucher, issued.voucherNo, issued.url, this.deps.clock.now());
     this.deps.eventsWritten();
     return recorded;
   }
@@ -60,19 +62,78 @@ export class Vouchers {
     if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
     if (voucher.keyStatus === KeyStatus.VOIDED) return voucher;
     if (voucher.keyStatus === KeyStatus.REDEEMED) throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
-    try {
-      await this.channel(voucher.sendChannel).voidVoucher({ outOrderNo: voucher.orderNo, voucherNo: voucher.voucherNo ?? "" });
-    } catch (err) {
-      if (err instanceof VoucherAlreadyRedeemed) {
-        await this.deps.store.recordRedeemed(orderNo);
-        throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
-      }
-      await this.failed(orderNo, "void", err);
-      throw voucherError(VoucherError.CHANNEL_FAILED, `send channel ${voucher.sendChannel} failed to void`);
-    }
-    const voided = await this.deps.store.recordVoided(voucher);
+    await this.voidAtChannel(voucher, "void");
+    const voided = await this.deps.store.recordVoided(voucher, this.deps.clock.now());
     this.deps.eventsWritten();
     return voided;
+  }
+
+  /**
+   * The order's rights expired: voided at the channel, then key status 4 and voucher.expired. Idempotent, so an
+   * expiry that stopped half-way resumes; a voucher the customer redeemed first answers REDEEMED.
+   */
+  async expire(orderNo: string): Promise<VoucherRecord> {
+    const voucher = await this.deps.store.find(orderNo);
+    // A booking that never reached the voucher service has nothing to void.
+    if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
+    if (voucher.keyStatus === KeyStatus.EXPIRED) return voucher;
+    if (voucher.keyStatus === KeyStatus.REDEEMED) throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
+    if (voucher.keyStatus !== KeyStatus.VOIDED) await this.voidAtChannel(voucher, "expiry void");
+    const expired = await this.deps.store.recordExpired(voucher, this.deps.clock.now());
+    this.deps.eventsWritten();
+    return expired;
+  }
+
+  /** A send channel's redemption notice (see the RecordRedemption RPC). */
+  async recordRedemption(notice: {
+    sendChannel: string;
+    voucherNo: string;
+    redeemedAt: Date | undefined;
+    noticeId: string;
+    nonce: string;
+  }): Promise<{ voucher: VoucherRecord; alreadyRedeemed: boolean }> {
+    const { redeemedAt } = notice;
+    if (!notice.voucherNo || !notice.noticeId || !notice.nonce || !redeemedAt || Number.isNaN(redeemedAt.getTime())) {
+      throw voucherError(VoucherError.PARAMETER_INVALID, "voucher number, redemption time, notice id and nonce are required");
+    }
+    this.channel(notice.sendChannel);
+    const outcome = await this.deps.store.recordRedemptionNotice({ ...notice, redeemedAt });
+    if (outcome.alreadyRedeemed) {
+      if (outcome.voucher.keyStatus !== KeyStatus.REDEEMED) {
+        // Voided or expired here, yet redeemed there: an operator must look; the channel is told we heard it.
+        this.deps.logger.warn({ orderNo: outcome.voucher.orderNo, keyStatus: outcome.voucher.keyStatus, noticeId: notice.noticeId }, "redemption notice for a voucher no longer live; not recorded");
+      }
+    } else {
+      this.deps.eventsWritten();
+      this.deps.logger.info({ orderNo: outcome.voucher.orderNo, noticeId: notice.noticeId }, "voucher redeemed");
+    }
+    return outcome;
+  }
+
+  /**
+   * One round of the status poll: claims up to `batchSize` issued, unredeemed vouchers whose poll is due and asks
+   * their channel; a redemption whose notice was lost is recorded as the notice would have. Answers how many
+   * vouchers it claimed and how many redemptions it found.
+   */
+  async pollStatuses(intervalMs: number, batchSize: number): Promise<{ claimed: number; found: number }> {
+    const due = await this.deps.store.claimDuePolls(this.deps.clock.now(), intervalMs, batchSize);
+    let found = 0;
+    for (const voucher of due) {
+      if (!voucher.voucherNo) continue;
+      try {
+        const status = await this.channel(voucher.sendChannel).queryVoucher({ outOrderNo: voucher.orderNo, voucherNo: voucher.voucherNo });
+        if (status.status !== "REDEEMED") continue;
+        if (await this.deps.store.recordRedeemed(voucher, status.redeemedAt ?? this.deps.clock.now(), null)) {
+          found += 1;
+          this.deps.logger.info({ orderNo: voucher.orderNo }, "voucher redemption found by the status poll");
+        }
+      } catch (err) {
+        // The next round polls it again; one channel's failure does not stop the others.
+        this.deps.logger.warn({ orderNo: voucher.orderNo, err }, "voucher status poll failed");
+      }
+    }
+    if (found > 0) this.deps.eventsWritten();
+    return { claimed: due.length, found };
   }
 
   async get(orderNo: string): Promise<VoucherRecord> {
@@ -85,6 +146,21 @@ export class Vouchers {
     const channel = this.deps.channels.get(name);
     if (!channel) throw voucherError(VoucherError.PARAMETER_INVALID, `unknown send channel ${name}`);
     return channel;
+  }
+
+  /** Voids at the channel; one the customer redeemed first is recorded redeemed and answers REDEEMED. */
+  private async voidAtChannel(voucher: VoucherRecord, step: string): Promise<void> {
+    try {
+      await this.channel(voucher.sendChannel).voidVoucher({ outOrderNo: voucher.orderNo, voucherNo: voucher.voucherNo ?? "" });
+    } catch (err) {
+      if (err instanceof VoucherAlreadyRedeemed) {
+        // The channel did not say when: our clock's now stands in for the usage time.
+        if (await this.deps.store.recordRedeemed(voucher, this.deps.clock.now(), null)) this.deps.eventsWritten();
+        throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
+      }
+      await this.failed(voucher.orderNo, step, err);
+      throw voucherError(VoucherError.CHANNEL_FAILED, `send channel ${voucher.sendChannel} failed to ${step}`);
+    }
   }
 
   private async failed(orderNo: string, step: string, err: unknown): Promise<void> {

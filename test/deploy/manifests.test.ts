@@ -42,15 +42,16 @@ describe("deploy/k8s plain manifests", () => {
   });
 });
 
-// The design's calls (deployment spec, "NetworkPolicy"): DNS for everyone, bank -> gateway, gateway -> order and
-// reconciliation, order -> voucher, reconciliation -> order and notify, the external engines and upstreams by
-// port, Prometheus from the monitoring namespace.
+// The design's calls (deployment spec, "NetworkPolicy"): DNS for everyone, bank -> gateway, gateway -> order,
+// reconciliation and voucher (Blue Brothers' callbacks), order -> voucher, reconciliation -> order and notify, the
+// external engines and upstreams by port, Prometheus from the monitoring namespace.
 const dns = "namespace {kubernetes.io/metadata.name:kube-system} pods {k8s-app:kube-dns}";
 const monitoring = "namespace {kubernetes.io/metadata.name:monitoring}";
 const designedCalls = [
   "anywhere -> gateway:http",
   "gateway -> order:grpc",
   "gateway -> reconciliation:grpc",
+  "gateway -> voucher:grpc",
   "order -> voucher:grpc",
   "reconciliation -> order:grpc",
   "reconciliation -> notify:grpc",

@@ -13,6 +13,8 @@ export interface SendChannel {
   }): Promise<{ voucherNo: string; url: string }>;
   /** Idempotent; throws VoucherAlreadyRedeemed when the customer redeemed the voucher first. */
   voidVoucher(input: { outOrderNo: string; voucherNo: string }): Promise<void>;
+  /** The voucher's status at the channel (the status poll); `redeemedAt` when it says so. */
+  queryVoucher(input: { outOrderNo: string; voucherNo: string }): Promise<{ status: "NORMAL" | "REDEEMED" | "VOIDED"; redeemedAt?: Date }>;
 }
 
 /** The PSBC contract's maxLength of the service URL we hand back (`data.url`). */

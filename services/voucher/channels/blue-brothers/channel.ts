@@ -1,5 +1,6 @@
 import { invalidResponse, postSigned, UpstreamError, type UpstreamTarget } from "../../../common/upstream-http.js";
 import { VOUCHER_URL_MAX_LENGTH, VoucherAlreadyRedeemed, type SendChannel } from "../send-channel.js";
+import { BLUE_BROTHERS_QUERY_WIRE } from "./callback-wire.js";
 import { BLUE_BROTHERS_CODES, BLUE_BROTHERS_WIRE } from "./wire.js";
 
 export type BlueBrothersConfig = UpstreamTarget;
@@ -28,6 +29,15 @@ export function createBlueBrothersChannel(config: BlueBrothersConfig): SendChann
         }
         throw err;
       }
+    },
+
+    async queryVoucher({ outOrderNo, voucherNo }) {
+      const data = await postSigned(BLUE_BROTHERS_QUERY_WIRE, config, "query", { outOrderNo, voucherNo });
+      const redeemedAt = data.redeemedAt === undefined ? undefined : new Date(data.redeemedAt);
+      if (!["NORMAL", "REDEEMED", "VOIDED"].includes(data.status) || (redeemedAt && Number.isNaN(redeemedAt.getTime()))) {
+        throw invalidResponse("blue-brothers", "query", "status NORMAL, REDEEMED or VOIDED and an ISO 8601 redeemedAt expected");
+      }
+      return { status: data.status, redeemedAt };
     },
   };
 }

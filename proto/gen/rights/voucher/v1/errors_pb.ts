@@ -9,7 +9,7 @@ import { enumDesc, fileDesc } from "@bufbuild/protobuf/codegenv2";
  * Describes the file rights/voucher/v1/errors.proto.
  */
 export const file_rights_voucher_v1_errors: GenFile = /*@__PURE__*/
-  fileDesc("Ch5yaWdodHMvdm91Y2hlci92MS9lcnJvcnMucHJvdG8SEXJpZ2h0cy52b3VjaGVyLnYxKusBCgxWb3VjaGVyRXJyb3ISHQoZVk9VQ0hFUl9FUlJPUl9VTlNQRUNJRklFRBAAEiMKH1ZPVUNIRVJfRVJST1JfUEFSQU1FVEVSX0lOVkFMSUQQARIbChdWT1VDSEVSX0VSUk9SX05PVF9GT1VORBACEhgKFFZPVUNIRVJfRVJST1JfVk9JREVEEAMSGgoWVk9VQ0hFUl9FUlJPUl9SRURFRU1FRBAEEiAKHFZPVUNIRVJfRVJST1JfQ0hBTk5FTF9GQUlMRUQQBRIiCh5WT1VDSEVSX0VSUk9SX0NIQU5ORUxfUkVKRUNURUQQBmIGcHJvdG8z");
+  fileDesc("Ch5yaWdodHMvdm91Y2hlci92MS9lcnJvcnMucHJvdG8SEXJpZ2h0cy52b3VjaGVyLnYxKo4CCgxWb3VjaGVyRXJyb3ISHQoZVk9VQ0hFUl9FUlJPUl9VTlNQRUNJRklFRBAAEiMKH1ZPVUNIRVJfRVJST1JfUEFSQU1FVEVSX0lOVkFMSUQQARIbChdWT1VDSEVSX0VSUk9SX05PVF9GT1VORBACEhgKFFZPVUNIRVJfRVJST1JfVk9JREVEEAMSGgoWVk9VQ0hFUl9FUlJPUl9SRURFRU1FRBAEEiAKHFZPVUNIRVJfRVJST1JfQ0hBTk5FTF9GQUlMRUQQBRIiCh5WT1VDSEVSX0VSUk9SX0NIQU5ORUxfUkVKRUNURUQQBhIhCh1WT1VDSEVSX0VSUk9SX05PVElDRV9SRVBMQVlFRBAHYgZwcm90bzM");
 
 /**
  * Why a voucher service call failed (the ErrorDetail reasons of domain "rights.voucher.v1.VoucherError").
@@ -64,6 +64,13 @@ export enum VoucherError {
    * @generated from enum value: VOUCHER_ERROR_CHANNEL_REJECTED = 6;
    */
   CHANNEL_REJECTED = 6,
+
+  /**
+   * A signed notice (a send channel's callback) whose nonce was seen before within the skew window: a replay.
+   *
+   * @generated from enum value: VOUCHER_ERROR_NOTICE_REPLAYED = 7;
+   */
+  NOTICE_REPLAYED = 7,
 }
 
 /**

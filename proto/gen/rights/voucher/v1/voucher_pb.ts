@@ -4,13 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file rights/voucher/v1/voucher.proto.
  */
 export const file_rights_voucher_v1_voucher: GenFile = /*@__PURE__*/
-  fileDesc("Ch9yaWdodHMvdm91Y2hlci92MS92b3VjaGVyLnByb3RvEhFyaWdodHMudm91Y2hlci52MSJ7CgdWb3VjaGVyEhAKCG9yZGVyX25vGAEgASgJEhIKCnZvdWNoZXJfbm8YAiABKAkSCwoDdXJsGAMgASgJEhIKCmtleV9zdGF0dXMYBCABKAUSFAoMc2VuZF9jaGFubmVsGAUgASgJEhMKC3RlbXBsYXRlX2lkGAYgASgJIn0KE0lzc3VlVm91Y2hlclJlcXVlc3QSEAoIb3JkZXJfbm8YASABKAkSEwoLdGVtcGxhdGVfaWQYAiABKAkSFAoMc2VuZF9jaGFubmVsGAMgASgJEhMKC3JpZ2h0c19jb2RlGAQgASgJEhQKDGN1c3RvbWVyX3JlZhgFIAEoCSJDChRJc3N1ZVZvdWNoZXJSZXNwb25zZRIrCgd2b3VjaGVyGAEgASgLMhoucmlnaHRzLnZvdWNoZXIudjEuVm91Y2hlciImChJWb2lkVm91Y2hlclJlcXVlc3QSEAoIb3JkZXJfbm8YASABKAkiQgoTVm9pZFZvdWNoZXJSZXNwb25zZRIrCgd2b3VjaGVyGAEgASgLMhoucmlnaHRzLnZvdWNoZXIudjEuVm91Y2hlciIlChFHZXRWb3VjaGVyUmVxdWVzdBIQCghvcmRlcl9ubxgBIAEoCSJBChJHZXRWb3VjaGVyUmVzcG9uc2USKwoHdm91Y2hlchgBIAEoCzIaLnJpZ2h0cy52b3VjaGVyLnYxLlZvdWNoZXIyqgIKDlZvdWNoZXJTZXJ2aWNlEl8KDElzc3VlVm91Y2hlchImLnJpZ2h0cy52b3VjaGVyLnYxLklzc3VlVm91Y2hlclJlcXVlc3QaJy5yaWdodHMudm91Y2hlci52MS5Jc3N1ZVZvdWNoZXJSZXNwb25zZRJcCgtWb2lkVm91Y2hlchIlLnJpZ2h0cy52b3VjaGVyLnYxLlZvaWRWb3VjaGVyUmVxdWVzdBomLnJpZ2h0cy52b3VjaGVyLnYxLlZvaWRWb3VjaGVyUmVzcG9uc2USWQoKR2V0Vm91Y2hlchIkLnJpZ2h0cy52b3VjaGVyLnYxLkdldFZvdWNoZXJSZXF1ZXN0GiUucmlnaHRzLnZvdWNoZXIudjEuR2V0Vm91Y2hlclJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("Ch9yaWdodHMvdm91Y2hlci92MS92b3VjaGVyLnByb3RvEhFyaWdodHMudm91Y2hlci52MSJ7CgdWb3VjaGVyEhAKCG9yZGVyX25vGAEgASgJEhIKCnZvdWNoZXJfbm8YAiABKAkSCwoDdXJsGAMgASgJEhIKCmtleV9zdGF0dXMYBCABKAUSFAoMc2VuZF9jaGFubmVsGAUgASgJEhMKC3RlbXBsYXRlX2lkGAYgASgJIn0KE0lzc3VlVm91Y2hlclJlcXVlc3QSEAoIb3JkZXJfbm8YASABKAkSEwoLdGVtcGxhdGVfaWQYAiABKAkSFAoMc2VuZF9jaGFubmVsGAMgASgJEhMKC3JpZ2h0c19jb2RlGAQgASgJEhQKDGN1c3RvbWVyX3JlZhgFIAEoCSJDChRJc3N1ZVZvdWNoZXJSZXNwb25zZRIrCgd2b3VjaGVyGAEgASgLMhoucmlnaHRzLnZvdWNoZXIudjEuVm91Y2hlciImChJWb2lkVm91Y2hlclJlcXVlc3QSEAoIb3JkZXJfbm8YASABKAkiQgoTVm9pZFZvdWNoZXJSZXNwb25zZRIrCgd2b3VjaGVyGAEgASgLMhoucmlnaHRzLnZvdWNoZXIudjEuVm91Y2hlciIlChFHZXRWb3VjaGVyUmVxdWVzdBIQCghvcmRlcl9ubxgBIAEoCSJBChJHZXRWb3VjaGVyUmVzcG9uc2USKwoHdm91Y2hlchgBIAEoCzIaLnJpZ2h0cy52b3VjaGVyLnYxLlZvdWNoZXIilgEKF1JlY29yZFJlZGVtcHRpb25SZXF1ZXN0EhQKDHNlbmRfY2hhbm5lbBgBIAEoCRISCgp2b3VjaGVyX25vGAIgASgJEi8KC3JlZGVlbWVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglub3RpY2VfaWQYBCABKAkSDQoFbm9uY2UYBSABKAkiYQoYUmVjb3JkUmVkZW1wdGlvblJlc3BvbnNlEisKB3ZvdWNoZXIYASABKAsyGi5yaWdodHMudm91Y2hlci52MS5Wb3VjaGVyEhgKEGFscmVhZHlfcmVkZWVtZWQYAiABKAgiKAoURXhwaXJlVm91Y2hlclJlcXVlc3QSEAoIb3JkZXJfbm8YASABKAkiRAoVRXhwaXJlVm91Y2hlclJlc3BvbnNlEisKB3ZvdWNoZXIYASABKAsyGi5yaWdodHMudm91Y2hlci52MS5Wb3VjaGVyMvsDCg5Wb3VjaGVyU2VydmljZRJfCgxJc3N1ZVZvdWNoZXISJi5yaWdodHMudm91Y2hlci52MS5Jc3N1ZVZvdWNoZXJSZXF1ZXN0GicucmlnaHRzLnZvdWNoZXIudjEuSXNzdWVWb3VjaGVyUmVzcG9uc2USXAoLVm9pZFZvdWNoZXISJS5yaWdodHMudm91Y2hlci52MS5Wb2lkVm91Y2hlclJlcXVlc3QaJi5yaWdodHMudm91Y2hlci52MS5Wb2lkVm91Y2hlclJlc3BvbnNlElkKCkdldFZvdWNoZXISJC5yaWdodHMudm91Y2hlci52MS5HZXRWb3VjaGVyUmVxdWVzdBolLnJpZ2h0cy52b3VjaGVyLnYxLkdldFZvdWNoZXJSZXNwb25zZRJrChBSZWNvcmRSZWRlbXB0aW9uEioucmlnaHRzLnZvdWNoZXIudjEuUmVjb3JkUmVkZW1wdGlvblJlcXVlc3QaKy5yaWdodHMudm91Y2hlci52MS5SZWNvcmRSZWRlbXB0aW9uUmVzcG9uc2USYgoNRXhwaXJlVm91Y2hlchInLnJpZ2h0cy52b3VjaGVyLnYxLkV4cGlyZVZvdWNoZXJSZXF1ZXN0GigucmlnaHRzLnZvdWNoZXIudjEuRXhwaXJlVm91Y2hlclJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message rights.voucher.v1.Voucher
@@ -181,6 +183,109 @@ export const GetVoucherResponseSchema: GenMessage<GetVoucherResponse> = /*@__PUR
   messageDesc(file_rights_voucher_v1_voucher, 6);
 
 /**
+ * @generated from message rights.voucher.v1.RecordRedemptionRequest
+ */
+export type RecordRedemptionRequest = Message<"rights.voucher.v1.RecordRedemptionRequest"> & {
+  /**
+   * The send channel that sent the notice (e.g. BLUE_BROTHERS).
+   *
+   * @generated from field: string send_channel = 1;
+   */
+  sendChannel: string;
+
+  /**
+   * @generated from field: string voucher_no = 2;
+   */
+  voucherNo: string;
+
+  /**
+   * When the customer redeemed it, by the channel's clock.
+   *
+   * @generated from field: google.protobuf.Timestamp redeemed_at = 3;
+   */
+  redeemedAt?: Timestamp;
+
+  /**
+   * The channel's id of the notice (the same on its retries).
+   *
+   * @generated from field: string notice_id = 4;
+   */
+  noticeId: string;
+
+  /**
+   * The signed request's nonce: seen twice within the skew window, the second is a replay.
+   *
+   * @generated from field: string nonce = 5;
+   */
+  nonce: string;
+};
+
+/**
+ * Describes the message rights.voucher.v1.RecordRedemptionRequest.
+ * Use `create(RecordRedemptionRequestSchema)` to create a new message.
+ */
+export const RecordRedemptionRequestSchema: GenMessage<RecordRedemptionRequest> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_voucher, 7);
+
+/**
+ * @generated from message rights.voucher.v1.RecordRedemptionResponse
+ */
+export type RecordRedemptionResponse = Message<"rights.voucher.v1.RecordRedemptionResponse"> & {
+  /**
+   * @generated from field: rights.voucher.v1.Voucher voucher = 1;
+   */
+  voucher?: Voucher;
+
+  /**
+   * The voucher was already redeemed: this notice changed nothing.
+   *
+   * @generated from field: bool already_redeemed = 2;
+   */
+  alreadyRedeemed: boolean;
+};
+
+/**
+ * Describes the message rights.voucher.v1.RecordRedemptionResponse.
+ * Use `create(RecordRedemptionResponseSchema)` to create a new message.
+ */
+export const RecordRedemptionResponseSchema: GenMessage<RecordRedemptionResponse> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_voucher, 8);
+
+/**
+ * @generated from message rights.voucher.v1.ExpireVoucherRequest
+ */
+export type ExpireVoucherRequest = Message<"rights.voucher.v1.ExpireVoucherRequest"> & {
+  /**
+   * @generated from field: string order_no = 1;
+   */
+  orderNo: string;
+};
+
+/**
+ * Describes the message rights.voucher.v1.ExpireVoucherRequest.
+ * Use `create(ExpireVoucherRequestSchema)` to create a new message.
+ */
+export const ExpireVoucherRequestSchema: GenMessage<ExpireVoucherRequest> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_voucher, 9);
+
+/**
+ * @generated from message rights.voucher.v1.ExpireVoucherResponse
+ */
+export type ExpireVoucherResponse = Message<"rights.voucher.v1.ExpireVoucherResponse"> & {
+  /**
+   * @generated from field: rights.voucher.v1.Voucher voucher = 1;
+   */
+  voucher?: Voucher;
+};
+
+/**
+ * Describes the message rights.voucher.v1.ExpireVoucherResponse.
+ * Use `create(ExpireVoucherResponseSchema)` to create a new message.
+ */
+export const ExpireVoucherResponseSchema: GenMessage<ExpireVoucherResponse> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_voucher, 10);
+
+/**
  * Vouchers (券码) issued and voided through send channels (制码方, Blue Brothers first).
  * Every call is idempotent by our order number.
  *
@@ -210,6 +315,30 @@ export const VoucherService: GenService<{
     methodKind: "unary";
     input: typeof GetVoucherRequestSchema;
     output: typeof GetVoucherResponseSchema;
+  },
+  /**
+   * A send channel's redemption notice (the gateway's callback route): marks the voucher redeemed (key status 2,
+   * usage time = the channel's redemption time) and writes voucher.redeemed. A nonce seen before (within the
+   * signature's skew window) is a replay: NOTICE_REPLAYED, nothing changed. An unknown voucher: ORDER_NOT_FOUND.
+   * A repeat of a notice for a redeemed voucher succeeds and changes nothing.
+   *
+   * @generated from rpc rights.voucher.v1.VoucherService.RecordRedemption
+   */
+  recordRedemption: {
+    methodKind: "unary";
+    input: typeof RecordRedemptionRequestSchema;
+    output: typeof RecordRedemptionResponseSchema;
+  },
+  /**
+   * The order's rights expired: voids the voucher at its send channel and sets key status 4 (voucher.expired).
+   * Idempotent; a redeemed voucher answers SERVICE_IN_EFFECT (the customer was first).
+   *
+   * @generated from rpc rights.voucher.v1.VoucherService.ExpireVoucher
+   */
+  expireVoucher: {
+    methodKind: "unary";
+    input: typeof ExpireVoucherRequestSchema;
+    output: typeof ExpireVoucherResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rights_voucher_v1_voucher, 0);

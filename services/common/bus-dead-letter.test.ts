@@ -1,0 +1,93 @@
+// Bounded redelivery: a message whose handler keeps failing is dead-lettered to dead.<subject> (with its headers)
+// after maxDeliveries and acked; and, on NATS, a consumer whose durable was deleted is re-created.
+import { randomBytes } from "node:crypto";
+import { connect } from "nats";
+import { afterEach, describe, expect, it } from "vitest";
+import { until } from "../../test/support/until.js";
+import { connectEventBus, DEAD_LETTER_STREAM, deadLetterSubject, type BusMessage, type EventBus } from "./bus.js";
+import { createLogger } from "./logger.js";
+import { Metrics } from "./metrics.js";
+import { currentTraceId, runWithTrace } from "./trace.js";
+
+const logger = createLogger("bus-test", process.env.TEST_LOG_LEVEL ?? "silent");
+const natsUrl = process.env.NATS_URL;
+const encoder = new TextEncoder();
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  cleanups.length = 0;
+});
+
+async function openBus(metrics?: Metrics): Promise<{ bus: EventBus; prefix: string; stream: string }> {
+  const tag = randomBytes(4).toString("hex");
+  const stream = { name: `DL_${tag}`, subjects: [`dl${tag}.>`] };
+  const bus = await connectEventBus({ url: natsUrl, streams: [stream], name: "bus-test", logger, retryBaseMs: 10, maxDeliveries: 3, metrics });
+  cleanups.push(async () => {
+    await bus.close();
+    if (!natsUrl) return;
+    const nc = await connect({ servers: natsUrl, timeout: 2_000 });
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.delete(stream.name).catch(() => false);
+    await jsm.consumers.delete(DEAD_LETTER_STREAM.name, `dead-${tag}`).catch(() => false);
+    await nc.close();
+  });
+  return { bus, prefix: `dl${tag}`, stream: stream.name };
+}
+
+describe(`dead letters (${natsUrl ? "NATS JetStream" : "in-process"})`, () => {
+  it("dead-letters a message after maxDeliveries failed deliveries, with its trace, and counts it", async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    const { bus, prefix } = await openBus(metrics);
+    const deliveries: number[] = [];
+    await bus.subscribe({
+      durable: "poisoned",
+      subjects: [`${prefix}.event`],
+      handler: async (m) => {
+        deliveries.push(m.deliveryCount);
+        throw new Error("handler always fails");
+      },
+    });
+    const dead: Array<BusMessage & { traceId: string | undefined }> = [];
+    await bus.subscribe({
+      durable: `dead-${prefix.slice(2)}`,
+      subjects: [deadLetterSubject(`${prefix}.event`)],
+      handler: async (m) => {
+        dead.push({ ...m, traceId: currentTraceId() });
+      },
+    });
+    await runWithTrace("deadbeefdeadbeefdeadbeefdeadbeef", () => bus.publish(`${prefix}.event`, `event-${prefix}`, encoder.encode("payload")));
+
+    await until(() => dead.length === 1, 10_000, "the dead letter");
+    expect(deliveries).toEqual([1, 2, 3]);
+    expect(dead[0]).toMatchObject({ subject: `dead.${prefix}.event`, traceId: "deadbeefdeadbeefdeadbeefdeadbeef" });
+    expect(Buffer.from(dead[0]?.data ?? []).toString()).toBe("payload");
+    // Acked once dead-lettered: no fourth delivery.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(deliveries).toEqual([1, 2, 3]);
+    const counted = await metrics.registry.getSingleMetricAsString("events_handled_total");
+    expect(counted).toMatch(/events_handled_total\{consumer="poisoned",outcome="dead"\} 1/);
+    expect(counted).toMatch(/events_handled_total\{consumer="poisoned",outcome="nak"\} 2/);
+  });
+
+  it.runIf(natsUrl)("keeps consuming after its durable is deleted on the server (re-created)", async () => {
+    const { bus, prefix, stream } = await openBus();
+    const received: string[] = [];
+    await bus.subscribe({
+      durable: "recreated",
+      subjects: [`${prefix}.event`],
+      handler: async (m) => {
+        received.push(m.id);
+      },
+    });
+    await bus.publish(`${prefix}.event`, "before", encoder.encode("1"));
+    await until(() => received.includes("before"), 5_000, "the first event");
+
+    const nc = await connect({ servers: natsUrl, timeout: 2_000 });
+    await (await nc.jetstreamManager()).consumers.delete(stream, "recreated");
+    await nc.close();
+
+    await bus.publish(`${prefix}.event`, "after", encoder.encode("2"));
+    await until(() => received.includes("after"), 15_000, "an event after the durable was deleted");
+  });
+});

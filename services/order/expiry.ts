@@ -1,0 +1,47 @@
+import type { Client } from "@connectrpc/connect";
+import { reasonOf } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+import { VoucherError, VoucherErrorSchema } from "../../proto/gen/rights/voucher/v1/errors_pb.js";
+import type { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
+import type { OrderStore } from "./order-store.js";
+
+export interface ExpiryDeps {
+  orders: OrderStore;
+  vouchers: Client<typeof VoucherService>;
+  logger: Logger;
+  eventsWritten(): void;
+  /** How long a claim keeps other replicas off an order: longer than one order's voucher call. */
+  claimMs: number;
+}
+
+/**
+ * One round of expiry: claims a small batch of due orders, and for each expires its voucher (voided at the send
+ * channel, key status 4), then the order (500, order.expired). Each step is idempotent, so an order whose round
+ * stopped half-way (a replica died) is finished by whoever claims it next. A voucher redeemed before the void
+ * reached its channel keeps its order alive: the voucher service records the redemption instead. Answers how
+ * many orders it claimed.
+ */
+export async function expireDueOrders(deps: ExpiryDeps, batchSize: number): Promise<number> {
+  const due = await deps.orders.claimDueExpiries(deps.claimMs, batchSize);
+  for (const order of due) {
+    try {
+      await deps.vouchers.expireVoucher({ orderNo: order.orderNo });
+    } catch (err) {
+      const reason = reasonOf(err, VoucherErrorSchema);
+      if (reason === VoucherError.REDEEMED) {
+        deps.logger.info({ orderNo: order.orderNo }, "expiry skipped: the voucher was redeemed first");
+        continue;
+      }
+      // No voucher was ever issued (a booking that stopped before it): nothing to void.
+      if (reason !== VoucherError.NOT_FOUND) {
+        deps.logger.warn({ orderNo: order.orderNo, err }, "voucher expiry failed; the order is taken again when its claim lapses");
+        continue;
+      }
+    }
+    if (await deps.orders.completeExpiry(order)) {
+      deps.eventsWritten();
+      deps.logger.info({ orderNo: order.orderNo }, "order expired");
+    }
+  }
+  return due.length;
+}
