@@ -107,7 +107,7 @@ export class OrderStore {
        ON CONFLICT (code) DO NOTHING
        RETURNING ${COLUMNS}`,
       [
-        newOrderNo(),
+        newOrderNo(this.clock.now()),
         order.code,
         order.type,
         order.mac,

@@ -120,6 +120,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       port: options.blueBrothersSandboxPort ?? 0,
       ...SANDBOX_BLUE_BROTHERS,
       store: sandboxStore,
+      clock: options.clock,
       logger,
     });
     closers.push(() => blueBrothersSandbox.close());

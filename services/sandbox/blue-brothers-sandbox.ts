@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { systemClock, type Clock } from "../common/clock.js";
 import type { Logger } from "../common/logger.js";
 import {
   BLUE_BROTHERS_CODES,
@@ -84,6 +85,8 @@ export interface BlueBrothersSandboxOptions {
   /** Attempts per notice (default 5), the first retry after `callbackRetryMs` (default 200), doubling. */
   callbackAttempts?: number;
   callbackRetryMs?: number;
+  /** When customers redeem, as the platform's clock reads it (embedded CLOCK_START); the system clock by default. */
+  clock?: Clock;
   logger?: Logger;
 }
 
@@ -94,6 +97,8 @@ const REDEEM_PAGE = /^\/redeem\/([0-9A-Za-z]{1,32})$/;
 
 export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptions): Promise<BlueBrothersSandbox> {
   const store = options.store ?? memorySandboxStore();
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now();
   const byOrder = store.records<SandboxVoucher>("blue-brothers.voucher");
   /** voucherNo → outOrderNo. */
   const orderOfVoucher = store.records<string>("blue-brothers.voucher-no");
@@ -156,7 +161,7 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
       const redeemed: SandboxVoucher = {
         ...voucher,
         status: "REDEEMED",
-        redeemedAt: new Date().toISOString(),
+        redeemedAt: now().toISOString(),
         noticeId: `N${randomBytes(8).toString("hex").toUpperCase()}`,
       };
       await byOrder.put(voucher.outOrderNo, redeemed);
@@ -185,7 +190,7 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
           voucherNo,
           url: `${publicUrl}/redeem/${voucherNo}`,
           status: "NORMAL",
-          issuedAt: new Date().toISOString(),
+          issuedAt: now().toISOString(),
         };
         await byOrder.put(voucher.outOrderNo, voucher);
         await orderOfVoucher.put(voucherNo, voucher.outOrderNo);
@@ -206,7 +211,7 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
         }
         if (voucher.status === "REDEEMED") return answer(BLUE_BROTHERS_CODES.VOUCHER_REDEEMED, "券码已核销");
         if (voucher.status === "NORMAL") {
-          await byOrder.put(voucher.outOrderNo, { ...voucher, status: "VOIDED", voidedAt: new Date().toISOString() });
+          await byOrder.put(voucher.outOrderNo, { ...voucher, status: "VOIDED", voidedAt: now().toISOString() });
         }
         return ok({ status: "VOIDED" });
       }
