@@ -9,7 +9,6 @@ import { randomBytes } from "node:crypto";
 import { createClient } from "@connectrpc/connect";
 import { toBinary } from "@bufbuild/protobuf";
 import { url } from "envalid";
-import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health } from "../proto/gen/grpc/health/v1/health_pb.js";
 import { OrderBookedSchema, type OrderBooked } from "../proto/gen/rights/events/v1/events_pb.js";
@@ -23,6 +22,7 @@ import { migrateServices, startServiceRole, streamsOf, type Running } from "../s
 import { startPlatform, type RunningPlatform } from "../services/platform/platform.js";
 import { services } from "../services/platform/services.js";
 import { testDatabase, type TestDatabase } from "./support/databases.js";
+import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { freePort } from "./support/free-port.js";
 import { freshCode, PATHS, postPsbc, SANDBOX_AES } from "./support/platform.js";
 import { until } from "./support/until.js";
@@ -126,16 +126,18 @@ describe("a service added by its descriptor", () => {
     let tally: Tally;
     let platform: RunningPlatform | undefined;
     let role: Running | undefined;
+    // A NATS of its own: a new durable reads its stream from the start, and the shared ORDER stream holds every
+    // earlier run's bookings, which this consumer would work through (each failing once) before the test's.
+    let nats: TestNatsServer;
     beforeAll(async () => {
+      nats = await startTestNatsServer();
       t = await testDatabase();
       tally = await tallyService(durable);
     });
     afterAll(async () => {
       for (const stop of role?.stops ?? []) await stop();
       await platform?.close();
-      const nc = await connect({ servers: process.env.NATS_URL, timeout: 2_000 });
-      await (await nc.jetstreamManager({ timeout: 2_000 })).consumers.delete("ORDER", durable).catch(() => false);
-      await nc.close();
+      await nats?.stop();
       await tally?.remove();
       await t?.drop();
     });
@@ -148,14 +150,14 @@ describe("a service added by its descriptor", () => {
         sandboxAes: SANDBOX_AES,
         databaseUrl: t.url,
         redisUrl: process.env.REDIS_URL,
-        natsUrl: process.env.NATS_URL,
+        natsUrl: nats.url,
       });
       role = await startServiceRole(tally.descriptor, {
         logger,
         streams: streamsOf(withTally),
         env: {
           DATABASE_URL: t.url,
-          NATS_URL: process.env.NATS_URL,
+          NATS_URL: nats.url,
           HOST: "127.0.0.1",
           METRICS_PORT: String(await freePort()),
           ORDER_SERVICE_URL: platform.serviceUrl("order"),
