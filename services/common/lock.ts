@@ -1,8 +1,9 @@
 // The distributed lock on a rights code: Redis when configured, in-process when embedded.
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Logger } from "./logger.js";
+import { closeRedis, connectRedis } from "./redis.js";
 
 /** Thrown by `Lease.assertHeld` once the lease may have lapsed: another holder may own the key now. */
 export class LeaseLost extends Error {
@@ -43,9 +44,6 @@ export interface LockServiceOptions {
   prefix?: string;
   logger: Logger;
 }
-
-const COMMAND_TIMEOUT_MS = 1_000;
-const CONNECT_TIMEOUT_MS = 3_000;
 
 /** Deletes the key only while it still holds our token, so an expired holder never frees a newer one's lock. */
 const RELEASE_SCRIPT = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
@@ -162,13 +160,7 @@ class RedisLockService implements LockService {
     private readonly prefix: string,
     private readonly logger: Logger,
   ) {
-    this.redis = new Redis(url, {
-      commandTimeout: COMMAND_TIMEOUT_MS,
-      connectTimeout: CONNECT_TIMEOUT_MS,
-      // Fail fast while Redis is down instead of queueing commands behind a reconnect.
-      maxRetriesPerRequest: 1,
-    });
-    this.redis.on("error", (err: Error) => logger.warn({ error: err.message }, "redis connection error"));
+    this.redis = connectRedis(url, logger);
   }
 
   async acquire(key: string, options: { ttlMs: number; waitMs: number }): Promise<Lease | null> {
@@ -197,13 +189,8 @@ class RedisLockService implements LockService {
     await this.redis.ping();
   }
 
-  async close(): Promise<void> {
-    try {
-      await this.redis.quit();
-    } catch {
-      // quit fails when the connection is already gone; disconnect then frees the socket.
-      this.redis.disconnect();
-    }
+  close(): Promise<void> {
+    return closeRedis(this.redis);
   }
 }
 

@@ -1,7 +1,8 @@
 // Failures counted per client over a window (wrong download passwords, say): Redis in the cluster, so every
 // replica sees the same count; in-process when embedded without it.
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Logger } from "./logger.js";
+import { closeRedis, connectRedis } from "./redis.js";
 
 export interface RateLimiter {
   /** The failures of `key` in its current window (0 when none). */
@@ -28,8 +29,7 @@ class RedisRateLimiter implements RateLimiter {
     private readonly prefix: string,
     logger: Logger,
   ) {
-    this.redis = new Redis(url, { commandTimeout: 1_000, connectTimeout: 3_000, maxRetriesPerRequest: 1 });
-    this.redis.on("error", (err: Error) => logger.warn({ error: err.message }, "redis connection error"));
+    this.redis = connectRedis(url, logger);
   }
 
   async failures(key: string): Promise<number> {
@@ -44,12 +44,8 @@ class RedisRateLimiter implements RateLimiter {
     await this.redis.ping();
   }
 
-  async close(): Promise<void> {
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
+  close(): Promise<void> {
+    return closeRedis(this.redis);
   }
 }
 
