@@ -14,14 +14,8 @@ import {
 import { NotifyService, TaskState, TaskType, type Task } from "../proto/gen/rights/notify/v1/notify_pb.js";
 import { adminAuthorization } from "../services/common/admin-credential.js";
 import { formatBusinessTime } from "../services/common/clock.js";
-import { sharedDatabase } from "../services/common/database.js";
-import { createLogger } from "../services/common/logger.js";
 import { rpcTransport } from "../services/common/rpc-client.js";
-import { hostDescribedService } from "../services/common/service-descriptor.js";
-import type { HostedService } from "../services/common/service-host.js";
-import { notifyService } from "../services/notify/service.js";
 import { TaskStore } from "../services/notify/task-store.js";
-import { SANDBOX_PSBC } from "../services/sandbox/credentials.js";
 import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { freshCode, modes, startTestPlatform, type TestPlatform } from "./support/platform.js";
 import { until } from "./support/until.js";
@@ -184,7 +178,7 @@ describe.each(modes)("the notify service (%s)", (mode) => {
   });
 
   it("shares 100 tasks between two replicas of two workers each, delivering none twice", async () => {
-    const second = await startNotifyReplica(platform);
+    const second = await platform.startReplica("notify");
     try {
       const codes = await Promise.all(Array.from({ length: 100 }, () => bookedCode()));
       const calls = platform.psbcSandbox.calls.complete;
@@ -220,26 +214,3 @@ describe.each(modes)("the notify service (%s)", (mode) => {
     expect(await completionsOf(code)).toHaveLength(1);
   });
 });
-
-/** A second notify replica on the same database and bus, as the cluster would run it. */
-async function startNotifyReplica(platform: TestPlatform): Promise<HostedService> {
-  const replica = await hostDescribedService(notifyService, {
-    env: {
-      ...process.env,
-      NOTIFY_PORT: "0",
-      PSBC_BASE_URL: platform.psbcSandbox.url,
-      PSBC_APP_ID: SANDBOX_PSBC.appId,
-      PSBC_APP_SECRET: SANDBOX_PSBC.appSecret,
-      PSBC_TIMEOUT_MS: String(PSBC_TIMEOUT_MS),
-      ADMIN_TOKEN: platform.adminToken,
-    },
-    db: sharedDatabase(platform.db),
-    bus: platform.bus,
-    logger: createLogger("notify-replica", process.env.TEST_LOG_LEVEL ?? "silent"),
-    host: "127.0.0.1",
-    runtime: { metrics: platform.metrics, migrations: "apply", shutdownDelayMs: 0, shutdownGraceMs: 1_000 },
-  });
-  await replica.ready;
-  return replica;
-}
-

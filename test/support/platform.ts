@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { encryptRightsRequest, type AesSecret } from "../../services/order/psbc/rights-request.js";
 import type { Clock } from "../../services/common/clock.js";
 import { createLogger } from "../../services/common/logger.js";
@@ -49,6 +50,9 @@ export async function startTestPlatform(
     logger: createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent"),
     databaseUrl: database?.url,
     redisUrl: mode === "cluster" ? process.env.REDIS_URL : undefined,
+    // Locks and failure counts of this platform's own in the shared Redis: another test file's leases and
+    // throttled clients are not this one's.
+    redisKeyPrefix: `rights:test-${randomBytes(4).toString("hex")}:`,
     natsUrl: mode === "cluster" ? (options.natsUrl ?? process.env.NATS_URL) : undefined,
     sandboxAes: SANDBOX_AES,
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 1000,
