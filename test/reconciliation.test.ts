@@ -12,7 +12,6 @@ import { OrderCompletedSchema } from "../proto/gen/rights/events/v1/events_pb.js
 import { NotifyService, TaskState, TaskType } from "../proto/gen/rights/notify/v1/notify_pb.js";
 import { ReconciliationService } from "../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { adminAuthorization } from "../services/common/admin-credential.js";
-import type { Clock } from "../services/common/clock.js";
 import { subjectOf } from "../services/common/events.js";
 import { createLockService } from "../services/common/lock.js";
 import { createLogger } from "../services/common/logger.js";
@@ -22,6 +21,7 @@ import { ReconciliationFiles } from "../services/reconciliation/files.js";
 import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { modes, startTestPlatform, type TestPlatform } from "./support/platform.js";
 import { assertContractResponse } from "./support/psbc-contract.js";
+import { TestClock } from "./support/test-clock.js";
 import { until } from "./support/until.js";
 
 const FILES = "/api/v1/reconciliation/files";
@@ -35,20 +35,6 @@ const fileId = (month: string) => `FILE${month}${PROVIDER}001`;
 const PASSWORD = EMBEDDED_RECONCILIATION.password;
 const MAX_FAILURES = 3;
 const WINDOW_MS = 1_500;
-
-/** A clock the test moves, running on from where it is set (the notify service's retries wait on it). */
-class TestClock implements Clock {
-  private offsetMs = 0;
-  constructor(start: Date) {
-    this.set(start.toISOString());
-  }
-  now(): Date {
-    return new Date(Date.now() + this.offsetMs);
-  }
-  set(iso: string): void {
-    this.offsetMs = new Date(iso).getTime() - Date.now();
-  }
-}
 
 interface Answer {
   status: number;
