@@ -82,7 +82,7 @@ describe.each(modes)("the notify service (%s)", (mode) => {
     return (await platform.psbcSandbox.completions()).filter((completion) => completion.code === code);
   }
 
-  it("makes one delivered service-complete task of a redeemed voucher's order, whatever the redeliveries and duplicates", async () => {
+  it("makes one delivered service-complete task of a redeemed voucher's order, whatever the redeliveries, duplicates and re-publishes", async () => {
     const code = await bookedCode();
     const usageTime = new Date("2026-10-20T02:30:00Z");
     const redeemed = toBinary(
@@ -105,6 +105,18 @@ describe.each(modes)("the notify service (%s)", (mode) => {
     expect(await tasksOf(code)).toEqual([expect.objectContaining({ taskId: task.taskId, attempts: 1 })]);
     expect(await completionsOf(code)).toEqual([expect.objectContaining({ orderNo: `O${code}`, type: "310001", completedAt: formatBusinessTime(usageTime) })]);
     expect(await delivered(task.taskId)).toEqual([expect.objectContaining({ taskType: 1, orderNo: `O${code}`, code })]);
+
+    // The same redemption re-published once its task was delivered: PSBC was told, so no task again.
+    const calls = platform.psbcSandbox.calls.complete;
+    const third = randomUUID();
+    await platform.bus.publish("order.voucher_redeemed", third, redeemed);
+    await until(
+      async () => (await platform.db.query("SELECT 1 FROM notify.processed_event WHERE event_id = $1", [third])).rowCount === 1,
+      10_000,
+      "the re-published event handled",
+    );
+    expect(await tasksOf(code)).toEqual([expect.objectContaining({ taskId: task.taskId, state: TaskState.DELIVERED })]);
+    expect(platform.psbcSandbox.calls.complete).toBe(calls);
   });
 
   it("retries with backoff while PSBC fails or times out, then delivers", async () => {
