@@ -2,11 +2,10 @@
 // kept across the stop), on the real PostgreSQL and Redis: whatever was written while the bus was down waits in
 // the outboxes and goes on once it is back. The order completes once, the ledger has one row, and PSBC is told
 // once.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { NotificationDeliveredSchema, OrderBookedSchema, OrderCompletedSchema, OrderVoucherRedeemedSchema } from "../proto/gen/rights/events/v1/events_pb.js";
-import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { outboxEventsOf } from "./support/outbox-events.js";
-import { freshCode, modes, PATHS, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { freshCode, modes, PATHS, useTestPlatform, type TestPlatform } from "./support/platform.js";
 import { until } from "./support/until.js";
 
 /** Deadline of the chain once NATS is back: consumers reconnect and outbox relays retry with backoff (≤ 30 s). */
@@ -15,21 +14,14 @@ const AFTER_RESTART_MS = 60_000;
 const PSBC_DELAY_MS = 1_500;
 
 describe.runIf(modes.includes("cluster"))("the redemption chain across a NATS restart (cluster)", () => {
-  let nats: TestNatsServer;
-  let platform: TestPlatform;
-  const saved = { ...process.env };
-
-  beforeAll(async () => {
-    Object.assign(process.env, { NOTIFY_POLL_MS: "50", NOTIFY_BACKOFF_BASE_MS: "50", NOTIFY_BACKOFF_MAX_MS: "500" });
-    nats = await startTestNatsServer();
-    // PSBC's deadline well above the held acknowledgement: one notice, never a timed-out one and its retry.
-    platform = await startTestPlatform("cluster", { natsUrl: nats.url, upstreamTimeoutMs: PSBC_DELAY_MS * 4 });
+  // PSBC's deadline well above the held acknowledgement: one notice, never a timed-out one and its retry.
+  const chain = useTestPlatform("cluster", {
+    upstreamTimeoutMs: PSBC_DELAY_MS * 4,
+    env: { NOTIFY_POLL_MS: "50", NOTIFY_BACKOFF_BASE_MS: "50", NOTIFY_BACKOFF_MAX_MS: "500" },
   });
-  afterAll(async () => {
-    await nats?.resume();
-    await platform?.close();
-    await nats?.stop();
-    process.env = saved;
+  let platform: TestPlatform;
+  beforeAll(() => {
+    platform = chain.platform;
   });
 
   async function book(): Promise<{ code: string; orderNo: string; url: string }> {
@@ -72,7 +64,7 @@ describe.runIf(modes.includes("cluster"))("the redemption chain across a NATS re
     const order = await book();
     const psbcCalls = platform.psbcSandbox.calls.complete;
     const noticesBefore = platform.blueBrothersSandbox.notices.delivered;
-    await nats.halt();
+    await chain.nats?.halt();
     await redeem(order.url);
     // The voucher service takes the notice without the bus: its voucher.redeemed waits in the outbox.
     await until(() => platform.blueBrothersSandbox.notices.delivered === noticesBefore + 1, 10_000, "the notice answered 0000");
@@ -80,7 +72,7 @@ describe.runIf(modes.includes("cluster"))("the redemption chain across a NATS re
     expect(rows).toEqual([{ key_status: 2 }]);
     expect(await platform.orderRow(order.code)).toMatchObject({ status: 200, key_status: 1 });
 
-    await nats.resume();
+    await chain.nats?.resume();
     await expectCompletedOnce(order, psbcCalls);
   });
 
@@ -92,13 +84,13 @@ describe.runIf(modes.includes("cluster"))("the redemption chain across a NATS re
       await redeem(order.url);
       // The task is claimed and its notice is at PSBC, held there: now the bus goes.
       await until(async () => (await tasksOf(order.code)).some((task) => task.attempts === 1), 20_000, "the task claimed");
-      await nats.halt();
+      await chain.nats?.halt();
       await until(async () => (await tasksOf(order.code))[0]?.state === 2, 20_000, "the delivery recorded");
       expect(await platform.orderRow(order.code)).toMatchObject({ status: 200, key_status: 2 });
     } finally {
       platform.psbcSandbox.faults.clear();
     }
-    await nats.resume();
+    await chain.nats?.resume();
     await expectCompletedOnce(order, psbcCalls);
   });
 });

@@ -5,7 +5,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Client } from "@connectrpc/connect";
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   NotificationDeadSchema,
   NotificationDeliveredSchema,
@@ -16,8 +16,7 @@ import { adminAuthorization } from "../services/common/admin-credential.js";
 import { formatBusinessTime } from "../services/common/clock.js";
 import { rpcTransport } from "../services/common/rpc-client.js";
 import { TaskStore } from "../services/notify/task-store.js";
-import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
-import { freshCode, modes, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { freshCode, modes, useTestPlatform, type TestPlatform } from "./support/platform.js";
 import { until } from "./support/until.js";
 
 // Quick retries, a short lease and few attempts, so a failing PSBC, a dead task and a killed worker take seconds.
@@ -28,19 +27,14 @@ const LEASE_MS = Number(SCHEDULE.NOTIFY_LEASE_MS);
 const PSBC_TIMEOUT_MS = 5_000;
 
 describe.each(modes)("the notify service (%s)", (mode) => {
-  let nats: TestNatsServer | undefined;
+  const chain = useTestPlatform(mode, { upstreamTimeoutMs: PSBC_TIMEOUT_MS });
   let platform: TestPlatform;
   let notify: Client<typeof NotifyService>;
   const admin = () => ({ headers: adminAuthorization(platform.adminToken) });
 
-  beforeAll(async () => {
-    nats = mode === "cluster" ? await startTestNatsServer() : undefined;
-    platform = await startTestPlatform(mode, { natsUrl: nats?.url, upstreamTimeoutMs: PSBC_TIMEOUT_MS });
+  beforeAll(() => {
+    platform = chain.platform;
     notify = createClient(NotifyService, rpcTransport(platform.serviceUrl("notify")));
-  });
-  afterAll(async () => {
-    await platform?.close();
-    await nats?.stop();
   });
 
   /** A rights code booked at the PSBC sandbox, as the order service would have booked it. */

@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Ajv, type ValidateFunction } from "ajv";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   NotificationDeliveredSchema,
   OrderCompletedSchema,
@@ -24,8 +24,7 @@ import {
   signedRedemptionNotice,
   type RedemptionNotice,
 } from "../services/voucher/channels/blue-brothers/callback-wire.js";
-import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
-import { freshCode, modes, PATHS, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { freshCode, modes, PATHS, useTestPlatform, type TestPlatform } from "./support/platform.js";
 import { until } from "./support/until.js";
 
 // Every voucher's status is asked of the sandbox this often, and due orders are looked for this often, two at a time.
@@ -37,13 +36,12 @@ const NOTICE_PATH = `${BLUE_BROTHERS_CALLBACK_PREFIX}${REDEMPTION_NOTICE_PATH}`;
 const IN_EFFECT = { status: 400, code: 4, msg: "服务已生效无法取消" };
 
 describe.each(modes)("the redemption chain (%s)", (mode) => {
-  let nats: TestNatsServer | undefined;
+  // A NATS of this file's own in the cluster mode: the chain's durables then see no other platform's events.
+  const chain = useTestPlatform(mode);
   let platform: TestPlatform;
   let answerSchemas: Record<string, ValidateFunction>;
   beforeAll(async () => {
-    // A NATS of this file's own in the cluster mode: the chain's durables then see no other platform's events.
-    nats = mode === "cluster" ? await startTestNatsServer() : undefined;
-    platform = await startTestPlatform(mode, { natsUrl: nats?.url });
+    platform = chain.platform;
     // Every answer to Blue Brothers is checked against the document the gateway serves for its contract.
     const document = (await (await fetch(`${platform.gatewayUrl}/docs/blue-brothers/openapi.json`)).json()) as {
       paths: Record<string, { post: { responses: Record<string, { content: Record<string, { schema: object }> }> } }>;
@@ -53,10 +51,6 @@ describe.each(modes)("the redemption chain (%s)", (mode) => {
     answerSchemas = Object.fromEntries(
       Object.entries(responses).map(([status, response]) => [status, ajv.compile(response.content["application/json"]?.schema ?? {})]),
     );
-  });
-  afterAll(async () => {
-    await platform?.close();
-    await nats?.stop();
   });
 
   async function book(code: string): Promise<{ orderNo: string; voucherNo: string; url: string }> {
@@ -259,15 +253,17 @@ describe.each(modes)("the redemption chain (%s)", (mode) => {
   });
 
   it("expires due orders once with two whole order-service instances running the job at once; a completed order stays completed", async () => {
-    const codes = Array.from({ length: 10 }, () => freshCode());
-    const vouchers = await Promise.all(codes.map(book));
+    const codes = Array.from({ length: 6 }, () => freshCode());
+    // One after another: bookings all at once on a loaded machine would outlast the sandboxes' 1 s deadline.
+    const vouchers: Array<Awaited<ReturnType<typeof book>>> = [];
+    for (const code of codes) vouchers.push(await book(code));
     const redeemedCode = freshCode();
     const redeemed = await book(redeemedCode);
     await platform.blueBrothersSandbox.redeem(redeemed.voucherNo);
-    await until(async () => (await platform.orderRow(redeemedCode))?.status === 300, 10_000, "the redeemed order completed");
+    await until(async () => (await platform.orderRow(redeemedCode))?.status === 300, 30_000, "the redeemed order completed");
 
-    // A second order service on the same database, bus and lock, as a second replica: both jobs take a couple of
-    // due orders per round, so they work through the ten side by side.
+    // A second order service on the same database, bus and lock, as a second replica: both jobs take two due
+    // orders per round, so they work through the six side by side.
     const second = await platform.startReplica("order");
     try {
       const voids = platform.blueBrothersSandbox.calls.void;
@@ -292,5 +288,5 @@ describe.each(modes)("the redemption chain (%s)", (mode) => {
     const detail = await platform.call(PATHS.detail, { code: codes[0] });
     expect({ status: detail.status, code: detail.body.code, msg: detail.body.msg }).toEqual({ status: 400, code: 4, msg: "服务已过期" });
     expect(await platform.orderRow(redeemedCode)).toMatchObject({ status: 300, key_status: 2 });
-  });
+  }, 90_000);
 });

@@ -5,7 +5,7 @@
 // The clock starts at 00:10 on 1 November Asia/Shanghai (still 31 October in UTC), so every time and the month
 // in the file show the business time zone.
 import { createClient } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   NotificationDeliveredSchema,
   OrderBookedSchema,
@@ -18,9 +18,8 @@ import { ReconciliationService } from "../proto/gen/rights/reconciliation/v1/rec
 import { adminAuthorization } from "../services/common/admin-credential.js";
 import { rpcTransport } from "../services/common/rpc-client.js";
 import { EMBEDDED_RECONCILIATION } from "../services/platform/platform.js";
-import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { outboxEventsOf } from "./support/outbox-events.js";
-import { freshCode, modes, PATHS, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { freshCode, modes, PATHS, useTestPlatform, type TestPlatform } from "./support/platform.js";
 import { assertContractResponse, reconciliationFileColumns } from "./support/psbc-contract.js";
 import { TestClock } from "./support/test-clock.js";
 import { until } from "./support/until.js";
@@ -48,21 +47,12 @@ function shanghaiTime(date: Date): string {
 }
 
 describe.each(modes)("a customer's redemption to the downloaded month file (%s)", (mode) => {
-  let nats: TestNatsServer | undefined;
-  let platform: TestPlatform;
   const clock = new TestClock(new Date("2026-11-01T00:10:00+08:00"));
-  const saved = { ...process.env };
-
-  beforeAll(async () => {
-    // The schedule looked at often, the notice delivered at once.
-    Object.assign(process.env, { RECONCILIATION_SCHEDULE_CHECK_MS: "100", NOTIFY_POLL_MS: "50" });
-    nats = mode === "cluster" ? await startTestNatsServer() : undefined;
-    platform = await startTestPlatform(mode, { clock, natsUrl: nats?.url });
-  });
-  afterAll(async () => {
-    await platform?.close();
-    await nats?.stop();
-    process.env = saved;
+  // The schedule looked at often, the notice delivered at once.
+  const chain = useTestPlatform(mode, { clock, env: { RECONCILIATION_SCHEDULE_CHECK_MS: "100", NOTIFY_POLL_MS: "50" } });
+  let platform: TestPlatform;
+  beforeAll(() => {
+    platform = chain.platform;
   });
 
   /** Posts to a reconciliation route as PSBC does, reads the whole answer, and checks it against the contract. */

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll } from "vitest";
 import { encryptRightsRequest, type AesSecret } from "../../services/order/psbc/rights-request.js";
 import type { Clock } from "../../services/common/clock.js";
 import { createLogger } from "../../services/common/logger.js";
@@ -6,6 +7,7 @@ import type { AnyServiceDescriptor } from "../../services/common/service-descrip
 import { startPlatform, type RunningPlatform } from "../../services/platform/platform.js";
 import { assertContractResponse } from "./psbc-contract.js";
 import { testDatabase } from "./databases.js";
+import { startTestNatsServer, type TestNatsServer } from "./nats-server.js";
 
 import { SANDBOX_AES } from "../../services/sandbox/credentials.js";
 
@@ -76,6 +78,36 @@ export async function startTestPlatform(
       return rows[0];
     },
   };
+}
+
+export type TestPlatformOptions = NonNullable<Parameters<typeof startTestPlatform>[1]>;
+
+/**
+ * The platform a describe block runs against (fastify/demo's `build(t)`): `env` applied and the platform
+ * started before its tests, in the cluster mode on a NATS server of its own (its durables then see no other
+ * test file's events; a test may stop and start it); after them the platform closed, that NATS stopped and the
+ * environment restored.
+ */
+export function useTestPlatform(
+  mode: "embedded" | "cluster",
+  options: Omit<TestPlatformOptions, "natsUrl"> & { env?: Record<string, string> } = {},
+): { readonly platform: TestPlatform; readonly nats: TestNatsServer | undefined } {
+  const { env, ...platformOptions } = options;
+  const handle = { platform: undefined as unknown as TestPlatform, nats: undefined as TestNatsServer | undefined };
+  const saved = { ...process.env };
+  beforeAll(async () => {
+    Object.assign(process.env, env);
+    handle.nats = mode === "cluster" ? await startTestNatsServer() : undefined;
+    handle.platform = await startTestPlatform(mode, { ...platformOptions, natsUrl: handle.nats?.url });
+  });
+  afterAll(async () => {
+    // Started again if a test left it stopped, so that the platform's bus closes cleanly.
+    await handle.nats?.resume();
+    await handle.platform?.close();
+    await handle.nats?.stop();
+    process.env = saved;
+  });
+  return handle;
 }
 
 /** A contract request body built as PSBC builds it. */
