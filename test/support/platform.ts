@@ -21,6 +21,8 @@ export interface TestPlatform extends RunningPlatform {
   /** Posts a contract request built like PSBC builds it; checks every answer against the contract. */
   call(path: string, input: CallInput): Promise<{ status: number; body: ContractBody }>;
   orderRow(code: string): Promise<Record<string, unknown> | undefined>;
+  /** What this platform's Redis keys start with (`<prefix>lock:…`, `<prefix>failures:…`). */
+  redisKeyPrefix: string;
 }
 
 export interface CallInput {
@@ -48,13 +50,14 @@ export async function startTestPlatform(
   options: { upstreamTimeoutMs?: number; natsUrl?: string; clock?: Clock; services?: readonly AnyServiceDescriptor[] } = {},
 ): Promise<TestPlatform> {
   const database = mode === "cluster" ? await testDatabase() : undefined;
+  // Locks and failure counts of this platform's own in the shared Redis: another test file's leases and
+  // throttled clients are not this one's.
+  const redisKeyPrefix = `rights:test-${randomBytes(4).toString("hex")}:`;
   const platform = await startPlatform({
     logger: createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent"),
     databaseUrl: database?.url,
     redisUrl: mode === "cluster" ? process.env.REDIS_URL : undefined,
-    // Locks and failure counts of this platform's own in the shared Redis: another test file's leases and
-    // throttled clients are not this one's.
-    redisKeyPrefix: `rights:test-${randomBytes(4).toString("hex")}:`,
+    redisKeyPrefix,
     natsUrl: mode === "cluster" ? (options.natsUrl ?? process.env.NATS_URL) : undefined,
     sandboxAes: SANDBOX_AES,
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 1000,
@@ -64,6 +67,7 @@ export async function startTestPlatform(
   return {
     ...platform,
     mode,
+    redisKeyPrefix,
     async close() {
       await platform.close();
       await database?.drop();
