@@ -8,12 +8,15 @@
  * - `BLUE_BROTHERS_SANDBOX_PORT` [9102], `BLUE_BROTHERS_SANDBOX_APP_ID` / `BLUE_BROTHERS_SANDBOX_APP_SECRET`
  *   [sandbox-bb / sandbox-bb-secret], `BLUE_BROTHERS_SANDBOX_PUBLIC_URL` [the address it listens on]: the base
  *   of the voucher URLs customers open.
+ * - `ESB_SANDBOX_PORT` [9103], `ESB_SANDBOX_APP_ID` / `ESB_SANDBOX_APP_SECRET` [sandbox-esb / sandbox-esb-secret]: an ESB
+ *   send channel's makeCodeURL and credentials (registered per send channel, not by variables).
  * The services point at them with PSBC_BASE_URL / PSBC_APP_ID / PSBC_APP_SECRET and the BLUE_BROTHERS_* twins.
  */
 import { port, str, url } from "envalid";
 import { ConfigError, processSpec, readConfig } from "../common/config.js";
 import { createLogger } from "../common/logger.js";
-import { SANDBOX_BLUE_BROTHERS, SANDBOX_PORTS, SANDBOX_PSBC } from "./credentials.js";
+import { SANDBOX_BLUE_BROTHERS, SANDBOX_ESB, SANDBOX_PORTS, SANDBOX_PSBC } from "./credentials.js";
+import { startEsbSandbox } from "./esb-sandbox.js";
 import { startBlueBrothersSandbox } from "./blue-brothers-sandbox.js";
 import { startPsbcSandbox } from "./psbc-sandbox.js";
 
@@ -25,6 +28,9 @@ const spec = {
   BLUE_BROTHERS_SANDBOX_PORT: port({ default: SANDBOX_PORTS.blueBrothers }),
   BLUE_BROTHERS_SANDBOX_APP_ID: str({ default: SANDBOX_BLUE_BROTHERS.appId }),
   BLUE_BROTHERS_SANDBOX_APP_SECRET: str({ default: SANDBOX_BLUE_BROTHERS.appSecret }),
+  ESB_SANDBOX_PORT: port({ default: SANDBOX_PORTS.esb }),
+  ESB_SANDBOX_APP_ID: str({ default: SANDBOX_ESB.appId }),
+  ESB_SANDBOX_APP_SECRET: str({ default: SANDBOX_ESB.appSecret }),
   BLUE_BROTHERS_SANDBOX_PUBLIC_URL: url({ default: undefined, desc: "base of the voucher URLs, e.g. http://sandbox:9102" }),
 };
 
@@ -59,11 +65,17 @@ async function main(): Promise<void> {
     await psbc.close();
     throw err;
   });
-  logger.info({ psbc: psbc.url, blueBrothers: blueBrothers.url }, "sandboxes running");
+  const esb = await startEsbSandbox({ host: env.HOST, port: env.ESB_SANDBOX_PORT, appId: env.ESB_SANDBOX_APP_ID, appSecret: env.ESB_SANDBOX_APP_SECRET, logger }).catch(
+    async (err: unknown) => {
+      await Promise.all([psbc.close(), blueBrothers.close()]);
+      throw err;
+    },
+  );
+  logger.info({ psbc: psbc.url, blueBrothers: blueBrothers.url, esb: esb.url }, "sandboxes running");
 
   const shutdown = (signal: string): void => {
     logger.info({ signal }, "sandboxes shutting down");
-    void Promise.all([psbc.close(), blueBrothers.close()]).then(() => process.exit(0));
+    void Promise.all([psbc.close(), blueBrothers.close(), esb.close()]).then(() => process.exit(0));
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
