@@ -24,6 +24,9 @@ CREATE TABLE vouchers.code_order (
   request_id            text NOT NULL,
   status                text NOT NULL CHECK (status IN ('MAKING', 'MADE', 'FAILED')),
   lease_until           timestamptz,
+  -- Claims so far (1 on creation, +1 per reclaim): each claim reserves quota under its own reference, so a
+  -- claim that died holding a reservation is over-counted, never under-counted.
+  attempt               integer NOT NULL DEFAULT 1,
   sale_channel_item_id  text NOT NULL,
   template_id           text NOT NULL,
   activity_id           text NOT NULL,

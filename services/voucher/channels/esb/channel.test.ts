@@ -10,7 +10,7 @@ const credentials = { appId: "esb-test", appSecret: "esb-test-secret" };
 const pair = generateKeyPairSync("rsa", { modulusLength: 2048 });
 const encryptions: Record<string, EsbEncryption> = {
   "3DES": { mode: "3DES", key: randomBytes(24) },
-  RSA: { mode: "RSA", publicKey: pair.publicKey.export({ type: "spki", format: "pem" }).toString(), privateKey: pair.privateKey.export({ type: "pkcs8", format: "pem" }).toString() },
+  RSA: { mode: "RSA", privateKey: pair.privateKey.export({ type: "pkcs8", format: "pem" }).toString() },
 };
 let sequence = 0;
 function order(codeNum = 2): MakeCodesOrder {

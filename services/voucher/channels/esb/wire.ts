@@ -19,7 +19,8 @@
  * - every `codeDetail.code` comes back encrypted with orderEncryptKey, Base64: 3DES is DESede/ECB/PKCS5Padding
  *   (Java's default for "DESede") with the 24-byte key Base64 in orderEncryptKey; a key pair is RSA-OAEP with
  *   SHA-256, orderEncryptKey the Base64 DER (SPKI) of WHALE's public key for the channel, WHALE decrypting with
- *   its private key. The ESB tells the two apart by the key's length (24 bytes: 3DES).
+ *   its private key (the send channel's sealed orderEncryptKey secret holds that private key, PKCS#8 PEM). The
+ *   ESB tells the two apart by the key's length (24 bytes: 3DES).
  */
 import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, privateDecrypt, publicEncrypt, constants } from "node:crypto";
 import { isRecord, type PlatformWire } from "../../../common/upstream-http.js";
@@ -84,12 +85,12 @@ export const ESB_WIRE: PlatformWire<EsbApi> = {
 };
 
 /** How the codes travel: a 3DES key shared with the code maker, or WHALE's key pair for the channel. */
-export type EsbEncryption = { mode: "3DES"; key: Buffer } | { mode: "RSA"; publicKey: string; privateKey: string };
+export type EsbEncryption = { mode: "3DES"; key: Buffer } | { mode: "RSA"; privateKey: string };
 
 /** The orderEncryptKey sent for an encryption: the Base64 3DES key, or the Base64 SPKI DER of the public key. */
 export function orderEncryptKeyOf(encryption: EsbEncryption): string {
   if (encryption.mode === "3DES") return encryption.key.toString("base64");
-  return createPublicKey(encryption.publicKey).export({ type: "spki", format: "der" }).toString("base64");
+  return createPublicKey(encryption.privateKey).export({ type: "spki", format: "der" }).toString("base64");
 }
 
 /** The code maker's side (the sandbox): encrypts a code with the orderEncryptKey it was sent. */
