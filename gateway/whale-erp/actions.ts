@@ -1,0 +1,7 @@
+import type { ErpAction } from "./action.js";
+
+/**
+ * Every back-office action, by its path segment: one line each. The rules (createRule) and codes
+ * (makeNotifyQuery, makeNotifyRetry, verifyNotifyQuery) actions join here.
+ */
+export const erpActions: readonly ErpAction[] = [];
