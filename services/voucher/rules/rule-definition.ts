@@ -2,7 +2,10 @@
 // tables of good and bad inputs in rule-definition.test.ts are the specification. A failure names the field's
 // path and the rule it broke; the ERP answers it as returnCode 01.
 import { parseBusinessTime } from "../../common/clock.js";
-import { LIMIT_RULE_KEYS, type LimitRuleKey } from "./quota-gate.js";
+
+/** The limit rule kinds (the seed's 限制规则): each names the value of a request that its limitKeys match. */
+export const LIMIT_RULE_KEYS = ["ScenceLimit", "ActivityLimit", "CardBinLimit", "CardNoLimit", "CityLimit", "PosTidLimit"] as const;
+export type LimitRuleKey = (typeof LIMIT_RULE_KEYS)[number];
 
 export const RULE_KEYS = ["BuyGet", ...LIMIT_RULE_KEYS, "WeekTime"] as const;
 export type RuleKey = (typeof RULE_KEYS)[number];
