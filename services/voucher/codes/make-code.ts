@@ -59,7 +59,7 @@ export class MakeCodes {
 
   async make(request: MakeCodeRequest): Promise<CodeOrderRecord> {
     check(request);
-    const requestHash = createHash("sha256").update(toBinary(MakeCodeRequestSchema, request)).digest("hex");
+    const requestHash = requestHashOf(request);
     const deadline = Date.now() + this.deps.leaseMs;
     for (;;) {
       const existing = await this.deps.orders.find(request.saleChannelId, request.saleChannelOrderId);
@@ -193,6 +193,14 @@ export class MakeCodes {
     await this.deps.onMade?.(recorded);
     return recorded;
   }
+}
+
+/**
+ * What tells a repeat from another request under the same order id: a digest of the request's protobuf encoding
+ * (deterministic for equal fields), so key order or spacing in the caller's JSON changes nothing.
+ */
+export function requestHashOf(request: MakeCodeRequest): string {
+  return createHash("sha256").update(toBinary(MakeCodeRequestSchema, request)).digest("hex");
 }
 
 /** The request's own limits, before any lookup; the message names the field and the rule. */
