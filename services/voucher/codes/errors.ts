@@ -13,4 +13,5 @@ export const codeError = domainErrors(CodeErrorSchema, {
   [CodeError.CHANNEL_FAILED]: Code.Unavailable,
   [CodeError.IN_PROGRESS]: Code.Aborted,
   [CodeError.NOT_FOUND]: Code.NotFound,
+  [CodeError.SIGNATURE_INVALID]: Code.Unauthenticated,
 });

@@ -12,7 +12,92 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rights/voucher/v1/codes.proto.
  */
 export const file_rights_voucher_v1_codes: GenFile = /*@__PURE__*/
-  fileDesc("Ch1yaWdodHMvdm91Y2hlci92MS9jb2Rlcy5wcm90bxIRcmlnaHRzLnZvdWNoZXIudjEiogEKD01ha2VDb2RlUmVxdWVzdBIXCg9zYWxlX2NoYW5uZWxfaWQYASABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkSFAoMbW9iaWxlX3Bob25lGAQgASgJEi0KBGl0ZW0YBSABKAsyHy5yaWdodHMudm91Y2hlci52MS5NYWtlQ29kZUl0ZW0ivwEKDE1ha2VDb2RlSXRlbRIcChRzYWxlX2NoYW5uZWxfaXRlbV9pZBgBIAEoCRIXCg9jb21taXNzaW9uX2RhdGUYAiABKAkSEgoKdmFsaWRfZGF5cxgDIAEoBRIRCgl0aWNrZXRfaWQYBCABKAkSPwoSbWFrZV9mdW5kc19jaGFubmVsGAUgASgLMiMucmlnaHRzLnZvdWNoZXIudjEuTWFrZUZ1bmRzQ2hhbm5lbBIQCghjb2RlX251bRgGIAEoBSJfChBNYWtlRnVuZHNDaGFubmVsEhcKD2NoYW5uZWxfYmVuZWZpdBgBIAEoAxIYChBtZXJjaGFudF9iZW5lZml0GAIgASgDEhgKEHVzZXJfcmVhbF9hbW91bnQYAyABKAMiPwoQTWFrZUNvZGVSZXNwb25zZRIrCgVvcmRlchgBIAEoCzIcLnJpZ2h0cy52b3VjaGVyLnYxLkNvZGVPcmRlciJNChNHZXRDb2RlT3JkZXJSZXF1ZXN0EhcKD3NhbGVfY2hhbm5lbF9pZBgBIAEoCRIdChVzYWxlX2NoYW5uZWxfb3JkZXJfaWQYAiABKAkiQwoUR2V0Q29kZU9yZGVyUmVzcG9uc2USKwoFb3JkZXIYASABKAsyHC5yaWdodHMudm91Y2hlci52MS5Db2RlT3JkZXIi1wEKCUNvZGVPcmRlchIQCgh0cmFkZV9ubxgBIAEoCRIXCg9zYWxlX2NoYW5uZWxfaWQYAiABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBm5vdGlmeRgFIAEoCBIQCghjb2RlX251bRgGIAEoBRIuCgRpdGVtGAcgASgLMiAucmlnaHRzLnZvdWNoZXIudjEuQ29kZU9yZGVySXRlbSKNAgoNQ29kZU9yZGVySXRlbRIqCgVjb2RlcxgBIAMoCzIbLnJpZ2h0cy52b3VjaGVyLnYxLk1hZGVDb2RlEi8KC3ZhbGlkX3N0YXJ0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgl2YWxpZF9lbmQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhwKFHNhbGVfY2hhbm5lbF9pdGVtX2lkGAQgASgJEhEKCXRpY2tldF9pZBgFIAEoCRITCgt0aWNrZXRfbmFtZRgGIAEoCRITCgthY3Rpdml0eV9pZBgHIAEoCRIVCg1hY3Rpdml0eV9uYW1lGAggASgJIk0KCE1hZGVDb2RlEgwKBGNvZGUYASABKAkSEAoIY29kZV91cmwYAiABKAkSEQoJdXNlX3RpbWVzGAMgASgFEg4KBnN0YXR1cxgEIAEoCSr7AQoJQ29kZUVycm9yEhoKFkNPREVfRVJST1JfVU5TUEVDSUZJRUQQABIgChxDT0RFX0VSUk9SX1BBUkFNRVRFUl9JTlZBTElEEAESHgoaQ09ERV9FUlJPUl9EVVBMSUNBVEVfT1JERVIQAhIcChhDT0RFX0VSUk9SX05PVF9BVkFJTEFCTEUQAxIdChlDT0RFX0VSUk9SX1FVT1RBX0VYQ0VFREVEEAQSHQoZQ09ERV9FUlJPUl9DSEFOTkVMX0ZBSUxFRBAFEhoKFkNPREVfRVJST1JfSU5fUFJPR1JFU1MQBhIYChRDT0RFX0VSUk9SX05PVF9GT1VORBAHMsMBCgtDb2RlU2VydmljZRJTCghNYWtlQ29kZRIiLnJpZ2h0cy52b3VjaGVyLnYxLk1ha2VDb2RlUmVxdWVzdBojLnJpZ2h0cy52b3VjaGVyLnYxLk1ha2VDb2RlUmVzcG9uc2USXwoMR2V0Q29kZU9yZGVyEiYucmlnaHRzLnZvdWNoZXIudjEuR2V0Q29kZU9yZGVyUmVxdWVzdBonLnJpZ2h0cy52b3VjaGVyLnYxLkdldENvZGVPcmRlclJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1yaWdodHMvdm91Y2hlci92MS9jb2Rlcy5wcm90bxIRcmlnaHRzLnZvdWNoZXIudjEiWgoeQXV0aGVudGljYXRlU2FsZUNoYW5uZWxSZXF1ZXN0EhcKD3NhbGVfY2hhbm5lbF9pZBgBIAEoCRIMCgRib2R5GAIgASgMEhEKCXNpZ25hdHVyZRgDIAEoCSIhCh9BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlc3BvbnNlIkIKGVNpZ25Gb3JTYWxlQ2hhbm5lbFJlcXVlc3QSFwoPc2FsZV9jaGFubmVsX2lkGAEgASgJEgwKBGJvZHkYAiABKAwiLwoaU2lnbkZvclNhbGVDaGFubmVsUmVzcG9uc2USEQoJc2lnbmF0dXJlGAEgASgJIqIBCg9NYWtlQ29kZVJlcXVlc3QSFwoPc2FsZV9jaGFubmVsX2lkGAEgASgJEh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhQKDG1vYmlsZV9waG9uZRgEIAEoCRItCgRpdGVtGAUgASgLMh8ucmlnaHRzLnZvdWNoZXIudjEuTWFrZUNvZGVJdGVtIr8BCgxNYWtlQ29kZUl0ZW0SHAoUc2FsZV9jaGFubmVsX2l0ZW1faWQYASABKAkSFwoPY29tbWlzc2lvbl9kYXRlGAIgASgJEhIKCnZhbGlkX2RheXMYAyABKAUSEQoJdGlja2V0X2lkGAQgASgJEj8KEm1ha2VfZnVuZHNfY2hhbm5lbBgFIAEoCzIjLnJpZ2h0cy52b3VjaGVyLnYxLk1ha2VGdW5kc0NoYW5uZWwSEAoIY29kZV9udW0YBiABKAUiXwoQTWFrZUZ1bmRzQ2hhbm5lbBIXCg9jaGFubmVsX2JlbmVmaXQYASABKAMSGAoQbWVyY2hhbnRfYmVuZWZpdBgCIAEoAxIYChB1c2VyX3JlYWxfYW1vdW50GAMgASgDIj8KEE1ha2VDb2RlUmVzcG9uc2USKwoFb3JkZXIYASABKAsyHC5yaWdodHMudm91Y2hlci52MS5Db2RlT3JkZXIiTQoTR2V0Q29kZU9yZGVyUmVxdWVzdBIXCg9zYWxlX2NoYW5uZWxfaWQYASABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAIgASgJIkMKFEdldENvZGVPcmRlclJlc3BvbnNlEisKBW9yZGVyGAEgASgLMhwucmlnaHRzLnZvdWNoZXIudjEuQ29kZU9yZGVyItcBCglDb2RlT3JkZXISEAoIdHJhZGVfbm8YASABKAkSFwoPc2FsZV9jaGFubmVsX2lkGAIgASgJEh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZub3RpZnkYBSABKAgSEAoIY29kZV9udW0YBiABKAUSLgoEaXRlbRgHIAEoCzIgLnJpZ2h0cy52b3VjaGVyLnYxLkNvZGVPcmRlckl0ZW0ijQIKDUNvZGVPcmRlckl0ZW0SKgoFY29kZXMYASADKAsyGy5yaWdodHMudm91Y2hlci52MS5NYWRlQ29kZRIvCgt2YWxpZF9zdGFydBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJdmFsaWRfZW5kGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcChRzYWxlX2NoYW5uZWxfaXRlbV9pZBgEIAEoCRIRCgl0aWNrZXRfaWQYBSABKAkSEwoLdGlja2V0X25hbWUYBiABKAkSEwoLYWN0aXZpdHlfaWQYByABKAkSFQoNYWN0aXZpdHlfbmFtZRgIIAEoCSJNCghNYWRlQ29kZRIMCgRjb2RlGAEgASgJEhAKCGNvZGVfdXJsGAIgASgJEhEKCXVzZV90aW1lcxgDIAEoBRIOCgZzdGF0dXMYBCABKAkqnQIKCUNvZGVFcnJvchIaChZDT0RFX0VSUk9SX1VOU1BFQ0lGSUVEEAASIAocQ09ERV9FUlJPUl9QQVJBTUVURVJfSU5WQUxJRBABEh4KGkNPREVfRVJST1JfRFVQTElDQVRFX09SREVSEAISHAoYQ09ERV9FUlJPUl9OT1RfQVZBSUxBQkxFEAMSHQoZQ09ERV9FUlJPUl9RVU9UQV9FWENFRURFRBAEEh0KGUNPREVfRVJST1JfQ0hBTk5FTF9GQUlMRUQQBRIaChZDT0RFX0VSUk9SX0lOX1BST0dSRVNTEAYSGAoUQ09ERV9FUlJPUl9OT1RfRk9VTkQQBxIgChxDT0RFX0VSUk9SX1NJR05BVFVSRV9JTlZBTElEEAgyuQMKC0NvZGVTZXJ2aWNlElMKCE1ha2VDb2RlEiIucmlnaHRzLnZvdWNoZXIudjEuTWFrZUNvZGVSZXF1ZXN0GiMucmlnaHRzLnZvdWNoZXIudjEuTWFrZUNvZGVSZXNwb25zZRJfCgxHZXRDb2RlT3JkZXISJi5yaWdodHMudm91Y2hlci52MS5HZXRDb2RlT3JkZXJSZXF1ZXN0GicucmlnaHRzLnZvdWNoZXIudjEuR2V0Q29kZU9yZGVyUmVzcG9uc2USgAEKF0F1dGhlbnRpY2F0ZVNhbGVDaGFubmVsEjEucmlnaHRzLnZvdWNoZXIudjEuQXV0aGVudGljYXRlU2FsZUNoYW5uZWxSZXF1ZXN0GjIucmlnaHRzLnZvdWNoZXIudjEuQXV0aGVudGljYXRlU2FsZUNoYW5uZWxSZXNwb25zZRJxChJTaWduRm9yU2FsZUNoYW5uZWwSLC5yaWdodHMudm91Y2hlci52MS5TaWduRm9yU2FsZUNoYW5uZWxSZXF1ZXN0Gi0ucmlnaHRzLnZvdWNoZXIudjEuU2lnbkZvclNhbGVDaGFubmVsUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message rights.voucher.v1.AuthenticateSaleChannelRequest
+ */
+export type AuthenticateSaleChannelRequest = Message<"rights.voucher.v1.AuthenticateSaleChannelRequest"> & {
+  /**
+   * @generated from field: string sale_channel_id = 1;
+   */
+  saleChannelId: string;
+
+  /**
+   * The exact bytes received.
+   *
+   * @generated from field: bytes body = 2;
+   */
+  body: Uint8Array;
+
+  /**
+   * Base64 of the signature (the X-Signature header).
+   *
+   * @generated from field: string signature = 3;
+   */
+  signature: string;
+};
+
+/**
+ * Describes the message rights.voucher.v1.AuthenticateSaleChannelRequest.
+ * Use `create(AuthenticateSaleChannelRequestSchema)` to create a new message.
+ */
+export const AuthenticateSaleChannelRequestSchema: GenMessage<AuthenticateSaleChannelRequest> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 0);
+
+/**
+ * @generated from message rights.voucher.v1.AuthenticateSaleChannelResponse
+ */
+export type AuthenticateSaleChannelResponse = Message<"rights.voucher.v1.AuthenticateSaleChannelResponse"> & {
+};
+
+/**
+ * Describes the message rights.voucher.v1.AuthenticateSaleChannelResponse.
+ * Use `create(AuthenticateSaleChannelResponseSchema)` to create a new message.
+ */
+export const AuthenticateSaleChannelResponseSchema: GenMessage<AuthenticateSaleChannelResponse> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 1);
+
+/**
+ * @generated from message rights.voucher.v1.SignForSaleChannelRequest
+ */
+export type SignForSaleChannelRequest = Message<"rights.voucher.v1.SignForSaleChannelRequest"> & {
+  /**
+   * @generated from field: string sale_channel_id = 1;
+   */
+  saleChannelId: string;
+
+  /**
+   * @generated from field: bytes body = 2;
+   */
+  body: Uint8Array;
+};
+
+/**
+ * Describes the message rights.voucher.v1.SignForSaleChannelRequest.
+ * Use `create(SignForSaleChannelRequestSchema)` to create a new message.
+ */
+export const SignForSaleChannelRequestSchema: GenMessage<SignForSaleChannelRequest> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 2);
+
+/**
+ * @generated from message rights.voucher.v1.SignForSaleChannelResponse
+ */
+export type SignForSaleChannelResponse = Message<"rights.voucher.v1.SignForSaleChannelResponse"> & {
+  /**
+   * Base64.
+   *
+   * @generated from field: string signature = 1;
+   */
+  signature: string;
+};
+
+/**
+ * Describes the message rights.voucher.v1.SignForSaleChannelResponse.
+ * Use `create(SignForSaleChannelResponseSchema)` to create a new message.
+ */
+export const SignForSaleChannelResponseSchema: GenMessage<SignForSaleChannelResponse> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 3);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeRequest
@@ -53,7 +138,7 @@ export type MakeCodeRequest = Message<"rights.voucher.v1.MakeCodeRequest"> & {
  * Use `create(MakeCodeRequestSchema)` to create a new message.
  */
 export const MakeCodeRequestSchema: GenMessage<MakeCodeRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 0);
+  messageDesc(file_rights_voucher_v1_codes, 4);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeItem
@@ -103,7 +188,7 @@ export type MakeCodeItem = Message<"rights.voucher.v1.MakeCodeItem"> & {
  * Use `create(MakeCodeItemSchema)` to create a new message.
  */
 export const MakeCodeItemSchema: GenMessage<MakeCodeItem> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 1);
+  messageDesc(file_rights_voucher_v1_codes, 5);
 
 /**
  * Who pays what, in fen (the seed's makeFundsChannel).
@@ -132,7 +217,7 @@ export type MakeFundsChannel = Message<"rights.voucher.v1.MakeFundsChannel"> & {
  * Use `create(MakeFundsChannelSchema)` to create a new message.
  */
 export const MakeFundsChannelSchema: GenMessage<MakeFundsChannel> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 2);
+  messageDesc(file_rights_voucher_v1_codes, 6);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeResponse
@@ -149,7 +234,7 @@ export type MakeCodeResponse = Message<"rights.voucher.v1.MakeCodeResponse"> & {
  * Use `create(MakeCodeResponseSchema)` to create a new message.
  */
 export const MakeCodeResponseSchema: GenMessage<MakeCodeResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 3);
+  messageDesc(file_rights_voucher_v1_codes, 7);
 
 /**
  * @generated from message rights.voucher.v1.GetCodeOrderRequest
@@ -171,7 +256,7 @@ export type GetCodeOrderRequest = Message<"rights.voucher.v1.GetCodeOrderRequest
  * Use `create(GetCodeOrderRequestSchema)` to create a new message.
  */
 export const GetCodeOrderRequestSchema: GenMessage<GetCodeOrderRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 4);
+  messageDesc(file_rights_voucher_v1_codes, 8);
 
 /**
  * @generated from message rights.voucher.v1.GetCodeOrderResponse
@@ -188,7 +273,7 @@ export type GetCodeOrderResponse = Message<"rights.voucher.v1.GetCodeOrderRespon
  * Use `create(GetCodeOrderResponseSchema)` to create a new message.
  */
 export const GetCodeOrderResponseSchema: GenMessage<GetCodeOrderResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 5);
+  messageDesc(file_rights_voucher_v1_codes, 9);
 
 /**
  * @generated from message rights.voucher.v1.CodeOrder
@@ -239,7 +324,7 @@ export type CodeOrder = Message<"rights.voucher.v1.CodeOrder"> & {
  * Use `create(CodeOrderSchema)` to create a new message.
  */
 export const CodeOrderSchema: GenMessage<CodeOrder> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 6);
+  messageDesc(file_rights_voucher_v1_codes, 10);
 
 /**
  * @generated from message rights.voucher.v1.CodeOrderItem
@@ -291,7 +376,7 @@ export type CodeOrderItem = Message<"rights.voucher.v1.CodeOrderItem"> & {
  * Use `create(CodeOrderItemSchema)` to create a new message.
  */
 export const CodeOrderItemSchema: GenMessage<CodeOrderItem> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 7);
+  messageDesc(file_rights_voucher_v1_codes, 11);
 
 /**
  * @generated from message rights.voucher.v1.MadeCode
@@ -325,7 +410,7 @@ export type MadeCode = Message<"rights.voucher.v1.MadeCode"> & {
  * Use `create(MadeCodeSchema)` to create a new message.
  */
 export const MadeCodeSchema: GenMessage<MadeCode> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 8);
+  messageDesc(file_rights_voucher_v1_codes, 12);
 
 /**
  * Why a code service call failed (the ErrorDetail reasons of domain "rights.voucher.v1.CodeError").
@@ -387,6 +472,13 @@ export enum CodeError {
    * @generated from enum value: CODE_ERROR_NOT_FOUND = 7;
    */
   NOT_FOUND = 7,
+
+  /**
+   * The call's signature does not verify with the sale channel's registered key (or no such active channel).
+   *
+   * @generated from enum value: CODE_ERROR_SIGNATURE_INVALID = 8;
+   */
+  SIGNATURE_INVALID = 8,
 }
 
 /**
@@ -423,6 +515,29 @@ export const CodeService: GenService<{
     methodKind: "unary";
     input: typeof GetCodeOrderRequestSchema;
     output: typeof GetCodeOrderResponseSchema;
+  },
+  /**
+   * Whether a sale channel's call is signed by it: SHA256withRSA over the raw body, verified with the
+   * channelPublicKey the ERP registered. SIGNATURE_INVALID otherwise (also for an unknown or inactive channel,
+   * so a caller cannot tell which channels exist).
+   *
+   * @generated from rpc rights.voucher.v1.CodeService.AuthenticateSaleChannel
+   */
+  authenticateSaleChannel: {
+    methodKind: "unary";
+    input: typeof AuthenticateSaleChannelRequestSchema;
+    output: typeof AuthenticateSaleChannelResponseSchema;
+  },
+  /**
+   * WHALE's SHA256withRSA signature of an answer to a sale channel, with WHALE's private key for that channel
+   * (the channel verifies it with the whalePublicKey it was given).
+   *
+   * @generated from rpc rights.voucher.v1.CodeService.SignForSaleChannel
+   */
+  signForSaleChannel: {
+    methodKind: "unary";
+    input: typeof SignForSaleChannelRequestSchema;
+    output: typeof SignForSaleChannelResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rights_voucher_v1_codes, 0);
