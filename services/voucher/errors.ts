@@ -13,4 +13,6 @@ export const voucherError = domainErrors(VoucherErrorSchema, {
   [VoucherError.CHANNEL_FAILED]: Code.Unavailable,
   [VoucherError.CHANNEL_REJECTED]: Code.FailedPrecondition,
   [VoucherError.NOTICE_REPLAYED]: Code.AlreadyExists,
+  [VoucherError.RULE_NOT_FOUND]: Code.NotFound,
+  [VoucherError.RULE_VERSION_CONFLICT]: Code.Aborted,
 });

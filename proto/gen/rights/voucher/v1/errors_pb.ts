@@ -9,7 +9,7 @@ import { enumDesc, fileDesc } from "@bufbuild/protobuf/codegenv2";
  * Describes the file rights/voucher/v1/errors.proto.
  */
 export const file_rights_voucher_v1_errors: GenFile = /*@__PURE__*/
-  fileDesc("Ch5yaWdodHMvdm91Y2hlci92MS9lcnJvcnMucHJvdG8SEXJpZ2h0cy52b3VjaGVyLnYxKo4CCgxWb3VjaGVyRXJyb3ISHQoZVk9VQ0hFUl9FUlJPUl9VTlNQRUNJRklFRBAAEiMKH1ZPVUNIRVJfRVJST1JfUEFSQU1FVEVSX0lOVkFMSUQQARIbChdWT1VDSEVSX0VSUk9SX05PVF9GT1VORBACEhgKFFZPVUNIRVJfRVJST1JfVk9JREVEEAMSGgoWVk9VQ0hFUl9FUlJPUl9SRURFRU1FRBAEEiAKHFZPVUNIRVJfRVJST1JfQ0hBTk5FTF9GQUlMRUQQBRIiCh5WT1VDSEVSX0VSUk9SX0NIQU5ORUxfUkVKRUNURUQQBhIhCh1WT1VDSEVSX0VSUk9SX05PVElDRV9SRVBMQVlFRBAHYgZwcm90bzM");
+  fileDesc("Ch5yaWdodHMvdm91Y2hlci92MS9lcnJvcnMucHJvdG8SEXJpZ2h0cy52b3VjaGVyLnYxKtkCCgxWb3VjaGVyRXJyb3ISHQoZVk9VQ0hFUl9FUlJPUl9VTlNQRUNJRklFRBAAEiMKH1ZPVUNIRVJfRVJST1JfUEFSQU1FVEVSX0lOVkFMSUQQARIbChdWT1VDSEVSX0VSUk9SX05PVF9GT1VORBACEhgKFFZPVUNIRVJfRVJST1JfVk9JREVEEAMSGgoWVk9VQ0hFUl9FUlJPUl9SRURFRU1FRBAEEiAKHFZPVUNIRVJfRVJST1JfQ0hBTk5FTF9GQUlMRUQQBRIiCh5WT1VDSEVSX0VSUk9SX0NIQU5ORUxfUkVKRUNURUQQBhIhCh1WT1VDSEVSX0VSUk9SX05PVElDRV9SRVBMQVlFRBAHEiAKHFZPVUNIRVJfRVJST1JfUlVMRV9OT1RfRk9VTkQQFBInCiNWT1VDSEVSX0VSUk9SX1JVTEVfVkVSU0lPTl9DT05GTElDVBAVYgZwcm90bzM");
 
 /**
  * Why a voucher service call failed (the ErrorDetail reasons of domain "rights.voucher.v1.VoucherError").
@@ -71,6 +71,21 @@ export enum VoucherError {
    * @generated from enum value: VOUCHER_ERROR_NOTICE_REPLAYED = 7;
    */
   NOTICE_REPLAYED = 7,
+
+  /**
+   * WHALE rules (rules.proto), numbered from 20 so the catalogue's and code making's reasons fit below.
+   * No rule of that id (the ERP answers 04).
+   *
+   * @generated from enum value: VOUCHER_ERROR_RULE_NOT_FOUND = 20;
+   */
+  RULE_NOT_FOUND = 20,
+
+  /**
+   * An update named the version it changes (expected_version) and the rule has moved on since.
+   *
+   * @generated from enum value: VOUCHER_ERROR_RULE_VERSION_CONFLICT = 21;
+   */
+  RULE_VERSION_CONFLICT = 21,
 }
 
 /**
