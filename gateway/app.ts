@@ -15,6 +15,7 @@ import { newTraceId } from "../services/common/trace.js";
 import { blueBrothersCallbackContract, type BlueBrothersCallbackOptions } from "./blue-brothers/index.js";
 import { psbcContract } from "./psbc/index.js";
 import { registerPublicContract, type PublicContract } from "./public-contract.js";
+import { whaleErpContract, type WhaleErpOptions } from "./whale-erp/index.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -46,6 +47,8 @@ export interface GatewayOptions {
   http?: Partial<GatewayHttpLimits>;
   /** Blue Brothers' redemption callbacks are served when given (the voucher service and the app credentials). */
   blueBrothers?: BlueBrothersCallbackOptions;
+  /** The WHALE back office (/whale/erp) is served when given (the voucher service). */
+  whaleErp?: WhaleErpOptions;
 }
 
 export type GatewayHttpLimits = { [K in keyof typeof DEFAULT_GATEWAY_HTTP]: number };
@@ -160,6 +163,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
       metrics: options.metrics,
     }),
     ...(options.blueBrothers ? [blueBrothersCallbackContract(options.blueBrothers)] : []),
+    ...(options.whaleErp ? [whaleErpContract(options.whaleErp)] : []),
   ];
   const limits: GatewayHttpLimits = { ...DEFAULT_GATEWAY_HTTP, ...options.http };
   const headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);

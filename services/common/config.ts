@@ -92,8 +92,9 @@ export const gatewaySpec = {
   GATEWAY_HEADERS_TIMEOUT_MS: num({ default: DEFAULT_GATEWAY_HTTP.headersTimeoutMs, desc: "time to receive a request's headers (at most the request timeout); then 408" }),
   GATEWAY_KEEP_ALIVE_TIMEOUT_MS: num({ default: DEFAULT_GATEWAY_HTTP.keepAliveTimeoutMs, desc: "idle keep-alive connections are closed after this; above the load balancer's idle timeout" }),
   GATEWAY_BODY_LIMIT_BYTES: num({ default: DEFAULT_GATEWAY_HTTP.bodyLimitBytes, desc: "larger request bodies are a parameter error" }),
-  // Blue Brothers' redemption callbacks are served when all three are set.
-  VOUCHER_SERVICE_URL: url({ default: undefined, desc: "the voucher service, which records Blue Brothers' redemption notices" }),
+  // The WHALE back office (/whale/erp) is served when VOUCHER_SERVICE_URL is set; Blue Brothers' redemption
+  // callbacks when all three are.
+  VOUCHER_SERVICE_URL: url({ default: undefined, desc: "the voucher service: the WHALE back office, and Blue Brothers' redemption notices" }),
   BLUE_BROTHERS_APP_ID: str({ default: undefined, desc: "the app id Blue Brothers signs its notices with" }),
   BLUE_BROTHERS_APP_SECRET: str({ default: undefined, desc: "the app secret Blue Brothers signs its notices with" }),
 };

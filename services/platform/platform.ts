@@ -179,6 +179,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         voucherService: createClient(VoucherService, rpcTransport(serviceUrl("voucher"), { timeoutMs: DEFAULT_TIMEOUTS.rpcMs })),
         ...SANDBOX_BLUE_BROTHERS,
       },
+      whaleErp: { voucherTransport: rpcTransport(serviceUrl("voucher"), { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs }) },
       readiness: [...serviceUrls].map(([name, url]) => ({
         name,
         check: grpcHealthCheck(rpcTransport(url, { timeoutMs: DEFAULT_TIMEOUTS.rpcMs })),

@@ -135,10 +135,10 @@ describe("refusals", () => {
 
   it("an unknown rule id, whatever its form", async () => {
     for (const ruleId of ["9999999999", "", "1; DROP TABLE x", "x".repeat(100)]) {
-      expect((await refusal(client.getRule({ ruleId }))).reason).toBe(VoucherError.RULE_NOT_FOUND);
-      expect((await refusal(client.updateRule({ ruleId, changesJson: "{}", changedBy: "erp" }))).reason).toBe(VoucherError.RULE_NOT_FOUND);
-      expect((await refusal(client.setRuleActive({ ruleId, active: false, changedBy: "erp" }))).reason).toBe(VoucherError.RULE_NOT_FOUND);
-      expect((await refusal(client.listRuleVersions({ ruleId }))).reason).toBe(VoucherError.RULE_NOT_FOUND);
+      expect((await refusal(client.getRule({ ruleId }))).reason).toBe(VoucherError.REFERENCE_INVALID);
+      expect((await refusal(client.updateRule({ ruleId, changesJson: "{}", changedBy: "erp" }))).reason).toBe(VoucherError.REFERENCE_INVALID);
+      expect((await refusal(client.setRuleActive({ ruleId, active: false, changedBy: "erp" }))).reason).toBe(VoucherError.REFERENCE_INVALID);
+      expect((await refusal(client.listRuleVersions({ ruleId }))).reason).toBe(VoucherError.REFERENCE_INVALID);
     }
   });
 

@@ -19,7 +19,7 @@ export class Rules {
 
   async get(ruleId: string): Promise<RuleRecord> {
     const rule = RULE_ID.test(ruleId) ? await this.deps.store.get(ruleId) : undefined;
-    if (!rule) throw voucherError(VoucherError.RULE_NOT_FOUND, `ruleId: no rule ${JSON.stringify(ruleId.slice(0, 40))}`);
+    if (!rule) throw voucherError(VoucherError.REFERENCE_INVALID, "ruleId: no such rule");
     return rule;
   }
 
@@ -37,7 +37,7 @@ export class Rules {
     const current = await this.get(ruleId);
     const definition = checked({ ...ruleBody(current.definition), ...changes });
     const updated = await this.deps.store.update(ruleId, definition, author(changedBy), this.deps.clock.now(), expectedVersion);
-    if (updated === "not-found") throw voucherError(VoucherError.RULE_NOT_FOUND, `ruleId: no rule ${ruleId}`);
+    if (updated === "not-found") throw voucherError(VoucherError.REFERENCE_INVALID, "ruleId: no such rule");
     if (updated === "version-conflict") {
       throw voucherError(VoucherError.RULE_VERSION_CONFLICT, `rule ${ruleId} has changed since version ${expectedVersion}; read it again`);
     }
@@ -47,7 +47,7 @@ export class Rules {
   async setActive(ruleId: string, active: boolean, changedBy: string): Promise<RuleRecord> {
     await this.get(ruleId);
     const rule = await this.deps.store.setActive(ruleId, active, author(changedBy), this.deps.clock.now());
-    if (rule === "not-found") throw voucherError(VoucherError.RULE_NOT_FOUND, `ruleId: no rule ${ruleId}`);
+    if (rule === "not-found") throw voucherError(VoucherError.REFERENCE_INVALID, "ruleId: no such rule");
     return rule;
   }
 

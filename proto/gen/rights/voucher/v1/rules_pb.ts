@@ -415,7 +415,7 @@ export const RuleService: GenService<{
     output: typeof CreateRuleResponseSchema;
   },
   /**
-   * RULE_NOT_FOUND for an unknown id.
+   * REFERENCE_INVALID for an unknown id (as every RPC naming a rule).
    *
    * @generated from rpc rights.voucher.v1.RuleService.GetRule
    */
