@@ -25,8 +25,9 @@ CREATE INDEX rule_listing_idx ON vouchers.rule (scene_key, scene_item_key, rule_
 CREATE TABLE vouchers.rule_version (
   rule_id     text NOT NULL REFERENCES vouchers.rule (rule_id),
   version     integer NOT NULL,
-  -- The checked definition (rule-definition.ts RuleDefinition), amounts as exact decimal text.
-  definition  jsonb NOT NULL,
+  -- The checked definition (rule-definition.ts RuleDefinition), amounts as exact decimal text; json, not
+  -- jsonb: it is only read whole, and answered in the seed's field order as written.
+  definition  json NOT NULL,
   -- Who wrote it (the ERP app, an operator) and what changed: created, updated, enabled, disabled.
   changed_by  text NOT NULL,
   change      text NOT NULL CHECK (change IN ('created', 'updated', 'enabled', 'disabled')),

@@ -2,7 +2,7 @@
 // rule its failure names. fast-check for what no table covers: any JSON gets an answer, never a throw.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { validateRule, type RuleDefinition } from "./rule-definition.js";
+import { ruleBody, validateRule, type RuleDefinition } from "./rule-definition.js";
 
 const base = {
   ruleScenceKey: "saleChannel",
@@ -285,5 +285,13 @@ describe("validateRule properties", () => {
         expect(validateRule(changed("ScenceLimit", {}, {}, { [field]: n })).ok).toBe(n >= 0);
       }),
     );
+  });
+});
+
+describe("ruleBody", () => {
+  it.each(Object.keys(GOOD))("gives back a %s rule that checks to the same definition", (kind) => {
+    const first = validateRule(GOOD[kind]);
+    if (!first.ok) throw new Error(first.message);
+    expect(validateRule(ruleBody(first.value))).toEqual(first);
   });
 });

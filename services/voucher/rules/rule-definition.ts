@@ -449,3 +449,21 @@ function decimal(value: unknown, field: string): string {
   }
   return textForm;
 }
+
+/** A checked rule back in the createRule body's shape (what validateRule takes): the base of an update. */
+export function ruleBody(definition: RuleDefinition): Record<string, unknown> {
+  return {
+    ruleScenceKey: definition.ruleScenceKey,
+    ...(definition.ruleSceneItemKey === undefined ? {} : { ruleSceneItemKey: definition.ruleSceneItemKey }),
+    ruleScene: definition.ruleScene,
+    ruleName: definition.ruleName,
+    ruleKey: definition.rule.ruleKey,
+    ruleValue: definition.rule.value,
+    startTime: definition.startTime,
+    endTime: definition.endTime,
+    messageTpl: definition.messageTpl,
+    isActive: definition.isActive ? "Y" : "N",
+    isContinue: definition.isContinue ? "Y" : "N",
+    ruleOrder: definition.ruleOrder,
+  };
+}

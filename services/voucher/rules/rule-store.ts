@@ -117,10 +117,9 @@ export class RuleStore {
     const { rows } = await on.query<{ rule_id: string; definition: RuleDefinition }>(
       `SELECT r.rule_id, v.definition
        FROM vouchers.rule r JOIN vouchers.rule_version v ON v.rule_id = r.rule_id AND v.version = r.version
-       JOIN unnest($2::text[], $3::text[]) AS s(scene_key, scene_item_key)
-         ON r.scene_key = s.scene_key AND (r.scene_item_key = '' OR r.scene_item_key = s.scene_item_key)
        WHERE r.is_active AND r.rule_scene = $1 AND r.rule_key = ANY($4::text[]) AND r.start_time <= $5 AND $5 <= r.end_time
-       GROUP BY r.rule_id, r.rule_order, v.definition
+         AND EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS s(scene_key, scene_item_key)
+                     WHERE r.scene_key = s.scene_key AND (r.scene_item_key = '' OR r.scene_item_key = s.scene_item_key))
        ORDER BY r.rule_order, length(r.rule_id), r.rule_id`,
       [scene, subjects.map((s) => s.sceneKey), subjects.map((s) => s.sceneItemKey), [...ruleKeys], at],
     );
