@@ -30,7 +30,9 @@ const answerOfReason = new ReasonAnswers<(err: ConnectError) => ChannelFailure>(
 export function toChannelAnswer(err: unknown): ChannelFailure {
   if (err instanceof ChannelAuthenticationFailed) return { returnCode: RETURN_CODES.AUTHENTICATION_FAILED, returnMsg: `authentication failed: ${err.message}` };
   if (err instanceof ConnectError) return answerOfReason.answer(err)(err);
-  const { statusCode } = (err ?? {}) as { statusCode?: unknown };
+  const { statusCode, code } = (err ?? {}) as { statusCode?: unknown; code?: unknown };
+  // Fastify 5's code for a body that is not JSON (the back office's table names an older one).
+  if (code === "FST_ERR_CTP_INVALID_JSON_BODY") return { returnCode: RETURN_CODES.PARAMETER_ERROR, returnMsg: "body: is not valid JSON" };
   if (statusCode === 404) return { returnCode: RETURN_CODES.PARAMETER_ERROR, returnMsg: "action: unknown (POST /whale/channel/makeCode)" };
   // Validation and body errors are answered as the back office answers them: 01 naming the field and the rule.
   const answer = toErpAnswer(err);

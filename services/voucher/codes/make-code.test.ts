@@ -1,11 +1,11 @@
 // The make-code use case on its real stores (PostgreSQL when DATABASE_URL is set, else PGlite): the catalogue's
 // tables seeded directly, the real quota gate, WHALE's own send channel (counted) and a send channel that fails on
 // demand. Each story asserts the answer, what the stores hold and what the channel was asked.
-import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../../test/support/databases.js";
+import { seedOffer, type OfferOptions, type WhaleOffer } from "../../../test/support/whale-codes.js";
 import { systemClock } from "../../common/clock.js";
 import { openDatabase, type Database } from "../../common/database.js";
 import { reasonOf } from "../../common/errors.js";
@@ -29,6 +29,7 @@ import { MakeCodes, requestHashOf } from "./make-code.js";
 const logger = createLogger("make-code-test", "silent");
 
 let t: TestDatabase;
+
 let db: Database;
 let catalogue: CatalogueStore;
 let rules: RuleStore;
@@ -62,46 +63,15 @@ function makeCodes(leaseMs = 5_000): MakeCodes {
   });
 }
 
-interface Offer {
-  saleChannelId: string;
-  templateId: string;
-  activityId: string;
-}
-
 async function one<T extends object>(sql: string, params: unknown[]): Promise<T> {
   const { rows } = await db.query<T>(sql, params);
   if (!rows[0]) throw new Error("no row");
   return rows[0];
 }
 
-/** A sale channel, an internal send channel, a template and an activity offering it, all active unless told. */
-async function offer(options: { channelActive?: boolean; templateActive?: boolean; activityEnds?: Date; bound?: boolean; sendType?: number } = {}): Promise<Offer> {
-  const tag = randomUUID().slice(0, 8);
-  const { sale_channel_id } = await one<{ sale_channel_id: string }>(
-    `INSERT INTO vouchers.sale_channel (name, is_active, erp_create_time, erp_update_time, whale_public_key, whale_private_ciphertext,
-       whale_private_nonce, whale_private_tag, whale_private_kek_id)
-     VALUES ($1, $2, '20260101000000', '20260101000000', 'pk', '\\x00', '\\x00', '\\x00', 'k') RETURNING sale_channel_id::text`,
-    [`bank-${tag}`, options.channelActive ?? true],
-  );
-  const { send_channel_id } = await one<{ send_channel_id: string }>(
-    `INSERT INTO vouchers.send_channel (name, channel_type, config) VALUES ($1, 'INTERNAL', '{}') RETURNING send_channel_id::text`,
-    [`internal-${tag}`],
-  );
-  const { template_id } = await one<{ template_id: string }>(
-    `INSERT INTO vouchers.template (name, send_channel_id, brand_id, product_id, ticket_type, face_value, send_type, is_active,
-       erp_create_time, erp_update_time, config)
-     VALUES ('COSTA30元代金券', $1, 686, (random() * 1e12)::bigint, 1, 3000, $2, $3, '20260101000000', '20260101000000', '{"useTimes":"10"}')
-     RETURNING template_id::text`,
-    [send_channel_id, options.sendType ?? 1, options.templateActive ?? true],
-  );
-  const { activity_id } = await one<{ activity_id: string }>(
-    `INSERT INTO vouchers.activity (name, ebuy_activity_id, sale_channel_id, valid_start, valid_end, erp_create_time, erp_update_time)
-     VALUES ('中信银行星巴克代金券活动', $1, $2, now() - interval '30 days', $3, '20260101000000', '20260101000000') RETURNING activity_id::text`,
-    [`E${tag}`, sale_channel_id, options.activityEnds ?? new Date(Date.now() + 365 * 86_400_000)],
-  );
-  if (options.bound ?? true) await db.query(`INSERT INTO vouchers.activity_template (activity_id, template_id) VALUES ($1, $2)`, [activity_id, template_id]);
-  return { saleChannelId: sale_channel_id, templateId: template_id, activityId: activity_id };
-}
+const keys = new KeyRing(Buffer.alloc(32, 7));
+const offer = (options?: OfferOptions) => seedOffer(db, keys, options);
+type Offer = Pick<WhaleOffer, "saleChannelId" | "templateId">;
 
 let sequence = 0;
 function request(o: Offer, more: { orderId?: string; codeNum?: number; validDays?: number; mobile?: string } = {}): MakeCodeRequest {
@@ -153,7 +123,7 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     await migrate(t.db, { schema: VOUCHER_SCHEMA, migrationsDir: fileURLToPath(new URL("../migrations", import.meta.url)), logger });
     // On the real server, enough connections for the races to contend for real.
     db = t.url ? await openDatabase({ url: t.url, logger, poolSize: 20 }) : t.db;
-    catalogue = new CatalogueStore(db, new KeyRing(Buffer.alloc(32, 7)));
+    catalogue = new CatalogueStore(db, keys);
     rules = new RuleStore(db);
     quota = createQuotaGate({ db, rules, clock: systemClock });
     internal = createInternalChannel({ db });
