@@ -231,6 +231,7 @@ async function startNotifyReplica(platform: TestPlatform): Promise<HostedService
       PSBC_APP_ID: SANDBOX_PSBC.appId,
       PSBC_APP_SECRET: SANDBOX_PSBC.appSecret,
       PSBC_TIMEOUT_MS: String(PSBC_TIMEOUT_MS),
+      ...platform.smsSandbox.upstreamEnv(),
       ADMIN_TOKEN: platform.adminToken,
     },
     db: sharedDatabase(platform.db),

@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../../test/support/databases.js";
-import type { Clock } from "../../common/clock.js";
+import { clockStartingAt, type Clock } from "../../common/clock.js";
 import { openDatabase, type Database } from "../../common/database.js";
 import { createLogger } from "../../common/logger.js";
 import { migrate } from "../../common/migrate.js";
@@ -146,6 +146,23 @@ describe("periods in Asia/Shanghai", () => {
     // 2026-12-01T23:59:59+08:00 and 2026-12-01T08:00:00Z are the same Shanghai day.
     expect(await gate.reserve(request(channel, "2026-12-01T15:59:59Z"))).toMatchObject({ ok: false, field: "ruleValue.limitItems[0].limitMaxDay" });
     expect((await gate.reserve(request(channel, "2026-12-01T16:00:00Z"))).ok).toBe(true); // 12-02 00:00 in Shanghai
+  });
+
+  it("rolls over as the service clock (clock.ts) passes Shanghai midnight", async () => {
+    const channel = newChannel();
+    await limitRule(channel, { maxima: { limitMaxDay: 1, limitMaxTotal: 3 } });
+    let realNow = 1_000_000;
+    const service = clockStartingAt(new Date("2026-12-01T23:59:58+08:00"), () => realNow);
+    const makeCode = () => gate.reserve({ ...request(channel, "2026-01-01T00:00:00Z"), at: service.now() });
+    expect((await makeCode()).ok).toBe(true);
+    realNow += 1_000; // 23:59:59
+    expect(await makeCode()).toMatchObject({ ok: false, field: "ruleValue.limitItems[0].limitMaxDay" });
+    realNow += 1_000; // 00:00:00 of 12-02
+    expect((await makeCode()).ok).toBe(true);
+    realNow += 86_400_000; // 12-03
+    expect((await makeCode()).ok).toBe(true);
+    realNow += 86_400_000; // 12-04: the total of 3 is spent
+    expect(await makeCode()).toMatchObject({ ok: false, field: "ruleValue.limitItems[0].limitMaxTotal" });
   });
 
   it("rolls a week quota over on Monday and a month quota on the 1st", async () => {
