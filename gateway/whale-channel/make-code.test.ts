@@ -11,19 +11,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
 import { buildTestGateway } from "../../test/support/gateway.js";
 import { answerSigned, seedMakeCodeBody, seedOffer, signedHeaders, type WhaleOffer } from "../../test/support/whale-codes.js";
-import { CodeService } from "../../proto/gen/rights/voucher/v1/codes_pb.js";
 import { systemClock } from "../../services/common/clock.js";
 import { KeyRing } from "../../services/common/key-ring.js";
 import { createLogger } from "../../services/common/logger.js";
 import { migrate } from "../../services/common/migrate.js";
 import { CatalogueStore } from "../../services/voucher/catalogue/catalogue-store.js";
-import { createInternalChannel } from "../../services/voucher/channels/internal/channel.js";
 import { isWellFormedCode } from "../../services/voucher/channels/internal/code-generator.js";
-import { CodeOrderStore } from "../../services/voucher/codes/code-order-store.js";
-import { MakeCodes } from "../../services/voucher/codes/make-code.js";
-import { codeServiceImpl } from "../../services/voucher/codes/routes.js";
-import { SaleChannelSignatures } from "../../services/voucher/codes/sale-channel-signatures.js";
-import { createQuotaGate, MAKE_CODE_SCENE } from "../../services/voucher/rules/quota-gate.js";
+import { MAKE_CODE_SCENE } from "../../services/voucher/rules/quota-gate.js";
+import type { SendChannel } from "../../services/voucher/channels/send-channel.js";
+import { startCodes } from "../../services/voucher/codes/codes.js";
 import { validateRule } from "../../services/voucher/rules/rule-definition.js";
 import { RuleStore } from "../../services/voucher/rules/rule-store.js";
 import { VOUCHER_SCHEMA } from "../../services/voucher/voucher-store.js";
@@ -40,13 +36,11 @@ let offer: WhaleOffer;
 beforeAll(async () => {
   t = await testDatabase();
   await migrate(t.db, { schema: VOUCHER_SCHEMA, migrationsDir: fileURLToPath(new URL("../../services/voucher/migrations", import.meta.url)), logger });
-  const catalogue = new CatalogueStore(t.db, keys);
-  const internal = createInternalChannel({ db: t.db });
-  const makeCodes = new MakeCodes({
-    orders: new CodeOrderStore(t.db), catalogue, db: t.db, quota: createQuotaGate({ db: t.db, rules: new RuleStore(t.db), clock: systemClock }),
-    channelFor: async () => internal, clock: systemClock, logger, leaseMs: 5_000,
+  const unused: SendChannel = { makeCodes: () => Promise.reject(new Error("not this channel")), voidCode: async () => undefined, queryCode: () => Promise.reject(new Error("no")) };
+  const codes = startCodes({
+    db: t.db, catalogue: new CatalogueStore(t.db, keys), blueBrothers: unused, esb: { appId: "", appSecret: "", timeoutMs: 1000 }, clock: systemClock, logger, leaseMs: 5_000,
   });
-  const voucherTransport = createRouterTransport((router) => router.service(CodeService, codeServiceImpl(makeCodes, new SaleChannelSignatures(catalogue))));
+  const voucherTransport = createRouterTransport((router) => codes.routes(router));
   app = await buildTestGateway({ whaleChannel: { voucherTransport } });
   const document = (await app.inject({ method: "GET", url: "/docs/whale-channel/openapi.json" })).json<{
     paths: Record<string, { post: { responses: { 200: { content: { "application/json": { schema: object } } } } } }>;

@@ -30,7 +30,7 @@ import { hashPassword } from "../reconciliation/passwords.js";
 import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import { BLUE_BROTHERS_CALLBACK_PREFIX, REDEMPTION_NOTICE_PATH } from "../voucher/channels/blue-brothers/callback-wire.js";
 import { streamsOf } from "./cluster.js";
-import { DEVELOPMENT_SERVICE_TYPE_KEK } from "./development-kek.js";
+import { DEVELOPMENT_SERVICE_TYPE_KEK, DEVELOPMENT_WHALE_KEK } from "./development-kek.js";
 import { services as platformServices } from "./services.js";
 
 export interface PlatformOptions {
@@ -65,6 +65,9 @@ export interface PlatformOptions {
   /** The services to run: the platform's list unless a test brings another. */
   services?: readonly AnyServiceDescriptor[];
 }
+
+/** The secret of the embedded mode's back-office app erp-sandbox, unless ERP_SANDBOX_SECRET says otherwise. */
+export const EMBEDDED_ERP_SANDBOX_SECRET = "erp-sandbox-secret-change-me";
 
 /** The embedded mode's provider code at PSBC (the sandbox's) and download password, unless the environment sets them. */
 export const EMBEDDED_RECONCILIATION = { providerCode: "A101", password: "reconcile-sandbox" } as const;
@@ -141,6 +144,9 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       ADMIN_TOKEN: adminToken,
       // A public development key unless one is given: embedded data is test data.
       SERVICE_TYPE_KEK: process.env.SERVICE_TYPE_KEK ?? DEVELOPMENT_SERVICE_TYPE_KEK,
+      WHALE_KEK: process.env.WHALE_KEK ?? DEVELOPMENT_WHALE_KEK,
+      // The back-office app the embedded ERP calls as (README: the back office).
+      ERP_SANDBOX_SECRET: process.env.ERP_SANDBOX_SECRET ?? EMBEDDED_ERP_SANDBOX_SECRET,
       PSBC_PROVIDER_CODE: process.env.PSBC_PROVIDER_CODE ?? EMBEDDED_RECONCILIATION.providerCode,
       // The reconciliation service takes only a hash; embedded, it is made from the password at each start.
       RECONCILIATION_PASSWORD_HASH:
@@ -190,6 +196,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         ...SANDBOX_BLUE_BROTHERS,
       },
       whaleErp: { voucherTransport: rpcTransport(serviceUrl("voucher"), { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs }) },
+      whaleChannel: { voucherTransport: rpcTransport(serviceUrl("voucher"), { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs }) },
       readiness: [...serviceUrls].map(([name, url]) => ({
         name,
         check: grpcHealthCheck(rpcTransport(url, { timeoutMs: DEFAULT_TIMEOUTS.rpcMs })),
