@@ -3,6 +3,8 @@
 // channel, a template and an activity offering it. Also the sale channel's side of the make-code call: its
 // signed request and the check of WHALE's signed answer.
 import { generateKeyPairSync, randomUUID, sign, verify, type KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { Ajv, type ValidateFunction } from "ajv";
 import type { Queryable } from "../../services/common/database.js";
 import type { KeyRing } from "../../services/common/key-ring.js";
 import { sealContext } from "../../services/voucher/catalogue/catalogue-store.js";
@@ -112,4 +114,23 @@ export function seedMakeCodeBody(templateId: string, overrides: { saleChannelOrd
       makeFundsChannel: { channelBenefit: 0, merchantBenefit: 500, userRealAmount: 2500 },
     },
   };
+}
+
+/** The make-code API's contract file, written from the served document (gateway/whale-channel/contract.test.ts). */
+export const WHALE_CHANNEL_CONTRACT_URL = new URL("../../gateway/whale-channel/whale-channel-openapi.json", import.meta.url);
+
+let validateAnswer: ValidateFunction | undefined;
+
+/** Throws unless `body` is an answer the contract file allows (HTTP 200 always). */
+export function assertChannelContract(httpStatus: number, body: unknown): void {
+  if (!validateAnswer) {
+    const doc = JSON.parse(readFileSync(WHALE_CHANNEL_CONTRACT_URL, "utf8")) as {
+      paths: Record<string, { post: { responses: Record<string, { content: Record<string, { schema: object }> }> } }>;
+    };
+    const schema = doc.paths["/whale/channel/makeCode"]?.post.responses["200"]?.content["application/json"]?.schema;
+    if (!schema) throw new Error("the contract file has no makeCode answer");
+    validateAnswer = new Ajv({ strict: false, allErrors: true }).compile(schema);
+  }
+  if (httpStatus !== 200) throw new Error(`every make-code answer is HTTP 200, not ${httpStatus}: ${JSON.stringify(body)}`);
+  if (!validateAnswer(body)) throw new Error(`${JSON.stringify(validateAnswer.errors)}\nbody: ${JSON.stringify(body)}`);
 }
