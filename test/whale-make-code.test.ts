@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isWellFormedCode } from "../services/voucher/channels/internal/code-generator.js";
 import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { modes, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { until } from "./support/until.js";
 import { assertChannelContract, seedMakeCodeBody } from "./support/whale-codes.js";
 import { erpPost, erpTime, unique, type ErpAnswer } from "./support/whale-erp.js";
 
@@ -84,6 +85,12 @@ describe.each(modes)("WHALE make-code through the gateway (%s)", (mode) => {
     expect(again.answer).toEqual(first.answer);
     const { rows } = await platform.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM vouchers.internal_code WHERE send_channel_order_id = $1`, [first.answer.data?.tradeNo]);
     expect(rows[0]?.n).toBe(3);
+    // The SMS notice reaches the SMS gateway through the notify service, once, to the order's number, with the codes.
+    const sentFor = async () => (await platform.smsSandbox.messages()).find((message) => message.outId === first.answer.data?.tradeNo);
+    await until(async () => (await sentFor()) !== undefined, 10_000, "the SMS notice");
+    const sent = await sentFor();
+    expect(sent).toMatchObject({ mobile: "13524161800" });
+    for (const detail of item?.codeDetail ?? []) expect(sent?.content).toContain(detail.code);
   });
 
   it("makes a Blue Brothers template's codes at the Blue Brothers sandbox: its voucher numbers and redemption URLs", async () => {

@@ -3,12 +3,13 @@
 // answer, every refusal in the contract's table, and every answer validated against the served contract.
 import { generateKeyPairSync } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { createRouterTransport } from "@connectrpc/connect";
+import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { NotifyService, TaskType, type NewTask } from "../../proto/gen/rights/notify/v1/notify_pb.js";
 import fc from "fast-check";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
-import { buildTestGateway } from "../../test/support/gateway.js";
+import { buildTestGateway, logLines } from "../../test/support/gateway.js";
 import { answerSigned, assertChannelContract, seedMakeCodeBody, seedOffer, signedHeaders, type WhaleOffer } from "../../test/support/whale-codes.js";
 import { systemClock } from "../../services/common/clock.js";
 import { KeyRing } from "../../services/common/key-ring.js";
@@ -30,13 +31,27 @@ const PATH = "/whale/channel/makeCode";
 let t: TestDatabase;
 let app: FastifyInstance;
 let offer: WhaleOffer;
+const smsTasks: NewTask[] = [];
 
 beforeAll(async () => {
   t = await testDatabase();
   await migrate(t.db, { schema: VOUCHER_SCHEMA, migrationsDir: fileURLToPath(new URL("../../services/voucher/migrations", import.meta.url)), logger });
   const unused: SendChannel = { makeCodes: () => Promise.reject(new Error("not this channel")), voidCode: async () => undefined, queryCode: () => Promise.reject(new Error("no")) };
+  // The notify service, as far as make-code sees it: the SMS tasks it is handed.
+  const notify = createClient(
+    NotifyService,
+    createRouterTransport((router) =>
+      router.service(NotifyService, {
+        createTasks(req) {
+          smsTasks.push(...req.tasks);
+          return { outcomes: req.tasks.map(() => ({ created: true })) };
+        },
+      }),
+    ),
+  );
   const codes = startCodes({
     db: t.db, catalogue: new CatalogueStore(t.db, keys), blueBrothers: unused, esb: { appId: "", appSecret: "", timeoutMs: 1000 }, clock: systemClock, logger, leaseMs: 5_000,
+    notify: { client: notify, callOptions: () => ({}) },
   });
   const voucherTransport = createRouterTransport((router) => codes.routes(router));
   app = await buildTestGateway({ whaleChannel: { voucherTransport } });
@@ -86,6 +101,19 @@ describe("POST /whale/channel/makeCode", () => {
       expect(detail).toMatchObject({ useTimes: 10, status: "00", statusDesc: "未使用", codeURL: "" });
       expect(isWellFormedCode(detail.code as string)).toBe(true);
     }
+    // The SMS notice: one task, to the order's number only, its codes in the text and in no log line.
+    const tasks = smsTasks.filter((task) => task.payload.case === "sms" && task.payload.value.noticeId === data?.tradeNo);
+    expect(tasks).toHaveLength(1);
+    expect(tasks[0]?.type).toBe(TaskType.SMS);
+    expect(tasks[0]?.payload.value).toMatchObject({ saleChannelOrderId: body.saleChannelOrderId, mobile: "13524161800" });
+    const text = tasks[0]?.payload.case === "sms" ? tasks[0].payload.value.message : "";
+    for (const detail of details) {
+      expect(text).toContain(detail.code);
+      expect(logLines.join("\n")).not.toContain(detail.code as string);
+    }
+    // A repeat hands over nothing more.
+    await makeCode(offer, body);
+    expect(smsTasks.filter((task) => task.payload.case === "sms" && task.payload.value.noticeId === data?.tradeNo)).toHaveLength(1);
   });
 
   it("answers a replay, or a repeat with the same body, with the codes made the first time; another body under the id is 03", async () => {

@@ -1,5 +1,8 @@
 import { fileURLToPath } from "node:url";
-import { adminCredentialInterceptor } from "../common/admin-credential.js";
+import { createClient } from "@connectrpc/connect";
+import { adminAuthorization, adminCredentialInterceptor } from "../common/admin-credential.js";
+import { rpcTransport } from "../common/rpc-client.js";
+import { NotifyService } from "../../proto/gen/rights/notify/v1/notify_pb.js";
 import { decodeKek, KeyRing } from "../common/key-ring.js";
 import { defineService } from "../common/service-descriptor.js";
 import { SIGNATURE_MAX_SKEW_MS } from "../common/signing.js";
@@ -35,7 +38,8 @@ export const voucherService = defineService({
   config: voucherConfig,
   // Redis remembers the back-office calls' nonces, so a replay to another replica is caught too.
   needs: { redis: true },
-  peers: [],
+  // The notify service takes the make-code SMS notices.
+  peers: ["notify"],
   start({ env, db, limiter, logger, metrics, clock, eventsWritten }) {
     const blueBrothers = createBlueBrothersChannel({
       baseUrl: env.BLUE_BROTHERS_BASE_URL,
@@ -64,6 +68,10 @@ export const voucherService = defineService({
       logger,
       // A make-code's send channel may take its whole deadline, and Blue Brothers one per code.
       leaseMs: Math.max(env.ESB_TIMEOUT_MS, env.BLUE_BROTHERS_TIMEOUT_MS) * 4,
+      notify: {
+        client: createClient(NotifyService, rpcTransport(env.NOTIFY_SERVICE_URL, { timeoutMs: env.RPC_TIMEOUT_MS })),
+        callOptions: () => ({ headers: adminAuthorization(env.ADMIN_TOKEN) }),
+      },
     });
     const pollIntervalMs = env.VOUCHER_STATUS_POLL_INTERVAL_MS;
     return {
@@ -78,6 +86,7 @@ export const voucherService = defineService({
         if (env.ERP_SANDBOX_SECRET) await erpApps.ensureSandboxApp(ERP_SANDBOX_APP, env.ERP_SANDBOX_SECRET);
       },
       jobs: [
+        ...codes.jobs,
         {
           name: "voucher status poll",
           // Rounds come often enough that a batch-limited backlog drains; each voucher is asked once per interval.

@@ -82,6 +82,11 @@ export class CodeOrderStore {
     return rows[0] && this.withCodes(rows[0]);
   }
 
+  async findByTradeNo(tradeNo: string): Promise<CodeOrderRecord | undefined> {
+    const { rows } = await this.db.query<OrderRow>(`SELECT ${COLUMNS} FROM vouchers.code_order WHERE trade_no = $1`, [tradeNo]);
+    return rows[0] && this.withCodes(rows[0]);
+  }
+
   /** A new order, MAKING under a lease of `leaseMs`; undefined when the (channel, order id) exists (someone else's claim). */
   async create(order: NewCodeOrder, leaseMs: number): Promise<CodeOrderRecord | undefined> {
     const { rows } = await this.db.query<OrderRow>(

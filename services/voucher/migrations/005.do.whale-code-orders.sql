@@ -39,6 +39,9 @@ CREATE TABLE vouchers.code_order (
   valid_end             timestamptz NOT NULL,
   -- The number the SMS notice goes to (orderMobile); only ever this order's.
   order_mobile          text,
+  -- When the SMS notice task was handed to the notify service (NULL with a mobile: still to hand over; the
+  -- notice job retries it, so a notify outage delays the notice and never loses it).
+  notice_queued_at      timestamptz,
   failure               text,
   created_at            timestamptz NOT NULL,
   updated_at            timestamptz NOT NULL DEFAULT now(),
@@ -58,3 +61,5 @@ CREATE TABLE vouchers.made_code (
   PRIMARY KEY (trade_no, seq),
   UNIQUE (send_channel_id, code)
 );
+CREATE INDEX code_order_notice_due_idx ON vouchers.code_order (created_at)
+  WHERE status = 'MADE' AND order_mobile IS NOT NULL AND notice_queued_at IS NULL;
