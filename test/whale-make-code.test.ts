@@ -91,6 +91,19 @@ describe.each(modes)("WHALE make-code through the gateway (%s)", (mode) => {
     const sent = await sentFor();
     expect(sent).toMatchObject({ mobile: "13524161800" });
     for (const detail of item?.codeDetail ?? []) expect(sent?.content).toContain(detail.code);
+
+    // The ERP's view of the notice: delivered; sent again on request (a new notice id, the same number); no
+    // verify notice before redemption; an unknown order is 04.
+    const tradeNo = first.answer.data?.tradeNo ?? "";
+    await until(async () => (await erpPost(platform.gatewayUrl, "makeNotifyQuery", { saleChannelOrderId: body.saleChannelOrderId })).isNotify === "已通知", 10_000, "已通知");
+    expect(await ok("makeNotifyQuery", { saleChannelOrderId: body.saleChannelOrderId })).toMatchObject({
+      notifyId: tradeNo, orderId: tradeNo, saleChannelId: Number(offer.saleChannelId), saleChannelOrderId: body.saleChannelOrderId,
+      orderMobile: "13524161800", codeNum: 3, isNotify: "已通知", isCanVoid: "可撤销", orderReturnCode: "00", status: "制码成功",
+    });
+    expect(await ok("makeNotifyRetry", { saleChannelOrderId: body.saleChannelOrderId })).toMatchObject({ notifyId: `${tradeNo}.1` });
+    await until(async () => (await platform.smsSandbox.messages()).some((message) => message.outId === `${tradeNo}.1` && message.mobile === "13524161800"), 10_000, "the re-sent notice");
+    expect(await ok("verifyNotifyQuery", { saleChannelOrderId: body.saleChannelOrderId })).toMatchObject({ notifyId: "", isNotify: "未通知", orderId: tradeNo });
+    expect((await erpPost(platform.gatewayUrl, "makeNotifyQuery", { saleChannelOrderId: "NO-SUCH-ORDER" })).returnCode).toBe("04");
   });
 
   it("makes a Blue Brothers template's codes at the Blue Brothers sandbox: its voucher numbers and redemption URLs", async () => {

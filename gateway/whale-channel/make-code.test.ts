@@ -169,7 +169,7 @@ describe("POST /whale/channel/makeCode", () => {
     const base = seedMakeCodeBody(offer.templateId);
     const cases: Array<[object, string]> = [
       [{ ...base, saleChannelOrderId: "" }, "saleChannelOrderId"],
-      [{ ...base, saleChannelOrderId: "x".repeat(65) }, "saleChannelOrderId"],
+      [{ ...base, saleChannelOrderId: "x".repeat(64) }, "saleChannelOrderId"],
       [{ ...base, saleChannelOrderId: "a\u0000b" }, "saleChannelOrderId"],
       [{ ...base, saleChannelOrderId: "\ud800" }, "saleChannelOrderId"],
       [{ ...base, requestId: 7 }, "requestId"],
@@ -192,7 +192,7 @@ describe("POST /whale/channel/makeCode", () => {
     const notJson = "{not json";
     expect(answer(await post(notJson, signedHeaders(offer, notJson)))).toEqual({ returnCode: "01", returnMsg: "body: is not valid JSON" });
     // The longest allowed values pass.
-    expect(answer(await makeCode(offer, { ...base, saleChannelOrderId: "9".repeat(64), item: { ...base.item, validDays: 3660, codeNum: 100 } })).returnCode).toBe("00");
+    expect(answer(await makeCode(offer, { ...base, saleChannelOrderId: "9".repeat(63), item: { ...base.item, validDays: 3660, codeNum: 100 } })).returnCode).toBe("00");
   });
 
   it("answers 04 for an inactive or unknown template, 05 when a quota rule refuses (with its message)", async () => {

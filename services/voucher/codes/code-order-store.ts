@@ -29,6 +29,8 @@ export interface CodeOrderRecord {
   orderMobile: string | null;
   failure: string | null;
   createdAt: Date;
+  updatedAt: Date;
+  noticeRetries: number;
   codes: StoredCode[];
 }
 
@@ -36,7 +38,7 @@ export interface StoredCode extends MadeCode {
   status: string;
 }
 
-export type NewCodeOrder = Omit<CodeOrderRecord, "tradeNo" | "status" | "leaseUntil" | "attempt" | "failure" | "codes">;
+export type NewCodeOrder = Omit<CodeOrderRecord, "tradeNo" | "status" | "leaseUntil" | "attempt" | "failure" | "codes" | "updatedAt" | "noticeRetries">;
 
 interface OrderRow {
   trade_no: string;
@@ -60,11 +62,13 @@ interface OrderRow {
   order_mobile: string | null;
   failure: string | null;
   created_at: Date;
+  updated_at: Date;
+  notice_retries: number;
 }
 
 const COLUMNS = `trade_no, sale_channel_id, sale_channel_order_id, request_hash, request_id, status, lease_until, attempt, sale_channel_item_id,
   template_id, activity_id, send_channel_id, ticket_name, activity_name, code_num, use_times, valid_start, valid_end, order_mobile,
-  failure, created_at`;
+  failure, created_at, updated_at, notice_retries`;
 
 /** WHALE's trade number: 32 hex characters like the seed's example, random so it names no other order. */
 export function newTradeNo(): string {
@@ -85,6 +89,24 @@ export class CodeOrderStore {
   async findByTradeNo(tradeNo: string): Promise<CodeOrderRecord | undefined> {
     const { rows } = await this.db.query<OrderRow>(`SELECT ${COLUMNS} FROM vouchers.code_order WHERE trade_no = $1`, [tradeNo]);
     return rows[0] && this.withCodes(rows[0]);
+  }
+
+  /** The most recent order of a sale channel order id, whichever channel's (the ERP asks by the id alone). */
+  async findLatestByOrderId(saleChannelOrderId: string): Promise<CodeOrderRecord | undefined> {
+    const { rows } = await this.db.query<OrderRow>(
+      `SELECT ${COLUMNS} FROM vouchers.code_order WHERE sale_channel_order_id = $1 ORDER BY created_at DESC LIMIT 1`,
+      [saleChannelOrderId],
+    );
+    return rows[0] && this.withCodes(rows[0]);
+  }
+
+  /** One more ERP-asked re-send of the order's notice; answers the new count. */
+  async countNoticeRetry(tradeNo: string): Promise<number> {
+    const { rows } = await this.db.query<{ notice_retries: number }>(
+      `UPDATE vouchers.code_order SET notice_retries = notice_retries + 1, updated_at = now() WHERE trade_no = $1 RETURNING notice_retries`,
+      [tradeNo],
+    );
+    return rows[0]?.notice_retries ?? 0;
   }
 
   /** A new order, MAKING under a lease of `leaseMs`; undefined when the (channel, order id) exists (someone else's claim). */
@@ -185,5 +207,7 @@ function fromRow(row: OrderRow): Omit<CodeOrderRecord, "codes"> {
     orderMobile: row.order_mobile,
     failure: row.failure,
     createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+    noticeRetries: row.notice_retries,
   };
 }

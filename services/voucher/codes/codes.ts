@@ -32,7 +32,7 @@ export function startCodes(deps: {
 }): { makeCodes: MakeCodes; routes(router: ConnectRouter): void; jobs: PeriodicJob[] } {
   const { db, catalogue } = deps;
   const orders = new CodeOrderStore(db);
-  const notices = new MakeCodeNotices({ db, notify: deps.notify.client, callOptions: deps.notify.callOptions, logger: deps.logger });
+  const notices = new MakeCodeNotices({ db, orders, notify: deps.notify.client, callOptions: deps.notify.callOptions, logger: deps.logger });
   const internal = createInternalChannel({ db });
   const makeCodes = new MakeCodes({
     orders,
@@ -53,7 +53,7 @@ export function startCodes(deps: {
   const signatures = new SaleChannelSignatures(catalogue);
   return {
     makeCodes,
-    routes: (router) => void router.service(CodeService, codeServiceImpl(makeCodes, signatures)),
+    routes: (router) => void router.service(CodeService, codeServiceImpl(makeCodes, signatures, notices)),
     jobs: [
       {
         name: "make-code notices",

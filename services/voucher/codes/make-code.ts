@@ -15,7 +15,8 @@ import type { CodeOrderRecord, CodeOrderStore } from "./code-order-store.js";
 
 /** The make-code request's limits (the seed's "小于64个字符" and what a synchronous call can make in its deadline). */
 export const MAKE_CODE_LIMITS = {
-  saleChannelOrderId: 64,
+  /** The seed's makeNotifyQuery: 小于64个字符 (the same id). */
+  saleChannelOrderId: 63,
   requestId: 64,
   saleChannelItemId: 64,
   maxValidDays: 3660,

@@ -1,12 +1,13 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { CodeOrderSchema, CodeService, type CodeOrder } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
+import { CodeOrderSchema, CodeService, MakeNoticeSchema, type CodeOrder, type MakeNotice } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
+import type { MakeCodeNotices, MakeNoticeView } from "./make-code-notices.js";
 import type { CodeOrderRecord } from "./code-order-store.js";
 import type { MakeCodes } from "./make-code.js";
 import type { SaleChannelSignatures } from "./sale-channel-signatures.js";
 
-export function codeServiceImpl(makeCodes: MakeCodes, signatures: SaleChannelSignatures): ServiceImpl<typeof CodeService> {
+export function codeServiceImpl(makeCodes: MakeCodes, signatures: SaleChannelSignatures, notices: MakeCodeNotices): ServiceImpl<typeof CodeService> {
   return {
     async makeCode(req) {
       return { order: toMessage(await makeCodes.make(req)) };
@@ -21,7 +22,32 @@ export function codeServiceImpl(makeCodes: MakeCodes, signatures: SaleChannelSig
     async signForSaleChannel(req) {
       return { signature: await signatures.sign(req.saleChannelId, req.body) };
     },
+    async getMakeNotice(req) {
+      return { notice: noticeMessage(await notices.noticeOf(req.saleChannelOrderId, req.verify)) };
+    },
+    async retryMakeNotice(req) {
+      return { notice: noticeMessage(await notices.retryOf(req.saleChannelOrderId)) };
+    },
   };
+}
+
+function noticeMessage(view: MakeNoticeView): MakeNotice {
+  const { order } = view;
+  return create(MakeNoticeSchema, {
+    notifyId: view.notifyId,
+    orderId: order.tradeNo,
+    requestId: order.requestId,
+    saleChannelId: order.saleChannelId,
+    saleChannelOrderId: order.saleChannelOrderId,
+    createdAt: timestampFromDate(order.createdAt),
+    orderMobile: order.orderMobile ?? "",
+    codeNum: order.codes.length,
+    notified: view.notified,
+    canVoid: view.canVoid,
+    returnCode: view.returnCode,
+    updatedAt: timestampFromDate(order.updatedAt),
+    status: view.status,
+  });
 }
 
 function toMessage(order: CodeOrderRecord): CodeOrder {

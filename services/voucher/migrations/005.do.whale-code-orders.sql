@@ -42,6 +42,8 @@ CREATE TABLE vouchers.code_order (
   -- When the SMS notice task was handed to the notify service (NULL with a mobile: still to hand over; the
   -- notice job retries it, so a notify outage delays the notice and never loses it).
   notice_queued_at      timestamptz,
+  -- Re-sends asked by the ERP (makeNotifyRetry): notice n is `<trade_no>.<n>` at the notify service.
+  notice_retries        integer NOT NULL DEFAULT 0,
   failure               text,
   created_at            timestamptz NOT NULL,
   updated_at            timestamptz NOT NULL DEFAULT now(),

@@ -12,7 +12,173 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rights/voucher/v1/codes.proto.
  */
 export const file_rights_voucher_v1_codes: GenFile = /*@__PURE__*/
-  fileDesc("Ch1yaWdodHMvdm91Y2hlci92MS9jb2Rlcy5wcm90bxIRcmlnaHRzLnZvdWNoZXIudjEiWgoeQXV0aGVudGljYXRlU2FsZUNoYW5uZWxSZXF1ZXN0EhcKD3NhbGVfY2hhbm5lbF9pZBgBIAEoCRIMCgRib2R5GAIgASgMEhEKCXNpZ25hdHVyZRgDIAEoCSIhCh9BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlc3BvbnNlIkIKGVNpZ25Gb3JTYWxlQ2hhbm5lbFJlcXVlc3QSFwoPc2FsZV9jaGFubmVsX2lkGAEgASgJEgwKBGJvZHkYAiABKAwiLwoaU2lnbkZvclNhbGVDaGFubmVsUmVzcG9uc2USEQoJc2lnbmF0dXJlGAEgASgJIqIBCg9NYWtlQ29kZVJlcXVlc3QSFwoPc2FsZV9jaGFubmVsX2lkGAEgASgJEh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhQKDG1vYmlsZV9waG9uZRgEIAEoCRItCgRpdGVtGAUgASgLMh8ucmlnaHRzLnZvdWNoZXIudjEuTWFrZUNvZGVJdGVtIr8BCgxNYWtlQ29kZUl0ZW0SHAoUc2FsZV9jaGFubmVsX2l0ZW1faWQYASABKAkSFwoPY29tbWlzc2lvbl9kYXRlGAIgASgJEhIKCnZhbGlkX2RheXMYAyABKAUSEQoJdGlja2V0X2lkGAQgASgJEj8KEm1ha2VfZnVuZHNfY2hhbm5lbBgFIAEoCzIjLnJpZ2h0cy52b3VjaGVyLnYxLk1ha2VGdW5kc0NoYW5uZWwSEAoIY29kZV9udW0YBiABKAUiXwoQTWFrZUZ1bmRzQ2hhbm5lbBIXCg9jaGFubmVsX2JlbmVmaXQYASABKAMSGAoQbWVyY2hhbnRfYmVuZWZpdBgCIAEoAxIYChB1c2VyX3JlYWxfYW1vdW50GAMgASgDIj8KEE1ha2VDb2RlUmVzcG9uc2USKwoFb3JkZXIYASABKAsyHC5yaWdodHMudm91Y2hlci52MS5Db2RlT3JkZXIiTQoTR2V0Q29kZU9yZGVyUmVxdWVzdBIXCg9zYWxlX2NoYW5uZWxfaWQYASABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAIgASgJIkMKFEdldENvZGVPcmRlclJlc3BvbnNlEisKBW9yZGVyGAEgASgLMhwucmlnaHRzLnZvdWNoZXIudjEuQ29kZU9yZGVyItcBCglDb2RlT3JkZXISEAoIdHJhZGVfbm8YASABKAkSFwoPc2FsZV9jaGFubmVsX2lkGAIgASgJEh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZub3RpZnkYBSABKAgSEAoIY29kZV9udW0YBiABKAUSLgoEaXRlbRgHIAEoCzIgLnJpZ2h0cy52b3VjaGVyLnYxLkNvZGVPcmRlckl0ZW0ijQIKDUNvZGVPcmRlckl0ZW0SKgoFY29kZXMYASADKAsyGy5yaWdodHMudm91Y2hlci52MS5NYWRlQ29kZRIvCgt2YWxpZF9zdGFydBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJdmFsaWRfZW5kGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcChRzYWxlX2NoYW5uZWxfaXRlbV9pZBgEIAEoCRIRCgl0aWNrZXRfaWQYBSABKAkSEwoLdGlja2V0X25hbWUYBiABKAkSEwoLYWN0aXZpdHlfaWQYByABKAkSFQoNYWN0aXZpdHlfbmFtZRgIIAEoCSJNCghNYWRlQ29kZRIMCgRjb2RlGAEgASgJEhAKCGNvZGVfdXJsGAIgASgJEhEKCXVzZV90aW1lcxgDIAEoBRIOCgZzdGF0dXMYBCABKAkqnQIKCUNvZGVFcnJvchIaChZDT0RFX0VSUk9SX1VOU1BFQ0lGSUVEEAASIAocQ09ERV9FUlJPUl9QQVJBTUVURVJfSU5WQUxJRBABEh4KGkNPREVfRVJST1JfRFVQTElDQVRFX09SREVSEAISHAoYQ09ERV9FUlJPUl9OT1RfQVZBSUxBQkxFEAMSHQoZQ09ERV9FUlJPUl9RVU9UQV9FWENFRURFRBAEEh0KGUNPREVfRVJST1JfQ0hBTk5FTF9GQUlMRUQQBRIaChZDT0RFX0VSUk9SX0lOX1BST0dSRVNTEAYSGAoUQ09ERV9FUlJPUl9OT1RfRk9VTkQQBxIgChxDT0RFX0VSUk9SX1NJR05BVFVSRV9JTlZBTElEEAgyuQMKC0NvZGVTZXJ2aWNlElMKCE1ha2VDb2RlEiIucmlnaHRzLnZvdWNoZXIudjEuTWFrZUNvZGVSZXF1ZXN0GiMucmlnaHRzLnZvdWNoZXIudjEuTWFrZUNvZGVSZXNwb25zZRJfCgxHZXRDb2RlT3JkZXISJi5yaWdodHMudm91Y2hlci52MS5HZXRDb2RlT3JkZXJSZXF1ZXN0GicucmlnaHRzLnZvdWNoZXIudjEuR2V0Q29kZU9yZGVyUmVzcG9uc2USgAEKF0F1dGhlbnRpY2F0ZVNhbGVDaGFubmVsEjEucmlnaHRzLnZvdWNoZXIudjEuQXV0aGVudGljYXRlU2FsZUNoYW5uZWxSZXF1ZXN0GjIucmlnaHRzLnZvdWNoZXIudjEuQXV0aGVudGljYXRlU2FsZUNoYW5uZWxSZXNwb25zZRJxChJTaWduRm9yU2FsZUNoYW5uZWwSLC5yaWdodHMudm91Y2hlci52MS5TaWduRm9yU2FsZUNoYW5uZWxSZXF1ZXN0Gi0ucmlnaHRzLnZvdWNoZXIudjEuU2lnbkZvclNhbGVDaGFubmVsUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1yaWdodHMvdm91Y2hlci92MS9jb2Rlcy5wcm90bxIRcmlnaHRzLnZvdWNoZXIudjEiRQoUR2V0TWFrZU5vdGljZVJlcXVlc3QSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAEgASgJEg4KBnZlcmlmeRgCIAEoCCJGChVHZXRNYWtlTm90aWNlUmVzcG9uc2USLQoGbm90aWNlGAEgASgLMh0ucmlnaHRzLnZvdWNoZXIudjEuTWFrZU5vdGljZSI3ChZSZXRyeU1ha2VOb3RpY2VSZXF1ZXN0Eh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgBIAEoCSJIChdSZXRyeU1ha2VOb3RpY2VSZXNwb25zZRItCgZub3RpY2UYASABKAsyHS5yaWdodHMudm91Y2hlci52MS5NYWtlTm90aWNlIs4CCgpNYWtlTm90aWNlEhEKCW5vdGlmeV9pZBgBIAEoCRIQCghvcmRlcl9pZBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhcKD3NhbGVfY2hhbm5lbF9pZBgEIAEoCRIdChVzYWxlX2NoYW5uZWxfb3JkZXJfaWQYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMb3JkZXJfbW9iaWxlGAcgASgJEhAKCGNvZGVfbnVtGAggASgFEhAKCG5vdGlmaWVkGAkgASgIEhAKCGNhbl92b2lkGAogASgIEhMKC3JldHVybl9jb2RlGAsgASgJEi4KCnVwZGF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgNIAEoCSJaCh5BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlcXVlc3QSFwoPc2FsZV9jaGFubmVsX2lkGAEgASgJEgwKBGJvZHkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgJIiEKH0F1dGhlbnRpY2F0ZVNhbGVDaGFubmVsUmVzcG9uc2UiQgoZU2lnbkZvclNhbGVDaGFubmVsUmVxdWVzdBIXCg9zYWxlX2NoYW5uZWxfaWQYASABKAkSDAoEYm9keRgCIAEoDCIvChpTaWduRm9yU2FsZUNoYW5uZWxSZXNwb25zZRIRCglzaWduYXR1cmUYASABKAkiogEKD01ha2VDb2RlUmVxdWVzdBIXCg9zYWxlX2NoYW5uZWxfaWQYASABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkSFAoMbW9iaWxlX3Bob25lGAQgASgJEi0KBGl0ZW0YBSABKAsyHy5yaWdodHMudm91Y2hlci52MS5NYWtlQ29kZUl0ZW0ivwEKDE1ha2VDb2RlSXRlbRIcChRzYWxlX2NoYW5uZWxfaXRlbV9pZBgBIAEoCRIXCg9jb21taXNzaW9uX2RhdGUYAiABKAkSEgoKdmFsaWRfZGF5cxgDIAEoBRIRCgl0aWNrZXRfaWQYBCABKAkSPwoSbWFrZV9mdW5kc19jaGFubmVsGAUgASgLMiMucmlnaHRzLnZvdWNoZXIudjEuTWFrZUZ1bmRzQ2hhbm5lbBIQCghjb2RlX251bRgGIAEoBSJfChBNYWtlRnVuZHNDaGFubmVsEhcKD2NoYW5uZWxfYmVuZWZpdBgBIAEoAxIYChBtZXJjaGFudF9iZW5lZml0GAIgASgDEhgKEHVzZXJfcmVhbF9hbW91bnQYAyABKAMiPwoQTWFrZUNvZGVSZXNwb25zZRIrCgVvcmRlchgBIAEoCzIcLnJpZ2h0cy52b3VjaGVyLnYxLkNvZGVPcmRlciJNChNHZXRDb2RlT3JkZXJSZXF1ZXN0EhcKD3NhbGVfY2hhbm5lbF9pZBgBIAEoCRIdChVzYWxlX2NoYW5uZWxfb3JkZXJfaWQYAiABKAkiQwoUR2V0Q29kZU9yZGVyUmVzcG9uc2USKwoFb3JkZXIYASABKAsyHC5yaWdodHMudm91Y2hlci52MS5Db2RlT3JkZXIi1wEKCUNvZGVPcmRlchIQCgh0cmFkZV9ubxgBIAEoCRIXCg9zYWxlX2NoYW5uZWxfaWQYAiABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBm5vdGlmeRgFIAEoCBIQCghjb2RlX251bRgGIAEoBRIuCgRpdGVtGAcgASgLMiAucmlnaHRzLnZvdWNoZXIudjEuQ29kZU9yZGVySXRlbSKNAgoNQ29kZU9yZGVySXRlbRIqCgVjb2RlcxgBIAMoCzIbLnJpZ2h0cy52b3VjaGVyLnYxLk1hZGVDb2RlEi8KC3ZhbGlkX3N0YXJ0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgl2YWxpZF9lbmQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhwKFHNhbGVfY2hhbm5lbF9pdGVtX2lkGAQgASgJEhEKCXRpY2tldF9pZBgFIAEoCRITCgt0aWNrZXRfbmFtZRgGIAEoCRITCgthY3Rpdml0eV9pZBgHIAEoCRIVCg1hY3Rpdml0eV9uYW1lGAggASgJIk0KCE1hZGVDb2RlEgwKBGNvZGUYASABKAkSEAoIY29kZV91cmwYAiABKAkSEQoJdXNlX3RpbWVzGAMgASgFEg4KBnN0YXR1cxgEIAEoCSqdAgoJQ29kZUVycm9yEhoKFkNPREVfRVJST1JfVU5TUEVDSUZJRUQQABIgChxDT0RFX0VSUk9SX1BBUkFNRVRFUl9JTlZBTElEEAESHgoaQ09ERV9FUlJPUl9EVVBMSUNBVEVfT1JERVIQAhIcChhDT0RFX0VSUk9SX05PVF9BVkFJTEFCTEUQAxIdChlDT0RFX0VSUk9SX1FVT1RBX0VYQ0VFREVEEAQSHQoZQ09ERV9FUlJPUl9DSEFOTkVMX0ZBSUxFRBAFEhoKFkNPREVfRVJST1JfSU5fUFJPR1JFU1MQBhIYChRDT0RFX0VSUk9SX05PVF9GT1VORBAHEiAKHENPREVfRVJST1JfU0lHTkFUVVJFX0lOVkFMSUQQCDKHBQoLQ29kZVNlcnZpY2USUwoITWFrZUNvZGUSIi5yaWdodHMudm91Y2hlci52MS5NYWtlQ29kZVJlcXVlc3QaIy5yaWdodHMudm91Y2hlci52MS5NYWtlQ29kZVJlc3BvbnNlEl8KDEdldENvZGVPcmRlchImLnJpZ2h0cy52b3VjaGVyLnYxLkdldENvZGVPcmRlclJlcXVlc3QaJy5yaWdodHMudm91Y2hlci52MS5HZXRDb2RlT3JkZXJSZXNwb25zZRKAAQoXQXV0aGVudGljYXRlU2FsZUNoYW5uZWwSMS5yaWdodHMudm91Y2hlci52MS5BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlcXVlc3QaMi5yaWdodHMudm91Y2hlci52MS5BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlc3BvbnNlEnEKElNpZ25Gb3JTYWxlQ2hhbm5lbBIsLnJpZ2h0cy52b3VjaGVyLnYxLlNpZ25Gb3JTYWxlQ2hhbm5lbFJlcXVlc3QaLS5yaWdodHMudm91Y2hlci52MS5TaWduRm9yU2FsZUNoYW5uZWxSZXNwb25zZRJiCg1HZXRNYWtlTm90aWNlEicucmlnaHRzLnZvdWNoZXIudjEuR2V0TWFrZU5vdGljZVJlcXVlc3QaKC5yaWdodHMudm91Y2hlci52MS5HZXRNYWtlTm90aWNlUmVzcG9uc2USaAoPUmV0cnlNYWtlTm90aWNlEikucmlnaHRzLnZvdWNoZXIudjEuUmV0cnlNYWtlTm90aWNlUmVxdWVzdBoqLnJpZ2h0cy52b3VjaGVyLnYxLlJldHJ5TWFrZU5vdGljZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message rights.voucher.v1.GetMakeNoticeRequest
+ */
+export type GetMakeNoticeRequest = Message<"rights.voucher.v1.GetMakeNoticeRequest"> & {
+  /**
+   * The seed asks by the sale channel's order id alone; the most recent order of that id answers.
+   *
+   * @generated from field: string sale_channel_order_id = 1;
+   */
+  saleChannelOrderId: string;
+
+  /**
+   * The order's verify (redemption) notices rather than its SMS notice.
+   *
+   * @generated from field: bool verify = 2;
+   */
+  verify: boolean;
+};
+
+/**
+ * Describes the message rights.voucher.v1.GetMakeNoticeRequest.
+ * Use `create(GetMakeNoticeRequestSchema)` to create a new message.
+ */
+export const GetMakeNoticeRequestSchema: GenMessage<GetMakeNoticeRequest> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 0);
+
+/**
+ * @generated from message rights.voucher.v1.GetMakeNoticeResponse
+ */
+export type GetMakeNoticeResponse = Message<"rights.voucher.v1.GetMakeNoticeResponse"> & {
+  /**
+   * @generated from field: rights.voucher.v1.MakeNotice notice = 1;
+   */
+  notice?: MakeNotice;
+};
+
+/**
+ * Describes the message rights.voucher.v1.GetMakeNoticeResponse.
+ * Use `create(GetMakeNoticeResponseSchema)` to create a new message.
+ */
+export const GetMakeNoticeResponseSchema: GenMessage<GetMakeNoticeResponse> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 1);
+
+/**
+ * @generated from message rights.voucher.v1.RetryMakeNoticeRequest
+ */
+export type RetryMakeNoticeRequest = Message<"rights.voucher.v1.RetryMakeNoticeRequest"> & {
+  /**
+   * @generated from field: string sale_channel_order_id = 1;
+   */
+  saleChannelOrderId: string;
+};
+
+/**
+ * Describes the message rights.voucher.v1.RetryMakeNoticeRequest.
+ * Use `create(RetryMakeNoticeRequestSchema)` to create a new message.
+ */
+export const RetryMakeNoticeRequestSchema: GenMessage<RetryMakeNoticeRequest> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 2);
+
+/**
+ * @generated from message rights.voucher.v1.RetryMakeNoticeResponse
+ */
+export type RetryMakeNoticeResponse = Message<"rights.voucher.v1.RetryMakeNoticeResponse"> & {
+  /**
+   * @generated from field: rights.voucher.v1.MakeNotice notice = 1;
+   */
+  notice?: MakeNotice;
+};
+
+/**
+ * Describes the message rights.voucher.v1.RetryMakeNoticeResponse.
+ * Use `create(RetryMakeNoticeResponseSchema)` to create a new message.
+ */
+export const RetryMakeNoticeResponseSchema: GenMessage<RetryMakeNoticeResponse> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 3);
+
+/**
+ * @generated from message rights.voucher.v1.MakeNotice
+ */
+export type MakeNotice = Message<"rights.voucher.v1.MakeNotice"> & {
+  /**
+   * The notice's id at the notify service (empty: the order has none).
+   *
+   * @generated from field: string notify_id = 1;
+   */
+  notifyId: string;
+
+  /**
+   * WHALE's trade number.
+   *
+   * @generated from field: string order_id = 2;
+   */
+  orderId: string;
+
+  /**
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: string sale_channel_id = 4;
+   */
+  saleChannelId: string;
+
+  /**
+   * @generated from field: string sale_channel_order_id = 5;
+   */
+  saleChannelOrderId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 6;
+   */
+  createdAt?: Timestamp;
+
+  /**
+   * @generated from field: string order_mobile = 7;
+   */
+  orderMobile: string;
+
+  /**
+   * @generated from field: int32 code_num = 8;
+   */
+  codeNum: number;
+
+  /**
+   * Delivered (已通知) or not (未通知).
+   *
+   * @generated from field: bool notified = 9;
+   */
+  notified: boolean;
+
+  /**
+   * Every code still unused (可撤销).
+   *
+   * @generated from field: bool can_void = 10;
+   */
+  canVoid: boolean;
+
+  /**
+   * The order's return code: 00 made, 99 not (yet).
+   *
+   * @generated from field: string return_code = 11;
+   */
+  returnCode: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 12;
+   */
+  updatedAt?: Timestamp;
+
+  /**
+   * 状态描述.
+   *
+   * @generated from field: string status = 13;
+   */
+  status: string;
+};
+
+/**
+ * Describes the message rights.voucher.v1.MakeNotice.
+ * Use `create(MakeNoticeSchema)` to create a new message.
+ */
+export const MakeNoticeSchema: GenMessage<MakeNotice> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 4);
 
 /**
  * @generated from message rights.voucher.v1.AuthenticateSaleChannelRequest
@@ -43,7 +209,7 @@ export type AuthenticateSaleChannelRequest = Message<"rights.voucher.v1.Authenti
  * Use `create(AuthenticateSaleChannelRequestSchema)` to create a new message.
  */
 export const AuthenticateSaleChannelRequestSchema: GenMessage<AuthenticateSaleChannelRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 0);
+  messageDesc(file_rights_voucher_v1_codes, 5);
 
 /**
  * @generated from message rights.voucher.v1.AuthenticateSaleChannelResponse
@@ -56,7 +222,7 @@ export type AuthenticateSaleChannelResponse = Message<"rights.voucher.v1.Authent
  * Use `create(AuthenticateSaleChannelResponseSchema)` to create a new message.
  */
 export const AuthenticateSaleChannelResponseSchema: GenMessage<AuthenticateSaleChannelResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 1);
+  messageDesc(file_rights_voucher_v1_codes, 6);
 
 /**
  * @generated from message rights.voucher.v1.SignForSaleChannelRequest
@@ -78,7 +244,7 @@ export type SignForSaleChannelRequest = Message<"rights.voucher.v1.SignForSaleCh
  * Use `create(SignForSaleChannelRequestSchema)` to create a new message.
  */
 export const SignForSaleChannelRequestSchema: GenMessage<SignForSaleChannelRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 2);
+  messageDesc(file_rights_voucher_v1_codes, 7);
 
 /**
  * @generated from message rights.voucher.v1.SignForSaleChannelResponse
@@ -97,7 +263,7 @@ export type SignForSaleChannelResponse = Message<"rights.voucher.v1.SignForSaleC
  * Use `create(SignForSaleChannelResponseSchema)` to create a new message.
  */
 export const SignForSaleChannelResponseSchema: GenMessage<SignForSaleChannelResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 3);
+  messageDesc(file_rights_voucher_v1_codes, 8);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeRequest
@@ -138,7 +304,7 @@ export type MakeCodeRequest = Message<"rights.voucher.v1.MakeCodeRequest"> & {
  * Use `create(MakeCodeRequestSchema)` to create a new message.
  */
 export const MakeCodeRequestSchema: GenMessage<MakeCodeRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 4);
+  messageDesc(file_rights_voucher_v1_codes, 9);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeItem
@@ -188,7 +354,7 @@ export type MakeCodeItem = Message<"rights.voucher.v1.MakeCodeItem"> & {
  * Use `create(MakeCodeItemSchema)` to create a new message.
  */
 export const MakeCodeItemSchema: GenMessage<MakeCodeItem> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 5);
+  messageDesc(file_rights_voucher_v1_codes, 10);
 
 /**
  * Who pays what, in fen (the seed's makeFundsChannel).
@@ -217,7 +383,7 @@ export type MakeFundsChannel = Message<"rights.voucher.v1.MakeFundsChannel"> & {
  * Use `create(MakeFundsChannelSchema)` to create a new message.
  */
 export const MakeFundsChannelSchema: GenMessage<MakeFundsChannel> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 6);
+  messageDesc(file_rights_voucher_v1_codes, 11);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeResponse
@@ -234,7 +400,7 @@ export type MakeCodeResponse = Message<"rights.voucher.v1.MakeCodeResponse"> & {
  * Use `create(MakeCodeResponseSchema)` to create a new message.
  */
 export const MakeCodeResponseSchema: GenMessage<MakeCodeResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 7);
+  messageDesc(file_rights_voucher_v1_codes, 12);
 
 /**
  * @generated from message rights.voucher.v1.GetCodeOrderRequest
@@ -256,7 +422,7 @@ export type GetCodeOrderRequest = Message<"rights.voucher.v1.GetCodeOrderRequest
  * Use `create(GetCodeOrderRequestSchema)` to create a new message.
  */
 export const GetCodeOrderRequestSchema: GenMessage<GetCodeOrderRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 8);
+  messageDesc(file_rights_voucher_v1_codes, 13);
 
 /**
  * @generated from message rights.voucher.v1.GetCodeOrderResponse
@@ -273,7 +439,7 @@ export type GetCodeOrderResponse = Message<"rights.voucher.v1.GetCodeOrderRespon
  * Use `create(GetCodeOrderResponseSchema)` to create a new message.
  */
 export const GetCodeOrderResponseSchema: GenMessage<GetCodeOrderResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 9);
+  messageDesc(file_rights_voucher_v1_codes, 14);
 
 /**
  * @generated from message rights.voucher.v1.CodeOrder
@@ -324,7 +490,7 @@ export type CodeOrder = Message<"rights.voucher.v1.CodeOrder"> & {
  * Use `create(CodeOrderSchema)` to create a new message.
  */
 export const CodeOrderSchema: GenMessage<CodeOrder> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 10);
+  messageDesc(file_rights_voucher_v1_codes, 15);
 
 /**
  * @generated from message rights.voucher.v1.CodeOrderItem
@@ -376,7 +542,7 @@ export type CodeOrderItem = Message<"rights.voucher.v1.CodeOrderItem"> & {
  * Use `create(CodeOrderItemSchema)` to create a new message.
  */
 export const CodeOrderItemSchema: GenMessage<CodeOrderItem> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 11);
+  messageDesc(file_rights_voucher_v1_codes, 16);
 
 /**
  * @generated from message rights.voucher.v1.MadeCode
@@ -410,7 +576,7 @@ export type MadeCode = Message<"rights.voucher.v1.MadeCode"> & {
  * Use `create(MadeCodeSchema)` to create a new message.
  */
 export const MadeCodeSchema: GenMessage<MadeCode> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 12);
+  messageDesc(file_rights_voucher_v1_codes, 17);
 
 /**
  * Why a code service call failed (the ErrorDetail reasons of domain "rights.voucher.v1.CodeError").
@@ -538,6 +704,27 @@ export const CodeService: GenService<{
     methodKind: "unary";
     input: typeof SignForSaleChannelRequestSchema;
     output: typeof SignForSaleChannelResponseSchema;
+  },
+  /**
+   * The make-code notice of an order (制码通知查询, the ERP's makeNotifyQuery), or its verify notices
+   * (核销通知查询, verifyNotifyQuery). An unknown order id is the catalogue's REFERENCE_INVALID.
+   *
+   * @generated from rpc rights.voucher.v1.CodeService.GetMakeNotice
+   */
+  getMakeNotice: {
+    methodKind: "unary";
+    input: typeof GetMakeNoticeRequestSchema;
+    output: typeof GetMakeNoticeResponseSchema;
+  },
+  /**
+   * Sends the order's SMS notice again (制码通知重试), to the order's own number: a new notice at the notify service.
+   *
+   * @generated from rpc rights.voucher.v1.CodeService.RetryMakeNotice
+   */
+  retryMakeNotice: {
+    methodKind: "unary";
+    input: typeof RetryMakeNoticeRequestSchema;
+    output: typeof RetryMakeNoticeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rights_voucher_v1_codes, 0);
