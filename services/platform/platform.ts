@@ -21,7 +21,7 @@ import {
 import type { HostedService, HostRuntime } from "../common/service-host.js";
 import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../sandbox/blue-brothers-sandbox.js";
 import { startPsbcSandbox, type PsbcSandbox } from "../sandbox/psbc-sandbox.js";
-import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC, SANDBOX_SMS } from "../sandbox/credentials.js";
+import { SANDBOX_BLUE_BROTHERS, SANDBOX_ERP, SANDBOX_PSBC, SANDBOX_SMS } from "../sandbox/credentials.js";
 import { startSmsSandbox, type SmsSandbox } from "../sandbox/sms-sandbox.js";
 import { databaseSandboxStore } from "../sandbox/sandbox-store.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
@@ -65,9 +65,6 @@ export interface PlatformOptions {
   /** The services to run: the platform's list unless a test brings another. */
   services?: readonly AnyServiceDescriptor[];
 }
-
-/** The secret of the embedded mode's back-office app erp-sandbox, unless ERP_SANDBOX_SECRET says otherwise. */
-export const EMBEDDED_ERP_SANDBOX_SECRET = "erp-sandbox-secret-change-me";
 
 /** The embedded mode's provider code at PSBC (the sandbox's) and download password, unless the environment sets them. */
 export const EMBEDDED_RECONCILIATION = { providerCode: "A101", password: "reconcile-sandbox" } as const;
@@ -146,7 +143,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       SERVICE_TYPE_KEK: process.env.SERVICE_TYPE_KEK ?? DEVELOPMENT_SERVICE_TYPE_KEK,
       WHALE_KEK: process.env.WHALE_KEK ?? DEVELOPMENT_WHALE_KEK,
       // The back-office app the embedded ERP calls as (README: the back office).
-      ERP_SANDBOX_SECRET: process.env.ERP_SANDBOX_SECRET ?? EMBEDDED_ERP_SANDBOX_SECRET,
+      ERP_SANDBOX_SECRET: process.env.ERP_SANDBOX_SECRET ?? SANDBOX_ERP.secret,
       PSBC_PROVIDER_CODE: process.env.PSBC_PROVIDER_CODE ?? EMBEDDED_RECONCILIATION.providerCode,
       // The reconciliation service takes only a hash; embedded, it is made from the password at each start.
       RECONCILIATION_PASSWORD_HASH:

@@ -14,6 +14,7 @@ import { Catalogue } from "./catalogue/catalogue.js";
 import { CatalogueStore } from "./catalogue/catalogue-store.js";
 import { ErpApps } from "./catalogue/erp-apps.js";
 import { CATALOGUE_ADMIN_METHODS, catalogueServiceImpl } from "./catalogue/routes.js";
+import { SANDBOX_ERP } from "../sandbox/credentials.js";
 import { createBlueBrothersChannel } from "./channels/blue-brothers/channel.js";
 import { voucherConfig } from "./config.js";
 import { voucherServiceImpl } from "./routes.js";
@@ -23,9 +24,6 @@ import { ruleServiceImpl } from "./rules/routes.js";
 import { VOUCHER_SCHEMA, VoucherStore } from "./voucher-store.js";
 import { Vouchers } from "./vouchers.js";
 import { startCodes } from "./codes/codes.js";
-
-/** The app the embedded mode's ERP calls as (README: the back office). */
-export const ERP_SANDBOX_APP = "erp-sandbox";
 
 /**
  * The voucher service: issues, voids and looks up vouchers at their send channels (制码方), and the WHALE
@@ -83,7 +81,7 @@ export const voucherService = defineService({
         codes.routes(router);
       },
       async prepare() {
-        if (env.ERP_SANDBOX_SECRET) await erpApps.ensureSandboxApp(ERP_SANDBOX_APP, env.ERP_SANDBOX_SECRET);
+        if (env.ERP_SANDBOX_SECRET) await erpApps.ensureSandboxApp(SANDBOX_ERP.appId, env.ERP_SANDBOX_SECRET);
       },
       jobs: [
         ...codes.jobs,

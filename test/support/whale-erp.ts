@@ -4,11 +4,10 @@ import { readFileSync } from "node:fs";
 import { Ajv, type ValidateFunction } from "ajv";
 import { expect } from "vitest";
 import { erpCallHeaders } from "../../services/voucher/catalogue/erp-signature.js";
-import { ERP_SANDBOX_APP } from "../../services/voucher/service.js";
-import { EMBEDDED_ERP_SANDBOX_SECRET } from "../../services/platform/platform.js";
+import { SANDBOX_ERP } from "../../services/sandbox/credentials.js";
 
 export const WHALE_ERP_CONTRACT_URL = new URL("../../gateway/whale-erp/whale-erp-openapi.json", import.meta.url);
-export const SANDBOX_ERP_APP = { appId: ERP_SANDBOX_APP, secret: process.env.ERP_SANDBOX_SECRET ?? EMBEDDED_ERP_SANDBOX_SECRET };
+export const SANDBOX_ERP_APP = { appId: SANDBOX_ERP.appId, secret: process.env.ERP_SANDBOX_SECRET ?? SANDBOX_ERP.secret };
 
 interface ContractDoc {
   paths: Record<string, { post?: { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> } }>;
