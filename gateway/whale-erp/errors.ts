@@ -91,7 +91,7 @@ export function validationMessage(issue: ValidationIssue | undefined): string {
 const CLIENT_ERROR_MESSAGES: Record<string, string> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: "body: Content-Type must be application/json",
   FST_ERR_CTP_BODY_TOO_LARGE: "body: larger than the gateway accepts",
-  FST_ERR_CTP_INVALID_JSON: "body: is not valid JSON",
+  FST_ERR_CTP_INVALID_JSON_BODY: "body: is not valid JSON",
   FST_ERR_CTP_EMPTY_JSON_BODY: "body: is empty",
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: "body: Content-Length does not match the body",
 };

@@ -21,7 +21,7 @@ import {
 import type { HostedService, HostRuntime } from "../common/service-host.js";
 import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../sandbox/blue-brothers-sandbox.js";
 import { startPsbcSandbox, type PsbcSandbox } from "../sandbox/psbc-sandbox.js";
-import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC, SANDBOX_SMS } from "../sandbox/credentials.js";
+import { SANDBOX_BLUE_BROTHERS, SANDBOX_ERP, SANDBOX_PSBC, SANDBOX_SMS } from "../sandbox/credentials.js";
 import { startSmsSandbox, type SmsSandbox } from "../sandbox/sms-sandbox.js";
 import { databaseSandboxStore } from "../sandbox/sandbox-store.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
@@ -30,7 +30,7 @@ import { hashPassword } from "../reconciliation/passwords.js";
 import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import { BLUE_BROTHERS_CALLBACK_PREFIX, REDEMPTION_NOTICE_PATH } from "../voucher/channels/blue-brothers/callback-wire.js";
 import { streamsOf } from "./cluster.js";
-import { DEVELOPMENT_SERVICE_TYPE_KEK } from "./development-kek.js";
+import { DEVELOPMENT_SERVICE_TYPE_KEK, DEVELOPMENT_WHALE_KEK } from "./development-kek.js";
 import { services as platformServices } from "./services.js";
 
 export interface PlatformOptions {
@@ -141,6 +141,9 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       ADMIN_TOKEN: adminToken,
       // A public development key unless one is given: embedded data is test data.
       SERVICE_TYPE_KEK: process.env.SERVICE_TYPE_KEK ?? DEVELOPMENT_SERVICE_TYPE_KEK,
+      WHALE_KEK: process.env.WHALE_KEK ?? DEVELOPMENT_WHALE_KEK,
+      // The back-office app the embedded ERP calls as (README: the back office).
+      ERP_SANDBOX_SECRET: process.env.ERP_SANDBOX_SECRET ?? SANDBOX_ERP.secret,
       PSBC_PROVIDER_CODE: process.env.PSBC_PROVIDER_CODE ?? EMBEDDED_RECONCILIATION.providerCode,
       // The reconciliation service takes only a hash; embedded, it is made from the password at each start.
       RECONCILIATION_PASSWORD_HASH:

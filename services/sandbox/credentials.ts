@@ -17,3 +17,9 @@ export const SANDBOX_PORTS = { psbc: 9101, blueBrothers: 9102, sms: 9103 };
  * embedded mode registers it and the `psbc` CLI encrypts with it, so they must agree.
  */
 export const SANDBOX_AES = { key: "psbc-sandbox-key", iv: "psbc-sandbox-iv0" };
+
+/**
+ * The embedded mode's back-office app (an ERP stand-in): the voucher service registers it with every action,
+ * its secret ERP_SANDBOX_SECRET unless set otherwise; `npm run ops -- whale call` signs as it by default.
+ */
+export const SANDBOX_ERP = { appId: "erp-sandbox", secret: "erp-sandbox-secret-change-me" };

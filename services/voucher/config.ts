@@ -1,7 +1,7 @@
 import { num, str, url } from "envalid";
-import { DEFAULT_TIMEOUTS, listenPort } from "../common/config.js";
+import { DEFAULT_TIMEOUTS, kek, listenPort, secretToken } from "../common/config.js";
 
-/** The voucher service's variables: its port and its send channel (Blue Brothers). */
+/** The voucher service's variables: its port, its send channel (Blue Brothers), and the WHALE back office's secrets. */
 export const voucherConfig = {
   VOUCHER_PORT: listenPort({ default: 50052 }),
   BLUE_BROTHERS_BASE_URL: url({ desc: "Blue Brothers marketing platform base URL" }),
@@ -13,4 +13,9 @@ export const voucherConfig = {
     desc: "how often each issued, unredeemed voucher's status is asked of its channel (a safety net for lost redemption notices)",
   }),
   VOUCHER_STATUS_POLL_BATCH: num({ default: 50, desc: "vouchers one replica claims per poll round" }),
+
+  ADMIN_TOKEN: secretToken({ desc: "the bearer token admin RPCs (the ERP apps: PutErpApp, GrantErpActions, …) require" }),
+  WHALE_KEK: kek({ desc: "seals the ERP apps' secrets, WHALE's private keys per sale channel and send channels' keys at rest (AES-256-GCM)" }),
+  WHALE_KEK_PREVIOUS: kek({ default: undefined, desc: "during a rotation: the KEK being replaced, still accepted to open" }),
+  ERP_SANDBOX_SECRET: str({ default: undefined, desc: "when set, registers the back-office app erp-sandbox with this secret and every action" }),
 };

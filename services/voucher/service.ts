@@ -1,8 +1,17 @@
 import { fileURLToPath } from "node:url";
+import { adminCredentialInterceptor } from "../common/admin-credential.js";
+import { decodeKek, KeyRing } from "../common/key-ring.js";
 import { defineService } from "../common/service-descriptor.js";
 import { SIGNATURE_MAX_SKEW_MS } from "../common/signing.js";
 import { RuleService } from "../../proto/gen/rights/voucher/v1/rules_pb.js";
+import { CatalogueService } from "../../proto/gen/rights/voucher/v1/catalogue_pb.js";
 import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
+import { AuditStore } from "./catalogue/audit-store.js";
+import { Catalogue } from "./catalogue/catalogue.js";
+import { CatalogueStore } from "./catalogue/catalogue-store.js";
+import { ErpApps } from "./catalogue/erp-apps.js";
+import { CATALOGUE_ADMIN_METHODS, catalogueServiceImpl } from "./catalogue/routes.js";
+import { SANDBOX_ERP } from "../sandbox/credentials.js";
 import { createBlueBrothersChannel } from "./channels/blue-brothers/channel.js";
 import { voucherConfig } from "./config.js";
 import { voucherServiceImpl } from "./routes.js";
@@ -12,15 +21,19 @@ import { ruleServiceImpl } from "./rules/routes.js";
 import { VOUCHER_SCHEMA, VoucherStore } from "./voucher-store.js";
 import { Vouchers } from "./vouchers.js";
 
-/** The voucher service: issues, voids and looks up vouchers at their send channels (制码方); WHALE's rules. */
+/**
+ * The voucher service: issues, voids and looks up vouchers at their send channels (制码方), the WHALE catalogue
+ * the ERP's back office manages, and WHALE's rules.
+ */
 export const voucherService = defineService({
   name: "voucher",
   schema: { name: VOUCHER_SCHEMA, migrationsDir: fileURLToPath(new URL("./migrations", import.meta.url)) },
   streams: [{ name: "VOUCHER", subjects: ["voucher.>"] }],
   config: voucherConfig,
-  needs: {},
+  // Redis remembers the back-office calls' nonces, so a replay to another replica is caught too.
+  needs: { redis: true },
   peers: [],
-  start({ env, db, logger, metrics, clock, eventsWritten }) {
+  start({ env, db, limiter, logger, metrics, clock, eventsWritten }) {
     // Send channels by the name service types refer to.
     const channels = new Map([
       [
@@ -36,10 +49,23 @@ export const voucherService = defineService({
     ]);
     const store = new VoucherStore(db);
     const vouchers = new Vouchers({ store, channels, logger, clock, eventsWritten });
+    // WHALE_KEK seals the back office's secrets; during a rotation the previous one still opens them.
+    const keys = new KeyRing(decodeKek(env.WHALE_KEK), env.WHALE_KEK_PREVIOUS ? decodeKek(env.WHALE_KEK_PREVIOUS) : undefined, "WHALE_KEK");
+    const audit = new AuditStore(db);
+    const catalogue = new Catalogue({ db, store: new CatalogueStore(db, keys), audit });
+    const erpApps = new ErpApps({ db, keys, nonces: limiter, audit, logger });
     const rules = new Rules({ store: new RuleStore(db), clock });
     const pollIntervalMs = env.VOUCHER_STATUS_POLL_INTERVAL_MS;
     return {
-      routes: (router) => router.service(VoucherService, voucherServiceImpl(vouchers)).service(RuleService, ruleServiceImpl(rules)),
+      interceptors: [adminCredentialInterceptor({ token: env.ADMIN_TOKEN, adminMethods: CATALOGUE_ADMIN_METHODS, logger })],
+      routes: (router) => {
+        router.service(VoucherService, voucherServiceImpl(vouchers));
+        router.service(CatalogueService, catalogueServiceImpl(catalogue, erpApps, audit));
+        router.service(RuleService, ruleServiceImpl(rules));
+      },
+      async prepare() {
+        if (env.ERP_SANDBOX_SECRET) await erpApps.ensureSandboxApp(SANDBOX_ERP.appId, env.ERP_SANDBOX_SECRET);
+      },
       jobs: [
         {
           name: "voucher status poll",

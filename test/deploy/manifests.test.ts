@@ -58,7 +58,7 @@ const designedCalls = [
   ...["gateway", "order", "voucher", "notify", "reconciliation"].map((c) => `${monitoring} -> ${c}:metrics`),
   ...["gateway", "order", "voucher", "notify", "reconciliation", "migrate"].flatMap((c) => [`${c} -> ${dns}:53/UDP`, `${c} -> ${dns}:53/TCP`]),
   ...[5432, 6379, 4222, 443].map((port) => `order -> anywhere:${port}/TCP`),
-  ...[5432, 4222, 443].map((port) => `voucher -> anywhere:${port}/TCP`),
+  ...[5432, 6379, 4222, 443].map((port) => `voucher -> anywhere:${port}/TCP`),
   ...[5432, 4222, 443].map((port) => `notify -> anywhere:${port}/TCP`),
   ...[5432, 6379, 4222].map((port) => `reconciliation -> anywhere:${port}/TCP`),
   "migrate -> anywhere:5432/TCP",

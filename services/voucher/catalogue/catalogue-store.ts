@@ -57,7 +57,7 @@ export interface SendChannel {
   /** Which adapter makes its codes. */
   channelType: SendChannelType;
   config: SendChannelConfig;
-  /** Whether an orderEncryptKey is registered (read it with `sendChannelSecret`). */
+  /** Whether an orderEncryptKey is registered (read it with `CatalogueStore.sendChannelSecret`). */
   hasOrderEncryptKey: boolean;
 }
 
@@ -280,7 +280,179 @@ export class CatalogueStore {
     );
     return rows.map(templateOf);
   }
+
+  /** The activities offering a template, by id. */
+  async activitiesOfTemplate(templateId: string, on: Queryable = this.db): Promise<string[]> {
+    if (!RECORD_ID.test(templateId)) return [];
+    const { rows } = await on.query<{ activity_id: string }>(
+      `SELECT activity_id::text FROM vouchers.activity_template WHERE template_id = $1 ORDER BY activity_id`,
+      [templateId],
+    );
+    return rows.map((row) => row.activity_id);
+  }
+
+  // Writes: each runs in the caller's transaction (`tx`), which also writes the change's audit row.
+
+  /** A new id of a table, taken before the row is written, so a secret can be sealed bound to it. */
+  async nextId(tx: Queryable, table: CatalogueTable): Promise<string> {
+    const { rows } = await tx.query<{ id: string }>(`SELECT nextval(pg_get_serial_sequence($1, $2))::text AS id`, [
+      `vouchers.${table}`,
+      ID_COLUMN[table],
+    ]);
+    return rows[0]!.id;
+  }
+
+  async insertSaleChannel(tx: Queryable, channel: SaleChannel, whalePrivateKey: string): Promise<SaleChannel> {
+    const sealed = this.keys.seal(Buffer.from(whalePrivateKey, "utf8"), sealContext.saleChannel(channel.saleChannelId));
+    const { rows } = await tx.query<SaleChannelRow>(
+      `INSERT INTO vouchers.sale_channel (sale_channel_id, name, is_active, remark, creator_name, erp_create_time, erp_update_time,
+         channel_public_key, verify_notify_url, whale_public_key, whale_private_ciphertext, whale_private_nonce, whale_private_tag,
+         whale_private_kek_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ${SALE_CHANNEL_COLUMNS}`,
+      [
+        channel.saleChannelId,
+        channel.name,
+        channel.isActive,
+        channel.remark,
+        channel.creatorName,
+        channel.erpCreateTime,
+        channel.erpUpdateTime,
+        channel.channelPublicKey,
+        channel.verifyNotifyUrl,
+        channel.whalePublicKey,
+        sealed.ciphertext,
+        sealed.nonce,
+        sealed.tag,
+        sealed.kekId,
+      ],
+    );
+    return saleChannelOf(rows[0]!);
+  }
+
+  async insertSendChannel(tx: Queryable, channel: Omit<SendChannel, "hasOrderEncryptKey">, orderEncryptKey: string | null): Promise<SendChannel> {
+    const sealed = orderEncryptKey === null ? null : this.keys.seal(Buffer.from(orderEncryptKey, "utf8"), sealContext.sendChannel(channel.sendChannelId));
+    const { rows } = await tx.query<SendChannelRow>(
+      `INSERT INTO vouchers.send_channel (send_channel_id, name, is_active, channel_type, config, secret_ciphertext, secret_nonce, secret_tag, secret_kek_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${SEND_CHANNEL_COLUMNS}`,
+      [
+        channel.sendChannelId,
+        channel.name,
+        channel.isActive,
+        channel.channelType,
+        JSON.stringify(channel.config),
+        sealed?.ciphertext ?? null,
+        sealed?.nonce ?? null,
+        sealed?.tag ?? null,
+        sealed?.kekId ?? null,
+      ],
+    );
+    return sendChannelOf(rows[0]!);
+  }
+
+  async insertTemplate(tx: Queryable, template: Omit<Template, "templateId">): Promise<Template> {
+    const { rows } = await tx.query<TemplateRow>(
+      `INSERT INTO vouchers.template (name, send_channel_id, brand_id, product_id, ticket_type, face_value, send_type, is_active, remark,
+         create_user, erp_create_time, erp_update_time, config)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ${TEMPLATE_COLUMNS}`,
+      [
+        template.name,
+        template.sendChannelId,
+        template.brandId,
+        template.productId,
+        template.ticketType,
+        template.faceValue,
+        template.sendType,
+        template.isActive,
+        template.remark,
+        template.createUser,
+        template.erpCreateTime,
+        template.erpUpdateTime,
+        JSON.stringify(template.config),
+      ],
+    );
+    return templateOf(rows[0]!);
+  }
+
+  async insertActivity(tx: Queryable, activity: Omit<Activity, "activityId">): Promise<Activity> {
+    const { rows } = await tx.query<ActivityRow>(
+      `INSERT INTO vouchers.activity (name, ebuy_activity_id, sale_channel_id, valid_start, valid_end, is_active, create_user,
+         erp_create_time, erp_update_time, config)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${ACTIVITY_COLUMNS}`,
+      [
+        activity.name,
+        activity.ebuyActivityId,
+        activity.saleChannelId,
+        activity.validStart,
+        activity.validEnd,
+        activity.isActive,
+        activity.createUser,
+        activity.erpCreateTime,
+        activity.erpUpdateTime,
+        JSON.stringify(activity.config),
+      ],
+    );
+    return activityOf(rows[0]!);
+  }
+
+  /** The row, locked for the rest of the transaction (an update or a state change reads, then writes it). */
+  async lockRow(tx: Queryable, table: CatalogueTable, id: string): Promise<boolean> {
+    if (!RECORD_ID.test(id)) return false;
+    const { rowCount } = await tx.query(`SELECT 1 FROM vouchers.${table} WHERE ${ID_COLUMN[table]} = $1 FOR UPDATE`, [id]);
+    return rowCount > 0;
+  }
+
+  /** Whether a referenced row exists and is active, holding it (FOR SHARE) so it cannot be disabled meanwhile. */
+  async isActiveHeld(tx: Queryable, table: CatalogueTable, id: string): Promise<boolean> {
+    if (!RECORD_ID.test(id)) return false;
+    const { rows } = await tx.query<{ is_active: boolean }>(`SELECT is_active FROM vouchers.${table} WHERE ${ID_COLUMN[table]} = $1 FOR SHARE`, [id]);
+    return rows[0]?.is_active === true;
+  }
+
+  /**
+   * Sets the given columns of one row (names from the caller's code, never from a request) and its updated_at;
+   * a sealed secret column set goes through `sealedColumns`.
+   */
+  async updateColumns(tx: Queryable, table: CatalogueTable, id: string, columns: Record<string, unknown>): Promise<void> {
+    const names = Object.keys(columns);
+    for (const name of names) if (!/^[a-z_]+$/.test(name)) throw new Error(`not a column name: ${name}`);
+    const assignments = names.map((name, i) => `${name} = $${i + 2}`);
+    await tx.query(`UPDATE vouchers.${table} SET ${[...assignments, "updated_at = now()"].join(", ")} WHERE ${ID_COLUMN[table]} = $1`, [
+      id,
+      ...names.map((name) => columns[name]),
+    ]);
+  }
+
+  /** The send channel's orderEncryptKey columns for a new key. */
+  sealedSendChannelSecret(sendChannelId: string, orderEncryptKey: string): Record<string, unknown> {
+    const sealed = this.keys.seal(Buffer.from(orderEncryptKey, "utf8"), sealContext.sendChannel(sendChannelId));
+    return { secret_ciphertext: sealed.ciphertext, secret_nonce: sealed.nonce, secret_tag: sealed.tag, secret_kek_id: sealed.kekId };
+  }
+
+  /** Binds a template to an activity; false when it already was. */
+  async bind(tx: Queryable, activityId: string, templateId: string): Promise<boolean> {
+    const { rowCount } = await tx.query(
+      `INSERT INTO vouchers.activity_template (activity_id, template_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+      [activityId, templateId],
+    );
+    return rowCount > 0;
+  }
+
+  /** Unbinds; false when it was not bound. */
+  async unbind(tx: Queryable, activityId: string, templateId: string): Promise<boolean> {
+    if (!RECORD_ID.test(activityId) || !RECORD_ID.test(templateId)) return false;
+    const { rowCount } = await tx.query(`DELETE FROM vouchers.activity_template WHERE activity_id = $1 AND template_id = $2`, [activityId, templateId]);
+    return rowCount > 0;
+  }
 }
+
+export type CatalogueTable = "sale_channel" | "send_channel" | "template" | "activity";
+
+const ID_COLUMN: Record<CatalogueTable, string> = {
+  sale_channel: "sale_channel_id",
+  send_channel: "send_channel_id",
+  template: "template_id",
+  activity: "activity_id",
+};
 
 export function saleChannelOf(row: SaleChannelRow): SaleChannel {
   return {
