@@ -22,6 +22,9 @@ const MIN_SECRET_LENGTH = 16;
 const MAX_SECRET_LENGTH = 256;
 export const ERP_PATH_PREFIX = "/whale/erp/";
 
+/** A call's credentials as the gateway passes them on. */
+export type ErpCallCredentials = Omit<AuthenticateErpCallRequest, "$typeName" | "$unknown">;
+
 export interface ErpApp {
   appId: string;
   isActive: boolean;
@@ -70,7 +73,7 @@ export class ErpApps {
   constructor(private readonly options: ErpAppsOptions) {}
 
   /** The app a back-office call comes from, or ERP_UNAUTHENTICATED saying what failed. */
-  async authenticate(call: AuthenticateErpCallRequest): Promise<string> {
+  async authenticate(call: ErpCallCredentials): Promise<string> {
     const { logger, nonces } = this.options;
     const now = this.options.now?.() ?? Date.now();
     if (!APP_ID_PATTERN.test(call.appId)) throw refused("X-App-Id is malformed");
