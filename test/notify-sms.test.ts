@@ -14,6 +14,8 @@ import { hostDescribedService } from "../services/common/service-descriptor.js";
 import type { HostedService } from "../services/common/service-host.js";
 import { Metrics } from "../services/common/metrics.js";
 import { notifyService } from "../services/notify/service.js";
+import { smsNotice } from "../services/notify/sms/sms-notice.js";
+import { UpstreamError } from "../services/common/upstream-http.js";
 import { SANDBOX_SMS } from "../services/sandbox/credentials.js";
 import { startSmsSandbox, type SmsSandbox } from "../services/sandbox/sms-sandbox.js";
 import { testDatabase, type TestDatabase } from "./support/databases.js";
@@ -216,5 +218,32 @@ describe("a bad SMS task", () => {
       .createTasks({ tasks: [{ type: TaskType.SMS, payload: { case: "serviceComplete", value: { orderNo: "O1", code: "C1", type: "310001" } } }] }, admin)
       .catch((e: unknown) => ConnectError.from(e));
     expect(err).toMatchObject({ code: Code.InvalidArgument });
+  });
+});
+
+describe("the SMS adapter", () => {
+  const target = () => ({ baseUrl: sms.url, ...SANDBOX_SMS, timeoutMs: SMS_TIMEOUT_MS });
+
+  it("signs every send: another secret is refused for good (1001)", async () => {
+    const err = await smsNotice({ ...target(), appSecret: "not-the-secret" })
+      .deliver(notice())
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect(err).toMatchObject({ kind: "rejected", code: "1001", retryable: false });
+  });
+
+  it("gives up at its timeout when the answer never comes", async () => {
+    sms.faults.set("send", { mode: "timeout", times: 1 });
+    const started = Date.now();
+    const err = await smsNotice(target())
+      .deliver(notice())
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: "timeout", retryable: true });
+    expect(Date.now() - started).toBeLessThan(SMS_TIMEOUT_MS + 1_000);
+  });
+
+  it("takes a busy gateway as worth retrying (9999)", async () => {
+    sms.faults.set("send", { mode: "fail", times: 1 });
+    expect(await smsNotice(target()).deliver(notice()).catch((e: unknown) => e)).toMatchObject({ kind: "unavailable", code: "9999", retryable: true });
   });
 });

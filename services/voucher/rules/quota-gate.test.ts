@@ -3,6 +3,7 @@
 // race: many concurrent reservations against a small quota, exactly the quota succeeds.
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../../test/support/databases.js";
 import { clockStartingAt, type Clock } from "../../common/clock.js";
@@ -134,6 +135,50 @@ describe("the quota race", () => {
     expect([...ids][0]).not.toBe("refused");
     const { rows } = await db.query<{ used: number }>(`SELECT used FROM vouchers.quota_usage WHERE rule_id = $1`, [ruleId]);
     expect(rows).toEqual([{ used: 2 }]);
+  });
+});
+
+describe("the quota under any interleaving (fast-check)", () => {
+  it("never charges past a maximum, and the counter is what the live reservations charged", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        // Rounds of concurrent steps: reserve n codes, or release an earlier reservation (by its index).
+        fc.array(fc.array(fc.oneof(fc.record({ reserve: fc.integer({ min: 1, max: 3 }) }), fc.record({ release: fc.nat(20) })), { minLength: 1, maxLength: 6 }), {
+          minLength: 1,
+          maxLength: 5,
+        }),
+        async (max, rounds) => {
+          const channel = newChannel();
+          const ruleId = await limitRule(channel, { maxima: { limitMaxTotal: max } });
+          const live = new Map<string, number>();
+          const made: Array<{ id: string; count: number }> = [];
+          for (const round of rounds) {
+            await Promise.all(
+              round.map(async (step) => {
+                if ("reserve" in step) {
+                  const decision = await gate.reserve(request(channel, "2026-12-01T10:00:00+08:00", { count: step.reserve }));
+                  if (decision.ok) {
+                    live.set(decision.reservationId, step.reserve);
+                    made.push({ id: decision.reservationId, count: step.reserve });
+                  }
+                } else {
+                  const target = made[step.release % Math.max(made.length, 1)];
+                  if (!target) return;
+                  live.delete(target.id);
+                  await gate.release(target.id);
+                }
+              }),
+            );
+            const { rows } = await db.query<{ used: number }>(`SELECT used FROM vouchers.quota_usage WHERE rule_id = $1`, [ruleId]);
+            const used = rows[0]?.used ?? 0;
+            expect(used).toBeLessThanOrEqual(max);
+            expect(used).toBe([...live.values()].reduce((sum, n) => sum + n, 0));
+          }
+        },
+      ),
+      { numRuns: 15 },
+    );
   });
 });
 

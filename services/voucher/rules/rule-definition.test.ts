@@ -147,6 +147,8 @@ const REFUSED: Row[] = [
   ["ScenceLimit", { ruleOrder: 1.5 }, {}, {}, "ruleOrder", "an integer"],
   ["ScenceLimit", { ruleOrder: 2 ** 31 }, {}, {}, "ruleOrder", "to 2147483647"],
   ["ScenceLimit", { ruleId: "1" }, {}, {}, "ruleId", "not a field"],
+  ["ScenceLimit", { "rule\u0000Id": "1" }, {}, {}, "request", "has a field that is not"],
+  ["ScenceLimit", {}, { ["x".repeat(65)]: 1 }, {}, "ruleValue", "has a field that is not"],
   // BuyGet
   ["BuyGet", { ruleValue: {} }, {}, {}, "ruleValue", "at least one"],
   ["BuyGet", {}, { codeConfigList: "111,222" }, {}, "ruleValue.codeConfigList", "JSON array"],

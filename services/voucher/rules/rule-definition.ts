@@ -371,9 +371,10 @@ function clockTime(hhmmss: string): boolean {
 function object<F extends string>(value: unknown, path: string, fields: readonly F[]): Partial<Record<F, unknown>> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Broken(path, "must be a JSON object");
   for (const name of Object.keys(value)) {
-    if (!(fields as readonly string[]).includes(name)) {
-      throw new Broken(path === "request" ? name : `${path}.${name}`, "not a field of this object");
-    }
+    if ((fields as readonly string[]).includes(name)) continue;
+    // A name is echoed only when it is plainly a name (never a control character or a page of text).
+    if (!/^[A-Za-z0-9_]{1,64}$/.test(name)) throw new Broken(path, "has a field that is not one of this object's");
+    throw new Broken(path === "request" ? name : `${path}.${name}`, "not a field of this object");
   }
   return value as Partial<Record<F, unknown>>;
 }

@@ -150,7 +150,8 @@ describe("refusals", () => {
     expect((await client.getRule({ ruleId: rule!.ruleId })).rule?.ruleName).toBe("b");
   });
 
-  it("a listing limit out of range", async () => {
+  it("a listing limit out of range, or a filter PostgreSQL would refuse", async () => {
     expect((await refusal(client.listRules({ limit: 1001 }))).reason).toBe(VoucherError.PARAMETER_INVALID);
+    expect(await refusal(client.listRules({ ruleScenceKey: "a\u0000b" }))).toEqual({ reason: VoucherError.PARAMETER_INVALID, message: "ruleScenceKey: letters, digits, _ . : - only, at most 64" });
   });
 });

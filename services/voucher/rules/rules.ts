@@ -28,6 +28,9 @@ export class Rules {
       throw voucherError(VoucherError.PARAMETER_INVALID, `limit: 1 to ${MAX_LIMIT} (0: ${DEFAULT_LIMIT})`);
     }
     if (filter.after && !RULE_ID.test(filter.after)) throw voucherError(VoucherError.PARAMETER_INVALID, "afterRuleId: a rule id");
+    for (const [field, value] of [["ruleScenceKey", filter.sceneKey], ["ruleSceneItemKey", filter.sceneItemKey], ["ruleScene", filter.ruleScene]] as const) {
+      if (value !== undefined && !/^[A-Za-z0-9_.:-]{1,64}$/.test(value)) throw voucherError(VoucherError.PARAMETER_INVALID, `${field}: letters, digits, _ . : - only, at most 64`);
+    }
     return this.deps.store.list({ ...filter, limit: filter.limit || DEFAULT_LIMIT });
   }
 
