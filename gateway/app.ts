@@ -15,6 +15,7 @@ import { newTraceId } from "../services/common/trace.js";
 import { blueBrothersCallbackContract, type BlueBrothersCallbackOptions } from "./blue-brothers/index.js";
 import { psbcContract } from "./psbc/index.js";
 import { registerPublicContract, type PublicContract } from "./public-contract.js";
+import { whaleChannelContract, type WhaleChannelOptions } from "./whale-channel/index.js";
 import { whaleErpContract, type WhaleErpOptions } from "./whale-erp/index.js";
 
 declare module "fastify" {
@@ -49,6 +50,8 @@ export interface GatewayOptions {
   blueBrothers?: BlueBrothersCallbackOptions;
   /** The WHALE back office (/whale/erp) is served when given (the voucher service). */
   whaleErp?: WhaleErpOptions;
+  /** The sale channels' make-code API (/whale/channel) is served when given (the voucher service). */
+  whaleChannel?: WhaleChannelOptions;
 }
 
 export type GatewayHttpLimits = { [K in keyof typeof DEFAULT_GATEWAY_HTTP]: number };
@@ -166,6 +169,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     }),
     ...(options.blueBrothers ? [blueBrothersCallbackContract(options.blueBrothers)] : []),
     ...(options.whaleErp ? [whaleErpContract(options.whaleErp)] : []),
+    ...(options.whaleChannel ? [whaleChannelContract(options.whaleChannel)] : []),
   ];
   const limits: GatewayHttpLimits = { ...DEFAULT_GATEWAY_HTTP, ...options.http };
   const headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);

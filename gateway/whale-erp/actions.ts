@@ -3,6 +3,8 @@ import * as activity from "./actions/activity.js";
 import { auditQuery } from "./actions/audit.js";
 import * as saleChannel from "./actions/sale-channel.js";
 import * as sendChannel from "./actions/send-channel.js";
+import { noticeActions } from "./actions/make-notices.js";
+import { ruleActions } from "./actions/rules.js";
 import * as template from "./actions/template.js";
 
 /**
@@ -33,4 +35,6 @@ export const erpActions: readonly ErpAction[] = [
   activity.activityTemplateBind,
   activity.activityTemplateUnbind,
   auditQuery,
+  ...ruleActions,
+  ...noticeActions,
 ];

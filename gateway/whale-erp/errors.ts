@@ -38,6 +38,8 @@ const answerOfReason = new ReasonAnswers<Answering>("system").domain(VoucherErro
   [VoucherError.DUPLICATE]: withMessage(RETURN_CODES.DUPLICATE),
   [VoucherError.REFERENCE_INVALID]: withMessage(RETURN_CODES.REFERENCE_INVALID),
   [VoucherError.ERP_UNAUTHENTICATED]: withMessage(RETURN_CODES.AUTHENTICATION_FAILED, "authentication failed"),
+  // Not raised on a back-office call: its rule updates name no version.
+  [VoucherError.RULE_VERSION_CONFLICT]: "system",
 });
 
 interface HttpClientError {

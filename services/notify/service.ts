@@ -8,9 +8,10 @@ import { notifyConsumers } from "./consumers.js";
 import { DeliveryWorkers } from "./delivery-workers.js";
 import { psbcServiceComplete } from "./psbc/service-complete.js";
 import { notifyServiceImpl } from "./routes.js";
+import { smsNotice } from "./sms/sms-notice.js";
 import { NOTIFY_SCHEMA, TaskStore } from "./task-store.js";
 
-/** The notify service: durable notification tasks (PSBC's service-complete notice now), delivered with retries. */
+/** The notify service: durable notification tasks (PSBC's service-complete notice, SMS notices), delivered with retries. */
 export const notifyService = defineService({
   name: "notify",
   schema: { name: NOTIFY_SCHEMA, migrationsDir: fileURLToPath(new URL("./migrations", import.meta.url)) },
@@ -19,8 +20,8 @@ export const notifyService = defineService({
   needs: {},
   peers: [],
   start({ env, db, logger, metrics, clock, eventsWritten }) {
-    if (env.NOTIFY_LEASE_MS <= env.PSBC_TIMEOUT_MS) {
-      throw new ConfigError("invalid configuration:\n  NOTIFY_LEASE_MS must exceed PSBC_TIMEOUT_MS, or a slow delivery would be claimed twice");
+    if (env.NOTIFY_LEASE_MS <= Math.max(env.PSBC_TIMEOUT_MS, env.SMS_TIMEOUT_MS)) {
+      throw new ConfigError("invalid configuration:\n  NOTIFY_LEASE_MS must exceed PSBC_TIMEOUT_MS and SMS_TIMEOUT_MS, or a slow delivery would be claimed twice");
     }
     if (env.NOTIFY_WORKERS < 1 || env.NOTIFY_BATCH_SIZE < 1 || env.NOTIFY_MAX_ATTEMPTS < 1) {
       throw new ConfigError("invalid configuration:\n  NOTIFY_WORKERS, NOTIFY_BATCH_SIZE and NOTIFY_MAX_ATTEMPTS are at least 1");
@@ -34,6 +35,13 @@ export const notifyService = defineService({
           appId: env.PSBC_APP_ID,
           appSecret: env.PSBC_APP_SECRET,
           timeoutMs: env.PSBC_TIMEOUT_MS,
+          metrics,
+        }),
+        [TaskType.SMS]: smsNotice({
+          baseUrl: env.SMS_BASE_URL,
+          appId: env.SMS_APP_ID,
+          appSecret: env.SMS_APP_SECRET,
+          timeoutMs: env.SMS_TIMEOUT_MS,
           metrics,
         }),
       },

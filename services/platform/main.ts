@@ -94,6 +94,7 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
       reconciliationService: createClient(ReconciliationService, rpcTransport(env.RECONCILIATION_SERVICE_URL, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS })),
       blueBrothers: callbacks && { voucherService: createClient(VoucherService, callbacks.transport), appId: callbacks.appId, appSecret: callbacks.appSecret },
       whaleErp: voucherUrl ? { voucherTransport: rpcTransport(voucherUrl, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS }) } : undefined,
+      whaleChannel: voucherUrl ? { voucherTransport: rpcTransport(voucherUrl, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS }) } : undefined,
       readiness: [
         { name: "order", check: grpcHealthCheck(orderTransport) },
         ...(callbacks ? [{ name: "voucher", check: grpcHealthCheck(callbacks.transport) }] : []),

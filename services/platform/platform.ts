@@ -21,7 +21,8 @@ import {
 import type { HostedService, HostRuntime } from "../common/service-host.js";
 import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../sandbox/blue-brothers-sandbox.js";
 import { startPsbcSandbox, type PsbcSandbox } from "../sandbox/psbc-sandbox.js";
-import { SANDBOX_BLUE_BROTHERS, SANDBOX_ERP, SANDBOX_PSBC } from "../sandbox/credentials.js";
+import { SANDBOX_BLUE_BROTHERS, SANDBOX_ERP, SANDBOX_PSBC, SANDBOX_SMS } from "../sandbox/credentials.js";
+import { startSmsSandbox, type SmsSandbox } from "../sandbox/sms-sandbox.js";
 import { databaseSandboxStore } from "../sandbox/sandbox-store.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { ReconciliationService } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
@@ -42,6 +43,7 @@ export interface PlatformOptions {
   /** Where the sandboxes listen; fixed in `npm start`, so the voucher URLs answered keep working after a restart. */
   psbcSandboxPort?: number;
   blueBrothersSandboxPort?: number;
+  smsSandboxPort?: number;
   /** Real servers when given; otherwise PGlite (in `dataDir`, or in memory), an in-process lock and bus. */
   databaseUrl?: string;
   dataDir?: string;
@@ -78,6 +80,7 @@ export interface RunningPlatform {
   gateway: FastifyInstance;
   psbcSandbox: PsbcSandbox;
   blueBrothersSandbox: BlueBrothersSandbox;
+  smsSandbox: SmsSandbox;
   services: HostedService[];
   /**
    * Another instance of one of the running services, as a second replica would run in the cluster: the same
@@ -132,12 +135,15 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       logger,
     });
     closers.push(() => blueBrothersSandbox.close());
+    const smsSandbox = await startSmsSandbox({ host, port: options.smsSandboxPort ?? 0, ...SANDBOX_SMS, store: sandboxStore, logger });
+    closers.push(() => smsSandbox.close());
 
     // Services read their variables through their own specs, as in the cluster; the sandboxes stand in for
     // their upstreams, and each started service's URL is given to the services calling it.
     const overlay: Record<string, string> = {
       ...psbcSandbox.upstreamEnv(),
       ...blueBrothersSandbox.upstreamEnv(),
+      ...smsSandbox.upstreamEnv(),
       SANDBOX_AES_KEY: options.sandboxAes.key,
       SANDBOX_AES_IV: options.sandboxAes.iv,
       ADMIN_TOKEN: adminToken,
@@ -152,7 +158,11 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         process.env.RECONCILIATION_PASSWORD_HASH ?? (await hashPassword(process.env.RECONCILIATION_PASSWORD ?? EMBEDDED_RECONCILIATION.password)),
       ...(options.upstreamTimeoutMs === undefined
         ? {}
-        : { PSBC_TIMEOUT_MS: String(options.upstreamTimeoutMs), BLUE_BROTHERS_TIMEOUT_MS: String(options.upstreamTimeoutMs) }),
+        : {
+            PSBC_TIMEOUT_MS: String(options.upstreamTimeoutMs),
+            BLUE_BROTHERS_TIMEOUT_MS: String(options.upstreamTimeoutMs),
+            SMS_TIMEOUT_MS: String(options.upstreamTimeoutMs),
+          }),
     };
     const started: HostedService[] = [];
     const serviceUrls = new Map<string, string>();
@@ -195,6 +205,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         ...SANDBOX_BLUE_BROTHERS,
       },
       whaleErp: { voucherTransport: rpcTransport(serviceUrl("voucher"), { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs }) },
+      whaleChannel: { voucherTransport: rpcTransport(serviceUrl("voucher"), { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs }) },
       readiness: [...serviceUrls].map(([name, url]) => ({
         name,
         check: grpcHealthCheck(rpcTransport(url, { timeoutMs: DEFAULT_TIMEOUTS.rpcMs })),
@@ -217,6 +228,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       gateway,
       psbcSandbox,
       blueBrothersSandbox,
+      smsSandbox,
       services: started,
       async startReplica(name) {
         const descriptor = descriptors.find((candidate) => candidate.name === name);

@@ -12,6 +12,11 @@ export const voucherConfig = {
     default: 10 * 60_000,
     desc: "how often each issued, unredeemed voucher's status is asked of its channel (a safety net for lost redemption notices)",
   }),
+  NOTIFY_SERVICE_URL: url({ default: "http://127.0.0.1:50053", desc: "the notify service: make-code SMS notices" }),
+  RPC_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.rpcMs, desc: "deadline of calls to other services" }),
+  ESB_APP_ID: str({ default: "", desc: "WHALE's app id at the ESB (ESB send channels' calls are signed with it)" }),
+  ESB_APP_SECRET: str({ default: "", desc: "WHALE's secret at the ESB" }),
+  ESB_TIMEOUT_MS: num({ default: DEFAULT_TIMEOUTS.upstreamMs, desc: "deadline of each call to the ESB" }),
   VOUCHER_STATUS_POLL_BATCH: num({ default: 50, desc: "vouchers one replica claims per poll round" }),
 
   ADMIN_TOKEN: secretToken({ desc: "the bearer token admin RPCs (the ERP apps: PutErpApp, GrantErpActions, …) require" }),

@@ -16,4 +16,5 @@ export const voucherError = domainErrors(VoucherErrorSchema, {
   [VoucherError.DUPLICATE]: Code.AlreadyExists,
   [VoucherError.REFERENCE_INVALID]: Code.FailedPrecondition,
   [VoucherError.ERP_UNAUTHENTICATED]: Code.Unauthenticated,
+  [VoucherError.RULE_VERSION_CONFLICT]: Code.Aborted,
 });
