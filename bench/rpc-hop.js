@@ -119,9 +119,11 @@ async function main() {
   }
 }
 
-if (role === "backend") await backend();
-else if (role === "front") await front();
-else {
+if (role === "backend" || role === "front") {
+  await (role === "backend" ? backend() : front());
+  // A clean exit, so a --cpu-prof run writes its profile.
+  for (const signal of ["SIGTERM", "SIGINT"]) process.once(signal, () => process.exit(0));
+} else {
   await main();
   process.exit(0);
 }

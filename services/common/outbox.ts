@@ -62,7 +62,6 @@ interface OutboxRow {
   subject: string;
   payload: Uint8Array;
   trace_id: string | null;
-  created_at: Date;
 }
 
 /**
@@ -95,11 +94,14 @@ export class OutboxRelay {
     this.intervalMs = options.intervalMs ?? 1_000;
     this.batchSize = options.batchSize ?? 100;
     this.stallAfterMs = options.stallAfterMs ?? 30_000;
-    this.claimSql = `UPDATE ${this.schema}.outbox SET claimed_until = now() + make_interval(secs => ${CLAIM_SECONDS})
-      WHERE id IN (SELECT id FROM ${this.schema}.outbox
-                    WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
-                    ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-      RETURNING id, subject, payload, trace_id, created_at`;
+    // RETURNING has no order of its own; created_at has microseconds, which a JS Date would lose.
+    this.claimSql = `WITH claimed AS (
+        UPDATE ${this.schema}.outbox SET claimed_until = now() + make_interval(secs => ${CLAIM_SECONDS})
+         WHERE id IN (SELECT id FROM ${this.schema}.outbox
+                       WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+                       ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING id, subject, payload, trace_id, created_at)
+      SELECT id, subject, payload, trace_id FROM claimed ORDER BY created_at`;
     this.markSql = `UPDATE ${this.schema}.outbox SET published_at = CASE WHEN id = ANY($1::uuid[]) THEN now() END, claimed_until = NULL
       WHERE id = ANY($2::uuid[])`;
   }
@@ -201,8 +203,6 @@ export class OutboxRelay {
   private async publishBatch(): Promise<{ count: number; published: number; failed: boolean }> {
     const { db, bus, logger } = this.options;
     const { rows } = await db.query<OutboxRow>(this.claimSql, [this.batchSize]);
-    // RETURNING has no order of its own.
-    rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
     const published: string[] = [];
     let failed = false;
     for (const row of rows) {
