@@ -128,6 +128,26 @@ async function writeAll(
   call.end(metadataOf(context.responseTrailer));
 }
 
+/** Sends a single-message answer (or the failure) with the handler's headers and trailers. */
+function answerOnce(
+  call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown>,
+  callback: grpc.sendUnaryData<unknown>,
+  context: HandlerContext & { abort(reason?: unknown): void },
+  answer: Promise<unknown>,
+): void {
+  answer.then(
+    (message) => {
+      context.abort();
+      call.sendMetadata(metadataOf(context.responseHeader));
+      callback(null, message, metadataOf(context.responseTrailer));
+    },
+    (err: unknown) => {
+      context.abort(err);
+      callback(statusOf(err));
+    },
+  );
+}
+
 /** The grpc-js handler of one method: the connect-es implementation behind the interceptors. */
 function handlerOf(spec: MethodImplSpec, options: GrpcJsServeOptions): grpc.UntypedHandleCall {
   const { method } = spec;
@@ -136,17 +156,7 @@ function handlerOf(spec: MethodImplSpec, options: GrpcJsServeOptions): grpc.Unty
     case "unary":
       return (call: grpc.ServerUnaryCall<MessageShape<DescMessage>, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         const context = contextOf(call, method, shutdownSignal);
-        invokeUnaryImplementation(spec, context, call.request, interceptors).then(
-          (message) => {
-            context.abort();
-            call.sendMetadata(metadataOf(context.responseHeader));
-            callback(null, message, metadataOf(context.responseTrailer));
-          },
-          (err: unknown) => {
-            context.abort(err);
-            callback(statusOf(err));
-          },
-        );
+        answerOnce(call, callback, context, invokeUnaryImplementation(spec, context, call.request, interceptors));
       };
     case "server_streaming":
       return (call: grpc.ServerWritableStream<MessageShape<DescMessage>, unknown>) => {
@@ -164,21 +174,12 @@ function handlerOf(spec: MethodImplSpec, options: GrpcJsServeOptions): grpc.Unty
       return (call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         const context = contextOf(call, method, shutdownSignal);
         const output = transformInvokeImplementation(spec, context, interceptors)(call as AsyncIterable<MessageShape<DescMessage>>);
-        (async () => {
-          let answer: unknown;
-          for await (const message of output) answer = message;
-          return answer;
-        })().then(
-          (message) => {
-            context.abort();
-            call.sendMetadata(metadataOf(context.responseHeader));
-            callback(null, message, metadataOf(context.responseTrailer));
-          },
-          (err: unknown) => {
-            context.abort(err);
-            callback(statusOf(err));
-          },
-        );
+        const answer = (async () => {
+          let last: unknown;
+          for await (const message of output) last = message;
+          return last;
+        })();
+        answerOnce(call, callback, context, answer);
       };
     case "bidi_streaming":
       return (call: grpc.ServerDuplexStream<unknown, unknown>) => {
