@@ -405,7 +405,7 @@ async function main() {
   sampler.track("bench (autocannon)", process.pid);
 
   const { connections, pipelining } = config;
-  const needsFresh = config.scenarios.includes("appointment") || config.scenarios.includes("detail");
+  const needsFresh = config.scenarios.some((s) => s === "appointment" || BOOKED_SCENARIOS.includes(s));
   const fresh = needsFresh ? new FreshRequests(config.freshCodes) : null;
   const results = {};
   const windows = {};
