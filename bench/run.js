@@ -606,19 +606,19 @@ function printReport(report) {
   const windows = Object.keys(report.cpu);
   if (windows.length > 0) {
     log("\nCPU during each scenario, % of one core (the machine has " + report.machine.cpus + " cores):");
-    log(`${pad("process", 20, true)}${windows.map((w) => pad(w, 13)).join("")}`);
+    log(`${pad("process", 20, true)}${windows.map((w) => pad(w, 16)).join("")}`);
     for (const proc of Object.keys(report.processes)) {
-      log(`${pad(proc, 20, true)}${windows.map((w) => pad(report.cpu[w].processes[proc] ?? "-", 13)).join("")}`);
+      log(`${pad(proc, 20, true)}${windows.map((w) => pad(report.cpu[w].processes[proc] ?? "-", 16)).join("")}`);
     }
-    log(`${pad("other (pg, redis…)", 20, true)}${windows.map((w) => pad(report.cpu[w].untrackedPercentOfCore, 13)).join("")}`);
-    log(`${pad("machine", 20, true)}${windows.map((w) => pad(report.cpu[w].machinePercentOfCore, 13)).join("")}`);
+    log(`${pad("other (pg, redis…)", 20, true)}${windows.map((w) => pad(report.cpu[w].untrackedPercentOfCore, 16)).join("")}`);
+    log(`${pad("machine", 20, true)}${windows.map((w) => pad(report.cpu[w].machinePercentOfCore, 16)).join("")}`);
   }
 
   log("\npeak RSS, MB (sampled every 200 ms per scenario; VmHWM = lifetime peak):");
-  log(`${pad("process", 20, true)}${windows.map((w) => pad(w, 13)).join("")}${pad("VmHWM", 9)}`);
+  log(`${pad("process", 20, true)}${windows.map((w) => pad(w, 16)).join("")}${pad("VmHWM", 9)}`);
   for (const [proc, p] of Object.entries(report.processes)) {
     const label = p.service ? proc : `${proc}*`;
-    log(`${pad(label, 20, true)}${windows.map((w) => pad(p.scenarios[w]?.peakRssMb ?? "-", 13)).join("")}${pad(p.vmHwmMb ?? "-", 9)}`);
+    log(`${pad(label, 20, true)}${windows.map((w) => pad(p.scenarios[w]?.peakRssMb ?? "-", 16)).join("")}${pad(p.vmHwmMb ?? "-", 9)}`);
   }
   log("  * test equipment, outside the memory aim");
 
