@@ -110,7 +110,7 @@ type CallContext = HandlerContext & { abort(reason?: unknown): void };
 
 /**
  * The connect-es handler context of a grpc-js call, made with one AbortController and nothing else per call
- * (connect's createHandlerContext links three signals and a timer, a fifth of the hop's CPU): grpc-js enforces
+ * (connect's createHandlerContext links three signals and a timer: about a tenth of the hop's CPU): grpc-js enforces
  * the deadline itself and reports it, like a client's cancel, as the call's 'cancelled' event. `abort()` ends
  * the context once the call is answered.
  */
