@@ -51,6 +51,8 @@ export interface GatewayOptions {
 export type GatewayHttpLimits = { [K in keyof typeof DEFAULT_GATEWAY_HTTP]: number };
 
 const READINESS_TIMEOUT_MS = 1_000;
+/** While closing, connections that have become idle are closed this often. */
+const IDLE_CLOSE_INTERVAL_MS = 50;
 
 /** A readiness check that asks a gRPC server's standard health service, with a 1 s deadline. */
 export function grpcHealthCheck(transport: Transport, service = ""): () => Promise<boolean> {
@@ -197,10 +199,17 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   app.setNotFoundHandler((request, reply) => sendPlainError(new errorCodes.FST_ERR_NOT_FOUND(), request, reply));
 
   let draining = false;
+  let closingIdle: NodeJS.Timeout | undefined;
   app.addHook("preClose", async () => {
     draining = true;
+    // A response whose headers went out before closing began (a download still streaming) keeps its connection
+    // alive once done, and the server's close would wait for it until the keep-alive timeout: close each
+    // connection as soon as it is idle.
+    closingIdle = setInterval(() => app.server.closeIdleConnections(), IDLE_CLOSE_INTERVAL_MS);
+    closingIdle.unref();
     await sleep(options.shutdownDelayMs ?? 0);
   });
+  app.addHook("onClose", async () => clearInterval(closingIdle));
   app.addHook("onSend", async (_request, reply) => {
     if (draining) reply.header("connection", "close");
   });

@@ -46,6 +46,8 @@ export interface PlatformOptions {
   databaseUrl?: string;
   dataDir?: string;
   redisUrl?: string;
+  /** Prefix of the Redis keys of the lock and the rate limiter (`rights:` unless given): a test run's own. */
+  redisKeyPrefix?: string;
   natsUrl?: string;
   /** The AES secret of sandbox service type 310001. */
   sandboxAes: { key: string; iv: string };
@@ -77,6 +79,11 @@ export interface RunningPlatform {
   psbcSandbox: PsbcSandbox;
   blueBrothersSandbox: BlueBrothersSandbox;
   services: HostedService[];
+  /**
+   * Another instance of one of the running services, as a second replica would run in the cluster: the same
+   * variables, database, bus, lock and clock, on a port of its own. Closed with the platform, or before by the caller.
+   */
+  startReplica(name: string): Promise<HostedService>;
   db: Database;
   bus: EventBus;
   metrics: Metrics;
@@ -106,9 +113,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     closers.push(() => db.close());
     const bus: EventBus = await connectEventBus({ url: options.natsUrl, streams: streamsOf(descriptors), name: "platform", logger, metrics });
     closers.push(() => bus.close());
-    const lock: LockService = createLockService({ url: options.redisUrl, logger });
+    const redisKeyPrefix = options.redisKeyPrefix ?? "rights:";
+    const lock: LockService = createLockService({ url: options.redisUrl, prefix: `${redisKeyPrefix}lock:`, logger });
     closers.push(() => lock.close());
-    const limiter = createRateLimiter({ url: options.redisUrl, logger });
+    const limiter = createRateLimiter({ url: options.redisUrl, prefix: `${redisKeyPrefix}failures:`, logger });
     closers.push(() => limiter.close());
 
     // The sandboxes keep their bookings and vouchers beside the services' data, so a restart loses none.
@@ -150,9 +158,9 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       if (!url) throw new Error(`no ${name} service is running`);
       return url;
     };
-    for (const descriptor of descriptors) {
+    const startService = async (descriptor: AnyServiceDescriptor, port?: string): Promise<HostedService> => {
       const service = await hostDescribedService(descriptor, {
-        env: { ...process.env, ...overlay, ...(options.configuredPorts ? {} : { [portVariable(descriptor.name)]: "0" }) },
+        env: { ...process.env, ...overlay, ...(port === undefined ? {} : { [portVariable(descriptor.name)]: port }) },
         db: sharedDatabase(db),
         bus,
         lock,
@@ -164,6 +172,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       });
       closers.push(() => service.close());
       await service.ready;
+      return service;
+    };
+    for (const descriptor of descriptors) {
+      const service = await startService(descriptor, options.configuredPorts ? undefined : "0");
       started.push(service);
       const url = `http://${host}:${service.port}`;
       serviceUrls.set(descriptor.name, url);
@@ -202,6 +214,11 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       psbcSandbox,
       blueBrothersSandbox,
       services: started,
+      async startReplica(name) {
+        const descriptor = descriptors.find((candidate) => candidate.name === name);
+        if (!descriptor || !serviceUrls.has(name)) throw new Error(`no ${name} service is running`);
+        return startService(descriptor, "0");
+      },
       db,
       bus,
       metrics,
