@@ -1,5 +1,6 @@
 import { cleanEnv, num, port, str, url, makeValidator, type CleanedEnv, type ValidatorSpec } from "envalid";
 import { decodeKek } from "./key-ring.js";
+import { DEFAULT_RPC_TRANSPORT, RPC_TRANSPORTS } from "./rpc-transport-kind.js";
 
 /** Thrown when the environment is wrong: every problem at once, so an operator fixes them in one go. */
 export class ConfigError extends Error {}
@@ -54,6 +55,11 @@ export const processSpec = {
   METRICS_PORT: port({ default: 9464, desc: "Prometheus /metrics" }),
   SHUTDOWN_DELAY_MS: num({ default: 0, desc: "after SIGTERM: not ready, still serving, this long (Kubernetes: 5000)" }),
   SHUTDOWN_GRACE_MS: num({ default: 20_000, desc: "then calls in flight get this long" }),
+  RPC_TRANSPORT: str({
+    default: DEFAULT_RPC_TRANSPORT,
+    choices: RPC_TRANSPORTS,
+    desc: "the calls between services: grpc-js (gRPC) or connect-node (Connect protocol; its server also speaks gRPC and gRPC-Web); the same in every process",
+  }),
 };
 
 /** The migration command: the database only. */
