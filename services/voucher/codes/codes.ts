@@ -12,7 +12,7 @@ import { createQuotaGate } from "../rules/quota-gate.js";
 import { RuleStore } from "../rules/rule-store.js";
 import { bulkCodeWriter } from "./bulk-code-writer.js";
 import { BulkJobStore } from "./bulk-job-store.js";
-import { BulkMakeCodes } from "./bulk-make-code.js";
+import { BULK_BATCH_SIZE, BulkMakeCodes } from "./bulk-make-code.js";
 import { CodeOrderStore, type CodeOrderRecord } from "./code-order-store.js";
 import { MakeCodes } from "./make-code.js";
 import { MakeCodeNotices } from "./make-code-notices.js";
@@ -54,8 +54,10 @@ export function startCodes(deps: {
     onMade: (order: CodeOrderRecord) => notices.queue(order),
   });
   const signatures = new SaleChannelSignatures(catalogue);
-  // 50,000 codes a transaction (a COPY of ~2 MB, well under a second), rounds of a minute, a lease of two.
-  const bulk = new BulkMakeCodes({ db, jobs: new BulkJobStore(db), catalogue, writer: bulkCodeWriter, logger: deps.logger, leaseMs: 120_000, batchSize: 50_000, roundMs: 60_000 });
+  // Rounds of a minute (then the job is let go, so a closing service stops promptly), a lease of two.
+  const bulk = new BulkMakeCodes({
+    db, jobs: new BulkJobStore(db), catalogue, writer: bulkCodeWriter, logger: deps.logger, leaseMs: 120_000, batchSize: BULK_BATCH_SIZE, roundMs: 60_000,
+  });
   return {
     makeCodes,
     routes: (router) => void router.service(CodeService, codeServiceImpl(makeCodes, signatures, notices, bulk)),
