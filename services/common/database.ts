@@ -251,7 +251,10 @@ async function openPool(url: string, options: DatabaseOptions): Promise<Database
       let finished = false;
       try {
         await client.query(`SET statement_timeout = ${STREAM_STATEMENT_TIMEOUT_MS}`);
-        for await (const data of client.query(copyTo(copySql))) yield data as Buffer;
+        // The pool's client-side query timeout would cut a long copy short (pg applies it to the whole stream):
+        // this copy's own is the longer statement timeout's, plus the same margin.
+        const copy = Object.assign(copyTo(copySql), { query_timeout: STREAM_STATEMENT_TIMEOUT_MS + CLIENT_QUERY_TIMEOUT_MS - STATEMENT_TIMEOUT_MS });
+        for await (const data of client.query(copy)) yield data as Buffer;
         // Back to the pool's own timeout (the connection's startup value).
         await client.query("RESET statement_timeout");
         finished = true;
