@@ -1,4 +1,4 @@
-// `npm run build && node bench/reconciliation-file.js [rows]`: a month's reconciliation file from 1,000,000
+// `npm run build && node bench/reconciliation-file.js [rows, or BENCH_ROWS]`: a month's reconciliation file from 1,000,000
 // completed ledger rows (the default), against `psql -c "COPY (…) TO STDOUT"` of the same rows and columns in the
 // same run. Reports both times, their ratio and the generating process's peak RSS (aims: ≤ 1.5×, ≤ 150 MB).
 // Needs a PostgreSQL (DATABASE_URL, default the local one); works in a database of its own, dropped at the end.
@@ -16,7 +16,7 @@ const HERE = fileURLToPath(new URL("..", import.meta.url));
 const ROOTS = (process.env.BENCH_ROOTS ?? HERE).split(",").map((root) => resolve(root));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 const PROFILES = join(HERE, "bench", "results", "profiles");
-const ROWS = Number(process.argv[2] ?? 1_000_000);
+const ROWS = Number(process.argv[2] ?? process.env.BENCH_ROWS ?? 1_000_000);
 const MONTH = "202610";
 const AIMS = { ratio: 1.5, rssMb: 150 };
 const serverUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";

@@ -251,10 +251,7 @@ async function openPool(url: string, options: DatabaseOptions): Promise<Database
       let finished = false;
       try {
         await client.query(`SET statement_timeout = ${STREAM_STATEMENT_TIMEOUT_MS}`);
-        // The pool's client-side query timeout would cut a long copy short (pg applies it to the whole stream):
-        // this copy's own is the longer statement timeout's, plus the same margin.
-        const copy = Object.assign(copyTo(copySql), { query_timeout: STREAM_STATEMENT_TIMEOUT_MS + CLIENT_QUERY_TIMEOUT_MS - STATEMENT_TIMEOUT_MS });
-        for await (const data of client.query(copy)) yield data as Buffer;
+        for await (const data of client.query(copyQuery(copySql))) yield data as Buffer;
         // Back to the pool's own timeout (the connection's startup value).
         await client.query("RESET statement_timeout");
         finished = true;
@@ -264,6 +261,37 @@ async function openPool(url: string, options: DatabaseOptions): Promise<Database
       }
     },
   };
+}
+
+/** What pg and pg-copy-streams do with a COPY TO query beyond its typings. */
+type CopyQuery = ReturnType<typeof copyTo> & {
+  query_timeout?: number;
+  callback?: (err?: Error) => void;
+  handleReadyForQuery(): void;
+  handleError(err: Error): void;
+};
+
+/**
+ * A COPY TO query whose client-side timeout pg can clear. pg times every query from its start and clears the
+ * timer in the callback it gives the query, which pg-copy-streams' COPY TO never calls (brianc/node-pg-copy-streams
+ * #156): the pool's 15 s would cut a long copy short, and the timer would fire after a copy ended (holding the
+ * process open until then). So: the copy's own timeout, the longer statement timeout's plus the same margin, and
+ * the callback called when the copy ends or fails.
+ */
+function copyQuery(copySql: string): CopyQuery {
+  const query = copyTo(copySql) as CopyQuery;
+  query.query_timeout = STREAM_STATEMENT_TIMEOUT_MS + CLIENT_QUERY_TIMEOUT_MS - STATEMENT_TIMEOUT_MS;
+  const ended = query.handleReadyForQuery.bind(query);
+  const failed = query.handleError.bind(query);
+  query.handleReadyForQuery = () => {
+    query.callback?.();
+    ended();
+  };
+  query.handleError = (err) => {
+    query.callback?.(err);
+    failed(err);
+  };
+  return query;
 }
 
 type PgliteRunner = Pick<PGlite, "query" | "exec">;
