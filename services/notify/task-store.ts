@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
 import type { Queryable } from "../common/database.js";
-import { eventOf, subjectOf } from "../common/events.js";
+import { eventOf, type OutboxEvent } from "../common/events.js";
 import { currentTraceId } from "../common/trace.js";
 import { NotificationDeadSchema, NotificationDeliveredSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
 import { TaskSchema, TaskState, type Task } from "../../proto/gen/rights/notify/v1/notify_pb.js";
@@ -101,32 +101,16 @@ export class TaskStore {
    * task); answers the ids recorded: a task whose claim was lost (its lease expired) is not among them.
    */
   async delivered(tasks: readonly ClaimedTask[], now: Date): Promise<Set<string>> {
-    if (tasks.length === 0) return new Set();
     const deliveredAt = timestampFromDate(now);
-    const events = tasks.map((task) =>
-      eventOf(NotificationDeliveredSchema, { taskId: task.task_id, taskType: task.type, orderNo: task.order_no, code: task.code, deliveredAt }),
+    return this.finish(
+      TaskState.DELIVERED,
+      tasks.map((task) => ({
+        task,
+        error: null,
+        event: eventOf(NotificationDeliveredSchema, { taskId: task.task_id, taskType: task.type, orderNo: task.order_no, code: task.code, deliveredAt }),
+      })),
+      now,
     );
-    const { rows } = await this.db.query<{ task_id: string }>(
-      `WITH outcome AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bytea[]) AS o(task_id, claim_id, event_id, payload)),
-       changed AS (
-         UPDATE notify.task t SET state = 2, delivered_at = $5, claimed_until = NULL, claim_id = NULL, last_error = NULL
-         FROM outcome o WHERE t.task_id = o.task_id AND t.claim_id = o.claim_id AND t.state = 1
-         RETURNING t.task_id),
-       event AS (
-         INSERT INTO notify.outbox (id, subject, payload, trace_id)
-         SELECT o.event_id, $6, o.payload, $7 FROM outcome o JOIN changed USING (task_id))
-       SELECT task_id FROM changed`,
-      [
-        tasks.map((task) => task.task_id),
-        tasks.map((task) => task.claim_id),
-        tasks.map(() => randomUUID()),
-        events.map((event) => event.data),
-        now,
-        subjectOf(NotificationDeliveredSchema),
-        currentTraceId() ?? null,
-      ],
-    );
-    return new Set(rows.map((row) => row.task_id));
   }
 
   /** Pending again from each one's `retryAt`, the error kept, in one statement; a task whose claim was lost is left. */
@@ -140,32 +124,46 @@ export class TaskStore {
     );
   }
 
-  /**
-   * Dead, each with its `notify.dead`, in one statement; answers the ids recorded (a task whose claim was lost
-   * is not among them).
-   */
+  /** Dead, each with its `notify.dead`, in one statement; answers the ids recorded (as `delivered`). */
   async dead(tasks: readonly DeadTask[]): Promise<Set<string>> {
-    if (tasks.length === 0) return new Set();
-    const events = tasks.map(({ task, error }) =>
-      eventOf(NotificationDeadSchema, { taskId: task.task_id, taskType: task.type, orderNo: task.order_no, code: task.code, lastError: error }),
+    return this.finish(
+      TaskState.DEAD,
+      tasks.map(({ task, error }) => ({
+        task,
+        error,
+        event: eventOf(NotificationDeadSchema, { taskId: task.task_id, taskType: task.type, orderNo: task.order_no, code: task.code, lastError: error }),
+      })),
+      null,
     );
+  }
+
+  /** Claimed tasks to a final state, each with its event (all of one subject), where their claim still holds. */
+  private async finish(
+    state: TaskState.DELIVERED | TaskState.DEAD,
+    finished: ReadonlyArray<{ task: ClaimedTask; error: string | null; event: OutboxEvent }>,
+    deliveredAt: Date | null,
+  ): Promise<Set<string>> {
+    const subject = finished[0]?.event.subject;
+    if (subject === undefined) return new Set();
     const { rows } = await this.db.query<{ task_id: string }>(
       `WITH outcome AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::bytea[]) AS o(task_id, claim_id, error, event_id, payload)),
        changed AS (
-         UPDATE notify.task t SET state = 3, last_error = o.error, claimed_until = NULL, claim_id = NULL
+         UPDATE notify.task t SET state = $6, last_error = o.error, delivered_at = $7, claimed_until = NULL, claim_id = NULL
          FROM outcome o WHERE t.task_id = o.task_id AND t.claim_id = o.claim_id AND t.state = 1
          RETURNING t.task_id),
        event AS (
          INSERT INTO notify.outbox (id, subject, payload, trace_id)
-         SELECT o.event_id, $6, o.payload, $7 FROM outcome o JOIN changed USING (task_id))
+         SELECT o.event_id, $8, o.payload, $9 FROM outcome o JOIN changed USING (task_id))
        SELECT task_id FROM changed`,
       [
-        tasks.map(({ task }) => task.task_id),
-        tasks.map(({ task }) => task.claim_id),
-        tasks.map(({ error }) => error),
-        tasks.map(() => randomUUID()),
-        events.map((event) => event.data),
-        subjectOf(NotificationDeadSchema),
+        finished.map(({ task }) => task.task_id),
+        finished.map(({ task }) => task.claim_id),
+        finished.map(({ error }) => error),
+        finished.map(() => randomUUID()),
+        finished.map(({ event }) => event.data),
+        state,
+        deliveredAt,
+        subject,
         currentTraceId() ?? null,
       ],
     );
