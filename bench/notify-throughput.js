@@ -83,6 +83,10 @@ async function main() {
         PSBC_BASE_URL: sandboxUrl,
         PSBC_APP_ID: SANDBOX_PSBC.appId,
         PSBC_APP_SECRET: SANDBOX_PSBC.appSecret,
+        // Only service-complete tasks here: the SMS gateway is never called.
+        SMS_BASE_URL: "http://127.0.0.1:1",
+        SMS_APP_ID: "unused",
+        SMS_APP_SECRET: "unused",
         ADMIN_TOKEN: randomBytes(32).toString("hex"),
       },
       db,

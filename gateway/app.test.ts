@@ -2,6 +2,8 @@ import { Code, ConnectError, createClient, createRouterTransport } from "@connec
 import { beforeEach, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../proto/gen/grpc/health/v1/health_pb.js";
 import { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
+import { ReconciliationService } from "../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { buildTestGateway, fakeOrderService, logs, useTestGateway, validBody } from "../test/support/gateway.js";
 import { PATHS } from "../test/support/platform.js";
 import { grpcHealthCheck } from "./app.js";
@@ -99,6 +101,38 @@ describe("closing (SIGTERM)", () => {
     expect(finished.status).toBe(200);
     expect(await finished.json()).toMatchObject({ code: 0, data: { url: "https://vouchers.example/v/1" } });
     await closing;
+  });
+
+  it("closes a keep-alive connection whose response was still being sent when closing began, without waiting for its timeout", async () => {
+    const content = Buffer.from("\uFEFFa,b\r\n");
+    let endStream = () => {};
+    const streamEnded = new Promise<void>((resolve) => (endStream = resolve));
+    // The whole file is sent, then the stream's end comes later: the response is in flight when close begins.
+    const lingering = createRouterTransport((router) => {
+      router.service(ReconciliationService, {
+        async *downloadFile() {
+          const file = { fileId: "FILE202512A101001", fileName: "RIGHTS_SERVICE_CHK_A101_202512.csv", fileSize: BigInt(content.length), createTime: timestampFromDate(new Date()) };
+          yield { part: { case: "file", value: file } };
+          yield { part: { case: "chunk", value: content } };
+          await streamEnded;
+        },
+      });
+    });
+    const draining = await buildTestGateway({ reconciliationService: createClient(ReconciliationService, lingering), http: { keepAliveTimeoutMs: 60_000 } });
+    await draining.listen({ host: "127.0.0.1", port: 0 });
+    const address = draining.server.address();
+    const res = await fetch(`http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}/api/v1/reconciliation/download`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ fileId: "FILE202512A101001", fileIntfcName: "RIGHTS_SERVICE_CHK_A101", password: "secret" }),
+    });
+    expect(Buffer.from(await res.arrayBuffer()).equals(content)).toBe(true);
+    expect(res.headers.get("connection")).toBe("keep-alive");
+    const closing = draining.close();
+    // The stream ends once the server is closing (its idle connections closed already).
+    setTimeout(endStream, 300);
+    const outcome = await Promise.race([closing.then(() => "closed"), new Promise((resolve) => setTimeout(resolve, 10_000, "still open"))]);
+    expect(outcome).toBe("closed");
   });
 });
 

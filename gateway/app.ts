@@ -15,6 +15,8 @@ import { newTraceId } from "../services/common/trace.js";
 import { blueBrothersCallbackContract, type BlueBrothersCallbackOptions } from "./blue-brothers/index.js";
 import { psbcContract } from "./psbc/index.js";
 import { registerPublicContract, type PublicContract } from "./public-contract.js";
+import { whaleChannelContract, type WhaleChannelOptions } from "./whale-channel/index.js";
+import { whaleErpContract, type WhaleErpOptions } from "./whale-erp/index.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -46,11 +48,17 @@ export interface GatewayOptions {
   http?: Partial<GatewayHttpLimits>;
   /** Blue Brothers' redemption callbacks are served when given (the voucher service and the app credentials). */
   blueBrothers?: BlueBrothersCallbackOptions;
+  /** The WHALE back office (/whale/erp) is served when given (the voucher service). */
+  whaleErp?: WhaleErpOptions;
+  /** The sale channels' make-code API (/whale/channel) is served when given (the voucher service). */
+  whaleChannel?: WhaleChannelOptions;
 }
 
 export type GatewayHttpLimits = { [K in keyof typeof DEFAULT_GATEWAY_HTTP]: number };
 
 const READINESS_TIMEOUT_MS = 1_000;
+/** While closing, connections that have become idle are closed this often. */
+const IDLE_CLOSE_INTERVAL_MS = 50;
 
 /** A readiness check that asks a gRPC server's standard health service, with a 1 s deadline. */
 export function grpcHealthCheck(transport: Transport, service = ""): () => Promise<boolean> {
@@ -160,6 +168,8 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
       metrics: options.metrics,
     }),
     ...(options.blueBrothers ? [blueBrothersCallbackContract(options.blueBrothers)] : []),
+    ...(options.whaleErp ? [whaleErpContract(options.whaleErp)] : []),
+    ...(options.whaleChannel ? [whaleChannelContract(options.whaleChannel)] : []),
   ];
   const limits: GatewayHttpLimits = { ...DEFAULT_GATEWAY_HTTP, ...options.http };
   const headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
@@ -197,10 +207,17 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   app.setNotFoundHandler((request, reply) => sendPlainError(new errorCodes.FST_ERR_NOT_FOUND(), request, reply));
 
   let draining = false;
+  let closingIdle: NodeJS.Timeout | undefined;
   app.addHook("preClose", async () => {
     draining = true;
+    // A response whose headers went out before closing began (a download still streaming) keeps its connection
+    // alive once done, and the server's close would wait for it until the keep-alive timeout: close each
+    // connection as soon as it is idle.
+    closingIdle = setInterval(() => app.server.closeIdleConnections(), IDLE_CLOSE_INTERVAL_MS);
+    closingIdle.unref();
     await sleep(options.shutdownDelayMs ?? 0);
   });
+  app.addHook("onClose", async () => clearInterval(closingIdle));
   app.addHook("onSend", async (_request, reply) => {
     if (draining) reply.header("connection", "close");
   });

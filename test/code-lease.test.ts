@@ -25,7 +25,7 @@ describe.runIf(cluster)("the lock on a rights code (cluster)", () => {
     // Longer than a third of the lease's 5 s TTL, so a renewal runs (and finds the key another's) meanwhile.
     platform.psbcSandbox.faults.set("book", { mode: "delay", delayMs: 2_500, times: 1 });
     const answer = platform.call(PATHS.appointment, { code });
-    const key = `rights:lock:code:${code}`;
+    const key = `${platform.redisKeyPrefix}lock:code:${code}`;
     // The booking holds the code and waits on PSBC; a fixed sleep here raced a loaded machine.
     await until(async () => (await redis.exists(key)) === 1, 2_000, "the booking holds its lease");
     // Another holder owns the code now (as after a pause longer than the lease's TTL).

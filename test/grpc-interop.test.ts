@@ -7,6 +7,9 @@ import {
   HealthCheckResponse_ServingStatus,
 } from "../proto/gen/grpc/health/v1/health_pb.js";
 import { GetServiceDetailRequestSchema, GetServiceDetailResponseSchema } from "../proto/gen/rights/order/v1/order_pb.js";
+import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { OrderErrorSchema } from "../proto/gen/rights/order/v1/errors_pb.js";
+import { errorDetailOf } from "../services/common/errors.js";
 import { encryptRightsRequest } from "../services/order/psbc/rights-request.js";
 import { freshCode, PATHS, SANDBOX_AES, startTestPlatform, type TestPlatform } from "./support/platform.js";
 
@@ -94,5 +97,13 @@ describe("plain gRPC clients (@grpc/grpc-js) talk to our services", () => {
       unary(orderClient, "/rights.order.v1.OrderService/GetServiceDetail", GetServiceDetailRequestSchema,
         GetServiceDetailResponseSchema, create(GetServiceDetailRequestSchema, { envelope: { ...envelope, type: "999999" } })),
     ).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+
+    // The business reason travels as gRPC's rich status: a google.rpc.Status holding the ErrorDetail.
+    const refused = (await unary(orderClient, "/rights.order.v1.OrderService/GetServiceDetail", GetServiceDetailRequestSchema,
+      GetServiceDetailResponseSchema, create(GetServiceDetailRequestSchema, { envelope: { ...envelope, request: "broken" } })).catch((err: unknown) => err)) as grpc.ServiceError;
+    const [details] = refused.metadata.get("grpc-status-details-bin");
+    expect(details).toBeInstanceOf(Buffer);
+    const status = findTrailerError(new Headers({ "grpc-status-details-bin": (details as Buffer).toString("base64") }));
+    expect(errorDetailOf(status)).toEqual({ domain: OrderErrorSchema.typeName, reason: "ORDER_ERROR_PARAMETER_INVALID" });
   });
 });

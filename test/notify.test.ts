@@ -5,7 +5,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Client } from "@connectrpc/connect";
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   NotificationDeadSchema,
   NotificationDeliveredSchema,
@@ -14,16 +14,9 @@ import {
 import { NotifyService, TaskState, TaskType, type Task } from "../proto/gen/rights/notify/v1/notify_pb.js";
 import { adminAuthorization } from "../services/common/admin-credential.js";
 import { formatBusinessTime } from "../services/common/clock.js";
-import { sharedDatabase } from "../services/common/database.js";
-import { createLogger } from "../services/common/logger.js";
 import { rpcTransport } from "../services/common/rpc-client.js";
-import { hostDescribedService } from "../services/common/service-descriptor.js";
-import type { HostedService } from "../services/common/service-host.js";
-import { notifyService } from "../services/notify/service.js";
 import { TaskStore } from "../services/notify/task-store.js";
-import { SANDBOX_PSBC } from "../services/sandbox/credentials.js";
-import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
-import { freshCode, modes, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { freshCode, modes, useTestPlatform, type TestPlatform } from "./support/platform.js";
 import { until } from "./support/until.js";
 
 // Quick retries, a short lease and few attempts, so a failing PSBC, a dead task and a killed worker take seconds.
@@ -34,19 +27,14 @@ const LEASE_MS = Number(SCHEDULE.NOTIFY_LEASE_MS);
 const PSBC_TIMEOUT_MS = 5_000;
 
 describe.each(modes)("the notify service (%s)", (mode) => {
-  let nats: TestNatsServer | undefined;
+  const chain = useTestPlatform(mode, { upstreamTimeoutMs: PSBC_TIMEOUT_MS });
   let platform: TestPlatform;
   let notify: Client<typeof NotifyService>;
   const admin = () => ({ headers: adminAuthorization(platform.adminToken) });
 
-  beforeAll(async () => {
-    nats = mode === "cluster" ? await startTestNatsServer() : undefined;
-    platform = await startTestPlatform(mode, { natsUrl: nats?.url, upstreamTimeoutMs: PSBC_TIMEOUT_MS });
+  beforeAll(() => {
+    platform = chain.platform;
     notify = createClient(NotifyService, rpcTransport(platform.serviceUrl("notify")));
-  });
-  afterAll(async () => {
-    await platform?.close();
-    await nats?.stop();
   });
 
   /** A rights code booked at the PSBC sandbox, as the order service would have booked it. */
@@ -88,7 +76,7 @@ describe.each(modes)("the notify service (%s)", (mode) => {
     return (await platform.psbcSandbox.completions()).filter((completion) => completion.code === code);
   }
 
-  it("makes one delivered service-complete task of a redeemed voucher's order, whatever the redeliveries and duplicates", async () => {
+  it("makes one delivered service-complete task of a redeemed voucher's order, whatever the redeliveries, duplicates and re-publishes", async () => {
     const code = await bookedCode();
     const usageTime = new Date("2026-10-20T02:30:00Z");
     const redeemed = toBinary(
@@ -111,6 +99,18 @@ describe.each(modes)("the notify service (%s)", (mode) => {
     expect(await tasksOf(code)).toEqual([expect.objectContaining({ taskId: task.taskId, attempts: 1 })]);
     expect(await completionsOf(code)).toEqual([expect.objectContaining({ orderNo: `O${code}`, type: "310001", completedAt: formatBusinessTime(usageTime) })]);
     expect(await delivered(task.taskId)).toEqual([expect.objectContaining({ taskType: 1, orderNo: `O${code}`, code })]);
+
+    // The same redemption re-published once its task was delivered: PSBC was told, so no task again.
+    const calls = platform.psbcSandbox.calls.complete;
+    const third = randomUUID();
+    await platform.bus.publish("order.voucher_redeemed", third, redeemed);
+    await until(
+      async () => (await platform.db.query("SELECT 1 FROM notify.processed_event WHERE event_id = $1", [third])).rowCount === 1,
+      10_000,
+      "the re-published event handled",
+    );
+    expect(await tasksOf(code)).toEqual([expect.objectContaining({ taskId: task.taskId, state: TaskState.DELIVERED })]);
+    expect(platform.psbcSandbox.calls.complete).toBe(calls);
   });
 
   it("retries with backoff while PSBC fails or times out, then delivers", async () => {
@@ -184,7 +184,7 @@ describe.each(modes)("the notify service (%s)", (mode) => {
   });
 
   it("shares 100 tasks between two replicas of two workers each, delivering none twice", async () => {
-    const second = await startNotifyReplica(platform);
+    const second = await platform.startReplica("notify");
     try {
       const codes = await Promise.all(Array.from({ length: 100 }, () => bookedCode()));
       const calls = platform.psbcSandbox.calls.complete;
@@ -220,26 +220,3 @@ describe.each(modes)("the notify service (%s)", (mode) => {
     expect(await completionsOf(code)).toHaveLength(1);
   });
 });
-
-/** A second notify replica on the same database and bus, as the cluster would run it. */
-async function startNotifyReplica(platform: TestPlatform): Promise<HostedService> {
-  const replica = await hostDescribedService(notifyService, {
-    env: {
-      ...process.env,
-      NOTIFY_PORT: "0",
-      PSBC_BASE_URL: platform.psbcSandbox.url,
-      PSBC_APP_ID: SANDBOX_PSBC.appId,
-      PSBC_APP_SECRET: SANDBOX_PSBC.appSecret,
-      PSBC_TIMEOUT_MS: String(PSBC_TIMEOUT_MS),
-      ADMIN_TOKEN: platform.adminToken,
-    },
-    db: sharedDatabase(platform.db),
-    bus: platform.bus,
-    logger: createLogger("notify-replica", process.env.TEST_LOG_LEVEL ?? "silent"),
-    host: "127.0.0.1",
-    runtime: { metrics: platform.metrics, migrations: "apply", shutdownDelayMs: 0, shutdownGraceMs: 1_000 },
-  });
-  await replica.ready;
-  return replica;
-}
-

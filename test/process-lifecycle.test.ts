@@ -10,7 +10,7 @@ import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../p
 import { rpcTransport } from "../services/common/rpc-client.js";
 import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../services/sandbox/blue-brothers-sandbox.js";
 import { startPsbcSandbox, type PsbcSandbox } from "../services/sandbox/psbc-sandbox.js";
-import { DEVELOPMENT_SERVICE_TYPE_KEK } from "../services/platform/development-kek.js";
+import { DEVELOPMENT_SERVICE_TYPE_KEK, DEVELOPMENT_WHALE_KEK } from "../services/platform/development-kek.js";
 import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../services/sandbox/credentials.js";
 import { testDatabase, type TestDatabase } from "./support/databases.js";
 import { freePort } from "./support/free-port.js";
@@ -107,9 +107,12 @@ describe.skipIf(!cluster)("the cluster's processes (real PostgreSQL, Redis, NATS
 
     role("voucher", {
       ...shared,
+      REDIS_URL: process.env.REDIS_URL ?? "",
       VOUCHER_PORT: String(ports.voucher),
       METRICS_PORT: String(ports.voucherMetrics),
       ...blueBrothers.upstreamEnv(),
+      ADMIN_TOKEN: "process-lifecycle-admin-token-0123456789",
+      WHALE_KEK: DEVELOPMENT_WHALE_KEK,
     });
     orderEnv = {
       ...shared,

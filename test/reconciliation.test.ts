@@ -7,21 +7,20 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { OrderCompletedSchema } from "../proto/gen/rights/events/v1/events_pb.js";
 import { NotifyService, TaskState, TaskType } from "../proto/gen/rights/notify/v1/notify_pb.js";
 import { ReconciliationService } from "../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { adminAuthorization } from "../services/common/admin-credential.js";
-import type { Clock } from "../services/common/clock.js";
 import { subjectOf } from "../services/common/events.js";
 import { createLockService } from "../services/common/lock.js";
 import { createLogger } from "../services/common/logger.js";
 import { rpcTransport } from "../services/common/rpc-client.js";
 import { EMBEDDED_RECONCILIATION } from "../services/platform/platform.js";
 import { ReconciliationFiles } from "../services/reconciliation/files.js";
-import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
-import { modes, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { modes, useTestPlatform, type TestPlatform } from "./support/platform.js";
 import { assertContractResponse } from "./support/psbc-contract.js";
+import { TestClock } from "./support/test-clock.js";
 import { until } from "./support/until.js";
 
 const FILES = "/api/v1/reconciliation/files";
@@ -36,30 +35,32 @@ const PASSWORD = EMBEDDED_RECONCILIATION.password;
 const MAX_FAILURES = 3;
 const WINDOW_MS = 1_500;
 
-/** A clock the test moves, running on from where it is set (the notify service's retries wait on it). */
-class TestClock implements Clock {
-  private offsetMs = 0;
-  constructor(start: Date) {
-    this.set(start.toISOString());
-  }
-  now(): Date {
-    return new Date(Date.now() + this.offsetMs);
-  }
-  set(iso: string): void {
-    this.offsetMs = new Date(iso).getTime() - Date.now();
-  }
-}
-
 interface Answer {
   status: number;
   body: { code: number; msg: string; traceId: string; data?: Record<string, unknown> };
 }
 
 describe.each(modes)("reconciliation (%s)", (mode) => {
+  const clock = new TestClock(new Date("2026-10-20T10:00:00+08:00"));
+  // A NATS of its own in the cluster mode: the ledger sees only this file's order.completed events.
+  const chain = useTestPlatform(mode, {
+    clock,
+    env: {
+      RECONCILIATION_SCHEDULE_CHECK_MS: "100",
+      PSBC_PROVIDER_CODE: PROVIDER,
+      RECONCILIATION_PASSWORD_MAX_FAILURES: String(MAX_FAILURES),
+      RECONCILIATION_PASSWORD_WINDOW_MS: String(WINDOW_MS),
+      // Re-pushed notices retried quickly, and never given up while the test holds PSBC failing.
+      NOTIFY_POLL_MS: "50",
+      NOTIFY_BACKOFF_BASE_MS: "50",
+      NOTIFY_BACKOFF_MAX_MS: "200",
+      NOTIFY_MAX_ATTEMPTS: "1000",
+    },
+  });
   let platform: TestPlatform;
-  let clock: TestClock;
-  let nats: TestNatsServer | undefined;
-  const saved = { ...process.env };
+  beforeAll(() => {
+    platform = chain.platform;
+  });
 
   /** Posts JSON to a reconciliation route; every JSON answer is checked against the contract. */
   async function post(path: string, body: unknown): Promise<Answer> {
@@ -91,30 +92,6 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
   }
   const ledgerRows = async (month: string) =>
     (await platform.db.query<{ n: number }>("SELECT count(*)::int AS n FROM reconciliation.ledger WHERE month = $1 AND provider_code = $2", [month, PROVIDER])).rows[0]?.n ?? 0;
-
-  beforeAll(async () => {
-    Object.assign(process.env, {
-      RECONCILIATION_SCHEDULE_CHECK_MS: "100",
-      PSBC_PROVIDER_CODE: PROVIDER,
-      RECONCILIATION_PASSWORD_MAX_FAILURES: String(MAX_FAILURES),
-      RECONCILIATION_PASSWORD_WINDOW_MS: String(WINDOW_MS),
-      // Re-pushed notices retried quickly, and never given up while the test holds PSBC failing.
-      NOTIFY_POLL_MS: "50",
-      NOTIFY_BACKOFF_BASE_MS: "50",
-      NOTIFY_BACKOFF_MAX_MS: "200",
-      NOTIFY_MAX_ATTEMPTS: "1000",
-    });
-    clock = new TestClock(new Date("2026-10-20T10:00:00+08:00"));
-    // A NATS of its own in the cluster mode: the ledger sees only this file's order.completed events.
-    nats = mode === "cluster" ? await startTestNatsServer() : undefined;
-    platform = await startTestPlatform(mode, { clock, natsUrl: nats?.url });
-  });
-
-  afterAll(async () => {
-    await platform?.close();
-    await nats?.stop();
-    process.env = saved;
-  });
 
   it("puts each completed order once in the ledger, under its Asia/Shanghai month, whatever the redeliveries", async () => {
     const eventId = randomUUID();

@@ -1,14 +1,13 @@
 // The redemption chain through the API, in both run modes: a customer redeems at the Blue Brothers sandbox, its
 // signed notice reaches our gateway, the voucher and then the order record it (voucher.redeemed,
 // order.voucher_redeemed), the notify service delivers the service-complete notice to the PSBC sandbox, and its
-// notify.delivered completes the order once. Forged, unknown, replayed and duplicate notices; the status poll;
-// expiry.
+// notify.delivered completes the order once, whatever the sandbox sends again and whatever is re-published.
+// Forged, unknown, replayed and duplicate notices; the status poll; expiry with two order-service instances.
 import { randomUUID } from "node:crypto";
 import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { createClient } from "@connectrpc/connect";
 import { Ajv, type ValidateFunction } from "ajv";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   NotificationDeliveredSchema,
   OrderCompletedSchema,
@@ -17,13 +16,7 @@ import {
   VoucherExpiredSchema,
   VoucherRedeemedSchema,
 } from "../proto/gen/rights/events/v1/events_pb.js";
-import { VoucherService } from "../proto/gen/rights/voucher/v1/voucher_pb.js";
-import { systemClock } from "../services/common/clock.js";
 import { subjectOf } from "../services/common/events.js";
-import { createLogger } from "../services/common/logger.js";
-import { rpcTransport } from "../services/common/rpc-client.js";
-import { expireDueOrders } from "../services/order/expiry.js";
-import { OrderStore } from "../services/order/order-store.js";
 import { SANDBOX_BLUE_BROTHERS } from "../services/sandbox/credentials.js";
 import {
   BLUE_BROTHERS_CALLBACK_PREFIX,
@@ -31,25 +24,24 @@ import {
   signedRedemptionNotice,
   type RedemptionNotice,
 } from "../services/voucher/channels/blue-brothers/callback-wire.js";
-import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
-import { freshCode, modes, PATHS, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { freshCode, modes, PATHS, useTestPlatform, type TestPlatform } from "./support/platform.js";
 import { until } from "./support/until.js";
 
-// Every voucher's status is asked of the sandbox this often, and due orders are looked for this often.
+// Every voucher's status is asked of the sandbox this often, and due orders are looked for this often, two at a time.
 process.env.VOUCHER_STATUS_POLL_INTERVAL_MS = "300";
 process.env.ORDER_EXPIRY_INTERVAL_MS = "300";
+process.env.ORDER_EXPIRY_BATCH = "2";
 
 const NOTICE_PATH = `${BLUE_BROTHERS_CALLBACK_PREFIX}${REDEMPTION_NOTICE_PATH}`;
 const IN_EFFECT = { status: 400, code: 4, msg: "服务已生效无法取消" };
 
 describe.each(modes)("the redemption chain (%s)", (mode) => {
-  let nats: TestNatsServer | undefined;
+  // A NATS of this file's own in the cluster mode: the chain's durables then see no other platform's events.
+  const chain = useTestPlatform(mode);
   let platform: TestPlatform;
   let answerSchemas: Record<string, ValidateFunction>;
   beforeAll(async () => {
-    // A NATS of this file's own in the cluster mode: the chain's durables then see no other platform's events.
-    nats = mode === "cluster" ? await startTestNatsServer() : undefined;
-    platform = await startTestPlatform(mode, { natsUrl: nats?.url });
+    platform = chain.platform;
     // Every answer to Blue Brothers is checked against the document the gateway serves for its contract.
     const document = (await (await fetch(`${platform.gatewayUrl}/docs/blue-brothers/openapi.json`)).json()) as {
       paths: Record<string, { post: { responses: Record<string, { content: Record<string, { schema: object }> }> } }>;
@@ -59,10 +51,6 @@ describe.each(modes)("the redemption chain (%s)", (mode) => {
     answerSchemas = Object.fromEntries(
       Object.entries(responses).map(([status, response]) => [status, ajv.compile(response.content["application/json"]?.schema ?? {})]),
     );
-  });
-  afterAll(async () => {
-    await platform?.close();
-    await nats?.stop();
   });
 
   async function book(code: string): Promise<{ orderNo: string; voucherNo: string; url: string }> {
@@ -81,12 +69,17 @@ describe.each(modes)("the redemption chain (%s)", (mode) => {
   }
 
   async function answerOf(response: Response): Promise<{ status: number; code: string; msg: string }> {
-    const body = (await response.json()) as { code: string; msg: string; traceId: string };
-    const validate = answerSchemas[String(response.status)] ?? answerSchemas[`${String(response.status)[0]}XX`];
-    expect(validate, `status ${response.status} is in the served document`).toBeDefined();
+    return checkedAnswer(response.status, await response.json());
+  }
+
+  /** An answer to Blue Brothers, checked against the served document. */
+  function checkedAnswer(status: number, answer: unknown): { status: number; code: string; msg: string } {
+    const body = answer as { code: string; msg: string; traceId: string };
+    const validate = answerSchemas[String(status)] ?? answerSchemas[`${String(status)[0]}XX`];
+    expect(validate, `status ${status} is in the served document`).toBeDefined();
     expect(validate?.(body), JSON.stringify(validate?.errors)).toBe(true);
     expect(body.traceId.length).toBeGreaterThan(0);
-    return { status: response.status, code: body.code, msg: body.msg };
+    return { status, code: body.code, msg: body.msg };
   }
 
   function postNotice(signed: { body: string; headers: Record<string, string> }): Promise<Response> {
@@ -102,6 +95,18 @@ describe.each(modes)("the redemption chain (%s)", (mode) => {
     const event = create(NotificationDeliveredSchema, { taskId: randomUUID(), taskType: 1, orderNo, code, deliveredAt: timestampFromDate(deliveredAt) });
     await platform.bus.publish(subjectOf(NotificationDeliveredSchema), id, toBinary(NotificationDeliveredSchema, event));
     return id;
+  }
+
+  /**
+   * Publishes an outbox's event about an order again under a new id, as a re-published event; answers whether
+   * `consumer` has handled it (recorded in its processed events).
+   */
+  async function republish(outbox: string, schema: DescMessage, orderNo: string, consumer: string, processed: string): Promise<() => Promise<boolean>> {
+    const [event] = await events(schema, outbox, orderNo);
+    expect(event).toBeDefined();
+    const id = randomUUID();
+    await platform.bus.publish(subjectOf(schema), id, toBinary(schema, event as MessageShape<DescMessage>));
+    return async () => (await platform.db.query(`SELECT 1 FROM ${processed} WHERE consumer = $1 AND event_id = $2`, [consumer, id])).rowCount === 1;
   }
 
   it("a customer's redemption at the sandbox completes the order once: voucher, order, the notify service's delivery to PSBC", async () => {
@@ -160,6 +165,27 @@ describe.each(modes)("the redemption chain (%s)", (mode) => {
     expect(completed[0]?.completedAt && timestampDate(completed[0].completedAt)).toEqual(deliveredAt);
     expect(completed[0]?.bookedAt).toBeDefined();
     expect(await platform.orderRow(code)).toMatchObject({ completed_at: deliveredAt });
+
+    // The sandbox sends its notice again: the very request (a replay: refused) and signed anew (Blue Brothers'
+    // retry: success). The voucher's redemption and then the order's, re-published under new ids. None of it
+    // changes the voucher, the order, or tells PSBC again.
+    const psbcCalls = platform.psbcSandbox.calls.complete;
+    const resent = async (how: "replay" | "retry") => {
+      const { status, body } = await platform.blueBrothersSandbox.resendNotice(voucher.voucherNo, how);
+      return checkedAnswer(status, body);
+    };
+    expect(await resent("replay")).toEqual({ status: 409, code: "4090", msg: "notice replayed" });
+    expect(await resent("retry")).toEqual({ status: 200, code: "0000", msg: "success" });
+    const republished = await Promise.all([
+      republish("vouchers.outbox", VoucherRedeemedSchema, voucher.orderNo, "order-voucher-redeemed", "orders.processed_event"),
+      republish("orders.outbox", OrderVoucherRedeemedSchema, voucher.orderNo, "notify-order-voucher-redeemed", "notify.processed_event"),
+    ]);
+    await until(async () => (await Promise.all(republished.map((handled) => handled()))).every(Boolean), 10_000, "the re-published events handled");
+    expect(await events(VoucherRedeemedSchema, "vouchers.outbox", voucher.orderNo)).toHaveLength(1);
+    expect(await events(OrderVoucherRedeemedSchema, "orders.outbox", voucher.orderNo)).toHaveLength(1);
+    expect((await platform.db.query("SELECT 1 FROM notify.task WHERE code = $1", [code])).rowCount).toBe(1);
+    expect(platform.psbcSandbox.calls.complete).toBe(psbcCalls);
+    expect(await platform.orderRow(code)).toMatchObject({ status: 300, key_status: 2, key_usage_time: redeemedAt, completed_at: deliveredAt });
 
     // A completed order still answers its URL, and cannot be cancelled.
     const detail = await platform.call(PATHS.detail, { code });
@@ -226,27 +252,32 @@ describe.each(modes)("the redemption chain (%s)", (mode) => {
     }
   });
 
-  it("expires due orders once, with the platform's job and two more runners at once; a completed order stays completed", async () => {
-    const codes = [freshCode(), freshCode(), freshCode(), freshCode()];
-    const vouchers = await Promise.all(codes.map(book));
+  it("expires due orders once with two whole order-service instances running the job at once; a completed order stays completed", async () => {
+    const codes = Array.from({ length: 6 }, () => freshCode());
+    // One after another: bookings all at once on a loaded machine would outlast the sandboxes' 1 s deadline.
+    const vouchers: Array<Awaited<ReturnType<typeof book>>> = [];
+    for (const code of codes) vouchers.push(await book(code));
     const redeemedCode = freshCode();
     const redeemed = await book(redeemedCode);
     await platform.blueBrothersSandbox.redeem(redeemed.voucherNo);
-    await until(async () => (await platform.orderRow(redeemedCode))?.status === 300, 10_000, "the redeemed order completed");
+    await until(async () => (await platform.orderRow(redeemedCode))?.status === 300, 30_000, "the redeemed order completed");
 
-    await platform.db.query("UPDATE orders.rights_order SET expire_at = now() - interval '1 minute' WHERE code = ANY($1)", [[...codes, redeemedCode]]);
-    const runner = {
-      orders: new OrderStore(platform.db, systemClock),
-      vouchers: createClient(VoucherService, rpcTransport(platform.serviceUrl("voucher"))),
-      logger: createLogger("test-expiry", "silent"),
-      eventsWritten: () => undefined,
-      claimMs: 60_000,
-    };
-    const runUntilNone = async () => {
-      while ((await expireDueOrders(runner, 1)) > 0);
-    };
-    await Promise.all([runUntilNone(), runUntilNone()]);
-    for (const code of codes) await until(async () => (await platform.orderRow(code))?.status === 500, 10_000, `order ${code} expired`);
+    // A second order service on the same database, bus and lock, as a second replica: both jobs take two due
+    // orders per round, so they work through the six side by side.
+    const second = await platform.startReplica("order");
+    try {
+      const voids = platform.blueBrothersSandbox.calls.void;
+      await platform.db.query("UPDATE orders.rights_order SET expire_at = now() - interval '1 minute' WHERE code = ANY($1)", [[...codes, redeemedCode]]);
+      for (const code of codes) await until(async () => (await platform.orderRow(code))?.status === 500, 20_000, `order ${code} expired`);
+      // Each voucher voided at Blue Brothers once, and key status 4 at the voucher service.
+      expect(platform.blueBrothersSandbox.calls.void - voids).toBe(codes.length);
+      const { rows } = await platform.db.query<{ key_status: number }>("SELECT key_status FROM vouchers.voucher WHERE order_no = ANY($1)", [
+        vouchers.map((voucher) => voucher.orderNo),
+      ]);
+      expect(rows.map((row) => row.key_status)).toEqual(codes.map(() => 4));
+    } finally {
+      await second.close();
+    }
 
     for (const [i, voucher] of vouchers.entries()) {
       expect(await platform.orderRow(codes[i] ?? "")).toMatchObject({ status: 500, key_status: 4 });
@@ -257,5 +288,5 @@ describe.each(modes)("the redemption chain (%s)", (mode) => {
     const detail = await platform.call(PATHS.detail, { code: codes[0] });
     expect({ status: detail.status, code: detail.body.code, msg: detail.body.msg }).toEqual({ status: 400, code: 4, msg: "服务已过期" });
     expect(await platform.orderRow(redeemedCode)).toMatchObject({ status: 300, key_status: 2 });
-  });
+  }, 90_000);
 });

@@ -1,5 +1,6 @@
 import { cleanEnv, num, port, str, url, makeValidator, type CleanedEnv, type ValidatorSpec } from "envalid";
 import { decodeKek } from "./key-ring.js";
+import { DEFAULT_RPC_TRANSPORT, RPC_TRANSPORTS } from "./rpc-transport-kind.js";
 
 /** Thrown when the environment is wrong: every problem at once, so an operator fixes them in one go. */
 export class ConfigError extends Error {}
@@ -54,6 +55,11 @@ export const processSpec = {
   METRICS_PORT: port({ default: 9464, desc: "Prometheus /metrics" }),
   SHUTDOWN_DELAY_MS: num({ default: 0, desc: "after SIGTERM: not ready, still serving, this long (Kubernetes: 5000)" }),
   SHUTDOWN_GRACE_MS: num({ default: 20_000, desc: "then calls in flight get this long" }),
+  RPC_TRANSPORT: str({
+    default: DEFAULT_RPC_TRANSPORT,
+    choices: RPC_TRANSPORTS,
+    desc: "the calls between services: grpc-js (gRPC) or connect-node (Connect protocol; its server also speaks gRPC and gRPC-Web); the same in every process",
+  }),
 };
 
 /** The migration command: the database only. */
@@ -92,8 +98,9 @@ export const gatewaySpec = {
   GATEWAY_HEADERS_TIMEOUT_MS: num({ default: DEFAULT_GATEWAY_HTTP.headersTimeoutMs, desc: "time to receive a request's headers (at most the request timeout); then 408" }),
   GATEWAY_KEEP_ALIVE_TIMEOUT_MS: num({ default: DEFAULT_GATEWAY_HTTP.keepAliveTimeoutMs, desc: "idle keep-alive connections are closed after this; above the load balancer's idle timeout" }),
   GATEWAY_BODY_LIMIT_BYTES: num({ default: DEFAULT_GATEWAY_HTTP.bodyLimitBytes, desc: "larger request bodies are a parameter error" }),
-  // Blue Brothers' redemption callbacks are served when all three are set.
-  VOUCHER_SERVICE_URL: url({ default: undefined, desc: "the voucher service, which records Blue Brothers' redemption notices" }),
+  // The WHALE back office (/whale/erp) is served when VOUCHER_SERVICE_URL is set; Blue Brothers' redemption
+  // callbacks when all three are.
+  VOUCHER_SERVICE_URL: url({ default: undefined, desc: "the voucher service: the WHALE back office, and Blue Brothers' redemption notices" }),
   BLUE_BROTHERS_APP_ID: str({ default: undefined, desc: "the app id Blue Brothers signs its notices with" }),
   BLUE_BROTHERS_APP_SECRET: str({ default: undefined, desc: "the app secret Blue Brothers signs its notices with" }),
 };

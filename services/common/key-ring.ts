@@ -37,7 +37,8 @@ export class KeyRing {
   readonly currentId: string;
   private readonly keys = new Map<string, Buffer>();
 
-  constructor(current: Buffer, previous?: Buffer) {
+  /** `variable` names the KEK's environment variable in errors (its rotation partner is `<variable>_PREVIOUS`). */
+  constructor(current: Buffer, previous?: Buffer, private readonly variable = "SERVICE_TYPE_KEK") {
     this.currentId = kekIdOf(current);
     this.keys.set(this.currentId, current);
     if (previous) this.keys.set(kekIdOf(previous), previous);
@@ -66,7 +67,7 @@ export class KeyRing {
 
   private key(kekId: string): Buffer {
     const key = this.keys.get(kekId);
-    if (!key) throw new Error(`secret sealed under KEK ${kekId}, which is neither SERVICE_TYPE_KEK nor SERVICE_TYPE_KEK_PREVIOUS`);
+    if (!key) throw new Error(`secret sealed under KEK ${kekId}, which is neither ${this.variable} nor ${this.variable}_PREVIOUS`);
     return key;
   }
 }

@@ -35,6 +35,17 @@ describe(`lock (${process.env.REDIS_URL ? "Redis" : "in-process"})`, () => {
     expect(await locks.acquire("code-1", { ttlMs: 5_000, waitMs: 0 })).not.toBeNull();
   });
 
+  it("says whether its holder had to wait for another", async () => {
+    const first = await locks.acquire("code-wait", { ttlMs: 5_000, waitMs: 0 });
+    expect(first?.waited).toBe(false);
+    const second = locks.acquire("code-wait", { ttlMs: 5_000, waitMs: 2_000 });
+    await sleep(50);
+    await first?.release();
+    const next = await second;
+    expect(next?.waited).toBe(true);
+    await next?.release();
+  });
+
   it("serialises concurrent critical sections", async () => {
     let inside = 0;
     let maxInside = 0;

@@ -22,6 +22,11 @@ export class LeaseLost extends Error {
  */
 export interface Lease {
   readonly signal: AbortSignal;
+  /**
+   * Whether the first attempt found the key held, so this holder waited for another one (whose work may have
+   * changed what the lock protects). Undefined when the lock service cannot tell: assume it did.
+   */
+  readonly waited?: boolean;
   /** Throws LeaseLost when the lease is lost or its TTL passed since the last confirmed renewal. */
   assertHeld(): void;
   release(): Promise<void>;
@@ -64,13 +69,16 @@ function newToken(): string {
   return randomBytes(16).toString("hex");
 }
 
-/** Tries `attempt` until it succeeds or `waitMs` passes (at least one try, even with waitMs 0). */
-async function acquireWithin(waitMs: number, attempt: () => Promise<boolean>): Promise<boolean> {
+/**
+ * Tries `attempt` until it succeeds or `waitMs` passes (at least one try, even with waitMs 0): the number of
+ * attempts it took, or 0 when none succeeded.
+ */
+async function acquireWithin(waitMs: number, attempt: () => Promise<boolean>): Promise<number> {
   const deadline = Date.now() + waitMs;
-  for (;;) {
-    if (await attempt()) return true;
+  for (let attempts = 1; ; attempts++) {
+    if (await attempt()) return attempts;
     const left = deadline - Date.now();
-    if (left <= 0) return false;
+    if (left <= 0) return 0;
     await sleep(Math.min(retryDelay(), left));
   }
 }
@@ -80,6 +88,8 @@ interface LeaseKeeping {
   ttlMs: number;
   /** When the acquiring command was sent: the TTL runs from there at the latest. */
   acquiredAt: number;
+  /** The first attempt found the key held. */
+  waited: boolean;
   /** Extends the TTL if the key still holds our token; false when it does not. */
   renew(): Promise<boolean>;
   release(): Promise<void>;
@@ -104,6 +114,10 @@ class RenewedLease implements Lease {
 
   get signal(): AbortSignal {
     return this.lost.signal;
+  }
+
+  get waited(): boolean {
+    return this.keeping.waited;
   }
 
   assertHeld(): void {
@@ -152,15 +166,24 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The scripts as commands of their own: sent by SHA (EVALSHA) once Redis has them, not as their text each time. */
+type LeaseRedis = Redis & {
+  releaseLease(key: string, token: string): Promise<number>;
+  renewLease(key: string, token: string, ttlMs: number): Promise<number>;
+};
+
 class RedisLockService implements LockService {
-  private readonly redis: Redis;
+  private readonly redis: LeaseRedis;
 
   constructor(
     url: string,
     private readonly prefix: string,
     private readonly logger: Logger,
   ) {
-    this.redis = connectRedis(url, logger);
+    const redis = connectRedis(url, logger);
+    redis.defineCommand("releaseLease", { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+    redis.defineCommand("renewLease", { numberOfKeys: 1, lua: RENEW_SCRIPT });
+    this.redis = redis as LeaseRedis;
   }
 
   async acquire(key: string, options: { ttlMs: number; waitMs: number }): Promise<Lease | null> {
@@ -168,18 +191,19 @@ class RedisLockService implements LockService {
     const token = newToken();
     const ttlMs = Math.max(1, Math.round(options.ttlMs));
     let acquiredAt = 0;
-    const got = await acquireWithin(options.waitMs, async () => {
+    const attempts = await acquireWithin(options.waitMs, async () => {
       acquiredAt = Date.now();
       return (await this.redis.set(fullKey, token, "PX", ttlMs, "NX")) === "OK";
     });
-    if (!got) return null;
+    if (attempts === 0) return null;
     return new RenewedLease({
       key: fullKey,
       ttlMs,
       acquiredAt,
-      renew: async () => (await this.redis.eval(RENEW_SCRIPT, 1, fullKey, token, ttlMs)) === 1,
+      waited: attempts > 1,
+      renew: async () => (await this.redis.renewLease(fullKey, token, ttlMs)) === 1,
       release: async () => {
-        await this.redis.eval(RELEASE_SCRIPT, 1, fullKey, token);
+        await this.redis.releaseLease(fullKey, token);
       },
       logger: this.logger,
     });
@@ -208,17 +232,18 @@ class LocalLockService implements LockService {
     const token = newToken();
     if (this.held.size > 10_000) this.sweepExpired();
     const { ttlMs } = options;
-    const got = await acquireWithin(options.waitMs, async () => {
+    const attempts = await acquireWithin(options.waitMs, async () => {
       const current = this.held.get(fullKey);
       if (current && current.expiresAt > Date.now()) return false;
       this.held.set(fullKey, { token, expiresAt: Date.now() + ttlMs });
       return true;
     });
-    if (!got) return null;
+    if (attempts === 0) return null;
     return new RenewedLease({
       key: fullKey,
       ttlMs,
       acquiredAt: Date.now(),
+      waited: attempts > 1,
       renew: async () => {
         const current = this.held.get(fullKey);
         if (current?.token !== token || current.expiresAt <= Date.now()) return false;

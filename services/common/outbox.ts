@@ -47,6 +47,11 @@ export interface OutboxRelayOptions {
   stallAfterMs?: number;
 }
 
+/**
+ * How long a relay's claim on a batch lasts: far beyond a batch's publishing (it stops at the first failed
+ * publish), and short enough that a relay that died mid-batch delays its rows by no more than this.
+ */
+const CLAIM_SECONDS = 60;
 /** Published rows are kept this long (to investigate), then deleted. */
 const RETENTION = "7 days";
 const PRUNE_EVERY_MS = 10 * 60_000;
@@ -60,16 +65,18 @@ interface OutboxRow {
 }
 
 /**
- * Publishes unpublished outbox rows in creation order. Each batch locks its rows (FOR UPDATE SKIP LOCKED), so
- * two replicas' relays never publish the same row at the same time; a row is marked published only after the
- * bus accepted it, and a row published but not marked (crash) is published again with the same id, which the
- * bus's duplicate window drops. Across replicas, order is per batch, not global: consumers must not rely on it.
+ * Publishes unpublished outbox rows in creation order. Each batch claims its rows for CLAIM_SECONDS in one
+ * statement (FOR UPDATE SKIP LOCKED while it claims), so two replicas' relays never publish the same row at the
+ * same time and no transaction stays open while the bus is called; a row is marked published only after the bus
+ * accepted it (the unpublished rest of the batch is released by the same statement), and a row published but
+ * not marked (crash) is published again with the same id once its claim lapses, which the bus's duplicate window
+ * drops. Across replicas, order is per batch, not global: consumers must not rely on it.
  */
 export class OutboxRelay {
   private readonly schema: string;
   private readonly intervalMs: number;
   private readonly batchSize: number;
-  private readonly selectSql: string;
+  private readonly claimSql: string;
   private readonly markSql: string;
   private running: Promise<void> | undefined;
   private stopped = true;
@@ -87,8 +94,16 @@ export class OutboxRelay {
     this.intervalMs = options.intervalMs ?? 1_000;
     this.batchSize = options.batchSize ?? 100;
     this.stallAfterMs = options.stallAfterMs ?? 30_000;
-    this.selectSql = `SELECT id, subject, payload, trace_id FROM ${this.schema}.outbox WHERE published_at IS NULL ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED`;
-    this.markSql = `UPDATE ${this.schema}.outbox SET published_at = now() WHERE id = ANY($1::uuid[])`;
+    // RETURNING has no order of its own; created_at has microseconds, which a JS Date would lose.
+    this.claimSql = `WITH claimed AS (
+        UPDATE ${this.schema}.outbox SET claimed_until = now() + make_interval(secs => ${CLAIM_SECONDS})
+         WHERE id IN (SELECT id FROM ${this.schema}.outbox
+                       WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+                       ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING id, subject, payload, trace_id, created_at)
+      SELECT id, subject, payload, trace_id FROM claimed ORDER BY created_at`;
+    this.markSql = `UPDATE ${this.schema}.outbox SET published_at = CASE WHEN id = ANY($1::uuid[]) THEN now() END, claimed_until = NULL
+      WHERE id = ANY($2::uuid[])`;
   }
 
   start(): void {
@@ -185,27 +200,25 @@ export class OutboxRelay {
     });
   }
 
-  private publishBatch(): Promise<{ count: number; published: number; failed: boolean }> {
+  private async publishBatch(): Promise<{ count: number; published: number; failed: boolean }> {
     const { db, bus, logger } = this.options;
-    return db.transaction(async (tx) => {
-      const { rows } = await tx.query<OutboxRow>(this.selectSql, [this.batchSize]);
-      const published: string[] = [];
-      let failed = false;
-      for (const row of rows) {
-        try {
-          const publish = () => bus.publish(row.subject, row.id, row.payload);
-          await (row.trace_id ? runWithTrace(row.trace_id, publish) : publish());
-          published.push(row.id);
-        } catch (err) {
-          // Stop here so later events do not overtake this one; the row stays for the next round.
-          logger.warn({ schema: this.schema, eventId: row.id, subject: row.subject, error: err instanceof Error ? err.message : String(err) }, "outbox publish failed");
-          failed = true;
-          break;
-        }
+    const { rows } = await db.query<OutboxRow>(this.claimSql, [this.batchSize]);
+    const published: string[] = [];
+    let failed = false;
+    for (const row of rows) {
+      try {
+        const publish = () => bus.publish(row.subject, row.id, row.payload);
+        await (row.trace_id ? runWithTrace(row.trace_id, publish) : publish());
+        published.push(row.id);
+      } catch (err) {
+        // Stop here so later events do not overtake this one; the row stays for the next round.
+        logger.warn({ schema: this.schema, eventId: row.id, subject: row.subject, error: err instanceof Error ? err.message : String(err) }, "outbox publish failed");
+        failed = true;
+        break;
       }
-      if (published.length > 0) await tx.query(this.markSql, [published]);
-      return { count: rows.length, published: published.length, failed };
-    });
+    }
+    if (rows.length > 0) await db.query(this.markSql, [published, rows.map((row) => row.id)]);
+    return { count: rows.length, published: published.length, failed };
   }
 
   private async pruneNow(): Promise<void> {

@@ -8,7 +8,10 @@ import { Health } from "../../proto/gen/grpc/health/v1/health_pb.js";
 import { ServingStatus, HealthStatus } from "./health.js";
 import { createLogger } from "./logger.js";
 import { Metrics } from "./metrics.js";
-import { rpcTransport } from "./rpc-client.js";
+import { rpcTransport as anyRpcTransport, type RpcTransportOptions } from "./rpc-client.js";
+import { RPC_TRANSPORTS } from "./rpc-transport-kind.js";
+import { domainErrors, errorDetailOf } from "./errors.js";
+import { OrderError, OrderErrorSchema } from "../../proto/gen/rights/order/v1/errors_pb.js";
 import { startRpcServer, type RpcServer } from "./rpc-server.js";
 import { TRACE_HEADER, currentTraceId, runWithTrace } from "./trace.js";
 
@@ -37,13 +40,18 @@ const EchoService: GenService<{ echo: { methodKind: "unary"; input: typeof Strin
 
 const logger = createLogger("rpc-test", "silent");
 
-describe("rpc server and client over HTTP/2", () => {
+/** Any domain's failure will do: the order domain's, as a caller would map it. */
+const failure = domainErrors(OrderErrorSchema, { ...Object.fromEntries(OrderErrorSchema.values.map((v) => [v.number, Code.Internal])), [OrderError.PARAMETER_INVALID]: Code.InvalidArgument } as Record<OrderError, Code>);
+
+describe.each(RPC_TRANSPORTS)("rpc server and client over %s", (transport) => {
   let server: RpcServer;
   const health = new HealthStatus();
   const metrics = new Metrics({ processMetrics: false });
 
+  const rpcTransport = (url: string, options: RpcTransportOptions = {}) => anyRpcTransport(url, { ...options, transport });
   beforeAll(async () => {
     server = await startRpcServer({
+      transport,
       name: "test",
       host: "127.0.0.1",
       port: 0,
@@ -55,6 +63,7 @@ describe("rpc server and client over HTTP/2", () => {
           async echo(req) {
             if (req.value === "fail") throw new Error("secret internals: password=hunter2");
             if (req.value === "not-found") throw new ConnectError("no such thing", Code.NotFound);
+            if (req.value === "detailed") throw failure(OrderError.PARAMETER_INVALID, "a detailed failure");
             if (req.value === "slow") await sleep(500);
             return { value: currentTraceId() ?? "" };
           },
@@ -96,6 +105,13 @@ describe("rpc server and client over HTTP/2", () => {
     expect(err.rawMessage).toBe("no such thing");
   });
 
+  it("carries an error's code, message and ErrorDetail to the caller", async () => {
+    const err = ConnectError.from(await echo().echo({ value: "detailed" }).catch((e: unknown) => e));
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.rawMessage).toBe("a detailed failure");
+    expect(errorDetailOf(err)).toEqual({ domain: OrderErrorSchema.typeName, reason: "ORDER_ERROR_PARAMETER_INVALID" });
+  });
+
   it("gives up at the client's deadline", async () => {
     const client = createClient(EchoService, rpcTransport(`http://127.0.0.1:${server.port}`, { timeoutMs: 100 }));
     const err = ConnectError.from(await client.echo({ value: "slow" }).catch((e: unknown) => e));
@@ -125,6 +141,7 @@ describe("rpc server and client over HTTP/2", () => {
 
   it("closes gracefully, cutting a long stream at the end of the grace period", async () => {
     const other = await startRpcServer({
+      transport,
       name: "closing",
       host: "127.0.0.1",
       port: 0,

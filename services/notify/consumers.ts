@@ -8,8 +8,9 @@ import type { TaskStore } from "./task-store.js";
 
 /**
  * A redeemed voucher's order → a service-complete task (type 1), written in the transaction that records the
- * event as processed: a redelivered or re-published event creates nothing, and a second event for a code whose
- * task is still waiting neither (the waiting task tells PSBC the same).
+ * event as processed: a redelivered event creates nothing, and a second event for a code (the same redemption
+ * re-published under a new id) neither while its task waits (the waiting task tells PSBC the same) or once it
+ * was delivered (PSBC was told).
  */
 export function notifyConsumers(deps: { tasks: TaskStore; clock: Clock; logger: Logger; taskCreated(): void }): Consumer[] {
   return [
@@ -23,7 +24,7 @@ export function notifyConsumers(deps: { tasks: TaskStore; clock: Clock; logger: 
             return;
           }
           const payload = serviceCompletePayload({ ...event, usageTime: event.usageTime });
-          const taskId = await deps.tasks.create(
+          const taskId = await deps.tasks.createUnlessDelivered(
             { type: TaskType.SERVICE_COMPLETE, orderNo: event.orderNo, code: event.code, payload },
             deps.clock.now(),
             tx,

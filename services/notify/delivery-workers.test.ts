@@ -63,6 +63,7 @@ describe("delivery workers", () => {
             if (payload.code === "C4") throw new UpstreamError("rejected", "psbc", "complete", "200001", "never booked");
           },
         },
+        [TaskType.SMS]: { deliver: async () => undefined },
       },
     });
     workers.start();

@@ -1,5 +1,5 @@
-// How a task reaches its recipient: one delivery port per task type (PSBC's service-complete notice now; SMS
-// and channel callbacks add theirs beside it).
+// How a task reaches its recipient: one delivery port per task type (PSBC's service-complete notice, SMS
+// notices; channel callbacks add theirs beside them).
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { TaskType } from "../../proto/gen/rights/notify/v1/notify_pb.js";
 
@@ -24,8 +24,18 @@ export function serviceCompletePayload(notice: Omit<ServiceCompletePayload, "usa
   };
 }
 
+/** Task type 2's payload (notify.proto SmsNotice): the text goes to `mobile` and nowhere else. */
+export interface SmsNoticePayload {
+  noticeId: string;
+  saleChannelOrderId: string;
+  mobile: string;
+  /** Codes included: never logged. */
+  message: string;
+}
+
 export interface TaskPayloads {
   [TaskType.SERVICE_COMPLETE]: ServiceCompletePayload;
+  [TaskType.SMS]: SmsNoticePayload;
 }
 export type DeliverableTaskType = keyof TaskPayloads;
 
@@ -42,5 +52,5 @@ export type DeliveryPorts = { [T in DeliverableTaskType]: DeliveryPort<T> };
 
 /** Whether a task type has a delivery port in this build. */
 export function isDeliverable(type: number): type is DeliverableTaskType {
-  return type === TaskType.SERVICE_COMPLETE;
+  return type === TaskType.SERVICE_COMPLETE || type === TaskType.SMS;
 }

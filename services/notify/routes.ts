@@ -1,7 +1,8 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Clock } from "../common/clock.js";
-import { NotifyService, TaskState, TaskType, type NewTask } from "../../proto/gen/rights/notify/v1/notify_pb.js";
-import { serviceCompletePayload } from "./ports.js";
+import { NotifyService, TaskState, TaskType, type NewTask, type SmsNotice } from "../../proto/gen/rights/notify/v1/notify_pb.js";
+import { serviceCompletePayload, type SmsNoticePayload } from "./ports.js";
+import { SMS_CONTENT_MAX_LENGTH, SMS_MOBILE } from "./sms/wire.js";
 import { taskMessage, type NewTaskRow, type TaskStore } from "./task-store.js";
 
 const DEFAULT_LIMIT = 100;
@@ -50,8 +51,9 @@ export function notifyServiceImpl(deps: { tasks: TaskStore; clock: Clock; taskCr
 }
 
 function newTaskRow(task: NewTask): NewTaskRow {
+  if (task.type === TaskType.SMS && task.payload.case === "sms") return smsTaskRow(task.payload.value);
   if (task.type !== TaskType.SERVICE_COMPLETE || task.payload.case !== "serviceComplete") {
-    throw new ConnectError("only service-complete tasks (type 1, with a service_complete payload) can be created", Code.InvalidArgument);
+    throw new ConnectError("a task is type 1 with a service_complete payload or type 2 with an sms payload", Code.InvalidArgument);
   }
   const notice = task.payload.value;
   if (!notice.orderNo || !notice.code || !notice.type || !notice.usageTime) {
@@ -59,4 +61,23 @@ function newTaskRow(task: NewTask): NewTaskRow {
   }
   const payload = serviceCompletePayload({ ...notice, usageTime: notice.usageTime });
   return { type: task.type, orderNo: notice.orderNo, code: notice.code, payload };
+}
+
+const NOTICE_ID = /^[0-9A-Za-z_.:-]{1,64}$/;
+/** Printable text: no control character but a line break, no lone surrogate (PostgreSQL and the SMS gateway refuse them). */
+const SMS_TEXT = /^(?:[^\p{Cc}\p{Cs}]|\n)+$/u;
+
+/** An SMS notice's task: listed by its order and notice id; its text only in the payload. */
+function smsTaskRow(notice: SmsNotice): NewTaskRow {
+  const broken = (field: string, rule: string) => new ConnectError(`an sms task's ${field}: ${rule}`, Code.InvalidArgument);
+  if (!NOTICE_ID.test(notice.noticeId)) throw broken("notice_id", "1 to 64 of 0-9 A-Z a-z _ . : -");
+  if ([...notice.saleChannelOrderId].length < 1 || [...notice.saleChannelOrderId].length > 64 || !/^[^\p{Cc}\p{Cs}]+$/u.test(notice.saleChannelOrderId)) {
+    throw broken("sale_channel_order_id", "1 to 64 printable characters");
+  }
+  if (!SMS_MOBILE.test(notice.mobile)) throw broken("mobile", "a mainland mobile number, 11 digits 1[3-9]...");
+  if ([...notice.message].length > SMS_CONTENT_MAX_LENGTH || !SMS_TEXT.test(notice.message)) {
+    throw broken("message", `1 to ${SMS_CONTENT_MAX_LENGTH} printable characters`);
+  }
+  const payload: SmsNoticePayload = { noticeId: notice.noticeId, saleChannelOrderId: notice.saleChannelOrderId, mobile: notice.mobile, message: notice.message };
+  return { type: TaskType.SMS, orderNo: notice.saleChannelOrderId, code: notice.noticeId, payload };
 }

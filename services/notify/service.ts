@@ -8,9 +8,10 @@ import { notifyConsumers } from "./consumers.js";
 import { DeliveryWorkers, longestBatchMs } from "./delivery-workers.js";
 import { psbcServiceComplete } from "./psbc/service-complete.js";
 import { notifyServiceImpl } from "./routes.js";
+import { smsNotice } from "./sms/sms-notice.js";
 import { NOTIFY_SCHEMA, TaskStore } from "./task-store.js";
 
-/** The notify service: durable notification tasks (PSBC's service-complete notice now), delivered with retries. */
+/** The notify service: durable notification tasks (PSBC's service-complete notice, SMS notices), delivered with retries. */
 export const notifyService = defineService({
   name: "notify",
   schema: { name: NOTIFY_SCHEMA, migrationsDir: fileURLToPath(new URL("./migrations", import.meta.url)) },
@@ -22,10 +23,13 @@ export const notifyService = defineService({
     if (env.NOTIFY_WORKERS < 1 || env.NOTIFY_BATCH_SIZE < 1 || env.NOTIFY_CONCURRENCY < 1 || env.NOTIFY_MAX_ATTEMPTS < 1) {
       throw new ConfigError("invalid configuration:\n  NOTIFY_WORKERS, NOTIFY_BATCH_SIZE, NOTIFY_CONCURRENCY and NOTIFY_MAX_ATTEMPTS are at least 1");
     }
-    const longestBatch = longestBatchMs({ batchSize: env.NOTIFY_BATCH_SIZE, concurrency: env.NOTIFY_CONCURRENCY }, env.PSBC_TIMEOUT_MS);
+    const longestBatch = longestBatchMs(
+      { batchSize: env.NOTIFY_BATCH_SIZE, concurrency: env.NOTIFY_CONCURRENCY },
+      Math.max(env.PSBC_TIMEOUT_MS, env.SMS_TIMEOUT_MS),
+    );
     if (env.NOTIFY_LEASE_MS <= longestBatch) {
       throw new ConfigError(
-        `invalid configuration:\n  NOTIFY_LEASE_MS must exceed PSBC_TIMEOUT_MS × ⌈NOTIFY_BATCH_SIZE / NOTIFY_CONCURRENCY⌉ (${longestBatch} ms), or a slow batch would be claimed twice`,
+        `invalid configuration:\n  NOTIFY_LEASE_MS must exceed the longer of PSBC_TIMEOUT_MS and SMS_TIMEOUT_MS × ⌈NOTIFY_BATCH_SIZE / NOTIFY_CONCURRENCY⌉ (${longestBatch} ms), or a slow batch would be claimed twice`,
       );
     }
     const tasks = new TaskStore(db);
@@ -37,6 +41,13 @@ export const notifyService = defineService({
           appId: env.PSBC_APP_ID,
           appSecret: env.PSBC_APP_SECRET,
           timeoutMs: env.PSBC_TIMEOUT_MS,
+          metrics,
+        }),
+        [TaskType.SMS]: smsNotice({
+          baseUrl: env.SMS_BASE_URL,
+          appId: env.SMS_APP_ID,
+          appSecret: env.SMS_APP_SECRET,
+          timeoutMs: env.SMS_TIMEOUT_MS,
           metrics,
         }),
       },

@@ -69,12 +69,25 @@ export class TaskStore {
    * undefined. `on` is the transaction to write in (a consumer's), the store's database otherwise.
    */
   async create(task: NewTaskRow, now: Date, on: Queryable = this.db): Promise<string | undefined> {
+    return this.insert(task, now, on, false);
+  }
+
+  /**
+   * As `create`, and nothing either when a task of its (type, code) was delivered already: what an event asks
+   * for, since the same redemption re-published under a new id must not tell PSBC twice.
+   */
+  async createUnlessDelivered(task: NewTaskRow, now: Date, on: Queryable = this.db): Promise<string | undefined> {
+    return this.insert(task, now, on, true);
+  }
+
+  private async insert(task: NewTaskRow, now: Date, on: Queryable, unlessDelivered: boolean): Promise<string | undefined> {
     const { rows } = await on.query<{ task_id: string }>(
       `INSERT INTO notify.task (task_id, type, order_no, code, payload, next_attempt_at, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $6)
+       SELECT $1::uuid, $2::smallint, $3::text, $4::text, $5::jsonb, $6::timestamptz, $6::timestamptz
+        WHERE NOT ($7::boolean AND EXISTS (SELECT 1 FROM notify.task WHERE type = $2::smallint AND code = $4::text AND state = ${TaskState.DELIVERED}))
        ON CONFLICT (type, code) WHERE state = 1 DO NOTHING
        RETURNING task_id`,
-      [randomUUID(), task.type, task.orderNo, task.code, JSON.stringify(task.payload), now],
+      [randomUUID(), task.type, task.orderNo, task.code, JSON.stringify(task.payload), now, unlessDelivered],
     );
     return rows[0]?.task_id;
   }

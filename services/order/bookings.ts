@@ -7,7 +7,7 @@ import { VoucherError, VoucherErrorSchema } from "../../proto/gen/rights/voucher
 import type { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import type { RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { OrderError, orderError } from "./errors.js";
-import type { BookingRequest, OrderStore, RightsOrder } from "./order-store.js";
+import { OrderChanged, type BookingRequest, type OrderStore, type RightsOrder } from "./order-store.js";
 import { isWellFormedEnvelope } from "./psbc/envelope.js";
 import { isNotBookedAtPsbc, type PsbcPlatform } from "./psbc/platform.js";
 import { decryptRightsRequest, InvalidRightsRequest, type RightsRequest } from "./psbc/rights-request.js";
@@ -59,18 +59,25 @@ export class Bookings {
    */
   async book(envelope: RightsEnvelope): Promise<RightsOrder> {
     const { serviceType, request } = await this.open(envelope);
-    const known = await this.deps.orders.findByCode(request.code);
-    if (known && !this.belongsToCaller(known, serviceType, request)) throw this.refuse(known, serviceType, "appointment");
-    if (known && isBooked(known)) return known; // the common retry needs no lock
+    const { channel, tranChnl, instType, provinceInstNo, backUrl } = envelope;
+    const booking: BookingRequest = { mac: request.mac, channel, tranChnl, instType, provinceInstNo, backUrl };
+    // One statement before the lock: the order of the code, created if it had none. Creating needs no lock (the
+    // unique code decides); running the saga does.
+    const { order: known, created } = await this.deps.orders.findOrCreate({
+      ...booking,
+      code: request.code,
+      type: serviceType.type,
+      expireAt: new Date(this.now().getTime() + serviceType.validityDays * 86_400_000),
+    });
+    if (!this.belongsToCaller(known, serviceType, request)) throw this.refuse(known, serviceType, "appointment");
+    if (isBooked(known)) return known; // the common retry needs no lock
     return this.withCodeLock(request.code, async (lease) => {
-      const { channel, tranChnl, instType, provinceInstNo, backUrl } = envelope;
-      const booking: BookingRequest = { mac: request.mac, channel, tranChnl, instType, provinceInstNo, backUrl };
-      let order = await this.deps.orders.findOrCreate({
-        ...booking,
-        code: request.code,
-        type: serviceType.type,
-        expireAt: new Date(this.now().getTime() + serviceType.validityDays * 86_400_000),
-      });
+      // An order this request just created, its lock taken at the first try, is as it was created; any other
+      // may have moved on under another holder. (Should one still slip in between, its steps' guards stop this
+      // one: OrderChanged, answered like a held lock.)
+      const current = created && lease.waited === false ? known : await this.deps.orders.findByCode(request.code);
+      if (!current) throw new Error(`the order of ${request.code} vanished`);
+      let order = current;
       // Created under another type or customer while this request waited for the lock.
       if (!this.belongsToCaller(order, serviceType, request)) throw this.refuse(order, serviceType, "appointment");
       if (isBooked(order)) return order;
@@ -309,6 +316,7 @@ export class Bookings {
       return await work(lease);
     } catch (err) {
       if (err instanceof LeaseLost) throw orderError(OrderError.REQUEST_IN_PROGRESS, "the lock on this rights code was lost");
+      if (err instanceof OrderChanged) throw orderError(OrderError.REQUEST_IN_PROGRESS, "another request moved this order meanwhile");
       throw err;
     } finally {
       await lease.release();

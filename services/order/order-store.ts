@@ -73,6 +73,14 @@ export function newOrderNo(now = new Date()): string {
   return stamp + String(randomInt(0, 1e10)).padStart(10, "0");
 }
 
+/** A saga step found its order no longer in the state it expects: another request moved it meanwhile. */
+export class OrderChanged extends Error {
+  constructor(readonly orderNo: string) {
+    super(`order ${orderNo} is no longer in the state this step expects`);
+    this.name = "OrderChanged";
+  }
+}
+
 /** What recording a redemption did: recorded now, recorded before, or the order is not in a state to take it. */
 export type RedemptionOutcome = "recorded" | "already" | "not-booked-yet" | "closed";
 
@@ -98,14 +106,22 @@ export class OrderStore {
     return rows[0] && fromRow(rows[0]);
   }
 
-  /** Creates the order of a rights code, or returns the one that exists (the unique code decides). */
-  async findOrCreate(order: NewOrder): Promise<RightsOrder> {
-    const { rows } = await this.db.query<OrderRow>(
-      `INSERT INTO orders.rights_order
-         (order_no, code, type, mac, channel, tran_chnl, inst_type, province_inst_no, back_url, expire_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-       ON CONFLICT (code) DO NOTHING
-       RETURNING ${COLUMNS}`,
+  /**
+   * Creates the order of a rights code, or returns the one that exists (the unique code decides), in one
+   * statement; `created` says which.
+   */
+  async findOrCreate(order: NewOrder): Promise<{ order: RightsOrder; created: boolean }> {
+    // The existing row is read by the same statement: its snapshot sees every order committed before it.
+    const { rows } = await this.db.query<OrderRow & { created: boolean }>(
+      `WITH inserted AS (
+         INSERT INTO orders.rights_order
+           (order_no, code, type, mac, channel, tran_chnl, inst_type, province_inst_no, back_url, expire_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (code) DO NOTHING
+         RETURNING ${COLUMNS})
+       SELECT ${COLUMNS}, true AS created FROM inserted
+       UNION ALL
+       SELECT ${COLUMNS}, false AS created FROM orders.rights_order WHERE code = $2 AND NOT EXISTS (SELECT 1 FROM inserted)`,
       [
         newOrderNo(this.clock.now()),
         order.code,
@@ -119,10 +135,11 @@ export class OrderStore {
         order.expireAt,
       ],
     );
-    if (rows[0]) return fromRow(rows[0]);
+    if (rows[0]) return { order: fromRow(rows[0]), created: rows[0].created };
+    // Inserted by a transaction that had not committed when this statement began: it has now.
     const existing = await this.findByCode(order.code);
     if (!existing) throw new Error(`order of a conflicting code vanished`);
-    return existing;
+    return { order: existing, created: false };
   }
 
   async recordPsbcBooking(orderNo: string, psbcOrderNo: string): Promise<RightsOrder> {
@@ -336,7 +353,7 @@ export class OrderStore {
         RETURNING ${COLUMNS}`;
     const statement = event ? withEvent(ORDER_SCHEMA, change, params, event) : { text: change, params };
     const { rows } = await this.db.query<OrderRow>(statement.text, statement.params);
-    if (!rows[0]) throw new Error(`order ${String(params[0])} is no longer in the state this step expects`);
+    if (!rows[0]) throw new OrderChanged(String(params[0]));
     return fromRow(rows[0]);
   }
 }

@@ -11,6 +11,7 @@ import { Metrics, startMetricsServer } from "../common/metrics.js";
 import { migrate } from "../common/migrate.js";
 import { hostDescribedService, type AnyServiceDescriptor } from "../common/service-descriptor.js";
 import type { HostRuntime } from "../common/service-host.js";
+import { useRpcTransport } from "../common/rpc-transport-kind.js";
 
 export type Stop = () => Promise<unknown>;
 
@@ -20,13 +21,15 @@ export interface Running {
   ready?: Promise<unknown>;
 }
 
-type ProcessEnv = Pick<CleanedEnv<typeof processSpec>, "HOST" | "METRICS_PORT" | "SHUTDOWN_DELAY_MS" | "SHUTDOWN_GRACE_MS"> & {
+type ProcessEnv = Pick<CleanedEnv<typeof processSpec>, "HOST" | "METRICS_PORT" | "SHUTDOWN_DELAY_MS" | "SHUTDOWN_GRACE_MS" | "RPC_TRANSPORT"> & {
   /** Service roles only (clusterSpec): how long a failing outbox relay may go before its service is not ready. */
   OUTBOX_STALL_MS?: number;
 };
 
 /** What every long-running role has: one metrics registry served on METRICS_PORT, and how to drain. */
 export async function processRuntime(env: ProcessEnv, logger: Logger): Promise<{ metrics: Metrics; runtime: HostRuntime; stop: Stop }> {
+  // Every server and client of the process speaks it from here on.
+  useRpcTransport(env.RPC_TRANSPORT);
   const metrics = new Metrics();
   const server = await startMetricsServer({ metrics, host: env.HOST, port: env.METRICS_PORT, logger });
   const runtime: HostRuntime = {

@@ -93,6 +93,8 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
       // Not a readiness check: the booking routes must not stop when the reconciliation service does.
       reconciliationService: createClient(ReconciliationService, rpcTransport(env.RECONCILIATION_SERVICE_URL, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS })),
       blueBrothers: callbacks && { voucherService: createClient(VoucherService, callbacks.transport), appId: callbacks.appId, appSecret: callbacks.appSecret },
+      whaleErp: voucherUrl ? { voucherTransport: rpcTransport(voucherUrl, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS }) } : undefined,
+      whaleChannel: voucherUrl ? { voucherTransport: rpcTransport(voucherUrl, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS }) } : undefined,
       readiness: [
         { name: "order", check: grpcHealthCheck(orderTransport) },
         ...(callbacks ? [{ name: "voucher", check: grpcHealthCheck(callbacks.transport) }] : []),

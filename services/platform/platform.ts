@@ -21,7 +21,8 @@ import {
 import type { HostedService, HostRuntime } from "../common/service-host.js";
 import { startBlueBrothersSandbox, type BlueBrothersSandbox } from "../sandbox/blue-brothers-sandbox.js";
 import { startPsbcSandbox, type PsbcSandbox } from "../sandbox/psbc-sandbox.js";
-import { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } from "../sandbox/credentials.js";
+import { SANDBOX_BLUE_BROTHERS, SANDBOX_ERP, SANDBOX_PSBC, SANDBOX_SMS } from "../sandbox/credentials.js";
+import { startSmsSandbox, type SmsSandbox } from "../sandbox/sms-sandbox.js";
 import { databaseSandboxStore } from "../sandbox/sandbox-store.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { ReconciliationService } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
@@ -29,7 +30,7 @@ import { hashPassword } from "../reconciliation/passwords.js";
 import { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import { BLUE_BROTHERS_CALLBACK_PREFIX, REDEMPTION_NOTICE_PATH } from "../voucher/channels/blue-brothers/callback-wire.js";
 import { streamsOf } from "./cluster.js";
-import { DEVELOPMENT_SERVICE_TYPE_KEK } from "./development-kek.js";
+import { DEVELOPMENT_SERVICE_TYPE_KEK, DEVELOPMENT_WHALE_KEK } from "./development-kek.js";
 import { services as platformServices } from "./services.js";
 
 export interface PlatformOptions {
@@ -42,10 +43,13 @@ export interface PlatformOptions {
   /** Where the sandboxes listen; fixed in `npm start`, so the voucher URLs answered keep working after a restart. */
   psbcSandboxPort?: number;
   blueBrothersSandboxPort?: number;
+  smsSandboxPort?: number;
   /** Real servers when given; otherwise PGlite (in `dataDir`, or in memory), an in-process lock and bus. */
   databaseUrl?: string;
   dataDir?: string;
   redisUrl?: string;
+  /** Prefix of the Redis keys of the lock and the rate limiter (`rights:` unless given): a test run's own. */
+  redisKeyPrefix?: string;
   natsUrl?: string;
   /** The AES secret of sandbox service type 310001. */
   sandboxAes: { key: string; iv: string };
@@ -76,7 +80,13 @@ export interface RunningPlatform {
   gateway: FastifyInstance;
   psbcSandbox: PsbcSandbox;
   blueBrothersSandbox: BlueBrothersSandbox;
+  smsSandbox: SmsSandbox;
   services: HostedService[];
+  /**
+   * Another instance of one of the running services, as a second replica would run in the cluster: the same
+   * variables, database, bus, lock and clock, on a port of its own. Closed with the platform, or before by the caller.
+   */
+  startReplica(name: string): Promise<HostedService>;
   db: Database;
   bus: EventBus;
   metrics: Metrics;
@@ -106,9 +116,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     closers.push(() => db.close());
     const bus: EventBus = await connectEventBus({ url: options.natsUrl, streams: streamsOf(descriptors), name: "platform", logger, metrics });
     closers.push(() => bus.close());
-    const lock: LockService = createLockService({ url: options.redisUrl, logger });
+    const redisKeyPrefix = options.redisKeyPrefix ?? "rights:";
+    const lock: LockService = createLockService({ url: options.redisUrl, prefix: `${redisKeyPrefix}lock:`, logger });
     closers.push(() => lock.close());
-    const limiter = createRateLimiter({ url: options.redisUrl, logger });
+    const limiter = createRateLimiter({ url: options.redisUrl, prefix: `${redisKeyPrefix}failures:`, logger });
     closers.push(() => limiter.close());
 
     // The sandboxes keep their bookings and vouchers beside the services' data, so a restart loses none.
@@ -124,24 +135,34 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       logger,
     });
     closers.push(() => blueBrothersSandbox.close());
+    const smsSandbox = await startSmsSandbox({ host, port: options.smsSandboxPort ?? 0, ...SANDBOX_SMS, store: sandboxStore, logger });
+    closers.push(() => smsSandbox.close());
 
     // Services read their variables through their own specs, as in the cluster; the sandboxes stand in for
     // their upstreams, and each started service's URL is given to the services calling it.
     const overlay: Record<string, string> = {
       ...psbcSandbox.upstreamEnv(),
       ...blueBrothersSandbox.upstreamEnv(),
+      ...smsSandbox.upstreamEnv(),
       SANDBOX_AES_KEY: options.sandboxAes.key,
       SANDBOX_AES_IV: options.sandboxAes.iv,
       ADMIN_TOKEN: adminToken,
       // A public development key unless one is given: embedded data is test data.
       SERVICE_TYPE_KEK: process.env.SERVICE_TYPE_KEK ?? DEVELOPMENT_SERVICE_TYPE_KEK,
+      WHALE_KEK: process.env.WHALE_KEK ?? DEVELOPMENT_WHALE_KEK,
+      // The back-office app the embedded ERP calls as (README: the back office).
+      ERP_SANDBOX_SECRET: process.env.ERP_SANDBOX_SECRET ?? SANDBOX_ERP.secret,
       PSBC_PROVIDER_CODE: process.env.PSBC_PROVIDER_CODE ?? EMBEDDED_RECONCILIATION.providerCode,
       // The reconciliation service takes only a hash; embedded, it is made from the password at each start.
       RECONCILIATION_PASSWORD_HASH:
         process.env.RECONCILIATION_PASSWORD_HASH ?? (await hashPassword(process.env.RECONCILIATION_PASSWORD ?? EMBEDDED_RECONCILIATION.password)),
       ...(options.upstreamTimeoutMs === undefined
         ? {}
-        : { PSBC_TIMEOUT_MS: String(options.upstreamTimeoutMs), BLUE_BROTHERS_TIMEOUT_MS: String(options.upstreamTimeoutMs) }),
+        : {
+            PSBC_TIMEOUT_MS: String(options.upstreamTimeoutMs),
+            BLUE_BROTHERS_TIMEOUT_MS: String(options.upstreamTimeoutMs),
+            SMS_TIMEOUT_MS: String(options.upstreamTimeoutMs),
+          }),
     };
     const started: HostedService[] = [];
     const serviceUrls = new Map<string, string>();
@@ -150,9 +171,9 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       if (!url) throw new Error(`no ${name} service is running`);
       return url;
     };
-    for (const descriptor of descriptors) {
+    const startService = async (descriptor: AnyServiceDescriptor, port?: string): Promise<HostedService> => {
       const service = await hostDescribedService(descriptor, {
-        env: { ...process.env, ...overlay, ...(options.configuredPorts ? {} : { [portVariable(descriptor.name)]: "0" }) },
+        env: { ...process.env, ...overlay, ...(port === undefined ? {} : { [portVariable(descriptor.name)]: port }) },
         db: sharedDatabase(db),
         bus,
         lock,
@@ -164,6 +185,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       });
       closers.push(() => service.close());
       await service.ready;
+      return service;
+    };
+    for (const descriptor of descriptors) {
+      const service = await startService(descriptor, options.configuredPorts ? undefined : "0");
       started.push(service);
       const url = `http://${host}:${service.port}`;
       serviceUrls.set(descriptor.name, url);
@@ -179,6 +204,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         voucherService: createClient(VoucherService, rpcTransport(serviceUrl("voucher"), { timeoutMs: DEFAULT_TIMEOUTS.rpcMs })),
         ...SANDBOX_BLUE_BROTHERS,
       },
+      whaleErp: { voucherTransport: rpcTransport(serviceUrl("voucher"), { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs }) },
+      whaleChannel: { voucherTransport: rpcTransport(serviceUrl("voucher"), { timeoutMs: DEFAULT_TIMEOUTS.gatewayRpcMs }) },
       readiness: [...serviceUrls].map(([name, url]) => ({
         name,
         check: grpcHealthCheck(rpcTransport(url, { timeoutMs: DEFAULT_TIMEOUTS.rpcMs })),
@@ -201,7 +228,13 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       gateway,
       psbcSandbox,
       blueBrothersSandbox,
+      smsSandbox,
       services: started,
+      async startReplica(name) {
+        const descriptor = descriptors.find((candidate) => candidate.name === name);
+        if (!descriptor || !serviceUrls.has(name)) throw new Error(`no ${name} service is running`);
+        return startService(descriptor, "0");
+      },
       db,
       bus,
       metrics,

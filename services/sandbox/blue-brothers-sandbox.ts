@@ -14,6 +14,7 @@ import {
   CALLBACK_ANSWERS,
   signedRedemptionNotice,
   type BlueBrothersQueryApi,
+  type RedemptionNotice,
 } from "../voucher/channels/blue-brothers/callback-wire.js";
 import { Faults } from "./faults.js";
 import { SandboxControlError, startSandboxServer, stringFields, type HtmlPage, type Reply } from "./sandbox-server.js";
@@ -29,7 +30,7 @@ import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-sto
  *
  * Besides the platform's paths it serves, unsigned: `POST /_sandbox/faults` `{op, mode, times?, delayMs?}`,
  * `DELETE /_sandbox/faults`, `POST /_sandbox/redeem` `{voucherNo}`, `POST /_sandbox/callbacks` `{enabled?, url?}`,
- * `GET /_sandbox/health`.
+ * `POST /_sandbox/resend` `{voucherNo, how: "replay"|"retry"}`, `GET /_sandbox/health`.
  *
  * A redemption (page, control endpoint or `redeem()`) sends the signed redemption notice of
  * `services/voucher/channels/blue-brothers/callback-wire.ts` to `callbacks.url` when set and enabled, retried a few times
@@ -46,6 +47,12 @@ export interface BlueBrothersSandbox {
   callbacks: { url: string | undefined; enabled: boolean };
   /** Notices answered `0000` by the receiver, and attempts that were not. */
   notices: { delivered: number; failed: number };
+  /**
+   * Sends a redeemed voucher's notice once more and answers what the receiver answered: `"replay"` the very
+   * request last sent (body, timestamp and nonce), as a replaying attacker would; `"retry"` the same notice
+   * signed anew, as Blue Brothers retries one. Rejects for a voucher whose notice was never sent.
+   */
+  resendNotice(voucherNo: string, how: "replay" | "retry"): Promise<{ status: number; body: unknown }>;
   /** The customer redeems the voucher (as on its page); rejects for an unknown or voided voucher. */
   redeem(voucherNo: string): Promise<SandboxVoucher>;
   voucher(outOrderNo: string): Promise<SandboxVoucher | undefined>;
@@ -111,32 +118,39 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
   const callbacks = { url: options.callbackUrl, enabled: true };
   const notices = { delivered: 0, failed: 0 };
   const sending = new Set<Promise<void>>();
+  /** The last request sent with each voucher's notice (voucherNo →), for `resendNotice`. */
+  const lastSent = new Map<string, { target: string; notice: RedemptionNotice; body: string; headers: Record<string, string> }>();
   let closed = false;
+
+  const send = async (target: string, notice: RedemptionNotice, signed = signedRedemptionNotice({ appId: options.appId, appSecret: options.appSecret }, notice)) => {
+    const { body, headers } = signed;
+    lastSent.set(notice.voucherNo, { target, notice, body, headers });
+    const response = await fetch(target, { method: "POST", body, headers, signal: AbortSignal.timeout(5_000) });
+    return { status: response.status, body: (await response.json().catch(() => undefined)) as { code?: unknown } | undefined };
+  };
 
   /** Sends a redemption's notice until answered `0000`, each attempt with a fresh nonce and timestamp. */
   const notify = (voucher: SandboxVoucher): void => {
     const target = callbacks.url;
     if (!target || !callbacks.enabled || !voucher.noticeId || !voucher.redeemedAt) return;
-    const notice = {
+    const notice: RedemptionNotice = {
       noticeId: voucher.noticeId,
       voucherNo: voucher.voucherNo,
       outOrderNo: voucher.outOrderNo,
-      status: "REDEEMED" as const,
+      status: "REDEEMED",
       redeemedAt: voucher.redeemedAt,
     };
     const attempts = options.callbackAttempts ?? 5;
     const task = (async () => {
       for (let attempt = 0; attempt < attempts && !closed; attempt++) {
         if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, (options.callbackRetryMs ?? 200) * 2 ** (attempt - 1)));
-        const { body, headers } = signedRedemptionNotice({ appId: options.appId, appSecret: options.appSecret }, notice);
         try {
-          const response = await fetch(target, { method: "POST", headers, body, signal: AbortSignal.timeout(5_000) });
-          const answer = (await response.json().catch(() => undefined)) as { code?: unknown } | undefined;
+          const { status, body: answer } = await send(target, notice);
           if (answer?.code === CALLBACK_ANSWERS.SUCCESS.code) {
             notices.delivered += 1;
             return;
           }
-          options.logger?.warn({ voucherNo: voucher.voucherNo, status: response.status, answer }, "Blue Brothers sandbox: notice refused");
+          options.logger?.warn({ voucherNo: voucher.voucherNo, status, answer }, "Blue Brothers sandbox: notice refused");
         } catch (err) {
           options.logger?.warn({ voucherNo: voucher.voucherNo, err }, "Blue Brothers sandbox: notice not delivered");
         }
@@ -168,6 +182,12 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
       notify(redeemed);
       return redeemed;
     });
+
+  const resendNotice = async (voucherNo: string, how: "replay" | "retry") => {
+    const sent = lastSent.get(voucherNo);
+    if (!sent) throw new SandboxControlError(`no notice of voucher ${voucherNo} was sent`);
+    return how === "replay" ? send(sent.target, sent.notice, sent) : send(sent.target, sent.notice);
+  };
 
   const handle = async (op: SandboxOperation, body: Record<string, unknown>): Promise<Reply> => {
     switch (op) {
@@ -246,6 +266,13 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
         if (typeof voucherNo !== "string") throw new SandboxControlError("expected { voucherNo }");
         return { status: 200, body: await redeem(voucherNo) };
       },
+      "/_sandbox/resend": async (body) => {
+        const { voucherNo, how } = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+        if (typeof voucherNo !== "string" || (how !== "replay" && how !== "retry")) {
+          throw new SandboxControlError('expected { voucherNo, how: "replay" | "retry" }');
+        }
+        return { status: 200, body: await resendNotice(voucherNo, how) };
+      },
       "/_sandbox/callbacks": async (body) => {
         const { enabled, url } = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
         if ((enabled !== undefined && typeof enabled !== "boolean") || (url !== undefined && typeof url !== "string")) {
@@ -286,6 +313,7 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
     calls,
     callbacks,
     notices,
+    resendNotice,
     redeem,
     voucher: (outOrderNo) => byOrder.get(outOrderNo),
     async close() {

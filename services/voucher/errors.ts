@@ -13,4 +13,8 @@ export const voucherError = domainErrors(VoucherErrorSchema, {
   [VoucherError.CHANNEL_FAILED]: Code.Unavailable,
   [VoucherError.CHANNEL_REJECTED]: Code.FailedPrecondition,
   [VoucherError.NOTICE_REPLAYED]: Code.AlreadyExists,
+  [VoucherError.DUPLICATE]: Code.AlreadyExists,
+  [VoucherError.REFERENCE_INVALID]: Code.FailedPrecondition,
+  [VoucherError.ERP_UNAUTHENTICATED]: Code.Unauthenticated,
+  [VoucherError.RULE_VERSION_CONFLICT]: Code.Aborted,
 });

@@ -17,7 +17,7 @@ import { KeyStatus } from "./key-status.js";
 import { UpstreamError, type UpstreamErrorKind } from "../common/upstream-http.js";
 import { BLUE_BROTHERS_CODES } from "./channels/blue-brothers/wire.js";
 import { VoucherIssuedSchema, VoucherRedeemedSchema, VoucherVoidedSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
-import { VoucherAlreadyRedeemed, type SendChannel } from "./channels/send-channel.js";
+import { VoucherAlreadyRedeemed, type MadeCode, type SendChannel } from "./channels/send-channel.js";
 import { VOUCHER_SCHEMA, VoucherStore } from "./voucher-store.js";
 import { Vouchers, type IssueRequest } from "./vouchers.js";
 
@@ -36,8 +36,8 @@ function channelError(kind: UpstreamErrorKind, op: ChannelOperation): UpstreamEr
  * refused with VoucherAlreadyRedeemed; and the next calls of an operation failing as a test scripts.
  */
 class FakeSendChannel implements SendChannel {
-  readonly issues: Array<Parameters<SendChannel["issueVoucher"]>[0]> = [];
-  readonly voids: Array<Parameters<SendChannel["voidVoucher"]>[0]> = [];
+  readonly issues: Array<Parameters<SendChannel["makeCodes"]>[0]> = [];
+  readonly voids: Array<Parameters<SendChannel["voidCode"]>[0]> = [];
   private readonly vouchers = new Map<string, { voucherNo: string; url: string; redeemed: boolean }>();
   private readonly failures: Record<ChannelOperation, unknown[]> = { issue: [], void: [] };
 
@@ -57,27 +57,27 @@ class FakeSendChannel implements SendChannel {
     voucher.redeemed = true;
   }
 
-  async issueVoucher(input: Parameters<SendChannel["issueVoucher"]>[0]): Promise<{ voucherNo: string; url: string }> {
+  async makeCodes(input: Parameters<SendChannel["makeCodes"]>[0]): Promise<MadeCode[]> {
     this.issues.push(input);
     this.failIfScripted("issue");
-    let voucher = this.vouchers.get(input.outOrderNo);
+    let voucher = this.vouchers.get(input.sendChannelOrderId);
     if (!voucher) {
       // Unique across the channel's whole life (the store keeps it unique), not only this fake's.
       const voucherNo = `BB${randomBytes(6).toString("hex").toUpperCase()}`;
       voucher = { voucherNo, url: `https://bb.example/redeem/${voucherNo}`, redeemed: false };
-      this.vouchers.set(input.outOrderNo, voucher);
+      this.vouchers.set(input.sendChannelOrderId, voucher);
     }
-    return { voucherNo: voucher.voucherNo, url: voucher.url };
+    return [{ code: voucher.voucherNo, url: voucher.url, channelRef: input.sendChannelOrderId }];
   }
 
-  async voidVoucher(input: Parameters<SendChannel["voidVoucher"]>[0]): Promise<void> {
+  async voidCode(input: Parameters<SendChannel["voidCode"]>[0]): Promise<void> {
     this.voids.push(input);
     this.failIfScripted("void");
-    if (this.vouchers.get(input.outOrderNo)?.redeemed) throw new VoucherAlreadyRedeemed(input.outOrderNo);
+    if (this.vouchers.get(input.channelRef)?.redeemed) throw new VoucherAlreadyRedeemed(input.channelRef);
   }
 
-  async queryVoucher(input: Parameters<SendChannel["queryVoucher"]>[0]): ReturnType<SendChannel["queryVoucher"]> {
-    return { status: this.vouchers.get(input.outOrderNo)?.redeemed ? "REDEEMED" : "NORMAL" };
+  async queryCode(input: Parameters<SendChannel["queryCode"]>[0]): ReturnType<SendChannel["queryCode"]> {
+    return { status: this.vouchers.get(input.channelRef)?.redeemed ? "REDEEMED" : "NORMAL" };
   }
 
   private failIfScripted(op: ChannelOperation): void {
@@ -147,7 +147,13 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       });
       expect(await vouchers.issue(request)).toEqual(issued);
       expect(channel.issues).toEqual([
-        { outOrderNo: request.orderNo, templateId: request.templateId, rightsCode: request.rightsCode, customerRef: request.customerRef },
+        expect.objectContaining({
+          sendChannelOrderId: request.orderNo,
+          productRef: request.templateId,
+          codeNum: 1,
+          rightsCode: request.rightsCode,
+          customerRef: request.customerRef,
+        }),
       ]);
       expect(eventsWritten).toBe(1);
       expect(await eventsOf(request.orderNo)).toEqual([
@@ -207,7 +213,7 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
 
       expect(voided).toMatchObject({ orderNo: request.orderNo, voucherNo: issued.voucherNo, keyStatus: KeyStatus.VOIDED });
       expect(await vouchers.void(request.orderNo)).toEqual(voided);
-      expect(channel.voids).toEqual([{ outOrderNo: request.orderNo, voucherNo: issued.voucherNo }]);
+      expect(channel.voids).toEqual([{ channelRef: request.orderNo, code: issued.voucherNo }]);
       expect(eventsWritten).toBe(2);
       expect(await eventsOf(request.orderNo)).toEqual([
         expect.objectContaining({ subject: "voucher.issued" }) as unknown,
@@ -230,7 +236,7 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       await reasonOfFailure(vouchers.issue(request));
 
       expect((await vouchers.void(request.orderNo)).keyStatus).toBe(KeyStatus.VOIDED);
-      expect(channel.voids).toEqual([{ outOrderNo: request.orderNo, voucherNo: "" }]);
+      expect(channel.voids).toEqual([{ channelRef: request.orderNo, code: "" }]);
       expect((await eventsOf(request.orderNo)).map((entry) => entry.event)).toEqual([expect.objectContaining({ voucherNo: "" })]);
       expect(await reasonOfFailure(vouchers.issue(request))).toBe(VoucherError.VOIDED);
     });

@@ -2,7 +2,7 @@ import type { Clock } from "../common/clock.js";
 import type { Logger } from "../common/logger.js";
 import { KeyStatus } from "./key-status.js";
 import { UpstreamError } from "../common/upstream-http.js";
-import { VoucherAlreadyRedeemed, type SendChannel } from "./channels/send-channel.js";
+import { VoucherAlreadyRedeemed, type MadeCode, type SendChannel } from "./channels/send-channel.js";
 import { VoucherError, voucherError } from "./errors.js";
 import type { VoucherRecord, VoucherStore } from "./voucher-store.js";
 
@@ -36,14 +36,26 @@ export class Vouchers {
       if (voucher.keyStatus === KeyStatus.VOIDED) throw voucherError(VoucherError.VOIDED, "voucher voided");
       return voucher;
     }
-    let issued: { voucherNo: string; url: string };
+    let issued: MadeCode | undefined;
     try {
-      issued = await channel.issueVoucher({
-        outOrderNo: voucher.orderNo,
-        templateId: voucher.templateId,
+      // One code under our order number, the idempotency key at the channel: a retry never makes a second one.
+      const now = this.deps.clock.now();
+      [issued] = await channel.makeCodes({
+        sendChannelOrderId: voucher.orderNo,
+        whaleTradeNo: voucher.orderNo,
+        saleChannelId: "PSBC",
+        sendChannelId: voucher.sendChannel,
+        saleChannelItemId: voucher.orderNo,
+        productRef: voucher.templateId,
+        codeNum: 1,
+        useTimes: 1,
+        validStart: now,
+        validEnd: now,
+        createdAt: now,
         rightsCode: voucher.rightsCode,
         customerRef: request.customerRef,
       });
+      if (!issued) throw new UpstreamError("rejected", voucher.sendChannel, "makeCodes", "INVALID_RESPONSE", "no code made");
     } catch (err) {
       await this.failed(voucher.orderNo, "issue", err);
       // A refusal for good is told apart, so the order does not retry the same request into the same wall.
@@ -52,7 +64,7 @@ export class Vouchers {
       }
       throw voucherError(VoucherError.CHANNEL_FAILED, `send channel ${voucher.sendChannel} failed to issue`);
     }
-    const recorded = await this.deps.store.recordIssued(voucher, issued.voucherNo, issued.url, this.deps.clock.now());
+    const recorded = await this.deps.store.recordIssued(voucher, issued.code, issued.url, this.deps.clock.now());
     this.deps.eventsWritten();
     return recorded;
   }
@@ -121,7 +133,7 @@ export class Vouchers {
     for (const voucher of due) {
       if (!voucher.voucherNo) continue;
       try {
-        const status = await this.channel(voucher.sendChannel).queryVoucher({ outOrderNo: voucher.orderNo, voucherNo: voucher.voucherNo });
+        const status = await this.channel(voucher.sendChannel).queryCode({ channelRef: voucher.orderNo, code: voucher.voucherNo });
         if (status.status !== "REDEEMED") continue;
         if (await this.deps.store.recordRedeemed(voucher, status.redeemedAt ?? this.deps.clock.now(), null)) {
           found += 1;
@@ -151,7 +163,7 @@ export class Vouchers {
   /** Voids at the channel; one the customer redeemed first is recorded redeemed and answers REDEEMED. */
   private async voidAtChannel(voucher: VoucherRecord, step: string): Promise<void> {
     try {
-      await this.channel(voucher.sendChannel).voidVoucher({ outOrderNo: voucher.orderNo, voucherNo: voucher.voucherNo ?? "" });
+      await this.channel(voucher.sendChannel).voidCode({ channelRef: voucher.orderNo, code: voucher.voucherNo ?? "" });
     } catch (err) {
       if (err instanceof VoucherAlreadyRedeemed) {
         // The channel did not say when: our clock's now stands in for the usage time.

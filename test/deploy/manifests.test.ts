@@ -43,7 +43,8 @@ describe("deploy/k8s plain manifests", () => {
 });
 
 // The design's calls (deployment spec, "NetworkPolicy"): DNS for everyone, bank -> gateway, gateway -> order,
-// reconciliation and voucher (Blue Brothers' callbacks), order -> voucher, reconciliation -> order and notify, the
+// reconciliation and voucher (Blue Brothers' callbacks), order -> voucher, voucher -> notify (make-code SMS
+// notices), reconciliation -> order and notify, the
 // external engines and upstreams by port, Prometheus from the monitoring namespace.
 const dns = "namespace {kubernetes.io/metadata.name:kube-system} pods {k8s-app:kube-dns}";
 const monitoring = "namespace {kubernetes.io/metadata.name:monitoring}";
@@ -53,12 +54,13 @@ const designedCalls = [
   "gateway -> reconciliation:grpc",
   "gateway -> voucher:grpc",
   "order -> voucher:grpc",
+  "voucher -> notify:grpc",
   "reconciliation -> order:grpc",
   "reconciliation -> notify:grpc",
   ...["gateway", "order", "voucher", "notify", "reconciliation"].map((c) => `${monitoring} -> ${c}:metrics`),
   ...["gateway", "order", "voucher", "notify", "reconciliation", "migrate"].flatMap((c) => [`${c} -> ${dns}:53/UDP`, `${c} -> ${dns}:53/TCP`]),
   ...[5432, 6379, 4222, 443].map((port) => `order -> anywhere:${port}/TCP`),
-  ...[5432, 4222, 443].map((port) => `voucher -> anywhere:${port}/TCP`),
+  ...[5432, 6379, 4222, 443].map((port) => `voucher -> anywhere:${port}/TCP`),
   ...[5432, 4222, 443].map((port) => `notify -> anywhere:${port}/TCP`),
   ...[5432, 6379, 4222].map((port) => `reconciliation -> anywhere:${port}/TCP`),
   "migrate -> anywhere:5432/TCP",

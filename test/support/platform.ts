@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll } from "vitest";
 import { encryptRightsRequest, type AesSecret } from "../../services/order/psbc/rights-request.js";
 import type { Clock } from "../../services/common/clock.js";
 import { createLogger } from "../../services/common/logger.js";
@@ -5,6 +7,7 @@ import type { AnyServiceDescriptor } from "../../services/common/service-descrip
 import { startPlatform, type RunningPlatform } from "../../services/platform/platform.js";
 import { assertContractResponse } from "./psbc-contract.js";
 import { testDatabase } from "./databases.js";
+import { startTestNatsServer, type TestNatsServer } from "./nats-server.js";
 
 import { SANDBOX_AES } from "../../services/sandbox/credentials.js";
 
@@ -18,6 +21,8 @@ export interface TestPlatform extends RunningPlatform {
   /** Posts a contract request built like PSBC builds it; checks every answer against the contract. */
   call(path: string, input: CallInput): Promise<{ status: number; body: ContractBody }>;
   orderRow(code: string): Promise<Record<string, unknown> | undefined>;
+  /** What this platform's Redis keys start with (`<prefix>lock:…`, `<prefix>failures:…`). */
+  redisKeyPrefix: string;
 }
 
 export interface CallInput {
@@ -45,10 +50,14 @@ export async function startTestPlatform(
   options: { upstreamTimeoutMs?: number; natsUrl?: string; clock?: Clock; services?: readonly AnyServiceDescriptor[] } = {},
 ): Promise<TestPlatform> {
   const database = mode === "cluster" ? await testDatabase() : undefined;
+  // Locks and failure counts of this platform's own in the shared Redis: another test file's leases and
+  // throttled clients are not this one's.
+  const redisKeyPrefix = `rights:test-${randomBytes(4).toString("hex")}:`;
   const platform = await startPlatform({
     logger: createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent"),
     databaseUrl: database?.url,
     redisUrl: mode === "cluster" ? process.env.REDIS_URL : undefined,
+    redisKeyPrefix,
     natsUrl: mode === "cluster" ? (options.natsUrl ?? process.env.NATS_URL) : undefined,
     sandboxAes: SANDBOX_AES,
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 1000,
@@ -58,6 +67,7 @@ export async function startTestPlatform(
   return {
     ...platform,
     mode,
+    redisKeyPrefix,
     async close() {
       await platform.close();
       await database?.drop();
@@ -72,6 +82,36 @@ export async function startTestPlatform(
       return rows[0];
     },
   };
+}
+
+export type TestPlatformOptions = NonNullable<Parameters<typeof startTestPlatform>[1]>;
+
+/**
+ * The platform a describe block runs against (fastify/demo's `build(t)`): `env` applied and the platform
+ * started before its tests, in the cluster mode on a NATS server of its own (its durables then see no other
+ * test file's events; a test may stop and start it); after them the platform closed, that NATS stopped and the
+ * environment restored.
+ */
+export function useTestPlatform(
+  mode: "embedded" | "cluster",
+  options: Omit<TestPlatformOptions, "natsUrl"> & { env?: Record<string, string> } = {},
+): { readonly platform: TestPlatform; readonly nats: TestNatsServer | undefined } {
+  const { env, ...platformOptions } = options;
+  const handle = { platform: undefined as unknown as TestPlatform, nats: undefined as TestNatsServer | undefined };
+  const saved = { ...process.env };
+  beforeAll(async () => {
+    Object.assign(process.env, env);
+    handle.nats = mode === "cluster" ? await startTestNatsServer() : undefined;
+    handle.platform = await startTestPlatform(mode, { ...platformOptions, natsUrl: handle.nats?.url });
+  });
+  afterAll(async () => {
+    // Started again if a test left it stopped, so that the platform's bus closes cleanly.
+    await handle.nats?.resume();
+    await handle.platform?.close();
+    await handle.nats?.stop();
+    process.env = saved;
+  });
+  return handle;
 }
 
 /** A contract request body built as PSBC builds it. */

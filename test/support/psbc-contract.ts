@@ -15,6 +15,7 @@ interface MediaType {
 }
 interface OperationDoc {
   operationId?: string;
+  description?: string;
   responses?: Record<string, { content?: Record<string, MediaType> }>;
 }
 interface ContractDoc {
@@ -99,6 +100,16 @@ function validatorAt(jsonPointer: string): ValidateFunction {
 /** Every response example of the contract, in document order. */
 export function contractResponseExamples(): ContractExample[] {
   return contract().examples;
+}
+
+/**
+ * The columns of the reconciliation file, in order, as the download operation's description tables them
+ * (`| 序号 | 字段名 | 说明 |` under 对账文件内容字段).
+ */
+export function reconciliationFileColumns(): Array<{ name: string; description: string }> {
+  const description = contract().doc.paths["/api/v1/reconciliation/download"]?.post?.description ?? "";
+  const table = description.split("对账文件内容字段")[1] ?? "";
+  return [...table.matchAll(/^\|\s*(\d+)\s*\|\s*([^|]+?)\s*\|\s*([^|]*?)\s*\|$/gm)].map((row) => ({ name: row[2] ?? "", description: row[3] ?? "" }));
 }
 
 function fail(where: string, problem: string, body: unknown): never {

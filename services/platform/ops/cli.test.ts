@@ -7,12 +7,19 @@ import { describe, expect, it } from "vitest";
 import { NotifyService, TaskState, TaskType } from "../../../proto/gen/rights/notify/v1/notify_pb.js";
 import { OrderService } from "../../../proto/gen/rights/order/v1/order_pb.js";
 import { ReconciliationService } from "../../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
+import { CatalogueService } from "../../../proto/gen/rights/voucher/v1/catalogue_pb.js";
+import { erpSignatureMatches } from "../../voucher/catalogue/erp-signature.js";
 import { runOps, type OpsIo } from "./cli.js";
 
 const TOKEN = "t".repeat(40);
 
 /** Runs a command line against fake services (one router each), with what the fakes received. */
-async function ops(argv: string[], routes: (router: ConnectRouter, seen: Array<{ rpc: string; request: unknown; authorization: string | null }>) => void, env: NodeJS.ProcessEnv = { ADMIN_TOKEN: TOKEN }) {
+async function ops(
+  argv: string[],
+  routes: (router: ConnectRouter, seen: Array<{ rpc: string; request: unknown; authorization: string | null }>) => void,
+  env: NodeJS.ProcessEnv = { ADMIN_TOKEN: TOKEN },
+  fetch?: typeof globalThis.fetch,
+) {
   const seen: Array<{ rpc: string; request: unknown; authorization: string | null }> = [];
   let stdout = "";
   let stderr = "";
@@ -25,6 +32,7 @@ async function ops(argv: string[], routes: (router: ConnectRouter, seen: Array<{
       urls.push(url);
       return createRouterTransport((router) => routes(router, seen));
     },
+    fetch,
   };
   const exitCode = await runOps(argv, io);
   return { exitCode, stdout, stderr, seen, urls };
@@ -142,5 +150,59 @@ describe("the ops CLI", () => {
     expect(JSON.parse(byRange.stdout)).not.toHaveProperty("orders");
     expect(await ops(["repush", "--codes", "A", "--start", "20251001000000"], reconciliation)).toMatchObject({ exitCode: 2 });
     expect(await ops(["repush", "--start", "20251001000000"], reconciliation)).toMatchObject({ exitCode: 2 });
+  });
+
+  it("manages the ERP apps with the admin token, refusing actions the gateway does not serve, and lists the audit", async () => {
+    const catalogue = (router: ConnectRouter, seen: Array<{ rpc: string; request: unknown; authorization: string | null }>) =>
+      router.service(CatalogueService, {
+        putErpApp(request, ctx) {
+          seen.push({ rpc: "putErpApp", request, authorization: ctx.requestHeader.get("authorization") });
+          return { app: { appId: request.appId, isActive: true, actions: request.actions }, secret: "generated-secret" };
+        },
+        grantErpActions(request, ctx) {
+          seen.push({ rpc: "grantErpActions", request, authorization: ctx.requestHeader.get("authorization") });
+          return { app: { appId: request.appId, isActive: true, actions: request.actions } };
+        },
+        listAudit(request) {
+          return { entries: [{ auditId: "7", at: timestampFromDate(new Date("2026-10-20T02:00:00Z")), actor: "erp", action: "activityInsert", recordType: "activity", recordId: "1000000001", beforeJson: "", afterJson: '{"name":"a"}' }] };
+        },
+      });
+    const added = await ops(["whale", "app", "add", "erp-main", "--actions", "activityInsert,activityQuery"], catalogue);
+    expect(added.exitCode).toBe(0);
+    expect(added.urls).toEqual(["http://127.0.0.1:50052"]);
+    expect(added.seen[0]).toMatchObject({ request: { appId: "erp-main", actions: ["activityInsert", "activityQuery"] }, authorization: `Bearer ${TOKEN}` });
+    expect(JSON.parse(added.stdout)).toMatchObject({ appId: "erp-main", secret: "generated-secret" });
+    expect(await ops(["whale", "app", "add", "erp-main", "--actions", "activityDelete"], catalogue)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("activityDelete") });
+    expect(await ops(["whale", "app", "add", "erp-main"], catalogue)).toMatchObject({ exitCode: 2 });
+    expect(await ops(["whale", "app", "grant", "erp-main", "*"], catalogue, {})).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
+    expect((await ops(["whale", "app", "grant", "erp-main", "*"], catalogue)).seen[0]).toMatchObject({ request: { actions: ["*"] } });
+    const audit = await ops(["whale", "audit", "--record-type", "activity", "--record-id", "1000000001"], catalogue);
+    expect(JSON.parse(audit.stdout)).toEqual([
+      { auditId: "7", time: "20261020100000", actor: "erp", action: "activityInsert", record: "activity 1000000001", before: null, after: { name: "a" } },
+    ]);
+  });
+
+  it("makes a signed back-office call as the ERP app of ERP_APP_ID/ERP_APP_SECRET, exit 1 unless returnCode 00", async () => {
+    const calls: Array<{ url: string; headers: Record<string, string>; body: string }> = [];
+    let answer = { returnCode: "00", returnMsg: "SUCCESS", activityId: "1000000001" };
+    const fetch = (async (url: string, init: RequestInit) => {
+      calls.push({ url, headers: init.headers as Record<string, string>, body: String(init.body) });
+      return new Response(JSON.stringify(answer), { headers: { "content-type": "application/json" } });
+    }) as typeof globalThis.fetch;
+    const env = { GATEWAY_URL: "http://gw.example", ERP_APP_ID: "erp-main", ERP_APP_SECRET: "erp-main-secret-0123" };
+    const body = '{"activityId":"1000000001"}';
+    const done = await ops(["whale", "call", "activityQuery", body], never, env, fetch);
+    expect(done).toMatchObject({ exitCode: 0 });
+    expect(JSON.parse(done.stdout)).toEqual(answer);
+    const [call] = calls;
+    expect(call).toMatchObject({ url: "http://gw.example/whale/erp/activityQuery", body });
+    const digest = (await import("node:crypto")).createHash("sha256").update(body).digest("hex");
+    const h = call!.headers;
+    expect(h["x-app-id"]).toBe("erp-main");
+    expect(erpSignatureMatches("erp-main-secret-0123", "/whale/erp/activityQuery", h["x-timestamp"]!, h["x-nonce"]!, digest, h["x-signature"]!)).toBe(true);
+
+    answer = { returnCode: "04", returnMsg: "activity 1000000001 does not exist", activityId: "" };
+    expect(await ops(["whale", "call", "activityQuery", body], never, env, fetch)).toMatchObject({ exitCode: 1, stderr: expect.stringContaining("returnCode 04") });
+    expect(await ops(["whale", "call", "activityQuery", "{not json"], never, env, fetch)).toMatchObject({ exitCode: 2 });
   });
 });

@@ -9,14 +9,16 @@ import { adminOptions, clientsOver, UsageError, type OpsCommand, type OpsContext
 import { notifyCommands } from "./notify-commands.js";
 import { orderCommands } from "./order-commands.js";
 import { reconciliationCommands } from "./reconciliation-commands.js";
+import { whaleCommands } from "./whale-commands.js";
 
-export const opsCommands: OpsCommand[] = [...orderCommands, ...notifyCommands, ...reconciliationCommands];
+export const opsCommands: OpsCommand[] = [...orderCommands, ...notifyCommands, ...reconciliationCommands, ...whaleCommands];
 
 /** Each service's URL variable and its embedded default (its default port). */
 export const SERVICE_URLS: Record<OpsService, { variable: string; default: string }> = {
   order: { variable: "ORDER_SERVICE_URL", default: "http://127.0.0.1:50051" },
   notify: { variable: "NOTIFY_SERVICE_URL", default: "http://127.0.0.1:50053" },
   reconciliation: { variable: "RECONCILIATION_SERVICE_URL", default: "http://127.0.0.1:50054" },
+  voucher: { variable: "VOUCHER_SERVICE_URL", default: "http://127.0.0.1:50052" },
 };
 
 export function usage(): string {
@@ -24,8 +26,9 @@ export function usage(): string {
     "usage: npm run ops -- <command> [options]",
     ...opsCommands.map((command) => `  ${command.usage}`),
     "",
-    "  ORDER_SERVICE_URL, NOTIFY_SERVICE_URL, RECONCILIATION_SERVICE_URL: the services (default: the embedded ports);",
-    "  ADMIN_TOKEN: the services' admin token, for the commands marked (admin).",
+    "  ORDER_SERVICE_URL, NOTIFY_SERVICE_URL, RECONCILIATION_SERVICE_URL, VOUCHER_SERVICE_URL: the services (default: the embedded ports);",
+    "  ADMIN_TOKEN: the services' admin token, for the commands marked (admin);",
+    "  GATEWAY_URL (default http://127.0.0.1:8080), ERP_APP_ID and ERP_APP_SECRET (default: the embedded erp-sandbox): `whale call`'s.",
   ].join("\n");
 }
 
@@ -35,6 +38,8 @@ export interface OpsIo {
   stderr(text: string): void;
   /** The transport to a service; gRPC to its URL unless a test brings its own. */
   transport?(service: OpsService, url: string): Transport;
+  /** HTTP to the gateway; the global fetch unless a test brings its own. */
+  fetch?: typeof fetch;
 }
 
 /** Runs one command line; resolves to the exit code. */
@@ -57,6 +62,8 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
     admin: () => adminOptions(io.env.ADMIN_TOKEN),
     print: (value) => io.stdout(`${JSON.stringify(value, null, 2)}\n`),
     readFile: (path) => readFile(path, "utf8"),
+    env: io.env,
+    fetch: io.fetch ?? fetch,
   };
   try {
     const { positionals, values } = parseArgs({

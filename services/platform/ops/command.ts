@@ -7,7 +7,7 @@ import { adminAuthorization } from "../../common/admin-credential.js";
 /** A command line the command cannot run: the CLI prints it with the usage and exits 2. */
 export class UsageError extends Error {}
 
-export type OpsService = "order" | "notify" | "reconciliation";
+export type OpsService = "order" | "notify" | "reconciliation" | "voucher";
 
 export interface OpsContext {
   /** A client of a service at its URL variable (ORDER_SERVICE_URL, ...; the embedded ports by default). */
@@ -18,6 +18,10 @@ export interface OpsContext {
   print(value: unknown): void;
   /** Reads a file an argument names (branches import). */
   readFile(path: string): Promise<string>;
+  /** The CLI's environment (the gateway's URL, the ERP app's credentials of `whale call`). */
+  env: NodeJS.ProcessEnv;
+  /** HTTP to the gateway (`whale call`). */
+  fetch: typeof fetch;
 }
 
 export interface OpsCommand {

@@ -39,6 +39,7 @@ networkPolicy.enabled, the component's NetworkPolicy (the release-wide ones are 
 {{- /* Environment: common entries, then the component's own, then $svc.env (which wins by name). */ -}}
 {{- $common := list
       (include "rights-platform.configEnv" (dict "root" $root "name" "LOG_LEVEL") | fromYamlArray | first)
+      (include "rights-platform.configEnv" (dict "root" $root "name" "RPC_TRANSPORT") | fromYamlArray | first)
       (dict "name" "NODE_OPTIONS" "value" ($root.Values.common.nodeOptions | toString))
       (dict "name" "HOST" "value" "0.0.0.0")
       (dict "name" "METRICS_PORT" "value" ($metricsPort | int64 | toString))

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rights/notify/v1/notify.proto.
  */
 export const file_rights_notify_v1_notify: GenFile = /*@__PURE__*/
-  fileDesc("Ch1yaWdodHMvbm90aWZ5L3YxL25vdGlmeS5wcm90bxIQcmlnaHRzLm5vdGlmeS52MSKMAQoVU2VydmljZUNvbXBsZXRlTm90aWNlEhAKCG9yZGVyX25vGAEgASgJEgwKBGNvZGUYAiABKAkSDAoEdHlwZRgDIAEoCRIVCg1wc2JjX29yZGVyX25vGAQgASgJEi4KCnVzYWdlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoMBCgdOZXdUYXNrEigKBHR5cGUYASABKA4yGi5yaWdodHMubm90aWZ5LnYxLlRhc2tUeXBlEkMKEHNlcnZpY2VfY29tcGxldGUYAiABKAsyJy5yaWdodHMubm90aWZ5LnYxLlNlcnZpY2VDb21wbGV0ZU5vdGljZUgAQgkKB3BheWxvYWQiygIKBFRhc2sSDwoHdGFza19pZBgBIAEoCRIoCgR0eXBlGAIgASgOMhoucmlnaHRzLm5vdGlmeS52MS5UYXNrVHlwZRIqCgVzdGF0ZRgDIAEoDjIbLnJpZ2h0cy5ub3RpZnkudjEuVGFza1N0YXRlEhAKCG9yZGVyX25vGAQgASgJEgwKBGNvZGUYBSABKAkSEAoIYXR0ZW1wdHMYBiABKAUSMwoPbmV4dF9hdHRlbXB0X2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpsYXN0X2Vycm9yGAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGRlbGl2ZXJlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPgoSQ3JlYXRlVGFza3NSZXF1ZXN0EigKBXRhc2tzGAEgAygLMhkucmlnaHRzLm5vdGlmeS52MS5OZXdUYXNrIpEBChNDcmVhdGVUYXNrc1Jlc3BvbnNlEj8KCG91dGNvbWVzGAEgAygLMi0ucmlnaHRzLm5vdGlmeS52MS5DcmVhdGVUYXNrc1Jlc3BvbnNlLk91dGNvbWUaOQoHT3V0Y29tZRIMCgRjb2RlGAEgASgJEg8KB2NyZWF0ZWQYAiABKAgSDwoHdGFza19pZBgDIAEoCSKGAQoQTGlzdFRhc2tzUmVxdWVzdBIqCgVzdGF0ZRgBIAEoDjIbLnJpZ2h0cy5ub3RpZnkudjEuVGFza1N0YXRlEigKBHR5cGUYAiABKA4yGi5yaWdodHMubm90aWZ5LnYxLlRhc2tUeXBlEg0KBWNvZGVzGAMgAygJEg0KBWxpbWl0GAQgASgFIjoKEUxpc3RUYXNrc1Jlc3BvbnNlEiUKBXRhc2tzGAEgAygLMhYucmlnaHRzLm5vdGlmeS52MS5UYXNrIiMKEFJldHJ5VGFza1JlcXVlc3QSDwoHdGFza19pZBgBIAEoCSI5ChFSZXRyeVRhc2tSZXNwb25zZRIkCgR0YXNrGAEgASgLMhYucmlnaHRzLm5vdGlmeS52MS5UYXNrKngKCFRhc2tUeXBlEhkKFVRBU0tfVFlQRV9VTlNQRUNJRklFRBAAEh4KGlRBU0tfVFlQRV9TRVJWSUNFX0NPTVBMRVRFEAESEQoNVEFTS19UWVBFX1NNUxACEh4KGlRBU0tfVFlQRV9DSEFOTkVMX0NBTExCQUNLEAMqbgoJVGFza1N0YXRlEhoKFlRBU0tfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJUQVNLX1NUQVRFX1BFTkRJTkcQARIYChRUQVNLX1NUQVRFX0RFTElWRVJFRBACEhMKD1RBU0tfU1RBVEVfREVBRBADMpcCCg1Ob3RpZnlTZXJ2aWNlEloKC0NyZWF0ZVRhc2tzEiQucmlnaHRzLm5vdGlmeS52MS5DcmVhdGVUYXNrc1JlcXVlc3QaJS5yaWdodHMubm90aWZ5LnYxLkNyZWF0ZVRhc2tzUmVzcG9uc2USVAoJTGlzdFRhc2tzEiIucmlnaHRzLm5vdGlmeS52MS5MaXN0VGFza3NSZXF1ZXN0GiMucmlnaHRzLm5vdGlmeS52MS5MaXN0VGFza3NSZXNwb25zZRJUCglSZXRyeVRhc2sSIi5yaWdodHMubm90aWZ5LnYxLlJldHJ5VGFza1JlcXVlc3QaIy5yaWdodHMubm90aWZ5LnYxLlJldHJ5VGFza1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1yaWdodHMvbm90aWZ5L3YxL25vdGlmeS5wcm90bxIQcmlnaHRzLm5vdGlmeS52MSKMAQoVU2VydmljZUNvbXBsZXRlTm90aWNlEhAKCG9yZGVyX25vGAEgASgJEgwKBGNvZGUYAiABKAkSDAoEdHlwZRgDIAEoCRIVCg1wc2JjX29yZGVyX25vGAQgASgJEi4KCnVzYWdlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl4KCVNtc05vdGljZRIRCglub3RpY2VfaWQYASABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAIgASgJEg4KBm1vYmlsZRgDIAEoCRIPCgdtZXNzYWdlGAQgASgJIq8BCgdOZXdUYXNrEigKBHR5cGUYASABKA4yGi5yaWdodHMubm90aWZ5LnYxLlRhc2tUeXBlEkMKEHNlcnZpY2VfY29tcGxldGUYAiABKAsyJy5yaWdodHMubm90aWZ5LnYxLlNlcnZpY2VDb21wbGV0ZU5vdGljZUgAEioKA3NtcxgDIAEoCzIbLnJpZ2h0cy5ub3RpZnkudjEuU21zTm90aWNlSABCCQoHcGF5bG9hZCLKAgoEVGFzaxIPCgd0YXNrX2lkGAEgASgJEigKBHR5cGUYAiABKA4yGi5yaWdodHMubm90aWZ5LnYxLlRhc2tUeXBlEioKBXN0YXRlGAMgASgOMhsucmlnaHRzLm5vdGlmeS52MS5UYXNrU3RhdGUSEAoIb3JkZXJfbm8YBCABKAkSDAoEY29kZRgFIAEoCRIQCghhdHRlbXB0cxgGIAEoBRIzCg9uZXh0X2F0dGVtcHRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYCCABKAkSLgoKY3JlYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMZGVsaXZlcmVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI+ChJDcmVhdGVUYXNrc1JlcXVlc3QSKAoFdGFza3MYASADKAsyGS5yaWdodHMubm90aWZ5LnYxLk5ld1Rhc2sikQEKE0NyZWF0ZVRhc2tzUmVzcG9uc2USPwoIb3V0Y29tZXMYASADKAsyLS5yaWdodHMubm90aWZ5LnYxLkNyZWF0ZVRhc2tzUmVzcG9uc2UuT3V0Y29tZRo5CgdPdXRjb21lEgwKBGNvZGUYASABKAkSDwoHY3JlYXRlZBgCIAEoCBIPCgd0YXNrX2lkGAMgASgJIoYBChBMaXN0VGFza3NSZXF1ZXN0EioKBXN0YXRlGAEgASgOMhsucmlnaHRzLm5vdGlmeS52MS5UYXNrU3RhdGUSKAoEdHlwZRgCIAEoDjIaLnJpZ2h0cy5ub3RpZnkudjEuVGFza1R5cGUSDQoFY29kZXMYAyADKAkSDQoFbGltaXQYBCABKAUiOgoRTGlzdFRhc2tzUmVzcG9uc2USJQoFdGFza3MYASADKAsyFi5yaWdodHMubm90aWZ5LnYxLlRhc2siIwoQUmV0cnlUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJIjkKEVJldHJ5VGFza1Jlc3BvbnNlEiQKBHRhc2sYASABKAsyFi5yaWdodHMubm90aWZ5LnYxLlRhc2sqeAoIVGFza1R5cGUSGQoVVEFTS19UWVBFX1VOU1BFQ0lGSUVEEAASHgoaVEFTS19UWVBFX1NFUlZJQ0VfQ09NUExFVEUQARIRCg1UQVNLX1RZUEVfU01TEAISHgoaVEFTS19UWVBFX0NIQU5ORUxfQ0FMTEJBQ0sQAypuCglUYXNrU3RhdGUSGgoWVEFTS19TVEFURV9VTlNQRUNJRklFRBAAEhYKElRBU0tfU1RBVEVfUEVORElORxABEhgKFFRBU0tfU1RBVEVfREVMSVZFUkVEEAISEwoPVEFTS19TVEFURV9ERUFEEAMylwIKDU5vdGlmeVNlcnZpY2USWgoLQ3JlYXRlVGFza3MSJC5yaWdodHMubm90aWZ5LnYxLkNyZWF0ZVRhc2tzUmVxdWVzdBolLnJpZ2h0cy5ub3RpZnkudjEuQ3JlYXRlVGFza3NSZXNwb25zZRJUCglMaXN0VGFza3MSIi5yaWdodHMubm90aWZ5LnYxLkxpc3RUYXNrc1JlcXVlc3QaIy5yaWdodHMubm90aWZ5LnYxLkxpc3RUYXNrc1Jlc3BvbnNlElQKCVJldHJ5VGFzaxIiLnJpZ2h0cy5ub3RpZnkudjEuUmV0cnlUYXNrUmVxdWVzdBojLnJpZ2h0cy5ub3RpZnkudjEuUmV0cnlUYXNrUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * What task type 1 tells PSBC.
@@ -54,6 +54,51 @@ export const ServiceCompleteNoticeSchema: GenMessage<ServiceCompleteNotice> = /*
   messageDesc(file_rights_notify_v1_notify, 0);
 
 /**
+ * What task type 2 sends: a make-code notice by SMS. Its task's order_no is sale_channel_order_id and its code
+ * is notice_id, never a voucher code: tasks are listed and logged by them.
+ *
+ * @generated from message rights.notify.v1.SmsNotice
+ */
+export type SmsNotice = Message<"rights.notify.v1.SmsNotice"> & {
+  /**
+   * Unique per notice (e.g. the make-code's tradeNo), 1 to 64 of [0-9A-Za-z_.:-]: the SMS gateway's idempotency
+   * key, so a repeated delivery sends once. One task waits per notice_id; a deliberate re-send of a delivered
+   * notice is a new notice_id.
+   *
+   * @generated from field: string notice_id = 1;
+   */
+  noticeId: string;
+
+  /**
+   * The sale channel's order (saleChannelOrderId) the codes were made for, 1 to 64 characters.
+   *
+   * @generated from field: string sale_channel_order_id = 2;
+   */
+  saleChannelOrderId: string;
+
+  /**
+   * The order's notifyType.mobilePhone (11 digits, 1[3-9]...): the only number this notice is ever sent to.
+   *
+   * @generated from field: string mobile = 3;
+   */
+  mobile: string;
+
+  /**
+   * The text, codes included, 1 to 500 characters: kept in the task's payload only, never logged nor listed.
+   *
+   * @generated from field: string message = 4;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message rights.notify.v1.SmsNotice.
+ * Use `create(SmsNoticeSchema)` to create a new message.
+ */
+export const SmsNoticeSchema: GenMessage<SmsNotice> = /*@__PURE__*/
+  messageDesc(file_rights_notify_v1_notify, 1);
+
+/**
  * @generated from message rights.notify.v1.NewTask
  */
 export type NewTask = Message<"rights.notify.v1.NewTask"> & {
@@ -71,6 +116,12 @@ export type NewTask = Message<"rights.notify.v1.NewTask"> & {
      */
     value: ServiceCompleteNotice;
     case: "serviceComplete";
+  } | {
+    /**
+     * @generated from field: rights.notify.v1.SmsNotice sms = 3;
+     */
+    value: SmsNotice;
+    case: "sms";
   } | { case: undefined; value?: undefined };
 };
 
@@ -79,7 +130,7 @@ export type NewTask = Message<"rights.notify.v1.NewTask"> & {
  * Use `create(NewTaskSchema)` to create a new message.
  */
 export const NewTaskSchema: GenMessage<NewTask> = /*@__PURE__*/
-  messageDesc(file_rights_notify_v1_notify, 1);
+  messageDesc(file_rights_notify_v1_notify, 2);
 
 /**
  * @generated from message rights.notify.v1.Task
@@ -141,7 +192,7 @@ export type Task = Message<"rights.notify.v1.Task"> & {
  * Use `create(TaskSchema)` to create a new message.
  */
 export const TaskSchema: GenMessage<Task> = /*@__PURE__*/
-  messageDesc(file_rights_notify_v1_notify, 2);
+  messageDesc(file_rights_notify_v1_notify, 3);
 
 /**
  * @generated from message rights.notify.v1.CreateTasksRequest
@@ -158,7 +209,7 @@ export type CreateTasksRequest = Message<"rights.notify.v1.CreateTasksRequest"> 
  * Use `create(CreateTasksRequestSchema)` to create a new message.
  */
 export const CreateTasksRequestSchema: GenMessage<CreateTasksRequest> = /*@__PURE__*/
-  messageDesc(file_rights_notify_v1_notify, 3);
+  messageDesc(file_rights_notify_v1_notify, 4);
 
 /**
  * @generated from message rights.notify.v1.CreateTasksResponse
@@ -175,7 +226,7 @@ export type CreateTasksResponse = Message<"rights.notify.v1.CreateTasksResponse"
  * Use `create(CreateTasksResponseSchema)` to create a new message.
  */
 export const CreateTasksResponseSchema: GenMessage<CreateTasksResponse> = /*@__PURE__*/
-  messageDesc(file_rights_notify_v1_notify, 4);
+  messageDesc(file_rights_notify_v1_notify, 5);
 
 /**
  * @generated from message rights.notify.v1.CreateTasksResponse.Outcome
@@ -204,7 +255,7 @@ export type CreateTasksResponse_Outcome = Message<"rights.notify.v1.CreateTasksR
  * Use `create(CreateTasksResponse_OutcomeSchema)` to create a new message.
  */
 export const CreateTasksResponse_OutcomeSchema: GenMessage<CreateTasksResponse_Outcome> = /*@__PURE__*/
-  messageDesc(file_rights_notify_v1_notify, 4, 0);
+  messageDesc(file_rights_notify_v1_notify, 5, 0);
 
 /**
  * @generated from message rights.notify.v1.ListTasksRequest
@@ -238,7 +289,7 @@ export type ListTasksRequest = Message<"rights.notify.v1.ListTasksRequest"> & {
  * Use `create(ListTasksRequestSchema)` to create a new message.
  */
 export const ListTasksRequestSchema: GenMessage<ListTasksRequest> = /*@__PURE__*/
-  messageDesc(file_rights_notify_v1_notify, 5);
+  messageDesc(file_rights_notify_v1_notify, 6);
 
 /**
  * @generated from message rights.notify.v1.ListTasksResponse
@@ -255,7 +306,7 @@ export type ListTasksResponse = Message<"rights.notify.v1.ListTasksResponse"> & 
  * Use `create(ListTasksResponseSchema)` to create a new message.
  */
 export const ListTasksResponseSchema: GenMessage<ListTasksResponse> = /*@__PURE__*/
-  messageDesc(file_rights_notify_v1_notify, 6);
+  messageDesc(file_rights_notify_v1_notify, 7);
 
 /**
  * @generated from message rights.notify.v1.RetryTaskRequest
@@ -272,7 +323,7 @@ export type RetryTaskRequest = Message<"rights.notify.v1.RetryTaskRequest"> & {
  * Use `create(RetryTaskRequestSchema)` to create a new message.
  */
 export const RetryTaskRequestSchema: GenMessage<RetryTaskRequest> = /*@__PURE__*/
-  messageDesc(file_rights_notify_v1_notify, 7);
+  messageDesc(file_rights_notify_v1_notify, 8);
 
 /**
  * @generated from message rights.notify.v1.RetryTaskResponse
@@ -289,7 +340,7 @@ export type RetryTaskResponse = Message<"rights.notify.v1.RetryTaskResponse"> & 
  * Use `create(RetryTaskResponseSchema)` to create a new message.
  */
 export const RetryTaskResponseSchema: GenMessage<RetryTaskResponse> = /*@__PURE__*/
-  messageDesc(file_rights_notify_v1_notify, 8);
+  messageDesc(file_rights_notify_v1_notify, 9);
 
 /**
  * @generated from enum rights.notify.v1.TaskType
@@ -308,6 +359,8 @@ export enum TaskType {
   SERVICE_COMPLETE = 1,
 
   /**
+   * A make-code notice (制码通知) by SMS through the SMS gateway, to the order's mobile number.
+   *
    * @generated from enum value: TASK_TYPE_SMS = 2;
    */
   SMS = 2,
@@ -357,7 +410,8 @@ export const TaskStateSchema: GenEnum<TaskState> = /*@__PURE__*/
 
 /**
  * Durable notification tasks: delivered with retries and backoff, dead after the last attempt until an operator
- * retries them. Task type 1 tells PSBC a service is complete; SMS notices and channel callbacks come later.
+ * retries them. Task type 1 tells PSBC a service is complete; type 2 sends a make-code notice by SMS; channel
+ * callbacks come later.
  *
  * @generated from service rights.notify.v1.NotifyService
  */

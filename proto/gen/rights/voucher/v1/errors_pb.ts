@@ -9,7 +9,7 @@ import { enumDesc, fileDesc } from "@bufbuild/protobuf/codegenv2";
  * Describes the file rights/voucher/v1/errors.proto.
  */
 export const file_rights_voucher_v1_errors: GenFile = /*@__PURE__*/
-  fileDesc("Ch5yaWdodHMvdm91Y2hlci92MS9lcnJvcnMucHJvdG8SEXJpZ2h0cy52b3VjaGVyLnYxKo4CCgxWb3VjaGVyRXJyb3ISHQoZVk9VQ0hFUl9FUlJPUl9VTlNQRUNJRklFRBAAEiMKH1ZPVUNIRVJfRVJST1JfUEFSQU1FVEVSX0lOVkFMSUQQARIbChdWT1VDSEVSX0VSUk9SX05PVF9GT1VORBACEhgKFFZPVUNIRVJfRVJST1JfVk9JREVEEAMSGgoWVk9VQ0hFUl9FUlJPUl9SRURFRU1FRBAEEiAKHFZPVUNIRVJfRVJST1JfQ0hBTk5FTF9GQUlMRUQQBRIiCh5WT1VDSEVSX0VSUk9SX0NIQU5ORUxfUkVKRUNURUQQBhIhCh1WT1VDSEVSX0VSUk9SX05PVElDRV9SRVBMQVlFRBAHYgZwcm90bzM");
+  fileDesc("Ch5yaWdodHMvdm91Y2hlci92MS9lcnJvcnMucHJvdG8SEXJpZ2h0cy52b3VjaGVyLnYxKqADCgxWb3VjaGVyRXJyb3ISHQoZVk9VQ0hFUl9FUlJPUl9VTlNQRUNJRklFRBAAEiMKH1ZPVUNIRVJfRVJST1JfUEFSQU1FVEVSX0lOVkFMSUQQARIbChdWT1VDSEVSX0VSUk9SX05PVF9GT1VORBACEhgKFFZPVUNIRVJfRVJST1JfVk9JREVEEAMSGgoWVk9VQ0hFUl9FUlJPUl9SRURFRU1FRBAEEiAKHFZPVUNIRVJfRVJST1JfQ0hBTk5FTF9GQUlMRUQQBRIiCh5WT1VDSEVSX0VSUk9SX0NIQU5ORUxfUkVKRUNURUQQBhIhCh1WT1VDSEVSX0VSUk9SX05PVElDRV9SRVBMQVlFRBAHEhsKF1ZPVUNIRVJfRVJST1JfRFVQTElDQVRFEAgSIwofVk9VQ0hFUl9FUlJPUl9SRUZFUkVOQ0VfSU5WQUxJRBAJEiUKIVZPVUNIRVJfRVJST1JfRVJQX1VOQVVUSEVOVElDQVRFRBAKEicKI1ZPVUNIRVJfRVJST1JfUlVMRV9WRVJTSU9OX0NPTkZMSUNUEBRiBnByb3RvMw");
 
 /**
  * Why a voucher service call failed (the ErrorDetail reasons of domain "rights.voucher.v1.VoucherError").
@@ -71,6 +71,36 @@ export enum VoucherError {
    * @generated from enum value: VOUCHER_ERROR_NOTICE_REPLAYED = 7;
    */
   NOTICE_REPLAYED = 7,
+
+  /**
+   * A back-office insert or update would repeat a unique key (a channel's name, an ebuyActivityId, a productId).
+   *
+   * @generated from enum value: VOUCHER_ERROR_DUPLICATE = 8;
+   */
+  DUPLICATE = 8,
+
+  /**
+   * A record the call names or refers to (a sale channel, send channel, template, activity) does not exist, or
+   * is disabled where an active one is needed.
+   *
+   * @generated from enum value: VOUCHER_ERROR_REFERENCE_INVALID = 9;
+   */
+  REFERENCE_INVALID = 9,
+
+  /**
+   * A back-office call's app, timestamp, nonce, signature or grant did not check out.
+   *
+   * @generated from enum value: VOUCHER_ERROR_ERP_UNAUTHENTICATED = 10;
+   */
+  ERP_UNAUTHENTICATED = 10,
+
+  /**
+   * WHALE rules (rules.proto; an unknown rule id is REFERENCE_INVALID), numbered from 20 so code making's
+   * reasons fit below: an update named the version it changes (expected_version) and the rule moved on since.
+   *
+   * @generated from enum value: VOUCHER_ERROR_RULE_VERSION_CONFLICT = 20;
+   */
+  RULE_VERSION_CONFLICT = 20,
 }
 
 /**

@@ -1,0 +1,224 @@
+// What each step of a booking costs, checkouts side by side in one run:
+//   npm run build && node bench/booking-steps.js [checkout …]      (default: this one; each must be built)
+// Each checkout's own Bookings use case runs on the real PostgreSQL and Redis (its OrderStore, its lock, its
+// outbox relay publishing to the in-process bus), with PSBC and the voucher service answering at once in
+// memory, so what is left is our own round trips. Bookings of fresh codes run one at a time (latency is cost,
+// not queueing); every PostgreSQL round trip is counted and timed by the step that made it. Rounds interleave
+// the checkouts (A, B, A, B, …). BENCH_BOOKINGS (default 300), BENCH_ROUNDS (default 2),
+// BENCH_DATABASE_ADMIN_URL, REDIS_URL.
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import pg from "pg";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const env = process.env;
+const ADMIN_URL = env.BENCH_DATABASE_ADMIN_URL || "postgres://postgres@127.0.0.1:5432/test";
+const REDIS_URL = env.REDIS_URL || "redis://127.0.0.1:6379";
+const AES = { key: "bench-aes-key-16", iv: "bench-aes-iv-016" };
+const TYPE = "310001";
+
+/** Counts and times the round trips made through `db`, each under the step running at the time. */
+function countingDatabase(db, tally) {
+  const trip = async (run) => {
+    const started = performance.now();
+    try {
+      return await run();
+    } finally {
+      tally.add(performance.now() - started);
+    }
+  };
+  return {
+    ...db,
+    query: (text, params) => trip(() => db.query(text, params)),
+    transaction: (fn) => {
+      // BEGIN and COMMIT are round trips of their own.
+      tally.add(0, 2);
+      return db.transaction((tx) => fn({ ...tx, query: (text, params) => trip(() => tx.query(text, params)) }));
+    },
+  };
+}
+
+class Tally {
+  constructor() {
+    this.steps = new Map();
+    this.current = "other";
+  }
+  step(name) {
+    const entry = this.steps.get(name) ?? { calls: 0, trips: 0, ms: 0, tripMs: 0 };
+    this.steps.set(name, entry);
+    return entry;
+  }
+  add(ms, trips = 1) {
+    const entry = this.step(this.current);
+    entry.trips += trips;
+    entry.tripMs += ms;
+  }
+  /** Runs `fn` as `name`: its wall time and the round trips it made. */
+  async timed(name, fn) {
+    const outer = this.current;
+    this.current = name;
+    const started = performance.now();
+    try {
+      return await fn();
+    } finally {
+      const entry = this.step(name);
+      entry.calls += 1;
+      entry.ms += performance.now() - started;
+      this.current = outer;
+    }
+  }
+}
+
+/** Wraps every method of `object` (own and prototype) to run as a step named `prefix.method`. */
+function timeMethods(object, prefix, tally) {
+  const proto = Object.getPrototypeOf(object);
+  for (const name of Object.getOwnPropertyNames(proto)) {
+    if (name === "constructor" || typeof object[name] !== "function") continue;
+    const method = object[name].bind(object);
+    object[name] = (...args) => tally.timed(`${prefix}.${name}`, () => method(...args));
+  }
+  return object;
+}
+
+async function runOne(checkout) {
+  const from = (module) => import(pathToFileURL(join(checkout, "dist", module)).href);
+  const { create } = await import("@bufbuild/protobuf");
+  const { openDatabase } = await from("services/common/database.js");
+  const { migrate } = await from("services/common/migrate.js");
+  const { createLockService } = await from("services/common/lock.js");
+  const { createLogger } = await from("services/common/logger.js");
+  const { connectEventBus } = await from("services/common/bus.js");
+  const { OutboxRelay } = await from("services/common/outbox.js");
+  const { systemClock } = await from("services/common/clock.js");
+  const { Bookings } = await from("services/order/bookings.js");
+  const { OrderStore, ORDER_SCHEMA } = await from("services/order/order-store.js");
+  const { encryptRightsRequest } = await from("services/order/psbc/rights-request.js");
+  const { RightsEnvelopeSchema } = await from("proto/gen/rights/order/v1/order_pb.js");
+  const { ServiceTypes } = await from("services/order/service-types.js");
+  const { KeyRing, decodeKek } = await from("services/common/key-ring.js");
+  const { DEVELOPMENT_SERVICE_TYPE_KEK } = await from("services/platform/development-kek.js");
+  const bookings = Number(env.BENCH_BOOKINGS ?? 300);
+  const logger = createLogger("booking-steps", "warn");
+
+  const name = `steps_${Date.now()}_${randomBytes(3).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const tally = new Tally();
+  const relayTally = new Tally();
+  let db;
+  let lock;
+  let relay;
+  try {
+    db = await openDatabase({ url: url.toString(), poolSize: 4, logger });
+    await migrate(db, { schema: ORDER_SCHEMA, migrationsDir: join(checkout, "dist/services/order/migrations"), logger });
+    const bus = await connectEventBus({ streams: [{ name: "ORDER", subjects: ["order.>"] }], name: "booking-steps", logger });
+    relay = new OutboxRelay({ db: countingDatabase(db, relayTally), schema: ORDER_SCHEMA, bus, logger });
+    relay.start();
+    lock = createLockService({ url: REDIS_URL, prefix: `bench:steps:${name}:`, logger });
+    const timedLock = {
+      acquire: (key, options) =>
+        tally.timed("redis: lock (SET NX)", async () => {
+          const lease = await lock.acquire(key, options);
+          if (!lease) return lease;
+          const release = lease.release.bind(lease);
+          // A plain object would lose the lease's getters (signal, waited): wrap it instead.
+          return new Proxy(lease, {
+            get: (target, prop) => (prop === "release" ? () => tally.timed("redis: release (script)", release) : Reflect.get(target, prop, target)),
+          });
+        }),
+      ping: () => lock.ping(),
+      close: () => lock.close(),
+    };
+    const serviceType = {
+      type: TYPE,
+      name: "bench service",
+      aesKey: AES.key,
+      aesIv: AES.iv,
+      providerCode: "A101",
+      validityDays: 30,
+      strictMac: true,
+      voucherTemplateId: "T1",
+      sendChannel: "sms",
+    };
+    // Registered as the admin RPC would (the order row refers to it); read from memory during the run.
+    await new ServiceTypes({ db, keys: new KeyRing(decodeKek(DEVELOPMENT_SERVICE_TYPE_KEK)), logger }).put(serviceType);
+    const orders = timeMethods(new OrderStore(countingDatabase(db, tally), systemClock), "pg: OrderStore", tally);
+    const use = new Bookings({
+      serviceTypes: { require: async () => serviceType },
+      orders,
+      lock: timedLock,
+      psbc: { bookService: async ({ orderNo }) => ({ psbcOrderNo: `P${orderNo}` }) },
+      vouchers: { issueVoucher: async ({ orderNo }) => ({ voucher: { voucherNo: `V${orderNo}`, url: `https://v.example/${orderNo}` } }) },
+      logger,
+      eventsWritten: () => relay.kick(),
+    });
+    const envelopeOf = (code) =>
+      create(RightsEnvelopeSchema, {
+        type: TYPE,
+        request: encryptRightsRequest({ type: TYPE, code, mac: "bench-customer" }, AES),
+        channel: "12",
+        tranChnl: "12",
+        backUrl: "https://mobile.psbc.com/back",
+        instType: "01",
+        provinceInstNo: "100000",
+      });
+    const codes = Array.from({ length: bookings + 20 }, (_, i) => `ST${name.slice(-6)}-${i}`);
+    // Warm-up: JIT, pools, prepared statements; not counted.
+    for (const code of codes.slice(0, 20)) await use.book(envelopeOf(code));
+    tally.steps.clear();
+    relayTally.steps.clear();
+    const envelopes = codes.slice(20).map(envelopeOf);
+    const started = performance.now();
+    for (const envelope of envelopes) await tally.timed("booking (all of it)", () => use.book(envelope));
+    const ms = performance.now() - started;
+    // The last kicks' batches.
+    await new Promise((r) => setTimeout(r, 300));
+    await relay.stop();
+    return { bookings, msPerBooking: ms / bookings, steps: Object.fromEntries(tally.steps), relay: Object.fromEntries(relayTally.steps) };
+  } finally {
+    await relay?.stop();
+    await lock?.close();
+    await db?.close();
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+if (process.argv[2] === "--run") {
+  const result = await runOne(resolve(process.argv[3]));
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(0);
+}
+
+const checkouts = (process.argv.length > 2 ? process.argv.slice(2) : [ROOT]).map((dir) => resolve(dir));
+const rounds = Number(env.BENCH_ROUNDS ?? 2);
+const results = new Map(checkouts.map((dir) => [dir, []]));
+for (let round = 1; round <= rounds; round++) {
+  for (const dir of checkouts) {
+    const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--run", dir], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    if (run.status !== 0) throw new Error(`booking-steps failed for ${dir}`);
+    const result = JSON.parse(run.stdout.trim().split("\n").pop());
+    results.get(dir).push(result);
+    process.stdout.write(`round ${round} ${dir}: ${result.msPerBooking.toFixed(2)} ms a booking\n`);
+  }
+}
+
+const us = (ms) => `${Math.round(ms * 1000)}`;
+for (const dir of checkouts) {
+  const runs = results.get(dir);
+  process.stdout.write(`\n${dir} (${runs.length} run(s) of ${runs[0].bookings} bookings, one at a time; per booking, mean of the runs)\n`);
+  process.stdout.write(`${"step".padEnd(40)}${"calls".padStart(7)}${"pg trips".padStart(10)}${"µs".padStart(9)}${"pg µs".padStart(9)}\n`);
+  const names = [...new Set(runs.flatMap((r) => Object.keys(r.steps)))];
+  for (const name of names) {
+    const mean = (field) => runs.reduce((sum, r) => sum + (r.steps[name]?.[field] ?? 0) / r.bookings, 0) / runs.length;
+    process.stdout.write(`${name.padEnd(40)}${mean("calls").toFixed(2).padStart(7)}${mean("trips").toFixed(2).padStart(10)}${us(mean("ms")).padStart(9)}${us(mean("tripMs")).padStart(9)}\n`);
+  }
+  const relayTrips = runs.reduce((sum, r) => sum + Object.values(r.relay).reduce((s, e) => s + e.trips, 0) / r.bookings, 0) / runs.length;
+  const relayMs = runs.reduce((sum, r) => sum + Object.values(r.relay).reduce((s, e) => s + e.tripMs, 0) / r.bookings, 0) / runs.length;
+  process.stdout.write(`${"outbox relay (per booking's event)".padEnd(40)}${"".padStart(7)}${relayTrips.toFixed(2).padStart(10)}${"".padStart(9)}${us(relayMs).padStart(9)}\n`);
+}

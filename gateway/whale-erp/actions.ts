@@ -1,0 +1,40 @@
+import type { ErpAction } from "./action.js";
+import * as activity from "./actions/activity.js";
+import { auditQuery } from "./actions/audit.js";
+import * as saleChannel from "./actions/sale-channel.js";
+import * as sendChannel from "./actions/send-channel.js";
+import { noticeActions } from "./actions/make-notices.js";
+import { ruleActions } from "./actions/rules.js";
+import * as template from "./actions/template.js";
+
+/**
+ * Every back-office action, by its path segment: one line each. The rules (createRule) and codes
+ * (makeNotifyQuery, makeNotifyRetry, verifyNotifyQuery) actions join here.
+ */
+export const erpActions: readonly ErpAction[] = [
+  saleChannel.saleChanneInsert,
+  saleChannel.saleChannelQuery,
+  saleChannel.saleChannelUpdate,
+  saleChannel.saleChannelEnable,
+  saleChannel.saleChannelDisable,
+  sendChannel.sendChanneInsert,
+  sendChannel.sendChannelQuery,
+  sendChannel.sendChannelUpdate,
+  sendChannel.sendChannelEnable,
+  sendChannel.sendChannelDisable,
+  template.templateInsert,
+  template.templateQuery,
+  template.templateUpdate,
+  template.templateEnable,
+  template.templateDisable,
+  activity.activityInsert,
+  activity.activityQuery,
+  activity.activityUpdate,
+  activity.activityEnable,
+  activity.activityDisable,
+  activity.activityTemplateBind,
+  activity.activityTemplateUnbind,
+  auditQuery,
+  ...ruleActions,
+  ...noticeActions,
+];

@@ -1,0 +1,146 @@
+import type { CallOptions, Client } from "@connectrpc/connect";
+import { formatBusinessTime } from "../../common/clock.js";
+import type { Database } from "../../common/database.js";
+import type { Logger } from "../../common/logger.js";
+import { NotifyService, TaskState, TaskType } from "../../../proto/gen/rights/notify/v1/notify_pb.js";
+import { VoucherError, voucherError } from "../errors.js";
+import type { CodeOrderRecord, CodeOrderStatus, CodeOrderStore } from "./code-order-store.js";
+
+export interface MakeNoticeView {
+  notifyId: string;
+  order: CodeOrderRecord;
+  notified: boolean;
+  canVoid: boolean;
+  returnCode: "00" | "99";
+  status: string;
+}
+
+const STATUS_TEXT: Record<CodeOrderStatus, string> = { MAKING: "制码中", MADE: "制码成功", FAILED: "制码失败" };
+
+/** The SMS payload's limit (notify's SmsNotice.message). */
+const MESSAGE_MAX = 500;
+
+/**
+ * 制码通知: an order made with notifyType.mobilePhone gets one SMS task (type 2) at the notify service, to that
+ * number only, its notice id the order's tradeNo (one waiting task per notice). Handed over right after the
+ * codes are recorded; an order whose hand-over failed is handed over by the notice job (`queueDue`), so a
+ * notify outage delays a notice and never loses it. The text holds the codes and is never logged.
+ */
+export class MakeCodeNotices {
+  constructor(
+    private readonly deps: {
+      db: Database;
+      notify: Client<typeof NotifyService>;
+      orders: CodeOrderStore;
+      callOptions: () => CallOptions;
+      logger: Logger;
+    },
+  ) {}
+
+  /** Hands one made order's latest notice over; logs (ids only) and leaves it to the job when notify fails. */
+  async queue(order: CodeOrderRecord): Promise<void> {
+    if (!order.orderMobile || order.status !== "MADE") return;
+    const noticeId = noticeIdOf(order.tradeNo, order.noticeRetries);
+    try {
+      await this.deps.notify.createTasks(
+        {
+          tasks: [
+            {
+              type: TaskType.SMS,
+              payload: {
+                case: "sms",
+                value: { noticeId, saleChannelOrderId: order.saleChannelOrderId, mobile: order.orderMobile, message: messageOf(order) },
+              },
+            },
+          ],
+        },
+        this.deps.callOptions(),
+      );
+      await this.deps.db.query(`UPDATE vouchers.code_order SET notice_queued_at = now() WHERE trade_no = $1`, [order.tradeNo]);
+    } catch (err) {
+      this.deps.logger.warn({ tradeNo: order.tradeNo, err: err instanceof Error ? err.message : String(err) }, "make-code notice not handed to notify; the notice job retries");
+    }
+  }
+
+  /** The ERP's makeNotifyRetry: a new notice (the next id), to the order's own number only. */
+  async retry(order: CodeOrderRecord, countRetry: () => Promise<number>): Promise<CodeOrderRecord> {
+    if (!order.orderMobile || order.status !== "MADE") return order;
+    const retried = { ...order, noticeRetries: await countRetry() };
+    await this.queue(retried);
+    return retried;
+  }
+
+  /** Whether any notice of the order (the first or a re-send) was delivered. */
+  async delivered(order: CodeOrderRecord): Promise<boolean> {
+    if (!order.orderMobile) return false;
+    const ids = Array.from({ length: order.noticeRetries + 1 }, (_, n) => noticeIdOf(order.tradeNo, n));
+    const { tasks } = await this.deps.notify.listTasks({ type: TaskType.SMS, codes: ids, limit: ids.length }, this.deps.callOptions());
+    return tasks.some((task) => task.state === TaskState.DELIVERED);
+  }
+
+  /** makeNotifyQuery (or, `verify`, verifyNotifyQuery) of the latest order of a sale channel order id. */
+  async noticeOf(saleChannelOrderId: string, verify: boolean): Promise<MakeNoticeView> {
+    const order = await this.deps.orders.findLatestByOrderId(saleChannelOrderId);
+    if (!order) throw voucherError(VoucherError.REFERENCE_INVALID, `saleChannelOrderId ${saleChannelOrderId}: no make-code order`);
+    return this.view(order, verify);
+  }
+
+  /** makeNotifyRetry: the notice sent again, then answered as makeNotifyQuery. */
+  async retryOf(saleChannelOrderId: string): Promise<MakeNoticeView> {
+    const order = await this.deps.orders.findLatestByOrderId(saleChannelOrderId);
+    if (!order) throw voucherError(VoucherError.REFERENCE_INVALID, `saleChannelOrderId ${saleChannelOrderId}: no make-code order`);
+    if (!order.orderMobile) throw voucherError(VoucherError.PARAMETER_INVALID, `saleChannelOrderId ${saleChannelOrderId}: the order asked for no SMS notice`);
+    const retried = await this.retry(order, () => this.deps.orders.countNoticeRetry(order.tradeNo));
+    return this.view(retried, false);
+  }
+
+  private async view(order: CodeOrderRecord, verify: boolean): Promise<MakeNoticeView> {
+    // Verify (redemption) notices start with redemption (part 2): none yet.
+    const notified = verify ? false : await this.delivered(order);
+    return {
+      notifyId: verify || !order.orderMobile ? "" : noticeIdOf(order.tradeNo, order.noticeRetries),
+      order,
+      notified,
+      canVoid: order.status === "MADE" && order.codes.every((code) => code.status === "00"),
+      returnCode: order.status === "MADE" ? "00" : "99",
+      status: STATUS_TEXT[order.status],
+    };
+  }
+
+  /** The notice job: orders made at least `minAgeMs` ago whose notice was never handed over, oldest first. */
+  async queueDue(read: (tradeNo: string) => Promise<CodeOrderRecord | undefined>, minAgeMs: number, limit: number): Promise<number> {
+    const { rows } = await this.deps.db.query<{ trade_no: string }>(
+      `SELECT trade_no FROM vouchers.code_order
+        WHERE status = 'MADE' AND order_mobile IS NOT NULL AND notice_queued_at IS NULL
+          AND created_at < now() - make_interval(secs => $1::double precision / 1000)
+        ORDER BY created_at LIMIT $2`,
+      [minAgeMs, limit],
+    );
+    for (const { trade_no } of rows) {
+      const order = await read(trade_no);
+      if (order) await this.queue(order);
+    }
+    return rows.length;
+  }
+}
+
+/** Notice 0 is the order's tradeNo; the ERP's re-sends are `<tradeNo>.<n>` (a delivered notice is never re-queued under its id). */
+export function noticeIdOf(tradeNo: string, n: number): string {
+  return n === 0 ? tradeNo : `${tradeNo}.${n}`;
+}
+
+/** The SMS text: the codes while they fit in one message, then how many more there are. */
+export function messageOf(order: Pick<CodeOrderRecord, "ticketName" | "validEnd" | "codes">): string {
+  const until = formatBusinessTime(order.validEnd);
+  const head = `【WHALE】您的${order.ticketName}券码：`;
+  const tail = `，有效期至${until.slice(0, 4)}-${until.slice(4, 6)}-${until.slice(6, 8)}。`;
+  const shown: string[] = [];
+  for (const [i, { code }] of order.codes.entries()) {
+    const more = order.codes.length - i - 1;
+    const candidate = [...shown, code].join("、") + (more > 0 ? `等${order.codes.length}个` : "");
+    if ((head + candidate + tail).length > MESSAGE_MAX) break;
+    shown.push(code);
+  }
+  const rest = order.codes.length - shown.length;
+  return head + shown.join("、") + (rest > 0 ? `等${order.codes.length}个` : "") + tail;
+}

@@ -1,0 +1,236 @@
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { toBinary } from "@bufbuild/protobuf";
+import type { Clock } from "../../common/clock.js";
+import type { Queryable } from "../../common/database.js";
+import type { Logger } from "../../common/logger.js";
+import { UpstreamError } from "../../common/upstream-http.js";
+import { MakeCodeRequestSchema, type MakeCodeRequest } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
+import { RECORD_ID, type CatalogueStore, type Activity } from "../catalogue/catalogue-store.js";
+import type { SendChannel as SendChannelRecord } from "../catalogue/catalogue-store.js";
+import { MAKE_CODE_SCENE, type QuotaGate } from "../rules/quota-gate.js";
+import type { SendChannel } from "../channels/send-channel.js";
+import { CodeError, codeError } from "./errors.js";
+import type { CodeOrderRecord, CodeOrderStore } from "./code-order-store.js";
+
+/** The make-code request's limits (the seed's "小于64个字符" and what a synchronous call can make in its deadline). */
+export const MAKE_CODE_LIMITS = {
+  /** The seed's makeNotifyQuery: 小于64个字符 (the same id). */
+  saleChannelOrderId: 63,
+  requestId: 64,
+  saleChannelItemId: 64,
+  maxValidDays: 3660,
+  maxCommissionDays: 365,
+  /** Codes per synchronous make-code; more is a bulk job (sendType 2). */
+  maxCodeNum: 100,
+} as const;
+
+/** Mainland mobile numbers: 11 digits from 1. */
+const MOBILE = /^1\d{10}$/;
+/** Printable, without the bytes PostgreSQL refuses (NUL) or that break a log line. */
+const SAFE_TEXT = /^[\x21-\x7e]+$/;
+const DAY_MS = 86_400_000;
+const BUSINESS_OFFSET_MS = 8 * 3_600_000;
+
+export interface MakeCodeDeps {
+  orders: CodeOrderStore;
+  catalogue: CatalogueStore;
+  /** Reads the activity that offers a template to a sale channel (catalogue tables, same schema). */
+  db: Queryable;
+  quota: QuotaGate;
+  /** The adapter for a send channel of the catalogue. */
+  channelFor(record: SendChannelRecord): Promise<SendChannel>;
+  clock: Clock;
+  logger: Logger;
+  /** How long one caller may hold an order while it makes the codes; repeats wait up to this for its answer. */
+  leaseMs: number;
+  /** Told of each order made (the SMS notice). */
+  onMade?(order: CodeOrderRecord): Promise<void>;
+}
+
+/**
+ * 制码: a sale channel orders codes of a template. The story: the request is checked; a repeat of an order
+ * answers what the first made (another request under the same order id is refused); the sale channel, the
+ * template and an activity of the channel offering it must be active and in their validity; the make-code
+ * quotas are reserved; the codes are made through the template's send channel (a failure gives the quota back);
+ * the order is recorded made with its codes.
+ */
+export class MakeCodes {
+  constructor(private readonly deps: MakeCodeDeps) {}
+
+  async make(request: MakeCodeRequest): Promise<CodeOrderRecord> {
+    check(request);
+    const requestHash = requestHashOf(request);
+    const deadline = Date.now() + this.deps.leaseMs;
+    for (;;) {
+      const existing = await this.deps.orders.find(request.saleChannelId, request.saleChannelOrderId);
+      if (existing) {
+        if (existing.requestHash !== requestHash) {
+          throw codeError(CodeError.DUPLICATE_ORDER, `saleChannelOrderId ${request.saleChannelOrderId} was used for another request`);
+        }
+        if (existing.status === "MADE") return existing;
+        const claimed = await this.deps.orders.reclaim(existing.tradeNo, this.deps.leaseMs);
+        if (claimed) return this.makeClaimed(claimed);
+        // Another caller is making them: its answer is ours once it lands.
+        if (Date.now() > deadline) throw codeError(CodeError.IN_PROGRESS, "this order's codes are being made; repeat the request in a moment");
+        await sleep(50);
+        continue;
+      }
+      const offer = await this.offerOf(request);
+      const created = await this.deps.orders.create({ ...offer, requestHash }, this.deps.leaseMs);
+      if (created) return this.makeClaimed(created);
+    }
+  }
+
+  async get(saleChannelId: string, saleChannelOrderId: string): Promise<CodeOrderRecord> {
+    const order = await this.deps.orders.find(saleChannelId, saleChannelOrderId);
+    if (!order) throw codeError(CodeError.NOT_FOUND, `no make-code order ${saleChannelOrderId}`);
+    return order;
+  }
+
+  /** What the order will make: from the request and the catalogue, refused when anything is missing or inactive. */
+  private async offerOf(request: MakeCodeRequest) {
+    const item = request.item;
+    if (!item) throw codeError(CodeError.PARAMETER_INVALID, "item is required");
+    const now = this.deps.clock.now();
+    const saleChannel = await this.deps.catalogue.findSaleChannel(request.saleChannelId);
+    if (!saleChannel?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `sale channel ${request.saleChannelId} is missing or inactive`);
+    const template = await this.deps.catalogue.findTemplate(item.ticketId);
+    if (!template?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: no active template`);
+    if (template.sendType !== 1) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: a bulk (sendType 2) template is not made per call`);
+    const sendChannel = await this.deps.catalogue.findSendChannel(template.sendChannelId);
+    if (!sendChannel?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: its send channel is inactive`);
+    const activity = await this.activityOffering(request.saleChannelId, template.templateId, now);
+    if (!activity) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: no active activity of the sale channel offers it now`);
+
+    // Valid from the start of the business day `commissionDate` days on, for validDays days, within the activity.
+    const today = Math.floor((now.getTime() + BUSINESS_OFFSET_MS) / DAY_MS) * DAY_MS - BUSINESS_OFFSET_MS;
+    const validStart = new Date(today + Number(item.commissionDate) * DAY_MS);
+    const validEnd = new Date(Math.min(validStart.getTime() + item.validDays * DAY_MS, activity.validEnd.getTime()));
+    if (validStart >= validEnd) throw codeError(CodeError.NOT_AVAILABLE, `activity ${activity.activityId} ends before the codes would become valid`);
+    const useTimes = Number(template.config.useTimes);
+    return {
+      saleChannelId: request.saleChannelId,
+      saleChannelOrderId: request.saleChannelOrderId,
+      requestId: request.requestId,
+      saleChannelItemId: item.saleChannelItemId,
+      templateId: template.templateId,
+      activityId: activity.activityId,
+      sendChannelId: sendChannel.sendChannelId,
+      ticketName: template.name,
+      activityName: activity.name,
+      codeNum: item.codeNum || 1,
+      useTimes: Number.isInteger(useTimes) && useTimes > 0 ? useTimes : 1,
+      validStart,
+      validEnd,
+      orderMobile: request.mobilePhone || null,
+      createdAt: now,
+    };
+  }
+
+  /** The sale channel's active activity offering the template now; the earliest made when several do. */
+  private async activityOffering(saleChannelId: string, templateId: string, now: Date): Promise<Activity | undefined> {
+    const { rows } = await this.deps.db.query<{ activity_id: string }>(
+      `SELECT a.activity_id::text FROM vouchers.activity a JOIN vouchers.activity_template t USING (activity_id)
+        WHERE a.sale_channel_id = $1 AND t.template_id = $2 AND a.is_active AND a.valid_start <= $3 AND a.valid_end > $3
+        ORDER BY a.activity_id LIMIT 1`,
+      [saleChannelId, templateId, now],
+    );
+    return rows[0] && this.deps.catalogue.findActivity(rows[0].activity_id);
+  }
+
+  /** This caller holds the order: quota, then the codes, then the record. */
+  private async makeClaimed(order: CodeOrderRecord): Promise<CodeOrderRecord> {
+    const template = await this.deps.catalogue.findTemplate(order.templateId);
+    const record = await this.deps.catalogue.findSendChannel(order.sendChannelId);
+    if (!template || !record) {
+      await this.deps.orders.recordFailed(order, "template or send channel gone");
+      throw codeError(CodeError.NOT_AVAILABLE, "the template or its send channel is gone");
+    }
+    const decision = await this.deps.quota.reserve({
+      scene: MAKE_CODE_SCENE,
+      subjects: [
+        { sceneKey: "saleChannel", sceneItemKey: order.saleChannelId },
+        { sceneKey: "activity", sceneItemKey: order.activityId },
+        { sceneKey: "template", sceneItemKey: order.templateId },
+      ],
+      keys: { ScenceLimit: order.saleChannelId, ActivityLimit: order.activityId },
+      count: order.codeNum,
+      amountFen: order.codeNum * template.faceValue,
+      at: order.createdAt,
+      reference: `${order.saleChannelId}:${order.saleChannelOrderId}:${order.attempt}`,
+    });
+    if (!decision.ok) {
+      await this.deps.orders.recordFailed(order, `quota: rule ${decision.ruleId} ${decision.field}`);
+      throw codeError(CodeError.QUOTA_EXCEEDED, decision.message);
+    }
+    let made;
+    try {
+      const channel = await this.deps.channelFor(record);
+      made = await channel.makeCodes({
+        // One id per order at the channel, the same on every claim: a retry after a lost answer gets the same codes.
+        sendChannelOrderId: order.tradeNo,
+        whaleTradeNo: order.tradeNo,
+        saleChannelId: order.saleChannelId,
+        sendChannelId: order.sendChannelId,
+        saleChannelItemId: order.saleChannelItemId,
+        productRef: template.productId,
+        codeNum: order.codeNum,
+        useTimes: order.useTimes,
+        validStart: order.validStart,
+        validEnd: order.validEnd,
+        createdAt: order.createdAt,
+      });
+    } catch (err) {
+      await this.deps.quota.release(decision.reservationId);
+      const why = err instanceof UpstreamError ? `${err.kind} ${err.code}` : err instanceof Error ? err.message : String(err);
+      await this.deps.orders.recordFailed(order, `send channel: ${why}`);
+      this.deps.logger.warn({ tradeNo: order.tradeNo, sendChannelId: order.sendChannelId, why }, "make-code failed at the send channel; quota released");
+      throw codeError(CodeError.CHANNEL_FAILED, `send channel ${order.sendChannelId} failed to make the codes`);
+    }
+    const recorded = await this.deps.orders.recordMade(order, made);
+    // Counts and ids only: a code never goes into a log line.
+    this.deps.logger.info({ tradeNo: order.tradeNo, saleChannelId: order.saleChannelId, codeNum: made.length }, "codes made");
+    await this.deps.onMade?.(recorded);
+    return recorded;
+  }
+}
+
+/**
+ * What tells a repeat from another request under the same order id: a digest of the request's protobuf encoding
+ * (deterministic for equal fields), so key order or spacing in the caller's JSON changes nothing.
+ */
+export function requestHashOf(request: MakeCodeRequest): string {
+  return createHash("sha256").update(toBinary(MakeCodeRequestSchema, request)).digest("hex");
+}
+
+/** The request's own limits, before any lookup; the message names the field and the rule. */
+function check(request: MakeCodeRequest): void {
+  const fail = (message: string): never => {
+    throw codeError(CodeError.PARAMETER_INVALID, message);
+  };
+  const text = (name: string, value: string, max: number) => {
+    if (value.length === 0) fail(`${name} is required`);
+    if (value.length > max) fail(`${name} must be shorter than ${max + 1} characters`);
+    if (!SAFE_TEXT.test(value)) fail(`${name} must be printable ASCII without spaces`);
+  };
+  if (!RECORD_ID.test(request.saleChannelId)) fail("sale channel id must be a record id");
+  text("saleChannelOrderId", request.saleChannelOrderId, MAKE_CODE_LIMITS.saleChannelOrderId);
+  text("requestId", request.requestId, MAKE_CODE_LIMITS.requestId);
+  if (request.mobilePhone !== "" && !MOBILE.test(request.mobilePhone)) fail("notifyType.mobilePhone must be 11 digits starting with 1");
+  const item = request.item;
+  if (!item) return fail("item is required");
+  text("item.saleChannelItemId", item.saleChannelItemId, MAKE_CODE_LIMITS.saleChannelItemId);
+  if (!/^\d{1,3}$/.test(item.commissionDate) || Number(item.commissionDate) > MAKE_CODE_LIMITS.maxCommissionDays) {
+    fail(`item.commissionDate must be a number of days from 0 to ${MAKE_CODE_LIMITS.maxCommissionDays}`);
+  }
+  if (!Number.isInteger(item.validDays) || item.validDays < 1 || item.validDays > MAKE_CODE_LIMITS.maxValidDays) {
+    fail(`item.validDays must be an integer from 1 to ${MAKE_CODE_LIMITS.maxValidDays}`);
+  }
+  if (!RECORD_ID.test(item.ticketId)) fail("item.ticketId must be a template id");
+  if (item.codeNum < 0 || item.codeNum > MAKE_CODE_LIMITS.maxCodeNum) fail(`item.codeNum must be from 1 to ${MAKE_CODE_LIMITS.maxCodeNum}`);
+  const funds = item.makeFundsChannel;
+  if (funds && [funds.channelBenefit, funds.merchantBenefit, funds.userRealAmount].some((fen) => fen < 0n)) {
+    fail("item.makeFundsChannel amounts must not be negative");
+  }
+}

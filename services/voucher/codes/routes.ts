@@ -1,0 +1,72 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { CodeOrderSchema, CodeService, MakeNoticeSchema, type CodeOrder, type MakeNotice } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
+import type { MakeCodeNotices, MakeNoticeView } from "./make-code-notices.js";
+import type { CodeOrderRecord } from "./code-order-store.js";
+import type { MakeCodes } from "./make-code.js";
+import type { SaleChannelSignatures } from "./sale-channel-signatures.js";
+
+export function codeServiceImpl(makeCodes: MakeCodes, signatures: SaleChannelSignatures, notices: MakeCodeNotices): ServiceImpl<typeof CodeService> {
+  return {
+    async makeCode(req) {
+      return { order: toMessage(await makeCodes.make(req)) };
+    },
+    async getCodeOrder(req) {
+      return { order: toMessage(await makeCodes.get(req.saleChannelId, req.saleChannelOrderId)) };
+    },
+    async authenticateSaleChannel(req) {
+      await signatures.verify(req.saleChannelId, req.body, req.signature);
+      return {};
+    },
+    async signForSaleChannel(req) {
+      return { signature: await signatures.sign(req.saleChannelId, req.body) };
+    },
+    async getMakeNotice(req) {
+      return { notice: noticeMessage(await notices.noticeOf(req.saleChannelOrderId, req.verify)) };
+    },
+    async retryMakeNotice(req) {
+      return { notice: noticeMessage(await notices.retryOf(req.saleChannelOrderId)) };
+    },
+  };
+}
+
+function noticeMessage(view: MakeNoticeView): MakeNotice {
+  const { order } = view;
+  return create(MakeNoticeSchema, {
+    notifyId: view.notifyId,
+    orderId: order.tradeNo,
+    requestId: order.requestId,
+    saleChannelId: order.saleChannelId,
+    saleChannelOrderId: order.saleChannelOrderId,
+    createdAt: timestampFromDate(order.createdAt),
+    orderMobile: order.orderMobile ?? "",
+    codeNum: order.codes.length,
+    notified: view.notified,
+    canVoid: view.canVoid,
+    returnCode: view.returnCode,
+    updatedAt: timestampFromDate(order.updatedAt),
+    status: view.status,
+  });
+}
+
+function toMessage(order: CodeOrderRecord): CodeOrder {
+  return create(CodeOrderSchema, {
+    tradeNo: order.tradeNo,
+    saleChannelId: order.saleChannelId,
+    saleChannelOrderId: order.saleChannelOrderId,
+    createdAt: timestampFromDate(order.createdAt),
+    notify: order.orderMobile !== null,
+    codeNum: order.codes.length,
+    item: {
+      codes: order.codes.map((code) => ({ code: code.code, codeUrl: code.url, useTimes: order.useTimes, status: code.status })),
+      validStart: timestampFromDate(order.validStart),
+      validEnd: timestampFromDate(order.validEnd),
+      saleChannelItemId: order.saleChannelItemId,
+      ticketId: order.templateId,
+      ticketName: order.ticketName,
+      activityId: order.activityId,
+      activityName: order.activityName,
+    },
+  });
+}
