@@ -8,7 +8,8 @@ import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-sto
 
 /**
  * A simulator of the ESB (`services/voucher/channels/esb/wire.ts`): makes 20-digit codes per sendChannelOrderId
- * (a repeat answers the same), encrypts each with the orderEncryptKey it was sent, voids and answers their status.
+ * (a repeat answers the same), encrypts each with the orderEncryptKey it was sent (the 3DES key, or WHALE's public
+ * key for the channel, which WHALE decrypts with its private half), voids and answers their status.
  * Business answers are HTTP 200 with a `returnCode`; a bad signature HTTP 401 / "02"; the "fail" fault HTTP 503 / "98".
  * Unsigned test controls: `POST /_sandbox/faults`, `DELETE /_sandbox/faults`, `POST /_sandbox/redeem` `{code}`,
  * `GET /_sandbox/health`.
