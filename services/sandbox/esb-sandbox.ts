@@ -1,9 +1,8 @@
 import { randomBytes } from "node:crypto";
-import type { Logger } from "../common/logger.js";
 import { formatBusinessTime } from "../common/clock.js";
 import { encryptCode, ESB_CODES, ESB_WIRE, type EsbOperation } from "../voucher/channels/esb/wire.js";
 import { Faults } from "./faults.js";
-import { SandboxControlError, startSandboxServer, stringFields, type Reply } from "./sandbox-server.js";
+import { SandboxControlError, startSandboxServer, stringFields, type Reply, type SandboxEndpoint } from "./sandbox-server.js";
 import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-store.js";
 
 /**
@@ -39,13 +38,8 @@ interface EsbSandboxOrder {
   saleChannelItemId: string;
 }
 
-export interface EsbSandboxOptions {
-  port?: number;
-  host?: string;
-  appId: string;
-  appSecret: string;
+export interface EsbSandboxOptions extends SandboxEndpoint {
   store?: SandboxStore;
-  logger?: Logger;
 }
 
 const OPERATIONS = Object.keys(ESB_WIRE.paths) as EsbOperation[];
@@ -136,10 +130,7 @@ export async function startEsbSandbox(options: EsbSandboxOptions): Promise<EsbSa
 
   const server = await startSandboxServer({
     name: "esb",
-    host: options.host ?? "127.0.0.1",
-    port: options.port ?? 0,
-    logger: options.logger,
-    credentials: { appId: options.appId, appSecret: options.appSecret },
+    endpoint: options,
     faults,
     calls,
     paths: ESB_WIRE.paths,
