@@ -1,10 +1,14 @@
 // Two checkouts (or one under two settings) side by side on this machine, interleaved (A, B, A, B, …), so both
 // see the same noise:
 //   node bench/compare.js <A> <B> [rounds]
+//   node bench/compare.js --bench notify|reconciliation <checkout A> <checkout B> [rounds]
 // where each side is a built checkout's folder (`npm run build`), optionally with variables for its run after a
 // `?`: `../wt-main`, `.?RPC_TRANSPORT=connect-node`. A checkout laid out like this one is run by this harness
 // (BENCH_CHECKOUT: the same scenarios for both); an older one by its own bench/run.js. Prints each round's
 // ratios to the bare route, then per scenario the medians: A's and B's ratio, B/A, and p99/p50.
+// --bench notify: this checkout's notify-throughput.js on each checkout's build (BENCH_ROOT), median tasks/s;
+// --bench reconciliation: this checkout's reconciliation-file.js, one ledger for both (BENCH_ROOTS): each round
+// psql's COPY, then A's and B's generation; median ratios to psql, peak RSS, and whether the files are the same.
 // Absolute figures on a shared machine vary several-fold between runs; ratios measured in one round compare.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
@@ -13,6 +17,62 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const HARNESS = fileURLToPath(new URL("..", import.meta.url));
+/** `--bench notify|reconciliation`: those benchmarks, A and B in one run (this checkout's script, their builds). */
+const benchFlag = process.argv.indexOf("--bench");
+const bench = benchFlag >= 0 ? process.argv.splice(benchFlag, 2)[1] : "cluster";
+if (!["cluster", "notify", "reconciliation"].includes(bench)) {
+  process.stderr.write("usage: node bench/compare.js [--bench cluster|notify|reconciliation] <A> <B> [rounds]\n");
+  process.exit(2);
+}
+if (bench !== "cluster") {
+  const [a, b, roundsArg] = process.argv.slice(2);
+  const rounds = Number(roundsArg ?? 2);
+  const checkouts = [path.resolve(a), path.resolve(b)];
+  const median = (values) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
+  const print = (rows) => {
+    process.stdout.write(`\nA = ${checkouts[0]}\nB = ${checkouts[1]}\nmedians over ${rounds} round(s):\n`);
+    for (const row of rows) process.stdout.write(`${row.map((cell, i) => (i === 0 ? cell.padEnd(18) : cell.padStart(12))).join("")}\n`);
+  };
+  const run = (script, env) => {
+    const child = spawnSync(process.execPath, [script], { cwd: HARNESS, stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ...env } });
+    if (child.status !== 0) {
+      process.stderr.write(`${script} failed (exit ${child.status})\n`);
+      process.exit(1);
+    }
+  };
+  const resultOf = (name) => JSON.parse(readFileSync(path.join(HARNESS, "bench/results", name), "utf8"));
+  if (bench === "reconciliation") {
+    run("bench/reconciliation-file.js", { BENCH_ROOTS: checkouts.join(","), BENCH_ROUNDS: String(rounds) });
+    const { psqlCopy, service } = resultOf("reconciliation-file.json");
+    const [ra, rb] = service;
+    print([
+      ["figure", "A", "B", "B/A"],
+      ["seconds", String(ra.seconds), String(rb.seconds), (rb.seconds / ra.seconds).toFixed(2)],
+      ["× psql COPY", String(ra.ratio), String(rb.ratio), (rb.ratio / ra.ratio).toFixed(2)],
+      ["peak RSS MB", String(ra.peakRssMb), String(rb.peakRssMb), (rb.peakRssMb / ra.peakRssMb).toFixed(2)],
+    ]);
+    process.stdout.write(`psql COPY ${psqlCopy.seconds} s; the two files are ${ra.sha256 === rb.sha256 ? "byte for byte the same" : "DIFFERENT"}\n`);
+  } else if (bench === "notify") {
+    const results = new Map(checkouts.map((dir) => [dir, []]));
+    for (let round = 1; round <= rounds; round++) {
+      for (const dir of checkouts) {
+        process.stdout.write(`round ${round}: ${dir}\n`);
+        run("bench/notify-throughput.js", { BENCH_ROOT: dir });
+        results.get(dir).push(resultOf("notify-throughput.json"));
+      }
+    }
+    const [ta, tb] = checkouts.map((dir) => median(results.get(dir).map((r) => r.tasksPerSecond)));
+    const [ma, mb] = checkouts.map((dir) => Math.max(...results.get(dir).map((r) => r.peakRssMb)));
+    print([
+      ["figure", "A", "B", "B/A"],
+      ["tasks/s", String(ta), String(tb), (tb / ta).toFixed(2)],
+      ["peak RSS MB", String(ma), String(mb), (mb / ma).toFixed(2)],
+    ]);
+    for (const dir of checkouts) process.stdout.write(`${dir}: ${results.get(dir).map((r) => r.tasksPerSecond).join(", ")} tasks/s\n`);
+  }
+  process.exit(0);
+}
+
 const [a, b, roundsArg] = process.argv.slice(2);
 if (!a || !b) {
   process.stderr.write("usage: node bench/compare.js <checkout A>[?VAR=value&…] <checkout B>[?VAR=value&…] [rounds, default 2]\n");

@@ -79,6 +79,15 @@ describe(`database (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, () 
     await shared.ping();
     await t.db.ping();
   });
+
+  it.runIf(process.env.DATABASE_URL)("streams a COPY's bytes as PostgreSQL writes them", async () => {
+    const copyOut = t.db.copyOut?.bind(t.db);
+    expect(copyOut).toBeTypeOf("function");
+    const pieces: Buffer[] = [];
+    for await (const piece of copyOut!("COPY (SELECT id, name FROM dbt.item ORDER BY id) TO STDOUT (FORMAT csv)")) pieces.push(piece);
+    const { rows } = await t.db.query<{ id: number; name: string }>("SELECT id, name FROM dbt.item ORDER BY id");
+    expect(Buffer.concat(pieces).toString("utf8")).toBe(rows.map((r) => `${r.id},${r.name}\n`).join(""));
+  });
 });
 
 describe("embedded database (PGlite in DATA_DIR)", () => {

@@ -2,7 +2,7 @@
 import { mkdir } from "node:fs/promises";
 import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
 import pg from "pg";
-import QueryStream from "pg-query-stream";
+import { to as copyTo } from "pg-copy-streams";
 import type { Logger } from "./logger.js";
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
@@ -38,12 +38,15 @@ export interface Database extends Queryable {
   ping(): Promise<void>;
   close(): Promise<void>;
   /**
-   * A query's rows as they arrive, never all held at once: a cursor on a connection of its own
-   * (pg-query-stream). PostgreSQL only: PGlite is one connection, which a cursor would hold for the whole read
-   * (callers page by a key there).
+   * The bytes of a `COPY … TO STDOUT` statement as PostgreSQL sends them, on a connection of its own
+   * (pg-copy-streams), paused while the caller is busy. PostgreSQL only: PGlite copies only into a buffer it
+   * holds whole. COPY takes no parameters: quote values with `sqlLiteral`.
    */
-  streamRows?<R extends object>(text: string, params?: readonly unknown[]): AsyncIterable<R>;
+  copyOut?(copySql: string): AsyncIterable<Buffer>;
 }
+
+/** A string as an SQL literal, for the statements that take no parameters (COPY). */
+export const sqlLiteral = (value: string): string => pg.escapeLiteral(value);
 
 export interface DatabaseOptions {
   /** postgres://… for the cluster path; absent means embedded PGlite in `dataDir`. */
@@ -60,7 +63,7 @@ const SLOW_QUERY_MS = 500;
 const STATEMENT_TIMEOUT_MS = 10_000;
 const CLIENT_QUERY_TIMEOUT_MS = STATEMENT_TIMEOUT_MS + 5_000;
 const CONNECT_TIMEOUT_MS = 5_000;
-/** A streamed query may sort its whole result before the first row (one statement): it gets longer. */
+/** A copied query may sort its whole result before the first row (one statement): it gets longer. */
 const STREAM_STATEMENT_TIMEOUT_MS = 5 * 60_000;
 /** Bound on distinct named statements, so dynamic SQL cannot grow the cache (and each connection) forever. */
 const MAX_NAMED_STATEMENTS = 1_000;
@@ -99,7 +102,7 @@ export function sharedDatabase(db: Database): Database {
     execScript: (sql) => db.execScript(sql),
     ping: () => db.ping(),
     close: async () => {},
-    ...(db.streamRows ? { streamRows: db.streamRows.bind(db) } : {}),
+    ...(db.copyOut ? { copyOut: db.copyOut.bind(db) } : {}),
   };
 }
 
@@ -243,23 +246,52 @@ async function openPool(url: string, options: DatabaseOptions): Promise<Database
     async close() {
       await pool.end();
     },
-    async *streamRows<R extends object>(text: string, params?: readonly unknown[]): AsyncIterable<R> {
+    async *copyOut(copySql: string): AsyncIterable<Buffer> {
       const client = await pool.connect();
       let finished = false;
       try {
         await client.query(`SET statement_timeout = ${STREAM_STATEMENT_TIMEOUT_MS}`);
-        // Rows come in batches of 1000 (one round trip each); the stream pauses while the caller is busy.
-        const stream = client.query(new QueryStream(text, params ? [...params] : [], { batchSize: 1000 }));
-        for await (const row of stream) yield row as R;
+        for await (const data of client.query(copyQuery(copySql))) yield data as Buffer;
         // Back to the pool's own timeout (the connection's startup value).
         await client.query("RESET statement_timeout");
         finished = true;
       } finally {
-        // A read left half-way leaves its cursor open on the connection: destroy it rather than pool it.
+        // A copy left half-way (the caller stopped, or it failed) leaves the connection mid-statement: destroy it.
         client.release(!finished);
       }
     },
   };
+}
+
+/** What pg and pg-copy-streams do with a COPY TO query beyond its typings. */
+type CopyQuery = ReturnType<typeof copyTo> & {
+  query_timeout?: number;
+  callback?: (err?: Error) => void;
+  handleReadyForQuery(): void;
+  handleError(err: Error): void;
+};
+
+/**
+ * A COPY TO query whose client-side timeout pg can clear. pg times every query from its start and clears the
+ * timer in the callback it gives the query, which pg-copy-streams' COPY TO never calls (brianc/node-pg-copy-streams
+ * #156): the pool's 15 s would cut a long copy short, and the timer would fire after a copy ended (holding the
+ * process open until then). So: the copy's own timeout, the longer statement timeout's plus the same margin, and
+ * the callback called when the copy ends or fails.
+ */
+function copyQuery(copySql: string): CopyQuery {
+  const query = copyTo(copySql) as CopyQuery;
+  query.query_timeout = STREAM_STATEMENT_TIMEOUT_MS + CLIENT_QUERY_TIMEOUT_MS - STATEMENT_TIMEOUT_MS;
+  const ended = query.handleReadyForQuery.bind(query);
+  const failed = query.handleError.bind(query);
+  query.handleReadyForQuery = () => {
+    query.callback?.();
+    ended();
+  };
+  query.handleError = (err) => {
+    query.callback?.(err);
+    failed(err);
+  };
+  return query;
 }
 
 type PgliteRunner = Pick<PGlite, "query" | "exec">;

@@ -3,7 +3,7 @@
  * PSBC and Blue Brothers until they publish their specs): HMAC-SHA256, hex, keyed with the app secret, in the
  * four headers below.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 
 /** The signing headers (assumed; lower case, as Node presents incoming headers). */
 export const SIGNATURE_HEADERS = {
@@ -41,7 +41,9 @@ export function signatureHeaders(
   body: string,
   now = Date.now(),
 ): Record<string, string> {
-  const parts = { appId: credentials.appId, timestamp: String(now), nonce: randomBytes(16).toString("hex"), body };
+  // 32 hex digits (122 random bits) from randomUUID, which draws on a cached pool: randomBytes per call costs a
+  // call into OpenSSL each time, several percent of a notify worker's CPU.
+  const parts = { appId: credentials.appId, timestamp: String(now), nonce: randomUUID().replaceAll("-", ""), body };
   return {
     [SIGNATURE_HEADERS.appId]: parts.appId,
     [SIGNATURE_HEADERS.timestamp]: parts.timestamp,

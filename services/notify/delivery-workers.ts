@@ -1,17 +1,20 @@
-// Delivery workers: each claims a batch of due tasks, delivers them concurrently through the port of their
-// type, and records each outcome (delivered, retry after a backoff, dead). Any number of workers in any number
-// of replicas share the table: claims skip each other's locked rows, and an outcome is recorded only by the
-// holder of the claim (a worker whose lease ran out records nothing; the next claimant delivers again).
+// Delivery workers: each claims a batch of due tasks, delivers them through the port of their type, at most
+// `concurrency` at once, and records the batch's outcomes (delivered, retry after a backoff, dead), one statement
+// per kind of outcome. Any number of workers in any number of replicas share the table: claims skip each other's
+// locked rows, and an outcome is recorded only by the holder of the claim (a worker whose lease ran out records
+// nothing; the next claimant delivers again).
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Clock } from "../common/clock.js";
 import type { Logger } from "../common/logger.js";
 import { UpstreamError } from "../common/upstream-http.js";
 import { isDeliverable, type DeliveryPorts } from "./ports.js";
-import type { ClaimedTask, TaskStore } from "./task-store.js";
+import type { ClaimedTask, DeadTask, FailedAttempt, TaskStore } from "./task-store.js";
 
 export interface DeliverySchedule {
   workers: number;
   batchSize: number;
+  /** Deliveries a worker has in flight at once. */
+  concurrency: number;
   pollMs: number;
   leaseMs: number;
   maxAttempts: number;
@@ -26,6 +29,21 @@ export interface DeliverySchedule {
 export function backoffDelayMs(attempts: number, schedule: Pick<DeliverySchedule, "backoffBaseMs" | "backoffMaxMs">, random = Math.random): number {
   const exponential = Math.min(schedule.backoffMaxMs, schedule.backoffBaseMs * 2 ** Math.min(Math.max(attempts - 1, 0), 30));
   return Math.round(exponential / 2 + random() * (exponential / 2));
+}
+
+/**
+ * The longest a batch can take: its deliveries in waves of `concurrency`, each wave bounded by the upstream
+ * timeout. The lease must outlast it, or a slow batch's last tasks would be claimed again while in flight.
+ */
+export function longestBatchMs(schedule: Pick<DeliverySchedule, "batchSize" | "concurrency">, upstreamTimeoutMs: number): number {
+  return Math.ceil(schedule.batchSize / Math.min(schedule.concurrency, schedule.batchSize)) * upstreamTimeoutMs;
+}
+
+/** What became of a batch's deliveries. */
+interface Outcomes {
+  delivered: ClaimedTask[];
+  failed: FailedAttempt[];
+  dead: DeadTask[];
 }
 
 export interface DeliveryWorkersOptions {
@@ -75,10 +93,7 @@ export class DeliveryWorkers {
       } catch (err) {
         databaseAway(err);
       }
-      const delivered = (await Promise.all(claimed.map((task) => this.deliver(task).catch((err: unknown) => databaseAway(err))))).filter(
-        (task): task is ClaimedTask => task !== undefined,
-      );
-      await this.recordDelivered(delivered).catch(databaseAway);
+      if (claimed.length > 0) await this.record(await this.deliverAll(claimed)).catch(databaseAway);
       // A full batch suggests more are due: claim again at once.
       if (claimed.length < schedule.batchSize) await this.idle(schedule.pollMs);
     }
@@ -90,45 +105,44 @@ export class DeliveryWorkers {
     if (wake.signal.aborted && this.wake === wake) this.wake = new AbortController();
   }
 
-  /** Delivers one task; answers it when the recipient acknowledged (recorded with its batch), else records why not. */
-  private async deliver(task: ClaimedTask): Promise<ClaimedTask | undefined> {
-    const { store, ports, schedule, clock, logger, eventsWritten } = this.options;
-    let error: string;
-    let final: boolean;
+  /** Delivers a batch, `concurrency` lanes each taking the next task until none is left. */
+  private async deliverAll(tasks: readonly ClaimedTask[]): Promise<Outcomes> {
+    const outcomes: Outcomes = { delivered: [], failed: [], dead: [] };
+    let next = 0;
+    const lane = async () => {
+      for (let task = tasks[next++]; task; task = tasks[next++]) await this.deliver(task, outcomes);
+    };
+    await Promise.all(Array.from({ length: Math.min(this.options.schedule.concurrency, tasks.length) }, lane));
+    return outcomes;
+  }
+
+  /** Delivers one task and files its outcome: delivered, failed (retried after a backoff) or dead. */
+  private async deliver(task: ClaimedTask, outcomes: Outcomes): Promise<void> {
+    const { ports, schedule, clock } = this.options;
     try {
       if (!isDeliverable(task.type)) throw new Error(`no delivery port for task type ${task.type}`);
       await ports[task.type].deliver(task.payload as never);
-      return task;
+      outcomes.delivered.push(task);
     } catch (err) {
-      error = err instanceof Error ? err.message : String(err);
-      final = !(err instanceof UpstreamError && err.retryable) || task.attempts >= schedule.maxAttempts;
+      const error = err instanceof Error ? err.message : String(err);
+      if (!(err instanceof UpstreamError && err.retryable) || task.attempts >= schedule.maxAttempts) outcomes.dead.push({ task, error });
+      else outcomes.failed.push({ task, error, retryAt: new Date(clock.now().getTime() + backoffDelayMs(task.attempts, schedule)) });
     }
-    const fields = { taskId: task.task_id, type: task.type, code: task.code, attempt: task.attempts, error };
-    if (final) {
-      if (await store.dead(task, error)) {
-        eventsWritten();
-        logger.error(fields, "notification dead: an operator can retry it");
-      }
-    } else {
-      const retryAt = new Date(clock.now().getTime() + backoffDelayMs(task.attempts, schedule));
-      await store.failed(task, error, retryAt);
-      logger.warn({ ...fields, retryAt: retryAt.toISOString() }, "notification failed; will retry");
-    }
-    return undefined;
   }
 
-  private async recordDelivered(tasks: ClaimedTask[]): Promise<void> {
+  /** The batch's outcomes, one statement per kind; the events they wrote go to the outbox relay. */
+  private async record({ delivered, failed, dead }: Outcomes): Promise<void> {
     const { store, clock, logger, eventsWritten } = this.options;
-    if (tasks.length === 0) return;
-    const recorded = await store.delivered(tasks, clock.now());
-    if (recorded.size > 0) {
-      eventsWritten();
-      logger.info({ delivered: recorded.size }, "notifications delivered");
+    const fieldsOf = (task: ClaimedTask, error?: string) => ({ taskId: task.task_id, type: task.type, code: task.code, attempt: task.attempts, error });
+    const [recorded, died] = await Promise.all([store.delivered(delivered, clock.now()), store.dead(dead), store.failed(failed)]);
+    if (recorded.size > 0 || died.size > 0) eventsWritten();
+    if (recorded.size > 0) logger.info({ delivered: recorded.size }, "notifications delivered");
+    for (const task of delivered) {
+      if (!recorded.has(task.task_id)) logger.warn(fieldsOf(task), "notification delivered after its lease expired; the next claimant delivers it again");
     }
-    for (const task of tasks) {
-      const fields = { taskId: task.task_id, type: task.type, code: task.code, attempt: task.attempts };
-      if (recorded.has(task.task_id)) logger.debug(fields, "notification delivered");
-      else logger.warn(fields, "notification delivered after its lease expired; the next claimant delivers it again");
+    for (const { task, error } of dead) {
+      if (died.has(task.task_id)) logger.error(fieldsOf(task, error), "notification dead: an operator can retry it");
     }
+    for (const { task, error, retryAt } of failed) logger.warn({ ...fieldsOf(task, error), retryAt: retryAt.toISOString() }, "notification failed; will retry");
   }
 }

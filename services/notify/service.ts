@@ -5,7 +5,7 @@ import { defineService } from "../common/service-descriptor.js";
 import { TaskType, NotifyService } from "../../proto/gen/rights/notify/v1/notify_pb.js";
 import { notifyConfig } from "./config.js";
 import { notifyConsumers } from "./consumers.js";
-import { DeliveryWorkers } from "./delivery-workers.js";
+import { DeliveryWorkers, longestBatchMs } from "./delivery-workers.js";
 import { psbcServiceComplete } from "./psbc/service-complete.js";
 import { notifyServiceImpl } from "./routes.js";
 import { smsNotice } from "./sms/sms-notice.js";
@@ -20,11 +20,17 @@ export const notifyService = defineService({
   needs: {},
   peers: [],
   start({ env, db, logger, metrics, clock, eventsWritten }) {
-    if (env.NOTIFY_LEASE_MS <= Math.max(env.PSBC_TIMEOUT_MS, env.SMS_TIMEOUT_MS)) {
-      throw new ConfigError("invalid configuration:\n  NOTIFY_LEASE_MS must exceed PSBC_TIMEOUT_MS and SMS_TIMEOUT_MS, or a slow delivery would be claimed twice");
+    if (env.NOTIFY_WORKERS < 1 || env.NOTIFY_BATCH_SIZE < 1 || env.NOTIFY_CONCURRENCY < 1 || env.NOTIFY_MAX_ATTEMPTS < 1) {
+      throw new ConfigError("invalid configuration:\n  NOTIFY_WORKERS, NOTIFY_BATCH_SIZE, NOTIFY_CONCURRENCY and NOTIFY_MAX_ATTEMPTS are at least 1");
     }
-    if (env.NOTIFY_WORKERS < 1 || env.NOTIFY_BATCH_SIZE < 1 || env.NOTIFY_MAX_ATTEMPTS < 1) {
-      throw new ConfigError("invalid configuration:\n  NOTIFY_WORKERS, NOTIFY_BATCH_SIZE and NOTIFY_MAX_ATTEMPTS are at least 1");
+    const longestBatch = longestBatchMs(
+      { batchSize: env.NOTIFY_BATCH_SIZE, concurrency: env.NOTIFY_CONCURRENCY },
+      Math.max(env.PSBC_TIMEOUT_MS, env.SMS_TIMEOUT_MS),
+    );
+    if (env.NOTIFY_LEASE_MS <= longestBatch) {
+      throw new ConfigError(
+        `invalid configuration:\n  NOTIFY_LEASE_MS must exceed the longer of PSBC_TIMEOUT_MS and SMS_TIMEOUT_MS × ⌈NOTIFY_BATCH_SIZE / NOTIFY_CONCURRENCY⌉ (${longestBatch} ms), or a slow batch would be claimed twice`,
+      );
     }
     const tasks = new TaskStore(db);
     const workers = new DeliveryWorkers({
@@ -48,6 +54,7 @@ export const notifyService = defineService({
       schedule: {
         workers: env.NOTIFY_WORKERS,
         batchSize: env.NOTIFY_BATCH_SIZE,
+        concurrency: env.NOTIFY_CONCURRENCY,
         pollMs: env.NOTIFY_POLL_MS,
         leaseMs: env.NOTIFY_LEASE_MS,
         maxAttempts: env.NOTIFY_MAX_ATTEMPTS,

@@ -4,9 +4,8 @@ import { randomUUID } from "node:crypto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
 import type { Queryable } from "../common/database.js";
-import { eventOf, subjectOf } from "../common/events.js";
+import { eventOf, type OutboxEvent } from "../common/events.js";
 import { currentTraceId } from "../common/trace.js";
-import { withEvent } from "../common/outbox.js";
 import { NotificationDeadSchema, NotificationDeliveredSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
 import { TaskSchema, TaskState, type Task } from "../../proto/gen/rights/notify/v1/notify_pb.js";
 
@@ -35,8 +34,21 @@ export interface NewTaskRow {
   payload: object;
 }
 
-/** A task a worker holds until `claimedUntil`; finishing it needs its claim id. */
-export type ClaimedTask = TaskRow & { claim_id: string };
+/** A task a worker holds until its lease ends: what delivering it needs, and the claim id that finishes it. */
+export type ClaimedTask = Pick<TaskRow, "task_id" | "type" | "order_no" | "code" | "payload" | "attempts"> & { claim_id: string };
+
+/** A failed attempt: the error, and when the next is due. */
+export interface FailedAttempt {
+  task: ClaimedTask;
+  error: string;
+  retryAt: Date;
+}
+
+/** A task given up: its last error. */
+export interface DeadTask {
+  task: ClaimedTask;
+  error: string;
+}
 
 export interface TaskFilter {
   state?: TaskState;
@@ -45,6 +57,8 @@ export interface TaskFilter {
   limit: number;
 }
 
+/** What a claim answers: no times, which a delivery does not need (and the driver would parse per row). */
+const CLAIMED_COLUMNS = "task_id, type, order_no, code, payload, attempts, claim_id";
 const COLUMNS = "task_id, type, state, order_no, code, payload, attempts, next_attempt_at, claimed_until, claim_id, last_error, created_at, delivered_at";
 
 export class TaskStore {
@@ -89,7 +103,7 @@ export class TaskStore {
        WHERE task_id IN (
          SELECT task_id FROM notify.task WHERE state = 1 AND next_attempt_at <= $1
          ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-       RETURNING ${COLUMNS}`,
+       RETURNING ${CLAIMED_COLUMNS}`,
       [now, until, randomUUID(), limit],
     );
     return rows;
@@ -100,66 +114,73 @@ export class TaskStore {
    * task); answers the ids recorded: a task whose claim was lost (its lease expired) is not among them.
    */
   async delivered(tasks: readonly ClaimedTask[], now: Date): Promise<Set<string>> {
-    if (tasks.length === 0) return new Set();
-    const events = tasks.map((task) =>
-      eventOf(NotificationDeliveredSchema, {
-        taskId: task.task_id,
-        taskType: task.type,
-        orderNo: task.order_no,
-        code: task.code,
-        deliveredAt: timestampFromDate(now),
-      }),
+    const deliveredAt = timestampFromDate(now);
+    return this.finish(
+      TaskState.DELIVERED,
+      tasks.map((task) => ({
+        task,
+        error: null,
+        event: eventOf(NotificationDeliveredSchema, { taskId: task.task_id, taskType: task.type, orderNo: task.order_no, code: task.code, deliveredAt }),
+      })),
+      now,
     );
+  }
+
+  /** Pending again from each one's `retryAt`, the error kept, in one statement; a task whose claim was lost is left. */
+  async failed(attempts: readonly FailedAttempt[]): Promise<void> {
+    if (attempts.length === 0) return;
+    await this.db.query(
+      `UPDATE notify.task t SET next_attempt_at = o.retry_at, last_error = o.error, claimed_until = NULL, claim_id = NULL
+       FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[]) AS o(task_id, claim_id, retry_at, error)
+       WHERE t.task_id = o.task_id AND t.claim_id = o.claim_id AND t.state = 1`,
+      [attempts.map((a) => a.task.task_id), attempts.map((a) => a.task.claim_id), attempts.map((a) => a.retryAt), attempts.map((a) => a.error)],
+    );
+  }
+
+  /** Dead, each with its `notify.dead`, in one statement; answers the ids recorded (as `delivered`). */
+  async dead(tasks: readonly DeadTask[]): Promise<Set<string>> {
+    return this.finish(
+      TaskState.DEAD,
+      tasks.map(({ task, error }) => ({
+        task,
+        error,
+        event: eventOf(NotificationDeadSchema, { taskId: task.task_id, taskType: task.type, orderNo: task.order_no, code: task.code, lastError: error }),
+      })),
+      null,
+    );
+  }
+
+  /** Claimed tasks to a final state, each with its event (all of one subject), where their claim still holds. */
+  private async finish(
+    state: TaskState.DELIVERED | TaskState.DEAD,
+    finished: ReadonlyArray<{ task: ClaimedTask; error: string | null; event: OutboxEvent }>,
+    deliveredAt: Date | null,
+  ): Promise<Set<string>> {
+    const subject = finished[0]?.event.subject;
+    if (subject === undefined) return new Set();
     const { rows } = await this.db.query<{ task_id: string }>(
-      `WITH outcome AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bytea[]) AS o(task_id, claim_id, event_id, payload)),
+      `WITH outcome AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::bytea[]) AS o(task_id, claim_id, error, event_id, payload)),
        changed AS (
-         UPDATE notify.task t SET state = 2, delivered_at = $5, claimed_until = NULL, claim_id = NULL, last_error = NULL
+         UPDATE notify.task t SET state = $6, last_error = o.error, delivered_at = $7, claimed_until = NULL, claim_id = NULL
          FROM outcome o WHERE t.task_id = o.task_id AND t.claim_id = o.claim_id AND t.state = 1
          RETURNING t.task_id),
        event AS (
          INSERT INTO notify.outbox (id, subject, payload, trace_id)
-         SELECT o.event_id, $6, o.payload, $7 FROM outcome o JOIN changed USING (task_id))
+         SELECT o.event_id, $8, o.payload, $9 FROM outcome o JOIN changed USING (task_id))
        SELECT task_id FROM changed`,
       [
-        tasks.map((task) => task.task_id),
-        tasks.map((task) => task.claim_id),
-        tasks.map(() => randomUUID()),
-        events.map((event) => event.data),
-        now,
-        subjectOf(NotificationDeliveredSchema),
+        finished.map(({ task }) => task.task_id),
+        finished.map(({ task }) => task.claim_id),
+        finished.map(({ error }) => error),
+        finished.map(() => randomUUID()),
+        finished.map(({ event }) => event.data),
+        state,
+        deliveredAt,
+        subject,
         currentTraceId() ?? null,
       ],
     );
     return new Set(rows.map((row) => row.task_id));
-  }
-
-  /** Pending again from `retryAt`, the error kept; false when the claim was lost. */
-  async failed(task: ClaimedTask, error: string, retryAt: Date): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      `UPDATE notify.task SET next_attempt_at = $3, last_error = $4, claimed_until = NULL, claim_id = NULL
-       WHERE task_id = $1 AND claim_id = $2 AND state = 1`,
-      [task.task_id, task.claim_id, retryAt, error],
-    );
-    return rowCount > 0;
-  }
-
-  /** Dead, with `notify.dead` in the same statement; false when the claim was lost. */
-  async dead(task: ClaimedTask, error: string): Promise<boolean> {
-    const event = eventOf(NotificationDeadSchema, {
-      taskId: task.task_id,
-      taskType: task.type,
-      orderNo: task.order_no,
-      code: task.code,
-      lastError: error,
-    });
-    const { text, params } = withEvent(
-      NOTIFY_SCHEMA,
-      `UPDATE notify.task SET state = 3, last_error = $3, claimed_until = NULL, claim_id = NULL
-       WHERE task_id = $1 AND claim_id = $2 AND state = 1 RETURNING task_id`,
-      [task.task_id, task.claim_id, error],
-      event,
-    );
-    return (await this.db.query(text, params)).rowCount > 0;
   }
 
   /**
