@@ -18,7 +18,7 @@ const fromCheckout = (module) => import(pathToFileURL(join(CHECKOUT, "dist", mod
 const { grpcHealthCheck } = await fromCheckout("gateway/app.js");
 const { rpcTransport } = await fromCheckout("services/common/rpc-client.js");
 const { encryptRightsRequest } = await fromCheckout("services/order/psbc/rights-request.js");
-const { DEVELOPMENT_SERVICE_TYPE_KEK } = await fromCheckout("services/platform/development-kek.js");
+const { DEVELOPMENT_SERVICE_TYPE_KEK, DEVELOPMENT_WHALE_KEK } = await fromCheckout("services/platform/development-kek.js");
 const { SANDBOX_BLUE_BROTHERS, SANDBOX_PSBC } = await fromCheckout("services/sandbox/credentials.js");
 const RESULTS = join(ROOT, "bench", "results");
 const LOGS = join(RESULTS, "logs");
@@ -348,6 +348,10 @@ async function startCluster(config, dbUrl) {
     BLUE_BROTHERS_BASE_URL: bbUrl,
     BLUE_BROTHERS_APP_ID: SANDBOX_BLUE_BROTHERS.appId,
     BLUE_BROTHERS_APP_SECRET: SANDBOX_BLUE_BROTHERS.appSecret,
+    // The back office's nonces and secrets (issue 10); the bookings measured here do not use them.
+    REDIS_URL: config.redisUrl,
+    ADMIN_TOKEN: randomBytes(32).toString("hex"),
+    WHALE_KEK: DEVELOPMENT_WHALE_KEK,
     ...voucherMetrics,
     ...pool,
   });

@@ -8,6 +8,13 @@ import { testDatabase, type TestDatabase } from "./support/databases.js";
 import { freePort } from "./support/free-port.js";
 import { freshCode, modes, PATHS, postPsbc, SANDBOX_AES } from "./support/platform.js";
 
+/**
+ * Two platform starts, each migrating five schemas (PGlite in one process in embedded mode: about 10 s on a busy
+ * 2-core machine), then a booking, a detail and a cancel: the hook timeout (60 s) per start, not the default 30 s
+ * for both.
+ */
+const RESTART_TEST_TIMEOUT_MS = 120_000;
+
 describe.each(modes)("the embedded platform after a restart (%s)", (mode) => {
   let dataDir: string | undefined;
   let database: TestDatabase | undefined;
@@ -62,5 +69,5 @@ describe.each(modes)("the embedded platform after a restart (%s)", (mode) => {
     } finally {
       await second.close();
     }
-  });
+  }, RESTART_TEST_TIMEOUT_MS);
 });

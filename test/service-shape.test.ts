@@ -102,6 +102,12 @@ async function expectTalliedOnce(db: Database, tally: Tally, orderNo: string): P
   expect(processed.rowCount).toBe(1);
 }
 
+/**
+ * Each test starts a platform (five schemas migrated; on PGlite in one process when embedded) and a booking
+ * tallied within 15 s: the hook timeout (60 s) for the start plus that wait, not the default 30 s.
+ */
+const PLATFORM_TEST_TIMEOUT_MS = 90_000;
+
 describe("a service added by its descriptor", () => {
   it("runs embedded beside the platform's services, after its peer, and consumes their events once", async () => {
     const tally = await tallyService("tally-order-booked");
@@ -118,7 +124,7 @@ describe("a service added by its descriptor", () => {
       await platform?.close();
       await tally.remove();
     }
-  });
+  }, PLATFORM_TEST_TIMEOUT_MS);
 
   describe.skipIf(!cluster)("as a cluster role on PostgreSQL, NATS and Redis", () => {
     const durable = `tally-${randomBytes(4).toString("hex")}`;
@@ -166,6 +172,6 @@ describe("a service added by its descriptor", () => {
       await role.ready;
       const orderNo = await book(platform.gatewayUrl, t.db);
       await expectTalliedOnce(t.db, tally, orderNo);
-    });
+    }, PLATFORM_TEST_TIMEOUT_MS);
   });
 });

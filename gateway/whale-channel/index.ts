@@ -1,11 +1,11 @@
 import { createClient, type CallOptions, type Client, type Transport } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { errorCodes, type FastifyPluginAsync, type FastifyRequest } from "fastify";
-import { Ajv } from "ajv";
 import { CodeService, type CodeOrder } from "../../proto/gen/rights/voucher/v1/codes_pb.js";
 import { formatBusinessTime } from "../../services/common/clock.js";
 import { runWithTrace, TRACE_HEADER } from "../../services/common/trace.js";
 import type { PublicContract } from "../public-contract.js";
+import { acceptSignedJson } from "../signed-json.js";
 import { ChannelAuthenticationFailed, sendChannelError } from "./errors.js";
 import {
   CHANNEL_HEADERS,
@@ -29,8 +29,6 @@ export interface WhaleChannelOptions {
 const SALE_CHANNEL_ID = /^[1-9][0-9]{0,17}$/;
 const SIGNATURE = /^[A-Za-z0-9+/]{1,1400}={0,2}$/;
 
-/** The exact bytes of each request's body: the signature covers them. */
-const rawBodies = new WeakMap<FastifyRequest, Buffer>();
 /** The sale channel each request was authenticated as: its answers are signed for it. */
 const callers = new WeakMap<FastifyRequest, string>();
 
@@ -46,14 +44,7 @@ function header(request: FastifyRequest, name: string): string {
  * validated or believed; then one MakeCode call; the answer, failures included, is signed for the channel.
  */
 export const whaleChannelPlugin: FastifyPluginAsync<WhaleChannelOptions> = async (scope, options) => {
-  const jsonParser = scope.getDefaultJsonParser("error", "error");
-  scope.removeAllContentTypeParsers();
-  scope.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
-    rawBodies.set(request, body as Buffer);
-    jsonParser(request, (body as Buffer).toString("utf8"), done);
-  });
-  const ajv = new Ajv({ coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, verbose: true, strict: false });
-  scope.setValidatorCompiler(({ schema }) => ajv.compile(schema));
+  const rawBodyOf = acceptSignedJson(scope);
   scope.setErrorHandler(sendChannelError);
   scope.setNotFoundHandler((request, reply) => sendChannelError(new errorCodes.FST_ERR_NOT_FOUND(), request, reply));
 
@@ -93,7 +84,7 @@ export const whaleChannelPlugin: FastifyPluginAsync<WhaleChannelOptions> = async
         const signature = header(request, CHANNEL_HEADERS.signature);
         if (!SIGNATURE.test(signature)) throw new ChannelAuthenticationFailed(`${CHANNEL_HEADERS.signature} must be Base64`);
         await runWithTrace(request.id, () =>
-          codes.authenticateSaleChannel({ saleChannelId, body: rawBodies.get(request) ?? Buffer.alloc(0), signature }, callOptionsOf(request)),
+          codes.authenticateSaleChannel({ saleChannelId, body: rawBodyOf(request), signature }, callOptionsOf(request)),
         );
         callers.set(request, saleChannelId);
       },

@@ -1,11 +1,11 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { createClient, type CallOptions, type Client, type Transport } from "@connectrpc/connect";
 import { errorCodes, type FastifyPluginAsync, type FastifyRequest } from "fastify";
-import { Ajv } from "ajv";
 import { CatalogueService } from "../../proto/gen/rights/voucher/v1/catalogue_pb.js";
 import { parseBusinessTime } from "../../services/common/clock.js";
 import { runWithTrace, TRACE_HEADER } from "../../services/common/trace.js";
 import type { PublicContract } from "../public-contract.js";
+import { acceptSignedJson } from "../signed-json.js";
 import type { ErpAction } from "./action.js";
 import { erpActions } from "./actions.js";
 import { credentialsOf, ErpHeaders } from "./authentication.js";
@@ -30,20 +30,8 @@ declare module "fastify" {
   }
 }
 
-/** The exact bytes of each request's body: the signature covers them, not a re-serialisation. */
-const rawBodies = new WeakMap<FastifyRequest, Buffer>();
 /** The app each request was authenticated as. */
 const callers = new WeakMap<FastifyRequest, string>();
-
-/**
- * Bodies are validated with first-error-only messages that name the rule (verbose: the failing schema's
- * description), strict types, and the `erp-time` format (a real date and time, not just 14 digits).
- */
-function erpValidator(): Ajv {
-  const ajv = new Ajv({ coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, verbose: true, strict: false });
-  ajv.addFormat("erp-time", { type: "string", validate: (value: string) => parseBusinessTime(value) !== undefined });
-  return ajv;
-}
 
 /**
  * The WHALE back office in its own scope: POST /whale/erp/<action> for each action of the table. The body is
@@ -52,14 +40,8 @@ function erpValidator(): Ajv {
  * included, is HTTP 200 with {returnCode, returnMsg, …}.
  */
 export const whaleErpPlugin: FastifyPluginAsync<WhaleErpOptions> = async (scope, options) => {
-  const jsonParser = scope.getDefaultJsonParser("error", "error");
-  scope.removeAllContentTypeParsers();
-  scope.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
-    rawBodies.set(request, body as Buffer);
-    jsonParser(request, (body as Buffer).toString("utf8"), done);
-  });
-  const ajv = erpValidator();
-  scope.setValidatorCompiler(({ schema }) => ajv.compile(schema));
+  // The `erp-time` format: a real date and time, not just 14 digits.
+  const rawBodyOf = acceptSignedJson(scope, { "erp-time": { type: "string", validate: (value: string) => parseBusinessTime(value) !== undefined } });
   scope.setErrorHandler(sendErpError);
   scope.setNotFoundHandler((request, reply) => sendErpError(new errorCodes.FST_ERR_NOT_FOUND(), request, reply));
 
@@ -86,7 +68,7 @@ export const whaleErpPlugin: FastifyPluginAsync<WhaleErpOptions> = async (scope,
         },
         // Before validation: an unauthenticated body is not looked at, whatever it holds.
         preValidation: async (request) => {
-          const credentials = credentialsOf(request, rawBodies.get(request) ?? Buffer.alloc(0));
+          const credentials = credentialsOf(request, rawBodyOf(request));
           const { appId } = await runWithTrace(request.id, () =>
             client(CatalogueService).authenticateErpCall({ ...credentials, action: action.name }, callOptionsOf(request)),
           );

@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { systemClock, type Clock } from "../common/clock.js";
-import type { Logger } from "../common/logger.js";
 import {
   BLUE_BROTHERS_CODES,
   BLUE_BROTHERS_ISSUE_MAX_LENGTH,
@@ -17,7 +16,7 @@ import {
   type RedemptionNotice,
 } from "../voucher/channels/blue-brothers/callback-wire.js";
 import { Faults } from "./faults.js";
-import { SandboxControlError, startSandboxServer, stringFields, type HtmlPage, type Reply } from "./sandbox-server.js";
+import { SandboxControlError, startSandboxServer, stringFields, type HtmlPage, type Reply, type SandboxEndpoint } from "./sandbox-server.js";
 import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-store.js";
 
 /**
@@ -76,13 +75,7 @@ export interface SandboxVoucher {
   voidedAt?: string;
 }
 
-export interface BlueBrothersSandboxOptions {
-  /** 0 or absent: a free port. */
-  port?: number;
-  /** Default 127.0.0.1. */
-  host?: string;
-  appId: string;
-  appSecret: string;
+export interface BlueBrothersSandboxOptions extends SandboxEndpoint {
   /** Where customers reach this sandbox, for the voucher URLs; default the address it listens on. */
   publicUrl?: string;
   /** Where vouchers are kept; in memory when absent. */
@@ -94,7 +87,6 @@ export interface BlueBrothersSandboxOptions {
   callbackRetryMs?: number;
   /** When customers redeem, as the platform's clock reads it (embedded CLOCK_START); the system clock by default. */
   clock?: Clock;
-  logger?: Logger;
 }
 
 type SandboxOperation = BlueBrothersOperation | keyof BlueBrothersQueryApi;
@@ -247,10 +239,7 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
 
   const server = await startSandboxServer({
     name: "blue-brothers",
-    host: options.host ?? "127.0.0.1",
-    port: options.port ?? 0,
-    logger: options.logger,
-    credentials: { appId: options.appId, appSecret: options.appSecret },
+    endpoint: options,
     faults,
     calls,
     paths: PATHS,

@@ -1,14 +1,14 @@
 import { randomBytes } from "node:crypto";
-import type { Logger } from "../common/logger.js";
 import { formatBusinessTime } from "../common/clock.js";
 import { encryptCode, ESB_CODES, ESB_WIRE, type EsbOperation } from "../voucher/channels/esb/wire.js";
 import { Faults } from "./faults.js";
-import { SandboxControlError, startSandboxServer, stringFields, type Reply } from "./sandbox-server.js";
+import { SandboxControlError, startSandboxServer, stringFields, type Reply, type SandboxEndpoint } from "./sandbox-server.js";
 import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-store.js";
 
 /**
  * A simulator of the ESB (`services/voucher/channels/esb/wire.ts`): makes 20-digit codes per sendChannelOrderId
- * (a repeat answers the same), encrypts each with the orderEncryptKey it was sent, voids and answers their status.
+ * (a repeat answers the same), encrypts each with the orderEncryptKey it was sent (the 3DES key, or WHALE's public
+ * key for the channel, which WHALE decrypts with its private half), voids and answers their status.
  * Business answers are HTTP 200 with a `returnCode`; a bad signature HTTP 401 / "02"; the "fail" fault HTTP 503 / "98".
  * Unsigned test controls: `POST /_sandbox/faults`, `DELETE /_sandbox/faults`, `POST /_sandbox/redeem` `{code}`,
  * `GET /_sandbox/health`.
@@ -38,13 +38,8 @@ interface EsbSandboxOrder {
   saleChannelItemId: string;
 }
 
-export interface EsbSandboxOptions {
-  port?: number;
-  host?: string;
-  appId: string;
-  appSecret: string;
+export interface EsbSandboxOptions extends SandboxEndpoint {
   store?: SandboxStore;
-  logger?: Logger;
 }
 
 const OPERATIONS = Object.keys(ESB_WIRE.paths) as EsbOperation[];
@@ -135,10 +130,7 @@ export async function startEsbSandbox(options: EsbSandboxOptions): Promise<EsbSa
 
   const server = await startSandboxServer({
     name: "esb",
-    host: options.host ?? "127.0.0.1",
-    port: options.port ?? 0,
-    logger: options.logger,
-    credentials: { appId: options.appId, appSecret: options.appSecret },
+    endpoint: options,
     faults,
     calls,
     paths: ESB_WIRE.paths,

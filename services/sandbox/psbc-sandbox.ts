@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import type { Logger } from "../common/logger.js";
 import {
   PSBC_CODES,
   PSBC_SERVICE_STATUS,
@@ -10,7 +9,7 @@ import {
   type PsbcServiceStatus,
 } from "../order/psbc/wire.js";
 import { Faults } from "./faults.js";
-import { SandboxControlError, startSandboxServer, stringFields, type Reply } from "./sandbox-server.js";
+import { SandboxControlError, startSandboxServer, stringFields, type Reply, type SandboxEndpoint } from "./sandbox-server.js";
 import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-store.js";
 
 /**
@@ -57,16 +56,9 @@ export interface PsbcCompletion {
   receivedAt: string;
 }
 
-export interface PsbcSandboxOptions {
-  /** 0 or absent: a free port. */
-  port?: number;
-  /** Default 127.0.0.1. */
-  host?: string;
-  appId: string;
-  appSecret: string;
+export interface PsbcSandboxOptions extends SandboxEndpoint {
   /** Where bookings are kept; in memory when absent. */
   store?: SandboxStore;
-  logger?: Logger;
 }
 
 /** The deterministic answer of the expired-points query: the contract's example. */
@@ -143,10 +135,7 @@ export async function startPsbcSandbox(options: PsbcSandboxOptions): Promise<Psb
 
   const server = await startSandboxServer({
     name: "psbc",
-    host: options.host ?? "127.0.0.1",
-    port: options.port ?? 0,
-    logger: options.logger,
-    credentials: { appId: options.appId, appSecret: options.appSecret },
+    endpoint: options,
     faults,
     calls,
     paths: PSBC_WIRE.paths,

@@ -10,12 +10,21 @@ export interface Reply {
   body: unknown;
 }
 
+/** Where a simulator listens and the credentials its callers sign with: what every sandbox's options start with. */
+export interface SandboxEndpoint {
+  /** 0 or absent: a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  appId: string;
+  appSecret: string;
+  logger?: Logger;
+}
+
 export interface SandboxServerOptions<Op extends string> {
   name: string;
-  host: string;
-  port: number;
-  logger?: Logger;
-  credentials: { appId: string; appSecret: string };
+  /** The sandbox's own options: only their endpoint fields are read. */
+  endpoint: SandboxEndpoint;
   faults: Faults<Op>;
   /** Incremented for every call of an operation, faulted or not, before the signature is checked. */
   calls: Record<Op, number>;
@@ -50,7 +59,9 @@ const MAX_BODY_BYTES = 1 << 20;
  * No per-request allocations beyond the body keep it fast enough for benchmarks.
  */
 export async function startSandboxServer<Op extends string>(options: SandboxServerOptions<Op>): Promise<SandboxServer> {
-  const { faults, calls, logger, replies } = options;
+  const { faults, calls, replies } = options;
+  const { logger, host = "127.0.0.1", port: wantedPort = 0 } = options.endpoint;
+  const credentials = { appId: options.endpoint.appId, appSecret: options.endpoint.appSecret };
   const opByPath = new Map<string, Op>(Object.entries<string>(options.paths).map(([op, path]) => [path, op as Op]));
   /** Delayed answers, cleared on close so a closed sandbox leaves no timers behind. */
   const timers = new Set<NodeJS.Timeout>();
@@ -73,7 +84,7 @@ export async function startSandboxServer<Op extends string>(options: SandboxServ
         signature: header(req, SIGNATURE_HEADERS.signature),
         body: raw,
       },
-      options.credentials,
+      credentials,
     );
     if (!signed) {
       logger?.warn({ sandbox: options.name, op, appId: header(req, SIGNATURE_HEADERS.appId) }, "sandbox: bad signature");
@@ -158,11 +169,11 @@ export async function startSandboxServer<Op extends string>(options: SandboxServ
   // Longer than undici's idle timeout, so the client, not the server, retires idle connections.
   server.keepAliveTimeout = 10_000;
 
-  const port = await listen(server, options.port, options.host);
+  const port = await listen(server, wantedPort, host);
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${urlHost(options.host)}:${port}`,
+    url: `http://${urlHost(host)}:${port}`,
     port,
     close() {
       closing ??= new Promise<void>((resolve) => {

@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
-import type { Logger } from "../common/logger.js";
 import { SMS_CODES, SMS_CONTENT_MAX_LENGTH, SMS_MOBILE, SMS_WIRE, type SmsEnvelope, type SmsOperation } from "../notify/sms/wire.js";
 import { Faults } from "./faults.js";
-import { startSandboxServer, stringFields, type Reply } from "./sandbox-server.js";
+import { startSandboxServer, stringFields, type Reply, type SandboxEndpoint } from "./sandbox-server.js";
 import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-store.js";
 
 /**
@@ -35,15 +34,8 @@ export interface SmsSandboxMessage {
   receivedAt: string;
 }
 
-export interface SmsSandboxOptions {
-  /** 0 or absent: a free port. */
-  port?: number;
-  /** Default 127.0.0.1. */
-  host?: string;
-  appId: string;
-  appSecret: string;
+export interface SmsSandboxOptions extends SandboxEndpoint {
   store?: SandboxStore;
-  logger?: Logger;
 }
 
 export async function startSmsSandbox(options: SmsSandboxOptions): Promise<SmsSandbox> {
@@ -68,10 +60,7 @@ export async function startSmsSandbox(options: SmsSandboxOptions): Promise<SmsSa
 
   const server = await startSandboxServer({
     name: "sms",
-    host: options.host ?? "127.0.0.1",
-    port: options.port ?? 0,
-    logger: options.logger,
-    credentials: { appId: options.appId, appSecret: options.appSecret },
+    endpoint: options,
     faults,
     calls,
     paths: SMS_WIRE.paths,

@@ -3,12 +3,28 @@ import { CatalogueRecord, CatalogueService, type SendChannel } from "../../../pr
 import { MAX_LENGTH } from "../../../services/voucher/catalogue/fields.js";
 import { SEND_CHANNEL_TYPES } from "../../../services/voucher/catalogue/catalogue-store.js";
 import { erpAction } from "../action.js";
-import { body, key, longId, optionalText, text, url, yesNo } from "../schemas.js";
+import { body, longId, optionalText, text, url, yesNo } from "../schemas.js";
 import { activeSwitch, isActiveOf, yesNoOf } from "./active-switch.js";
 
 const TAG = "制码渠道";
 
 const channelCode = (what: string) => optionalText(MAX_LENGTH.channelCode, `${what}: fewer than ${MAX_LENGTH.channelCode + 1} characters`);
+
+/**
+ * The seed's orderEncryptKey is what the ESB encrypts the codes with: for 3DES the shared key, for a key pair the
+ * public key string. WHALE decrypts the codes, so for RSA the ERP registers WHALE's private key for the channel
+ * and WHALE sends its public half.
+ */
+const orderEncryptKey = Type.Optional(
+  Type.String({
+    maxLength: MAX_LENGTH.key,
+    pattern: "^[-A-Za-z0-9+/=\\s]*$",
+    description:
+      "orderEncryptKey (制码方报文加密密钥; stored sealed, never answered): for 3DES the key shared with the code maker, " +
+      "Base64 of 24 bytes or 48 hex digits; for RSA WHALE's private key for the channel, PKCS#8 PEM, whose public half " +
+      "(Base64 DER SubjectPublicKeyInfo) WHALE sends the ESB as the public key string the codes are encrypted with",
+  }),
+);
 
 /** sendChannelConfig: the seed's four fields, and what making codes through the ESB needs (its field table). */
 const SendChannelConfig = Type.Object(
@@ -23,7 +39,7 @@ const SendChannelConfig = Type.Object(
     channelMid: channelCode("channelMid (渠道商户编号)"),
     channelTid: channelCode("channelTid (渠道终端编号)"),
     encryptType: Type.Optional(Type.Union([Type.Literal("3DES"), Type.Literal("RSA")], { description: "3DES or RSA: how orders to the ESB are encrypted" })),
-    orderEncryptKey: key("orderEncryptKey (制码方报文加密密钥: the 3DES key, or the public key; stored sealed, never answered)"),
+    orderEncryptKey,
   },
   { additionalProperties: false },
 );

@@ -45,7 +45,11 @@ export interface SendChannelConfig {
   /** The merchant and terminal numbers the send channel assigned us (ESB). */
   channelMid?: string;
   channelTid?: string;
-  /** How orders to the ESB are encrypted: 3DES with orderEncryptKey, or RSA with it as the ESB's public key. */
+  /**
+   * How the ESB encrypts the codes it answers: 3DES with orderEncryptKey as the shared key, or RSA-OAEP to WHALE's
+   * public key, orderEncryptKey then being WHALE's private key for the channel (its public half is what the ESB
+   * is sent as the seed's "public key string"; channels/esb/wire.ts).
+   */
   encryptType?: "3DES" | "RSA";
 }
 

@@ -112,7 +112,7 @@ function validityOf(start: string, end: string): { validStart: Date; validEnd: D
 }
 
 /** sendChannelConfig's fields given, checked; the key apart (it is sealed). */
-function sendChannelConfigOf(input: SendChannelConfigInput | undefined): { type?: SendChannelType; config: SendChannelConfig; orderEncryptKey: string | null } {
+function sendChannelConfigOf(input: SendChannelConfigInput | undefined): { type?: SendChannelType; config: SendChannelConfig; orderEncryptKey?: string } {
   const field = (name: string) => `sendChannelConfig.${name}`;
   let type: SendChannelType | undefined;
   if (input?.sendChannelType !== undefined) {
@@ -131,7 +131,19 @@ function sendChannelConfigOf(input: SendChannelConfigInput | undefined): { type?
   set("channelMid", optionalText(field("channelMid"), input?.channelMid, MAX_LENGTH.channelCode));
   set("channelTid", optionalText(field("channelTid"), input?.channelTid, MAX_LENGTH.channelCode));
   set("encryptType", input?.encryptType as SendChannelConfig["encryptType"]);
-  return { type, config, orderEncryptKey: optionalText(field("orderEncryptKey"), input?.orderEncryptKey, MAX_LENGTH.key) };
+  return { type, config, orderEncryptKey: input?.orderEncryptKey };
+}
+
+/**
+ * The orderEncryptKey to seal, by how the ESB encrypts the channel's codes: a 3DES key as given; for RSA WHALE's
+ * private key for the channel (PEM or Base64 DER PKCS#8, kept as PKCS#8 PEM), WHALE decrypting the codes and
+ * sending the ESB the public half (channels/esb/wire.ts).
+ */
+function sealableOrderEncryptKey(encryptType: SendChannelConfig["encryptType"], key: string | undefined): string | null {
+  const field = "sendChannelConfig.orderEncryptKey";
+  if (encryptType !== "RSA" || key === undefined || key === "") return optionalText(field, key, MAX_LENGTH.key);
+  if (key.length > MAX_LENGTH.key) throw invalid(field, `must be fewer than ${MAX_LENGTH.key + 1} characters`);
+  return normalizePrivateKey(field, key);
 }
 
 export interface CatalogueOptions {
@@ -196,7 +208,8 @@ export class Catalogue {
     const actor = actorOf(by.actor);
     const name = requireText("sendChannelName", req.sendChannelName, MAX_LENGTH.name);
     if (!req.sendChannelConfig) throw invalid("sendChannelConfig", "is required");
-    const { type, config, orderEncryptKey } = sendChannelConfigOf(req.sendChannelConfig);
+    const { type, config, orderEncryptKey: givenKey } = sendChannelConfigOf(req.sendChannelConfig);
+    const orderEncryptKey = sealableOrderEncryptKey(config.encryptType, givenKey);
     return unlessDuplicate(() =>
       this.options.db.transaction(async (tx) => {
         const sendChannelId = await this.store.nextId(tx, "send_channel");
@@ -297,10 +310,12 @@ export class Catalogue {
     const id = requireId("sendChannelId", req.sendChannelId);
     const columns: Record<string, unknown> = {};
     if (req.sendChannelName !== undefined) columns.name = requireText("sendChannelName", req.sendChannelName, MAX_LENGTH.name);
-    const { type, config, orderEncryptKey } = sendChannelConfigOf(req.sendChannelConfig);
+    const { type, config, orderEncryptKey: givenKey } = sendChannelConfigOf(req.sendChannelConfig);
     if (type !== undefined) columns.channel_type = type;
-    if (orderEncryptKey !== null) Object.assign(columns, this.store.sealedSendChannelSecret(id, orderEncryptKey));
     return this.update("send_channel", id, { actor, action: by.action }, columns, (id, tx) => this.store.findSendChannel(id, tx), async (before) => {
+      // A new key is read as the encryption the channel will have after the update.
+      const orderEncryptKey = sealableOrderEncryptKey(config.encryptType ?? before.config.encryptType, givenKey);
+      if (orderEncryptKey !== null) Object.assign(columns, this.store.sealedSendChannelSecret(id, orderEncryptKey));
       if (Object.keys(config).length > 0) columns.config = JSON.stringify({ ...before.config, ...config });
     });
   }
