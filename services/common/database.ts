@@ -1,8 +1,10 @@
 // PostgreSQL access shared by every service: a pg pool (cluster) or PGlite (embedded), one interface.
 import { mkdir } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
 import pg from "pg";
-import { to as copyTo } from "pg-copy-streams";
+import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import type { Logger } from "./logger.js";
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
@@ -27,6 +29,11 @@ export interface Queryable {
 export interface Transaction extends Queryable {
   /** Runs a script of several statements without parameters (simple protocol). */
   execScript(sql: string): Promise<void>;
+  /**
+   * `COPY … FROM STDIN` of `data` (text format) inside this transaction (pg-copy-streams). PostgreSQL only: on
+   * PGlite writers batch INSERTs instead.
+   */
+  copyFrom?(sql: string, data: string): Promise<void>;
 }
 
 export interface Database extends Queryable {
@@ -211,6 +218,10 @@ async function openPool(url: string, options: DatabaseOptions): Promise<Database
       log.timed(text, () => runNamed<R>(client, names, text, params, false)),
     execScript: async (sql) => {
       await log.timed(sql, () => client.query(sql));
+    },
+    // COPY FROM clears pg's query timer itself (unlike COPY TO, below).
+    copyFrom: async (sql, data) => {
+      await log.timed(sql, () => pipeline(Readable.from([data]), client.query(copyFrom(sql))));
     },
   });
 

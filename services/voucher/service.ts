@@ -24,6 +24,7 @@ import { ruleServiceImpl } from "./rules/routes.js";
 import { VOUCHER_SCHEMA, VoucherStore } from "./voucher-store.js";
 import { Vouchers } from "./vouchers.js";
 import { startCodes } from "./codes/codes.js";
+import { CODE_ADMIN_METHODS } from "./codes/routes.js";
 
 /**
  * The voucher service: issues, voids and looks up vouchers at their send channels (制码方), and the WHALE
@@ -73,7 +74,7 @@ export const voucherService = defineService({
     });
     const pollIntervalMs = env.VOUCHER_STATUS_POLL_INTERVAL_MS;
     return {
-      interceptors: [adminCredentialInterceptor({ token: env.ADMIN_TOKEN, adminMethods: CATALOGUE_ADMIN_METHODS, logger })],
+      interceptors: [adminCredentialInterceptor({ token: env.ADMIN_TOKEN, adminMethods: [...CATALOGUE_ADMIN_METHODS, ...CODE_ADMIN_METHODS], logger })],
       routes: (router) => {
         router.service(VoucherService, voucherServiceImpl(vouchers));
         router.service(CatalogueService, catalogueServiceImpl(catalogue, erpApps, audit));

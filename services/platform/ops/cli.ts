@@ -9,9 +9,10 @@ import { adminOptions, clientsOver, UsageError, type OpsCommand, type OpsContext
 import { notifyCommands } from "./notify-commands.js";
 import { orderCommands } from "./order-commands.js";
 import { reconciliationCommands } from "./reconciliation-commands.js";
+import { bulkCommands } from "./bulk-commands.js";
 import { whaleCommands } from "./whale-commands.js";
 
-export const opsCommands: OpsCommand[] = [...orderCommands, ...notifyCommands, ...reconciliationCommands, ...whaleCommands];
+export const opsCommands: OpsCommand[] = [...orderCommands, ...notifyCommands, ...reconciliationCommands, ...whaleCommands, ...bulkCommands];
 
 /** Each service's URL variable and its embedded default (its default port). */
 export const SERVICE_URLS: Record<OpsService, { variable: string; default: string }> = {
@@ -36,6 +37,10 @@ export interface OpsIo {
   env: NodeJS.ProcessEnv;
   stdout(text: string): void;
   stderr(text: string): void;
+  /** stdout honouring backpressure (resolves when it drained); `stdout` unless given. */
+  write?(text: string): Promise<void>;
+  /** Whether stderr is a terminal (progress bars); false unless given. */
+  stderrIsTTY?: boolean;
   /** The transport to a service; gRPC to its URL unless a test brings its own. */
   transport?(service: OpsService, url: string): Transport;
   /** HTTP to the gateway; the global fetch unless a test brings its own. */
@@ -61,6 +66,8 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
     client: clientsOver(transportOf),
     admin: () => adminOptions(io.env.ADMIN_TOKEN),
     print: (value) => io.stdout(`${JSON.stringify(value, null, 2)}\n`),
+    write: io.write ?? (async (text) => io.stdout(text)),
+    progress: { tty: io.stderrIsTTY ?? false, show: io.stderr },
     readFile: (path) => readFile(path, "utf8"),
     env: io.env,
     fetch: io.fetch ?? fetch,

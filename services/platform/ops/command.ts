@@ -16,6 +16,10 @@ export interface OpsContext {
   admin(): { headers: Record<string, string> };
   /** Prints one JSON value. */
   print(value: unknown): void;
+  /** Raw output (a CSV export), resolved once the output can take more: a slow reader holds the stream back. */
+  write(text: string): Promise<void>;
+  /** Progress for the operator (stderr); `tty` says whether it is a terminal (a bar) or a log (plain lines). */
+  progress: { tty: boolean; show(text: string): void };
   /** Reads a file an argument names (branches import). */
   readFile(path: string): Promise<string>;
   /** The CLI's environment (the gateway's URL, the ERP app's credentials of `whale call`). */

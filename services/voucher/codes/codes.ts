@@ -10,6 +10,9 @@ import { createInternalChannel } from "../channels/internal/channel.js";
 import type { SendChannel } from "../channels/send-channel.js";
 import { createQuotaGate } from "../rules/quota-gate.js";
 import { RuleStore } from "../rules/rule-store.js";
+import { bulkCodeWriter } from "./bulk-code-writer.js";
+import { BulkJobStore } from "./bulk-job-store.js";
+import { BULK_BATCH_SIZE, BulkMakeCodes } from "./bulk-make-code.js";
 import { CodeOrderStore, type CodeOrderRecord } from "./code-order-store.js";
 import { MakeCodes } from "./make-code.js";
 import { MakeCodeNotices } from "./make-code-notices.js";
@@ -51,10 +54,15 @@ export function startCodes(deps: {
     onMade: (order: CodeOrderRecord) => notices.queue(order),
   });
   const signatures = new SaleChannelSignatures(catalogue);
+  // Rounds of a minute (then the job is let go, so a closing service stops promptly), a lease of two.
+  const bulk = new BulkMakeCodes({
+    db, jobs: new BulkJobStore(db), catalogue, writer: bulkCodeWriter, logger: deps.logger, leaseMs: 120_000, batchSize: BULK_BATCH_SIZE, roundMs: 60_000,
+  });
   return {
     makeCodes,
-    routes: (router) => void router.service(CodeService, codeServiceImpl(makeCodes, signatures, notices)),
+    routes: (router) => void router.service(CodeService, codeServiceImpl(makeCodes, signatures, notices, bulk)),
     jobs: [
+      { name: "bulk make-code", intervalMs: 2_000, run: () => bulk.runRound() },
       {
         name: "make-code notices",
         intervalMs: 30_000,

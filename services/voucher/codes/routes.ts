@@ -1,13 +1,23 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { CodeOrderSchema, CodeService, MakeNoticeSchema, type CodeOrder, type MakeNotice } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
+import { BulkJobSchema, BulkJobState, CodeOrderSchema, CodeService, MakeNoticeSchema, type BulkJob, type CodeOrder, type MakeNotice } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
+import type { BulkJobRecord } from "./bulk-job-store.js";
+import type { BulkMakeCodes } from "./bulk-make-code.js";
 import type { MakeCodeNotices, MakeNoticeView } from "./make-code-notices.js";
 import type { CodeOrderRecord } from "./code-order-store.js";
 import type { MakeCodes } from "./make-code.js";
 import type { SaleChannelSignatures } from "./sale-channel-signatures.js";
 
-export function codeServiceImpl(makeCodes: MakeCodes, signatures: SaleChannelSignatures, notices: MakeCodeNotices): ServiceImpl<typeof CodeService> {
+/** The admin RPCs (ADMIN_TOKEN): bulk make-code is an operator's, not a sale channel's. */
+export const CODE_ADMIN_METHODS = [CodeService.method.startBulkJob, CodeService.method.getBulkJob, CodeService.method.exportBulkCodes];
+
+export function codeServiceImpl(
+  makeCodes: MakeCodes,
+  signatures: SaleChannelSignatures,
+  notices: MakeCodeNotices,
+  bulk: BulkMakeCodes,
+): ServiceImpl<typeof CodeService> {
   return {
     async makeCode(req) {
       return { order: toMessage(await makeCodes.make(req)) };
@@ -28,7 +38,36 @@ export function codeServiceImpl(makeCodes: MakeCodes, signatures: SaleChannelSig
     async retryMakeNotice(req) {
       return { notice: noticeMessage(await notices.retryOf(req.saleChannelOrderId)) };
     },
+    ...bulkServiceImpl(bulk),
   };
+}
+
+/** The bulk make-code RPCs of the code service. */
+export function bulkServiceImpl(bulk: BulkMakeCodes): Pick<ServiceImpl<typeof CodeService>, "startBulkJob" | "getBulkJob" | "exportBulkCodes"> {
+  return {
+    async startBulkJob(req) {
+      return { job: bulkJobMessage(await bulk.start(req)) };
+    },
+    async getBulkJob(req) {
+      return { job: bulkJobMessage(await bulk.get(req.jobId)) };
+    },
+    async *exportBulkCodes(req) {
+      yield* bulk.exportCodes(req.jobId);
+    },
+  };
+}
+
+function bulkJobMessage(job: BulkJobRecord): BulkJob {
+  return create(BulkJobSchema, {
+    jobId: job.jobId,
+    requestId: job.requestId,
+    templateId: job.templateId,
+    total: job.total,
+    made: job.made,
+    state: job.state === "DONE" ? BulkJobState.DONE : BulkJobState.RUNNING,
+    createdAt: timestampFromDate(job.createdAt),
+    updatedAt: timestampFromDate(job.updatedAt),
+  });
 }
 
 function noticeMessage(view: MakeNoticeView): MakeNotice {

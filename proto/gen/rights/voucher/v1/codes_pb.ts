@@ -12,7 +12,186 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rights/voucher/v1/codes.proto.
  */
 export const file_rights_voucher_v1_codes: GenFile = /*@__PURE__*/
-  fileDesc("Ch1yaWdodHMvdm91Y2hlci92MS9jb2Rlcy5wcm90bxIRcmlnaHRzLnZvdWNoZXIudjEiRQoUR2V0TWFrZU5vdGljZVJlcXVlc3QSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAEgASgJEg4KBnZlcmlmeRgCIAEoCCJGChVHZXRNYWtlTm90aWNlUmVzcG9uc2USLQoGbm90aWNlGAEgASgLMh0ucmlnaHRzLnZvdWNoZXIudjEuTWFrZU5vdGljZSI3ChZSZXRyeU1ha2VOb3RpY2VSZXF1ZXN0Eh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgBIAEoCSJIChdSZXRyeU1ha2VOb3RpY2VSZXNwb25zZRItCgZub3RpY2UYASABKAsyHS5yaWdodHMudm91Y2hlci52MS5NYWtlTm90aWNlIs4CCgpNYWtlTm90aWNlEhEKCW5vdGlmeV9pZBgBIAEoCRIQCghvcmRlcl9pZBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhcKD3NhbGVfY2hhbm5lbF9pZBgEIAEoCRIdChVzYWxlX2NoYW5uZWxfb3JkZXJfaWQYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMb3JkZXJfbW9iaWxlGAcgASgJEhAKCGNvZGVfbnVtGAggASgFEhAKCG5vdGlmaWVkGAkgASgIEhAKCGNhbl92b2lkGAogASgIEhMKC3JldHVybl9jb2RlGAsgASgJEi4KCnVwZGF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgNIAEoCSJaCh5BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlcXVlc3QSFwoPc2FsZV9jaGFubmVsX2lkGAEgASgJEgwKBGJvZHkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgJIiEKH0F1dGhlbnRpY2F0ZVNhbGVDaGFubmVsUmVzcG9uc2UiQgoZU2lnbkZvclNhbGVDaGFubmVsUmVxdWVzdBIXCg9zYWxlX2NoYW5uZWxfaWQYASABKAkSDAoEYm9keRgCIAEoDCIvChpTaWduRm9yU2FsZUNoYW5uZWxSZXNwb25zZRIRCglzaWduYXR1cmUYASABKAkiogEKD01ha2VDb2RlUmVxdWVzdBIXCg9zYWxlX2NoYW5uZWxfaWQYASABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkSFAoMbW9iaWxlX3Bob25lGAQgASgJEi0KBGl0ZW0YBSABKAsyHy5yaWdodHMudm91Y2hlci52MS5NYWtlQ29kZUl0ZW0ivwEKDE1ha2VDb2RlSXRlbRIcChRzYWxlX2NoYW5uZWxfaXRlbV9pZBgBIAEoCRIXCg9jb21taXNzaW9uX2RhdGUYAiABKAkSEgoKdmFsaWRfZGF5cxgDIAEoBRIRCgl0aWNrZXRfaWQYBCABKAkSPwoSbWFrZV9mdW5kc19jaGFubmVsGAUgASgLMiMucmlnaHRzLnZvdWNoZXIudjEuTWFrZUZ1bmRzQ2hhbm5lbBIQCghjb2RlX251bRgGIAEoBSJfChBNYWtlRnVuZHNDaGFubmVsEhcKD2NoYW5uZWxfYmVuZWZpdBgBIAEoAxIYChBtZXJjaGFudF9iZW5lZml0GAIgASgDEhgKEHVzZXJfcmVhbF9hbW91bnQYAyABKAMiPwoQTWFrZUNvZGVSZXNwb25zZRIrCgVvcmRlchgBIAEoCzIcLnJpZ2h0cy52b3VjaGVyLnYxLkNvZGVPcmRlciJNChNHZXRDb2RlT3JkZXJSZXF1ZXN0EhcKD3NhbGVfY2hhbm5lbF9pZBgBIAEoCRIdChVzYWxlX2NoYW5uZWxfb3JkZXJfaWQYAiABKAkiQwoUR2V0Q29kZU9yZGVyUmVzcG9uc2USKwoFb3JkZXIYASABKAsyHC5yaWdodHMudm91Y2hlci52MS5Db2RlT3JkZXIi1wEKCUNvZGVPcmRlchIQCgh0cmFkZV9ubxgBIAEoCRIXCg9zYWxlX2NoYW5uZWxfaWQYAiABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBm5vdGlmeRgFIAEoCBIQCghjb2RlX251bRgGIAEoBRIuCgRpdGVtGAcgASgLMiAucmlnaHRzLnZvdWNoZXIudjEuQ29kZU9yZGVySXRlbSKNAgoNQ29kZU9yZGVySXRlbRIqCgVjb2RlcxgBIAMoCzIbLnJpZ2h0cy52b3VjaGVyLnYxLk1hZGVDb2RlEi8KC3ZhbGlkX3N0YXJ0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgl2YWxpZF9lbmQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhwKFHNhbGVfY2hhbm5lbF9pdGVtX2lkGAQgASgJEhEKCXRpY2tldF9pZBgFIAEoCRITCgt0aWNrZXRfbmFtZRgGIAEoCRITCgthY3Rpdml0eV9pZBgHIAEoCRIVCg1hY3Rpdml0eV9uYW1lGAggASgJIk0KCE1hZGVDb2RlEgwKBGNvZGUYASABKAkSEAoIY29kZV91cmwYAiABKAkSEQoJdXNlX3RpbWVzGAMgASgFEg4KBnN0YXR1cxgEIAEoCSqdAgoJQ29kZUVycm9yEhoKFkNPREVfRVJST1JfVU5TUEVDSUZJRUQQABIgChxDT0RFX0VSUk9SX1BBUkFNRVRFUl9JTlZBTElEEAESHgoaQ09ERV9FUlJPUl9EVVBMSUNBVEVfT1JERVIQAhIcChhDT0RFX0VSUk9SX05PVF9BVkFJTEFCTEUQAxIdChlDT0RFX0VSUk9SX1FVT1RBX0VYQ0VFREVEEAQSHQoZQ09ERV9FUlJPUl9DSEFOTkVMX0ZBSUxFRBAFEhoKFkNPREVfRVJST1JfSU5fUFJPR1JFU1MQBhIYChRDT0RFX0VSUk9SX05PVF9GT1VORBAHEiAKHENPREVfRVJST1JfU0lHTkFUVVJFX0lOVkFMSUQQCDKHBQoLQ29kZVNlcnZpY2USUwoITWFrZUNvZGUSIi5yaWdodHMudm91Y2hlci52MS5NYWtlQ29kZVJlcXVlc3QaIy5yaWdodHMudm91Y2hlci52MS5NYWtlQ29kZVJlc3BvbnNlEl8KDEdldENvZGVPcmRlchImLnJpZ2h0cy52b3VjaGVyLnYxLkdldENvZGVPcmRlclJlcXVlc3QaJy5yaWdodHMudm91Y2hlci52MS5HZXRDb2RlT3JkZXJSZXNwb25zZRKAAQoXQXV0aGVudGljYXRlU2FsZUNoYW5uZWwSMS5yaWdodHMudm91Y2hlci52MS5BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlcXVlc3QaMi5yaWdodHMudm91Y2hlci52MS5BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlc3BvbnNlEnEKElNpZ25Gb3JTYWxlQ2hhbm5lbBIsLnJpZ2h0cy52b3VjaGVyLnYxLlNpZ25Gb3JTYWxlQ2hhbm5lbFJlcXVlc3QaLS5yaWdodHMudm91Y2hlci52MS5TaWduRm9yU2FsZUNoYW5uZWxSZXNwb25zZRJiCg1HZXRNYWtlTm90aWNlEicucmlnaHRzLnZvdWNoZXIudjEuR2V0TWFrZU5vdGljZVJlcXVlc3QaKC5yaWdodHMudm91Y2hlci52MS5HZXRNYWtlTm90aWNlUmVzcG9uc2USaAoPUmV0cnlNYWtlTm90aWNlEikucmlnaHRzLnZvdWNoZXIudjEuUmV0cnlNYWtlTm90aWNlUmVxdWVzdBoqLnJpZ2h0cy52b3VjaGVyLnYxLlJldHJ5TWFrZU5vdGljZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1yaWdodHMvdm91Y2hlci92MS9jb2Rlcy5wcm90bxIRcmlnaHRzLnZvdWNoZXIudjEiTQoTU3RhcnRCdWxrSm9iUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhMKC3RlbXBsYXRlX2lkGAIgASgJEg0KBXRvdGFsGAMgASgFIj8KFFN0YXJ0QnVsa0pvYlJlc3BvbnNlEicKA2pvYhgBIAEoCzIaLnJpZ2h0cy52b3VjaGVyLnYxLkJ1bGtKb2IiIwoRR2V0QnVsa0pvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIj0KEkdldEJ1bGtKb2JSZXNwb25zZRInCgNqb2IYASABKAsyGi5yaWdodHMudm91Y2hlci52MS5CdWxrSm9iIigKFkV4cG9ydEJ1bGtDb2Rlc1JlcXVlc3QSDgoGam9iX2lkGAEgASgJIjsKF0V4cG9ydEJ1bGtDb2Rlc1Jlc3BvbnNlEg0KBWNvZGVzGAEgAygJEhEKCWZpcnN0X3NlcRgCIAEoBSLvAQoHQnVsa0pvYhIOCgZqb2JfaWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRITCgt0ZW1wbGF0ZV9pZBgDIAEoCRINCgV0b3RhbBgEIAEoBRIMCgRtYWRlGAUgASgFEi4KBXN0YXRlGAYgASgOMh8ucmlnaHRzLnZvdWNoZXIudjEuQnVsa0pvYlN0YXRlEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkUKFEdldE1ha2VOb3RpY2VSZXF1ZXN0Eh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgBIAEoCRIOCgZ2ZXJpZnkYAiABKAgiRgoVR2V0TWFrZU5vdGljZVJlc3BvbnNlEi0KBm5vdGljZRgBIAEoCzIdLnJpZ2h0cy52b3VjaGVyLnYxLk1ha2VOb3RpY2UiNwoWUmV0cnlNYWtlTm90aWNlUmVxdWVzdBIdChVzYWxlX2NoYW5uZWxfb3JkZXJfaWQYASABKAkiSAoXUmV0cnlNYWtlTm90aWNlUmVzcG9uc2USLQoGbm90aWNlGAEgASgLMh0ucmlnaHRzLnZvdWNoZXIudjEuTWFrZU5vdGljZSLOAgoKTWFrZU5vdGljZRIRCglub3RpZnlfaWQYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCRIXCg9zYWxlX2NoYW5uZWxfaWQYBCABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDG9yZGVyX21vYmlsZRgHIAEoCRIQCghjb2RlX251bRgIIAEoBRIQCghub3RpZmllZBgJIAEoCBIQCghjYW5fdm9pZBgKIAEoCBITCgtyZXR1cm5fY29kZRgLIAEoCRIuCgp1cGRhdGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZzdGF0dXMYDSABKAkiWgoeQXV0aGVudGljYXRlU2FsZUNoYW5uZWxSZXF1ZXN0EhcKD3NhbGVfY2hhbm5lbF9pZBgBIAEoCRIMCgRib2R5GAIgASgMEhEKCXNpZ25hdHVyZRgDIAEoCSIhCh9BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlc3BvbnNlIkIKGVNpZ25Gb3JTYWxlQ2hhbm5lbFJlcXVlc3QSFwoPc2FsZV9jaGFubmVsX2lkGAEgASgJEgwKBGJvZHkYAiABKAwiLwoaU2lnbkZvclNhbGVDaGFubmVsUmVzcG9uc2USEQoJc2lnbmF0dXJlGAEgASgJIqIBCg9NYWtlQ29kZVJlcXVlc3QSFwoPc2FsZV9jaGFubmVsX2lkGAEgASgJEh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhQKDG1vYmlsZV9waG9uZRgEIAEoCRItCgRpdGVtGAUgASgLMh8ucmlnaHRzLnZvdWNoZXIudjEuTWFrZUNvZGVJdGVtIr8BCgxNYWtlQ29kZUl0ZW0SHAoUc2FsZV9jaGFubmVsX2l0ZW1faWQYASABKAkSFwoPY29tbWlzc2lvbl9kYXRlGAIgASgJEhIKCnZhbGlkX2RheXMYAyABKAUSEQoJdGlja2V0X2lkGAQgASgJEj8KEm1ha2VfZnVuZHNfY2hhbm5lbBgFIAEoCzIjLnJpZ2h0cy52b3VjaGVyLnYxLk1ha2VGdW5kc0NoYW5uZWwSEAoIY29kZV9udW0YBiABKAUiXwoQTWFrZUZ1bmRzQ2hhbm5lbBIXCg9jaGFubmVsX2JlbmVmaXQYASABKAMSGAoQbWVyY2hhbnRfYmVuZWZpdBgCIAEoAxIYChB1c2VyX3JlYWxfYW1vdW50GAMgASgDIj8KEE1ha2VDb2RlUmVzcG9uc2USKwoFb3JkZXIYASABKAsyHC5yaWdodHMudm91Y2hlci52MS5Db2RlT3JkZXIiTQoTR2V0Q29kZU9yZGVyUmVxdWVzdBIXCg9zYWxlX2NoYW5uZWxfaWQYASABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAIgASgJIkMKFEdldENvZGVPcmRlclJlc3BvbnNlEisKBW9yZGVyGAEgASgLMhwucmlnaHRzLnZvdWNoZXIudjEuQ29kZU9yZGVyItcBCglDb2RlT3JkZXISEAoIdHJhZGVfbm8YASABKAkSFwoPc2FsZV9jaGFubmVsX2lkGAIgASgJEh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZub3RpZnkYBSABKAgSEAoIY29kZV9udW0YBiABKAUSLgoEaXRlbRgHIAEoCzIgLnJpZ2h0cy52b3VjaGVyLnYxLkNvZGVPcmRlckl0ZW0ijQIKDUNvZGVPcmRlckl0ZW0SKgoFY29kZXMYASADKAsyGy5yaWdodHMudm91Y2hlci52MS5NYWRlQ29kZRIvCgt2YWxpZF9zdGFydBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJdmFsaWRfZW5kGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcChRzYWxlX2NoYW5uZWxfaXRlbV9pZBgEIAEoCRIRCgl0aWNrZXRfaWQYBSABKAkSEwoLdGlja2V0X25hbWUYBiABKAkSEwoLYWN0aXZpdHlfaWQYByABKAkSFQoNYWN0aXZpdHlfbmFtZRgIIAEoCSJNCghNYWRlQ29kZRIMCgRjb2RlGAEgASgJEhAKCGNvZGVfdXJsGAIgASgJEhEKCXVzZV90aW1lcxgDIAEoBRIOCgZzdGF0dXMYBCABKAkqYwoMQnVsa0pvYlN0YXRlEh4KGkJVTEtfSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWQlVMS19KT0JfU1RBVEVfUlVOTklORxABEhcKE0JVTEtfSk9CX1NUQVRFX0RPTkUQAiqdAgoJQ29kZUVycm9yEhoKFkNPREVfRVJST1JfVU5TUEVDSUZJRUQQABIgChxDT0RFX0VSUk9SX1BBUkFNRVRFUl9JTlZBTElEEAESHgoaQ09ERV9FUlJPUl9EVVBMSUNBVEVfT1JERVIQAhIcChhDT0RFX0VSUk9SX05PVF9BVkFJTEFCTEUQAxIdChlDT0RFX0VSUk9SX1FVT1RBX0VYQ0VFREVEEAQSHQoZQ09ERV9FUlJPUl9DSEFOTkVMX0ZBSUxFRBAFEhoKFkNPREVfRVJST1JfSU5fUFJPR1JFU1MQBhIYChRDT0RFX0VSUk9SX05PVF9GT1VORBAHEiAKHENPREVfRVJST1JfU0lHTkFUVVJFX0lOVkFMSUQQCDKvBwoLQ29kZVNlcnZpY2USUwoITWFrZUNvZGUSIi5yaWdodHMudm91Y2hlci52MS5NYWtlQ29kZVJlcXVlc3QaIy5yaWdodHMudm91Y2hlci52MS5NYWtlQ29kZVJlc3BvbnNlEl8KDEdldENvZGVPcmRlchImLnJpZ2h0cy52b3VjaGVyLnYxLkdldENvZGVPcmRlclJlcXVlc3QaJy5yaWdodHMudm91Y2hlci52MS5HZXRDb2RlT3JkZXJSZXNwb25zZRKAAQoXQXV0aGVudGljYXRlU2FsZUNoYW5uZWwSMS5yaWdodHMudm91Y2hlci52MS5BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlcXVlc3QaMi5yaWdodHMudm91Y2hlci52MS5BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlc3BvbnNlEnEKElNpZ25Gb3JTYWxlQ2hhbm5lbBIsLnJpZ2h0cy52b3VjaGVyLnYxLlNpZ25Gb3JTYWxlQ2hhbm5lbFJlcXVlc3QaLS5yaWdodHMudm91Y2hlci52MS5TaWduRm9yU2FsZUNoYW5uZWxSZXNwb25zZRJiCg1HZXRNYWtlTm90aWNlEicucmlnaHRzLnZvdWNoZXIudjEuR2V0TWFrZU5vdGljZVJlcXVlc3QaKC5yaWdodHMudm91Y2hlci52MS5HZXRNYWtlTm90aWNlUmVzcG9uc2USaAoPUmV0cnlNYWtlTm90aWNlEikucmlnaHRzLnZvdWNoZXIudjEuUmV0cnlNYWtlTm90aWNlUmVxdWVzdBoqLnJpZ2h0cy52b3VjaGVyLnYxLlJldHJ5TWFrZU5vdGljZVJlc3BvbnNlEl8KDFN0YXJ0QnVsa0pvYhImLnJpZ2h0cy52b3VjaGVyLnYxLlN0YXJ0QnVsa0pvYlJlcXVlc3QaJy5yaWdodHMudm91Y2hlci52MS5TdGFydEJ1bGtKb2JSZXNwb25zZRJZCgpHZXRCdWxrSm9iEiQucmlnaHRzLnZvdWNoZXIudjEuR2V0QnVsa0pvYlJlcXVlc3QaJS5yaWdodHMudm91Y2hlci52MS5HZXRCdWxrSm9iUmVzcG9uc2USagoPRXhwb3J0QnVsa0NvZGVzEikucmlnaHRzLnZvdWNoZXIudjEuRXhwb3J0QnVsa0NvZGVzUmVxdWVzdBoqLnJpZ2h0cy52b3VjaGVyLnYxLkV4cG9ydEJ1bGtDb2Rlc1Jlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message rights.voucher.v1.StartBulkJobRequest
+ */
+export type StartBulkJobRequest = Message<"rights.voucher.v1.StartBulkJobRequest"> & {
+  /**
+   * The caller's key of this job (1–64 of [0-9A-Za-z_.:-]).
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The template (券模板) id: sendType 2, its send channel INTERNAL.
+   *
+   * @generated from field: string template_id = 2;
+   */
+  templateId: string;
+
+  /**
+   * Codes to make: 1–1,000,000.
+   *
+   * @generated from field: int32 total = 3;
+   */
+  total: number;
+};
+
+/**
+ * Describes the message rights.voucher.v1.StartBulkJobRequest.
+ * Use `create(StartBulkJobRequestSchema)` to create a new message.
+ */
+export const StartBulkJobRequestSchema: GenMessage<StartBulkJobRequest> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 0);
+
+/**
+ * @generated from message rights.voucher.v1.StartBulkJobResponse
+ */
+export type StartBulkJobResponse = Message<"rights.voucher.v1.StartBulkJobResponse"> & {
+  /**
+   * @generated from field: rights.voucher.v1.BulkJob job = 1;
+   */
+  job?: BulkJob;
+};
+
+/**
+ * Describes the message rights.voucher.v1.StartBulkJobResponse.
+ * Use `create(StartBulkJobResponseSchema)` to create a new message.
+ */
+export const StartBulkJobResponseSchema: GenMessage<StartBulkJobResponse> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 1);
+
+/**
+ * @generated from message rights.voucher.v1.GetBulkJobRequest
+ */
+export type GetBulkJobRequest = Message<"rights.voucher.v1.GetBulkJobRequest"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+};
+
+/**
+ * Describes the message rights.voucher.v1.GetBulkJobRequest.
+ * Use `create(GetBulkJobRequestSchema)` to create a new message.
+ */
+export const GetBulkJobRequestSchema: GenMessage<GetBulkJobRequest> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 2);
+
+/**
+ * @generated from message rights.voucher.v1.GetBulkJobResponse
+ */
+export type GetBulkJobResponse = Message<"rights.voucher.v1.GetBulkJobResponse"> & {
+  /**
+   * @generated from field: rights.voucher.v1.BulkJob job = 1;
+   */
+  job?: BulkJob;
+};
+
+/**
+ * Describes the message rights.voucher.v1.GetBulkJobResponse.
+ * Use `create(GetBulkJobResponseSchema)` to create a new message.
+ */
+export const GetBulkJobResponseSchema: GenMessage<GetBulkJobResponse> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 3);
+
+/**
+ * @generated from message rights.voucher.v1.ExportBulkCodesRequest
+ */
+export type ExportBulkCodesRequest = Message<"rights.voucher.v1.ExportBulkCodesRequest"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+};
+
+/**
+ * Describes the message rights.voucher.v1.ExportBulkCodesRequest.
+ * Use `create(ExportBulkCodesRequestSchema)` to create a new message.
+ */
+export const ExportBulkCodesRequestSchema: GenMessage<ExportBulkCodesRequest> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 4);
+
+/**
+ * @generated from message rights.voucher.v1.ExportBulkCodesResponse
+ */
+export type ExportBulkCodesResponse = Message<"rights.voucher.v1.ExportBulkCodesResponse"> & {
+  /**
+   * The next codes in seq order (seq of the first is first_seq, then one more each).
+   *
+   * @generated from field: repeated string codes = 1;
+   */
+  codes: string[];
+
+  /**
+   * @generated from field: int32 first_seq = 2;
+   */
+  firstSeq: number;
+};
+
+/**
+ * Describes the message rights.voucher.v1.ExportBulkCodesResponse.
+ * Use `create(ExportBulkCodesResponseSchema)` to create a new message.
+ */
+export const ExportBulkCodesResponseSchema: GenMessage<ExportBulkCodesResponse> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 5);
+
+/**
+ * @generated from message rights.voucher.v1.BulkJob
+ */
+export type BulkJob = Message<"rights.voucher.v1.BulkJob"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: string template_id = 3;
+   */
+  templateId: string;
+
+  /**
+   * @generated from field: int32 total = 4;
+   */
+  total: number;
+
+  /**
+   * Codes made and stored so far.
+   *
+   * @generated from field: int32 made = 5;
+   */
+  made: number;
+
+  /**
+   * @generated from field: rights.voucher.v1.BulkJobState state = 6;
+   */
+  state: BulkJobState;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 7;
+   */
+  createdAt?: Timestamp;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 8;
+   */
+  updatedAt?: Timestamp;
+};
+
+/**
+ * Describes the message rights.voucher.v1.BulkJob.
+ * Use `create(BulkJobSchema)` to create a new message.
+ */
+export const BulkJobSchema: GenMessage<BulkJob> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 6);
 
 /**
  * @generated from message rights.voucher.v1.GetMakeNoticeRequest
@@ -38,7 +217,7 @@ export type GetMakeNoticeRequest = Message<"rights.voucher.v1.GetMakeNoticeReque
  * Use `create(GetMakeNoticeRequestSchema)` to create a new message.
  */
 export const GetMakeNoticeRequestSchema: GenMessage<GetMakeNoticeRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 0);
+  messageDesc(file_rights_voucher_v1_codes, 7);
 
 /**
  * @generated from message rights.voucher.v1.GetMakeNoticeResponse
@@ -55,7 +234,7 @@ export type GetMakeNoticeResponse = Message<"rights.voucher.v1.GetMakeNoticeResp
  * Use `create(GetMakeNoticeResponseSchema)` to create a new message.
  */
 export const GetMakeNoticeResponseSchema: GenMessage<GetMakeNoticeResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 1);
+  messageDesc(file_rights_voucher_v1_codes, 8);
 
 /**
  * @generated from message rights.voucher.v1.RetryMakeNoticeRequest
@@ -72,7 +251,7 @@ export type RetryMakeNoticeRequest = Message<"rights.voucher.v1.RetryMakeNoticeR
  * Use `create(RetryMakeNoticeRequestSchema)` to create a new message.
  */
 export const RetryMakeNoticeRequestSchema: GenMessage<RetryMakeNoticeRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 2);
+  messageDesc(file_rights_voucher_v1_codes, 9);
 
 /**
  * @generated from message rights.voucher.v1.RetryMakeNoticeResponse
@@ -89,7 +268,7 @@ export type RetryMakeNoticeResponse = Message<"rights.voucher.v1.RetryMakeNotice
  * Use `create(RetryMakeNoticeResponseSchema)` to create a new message.
  */
 export const RetryMakeNoticeResponseSchema: GenMessage<RetryMakeNoticeResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 3);
+  messageDesc(file_rights_voucher_v1_codes, 10);
 
 /**
  * @generated from message rights.voucher.v1.MakeNotice
@@ -178,7 +357,7 @@ export type MakeNotice = Message<"rights.voucher.v1.MakeNotice"> & {
  * Use `create(MakeNoticeSchema)` to create a new message.
  */
 export const MakeNoticeSchema: GenMessage<MakeNotice> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 4);
+  messageDesc(file_rights_voucher_v1_codes, 11);
 
 /**
  * @generated from message rights.voucher.v1.AuthenticateSaleChannelRequest
@@ -209,7 +388,7 @@ export type AuthenticateSaleChannelRequest = Message<"rights.voucher.v1.Authenti
  * Use `create(AuthenticateSaleChannelRequestSchema)` to create a new message.
  */
 export const AuthenticateSaleChannelRequestSchema: GenMessage<AuthenticateSaleChannelRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 5);
+  messageDesc(file_rights_voucher_v1_codes, 12);
 
 /**
  * @generated from message rights.voucher.v1.AuthenticateSaleChannelResponse
@@ -222,7 +401,7 @@ export type AuthenticateSaleChannelResponse = Message<"rights.voucher.v1.Authent
  * Use `create(AuthenticateSaleChannelResponseSchema)` to create a new message.
  */
 export const AuthenticateSaleChannelResponseSchema: GenMessage<AuthenticateSaleChannelResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 6);
+  messageDesc(file_rights_voucher_v1_codes, 13);
 
 /**
  * @generated from message rights.voucher.v1.SignForSaleChannelRequest
@@ -244,7 +423,7 @@ export type SignForSaleChannelRequest = Message<"rights.voucher.v1.SignForSaleCh
  * Use `create(SignForSaleChannelRequestSchema)` to create a new message.
  */
 export const SignForSaleChannelRequestSchema: GenMessage<SignForSaleChannelRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 7);
+  messageDesc(file_rights_voucher_v1_codes, 14);
 
 /**
  * @generated from message rights.voucher.v1.SignForSaleChannelResponse
@@ -263,7 +442,7 @@ export type SignForSaleChannelResponse = Message<"rights.voucher.v1.SignForSaleC
  * Use `create(SignForSaleChannelResponseSchema)` to create a new message.
  */
 export const SignForSaleChannelResponseSchema: GenMessage<SignForSaleChannelResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 8);
+  messageDesc(file_rights_voucher_v1_codes, 15);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeRequest
@@ -304,7 +483,7 @@ export type MakeCodeRequest = Message<"rights.voucher.v1.MakeCodeRequest"> & {
  * Use `create(MakeCodeRequestSchema)` to create a new message.
  */
 export const MakeCodeRequestSchema: GenMessage<MakeCodeRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 9);
+  messageDesc(file_rights_voucher_v1_codes, 16);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeItem
@@ -354,7 +533,7 @@ export type MakeCodeItem = Message<"rights.voucher.v1.MakeCodeItem"> & {
  * Use `create(MakeCodeItemSchema)` to create a new message.
  */
 export const MakeCodeItemSchema: GenMessage<MakeCodeItem> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 10);
+  messageDesc(file_rights_voucher_v1_codes, 17);
 
 /**
  * Who pays what, in fen (the seed's makeFundsChannel).
@@ -383,7 +562,7 @@ export type MakeFundsChannel = Message<"rights.voucher.v1.MakeFundsChannel"> & {
  * Use `create(MakeFundsChannelSchema)` to create a new message.
  */
 export const MakeFundsChannelSchema: GenMessage<MakeFundsChannel> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 11);
+  messageDesc(file_rights_voucher_v1_codes, 18);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeResponse
@@ -400,7 +579,7 @@ export type MakeCodeResponse = Message<"rights.voucher.v1.MakeCodeResponse"> & {
  * Use `create(MakeCodeResponseSchema)` to create a new message.
  */
 export const MakeCodeResponseSchema: GenMessage<MakeCodeResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 12);
+  messageDesc(file_rights_voucher_v1_codes, 19);
 
 /**
  * @generated from message rights.voucher.v1.GetCodeOrderRequest
@@ -422,7 +601,7 @@ export type GetCodeOrderRequest = Message<"rights.voucher.v1.GetCodeOrderRequest
  * Use `create(GetCodeOrderRequestSchema)` to create a new message.
  */
 export const GetCodeOrderRequestSchema: GenMessage<GetCodeOrderRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 13);
+  messageDesc(file_rights_voucher_v1_codes, 20);
 
 /**
  * @generated from message rights.voucher.v1.GetCodeOrderResponse
@@ -439,7 +618,7 @@ export type GetCodeOrderResponse = Message<"rights.voucher.v1.GetCodeOrderRespon
  * Use `create(GetCodeOrderResponseSchema)` to create a new message.
  */
 export const GetCodeOrderResponseSchema: GenMessage<GetCodeOrderResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 14);
+  messageDesc(file_rights_voucher_v1_codes, 21);
 
 /**
  * @generated from message rights.voucher.v1.CodeOrder
@@ -490,7 +669,7 @@ export type CodeOrder = Message<"rights.voucher.v1.CodeOrder"> & {
  * Use `create(CodeOrderSchema)` to create a new message.
  */
 export const CodeOrderSchema: GenMessage<CodeOrder> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 15);
+  messageDesc(file_rights_voucher_v1_codes, 22);
 
 /**
  * @generated from message rights.voucher.v1.CodeOrderItem
@@ -542,7 +721,7 @@ export type CodeOrderItem = Message<"rights.voucher.v1.CodeOrderItem"> & {
  * Use `create(CodeOrderItemSchema)` to create a new message.
  */
 export const CodeOrderItemSchema: GenMessage<CodeOrderItem> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 16);
+  messageDesc(file_rights_voucher_v1_codes, 23);
 
 /**
  * @generated from message rights.voucher.v1.MadeCode
@@ -576,7 +755,37 @@ export type MadeCode = Message<"rights.voucher.v1.MadeCode"> & {
  * Use `create(MadeCodeSchema)` to create a new message.
  */
 export const MadeCodeSchema: GenMessage<MadeCode> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 17);
+  messageDesc(file_rights_voucher_v1_codes, 24);
+
+/**
+ * @generated from enum rights.voucher.v1.BulkJobState
+ */
+export enum BulkJobState {
+  /**
+   * @generated from enum value: BULK_JOB_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Waiting for a runner, or being made (made < total).
+   *
+   * @generated from enum value: BULK_JOB_STATE_RUNNING = 1;
+   */
+  RUNNING = 1,
+
+  /**
+   * Every code made.
+   *
+   * @generated from enum value: BULK_JOB_STATE_DONE = 2;
+   */
+  DONE = 2,
+}
+
+/**
+ * Describes the enum rights.voucher.v1.BulkJobState.
+ */
+export const BulkJobStateSchema: GenEnum<BulkJobState> = /*@__PURE__*/
+  enumDesc(file_rights_voucher_v1_codes, 0);
 
 /**
  * Why a code service call failed (the ErrorDetail reasons of domain "rights.voucher.v1.CodeError").
@@ -651,7 +860,7 @@ export enum CodeError {
  * Describes the enum rights.voucher.v1.CodeError.
  */
 export const CodeErrorSchema: GenEnum<CodeError> = /*@__PURE__*/
-  enumDesc(file_rights_voucher_v1_codes, 0);
+  enumDesc(file_rights_voucher_v1_codes, 1);
 
 /**
  * WHALE's code making (制码): a sale channel (取码方) orders codes of a template; WHALE checks the channel, the
@@ -725,6 +934,38 @@ export const CodeService: GenService<{
     methodKind: "unary";
     input: typeof RetryMakeNoticeRequestSchema;
     output: typeof RetryMakeNoticeResponseSchema;
+  },
+  /**
+   * Starts a bulk make-code (批导) of a sendType-2 template whose send channel is WHALE's own generator: a
+   * background job of up to 1,000,000 codes (admin). Idempotent by request_id: a repeat answers the same job;
+   * the same request id with another template or count is DUPLICATE_ORDER.
+   *
+   * @generated from rpc rights.voucher.v1.CodeService.StartBulkJob
+   */
+  startBulkJob: {
+    methodKind: "unary";
+    input: typeof StartBulkJobRequestSchema;
+    output: typeof StartBulkJobResponseSchema;
+  },
+  /**
+   * A bulk job's progress (admin); NOT_FOUND for an unknown job.
+   *
+   * @generated from rpc rights.voucher.v1.CodeService.GetBulkJob
+   */
+  getBulkJob: {
+    methodKind: "unary";
+    input: typeof GetBulkJobRequestSchema;
+    output: typeof GetBulkJobResponseSchema;
+  },
+  /**
+   * A bulk job's codes in their order, streamed from the database in chunks (admin).
+   *
+   * @generated from rpc rights.voucher.v1.CodeService.ExportBulkCodes
+   */
+  exportBulkCodes: {
+    methodKind: "server_streaming";
+    input: typeof ExportBulkCodesRequestSchema;
+    output: typeof ExportBulkCodesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rights_voucher_v1_codes, 0);

@@ -1,0 +1,112 @@
+// Bulk make-code jobs (migration 006): created once per request id, claimed by one runner at a time under a
+// lease, their progress moved only by the lease's holder in the transaction that writes the codes.
+import { randomBytes } from "node:crypto";
+import type { Database, Transaction } from "../../common/database.js";
+
+export type BulkJobState = "RUNNING" | "DONE";
+
+export interface BulkJobRecord {
+  jobId: string;
+  requestId: string;
+  templateId: string;
+  sendChannelId: string;
+  total: number;
+  made: number;
+  state: BulkJobState;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** A runner's hold on a job: only the holder (`owner`) moves its progress. */
+export interface BulkJobClaim {
+  job: BulkJobRecord;
+  owner: string;
+}
+
+interface JobRow {
+  job_id: string;
+  request_id: string;
+  template_id: string;
+  send_channel_id: string;
+  total: number;
+  made: number;
+  state: BulkJobState;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = `job_id, request_id, template_id, send_channel_id, total, made, state, created_at, updated_at`;
+
+const lease = (param: string) => `now() + make_interval(secs => ${param}::double precision / 1000)`;
+
+export class BulkJobStore {
+  constructor(private readonly db: Database) {}
+
+  /** The job of `requestId`, created now unless it exists (whatever it asks: the caller compares). */
+  async createOnce(job: Pick<BulkJobRecord, "requestId" | "templateId" | "sendChannelId" | "total">): Promise<BulkJobRecord> {
+    await this.db.query(
+      `INSERT INTO vouchers.bulk_job (job_id, request_id, template_id, send_channel_id, total) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (request_id) DO NOTHING`,
+      [randomBytes(16).toString("hex"), job.requestId, job.templateId, job.sendChannelId, job.total],
+    );
+    const { rows } = await this.db.query<JobRow>(`SELECT ${COLUMNS} FROM vouchers.bulk_job WHERE request_id = $1`, [job.requestId]);
+    if (!rows[0]) throw new Error(`bulk job of request ${job.requestId} vanished`);
+    return fromRow(rows[0]);
+  }
+
+  async find(jobId: string): Promise<BulkJobRecord | undefined> {
+    const { rows } = await this.db.query<JobRow>(`SELECT ${COLUMNS} FROM vouchers.bulk_job WHERE job_id = $1`, [jobId]);
+    return rows[0] && fromRow(rows[0]);
+  }
+
+  /** The oldest running job nobody holds (or whose holder's lease ran out), now held by a new owner. */
+  async claim(leaseMs: number): Promise<BulkJobClaim | undefined> {
+    const owner = randomBytes(12).toString("hex");
+    const { rows } = await this.db.query<JobRow>(
+      `UPDATE vouchers.bulk_job SET lease_owner = $1, lease_until = ${lease("$2")}, updated_at = now()
+        WHERE job_id = (SELECT job_id FROM vouchers.bulk_job
+                         WHERE state = 'RUNNING' AND (lease_until IS NULL OR lease_until < now())
+                         ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+          AND state = 'RUNNING' AND (lease_until IS NULL OR lease_until < now())
+        RETURNING ${COLUMNS}`,
+      [owner, leaseMs],
+    );
+    return rows[0] && { job: fromRow(rows[0]), owner };
+  }
+
+  /**
+   * `count` more codes made (their rows written in `tx`), the lease renewed; DONE at the total. False when the
+   * claim is no longer the holder's or the progress moved under it: the caller rolls back and stops.
+   */
+  async advance(tx: Transaction, claim: BulkJobClaim, count: number, leaseMs: number): Promise<boolean> {
+    const { rowCount } = await tx.query(
+      `UPDATE vouchers.bulk_job SET made = made + $3, lease_until = ${lease("$5")}, updated_at = now(),
+              state = CASE WHEN made + $3 >= total THEN 'DONE' ELSE 'RUNNING' END
+        WHERE job_id = $1 AND lease_owner = $2 AND made = $4 AND state = 'RUNNING'`,
+      [claim.job.jobId, claim.owner, count, claim.job.made, leaseMs],
+    );
+    return rowCount === 1;
+  }
+
+  /** Lets go of a held job (a round's time is up), so any runner may take it next. */
+  async release(claim: BulkJobClaim): Promise<void> {
+    await this.db.query(`UPDATE vouchers.bulk_job SET lease_owner = NULL, lease_until = NULL WHERE job_id = $1 AND lease_owner = $2`, [
+      claim.job.jobId,
+      claim.owner,
+    ]);
+  }
+}
+
+function fromRow(row: JobRow): BulkJobRecord {
+  return {
+    jobId: row.job_id,
+    requestId: row.request_id,
+    templateId: row.template_id,
+    sendChannelId: row.send_channel_id,
+    total: row.total,
+    made: row.made,
+    state: row.state,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}

@@ -1,0 +1,187 @@
+// Bulk make-code on PGlite and, with DATABASE_URL, on the real PostgreSQL (COPY there): a job through its RPCs
+// (createRouterTransport over the real use case and stores), interrupted runs, racing runners, the export.
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { createClient, createRouterTransport, type Client } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testDatabase, type TestDatabase } from "../../../test/support/databases.js";
+import { seedOffer } from "../../../test/support/whale-codes.js";
+import { openDatabase } from "../../common/database.js";
+import { reasonOf } from "../../common/errors.js";
+import { KeyRing } from "../../common/key-ring.js";
+import { createLogger } from "../../common/logger.js";
+import { migrate } from "../../common/migrate.js";
+import { BulkJobState, CodeErrorSchema, CodeService } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
+import { CatalogueStore } from "../catalogue/catalogue-store.js";
+import { isWellFormedCode } from "../channels/internal/code-generator.js";
+import { VOUCHER_SCHEMA } from "../voucher-store.js";
+import { bulkCodeWriter, bulkOrderId, type BulkCodeWriter } from "./bulk-code-writer.js";
+import { BulkJobStore } from "./bulk-job-store.js";
+import { BulkMakeCodes, type BulkMakeCodesDeps } from "./bulk-make-code.js";
+import { CodeError } from "./errors.js";
+import { bulkServiceImpl } from "./routes.js";
+
+const logger = createLogger("bulk-make-code-test", "silent");
+const keys = new KeyRing(Buffer.alloc(32, 7));
+
+const modes: Array<[string, () => Promise<TestDatabase>]> = [
+  ["PGlite", async () => {
+    const db = await openDatabase({ logger });
+    return { db, drop: () => db.close() };
+  }],
+];
+if (process.env.DATABASE_URL) modes.push(["PostgreSQL", testDatabase]);
+
+describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
+  let t: TestDatabase;
+  let templateId: string;
+  let sequence = 0;
+
+  beforeAll(async () => {
+    t = await open();
+    await migrate(t.db, { schema: VOUCHER_SCHEMA, migrationsDir: fileURLToPath(new URL("../migrations", import.meta.url)), logger });
+    templateId = (await seedOffer(t.db, keys, { sendType: 2 })).templateId;
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  function bulk(more: Partial<BulkMakeCodesDeps> = {}): BulkMakeCodes {
+    return new BulkMakeCodes({
+      db: t.db, jobs: new BulkJobStore(t.db), catalogue: new CatalogueStore(t.db, keys), writer: bulkCodeWriter, logger,
+      leaseMs: 60_000, batchSize: 700, roundMs: 60_000, ...more,
+    });
+  }
+  const client = (b: BulkMakeCodes): Client<typeof CodeService> =>
+    createClient(CodeService, createRouterTransport(({ service }) => service(CodeService, bulkServiceImpl(b))));
+  const requestId = () => `bulk-${process.pid}-${++sequence}`;
+
+  async function storedCodes(jobId: string): Promise<Array<{ code: string; seq: number }>> {
+    const { rows } = await t.db.query<{ code: string; seq: number }>(
+      `SELECT code, seq FROM vouchers.internal_code WHERE send_channel_order_id = $1 ORDER BY seq`,
+      [bulkOrderId(jobId)],
+    );
+    return rows;
+  }
+  async function reason(call: Promise<unknown>): Promise<CodeError | undefined> {
+    try {
+      await call;
+    } catch (err) {
+      return reasonOf(err, CodeErrorSchema);
+    }
+    throw new Error("expected the call to fail");
+  }
+  function expectComplete(codes: Array<{ code: string; seq: number }>, total: number): void {
+    expect(codes).toHaveLength(total);
+    expect(codes.map((c) => c.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(new Set(codes.map((c) => c.code)).size).toBe(total);
+    expect(codes.every((c) => isWellFormedCode(c.code))).toBe(true);
+  }
+
+  it("makes a job of a few thousand codes: distinct, check digits valid, progress DONE; the export's lines are the stored codes", async () => {
+    const b = bulk();
+    const rpc = client(b);
+    const { job } = await rpc.startBulkJob({ requestId: requestId(), templateId, total: 3_000 });
+    expect(job).toMatchObject({ total: 3_000, made: 0, state: BulkJobState.RUNNING });
+    // A repeat answers the same job.
+    expect((await rpc.startBulkJob({ requestId: job!.requestId, templateId, total: 3_000 })).job?.jobId).toBe(job!.jobId);
+    expect(await reason(rpc.startBulkJob({ requestId: job!.requestId, templateId, total: 3_001 }))).toBe(CodeError.DUPLICATE_ORDER);
+    expect(await reason((async () => { for await (const _ of rpc.exportBulkCodes({ jobId: job!.jobId })); })())).toBe(CodeError.IN_PROGRESS);
+
+    while (await b.runRound());
+    expect((await rpc.getBulkJob({ jobId: job!.jobId })).job).toMatchObject({ made: 3_000, total: 3_000, state: BulkJobState.DONE });
+    const stored = await storedCodes(job!.jobId);
+    expectComplete(stored, 3_000);
+
+    const exported: string[] = [];
+    for await (const page of rpc.exportBulkCodes({ jobId: job!.jobId })) {
+      expect(page.firstSeq).toBe(exported.length + 1);
+      exported.push(...page.codes);
+    }
+    expect(exported).toEqual(stored.map((c) => c.code));
+  });
+
+  it("refuses what it cannot make: a per-call template, a bad total or request id, an unknown job", async () => {
+    const rpc = client(bulk());
+    const perCall = (await seedOffer(t.db, keys, { sendType: 1 })).templateId;
+    expect(await reason(rpc.startBulkJob({ requestId: requestId(), templateId: perCall, total: 10 }))).toBe(CodeError.NOT_AVAILABLE);
+    expect(await reason(rpc.startBulkJob({ requestId: requestId(), templateId: "999999", total: 10 }))).toBe(CodeError.NOT_AVAILABLE);
+    for (const total of [0, -1, 1_000_001])
+      expect(await reason(rpc.startBulkJob({ requestId: requestId(), templateId, total }))).toBe(CodeError.PARAMETER_INVALID);
+    for (const id of ["", "a\u0000b", "x".repeat(65), "\ud800"])
+      expect(await reason(rpc.startBulkJob({ requestId: id, templateId, total: 1 }))).toBe(CodeError.PARAMETER_INVALID);
+    expect(await reason(rpc.getBulkJob({ jobId: "0".repeat(32) }))).toBe(CodeError.NOT_FOUND);
+    expect(await reason(rpc.getBulkJob({ jobId: "'; DROP TABLE x" }))).toBe(CodeError.NOT_FOUND);
+  });
+
+  it("resumes a job whose runner died mid-way (its lease ran out) and ends with exactly total codes", async () => {
+    let batches = 0;
+    const dying: BulkCodeWriter = {
+      async write(tx, orderId, firstSeq, codes) {
+        if (++batches === 3) throw new Error("killed mid-batch");
+        await bulkCodeWriter.write(tx, orderId, firstSeq, codes);
+      },
+    };
+    const job = await bulk().start({ requestId: requestId(), templateId, total: 2_500 });
+    await expect(bulk({ writer: dying, leaseMs: 300 }).runRound()).rejects.toThrow("killed mid-batch");
+    // Two batches committed, the third rolled back with its progress.
+    expect((await bulk().get(job.jobId)).made).toBe(1_400);
+    expect(await storedCodes(job.jobId)).toHaveLength(1_400);
+    // Still held: nobody takes it before the lease ends.
+    expect(await bulk().runRound()).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    while (await bulk().runRound());
+    expect(await bulk().get(job.jobId)).toMatchObject({ made: 2_500, state: "DONE" });
+    expectComplete(await storedCodes(job.jobId), 2_500);
+  });
+
+  it("a round whose time is up lets the job go; the next round carries on where it stopped", async () => {
+    const job = await bulk().start({ requestId: requestId(), templateId, total: 2_000 });
+    expect(await bulk({ roundMs: 0 }).runRound()).toBe(true);
+    expect((await bulk().get(job.jobId)).made).toBe(700);
+    while (await bulk({ roundMs: 0 }).runRound());
+    expectComplete(await storedCodes(job.jobId), 2_000);
+  });
+
+  it("two runners never both make codes of one job", async () => {
+    const wrote: Array<[string, number]> = [];
+    const counted = (name: string): BulkCodeWriter => ({
+      async write(tx, orderId, firstSeq, codes) {
+        await bulkCodeWriter.write(tx, orderId, firstSeq, codes);
+        wrote.push([name, firstSeq]);
+      },
+    });
+    const job = await bulk().start({ requestId: requestId(), templateId, total: 4_000 });
+    const [a, b] = [bulk({ writer: counted("a") }), bulk({ writer: counted("b") })];
+    await Promise.all([a.runRound(), b.runRound()]);
+    // One of them claimed it and made every batch; the other found nothing to claim.
+    expect(new Set(wrote.map(([name]) => name)).size).toBe(1);
+    expect(wrote).toHaveLength(Math.ceil(4_000 / 700));
+    expectComplete(await storedCodes(job.jobId), 4_000);
+  });
+
+  it("draws a batch again when one of its codes is taken (the code's primary key refuses the whole batch)", async () => {
+    const zeros = (size: number) => Buffer.alloc(size, 0);
+    const first = await bulk().start({ requestId: requestId(), templateId, total: 1 });
+    while (await bulk({ random: zeros }).runRound());
+    expect((await storedCodes(first.jobId))[0]?.code).toBe("0".repeat(26));
+    let draws = 0;
+    const zerosOnce = (size: number) => (draws++ === 0 ? zeros(size) : randomBytes(size));
+    const second = await bulk().start({ requestId: requestId(), templateId, total: 5 });
+    while (await bulk({ random: zerosOnce }).runRound());
+    expect(draws).toBeGreaterThan(1);
+    expectComplete(await storedCodes(second.jobId), 5);
+  });
+
+  it("a runner that outlived its lease cannot move the job: the new holder's progress stands", async () => {
+    const jobs = new BulkJobStore(t.db);
+    const job = await bulk().start({ requestId: requestId(), templateId, total: 2_100 });
+    const stale = await jobs.claim(100);
+    expect(stale?.job.jobId).toBe(job.jobId);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    while (await bulk().runRound());
+    expect(await t.db.transaction((tx) => jobs.advance(tx, stale!, 700, 60_000))).toBe(false);
+    expect(await bulk().get(job.jobId)).toMatchObject({ made: 2_100, state: "DONE" });
+    expectComplete(await storedCodes(job.jobId), 2_100);
+  });
+});
