@@ -5,13 +5,12 @@
 import { generateKeyPairSync } from "node:crypto";
 import { createClient, type Client } from "@connectrpc/connect";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { erpActions } from "../gateway/whale-erp/actions.js";
 import { CatalogueService } from "../proto/gen/rights/voucher/v1/catalogue_pb.js";
 import { adminAuthorization } from "../services/common/admin-credential.js";
 import { rpcTransport } from "../services/common/rpc-client.js";
-import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
-import { modes, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { modes, type TestPlatform, useTestPlatform } from "./support/platform.js";
 import { erpPost, erpTime, unique, type ErpAnswer } from "./support/whale-erp.js";
 
 const rsa = (bits = 2048) => {
@@ -25,8 +24,8 @@ const rsa = (bits = 2048) => {
 const CHANNEL_KEY = rsa();
 
 describe.each(modes)("the WHALE back office through the gateway (%s)", (mode) => {
+  const running = useTestPlatform(mode);
   let platform: TestPlatform;
-  let nats: TestNatsServer | undefined;
   let catalogue: Client<typeof CatalogueService>;
   const admin = () => ({ headers: adminAuthorization(platform.adminToken) });
   const post = (action: string, body: unknown, options?: Parameters<typeof erpPost>[3]) => erpPost(platform.gatewayUrl, action, body, options);
@@ -37,14 +36,9 @@ describe.each(modes)("the WHALE back office through the gateway (%s)", (mode) =>
   };
   const count = async (table: string) => Number((await platform.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM vouchers.${table}`)).rows[0]!.n);
 
-  beforeAll(async () => {
-    nats = mode === "cluster" ? await startTestNatsServer() : undefined;
-    platform = await startTestPlatform(mode, { natsUrl: nats?.url });
+  beforeAll(() => {
+    platform = running.platform;
     catalogue = createClient(CatalogueService, rpcTransport(platform.serviceUrl("voucher")));
-  }, 60_000);
-  afterAll(async () => {
-    await platform?.close();
-    await nats?.stop();
   });
 
   const saleChannelBody = (extra: Record<string, unknown> = {}) => ({

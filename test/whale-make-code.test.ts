@@ -3,10 +3,9 @@
 // real PostgreSQL and Redis, a NATS of its own). Every answer is checked against the served contract and WHALE's
 // signature of it with the whalePublicKey the ERP was answered.
 import { createPublicKey, generateKeyPairSync, sign, verify } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { isWellFormedCode } from "../services/voucher/channels/internal/code-generator.js";
-import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
-import { modes, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { modes, type TestPlatform, useTestPlatform } from "./support/platform.js";
 import { until } from "./support/until.js";
 import { assertChannelContract, seedMakeCodeBody } from "./support/whale-codes.js";
 import { erpPost, erpTime, unique, type ErpAnswer } from "./support/whale-erp.js";
@@ -15,16 +14,11 @@ const channelKeys = generateKeyPairSync("rsa", { modulusLength: 2048 });
 const PATH = "/whale/channel/makeCode";
 
 describe.each(modes)("WHALE make-code through the gateway (%s)", (mode) => {
+  const running = useTestPlatform(mode);
   let platform: TestPlatform;
-  let nats: TestNatsServer | undefined;
   
-  beforeAll(async () => {
-    nats = mode === "cluster" ? await startTestNatsServer() : undefined;
-    platform = await startTestPlatform(mode, { natsUrl: nats?.url });
-  }, 60_000);
-  afterAll(async () => {
-    await platform?.close();
-    await nats?.stop();
+  beforeAll(() => {
+    platform = running.platform;
   });
 
   const ok = async (action: string, body: unknown): Promise<ErpAnswer> => {

@@ -1,23 +1,17 @@
 // WHALE rules end to end, as the ERP manages them: signed posts through the gateway to the voucher service's
 // RuleService, authenticated as the embedded erp-sandbox app, on both run modes (cluster: real PostgreSQL and
 // Redis, a NATS of its own), every answer checked against the contract file.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.js";
-import { modes, startTestPlatform, type TestPlatform } from "./support/platform.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { modes, type TestPlatform, useTestPlatform } from "./support/platform.js";
 import { erpPost, erpTime, unique, SANDBOX_ERP_APP, type ErpAnswer } from "./support/whale-erp.js";
 
 describe.each(modes)("WHALE rules through the back office (%s)", (mode) => {
+  const running = useTestPlatform(mode);
   let platform: TestPlatform;
-  let nats: TestNatsServer | undefined;
   const post = (action: string, body: unknown, options?: Parameters<typeof erpPost>[3]) => erpPost(platform.gatewayUrl, action, body, options);
 
-  beforeAll(async () => {
-    nats = mode === "cluster" ? await startTestNatsServer() : undefined;
-    platform = await startTestPlatform(mode, { natsUrl: nats?.url });
-  }, 60_000);
-  afterAll(async () => {
-    await platform?.close();
-    await nats?.stop();
+  beforeAll(() => {
+    platform = running.platform;
   });
 
   const limitRule = (sceneItem: string) => ({
