@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEsbSandbox, type EsbSandbox } from "../services/sandbox/esb-sandbox.js";
 import { modes, useTestPlatform, type TestPlatform } from "./support/platform.js";
 import { assertChannelContract, seedMakeCodeBody } from "./support/whale-codes.js";
-import { erpPost, erpTime, unique, type ErpAnswer } from "./support/whale-erp.js";
+import { erpOk, erpPost, setUpMakeCodeOffer, unique } from "./support/whale-erp.js";
 
 const ESB = { appId: "whale-at-esb", appSecret: "whale-at-esb-secret" };
 const channelKeys = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -27,19 +27,12 @@ describe.each(modes)("an RSA-encrypted ESB send channel set up through the back 
     await esb?.close();
   });
 
-  const ok = async (action: string, body: unknown): Promise<ErpAnswer> => {
-    const answer = await erpPost(platform.gatewayUrl, action, body);
-    expect(answer, `${action}: ${answer.returnMsg}`).toMatchObject({ returnCode: "00" });
-    return answer;
-  };
+  const ok = (action: string, body: unknown) => erpOk(platform.gatewayUrl, action, body);
 
   it("makes codes: the ESB is sent WHALE's public key, encrypts the codes to it, and the channel gets them in clear", async () => {
-    const sale = await ok("saleChanneInsert", {
-      saleChannelName: unique("中信银行"), createTime: erpTime(), updateTime: erpTime(),
-      saleChannelConfig: { channelPublicKey: channelKeys.publicKey.export({ type: "spki", format: "der" }).toString("base64") },
-    });
-    const send = await ok("sendChanneInsert", {
-      sendChannelName: unique("资和信"),
+    const { sale, send, template } = await setUpMakeCodeOffer(platform.gatewayUrl, {
+      channelPublicKey: channelKeys.publicKey,
+      sendChannelName: "资和信",
       sendChannelConfig: {
         sendChannelType: "ESB", thirdChannelNo: "M000001545", makeCodeURL: esb.url, channelMid: "M000001545", channelTid: "T0001",
         encryptType: "RSA", orderEncryptKey: orderKeys.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
@@ -48,15 +41,6 @@ describe.each(modes)("an RSA-encrypted ESB send channel set up through the back 
     expect(await ok("sendChannelQuery", { sendChannelId: send.sendChannelId })).toMatchObject({
       sendChannelConfig: { sendChannelType: "ESB", encryptType: "RSA", hasOrderEncryptKey: "Y" },
     });
-    const template = await ok("templateInsert", {
-      templateName: "COSTA30元代金券", sendChannelId: send.sendChannelId, brandId: 686, productId: Date.now() * 10 + Math.floor(Math.random() * 10),
-      ticketType: 1, sendType: 1, faceValue: "000000003000", createTime: erpTime(), updateTime: erpTime(),
-    });
-    const activity = await ok("activityInsert", {
-      activityName: "中信银行星巴克代金券活动", ebuyActivityId: unique("E"), saleChannelId: sale.saleChannelId,
-      validStart: erpTime(-1), validEnd: erpTime(60), createTime: erpTime(), updateTime: erpTime(),
-    });
-    await ok("activityTemplateBind", { activityId: activity.activityId, templateId: template.templateId });
 
     const body = seedMakeCodeBody(String(template.templateId), { codeNum: 2 });
     const raw = JSON.stringify(body);

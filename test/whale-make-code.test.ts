@@ -8,7 +8,7 @@ import { isWellFormedCode } from "../services/voucher/channels/internal/code-gen
 import { modes, type TestPlatform, useTestPlatform } from "./support/platform.js";
 import { until } from "./support/until.js";
 import { assertChannelContract, seedMakeCodeBody } from "./support/whale-codes.js";
-import { erpPost, erpTime, unique, type ErpAnswer } from "./support/whale-erp.js";
+import { erpOk, erpPost, setUpMakeCodeOffer } from "./support/whale-erp.js";
 
 const channelKeys = generateKeyPairSync("rsa", { modulusLength: 2048 });
 const PATH = "/whale/channel/makeCode";
@@ -21,28 +21,14 @@ describe.each(modes)("WHALE make-code through the gateway (%s)", (mode) => {
     platform = running.platform;
   });
 
-  const ok = async (action: string, body: unknown): Promise<ErpAnswer> => {
-    const answer = await erpPost(platform.gatewayUrl, action, body);
-    expect(answer, `${action}: ${answer.returnMsg}`).toMatchObject({ returnCode: "00" });
-    return answer;
-  };
+  const ok = (action: string, body: unknown) => erpOk(platform.gatewayUrl, action, body);
 
   /** What the ERP sets up: a sale channel with the channel's key, a send channel of `type`, a template, an activity offering it. */
   async function setUp(type: "INTERNAL" | "BLUE_BROTHERS") {
-    const sale = await ok("saleChanneInsert", {
-      saleChannelName: unique("中信银行"), createTime: erpTime(), updateTime: erpTime(),
-      saleChannelConfig: { channelPublicKey: channelKeys.publicKey.export({ type: "spki", format: "der" }).toString("base64") },
+    const { sale, template, activity } = await setUpMakeCodeOffer(platform.gatewayUrl, {
+      channelPublicKey: channelKeys.publicKey,
+      sendChannelConfig: { sendChannelType: type, thirdChannelNo: "M000001545" },
     });
-    const send = await ok("sendChanneInsert", { sendChannelName: unique("制码方"), sendChannelConfig: { sendChannelType: type, thirdChannelNo: "M000001545" } });
-    const template = await ok("templateInsert", {
-      templateName: "COSTA30元代金券", sendChannelId: send.sendChannelId, brandId: 686, productId: Date.now() * 10 + Math.floor(Math.random() * 10),
-      ticketType: 1, sendType: 1, faceValue: "000000003000", createTime: erpTime(), updateTime: erpTime(),
-    });
-    const activity = await ok("activityInsert", {
-      activityName: "中信银行星巴克代金券活动", ebuyActivityId: unique("E"), saleChannelId: sale.saleChannelId,
-      validStart: erpTime(-1), validEnd: erpTime(60), createTime: erpTime(), updateTime: erpTime(),
-    });
-    await ok("activityTemplateBind", { activityId: activity.activityId, templateId: template.templateId });
     return {
       saleChannelId: sale.saleChannelId as string,
       whalePublicKey: createPublicKey({ key: Buffer.from(sale.whalePublicKey as string, "base64"), format: "der", type: "spki" }),

@@ -1,5 +1,6 @@
 // The WHALE back office as an ERP calls it: signed posts to /whale/erp/<action>, every answer checked against
 // the contract file (gateway/whale-erp/whale-erp-openapi.json, written from the served document).
+import type { KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Ajv, type ValidateFunction } from "ajv";
 import { expect } from "vitest";
@@ -97,4 +98,37 @@ let counter = 0;
 export function unique(prefix: string): string {
   counter += 1;
   return `${prefix}${Date.now().toString(36)}${process.pid.toString(36)}${counter}`;
+}
+
+/** `erpPost` that expects returnCode 00 (the failure's message in the assertion) and answers the answer. */
+export async function erpOk(gatewayUrl: string, action: string, body: unknown): Promise<ErpAnswer> {
+  const answer = await erpPost(gatewayUrl, action, body);
+  expect(answer, `${action}: ${answer.returnMsg}`).toMatchObject({ returnCode: "00" });
+  return answer;
+}
+
+/**
+ * What an ERP sets up before a sale channel's first make-code: the sale channel with the channel's public key
+ * (SPKI DER, Base64), a send channel of `sendChannelConfig`, a template of it, and an activity offering it.
+ */
+export async function setUpMakeCodeOffer(
+  gatewayUrl: string,
+  setup: { channelPublicKey: KeyObject; sendChannelName?: string; sendChannelConfig: Record<string, unknown> },
+): Promise<{ sale: ErpAnswer; send: ErpAnswer; template: ErpAnswer; activity: ErpAnswer }> {
+  const ok = (action: string, body: unknown) => erpOk(gatewayUrl, action, body);
+  const sale = await ok("saleChanneInsert", {
+    saleChannelName: unique("中信银行"), createTime: erpTime(), updateTime: erpTime(),
+    saleChannelConfig: { channelPublicKey: setup.channelPublicKey.export({ type: "spki", format: "der" }).toString("base64") },
+  });
+  const send = await ok("sendChanneInsert", { sendChannelName: unique(setup.sendChannelName ?? "制码方"), sendChannelConfig: setup.sendChannelConfig });
+  const template = await ok("templateInsert", {
+    templateName: "COSTA30元代金券", sendChannelId: send.sendChannelId, brandId: 686, productId: Date.now() * 10 + Math.floor(Math.random() * 10),
+    ticketType: 1, sendType: 1, faceValue: "000000003000", createTime: erpTime(), updateTime: erpTime(),
+  });
+  const activity = await ok("activityInsert", {
+    activityName: "中信银行星巴克代金券活动", ebuyActivityId: unique("E"), saleChannelId: sale.saleChannelId,
+    validStart: erpTime(-1), validEnd: erpTime(60), createTime: erpTime(), updateTime: erpTime(),
+  });
+  await ok("activityTemplateBind", { activityId: activity.activityId, templateId: template.templateId });
+  return { sale, send, template, activity };
 }
