@@ -71,7 +71,7 @@ describe.each(modes)("PSBC rights flows through the gateway (%s)", (mode) => {
     const row = await platform.orderRow(code);
     expect(row).toMatchObject({ status: 400, key_status: 3 });
     expect(await platform.psbcSandbox.statusOf(code)).toBe("CANCELLED");
-    expect(await platform.blueBrothersSandbox.voucher(String(row?.order_no))).toMatchObject({ status: "VOIDED" });
+    expect(await platform.blueBrothersSandbox.voucherByNo(String(row?.voucher_no))).toMatchObject({ status: "VOIDED" });
 
     const again = await platform.call(PATHS.cancel, { code });
     expect(again.status).toBe(400);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminAuthorization } from "../services/common/admin-credential.js";
 import { rpcTransport } from "../services/common/rpc-client.js";
 import { OrderService, type PutServiceTypeRequestSchema } from "../proto/gen/rights/order/v1/order_pb.js";
+import { SANDBOX_PSBC_OFFER } from "../services/sandbox/credentials.js";
 import { freshCode, modes, PATHS, SANDBOX_AES, startTestPlatform, type TestPlatform } from "./support/platform.js";
 
 const OTHER_TYPE = { type: "310002", aes: { key: "type-310002-key!", iv: "type-310002-iv00" } };
@@ -20,7 +21,8 @@ function serviceType(type: string, aes: { key: string; iv: string }, strictMac =
     aesKey: aes.key,
     aesIv: aes.iv,
     providerCode: "A101",
-    voucherTemplateId: `BB-TPL-${type}`,
+    // One WHALE template may serve several service types: the sandbox's PSBC offer's.
+    voucherTemplateId: SANDBOX_PSBC_OFFER.templateId,
     sendChannel: "BLUE_BROTHERS",
     validityDays: 365,
     strictMac,
