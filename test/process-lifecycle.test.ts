@@ -113,6 +113,8 @@ describe.skipIf(!cluster)("the cluster's processes (real PostgreSQL, Redis, NATS
       ...blueBrothers.upstreamEnv(),
       ADMIN_TOKEN: "process-lifecycle-admin-token-0123456789",
       WHALE_KEK: DEVELOPMENT_WHALE_KEK,
+      // The PSBC offer the sandbox type 310001's vouchers are made from.
+      SANDBOX_PSBC_OFFER: "true",
     });
     orderEnv = {
       ...shared,
