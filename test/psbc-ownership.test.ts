@@ -143,6 +143,12 @@ describe.each(modes)("an order belongs to its service type, and admin RPCs need 
     );
   });
 
+  it("refuses a service type whose voucher template is no WHALE template id (a Blue Brothers template of before), storing nothing", async () => {
+    const before = { ...serviceType("310098", { key: "type-310098-key!", iv: "type-310098-iv00" }), voucherTemplateId: "BB-TPL-310098" };
+    expect((await rejection(orders.putServiceType(before, admin()))).code).toBe(Code.InvalidArgument);
+    expect((await platform.db.query("SELECT type FROM orders.service_type WHERE type = '310098'")).rows).toEqual([]);
+  });
+
   it("keeps no service type's key or IV readable in the table", async () => {
     const { rows } = await platform.db.query("SELECT * FROM orders.service_type");
     expect(rows.map((row) => row.type).sort()).toEqual(["310001", "310002", "310003"]);
