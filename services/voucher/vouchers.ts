@@ -74,9 +74,9 @@ export class Vouchers {
       if (voucher.keyStatus === KeyStatus.VOIDED) throw voucherError(VoucherError.VOIDED, "voucher voided");
       return voucher;
     }
-    const saleChannelId = await this.psbcSaleChannelId();
     let order;
     try {
+      const saleChannelId = await this.psbcSaleChannelId();
       // The code order's idempotency is the voucher's: a retry, or a concurrent issue, answers the same code.
       order = await this.deps.makeCodes.make(psbcMakeCodeRequest(saleChannelId, voucher, validUntil), {
         rightsCode: voucher.rightsCode,

@@ -220,6 +220,24 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     expect(await reasonOfFailure(makeCodes().make(request(o)))).toBe(CodeError.QUOTA_EXCEEDED);
   });
 
+  it("hands the channel what an in-process caller adds (the PSBC rights code and customer), outside the request's identity, and keeps the channel's error as the cause", async () => {
+    const o = await offer();
+    const req = request(o);
+    const refusal = new UpstreamError("rejected", "blue-brothers", "issue", "40901", "conflict");
+    failNext.push(refusal);
+    const failure = await makeCodes().make(req, { rightsCode: "R-1", customerRef: "mac-1" }).catch((err: unknown) => err);
+    expect(reasonOf(failure, CodeErrorSchema)).toBe(CodeError.CHANNEL_FAILED);
+    expect((failure as { cause?: unknown }).cause).toBe(refusal);
+    // The corrected customer of a later try reaches the channel; the order is the same one.
+    const made = await makeCodes().make(req, { rightsCode: "R-1", customerRef: "mac-2" });
+    expect(made).toMatchObject({ status: "MADE", attempt: 2 });
+    expect(asked.slice(-2).map(({ rightsCode, customerRef }) => ({ rightsCode, customerRef }))).toEqual([
+      { rightsCode: "R-1", customerRef: "mac-1" },
+      { rightsCode: "R-1", customerRef: "mac-2" },
+    ]);
+    expect(await makeCodes().make(req)).toEqual(made);
+  });
+
   it("a repeat while another caller holds the order answers IN_PROGRESS after waiting; once its lease ran out, the repeat takes the order over", async () => {
     const o = await offer();
     const store = new CodeOrderStore(db);
