@@ -369,6 +369,24 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       expect(channel.voids).toHaveLength(2);
     });
 
+    it("finds by the status poll a redemption at the code order's channel, asking under the code's channel reference", async () => {
+      const request = issueRequest();
+      const issued = await vouchers.issue(request);
+      channel.redeem(String(issued.tradeNo));
+      const asked: unknown[] = [];
+      const query = channel.queryCode.bind(channel);
+      channel.queryCode = async (code) => {
+        asked.push(code);
+        return query(code);
+      };
+
+      const { found } = await vouchers.pollStatuses(60_000, 1_000);
+      expect(found).toBeGreaterThanOrEqual(1);
+      expect(asked).toContainEqual({ channelRef: issued.tradeNo, code: issued.voucherNo });
+      expect((await vouchers.get(request.orderNo)).keyStatus).toBe(KeyStatus.REDEEMED);
+      expect((await eventsOf(request.orderNo)).map((entry) => entry.subject)).toEqual(["voucher.issued", "voucher.redeemed"]);
+    });
+
     it("voids and polls a voucher made before migration 007 (no code order) under its order number, as it was made", async () => {
       const { orderNo } = issueRequest();
       const voucherNo = `BBOLD${randomBytes(4).toString("hex")}`;
