@@ -205,14 +205,14 @@ export class Vouchers {
    */
   private async codeAtChannel(voucher: VoucherRecord): Promise<{ channel: SendChannel; code: CodeAtChannel } | undefined> {
     if (voucher.sendChannelId) {
-      const { channel } = await this.deps.makeCodes.sendChannel(voucher.sendChannelId);
+      const channel = await this.deps.makeCodes.sendChannel(voucher.sendChannelId);
       return { channel, code: { channelRef: voucher.channelRef, code: voucher.voucherNo ?? "" } };
     }
     if (voucher.sendChannel !== "") return { channel: this.channel(voucher.sendChannel), code: { channelRef: voucher.channelRef, code: voucher.voucherNo ?? "" } };
     const saleChannel = await this.deps.catalogue.findSaleChannelByName(PSBC_SALE_CHANNEL_NAME);
     const order = saleChannel && (await this.deps.makeCodes.find(saleChannel.saleChannelId, voucher.orderNo));
     if (!order) return undefined;
-    const { channel } = await this.deps.makeCodes.sendChannel(order.sendChannelId);
+    const channel = await this.deps.makeCodes.sendChannel(order.sendChannelId);
     const [made] = order.codes;
     return { channel, code: made ? { channelRef: made.channelRef, code: made.code } : { channelRef: order.tradeNo, code: "" } };
   }

@@ -24,7 +24,7 @@ import { RuleStore } from "../rules/rule-store.js";
 import { VOUCHER_SCHEMA } from "../voucher-store.js";
 import { CodeOrderStore } from "./code-order-store.js";
 import { CodeError } from "./errors.js";
-import { MakeCodes, requestHashOf } from "./make-code.js";
+import { MakeCodes, requestHashOf, validDaysCovering } from "./make-code.js";
 
 const logger = createLogger("make-code-test", "silent");
 
@@ -308,5 +308,20 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     // The longest allowed values pass.
     const longest = request(o, { orderId: "x".repeat(63), validDays: 3660 });
     expect((await makeCodes().make(longest)).status).toBe("MADE");
+  });
+});
+
+describe("validDaysCovering (a code ordered today, commissionDate 0, valid at least until a time)", () => {
+  // 2026-12-01 12:00 Asia/Shanghai: its business day began at 00:00 that day.
+  const from = new Date("2026-12-01T04:00:00Z");
+  it.each([
+    { when: "365 days on at the same hour", until: new Date(from.getTime() + 365 * 86_400_000), days: 366 },
+    { when: "that evening", until: new Date("2026-12-01T15:00:00Z"), days: 1 },
+    { when: "the next midnight exactly", until: new Date("2026-12-01T16:00:00Z"), days: 1 },
+    { when: "a minute past it", until: new Date("2026-12-01T16:01:00Z"), days: 2 },
+    { when: "already past", until: new Date("2026-11-01T00:00:00Z"), days: 1 },
+    { when: "beyond the request's maximum", until: new Date("2046-12-01T00:00:00Z"), days: 3660 },
+  ])("$when: $days days", ({ until, days }) => {
+    expect(validDaysCovering(until, from)).toBe(days);
   });
 });

@@ -95,16 +95,16 @@ export class MakeCodes {
   }
 
   async get(saleChannelId: string, saleChannelOrderId: string): Promise<CodeOrderRecord> {
-    const order = await this.deps.orders.find(saleChannelId, saleChannelOrderId);
+    const order = await this.find(saleChannelId, saleChannelOrderId);
     if (!order) throw codeError(CodeError.NOT_FOUND, `no make-code order ${saleChannelOrderId}`);
     return order;
   }
 
   /** The adapter of a catalogue send channel (a made code's void and status query go to it). */
-  async sendChannel(sendChannelId: string): Promise<{ record: SendChannelRecord; channel: SendChannel }> {
+  async sendChannel(sendChannelId: string): Promise<SendChannel> {
     const record = await this.deps.catalogue.findSendChannel(sendChannelId);
     if (!record) throw codeError(CodeError.NOT_AVAILABLE, `send channel ${sendChannelId} is gone`);
-    return { record, channel: await this.deps.channelFor(record) };
+    return this.deps.channelFor(record);
   }
 
   /** What the order will make: from the request and the catalogue, refused when anything is missing or inactive. */
