@@ -176,6 +176,20 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
   const lastErrorOf = async (orderNo: string) =>
     (await t.db.query<{ last_error: string | null }>(`SELECT last_error FROM vouchers.voucher WHERE order_no = $1`, [orderNo])).rows[0]?.last_error;
 
+  it("seeds the sandbox's PSBC offer once, however many replicas start together, each record audited", async () => {
+    const audit = new AuditStore(t.db);
+    await Promise.all([1, 2, 3].map(() => ensureSandboxPsbcOffer({ db: t.db, store: catalogue, audit, clock: systemClock })));
+    const counts = await t.db.query<{ sale: number; send: number; template: number; activities: number; audited: number }>(
+      `SELECT (SELECT count(*)::int FROM vouchers.sale_channel WHERE name = $1) AS sale,
+              (SELECT count(*)::int FROM vouchers.send_channel WHERE name = $2) AS send,
+              (SELECT count(*)::int FROM vouchers.template WHERE template_id = $3) AS template,
+              (SELECT count(*)::int FROM vouchers.activity_template WHERE template_id = $3) AS activities,
+              (SELECT count(*)::int FROM vouchers.catalogue_audit WHERE actor = 'sandbox') AS audited`,
+      [PSBC_SALE_CHANNEL_NAME, SANDBOX_PSBC_OFFER.sendChannelName, SANDBOX_PSBC_OFFER.templateId],
+    );
+    expect(counts.rows[0]).toEqual({ sale: 1, send: 1, template: 1, activities: 1, audited: 5 });
+  });
+
   describe("issue", () => {
     it("makes the voucher as a code order of the PSBC sale channel with its made code; a repeat answers it without asking the send channel", async () => {
       const request = issueRequest();
