@@ -1,6 +1,7 @@
 import type { ErpAction } from "./action.js";
 import * as activity from "./actions/activity.js";
 import { auditQuery } from "./actions/audit.js";
+import { bulkMakeCode, bulkMakeCodeQuery } from "./actions/bulk-make-code.js";
 import * as saleChannel from "./actions/sale-channel.js";
 import * as sendChannel from "./actions/send-channel.js";
 import { noticeActions } from "./actions/make-notices.js";
@@ -37,4 +38,7 @@ export const erpActions: readonly ErpAction[] = [
   auditQuery,
   ...ruleActions,
   ...noticeActions,
+  // Ours, not the seed's: the bulk (批导) templates' jobs.
+  bulkMakeCode,
+  bulkMakeCodeQuery,
 ];

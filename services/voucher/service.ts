@@ -61,6 +61,7 @@ export const voucherService = defineService({
     const codes = startCodes({
       db,
       catalogue: catalogueStore,
+      audit,
       blueBrothers,
       esb: { appId: env.ESB_APP_ID, appSecret: env.ESB_APP_SECRET, timeoutMs: env.ESB_TIMEOUT_MS, metrics },
       clock,
