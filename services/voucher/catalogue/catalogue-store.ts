@@ -189,6 +189,8 @@ export const sealContext = {
   saleChannel: (id: string) => `vouchers.sale_channel:${id}:whale_private_key`,
   sendChannel: (id: string) => `vouchers.send_channel:${id}:order_encrypt_key`,
   erpApp: (appId: string) => `vouchers.erp_app:${appId}:secret`,
+  /** The secret a rotation replaced, while it still verifies (migration 008). */
+  erpAppPrevious: (appId: string) => `vouchers.erp_app:${appId}:previous_secret`,
 };
 
 /** The catalogue's reads: what make-code and the back office look up. */

@@ -135,7 +135,7 @@ export function catalogueServiceImpl(catalogue: Catalogue, apps: ErpApps, audit:
       return { app: erpAppMessage(await apps.revoke(req.appId, req.actions)) };
     },
     async rotateErpAppSecret(req) {
-      const { app, secret } = await apps.rotate(req.appId, req.secret);
+      const { app, secret } = await apps.rotate(req.appId, req.secret, req.overlapSeconds === undefined ? undefined : Number(req.overlapSeconds) * 1000);
       return { app: erpAppMessage(app), secret };
     },
   };
@@ -237,5 +237,6 @@ function erpAppMessage(app: ErpApp): ErpAppMessage {
     actions: app.actions,
     createdAt: timestampFromDate(app.createdAt),
     updatedAt: timestampFromDate(app.updatedAt),
+    previousSecretUntil: app.previousSecretUntil ? timestampFromDate(app.previousSecretUntil) : undefined,
   });
 }
