@@ -346,6 +346,10 @@ describe.each(modes)("the WHALE back office through the gateway (%s)", (mode) =>
       expect(apps.find((app) => app.appId === appId)?.actions).toEqual(["activityQuery"]);
       // Admin RPCs need the admin token.
       await expect(catalogue.rotateErpAppSecret({ appId })).rejects.toThrow(/admin credential required/);
+      await expect(catalogue.resealSecrets({})).rejects.toThrow(/admin credential required/);
+      // One KEK from the start: nothing to re-seal, nothing left under another.
+      const resealed = await catalogue.resealSecrets({}, admin());
+      expect(resealed.counts.map((count) => [count.resealed, count.remaining])).toEqual([[0, 0], [0, 0], [0, 0], [0, 0]]);
       await expect(catalogue.listErpApps({})).rejects.toThrow(/admin credential required/);
     });
 

@@ -194,6 +194,22 @@ describe("the ops CLI", () => {
     ]);
   });
 
+  it("re-seals the back office's secrets (admin), printing the counts; exit 1 while any is left under another KEK", async () => {
+    const answering = (remaining: number) => (router: ConnectRouter, seen: Array<{ rpc: string; request: unknown; authorization: string | null }>) =>
+      router.service(CatalogueService, {
+        resealSecrets(request, ctx) {
+          seen.push({ rpc: "resealSecrets", request, authorization: ctx.requestHeader.get("authorization") });
+          return { kekId: "0123456789abcdef", counts: [{ name: "erp_app.secret", resealed: 2, skipped: 0, failed: remaining, remaining }] };
+        },
+      });
+    const done = await ops(["whale", "kek", "reseal"], answering(0));
+    expect(done).toMatchObject({ exitCode: 0, stderr: "every secret is sealed under KEK 0123456789abcdef: WHALE_KEK_PREVIOUS can be dropped\n" });
+    expect(done.seen[0]?.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(JSON.parse(done.stdout)).toEqual({ kekId: "0123456789abcdef", counts: [{ name: "erp_app.secret", resealed: 2, skipped: 0, failed: 0, remaining: 0 }] });
+    expect(await ops(["whale", "kek", "reseal"], answering(1))).toMatchObject({ exitCode: 1, stderr: expect.stringContaining("1 secrets still sealed under another KEK (1 would not open)") });
+    expect(await ops(["whale", "kek", "reseal"], answering(0), {})).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
+  });
+
   it("makes a signed back-office call as the ERP app of ERP_APP_ID/ERP_APP_SECRET, exit 1 unless returnCode 00", async () => {
     const calls: Array<{ url: string; headers: Record<string, string>; body: string }> = [];
     let answer = { returnCode: "00", returnMsg: "SUCCESS", activityId: "1000000001" };

@@ -95,6 +95,21 @@ export const whaleCommands: OpsCommand[] = [
     },
   },
   {
+    words: ["whale", "kek", "reseal"],
+    usage:
+      "whale kek reseal   after a WHALE_KEK rotation: seals every back-office secret again under the current KEK; prints the counts, exit 1 while any is left under another (admin)",
+    async run(_input, context) {
+      const { kekId, counts } = await context.client("voucher", CatalogueService).resealSecrets({}, context.admin());
+      context.print({ kekId, counts: counts.map(({ name, resealed, skipped, failed, remaining }) => ({ name, resealed, skipped, failed, remaining })) });
+      const remaining = counts.reduce((sum, count) => sum + count.remaining, 0);
+      if (remaining > 0) {
+        const failed = counts.reduce((sum, count) => sum + count.failed, 0);
+        throw new Error(`${remaining} secrets still sealed under another KEK (${failed} would not open): keep WHALE_KEK_PREVIOUS and run it again`);
+      }
+      context.progress.show(`every secret is sealed under KEK ${kekId}: WHALE_KEK_PREVIOUS can be dropped\n`);
+    },
+  },
+  {
     words: ["whale", "audit"],
     usage: "whale audit [--record-type T --record-id ID] [--before AUDIT_ID] [--limit N]   the back office's changes, newest first",
     options: ["record-type", "record-id", "before", "limit"],

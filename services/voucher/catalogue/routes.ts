@@ -23,6 +23,7 @@ import { AUDIT_PAGE, type AuditStore } from "./audit-store.js";
 import type { Catalogue } from "./catalogue.js";
 import type { Activity, CatalogueTable, SaleChannel, SendChannel, Template } from "./catalogue-store.js";
 import type { ErpApp, ErpApps } from "./erp-apps.js";
+import type { SecretReseal } from "./secret-reseal.js";
 
 const TABLE_OF: Record<CatalogueRecord, CatalogueTable | undefined> = {
   [CatalogueRecord.UNSPECIFIED]: undefined,
@@ -40,7 +41,12 @@ const SET_ACTIVE_ACTION: Record<CatalogueTable, [enable: string, disable: string
   activity: ["activityEnable", "activityDisable"],
 };
 
-export function catalogueServiceImpl(catalogue: Catalogue, apps: ErpApps, audit: AuditStore): ServiceImpl<typeof CatalogueService> {
+export function catalogueServiceImpl(
+  catalogue: Catalogue,
+  apps: ErpApps,
+  audit: AuditStore,
+  secrets: SecretReseal,
+): ServiceImpl<typeof CatalogueService> {
   return {
     async authenticateErpCall(req) {
       return { appId: await apps.authenticate(req) };
@@ -138,6 +144,9 @@ export function catalogueServiceImpl(catalogue: Catalogue, apps: ErpApps, audit:
       const { app, secret } = await apps.rotate(req.appId, req.secret, req.overlapSeconds === undefined ? undefined : Number(req.overlapSeconds) * 1000);
       return { app: erpAppMessage(app), secret };
     },
+    async resealSecrets() {
+      return secrets.resealAll();
+    },
   };
 }
 
@@ -148,6 +157,7 @@ export const CATALOGUE_ADMIN_METHODS = [
   CatalogueService.method.grantErpActions,
   CatalogueService.method.revokeErpActions,
   CatalogueService.method.rotateErpAppSecret,
+  CatalogueService.method.resealSecrets,
 ];
 
 function configMessage(config: Record<string, string>): ErpConfig {
