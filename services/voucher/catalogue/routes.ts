@@ -78,6 +78,18 @@ export function catalogueServiceImpl(
       const activity = await catalogue.getActivity(req.id);
       return { activity: activityMessage(activity, activity.templateIds) };
     },
+    async listSaleChannels(req) {
+      return { saleChannels: (await catalogue.listSaleChannels(req)).map(saleChannelMessage) };
+    },
+    async listSendChannels(req) {
+      return { sendChannels: (await catalogue.listSendChannels(req)).map(sendChannelMessage) };
+    },
+    async listTemplates(req) {
+      return { templates: (await catalogue.listTemplates(req)).map((template) => templateMessage(template, template.activityIds)) };
+    },
+    async listActivities(req) {
+      return { activities: (await catalogue.listActivities(req)).map((activity) => activityMessage(activity, activity.templateIds)) };
+    },
     async updateSaleChannel(req) {
       return { saleChannel: saleChannelMessage(await catalogue.updateSaleChannel(req, { actor: req.actor, action: "saleChannelUpdate" })) };
     },
