@@ -1,8 +1,9 @@
 // A bulk make-code job over real processes, as an operator runs it in the cluster: `main.js migrate`, the voucher
 // role as its own process (the compiled code, as the image runs it), and the operator CLI as processes of their
-// own: `whale bulk start --watch`, then `whale bulk export` streamed to a pipe. Real PostgreSQL, Redis, NATS
-// (skipped without their URLs).
-import { execFile, spawn } from "node:child_process";
+// own: `whale bulk start --watch`, then `whale bulk export` streamed to a pipe; and the gateway role serving
+// the back office, ready only while the voucher service is. Real PostgreSQL, Redis, NATS (skipped without
+// their URLs).
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { promisify } from "node:util";
 import { createClient } from "@connectrpc/connect";
@@ -18,6 +19,7 @@ import { testDatabase, type TestDatabase } from "./support/databases.js";
 import { freePort } from "./support/free-port.js";
 import { until } from "./support/until.js";
 import { seedOffer } from "./support/whale-codes.js";
+import { erpPost, SANDBOX_ERP_APP } from "./support/whale-erp.js";
 
 const cluster = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL && process.env.NATS_URL);
 const ADMIN_TOKEN = "bulk-export-process-admin-token-0123456789";
@@ -45,7 +47,7 @@ async function ops(args: string[], env: Record<string, string>): Promise<Run> {
 
 describe.skipIf(!cluster)("a bulk job's CSV export from the voucher role as a real process (real PostgreSQL, Redis, NATS)", () => {
   let database: TestDatabase;
-  let voucher: ReturnType<typeof spawn> | undefined;
+  let voucher: ChildProcess | undefined;
   let voucherUrl: string;
   let templateId: string;
 
@@ -72,6 +74,7 @@ describe.skipIf(!cluster)("a bulk job's CSV export from the voucher role as a re
         BLUE_BROTHERS_APP_SECRET: "unused-secret",
         ADMIN_TOKEN,
         WHALE_KEK: DEVELOPMENT_WHALE_KEK,
+        ERP_SANDBOX_SECRET: SANDBOX_ERP_APP.secret,
       },
       stdio: ["ignore", "ignore", "inherit"],
     });
@@ -79,13 +82,35 @@ describe.skipIf(!cluster)("a bulk job's CSV export from the voucher role as a re
     await until(async () => (await health.check({}).catch(() => undefined))?.status === ServingStatus.SERVING, 30_000, "the voucher role serves");
   }, 180_000);
 
+  const gateways: ChildProcess[] = [];
   afterAll(async () => {
-    if (voucher && voucher.exitCode === null) {
-      voucher.kill("SIGTERM");
-      await once(voucher, "exit");
+    for (const child of [...gateways, voucher]) {
+      if (child && child.exitCode === null) {
+        child.kill("SIGTERM");
+        await once(child, "exit");
+      }
     }
     await database?.drop();
   });
+
+  /** The gateway role (compiled) on a port of its own; the voucher service at `voucherServiceUrl`. */
+  async function gateway(voucherServiceUrl: string): Promise<string> {
+    const [port, metricsPort] = [await freePort(), await freePort()];
+    gateways.push(
+      spawn(process.execPath, ["dist/services/platform/main.js", "gateway"], {
+        env: {
+          PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", HOST: "127.0.0.1", PORT: String(port), METRICS_PORT: String(metricsPort),
+          // Any server of the platform answers the order check's gRPC health; this test is about the voucher's.
+          ORDER_SERVICE_URL: voucherUrl,
+          VOUCHER_SERVICE_URL: voucherServiceUrl,
+        },
+        stdio: ["ignore", "ignore", "inherit"],
+      }),
+    );
+    const url = `http://127.0.0.1:${port}`;
+    await until(async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.status === 200, 30_000, "the gateway role listens");
+    return url;
+  }
 
   it("starts a job with the CLI, watches it to DONE, and streams its CSV: the header, one row per code in seq order, the stored codes", async () => {
     const env = { VOUCHER_SERVICE_URL: voucherUrl };
@@ -123,5 +148,17 @@ describe.skipIf(!cluster)("a bulk job's CSV export from the voucher role as a re
       pages.push(page.codes.length);
     }
     expect(pages).toEqual([10_000, 10_000, 5_000]);
+  }, 60_000);
+
+  it("serves the back office through the gateway role, ready while the voucher service is and not without it", async () => {
+    const served = await gateway(voucherUrl);
+    await until(async () => (await fetch(`${served}/readyz`)).status === 200, 10_000, "the gateway is ready");
+    const { job } = await createClient(CodeService, rpcTransport(voucherUrl)).startBulkJob({ requestId: "process-export-1", templateId, total: TOTAL, actor: "ops" });
+    expect(await erpPost(served, "bulkMakeCodeQuery", { jobId: job!.jobId })).toMatchObject({ returnCode: "00", made: TOTAL, state: "DONE" });
+
+    const stranded = await gateway(`http://127.0.0.1:${await freePort()}`);
+    const ready = await fetch(`${stranded}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: "unavailable", failed: ["voucher"] });
   }, 60_000);
 });
