@@ -14,6 +14,7 @@ import { Catalogue } from "./catalogue/catalogue.js";
 import { CatalogueStore } from "./catalogue/catalogue-store.js";
 import { ErpApps } from "./catalogue/erp-apps.js";
 import { CATALOGUE_ADMIN_METHODS, catalogueServiceImpl } from "./catalogue/routes.js";
+import { SecretReseal } from "./catalogue/secret-reseal.js";
 import { SANDBOX_ERP } from "../sandbox/credentials.js";
 import { createBlueBrothersChannel } from "./channels/blue-brothers/channel.js";
 import { voucherConfig } from "./config.js";
@@ -61,6 +62,7 @@ export const voucherService = defineService({
     const codes = startCodes({
       db,
       catalogue: catalogueStore,
+      audit,
       blueBrothers,
       esb: { appId: env.ESB_APP_ID, appSecret: env.ESB_APP_SECRET, timeoutMs: env.ESB_TIMEOUT_MS, metrics },
       clock,
@@ -79,7 +81,7 @@ export const voucherService = defineService({
       interceptors: [adminCredentialInterceptor({ token: env.ADMIN_TOKEN, adminMethods: [...CATALOGUE_ADMIN_METHODS, ...CODE_ADMIN_METHODS], logger })],
       routes: (router) => {
         router.service(VoucherService, voucherServiceImpl(vouchers));
-        router.service(CatalogueService, catalogueServiceImpl(catalogue, erpApps, audit));
+        router.service(CatalogueService, catalogueServiceImpl(catalogue, erpApps, audit, new SecretReseal({ db, keys, logger })));
         router.service(RuleService, ruleServiceImpl(rules));
         codes.routes(router);
       },

@@ -181,6 +181,20 @@ export const TEMPLATE_COLUMNS = `template_id::text, name, send_channel_id::text,
 export const ACTIVITY_COLUMNS = `activity_id::text, name, ebuy_activity_id, sale_channel_id::text, valid_start, valid_end, is_active,
   create_user, erp_create_time, erp_update_time, config`;
 
+/** What a listing filters and pages by: its values checked by the use case. */
+export interface ListFilter {
+  isActive?: boolean;
+  namePrefix?: string;
+  /** Records after this id (keyset paging). */
+  afterId?: string;
+  limit: number;
+}
+
+interface RelatedIds {
+  /** The ids bound to the row (activity_template), null for none. */
+  related_ids: string[] | null;
+}
+
 /** An id as the tables hold it: 1–18 digits, no leading zero (anything else names no record). */
 export const RECORD_ID = /^[1-9][0-9]{0,17}$/;
 
@@ -189,6 +203,8 @@ export const sealContext = {
   saleChannel: (id: string) => `vouchers.sale_channel:${id}:whale_private_key`,
   sendChannel: (id: string) => `vouchers.send_channel:${id}:order_encrypt_key`,
   erpApp: (appId: string) => `vouchers.erp_app:${appId}:secret`,
+  /** The secret a rotation replaced, while it still verifies (migration 008). */
+  erpAppPrevious: (appId: string) => `vouchers.erp_app:${appId}:previous_secret`,
 };
 
 /** The catalogue's reads: what make-code and the back office look up. */
@@ -299,6 +315,44 @@ export class CatalogueStore {
       [templateId],
     );
     return rows.map((row) => row.activity_id);
+  }
+
+  // Listings: by id, a keyset page at a time, filtered (the use case has checked the filter's values).
+
+  async listSaleChannels(filter: ListFilter): Promise<SaleChannel[]> {
+    return (await this.listRows<SaleChannelRow>("sale_channel", SALE_CHANNEL_COLUMNS, filter)).map(saleChannelOf);
+  }
+
+  async listSendChannels(filter: ListFilter & { channelType?: SendChannelType }): Promise<SendChannel[]> {
+    const extra: Record<string, string> = filter.channelType ? { channel_type: filter.channelType } : {};
+    return (await this.listRows<SendChannelRow>("send_channel", SEND_CHANNEL_COLUMNS, filter, extra)).map(sendChannelOf);
+  }
+
+  /** Each with the activities offering it. */
+  async listTemplates(filter: ListFilter & { sendChannelId?: string }): Promise<Array<Template & { activityIds: string[] }>> {
+    const related = `(SELECT array_agg(b.activity_id::text ORDER BY b.activity_id) FROM vouchers.activity_template b WHERE b.template_id = r.template_id) AS related_ids`;
+    const rows = await this.listRows<TemplateRow & RelatedIds>("template", `${TEMPLATE_COLUMNS}, ${related}`, filter, filter.sendChannelId ? { send_channel_id: filter.sendChannelId } : {});
+    return rows.map((row) => ({ ...templateOf(row), activityIds: row.related_ids ?? [] }));
+  }
+
+  /** Each with the templates it offers. */
+  async listActivities(filter: ListFilter & { saleChannelId?: string }): Promise<Array<Activity & { templateIds: string[] }>> {
+    const related = `(SELECT array_agg(b.template_id::text ORDER BY b.template_id) FROM vouchers.activity_template b WHERE b.activity_id = r.activity_id) AS related_ids`;
+    const rows = await this.listRows<ActivityRow & RelatedIds>("activity", `${ACTIVITY_COLUMNS}, ${related}`, filter, filter.saleChannelId ? { sale_channel_id: filter.saleChannelId } : {});
+    return rows.map((row) => ({ ...activityOf(row), templateIds: row.related_ids ?? [] }));
+  }
+
+  private async listRows<R extends object>(table: CatalogueTable, columns: string, filter: ListFilter, equal: Record<string, string> = {}): Promise<R[]> {
+    const id = ID_COLUMN[table];
+    const params: unknown[] = [];
+    const conditions: string[] = [];
+    if (filter.isActive !== undefined) conditions.push(`r.is_active = $${params.push(filter.isActive)}`);
+    if (filter.namePrefix) conditions.push(`starts_with(r.name, $${params.push(filter.namePrefix)})`);
+    if (filter.afterId) conditions.push(`r.${id} > $${params.push(filter.afterId)}::bigint`);
+    for (const [column, value] of Object.entries(equal)) conditions.push(`r.${column} = $${params.push(value)}`);
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "";
+    const { rows } = await this.db.query<R>(`SELECT ${columns} FROM vouchers.${table} r ${where} ORDER BY r.${id} LIMIT $${params.push(filter.limit)}`, params);
+    return rows;
   }
 
   // Writes: each runs in the caller's transaction (`tx`), which also writes the change's audit row.
