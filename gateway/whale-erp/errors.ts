@@ -35,6 +35,7 @@ const answerOfReason = new ReasonAnswers<Answering>("system").domain(VoucherErro
   [VoucherError.REDEEMED]: "system",
   [VoucherError.CHANNEL_FAILED]: "system",
   [VoucherError.CHANNEL_REJECTED]: "system",
+  [VoucherError.QUOTA_EXCEEDED]: "system",
   [VoucherError.NOTICE_REPLAYED]: "system",
   [VoucherError.DUPLICATE]: withMessage(RETURN_CODES.DUPLICATE),
   [VoucherError.REFERENCE_INVALID]: withMessage(RETURN_CODES.REFERENCE_INVALID),

@@ -24,6 +24,7 @@ import { Rules } from "./rules/rules.js";
 import { ruleServiceImpl } from "./rules/routes.js";
 import { VOUCHER_SCHEMA, VoucherStore } from "./voucher-store.js";
 import { Vouchers } from "./vouchers.js";
+import { ensureSandboxPsbcOffer } from "./psbc-offer.js";
 import { startCodes } from "./codes/codes.js";
 import { CODE_ADMIN_METHODS } from "./codes/routes.js";
 
@@ -51,7 +52,6 @@ export const voucherService = defineService({
     // Send channels by the name service types refer to.
     const channels = new Map([["BLUE_BROTHERS", blueBrothers]]);
     const store = new VoucherStore(db);
-    const vouchers = new Vouchers({ store, channels, logger, clock, eventsWritten });
     // WHALE_KEK seals the back office's secrets; during a rotation the previous one still opens them.
     const keys = new KeyRing(decodeKek(env.WHALE_KEK), env.WHALE_KEK_PREVIOUS ? decodeKek(env.WHALE_KEK_PREVIOUS) : undefined, "WHALE_KEK");
     const audit = new AuditStore(db);
@@ -74,6 +74,8 @@ export const voucherService = defineService({
         callOptions: () => ({ headers: adminAuthorization(env.ADMIN_TOKEN) }),
       },
     });
+    // A PSBC booking's voucher is a code order of the PSBC sale channel: the same make-code as any sale channel's.
+    const vouchers = new Vouchers({ store, makeCodes: codes.makeCodes, catalogue: catalogueStore, channels, logger, clock, eventsWritten });
     const pollIntervalMs = env.VOUCHER_STATUS_POLL_INTERVAL_MS;
     return {
       interceptors: [adminCredentialInterceptor({ token: env.ADMIN_TOKEN, adminMethods: [...CATALOGUE_ADMIN_METHODS, ...CODE_ADMIN_METHODS], logger })],
@@ -85,6 +87,7 @@ export const voucherService = defineService({
       },
       async prepare() {
         if (env.ERP_SANDBOX_SECRET) await erpApps.ensureSandboxApp(SANDBOX_ERP.appId, env.ERP_SANDBOX_SECRET);
+        if (env.SANDBOX_PSBC_OFFER) await ensureSandboxPsbcOffer({ db, store: catalogueStore, audit, clock });
       },
       jobs: [
         ...codes.jobs,

@@ -79,6 +79,34 @@ describe("the ops CLI", () => {
     expect(result).toMatchObject({ exitCode: 1, stderr: "order failed: [NotFound] order not found\n" });
   });
 
+  it("puts a service type pointing at its WHALE template, its AES secret from the environment, with the admin token", async () => {
+    const order = (router: ConnectRouter, seen: Array<{ rpc: string; request: unknown; authorization: string | null }>) =>
+      router.service(OrderService, {
+        putServiceType(request, context) {
+          seen.push({ rpc: "putServiceType", request, authorization: context.requestHeader.get("authorization") });
+          return { type: request.type };
+        },
+      });
+    const secret = { SERVICE_TYPE_AES_KEY: "k".repeat(16), SERVICE_TYPE_AES_IV: "v".repeat(16) };
+    const argv = ["service-type", "put", "310009", "--name", "体检", "--provider-code", "A101", "--template", "9000000001", "--validity-days", "30"];
+    const put = await ops(argv, order, { ADMIN_TOKEN: TOKEN, ...secret });
+    expect(put.exitCode).toBe(0);
+    expect(put.seen).toEqual([
+      {
+        rpc: "putServiceType",
+        request: expect.objectContaining({
+          type: "310009", name: "体检", aesKey: secret.SERVICE_TYPE_AES_KEY, aesIv: secret.SERVICE_TYPE_AES_IV, providerCode: "A101",
+          voucherTemplateId: "9000000001", sendChannel: "BLUE_BROTHERS", validityDays: 30, strictMac: false,
+        }) as unknown,
+        authorization: `Bearer ${TOKEN}`,
+      },
+    ]);
+    expect(JSON.parse(put.stdout)).toEqual({ type: "310009", template: "9000000001" });
+    expect(await ops(argv, order, { ADMIN_TOKEN: TOKEN })).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("SERVICE_TYPE_AES_KEY") });
+    expect(await ops(argv.filter((word) => word !== "--template" && word !== "9000000001"), order, { ADMIN_TOKEN: TOKEN, ...secret })).toMatchObject({ exitCode: 2 });
+    expect(await ops(argv, order, secret)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
+  });
+
   it("lists tasks by state, type and codes, and retries one with the admin token", async () => {
     const notify = (router: ConnectRouter, seen: Array<{ rpc: string; request: unknown; authorization: string | null }>) =>
       router.service(NotifyService, {

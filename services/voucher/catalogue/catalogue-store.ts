@@ -222,6 +222,12 @@ export class CatalogueStore {
     return rows[0] && saleChannelOf(rows[0]);
   }
 
+  /** The sale channel of a name (names are unique): how a sale channel of our own, PSBC's, is found. */
+  async findSaleChannelByName(name: string, on: Queryable = this.db): Promise<SaleChannel | undefined> {
+    const { rows } = await on.query<SaleChannelRow>(`SELECT ${SALE_CHANNEL_COLUMNS} FROM vouchers.sale_channel WHERE name = $1`, [name]);
+    return rows[0] && saleChannelOf(rows[0]);
+  }
+
   /** The keys that sign and verify a sale channel's calls; WHALE's private key opened. */
   async findSaleChannelKeys(saleChannelId: string): Promise<SaleChannelKeys | undefined> {
     if (!RECORD_ID.test(saleChannelId)) return undefined;
@@ -407,11 +413,13 @@ export class CatalogueStore {
     return sendChannelOf(rows[0]!);
   }
 
-  async insertTemplate(tx: Queryable, template: Omit<Template, "templateId">): Promise<Template> {
+  /** A new template, its id from the identity unless given (the sandbox PSBC offer's well-known one). */
+  async insertTemplate(tx: Queryable, template: Omit<Template, "templateId">, templateId?: string): Promise<Template> {
     const { rows } = await tx.query<TemplateRow>(
-      `INSERT INTO vouchers.template (name, send_channel_id, brand_id, product_id, ticket_type, face_value, send_type, is_active, remark,
-         create_user, erp_create_time, erp_update_time, config)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ${TEMPLATE_COLUMNS}`,
+      `INSERT INTO vouchers.template (template_id, name, send_channel_id, brand_id, product_id, ticket_type, face_value, send_type, is_active,
+         remark, create_user, erp_create_time, erp_update_time, config)
+       VALUES (COALESCE($14::bigint, nextval(pg_get_serial_sequence('vouchers.template', 'template_id'))), $1, $2, $3, $4, $5, $6, $7, $8,
+         $9, $10, $11, $12, $13) RETURNING ${TEMPLATE_COLUMNS}`,
       [
         template.name,
         template.sendChannelId,
@@ -426,6 +434,7 @@ export class CatalogueStore {
         template.erpCreateTime,
         template.erpUpdateTime,
         JSON.stringify(template.config),
+        templateId ?? null,
       ],
     );
     return templateOf(rows[0]!);
