@@ -26,6 +26,7 @@ const MAKE = `
   import { openDatabase } from "./dist/services/common/database.js";
   import { KeyRing } from "./dist/services/common/key-ring.js";
   import { createLogger } from "./dist/services/common/logger.js";
+  import { AuditStore } from "./dist/services/voucher/catalogue/audit-store.js";
   import { CatalogueStore } from "./dist/services/voucher/catalogue/catalogue-store.js";
   import { bulkCodeWriter } from "./dist/services/voucher/codes/bulk-code-writer.js";
   import { BulkJobStore } from "./dist/services/voucher/codes/bulk-job-store.js";
@@ -33,8 +34,8 @@ const MAKE = `
   const logger = createLogger("bench", "warn");
   const db = await openDatabase({ url: process.env.BENCH_URL, logger });
   const bulk = new BulkMakeCodes({ db, jobs: new BulkJobStore(db), catalogue: new CatalogueStore(db, new KeyRing(Buffer.alloc(32, 7))),
-    writer: bulkCodeWriter, logger, leaseMs: 120_000, batchSize: BULK_BATCH_SIZE, roundMs: 60_000 });
-  const job = await bulk.start({ requestId: "bench", templateId: process.env.BENCH_TEMPLATE, total: ${CODES} });
+    audit: new AuditStore(db), writer: bulkCodeWriter, logger, leaseMs: 120_000, batchSize: BULK_BATCH_SIZE, roundMs: 60_000 });
+  const job = await bulk.start({ requestId: "bench", templateId: process.env.BENCH_TEMPLATE, total: ${CODES}, actor: "ops" });
   const started = performance.now();
   while (await bulk.runRound());
   const seconds = (performance.now() - started) / 1000;

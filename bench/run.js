@@ -352,6 +352,8 @@ async function startCluster(config, dbUrl) {
     REDIS_URL: config.redisUrl,
     ADMIN_TOKEN: randomBytes(32).toString("hex"),
     WHALE_KEK: DEVELOPMENT_WHALE_KEK,
+    // The PSBC offer the sandbox type's vouchers are made from (a booking is a make-code of the sale channel PSBC).
+    SANDBOX_PSBC_OFFER: "true",
     ...voucherMetrics,
     ...pool,
   });

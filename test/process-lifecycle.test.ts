@@ -113,6 +113,8 @@ describe.skipIf(!cluster)("the cluster's processes (real PostgreSQL, Redis, NATS
       ...blueBrothers.upstreamEnv(),
       ADMIN_TOKEN: "process-lifecycle-admin-token-0123456789",
       WHALE_KEK: DEVELOPMENT_WHALE_KEK,
+      // The PSBC offer the sandbox type 310001's vouchers are made from.
+      SANDBOX_PSBC_OFFER: "true",
     });
     orderEnv = {
       ...shared,
@@ -134,6 +136,10 @@ describe.skipIf(!cluster)("the cluster's processes (real PostgreSQL, Redis, NATS
       SHUTDOWN_DELAY_MS: String(DELAY_MS),
     });
     await eventually("the gateway reports ready", ready, 30_000);
+    // The gateway's readiness follows the order service's, not the voucher's, which seeds the PSBC offer (an RSA
+    // key pair) before it serves: a first booking must not race it.
+    const voucherHealth = createClient(Health, rpcTransport(`http://127.0.0.1:${ports.voucher}`, { timeoutMs: 1_000 }));
+    await eventually("the voucher service serves", async () => (await voucherHealth.check({ service: "" })).status === ServingStatus.SERVING, 30_000);
   }, 180_000);
 
   afterAll(async () => {

@@ -152,7 +152,7 @@ describe.each(modes)("attacks on the PSBC routes (%s)", (mode) => {
       await book(code, mac);
       const order = await platform.orderRow(code);
       expect(order).toMatchObject({ status: 200, mac });
-      expect((await platform.blueBrothersSandbox.voucher(String(order?.order_no)))?.customerRef).toBe(mac);
+      expect((await platform.blueBrothersSandbox.voucherByNo(String(order?.voucher_no)))?.customerRef).toBe(mac);
     }
   });
 
@@ -173,7 +173,7 @@ describe.each(modes)("attacks on the PSBC routes (%s)", (mode) => {
     const order = await platform.orderRow(code);
     expect(order).toMatchObject({ status: 200, mac: "corrected-mac", booking_refused_at: null });
     expect(await platform.psbcSandbox.statusOf(code)).toBe("BOOKED");
-    expect((await platform.blueBrothersSandbox.voucher(String(order?.order_no)))?.customerRef).toBe("corrected-mac");
+    expect((await platform.blueBrothersSandbox.voucherByNo(String(order?.voucher_no)))?.customerRef).toBe("corrected-mac");
   });
 
   it("keeps the request of a booking that only timed out: a retry resumes it with the first appointment's mac", async () => {

@@ -31,7 +31,7 @@ describe.each(modes)("cancel: only a booked service, and never a URL of a voided
   }
 
   async function voucherStatus(row: Record<string, unknown> | undefined) {
-    return (await platform.blueBrothersSandbox.voucher(String(row?.order_no)))?.status;
+    return (await platform.blueBrothersSandbox.voucherByNo(String(row?.voucher_no)))?.status;
   }
 
   it("answers a repeated cancel with 服务已取消 and touches nothing", async () => {

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { createCipheriv } from "node:crypto";
+import { SANDBOX_PSBC_OFFER } from "../services/sandbox/credentials.js";
 import { SANDBOX_AES, freshCode, modes, PATHS, useTestPlatform, type TestPlatform } from "./support/platform.js";
 
 const PARAM_ERROR = { code: 2, msg: "参数错误" };
@@ -41,6 +42,38 @@ describe.each(modes)("PSBC rights flows through the gateway (%s)", (mode) => {
     expect(await platform.orderRow(code)).toMatchObject({ status: 200, key_status: 1, voucher_url: first.url });
   });
 
+  /** The code orders of the sale channel PSBC under an order number, with their made codes. */
+  async function codeOrdersOf(orderNo: string) {
+    const { rows } = await platform.db.query<{ trade_no: string; status: string; template_id: string; codes: string[] | null }>(
+      `SELECT o.trade_no, o.status, o.template_id::text,
+              (SELECT array_agg(m.code ORDER BY m.seq) FROM vouchers.made_code m WHERE m.trade_no = o.trade_no) AS codes
+         FROM vouchers.code_order o JOIN vouchers.sale_channel s ON s.sale_channel_id::text = o.sale_channel_id
+        WHERE s.name = 'PSBC' AND o.sale_channel_order_id = $1`,
+      [orderNo],
+    );
+    return rows;
+  }
+
+  it("makes a booking's voucher as a code order of the sale channel PSBC: its made code is the voucher, made at Blue Brothers under its tradeNo", async () => {
+    const code = freshCode();
+    // The first try fails at Blue Brothers; the retry is the same code order, asked under the same tradeNo.
+    platform.blueBrothersSandbox.faults.set("issue", { mode: "fail", times: 1 });
+    expect((await platform.call(PATHS.appointment, { code })).body).toMatchObject({ code: 1 });
+    const { url } = await book(code);
+    const row = await platform.orderRow(code);
+    const orders = await codeOrdersOf(String(row?.order_no));
+    expect(orders).toEqual([{ trade_no: expect.any(String) as string, status: "MADE", template_id: SANDBOX_PSBC_OFFER.templateId, codes: [row?.voucher_no] }]);
+    const { rows: vouchers } = await platform.db.query(`SELECT trade_no, channel_ref, send_channel FROM vouchers.voucher WHERE order_no = $1`, [row?.order_no]);
+    expect(vouchers).toEqual([{ trade_no: orders[0]?.trade_no, channel_ref: orders[0]?.trade_no, send_channel: "BLUE_BROTHERS" }]);
+    expect(await platform.blueBrothersSandbox.voucherByNo(String(row?.voucher_no))).toMatchObject({
+      outOrderNo: orders[0]?.trade_no,
+      templateId: SANDBOX_PSBC_OFFER.productId,
+      rightsCode: code,
+      url,
+      status: "NORMAL",
+    });
+  });
+
   it("shows the detail of a booked service and answers orderNotFound for an unknown code", async () => {
     const code = freshCode();
     const { url } = await book(code);
@@ -71,7 +104,7 @@ describe.each(modes)("PSBC rights flows through the gateway (%s)", (mode) => {
     const row = await platform.orderRow(code);
     expect(row).toMatchObject({ status: 400, key_status: 3 });
     expect(await platform.psbcSandbox.statusOf(code)).toBe("CANCELLED");
-    expect(await platform.blueBrothersSandbox.voucher(String(row?.order_no))).toMatchObject({ status: "VOIDED" });
+    expect(await platform.blueBrothersSandbox.voucherByNo(String(row?.voucher_no))).toMatchObject({ status: "VOIDED" });
 
     const again = await platform.call(PATHS.cancel, { code });
     expect(again.status).toBe(400);
@@ -191,6 +224,7 @@ describe.each(modes)("PSBC rights flows through the gateway (%s)", (mode) => {
       [code],
     );
     expect(rows[0]?.n).toBe(1);
+    expect((await codeOrdersOf(String((await platform.orderRow(code))?.order_no))).map((order) => order.codes?.length)).toEqual([1]);
     const traceIds = new Set(answers.map((a) => a.body.traceId));
     expect(traceIds.size).toBe(50);
   });

@@ -5,10 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminAuthorization } from "../services/common/admin-credential.js";
 import { rpcTransport } from "../services/common/rpc-client.js";
 import { OrderService, type PutServiceTypeRequestSchema } from "../proto/gen/rights/order/v1/order_pb.js";
+import { SANDBOX_PSBC_OFFER } from "../services/sandbox/credentials.js";
+import { runOps } from "../services/platform/ops/cli.js";
+import { erpOk, erpTime, unique } from "./support/whale-erp.js";
 import { freshCode, modes, PATHS, SANDBOX_AES, startTestPlatform, type TestPlatform } from "./support/platform.js";
 
 const OTHER_TYPE = { type: "310002", aes: { key: "type-310002-key!", iv: "type-310002-iv00" } };
 const STRICT_TYPE = { type: "310003", aes: { key: "type-310003-key!", iv: "type-310003-iv00" } };
+/** Registered by the operator's command (`ops service-type put`), against a template the back office set up. */
+const OPS_TYPE = { type: "310004", aes: { key: "type-310004-key!", iv: "type-310004-iv00" } };
 
 const ORDER_NOT_FOUND = { status: 400, code: 1, msg: "订单不存在" };
 const NOT_SUPPORTED = { status: 400, code: 4, msg: "暂不支持此服务" };
@@ -20,7 +25,8 @@ function serviceType(type: string, aes: { key: string; iv: string }, strictMac =
     aesKey: aes.key,
     aesIv: aes.iv,
     providerCode: "A101",
-    voucherTemplateId: `BB-TPL-${type}`,
+    // One WHALE template may serve several service types: the sandbox's PSBC offer's.
+    voucherTemplateId: SANDBOX_PSBC_OFFER.templateId,
     sendChannel: "BLUE_BROTHERS",
     validityDays: 365,
     strictMac,
@@ -109,6 +115,43 @@ describe.each(modes)("an order belongs to its service type, and admin RPCs need 
     expect((await platform.call(PATHS.cancel, other)).body.code).toBe(0);
   });
 
+  it("books a type the operator set up as README's \"PSBC offer in the cluster\" shows: its template through the back office, the type by `ops service-type put`", async () => {
+    const ok = (action: string, body: unknown) => erpOk(platform.gatewayUrl, action, body);
+    const saleChannelId = String((await platform.db.query<{ id: string }>(`SELECT sale_channel_id::text AS id FROM vouchers.sale_channel WHERE name = 'PSBC'`)).rows[0]?.id);
+    const send = await ok("sendChanneInsert", { sendChannelName: unique("Blue Brothers "), sendChannelConfig: { sendChannelType: "BLUE_BROTHERS" } });
+    const productId = Date.now() * 10 + Math.floor(Math.random() * 10);
+    const template = await ok("templateInsert", {
+      templateName: "体检权益 310004", sendChannelId: send.sendChannelId, brandId: 1, productId, ticketType: 3, faceValue: "000000000000", sendType: 1,
+      createTime: erpTime(), updateTime: erpTime(),
+    });
+    const activity = await ok("activityInsert", {
+      activityName: "PSBC权益服务", ebuyActivityId: unique("PSBC-"), saleChannelId, validStart: erpTime(-1), validEnd: erpTime(3650),
+      createTime: erpTime(), updateTime: erpTime(),
+    });
+    await ok("activityTemplateBind", { activityId: activity.activityId, templateId: template.templateId });
+    const { type, aes } = OPS_TYPE;
+    let stderr = "";
+    const exit = await runOps(
+      ["service-type", "put", type, "--name", "体检权益", "--provider-code", "A101", "--template", String(template.templateId), "--validity-days", "30"],
+      {
+        env: { ORDER_SERVICE_URL: platform.serviceUrl("order"), ADMIN_TOKEN: platform.adminToken, SERVICE_TYPE_AES_KEY: aes.key, SERVICE_TYPE_AES_IV: aes.iv },
+        stdout: () => undefined,
+        stderr: (text) => void (stderr += text),
+      },
+    );
+    expect({ exit, stderr }).toEqual({ exit: 0, stderr: "" });
+
+    const code = freshCode();
+    expect((await platform.call(PATHS.appointment, { code, type, aes })).body.code).toBe(0);
+    const row = await platform.orderRow(code);
+    const { rows } = await platform.db.query(
+      `SELECT template_id::text, sale_channel_id FROM vouchers.code_order WHERE sale_channel_order_id = $1`,
+      [row?.order_no],
+    );
+    expect(rows).toEqual([{ template_id: String(template.templateId), sale_channel_id: saleChannelId }]);
+    expect(await platform.blueBrothersSandbox.voucherByNo(String(row?.voucher_no))).toMatchObject({ templateId: String(productId), rightsCode: code });
+  });
+
   it("a strict type refuses a call with another mac than the booking's; a lax type (the default) allows it", async () => {
     const code = freshCode();
     const strict = { code, type: STRICT_TYPE.type, aes: STRICT_TYPE.aes, mac: "customer-A" };
@@ -141,13 +184,19 @@ describe.each(modes)("an order belongs to its service type, and admin RPCs need 
     );
   });
 
+  it("refuses a service type whose voucher template is no WHALE template id (a Blue Brothers template of before), storing nothing", async () => {
+    const before = { ...serviceType("310098", { key: "type-310098-key!", iv: "type-310098-iv00" }), voucherTemplateId: "BB-TPL-310098" };
+    expect((await rejection(orders.putServiceType(before, admin()))).code).toBe(Code.InvalidArgument);
+    expect((await platform.db.query("SELECT type FROM orders.service_type WHERE type = '310098'")).rows).toEqual([]);
+  });
+
   it("keeps no service type's key or IV readable in the table", async () => {
     const { rows } = await platform.db.query("SELECT * FROM orders.service_type");
-    expect(rows.map((row) => row.type).sort()).toEqual(["310001", "310002", "310003"]);
+    expect(rows.map((row) => row.type).sort()).toEqual(["310001", "310002", "310003", "310004"]);
     const stored = JSON.stringify(rows, (_key, value: unknown) =>
       value instanceof Uint8Array ? Buffer.from(value).toString("latin1") : value,
     );
-    for (const secret of [SANDBOX_AES, OTHER_TYPE.aes, STRICT_TYPE.aes]) {
+    for (const secret of [SANDBOX_AES, OTHER_TYPE.aes, STRICT_TYPE.aes, OPS_TYPE.aes]) {
       expect(stored).not.toContain(secret.key);
       expect(stored).not.toContain(secret.iv);
     }

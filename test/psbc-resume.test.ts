@@ -44,7 +44,7 @@ describe.each(modes)("a step that fails half-way is resumed by the retry (%s)", 
     const retried = await platform.call(PATHS.appointment, { code });
     expect(retried.body.code).toBe(0);
     const row = await platform.orderRow(code);
-    expect(await platform.blueBrothersSandbox.voucher(String(row?.order_no))).toMatchObject({ status: "NORMAL" });
+    expect(await platform.blueBrothersSandbox.voucherByNo(String(row?.voucher_no))).toMatchObject({ status: "NORMAL" });
   });
 
   it("PSBC booking failing: code 1 with nothing booked, then the retry books", async () => {

@@ -114,7 +114,7 @@ describe.each(modes)("the redemption chain (%s)", (mode) => {
     const voucher = await book(code);
     // As a customer would: the redemption page's button.
     expect((await fetch(voucher.url, { method: "POST", body: "" })).status).toBe(200);
-    const redeemedAt = new Date(String((await platform.blueBrothersSandbox.voucher(voucher.orderNo))?.redeemedAt));
+    const redeemedAt = new Date(String((await platform.blueBrothersSandbox.voucherByNo(voucher.voucherNo))?.redeemedAt));
 
     await until(async () => (await platform.orderRow(code))?.status === 300, 10_000, "the order completed");
     const [task, ...moreTasks] = (
@@ -283,7 +283,7 @@ describe.each(modes)("the redemption chain (%s)", (mode) => {
       expect(await platform.orderRow(codes[i] ?? "")).toMatchObject({ status: 500, key_status: 4 });
       expect(await events(OrderExpiredSchema, "orders.outbox", voucher.orderNo)).toHaveLength(1);
       expect(await events(VoucherExpiredSchema, "vouchers.outbox", voucher.orderNo)).toHaveLength(1);
-      expect((await platform.blueBrothersSandbox.voucher(voucher.orderNo))?.status).toBe("VOIDED");
+      expect((await platform.blueBrothersSandbox.voucherByNo(voucher.voucherNo))?.status).toBe("VOIDED");
     }
     const detail = await platform.call(PATHS.detail, { code: codes[0] });
     expect({ status: detail.status, code: detail.body.code, msg: detail.body.msg }).toEqual({ status: 400, code: 4, msg: "服务已过期" });

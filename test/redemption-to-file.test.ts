@@ -90,7 +90,7 @@ describe.each(modes)("a customer's redemption to the downloaded month file (%s)"
     expect(platform.blueBrothersSandbox.notices.failed).toBe(0);
 
     // Each hop once: the voucher's redemption, the order's, the delivered notice, the completion.
-    const redeemedAt = new Date(String((await platform.blueBrothersSandbox.voucher(orderNo))?.redeemedAt));
+    const redeemedAt = new Date(String((await platform.blueBrothersSandbox.voucherByNo(String(order?.voucher_no)))?.redeemedAt));
     const [task, ...otherTasks] = (
       await platform.db.query<{ type: number; state: number; attempts: number; delivered_at: Date }>(
         "SELECT type, state, attempts, delivered_at FROM notify.task WHERE code = $1",

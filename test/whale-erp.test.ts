@@ -11,6 +11,7 @@ import { CatalogueService } from "../proto/gen/rights/voucher/v1/catalogue_pb.js
 import { adminAuthorization } from "../services/common/admin-credential.js";
 import { rpcTransport } from "../services/common/rpc-client.js";
 import { modes, type TestPlatform, useTestPlatform } from "./support/platform.js";
+import { until } from "./support/until.js";
 import { erpPost, erpTime, unique, type ErpAnswer } from "./support/whale-erp.js";
 
 const rsa = (bits = 2048) => {
@@ -320,7 +321,7 @@ describe.each(modes)("the WHALE back office through the gateway (%s)", (mode) =>
       expect(await post(action, body(), { nonce })).toMatchObject({ returnCode: "02", returnMsg: "authentication failed: X-Nonce was already used within the last 10 minutes" });
     });
 
-    it("lets an app call only the actions granted to it; a rotated secret replaces the old at once; a refused call uses no nonce", async () => {
+    it("lets an app call only the actions granted to it; a secret rotated with no overlap replaces the old at once; a refused call uses no nonce", async () => {
       const appId = unique("erp-reader-");
       const { secret } = await catalogue.putErpApp({ appId, actions: ["saleChannelQuery"] }, admin());
       const reader = { appId, secret };
@@ -334,7 +335,7 @@ describe.each(modes)("the WHALE back office through the gateway (%s)", (mode) =>
       await catalogue.revokeErpActions({ appId, actions: ["saleChannelQuery"] }, admin());
       expect((await post(action, body(), { app: reader })).returnCode).toBe("02");
 
-      const rotated = await catalogue.rotateErpAppSecret({ appId }, admin());
+      const rotated = await catalogue.rotateErpAppSecret({ appId, overlapSeconds: 0n }, admin());
       expect((await post("activityQuery", { activityId: "1" }, { app: reader })).returnCode).toBe("02");
       const nonce = unique("nonce-").padEnd(24, "0");
       expect((await post("activityQuery", { activityId: "1" }, { app: reader, nonce })).returnCode).toBe("02");
@@ -344,7 +345,24 @@ describe.each(modes)("the WHALE back office through the gateway (%s)", (mode) =>
       const { apps } = await catalogue.listErpApps({}, admin());
       expect(apps.find((app) => app.appId === appId)?.actions).toEqual(["activityQuery"]);
       // Admin RPCs need the admin token.
+      await expect(catalogue.rotateErpAppSecret({ appId })).rejects.toThrow(/admin credential required/);
+      await expect(catalogue.resealSecrets({})).rejects.toThrow(/admin credential required/);
+      // One KEK from the start: nothing to re-seal, nothing left under another.
+      const resealed = await catalogue.resealSecrets({}, admin());
+      expect(resealed.counts.map((count) => [count.resealed, count.remaining])).toEqual([[0, 0], [0, 0], [0, 0], [0, 0]]);
       await expect(catalogue.listErpApps({})).rejects.toThrow(/admin credential required/);
+    });
+
+    it("keeps a rotated secret verifying beside the new one through the overlap the operator set, then only the new one", async () => {
+      const appId = unique("erp-rotating-");
+      const { secret: old } = await catalogue.putErpApp({ appId, actions: ["activityQuery"] }, admin());
+      const { secret: fresh, app } = await catalogue.rotateErpAppSecret({ appId, overlapSeconds: 2n }, admin());
+      expect(app?.previousSecretUntil).toBeDefined();
+      const query = (secret: string) => post("activityQuery", { activityId: "1" }, { app: { appId, secret } });
+      expect((await query(old)).returnCode).toBe("04");
+      expect((await query(fresh)).returnCode).toBe("04");
+      await until(async () => (await query(old)).returnCode === "02", 10_000, "the old secret's overlap ends");
+      expect((await query(fresh)).returnCode).toBe("04");
     });
   });
 

@@ -4,6 +4,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { modes, type TestPlatform, useTestPlatform } from "./support/platform.js";
 import { erpPost, erpTime, unique, SANDBOX_ERP_APP, type ErpAnswer } from "./support/whale-erp.js";
+import { scenceLimitRule } from "./support/whale-rules.js";
 
 describe.each(modes)("WHALE rules through the back office (%s)", (mode) => {
   const running = useTestPlatform(mode);
@@ -14,21 +15,7 @@ describe.each(modes)("WHALE rules through the back office (%s)", (mode) => {
     platform = running.platform;
   });
 
-  const limitRule = (sceneItem: string) => ({
-    ruleScenceKey: "saleChannel",
-    ruleSceneItemKey: sceneItem,
-    ruleScene: "makeCode",
-    ruleName: "每日制码限量",
-    ruleKey: "ScenceLimit",
-    ruleValue: {
-      limitWay: "Q",
-      limitType: "W",
-      limitItems: [{ limitKey: sceneItem, limitMaxDay: 100, limitMaxWeek: 0, limitMaxMonth: 0, limitMaxYear: 0, limitMaxTotal: 5000, startTime: erpTime(), endTime: erpTime(365) }],
-    },
-    startTime: erpTime(),
-    endTime: erpTime(365),
-    messageTpl: "超出每日制码限量",
-  });
+  const limitRule = (sceneItem: string) => scenceLimitRule(sceneItem, { limitMaxTotal: 5000, startTime: erpTime(), endTime: erpTime(365) });
 
   it("creates, reads, updates, disables and lists a rule's versions, each by the calling app", async () => {
     const item = unique("SC");

@@ -15,6 +15,7 @@ import { systemClock } from "../../services/common/clock.js";
 import { KeyRing } from "../../services/common/key-ring.js";
 import { createLogger } from "../../services/common/logger.js";
 import { migrate } from "../../services/common/migrate.js";
+import { AuditStore } from "../../services/voucher/catalogue/audit-store.js";
 import { CatalogueStore } from "../../services/voucher/catalogue/catalogue-store.js";
 import { isWellFormedCode } from "../../services/voucher/channels/internal/code-generator.js";
 import { MAKE_CODE_SCENE } from "../../services/voucher/rules/quota-gate.js";
@@ -50,7 +51,7 @@ beforeAll(async () => {
     ),
   );
   const codes = startCodes({
-    db: t.db, catalogue: new CatalogueStore(t.db, keys), blueBrothers: unused, esb: { appId: "", appSecret: "", timeoutMs: 1000 }, clock: systemClock, logger, leaseMs: 5_000,
+    db: t.db, catalogue: new CatalogueStore(t.db, keys), audit: new AuditStore(t.db), blueBrothers: unused, esb: { appId: "", appSecret: "", timeoutMs: 1000 }, clock: systemClock, logger, leaseMs: 5_000,
     notify: { client: notify, callOptions: () => ({}) },
   });
   const voucherTransport = createRouterTransport((router) => codes.routes(router));

@@ -1,6 +1,7 @@
 import type { ErpAction } from "./action.js";
 import * as activity from "./actions/activity.js";
 import { auditQuery } from "./actions/audit.js";
+import { bulkMakeCode, bulkMakeCodeQuery } from "./actions/bulk-make-code.js";
 import * as saleChannel from "./actions/sale-channel.js";
 import * as sendChannel from "./actions/send-channel.js";
 import { noticeActions } from "./actions/make-notices.js";
@@ -14,21 +15,25 @@ import * as template from "./actions/template.js";
 export const erpActions: readonly ErpAction[] = [
   saleChannel.saleChanneInsert,
   saleChannel.saleChannelQuery,
+  saleChannel.saleChannelList,
   saleChannel.saleChannelUpdate,
   saleChannel.saleChannelEnable,
   saleChannel.saleChannelDisable,
   sendChannel.sendChanneInsert,
   sendChannel.sendChannelQuery,
+  sendChannel.sendChannelList,
   sendChannel.sendChannelUpdate,
   sendChannel.sendChannelEnable,
   sendChannel.sendChannelDisable,
   template.templateInsert,
   template.templateQuery,
+  template.templateList,
   template.templateUpdate,
   template.templateEnable,
   template.templateDisable,
   activity.activityInsert,
   activity.activityQuery,
+  activity.activityList,
   activity.activityUpdate,
   activity.activityEnable,
   activity.activityDisable,
@@ -37,4 +42,7 @@ export const erpActions: readonly ErpAction[] = [
   auditQuery,
   ...ruleActions,
   ...noticeActions,
+  // Ours, not the seed's: the bulk (批导) templates' jobs.
+  bulkMakeCode,
+  bulkMakeCodeQuery,
 ];

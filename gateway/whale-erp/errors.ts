@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { CodeError, CodeErrorSchema } from "../../proto/gen/rights/voucher/v1/codes_pb.js";
 import { VoucherError, VoucherErrorSchema } from "../../proto/gen/rights/voucher/v1/errors_pb.js";
 import { errorDetailOf, ReasonAnswers } from "../../services/common/errors.js";
 import { RETURN_CODES, type ReturnCode } from "./schemas.js";
@@ -34,13 +35,26 @@ const answerOfReason = new ReasonAnswers<Answering>("system").domain(VoucherErro
   [VoucherError.REDEEMED]: "system",
   [VoucherError.CHANNEL_FAILED]: "system",
   [VoucherError.CHANNEL_REJECTED]: "system",
+  [VoucherError.QUOTA_EXCEEDED]: "system",
   [VoucherError.NOTICE_REPLAYED]: "system",
   [VoucherError.DUPLICATE]: withMessage(RETURN_CODES.DUPLICATE),
   [VoucherError.REFERENCE_INVALID]: withMessage(RETURN_CODES.REFERENCE_INVALID),
   [VoucherError.ERP_UNAUTHENTICATED]: withMessage(RETURN_CODES.AUTHENTICATION_FAILED, "authentication failed"),
   // Not raised on a back-office call: its rule updates name no version.
   [VoucherError.RULE_VERSION_CONFLICT]: "system",
-});
+})
+  // The bulk make-code actions' (bulkMakeCode, bulkMakeCodeQuery); the make-code reasons they never raise are a 99.
+  .domain(CodeErrorSchema, {
+    [CodeError.UNSPECIFIED]: "system",
+    [CodeError.PARAMETER_INVALID]: withMessage(RETURN_CODES.PARAMETER_ERROR),
+    [CodeError.DUPLICATE_ORDER]: withMessage(RETURN_CODES.DUPLICATE),
+    [CodeError.NOT_AVAILABLE]: withMessage(RETURN_CODES.REFERENCE_INVALID),
+    [CodeError.NOT_FOUND]: withMessage(RETURN_CODES.REFERENCE_INVALID),
+    [CodeError.QUOTA_EXCEEDED]: "system",
+    [CodeError.CHANNEL_FAILED]: "system",
+    [CodeError.IN_PROGRESS]: "system",
+    [CodeError.SIGNATURE_INVALID]: "system",
+  });
 
 interface HttpClientError {
   statusCode: number;

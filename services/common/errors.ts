@@ -13,10 +13,11 @@ export { Code, ConnectError };
 export function domainErrors<R extends number>(
   reasons: GenEnum<R>,
   grpcCode: Readonly<Record<R, Code>>,
-): (reason: R, message: string) => ConnectError {
-  return (reason, message) => {
+): (reason: R, message: string, cause?: unknown) => ConnectError {
+  // The cause stays in this process (an in-process caller may look at it); the wire carries the detail only.
+  return (reason, message, cause) => {
     const detail = create(ErrorDetailSchema, { domain: reasons.typeName, reason: reasons.value[reason]?.name ?? String(reason) });
-    return new ConnectError(message, grpcCode[reason], undefined, [{ desc: ErrorDetailSchema, value: detail }]);
+    return new ConnectError(message, grpcCode[reason], undefined, [{ desc: ErrorDetailSchema, value: detail }], cause);
   };
 }
 

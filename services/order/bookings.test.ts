@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { createClient, createRouterTransport, type ServiceImpl } from "@connectrpc/connect";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -106,7 +107,7 @@ type VoucherOperation = "issueVoucher" | "voidVoucher";
  * the next calls of an operation failing as a test scripts.
  */
 class FakeVoucherService {
-  readonly issues: Array<{ orderNo: string; templateId: string; sendChannel: string; rightsCode: string; customerRef: string }> = [];
+  readonly issues: Array<{ orderNo: string; templateId: string; rightsCode: string; customerRef: string; validUntil: Date | undefined }> = [];
   readonly voids: string[] = [];
   private readonly vouchers = new Map<string, { voucherNo: string; url: string; keyStatus: KeyStatus }>();
   private readonly failures: Record<VoucherOperation, unknown[]> = { issueVoucher: [], voidVoucher: [] };
@@ -127,8 +128,8 @@ class FakeVoucherService {
   }
 
   readonly impl: Partial<ServiceImpl<typeof VoucherService>> = {
-    issueVoucher: ({ orderNo, templateId, sendChannel, rightsCode, customerRef }) => {
-      this.issues.push({ orderNo, templateId, sendChannel, rightsCode, customerRef });
+    issueVoucher: ({ orderNo, templateId, rightsCode, customerRef, validUntil }) => {
+      this.issues.push({ orderNo, templateId, rightsCode, customerRef, validUntil: validUntil && timestampDate(validUntil) });
       this.failIfScripted("issueVoucher");
       let voucher = this.vouchers.get(orderNo);
       if (voucher?.keyStatus === KeyStatus.VOIDED) throw voucherError(VoucherError.VOIDED, "voucher voided");
@@ -137,7 +138,7 @@ class FakeVoucherService {
         voucher = { voucherNo, url: `https://bb.example/redeem/${voucherNo}`, keyStatus: KeyStatus.NORMAL };
         this.vouchers.set(orderNo, voucher);
       }
-      return { voucher: create(VoucherSchema, { orderNo, ...voucher, sendChannel, templateId }) };
+      return { voucher: create(VoucherSchema, { orderNo, ...voucher, sendChannel: "BLUE_BROTHERS", templateId }) };
     },
     voidVoucher: ({ orderNo }) => {
       this.voids.push(orderNo);
@@ -263,7 +264,8 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
         { orderNo: order.orderNo, code, type: TYPE, mac: CUSTOMER, channel: "12", tranChnl: "17", instType: "01", provinceInstNo: "11000000" },
       ]);
       expect(vouchers.issues).toEqual([
-        { orderNo: order.orderNo, templateId: `TPL-${TYPE}`, sendChannel: "BLUE_BROTHERS", rightsCode: code, customerRef: CUSTOMER },
+        // The code is valid as long as the booking's rights.
+        { orderNo: order.orderNo, templateId: `TPL-${TYPE}`, rightsCode: code, customerRef: CUSTOMER, validUntil: order.expireAt },
       ]);
       expect(eventsWritten).toBe(1);
       expect(await eventsOf(order.orderNo)).toEqual([
@@ -327,9 +329,12 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       ]);
     });
 
-    it("restarts only the voucher issue the send channel refused for good, with the new appointment's customer", async () => {
+    it.each([
+      ["the send channel refused for good", VoucherError.CHANNEL_REJECTED],
+      ["a make-code quota refused", VoucherError.QUOTA_EXCEEDED],
+    ])("restarts only the voucher issue %s, with the new appointment's customer", async (_why, reason) => {
       const code = newCode();
-      vouchers.failNext("issueVoucher", voucherError(VoucherError.CHANNEL_REJECTED, "send channel refused the issue"));
+      vouchers.failNext("issueVoucher", voucherError(reason, "refused for good"));
 
       expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
       expect(await stored(code)).toMatchObject({ status: OrderStatus.NOT_BOOKED, psbcBookedAt: expect.any(Date) as Date, bookingRefusedAt: expect.any(Date) as Date });

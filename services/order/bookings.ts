@@ -1,4 +1,5 @@
 import type { Client } from "@connectrpc/connect";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type ConnectError, reasonOf } from "../common/errors.js";
 import { LeaseLost, type Lease, type LockService } from "../common/lock.js";
 import type { Logger } from "../common/logger.js";
@@ -109,10 +110,11 @@ export class Bookings {
       const { voucher } = await this.upstream(order, "voucher issue", () =>
         this.deps.vouchers.issueVoucher({
           orderNo: order.orderNo,
+          // The template names its send channel; the code is valid as long as the booking's rights.
           templateId: serviceType.voucherTemplateId,
-          sendChannel: serviceType.sendChannel,
           rightsCode: order.code,
           customerRef: order.mac,
+          validUntil: timestampFromDate(order.expireAt),
         }),
         { restartOnRefusal: true },
       );
@@ -324,10 +326,12 @@ export class Bookings {
   }
 }
 
-/** A business rejection by PSBC (in-process adapter) or by the voucher service's send channel, not a timeout. */
+/** A business rejection by PSBC (in-process adapter), the voucher's send channel or its quota, not a timeout. */
 function isRefusedForGood(err: unknown): boolean {
   if (err instanceof UpstreamError) return !err.retryable;
-  return reasonOf(err, VoucherErrorSchema) === VoucherError.CHANNEL_REJECTED;
+  // A make-code quota refuses the same voucher again until an operator changes the rule: for good, too.
+  const reason = reasonOf(err, VoucherErrorSchema);
+  return reason === VoucherError.CHANNEL_REJECTED || reason === VoucherError.QUOTA_EXCEEDED;
 }
 
 /** Booked or beyond it on the happy path, voucher live: a repeated appointment answers the same voucher URL. */

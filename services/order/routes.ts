@@ -39,8 +39,9 @@ export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes,
       if (!/^[0-9A-Za-z]{1,6}$/.test(req.type) || !ascii16.test(req.aesKey) || !ascii16.test(req.aesIv)) {
         throw orderError(OrderError.PARAMETER_INVALID, "type must be 1-6 characters, key and IV 16 ASCII characters");
       }
-      if (!req.voucherTemplateId || !req.sendChannel || req.validityDays <= 0) {
-        throw orderError(OrderError.PARAMETER_INVALID, "voucher template, send channel and validity days are required");
+      // The voucher's template is a WHALE catalogue template (an id); its send channel is the template's.
+      if (!/^[1-9][0-9]{0,17}$/.test(req.voucherTemplateId) || req.validityDays <= 0) {
+        throw orderError(OrderError.PARAMETER_INVALID, "a WHALE template id and validity days are required");
       }
       await serviceTypes.put(req);
       return { type: req.type };

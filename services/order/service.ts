@@ -16,6 +16,7 @@ import { OrderViews } from "./order-views.js";
 import { createPsbcPlatform } from "./psbc/platform.js";
 import { orderServiceImpl } from "./routes.js";
 import { ServiceTypes, type ServiceType } from "./service-types.js";
+import { SANDBOX_PSBC_OFFER } from "../sandbox/credentials.js";
 
 /** The order service: PSBC rights orders (booking, cancel, detail, points), booked at PSBC, vouchers from voucher. */
 export const orderService = defineService({
@@ -82,7 +83,8 @@ export function sandboxServiceType(secret: { key: string; iv: string }): Service
     aesKey: secret.key,
     aesIv: secret.iv,
     providerCode: "A101",
-    voucherTemplateId: "BB-TPL-310001",
+    // The WHALE template of the sandbox's PSBC offer, which the voucher service seeds (SANDBOX_PSBC_OFFER).
+    voucherTemplateId: SANDBOX_PSBC_OFFER.templateId,
     sendChannel: "BLUE_BROTHERS",
     validityDays: 365,
     strictMac: false,

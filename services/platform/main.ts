@@ -88,16 +88,19 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
     const orderTransport = rpcTransport(env.ORDER_SERVICE_URL, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS });
     const { VOUCHER_SERVICE_URL: voucherUrl, BLUE_BROTHERS_APP_ID: appId, BLUE_BROTHERS_APP_SECRET: appSecret } = env;
     const callbacks = voucherUrl && appId && appSecret ? { transport: rpcTransport(voucherUrl), appId, appSecret } : undefined;
+    // With a voucher service, the gateway serves the WHALE back office and channels (and maybe the callbacks):
+    // not ready until it is.
+    const voucherTransport = voucherUrl ? rpcTransport(voucherUrl, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS }) : undefined;
     const gateway = await buildGateway({
       orderService: createClient(OrderService, orderTransport),
       // Not a readiness check: the booking routes must not stop when the reconciliation service does.
       reconciliationService: createClient(ReconciliationService, rpcTransport(env.RECONCILIATION_SERVICE_URL, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS })),
       blueBrothers: callbacks && { voucherService: createClient(VoucherService, callbacks.transport), appId: callbacks.appId, appSecret: callbacks.appSecret },
-      whaleErp: voucherUrl ? { voucherTransport: rpcTransport(voucherUrl, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS }) } : undefined,
-      whaleChannel: voucherUrl ? { voucherTransport: rpcTransport(voucherUrl, { timeoutMs: env.GATEWAY_RPC_TIMEOUT_MS }) } : undefined,
+      whaleErp: voucherTransport && { voucherTransport },
+      whaleChannel: voucherTransport && { voucherTransport },
       readiness: [
         { name: "order", check: grpcHealthCheck(orderTransport) },
-        ...(callbacks ? [{ name: "voucher", check: grpcHealthCheck(callbacks.transport) }] : []),
+        ...(voucherTransport ? [{ name: "voucher", check: grpcHealthCheck(voucherTransport) }] : []),
       ],
       logger,
       metrics,

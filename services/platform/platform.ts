@@ -146,6 +146,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       ...smsSandbox.upstreamEnv(),
       SANDBOX_AES_KEY: options.sandboxAes.key,
       SANDBOX_AES_IV: options.sandboxAes.iv,
+      // The PSBC offer sandbox type 310001's vouchers are made from (README: the PSBC offer).
+      SANDBOX_PSBC_OFFER: "true",
       ADMIN_TOKEN: adminToken,
       // A public development key unless one is given: embedded data is test data.
       SERVICE_TYPE_KEK: process.env.SERVICE_TYPE_KEK ?? DEVELOPMENT_SERVICE_TYPE_KEK,

@@ -21,8 +21,8 @@ import { memorySandboxStore, oneAtATime, type SandboxStore } from "./sandbox-sto
 
 /**
  * A simulator of Blue Brothers (蓝色兄弟), speaking the wire format assumed in
- * `services/voucher/channels/blue-brothers/wire.ts`. Test equipment: vouchers are kept per outOrderNo in its store (memory unless
- * given one).
+ * `services/voucher/channels/blue-brothers/wire.ts`. Test equipment: vouchers are kept per outOrderNo (the code order's
+ * tradeNo WHALE asks under) in its store (memory unless given one), and found by their number too.
  *
  * Business answers are HTTP 200 with a `code`; a bad signature is HTTP 401 / 40101; the "fail" fault answers
  * HTTP 503 / 50301. Each voucher's URL is `<publicUrl>/redeem/<voucherNo>`, a page where a person can redeem it.
@@ -54,7 +54,10 @@ export interface BlueBrothersSandbox {
   resendNotice(voucherNo: string, how: "replay" | "retry"): Promise<{ status: number; body: unknown }>;
   /** The customer redeems the voucher (as on its page); rejects for an unknown or voided voucher. */
   redeem(voucherNo: string): Promise<SandboxVoucher>;
+  /** The voucher made under an outOrderNo (a WHALE make-code's tradeNo, or `<tradeNo>.<i>`; our order number before). */
   voucher(outOrderNo: string): Promise<SandboxVoucher | undefined>;
+  /** The voucher of a number (what our rows keep). */
+  voucherByNo(voucherNo: string): Promise<SandboxVoucher | undefined>;
   close(): Promise<void>;
 }
 
@@ -305,6 +308,7 @@ export async function startBlueBrothersSandbox(options: BlueBrothersSandboxOptio
     resendNotice,
     redeem,
     voucher: (outOrderNo) => byOrder.get(outOrderNo),
+    voucherByNo: byVoucherNo,
     async close() {
       closed = true;
       await Promise.all(sending);

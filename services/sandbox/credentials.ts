@@ -24,3 +24,10 @@ export const SANDBOX_AES = { key: "psbc-sandbox-key", iv: "psbc-sandbox-iv0" };
  * its secret ERP_SANDBOX_SECRET unless set otherwise; `npm run ops -- whale call` signs as it by default.
  */
 export const SANDBOX_ERP = { appId: "erp-sandbox", secret: "erp-sandbox-secret-change-me" };
+
+/**
+ * The PSBC offer the embedded mode seeds (SANDBOX_PSBC_OFFER): the sale channel PSBC, a Blue Brothers send channel,
+ * the WHALE template of sandbox service type 310001 (its well-known id, below the identity's range, so the order
+ * service can name it; its productId is the Blue Brothers template the sandbox makes) and an activity offering it.
+ */
+export const SANDBOX_PSBC_OFFER = { templateId: "9000000000", productId: "310001", sendChannelName: "Blue Brothers (sandbox)", ebuyActivityId: "PSBC-SANDBOX" };

@@ -1,4 +1,4 @@
-import { num, str, url } from "envalid";
+import { bool, num, str, url } from "envalid";
 import { DEFAULT_TIMEOUTS, kek, listenPort, secretToken } from "../common/config.js";
 
 /** The voucher service's variables: its port, its send channel (Blue Brothers), and the WHALE back office's secrets. */
@@ -23,4 +23,5 @@ export const voucherConfig = {
   WHALE_KEK: kek({ desc: "seals the ERP apps' secrets, WHALE's private keys per sale channel and send channels' keys at rest (AES-256-GCM)" }),
   WHALE_KEK_PREVIOUS: kek({ default: undefined, desc: "during a rotation: the KEK being replaced, still accepted to open" }),
   ERP_SANDBOX_SECRET: str({ default: undefined, desc: "when set, registers the back-office app erp-sandbox with this secret and every action" }),
+  SANDBOX_PSBC_OFFER: bool({ default: false, desc: "seeds the sale channel PSBC and the template sandbox service type 310001 books against (staging only)" }),
 };

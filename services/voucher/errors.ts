@@ -16,5 +16,6 @@ export const voucherError = domainErrors(VoucherErrorSchema, {
   [VoucherError.DUPLICATE]: Code.AlreadyExists,
   [VoucherError.REFERENCE_INVALID]: Code.FailedPrecondition,
   [VoucherError.ERP_UNAUTHENTICATED]: Code.Unauthenticated,
+  [VoucherError.QUOTA_EXCEEDED]: Code.ResourceExhausted,
   [VoucherError.RULE_VERSION_CONFLICT]: Code.Aborted,
 });

@@ -8,7 +8,7 @@ import type { Vouchers } from "./vouchers.js";
 export function voucherServiceImpl(vouchers: Vouchers): ServiceImpl<typeof VoucherService> {
   return {
     async issueVoucher(req) {
-      return { voucher: toMessage(await vouchers.issue(req)) };
+      return { voucher: toMessage(await vouchers.issue({ ...req, validUntil: req.validUntil && timestampDate(req.validUntil) })) };
     },
     async voidVoucher(req) {
       return { voucher: toMessage(await vouchers.void(req.orderNo)) };

@@ -14,6 +14,7 @@ import { Catalogue } from "./catalogue/catalogue.js";
 import { CatalogueStore } from "./catalogue/catalogue-store.js";
 import { ErpApps } from "./catalogue/erp-apps.js";
 import { CATALOGUE_ADMIN_METHODS, catalogueServiceImpl } from "./catalogue/routes.js";
+import { SecretReseal } from "./catalogue/secret-reseal.js";
 import { SANDBOX_ERP } from "../sandbox/credentials.js";
 import { createBlueBrothersChannel } from "./channels/blue-brothers/channel.js";
 import { voucherConfig } from "./config.js";
@@ -23,6 +24,7 @@ import { Rules } from "./rules/rules.js";
 import { ruleServiceImpl } from "./rules/routes.js";
 import { VOUCHER_SCHEMA, VoucherStore } from "./voucher-store.js";
 import { Vouchers } from "./vouchers.js";
+import { ensureSandboxPsbcOffer } from "./psbc-offer.js";
 import { startCodes } from "./codes/codes.js";
 import { CODE_ADMIN_METHODS } from "./codes/routes.js";
 
@@ -50,7 +52,6 @@ export const voucherService = defineService({
     // Send channels by the name service types refer to.
     const channels = new Map([["BLUE_BROTHERS", blueBrothers]]);
     const store = new VoucherStore(db);
-    const vouchers = new Vouchers({ store, channels, logger, clock, eventsWritten });
     // WHALE_KEK seals the back office's secrets; during a rotation the previous one still opens them.
     const keys = new KeyRing(decodeKek(env.WHALE_KEK), env.WHALE_KEK_PREVIOUS ? decodeKek(env.WHALE_KEK_PREVIOUS) : undefined, "WHALE_KEK");
     const audit = new AuditStore(db);
@@ -61,6 +62,7 @@ export const voucherService = defineService({
     const codes = startCodes({
       db,
       catalogue: catalogueStore,
+      audit,
       blueBrothers,
       esb: { appId: env.ESB_APP_ID, appSecret: env.ESB_APP_SECRET, timeoutMs: env.ESB_TIMEOUT_MS, metrics },
       clock,
@@ -72,17 +74,20 @@ export const voucherService = defineService({
         callOptions: () => ({ headers: adminAuthorization(env.ADMIN_TOKEN) }),
       },
     });
+    // A PSBC booking's voucher is a code order of the PSBC sale channel: the same make-code as any sale channel's.
+    const vouchers = new Vouchers({ store, makeCodes: codes.makeCodes, catalogue: catalogueStore, channels, logger, clock, eventsWritten });
     const pollIntervalMs = env.VOUCHER_STATUS_POLL_INTERVAL_MS;
     return {
       interceptors: [adminCredentialInterceptor({ token: env.ADMIN_TOKEN, adminMethods: [...CATALOGUE_ADMIN_METHODS, ...CODE_ADMIN_METHODS], logger })],
       routes: (router) => {
         router.service(VoucherService, voucherServiceImpl(vouchers));
-        router.service(CatalogueService, catalogueServiceImpl(catalogue, erpApps, audit));
+        router.service(CatalogueService, catalogueServiceImpl(catalogue, erpApps, audit, new SecretReseal({ db, keys, logger })));
         router.service(RuleService, ruleServiceImpl(rules));
         codes.routes(router);
       },
       async prepare() {
         if (env.ERP_SANDBOX_SECRET) await erpApps.ensureSandboxApp(SANDBOX_ERP.appId, env.ERP_SANDBOX_SECRET);
+        if (env.SANDBOX_PSBC_OFFER) await ensureSandboxPsbcOffer({ db, store: catalogueStore, audit, clock });
       },
       jobs: [
         ...codes.jobs,

@@ -15,12 +15,30 @@ export const VOUCHER_SCHEMA = "vouchers";
 
 export interface VoucherRecord {
   orderNo: string;
+  /** The adapter that made the code (BLUE_BROTHERS), which redemption notices name; "" until made (migration 007). */
   sendChannel: string;
   templateId: string;
   rightsCode: string;
   voucherNo: string | null;
   url: string | null;
   keyStatus: KeyStatus;
+  /** The make-code order of the PSBC sale channel; null for a voucher made before migration 007. */
+  tradeNo: string | null;
+  /** The catalogue send channel that made the code; null before migration 007. */
+  sendChannelId: string | null;
+  /** The channel's reference of the code for void and query; the order number for a voucher made before 007. */
+  channelRef: string;
+  createdAt: Date;
+}
+
+/** The code made for a voucher, as its code order recorded it. */
+export interface IssuedCode {
+  tradeNo: string;
+  sendChannelId: string;
+  sendChannel: string;
+  code: string;
+  url: string;
+  channelRef: string;
 }
 
 interface VoucherRow {
@@ -31,9 +49,14 @@ interface VoucherRow {
   voucher_no: string | null;
   url: string | null;
   key_status: number;
+  trade_no: string | null;
+  send_channel_id: string | null;
+  channel_ref: string;
+  created_at: Date;
 }
 
-const COLUMNS = "order_no, send_channel, template_id, rights_code, voucher_no, url, key_status";
+// A voucher made before migration 007 was made under our order number: that is its channel reference.
+const COLUMNS = "order_no, send_channel, template_id, rights_code, voucher_no, url, key_status, trade_no, send_channel_id, COALESCE(channel_ref, order_no) AS channel_ref, created_at";
 
 export class VoucherStore {
   constructor(private readonly db: Database) {}
@@ -43,12 +66,12 @@ export class VoucherStore {
     return rows[0] && fromRow(rows[0]);
   }
 
-  /** The pending voucher of an order, created on first sight; a retry finds the same row. */
-  async findOrCreatePending(voucher: Pick<VoucherRecord, "orderNo" | "sendChannel" | "templateId" | "rightsCode">): Promise<VoucherRecord> {
+  /** The pending voucher of an order, created on first sight (its send channel known once made); a retry finds the same row. */
+  async findOrCreatePending(voucher: Pick<VoucherRecord, "orderNo" | "templateId" | "rightsCode" | "createdAt">): Promise<VoucherRecord> {
     const { rows } = await this.db.query<VoucherRow>(
-      `INSERT INTO vouchers.voucher (order_no, send_channel, template_id, rights_code) VALUES ($1, $2, $3, $4)
+      `INSERT INTO vouchers.voucher (order_no, send_channel, template_id, rights_code, created_at) VALUES ($1, '', $2, $3, $4)
        ON CONFLICT (order_no) DO NOTHING RETURNING ${COLUMNS}`,
-      [voucher.orderNo, voucher.sendChannel, voucher.templateId, voucher.rightsCode],
+      [voucher.orderNo, voucher.templateId, voucher.rightsCode, voucher.createdAt],
     );
     if (rows[0]) return fromRow(rows[0]);
     const existing = await this.find(voucher.orderNo);
@@ -56,15 +79,15 @@ export class VoucherStore {
     return existing;
   }
 
-  /** Pending → normal with its code and URL, and voucher.issued, once even if two issuers race. */
-  async recordIssued(voucher: VoucherRecord, voucherNo: string, url: string, issuedAt: Date): Promise<VoucherRecord> {
+  /** Pending → normal with its code order's code, and voucher.issued, once even if two issuers race. */
+  async recordIssued(voucher: VoucherRecord, made: IssuedCode, issuedAt: Date): Promise<VoucherRecord> {
     const statement = withEvent(
       VOUCHER_SCHEMA,
-      `UPDATE vouchers.voucher SET voucher_no = $2, url = $3, key_status = ${KeyStatus.NORMAL}, issued_at = $4,
-              last_error = NULL, updated_at = now()
+      `UPDATE vouchers.voucher SET voucher_no = $2, url = $3, key_status = ${KeyStatus.NORMAL}, issued_at = $4, trade_no = $5,
+              send_channel_id = $6, send_channel = $7, channel_ref = $8, last_error = NULL, updated_at = now()
         WHERE order_no = $1 AND key_status = ${KeyStatus.PENDING} RETURNING ${COLUMNS}`,
-      [voucher.orderNo, voucherNo, url, issuedAt],
-      eventOf(VoucherIssuedSchema, { orderNo: voucher.orderNo, voucherNo, sendChannel: voucher.sendChannel, issuedAt: timestampFromDate(issuedAt) }),
+      [voucher.orderNo, made.code, made.url, issuedAt, made.tradeNo, made.sendChannelId, made.sendChannel, made.channelRef],
+      eventOf(VoucherIssuedSchema, { orderNo: voucher.orderNo, voucherNo: made.code, sendChannel: made.sendChannel, issuedAt: timestampFromDate(issuedAt) }),
     );
     const { rows } = await this.db.query<VoucherRow>(statement.text, statement.params);
     return rows[0] ? fromRow(rows[0]) : this.mustFind(voucher.orderNo);
@@ -199,5 +222,9 @@ function fromRow(row: VoucherRow): VoucherRecord {
     voucherNo: row.voucher_no,
     url: row.url,
     keyStatus: row.key_status as KeyStatus,
+    tradeNo: row.trade_no,
+    sendChannelId: row.send_channel_id,
+    channelRef: row.channel_ref,
+    createdAt: new Date(row.created_at),
   };
 }

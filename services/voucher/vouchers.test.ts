@@ -1,6 +1,6 @@
-// The voucher use cases on their own: the real VoucherStore (PGlite, or PostgreSQL when DATABASE_URL is set) and
-// an in-memory send channel. Each story asserts what the caller is answered, what the store and its outbox hold,
-// and what the send channel was asked.
+// The voucher use cases on their own: the real VoucherStore, make-code (code orders, the quota gate) and the
+// sandbox's PSBC offer (PGlite, or PostgreSQL when DATABASE_URL is set) and an in-memory send channel. Each story
+// asserts what the caller is answered, what the stores and the outbox hold, and what the send channel was asked.
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import fc from "fast-check";
@@ -19,7 +19,18 @@ import { BLUE_BROTHERS_CODES } from "./channels/blue-brothers/wire.js";
 import { VoucherIssuedSchema, VoucherRedeemedSchema, VoucherVoidedSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
 import { VoucherAlreadyRedeemed, type MadeCode, type SendChannel } from "./channels/send-channel.js";
 import { VOUCHER_SCHEMA, VoucherStore } from "./voucher-store.js";
-import { Vouchers, type IssueRequest } from "./vouchers.js";
+import { ISSUE_FAILURE_OF, PSBC_SALE_CHANNEL_NAME, Vouchers, type IssueRequest } from "./vouchers.js";
+import { KeyRing } from "../common/key-ring.js";
+import { SANDBOX_PSBC_OFFER } from "../sandbox/credentials.js";
+import { AuditStore } from "./catalogue/audit-store.js";
+import { CatalogueStore } from "./catalogue/catalogue-store.js";
+import { CodeOrderStore } from "./codes/code-order-store.js";
+import { CodeError } from "./codes/errors.js";
+import { MakeCodes } from "./codes/make-code.js";
+import { ensureSandboxPsbcOffer } from "./psbc-offer.js";
+import { createQuotaGate, MAKE_CODE_SCENE } from "./rules/quota-gate.js";
+import { validateRule } from "./rules/rule-definition.js";
+import { RuleStore } from "./rules/rule-store.js";
 
 const logger = createLogger("vouchers-test", "silent");
 const CHANNEL = "BLUE_BROTHERS";
@@ -89,7 +100,14 @@ const tag = randomBytes(3).toString("hex");
 let sequence = 0;
 function issueRequest(overrides: Partial<IssueRequest> = {}): IssueRequest {
   sequence += 1;
-  return { orderNo: `ORD-${tag}-${sequence}`, templateId: "TPL-310001", sendChannel: CHANNEL, rightsCode: `C-${tag}-${sequence}`, customerRef: "customer-0001", ...overrides };
+  return {
+    orderNo: `ORD-${tag}-${sequence}`,
+    templateId: SANDBOX_PSBC_OFFER.templateId,
+    rightsCode: `C-${tag}-${sequence}`,
+    customerRef: "customer-0001",
+    validUntil: new Date(Date.now() + 365 * 86_400_000),
+    ...overrides,
+  };
 }
 
 /** The business reason a use case failed with; fails the test if it succeeded. */
@@ -108,11 +126,16 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
   let channel: FakeSendChannel;
   let eventsWritten: number;
   let vouchers: Vouchers;
+  let catalogue: CatalogueStore;
+  let psbcSaleChannelId: string;
 
   beforeAll(async () => {
     t = await testDatabase();
     await migrate(t.db, { schema: VOUCHER_SCHEMA, migrationsDir: fileURLToPath(new URL("./migrations", import.meta.url)), logger });
     store = new VoucherStore(t.db);
+    catalogue = new CatalogueStore(t.db, new KeyRing(Buffer.alloc(32, 7)));
+    await ensureSandboxPsbcOffer({ db: t.db, store: catalogue, audit: new AuditStore(t.db), clock: systemClock });
+    psbcSaleChannelId = (await catalogue.findSaleChannelByName(PSBC_SALE_CHANNEL_NAME))!.saleChannelId;
   });
 
   afterAll(async () => {
@@ -122,20 +145,59 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
   beforeEach(() => {
     channel = new FakeSendChannel();
     eventsWritten = 0;
-    vouchers = new Vouchers({ store, channels: new Map([[CHANNEL, channel]]), clock: systemClock, logger, eventsWritten: () => void (eventsWritten += 1) });
+    const makeCodes = new MakeCodes({
+      orders: new CodeOrderStore(t.db),
+      catalogue,
+      db: t.db,
+      quota: createQuotaGate({ db: t.db, rules: new RuleStore(t.db), clock: systemClock }),
+      channelFor: async () => channel,
+      clock: systemClock,
+      logger,
+      leaseMs: 5_000,
+    });
+    vouchers = new Vouchers({
+      store, makeCodes, catalogue, channels: new Map([[CHANNEL, channel]]), clock: systemClock, logger, eventsWritten: () => void (eventsWritten += 1),
+    });
   });
+
+  /** The PSBC sale channel's code order of an order number, and its made codes. */
+  const codeOrderOf = async (orderNo: string) => {
+    const { rows } = await t.db.query<{ trade_no: string; status: string; template_id: string; code_num: number; codes: string[] | null }>(
+      `SELECT o.trade_no, o.status, o.template_id::text, o.code_num,
+              (SELECT array_agg(m.code ORDER BY m.seq) FROM vouchers.made_code m WHERE m.trade_no = o.trade_no) AS codes
+         FROM vouchers.code_order o WHERE o.sale_channel_id = $1 AND o.sale_channel_order_id = $2`,
+      [psbcSaleChannelId, orderNo],
+    );
+    return rows[0];
+  };
 
   const eventsOf = (orderNo: string) =>
     outboxEventsOf(t.db, VOUCHER_SCHEMA, orderNo, [VoucherIssuedSchema, VoucherVoidedSchema, VoucherRedeemedSchema]);
   const lastErrorOf = async (orderNo: string) =>
     (await t.db.query<{ last_error: string | null }>(`SELECT last_error FROM vouchers.voucher WHERE order_no = $1`, [orderNo])).rows[0]?.last_error;
 
+  it("seeds the sandbox's PSBC offer once, however many replicas start together, each record audited", async () => {
+    const audit = new AuditStore(t.db);
+    await Promise.all([1, 2, 3].map(() => ensureSandboxPsbcOffer({ db: t.db, store: catalogue, audit, clock: systemClock })));
+    const counts = await t.db.query<{ sale: number; send: number; template: number; activities: number; audited: number }>(
+      `SELECT (SELECT count(*)::int FROM vouchers.sale_channel WHERE name = $1) AS sale,
+              (SELECT count(*)::int FROM vouchers.send_channel WHERE name = $2) AS send,
+              (SELECT count(*)::int FROM vouchers.template WHERE template_id = $3) AS template,
+              (SELECT count(*)::int FROM vouchers.activity_template WHERE template_id = $3) AS activities,
+              (SELECT count(*)::int FROM vouchers.catalogue_audit WHERE actor = 'sandbox') AS audited`,
+      [PSBC_SALE_CHANNEL_NAME, SANDBOX_PSBC_OFFER.sendChannelName, SANDBOX_PSBC_OFFER.templateId],
+    );
+    expect(counts.rows[0]).toEqual({ sale: 1, send: 1, template: 1, activities: 1, audited: 5 });
+  });
+
   describe("issue", () => {
-    it("issues one voucher per order number: a repeat answers it without asking the send channel", async () => {
+    it("makes the voucher as a code order of the PSBC sale channel with its made code; a repeat answers it without asking the send channel", async () => {
       const request = issueRequest();
       const issued = await vouchers.issue(request);
-      const { voucherNo, url } = channel.voucherOf(request.orderNo) ?? {};
+      const order = await codeOrderOf(request.orderNo);
+      const { voucherNo, url } = channel.voucherOf(String(order?.trade_no)) ?? {};
 
+      expect(order).toEqual({ trade_no: issued.tradeNo, status: "MADE", template_id: SANDBOX_PSBC_OFFER.templateId, code_num: 1, codes: [voucherNo] });
       expect(issued).toMatchObject({
         orderNo: request.orderNo,
         sendChannel: CHANNEL,
@@ -144,12 +206,15 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
         voucherNo,
         url,
         keyStatus: KeyStatus.NORMAL,
+        channelRef: issued.tradeNo,
       });
       expect(await vouchers.issue(request)).toEqual(issued);
       expect(channel.issues).toEqual([
         expect.objectContaining({
-          sendChannelOrderId: request.orderNo,
-          productRef: request.templateId,
+          sendChannelOrderId: issued.tradeNo,
+          saleChannelId: psbcSaleChannelId,
+          // The WHALE template's productId: Blue Brothers' own template.
+          productRef: SANDBOX_PSBC_OFFER.productId,
           codeNum: 1,
           rightsCode: request.rightsCode,
           customerRef: request.customerRef,
@@ -161,18 +226,20 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       ]);
     });
 
-    it("records one voucher and one event when two issues of an order run at once", async () => {
+    it("makes one code, one voucher and one event when four issues of an order run at once", async () => {
       const request = issueRequest();
-      const [first, second] = await Promise.all([vouchers.issue(request), vouchers.issue(request)]);
+      const answers = await Promise.all([1, 2, 3, 4].map(() => vouchers.issue(request)));
 
-      expect(second).toEqual(first);
+      expect(new Set(answers.map((answer) => answer.voucherNo)).size).toBe(1);
+      expect(channel.issues).toHaveLength(1);
+      expect((await codeOrderOf(request.orderNo))?.codes).toEqual([answers[0]?.voucherNo]);
       expect((await eventsOf(request.orderNo)).map((entry) => entry.subject)).toEqual(["voucher.issued"]);
     });
 
-    it("answers PARAMETER_INVALID to a request without an order number, template or rights code, or naming an unknown send channel, storing nothing", async () => {
+    it("answers PARAMETER_INVALID to a request without an order number, template, rights code or validity, storing nothing", async () => {
       const invalid = fc.oneof(
-        fc.constantFrom<Partial<IssueRequest>>({ orderNo: "" }, { templateId: "" }, { rightsCode: "" }),
-        fc.string().filter((name) => name !== CHANNEL).map((sendChannel) => ({ sendChannel })),
+        fc.constantFrom<Partial<IssueRequest>>({ orderNo: "" }, { templateId: "" }, { rightsCode: "" }, { validUntil: undefined }),
+        fc.integer().map((ms) => ({ validUntil: new Date(Number.NaN + ms) })),
       );
       await fc.assert(
         fc.asyncProperty(invalid, async (overrides) => {
@@ -198,10 +265,57 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       expect(await lastErrorOf(request.orderNo)).toContain(`blue-brothers issue ${kind}`);
       expect(await eventsOf(request.orderNo)).toEqual([]);
       expect(eventsWritten).toBe(0);
+      expect((await codeOrderOf(request.orderNo))?.status).toBe("FAILED");
 
       expect((await vouchers.issue(request)).keyStatus).toBe(KeyStatus.NORMAL);
       expect(await lastErrorOf(request.orderNo)).toBeNull();
+      // The retry is the same code order, asked under the same send-channel order id.
       expect(channel.issues).toHaveLength(2);
+      expect(new Set(channel.issues.map((issue) => issue.sendChannelOrderId)).size).toBe(1);
+    });
+
+    it("answers QUOTA_EXCEEDED, asking no channel, once a make-code quota of the PSBC offer is used up; the order treats it as for good", async () => {
+      // A template of its own bound to the PSBC activity, so the rule counts this test's codes only.
+      const templateId = await t.db.transaction(async (tx) => {
+        const base = (await catalogue.findTemplate(SANDBOX_PSBC_OFFER.templateId, tx))!;
+        const template = await catalogue.insertTemplate(tx, { ...base, productId: String(Date.now()) });
+        const activities = await catalogue.activitiesOfTemplate(base.templateId, tx);
+        await catalogue.bind(tx, activities[0]!, template.templateId);
+        return template.templateId;
+      });
+      const rule = validateRule({
+        ruleScenceKey: "template", ruleSceneItemKey: templateId, ruleScene: MAKE_CODE_SCENE, ruleName: "PSBC total", ruleKey: "ScenceLimit",
+        ruleValue: {
+          limitWay: "Q", limitType: "W",
+          limitItems: [{ limitKey: psbcSaleChannelId, limitMaxDay: 0, limitMaxWeek: 0, limitMaxMonth: 0, limitMaxYear: 0, limitMaxTotal: 1, startTime: "20200101000000", endTime: "20991231235959" }],
+        },
+        startTime: "20200101000000", endTime: "20991231235959", messageTpl: "PSBC制码数量已达上限",
+      });
+      if (!rule.ok) throw new Error(rule.message);
+      await new RuleStore(t.db).create(rule.value, "test", new Date());
+
+      expect((await vouchers.issue(issueRequest({ templateId }))).keyStatus).toBe(KeyStatus.NORMAL);
+      const refused = issueRequest({ templateId });
+      expect(await reasonOfFailure(vouchers.issue(refused))).toBe(VoucherError.QUOTA_EXCEEDED);
+      expect(channel.issues).toHaveLength(1);
+      expect(await store.find(refused.orderNo)).toMatchObject({ keyStatus: KeyStatus.PENDING, voucherNo: null });
+      expect(await lastErrorOf(refused.orderNo)).toContain("PSBC制码数量已达上限");
+    });
+
+    it("answers REFERENCE_INVALID for a template no PSBC activity offers, asking no channel", async () => {
+      expect(await reasonOfFailure(vouchers.issue(issueRequest({ templateId: "9000999999" })))).toBe(VoucherError.REFERENCE_INVALID);
+      expect(channel.issues).toEqual([]);
+    });
+
+    it.each([
+      [CodeError.PARAMETER_INVALID, VoucherError.PARAMETER_INVALID],
+      [CodeError.DUPLICATE_ORDER, VoucherError.DUPLICATE],
+      [CodeError.NOT_AVAILABLE, VoucherError.REFERENCE_INVALID],
+      [CodeError.QUOTA_EXCEEDED, VoucherError.QUOTA_EXCEEDED],
+      [CodeError.CHANNEL_FAILED, VoucherError.CHANNEL_FAILED],
+      [CodeError.IN_PROGRESS, VoucherError.CHANNEL_FAILED],
+    ])("maps make-code's reason %s to the voucher's %s", (code, voucher) => {
+      expect(ISSUE_FAILURE_OF[code]).toBe(voucher);
     });
   });
 
@@ -213,7 +327,8 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
 
       expect(voided).toMatchObject({ orderNo: request.orderNo, voucherNo: issued.voucherNo, keyStatus: KeyStatus.VOIDED });
       expect(await vouchers.void(request.orderNo)).toEqual(voided);
-      expect(channel.voids).toEqual([{ channelRef: request.orderNo, code: issued.voucherNo }]);
+      // The channel's reference of the code: the code order's send-channel order id, no longer our order number.
+      expect(channel.voids).toEqual([{ channelRef: issued.tradeNo, code: issued.voucherNo }]);
       expect(eventsWritten).toBe(2);
       expect(await eventsOf(request.orderNo)).toEqual([
         expect.objectContaining({ subject: "voucher.issued" }) as unknown,
@@ -230,21 +345,21 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       expect(channel.issues).toHaveLength(1);
     });
 
-    it("voids by order number a voucher whose issue never succeeded, so a late issue stays dead", async () => {
+    it("voids by its code order's send-channel order id a voucher whose issue never succeeded, so a late issue stays dead", async () => {
       const request = issueRequest();
       channel.failNext("issue", channelError("timeout", "issue"));
       await reasonOfFailure(vouchers.issue(request));
 
       expect((await vouchers.void(request.orderNo)).keyStatus).toBe(KeyStatus.VOIDED);
-      expect(channel.voids).toEqual([{ channelRef: request.orderNo, code: "" }]);
+      expect(channel.voids).toEqual([{ channelRef: (await codeOrderOf(request.orderNo))?.trade_no, code: "" }]);
       expect((await eventsOf(request.orderNo)).map((entry) => entry.event)).toEqual([expect.objectContaining({ voucherNo: "" })]);
       expect(await reasonOfFailure(vouchers.issue(request))).toBe(VoucherError.VOIDED);
     });
 
     it("answers REDEEMED for a voucher the customer redeemed, records it redeemed once (voucher.redeemed), and answers so again without asking", async () => {
       const request = issueRequest();
-      await vouchers.issue(request);
-      channel.redeem(request.orderNo);
+      const issued = await vouchers.issue(request);
+      channel.redeem(String(issued.tradeNo));
 
       expect(await reasonOfFailure(vouchers.void(request.orderNo))).toBe(VoucherError.REDEEMED);
       expect((await vouchers.get(request.orderNo)).keyStatus).toBe(KeyStatus.REDEEMED);
@@ -265,6 +380,39 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
 
       expect((await vouchers.void(request.orderNo)).keyStatus).toBe(KeyStatus.VOIDED);
       expect(channel.voids).toHaveLength(2);
+    });
+
+    it("finds by the status poll a redemption at the code order's channel, asking under the code's channel reference", async () => {
+      const request = issueRequest();
+      const issued = await vouchers.issue(request);
+      channel.redeem(String(issued.tradeNo));
+      const asked: unknown[] = [];
+      const query = channel.queryCode.bind(channel);
+      channel.queryCode = async (code) => {
+        asked.push(code);
+        return query(code);
+      };
+
+      const { found } = await vouchers.pollStatuses(60_000, 1_000);
+      expect(found).toBeGreaterThanOrEqual(1);
+      expect(asked).toContainEqual({ channelRef: issued.tradeNo, code: issued.voucherNo });
+      expect((await vouchers.get(request.orderNo)).keyStatus).toBe(KeyStatus.REDEEMED);
+      expect((await eventsOf(request.orderNo)).map((entry) => entry.subject)).toEqual(["voucher.issued", "voucher.redeemed"]);
+    });
+
+    it("voids and polls a voucher made before migration 007 (no code order) under its order number, as it was made", async () => {
+      const { orderNo } = issueRequest();
+      const voucherNo = `BBOLD${randomBytes(4).toString("hex")}`;
+      await t.db.query(
+        `INSERT INTO vouchers.voucher (order_no, send_channel, template_id, rights_code, voucher_no, url, key_status, issued_at)
+         VALUES ($1, 'BLUE_BROTHERS', 'BB-TPL-310001', 'C-old', $2, 'https://bb.example/redeem/old', 1, now())`,
+        [orderNo, voucherNo],
+      );
+      expect(await vouchers.get(orderNo)).toMatchObject({ tradeNo: null, sendChannelId: null, channelRef: orderNo });
+
+      expect((await vouchers.pollStatuses(60_000, 1_000)).claimed).toBeGreaterThanOrEqual(1);
+      expect((await vouchers.void(orderNo)).keyStatus).toBe(KeyStatus.VOIDED);
+      expect(channel.voids).toEqual([{ channelRef: orderNo, code: voucherNo }]);
     });
 
     it("answers ORDER_NOT_FOUND to a void or a look-up of an order without a voucher", async () => {

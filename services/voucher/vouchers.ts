@@ -1,24 +1,62 @@
+import { create } from "@bufbuild/protobuf";
 import type { Clock } from "../common/clock.js";
+import { ConnectError, reasonOf } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import { KeyStatus } from "./key-status.js";
 import { UpstreamError } from "../common/upstream-http.js";
-import { VoucherAlreadyRedeemed, type MadeCode, type SendChannel } from "./channels/send-channel.js";
+import { CodeErrorSchema, MakeCodeRequestSchema, type MakeCodeRequest } from "../../proto/gen/rights/voucher/v1/codes_pb.js";
+import type { CatalogueStore } from "./catalogue/catalogue-store.js";
+import { VoucherAlreadyRedeemed, type CodeAtChannel, type SendChannel } from "./channels/send-channel.js";
+import { CodeError } from "./codes/errors.js";
+import { validDaysCovering, type MakeCodes } from "./codes/make-code.js";
 import { VoucherError, voucherError } from "./errors.js";
+import { KeyStatus } from "./key-status.js";
 import type { VoucherRecord, VoucherStore } from "./voucher-store.js";
+
+/** The catalogue sale channel (取码方) whose code orders the PSBC bookings' vouchers are: the one of this name. */
+export const PSBC_SALE_CHANNEL_NAME = "PSBC";
 
 export interface IssueRequest {
   orderNo: string;
+  /** The service type's WHALE template. */
   templateId: string;
-  sendChannel: string;
   rightsCode: string;
   customerRef: string;
+  /** When the booking's rights expire: the code is valid at least until then. */
+  validUntil: Date | undefined;
 }
 
-/** Issue and void vouchers through the send channels (制码方), idempotent by our order number. */
+/**
+ * How a make-code failure reaches the order service. A quota, like a channel's refusal for good, refuses the
+ * same call again, so the order does not retry it as it is; a missing or inactive PSBC offer is an operator's to
+ * fix, and the booking's retry then succeeds.
+ */
+export const ISSUE_FAILURE_OF: Record<CodeError, VoucherError> = {
+  [CodeError.UNSPECIFIED]: VoucherError.UNSPECIFIED,
+  [CodeError.PARAMETER_INVALID]: VoucherError.PARAMETER_INVALID,
+  // The order number was made under another template (the service type's changed since the first try).
+  [CodeError.DUPLICATE_ORDER]: VoucherError.DUPLICATE,
+  [CodeError.NOT_AVAILABLE]: VoucherError.REFERENCE_INVALID,
+  [CodeError.QUOTA_EXCEEDED]: VoucherError.QUOTA_EXCEEDED,
+  // Told apart below by the channel's own error: refused for good, or failed and worth a retry.
+  [CodeError.CHANNEL_FAILED]: VoucherError.CHANNEL_FAILED,
+  // Another issue of the same order is making its code: a retry answers it.
+  [CodeError.IN_PROGRESS]: VoucherError.CHANNEL_FAILED,
+  [CodeError.NOT_FOUND]: VoucherError.UNSPECIFIED,
+  [CodeError.SIGNATURE_INVALID]: VoucherError.UNSPECIFIED,
+};
+
+/**
+ * The PSBC bookings' vouchers: each made as a make-code order of the PSBC sale channel (the one story of making
+ * a code: the catalogue's offer, the make-code quotas, the template's send channel), idempotent by our order
+ * number, then voided, expired, redeemed and polled here.
+ */
 export class Vouchers {
   constructor(
     private readonly deps: {
       store: VoucherStore;
+      makeCodes: MakeCodes;
+      catalogue: CatalogueStore;
+      /** The adapters by the name a redemption notice, or a voucher made before migration 007, gives. */
       channels: ReadonlyMap<string, SendChannel>;
       logger: Logger;
       clock: Clock;
@@ -27,44 +65,35 @@ export class Vouchers {
   ) {}
 
   async issue(request: IssueRequest): Promise<VoucherRecord> {
-    if (!request.orderNo || !request.templateId || !request.rightsCode) {
-      throw voucherError(VoucherError.PARAMETER_INVALID, "order number, template and rights code are required");
+    const { validUntil } = request;
+    if (!request.orderNo || !request.templateId || !request.rightsCode || !validUntil || Number.isNaN(validUntil.getTime())) {
+      throw voucherError(VoucherError.PARAMETER_INVALID, "order number, template, rights code and validity are required");
     }
-    const channel = this.channel(request.sendChannel);
-    const voucher = await this.deps.store.findOrCreatePending(request);
+    const voucher = await this.deps.store.findOrCreatePending({ ...request, createdAt: this.deps.clock.now() });
     if (voucher.keyStatus !== KeyStatus.PENDING) {
       if (voucher.keyStatus === KeyStatus.VOIDED) throw voucherError(VoucherError.VOIDED, "voucher voided");
       return voucher;
     }
-    let issued: MadeCode | undefined;
+    let order;
     try {
-      // One code under our order number, the idempotency key at the channel: a retry never makes a second one.
-      const now = this.deps.clock.now();
-      [issued] = await channel.makeCodes({
-        sendChannelOrderId: voucher.orderNo,
-        whaleTradeNo: voucher.orderNo,
-        saleChannelId: "PSBC",
-        sendChannelId: voucher.sendChannel,
-        saleChannelItemId: voucher.orderNo,
-        productRef: voucher.templateId,
-        codeNum: 1,
-        useTimes: 1,
-        validStart: now,
-        validEnd: now,
-        createdAt: now,
+      const saleChannelId = await this.psbcSaleChannelId();
+      // The code order's idempotency is the voucher's: a retry, or a concurrent issue, answers the same code.
+      order = await this.deps.makeCodes.make(psbcMakeCodeRequest(saleChannelId, voucher, validUntil), {
         rightsCode: voucher.rightsCode,
         customerRef: request.customerRef,
       });
-      if (!issued) throw new UpstreamError("rejected", voucher.sendChannel, "makeCodes", "INVALID_RESPONSE", "no code made");
     } catch (err) {
       await this.failed(voucher.orderNo, "issue", err);
-      // A refusal for good is told apart, so the order does not retry the same request into the same wall.
-      if (err instanceof UpstreamError && !err.retryable) {
-        throw voucherError(VoucherError.CHANNEL_REJECTED, `send channel ${voucher.sendChannel} refused the issue`);
-      }
-      throw voucherError(VoucherError.CHANNEL_FAILED, `send channel ${voucher.sendChannel} failed to issue`);
+      throw issueFailure(err);
     }
-    const recorded = await this.deps.store.recordIssued(voucher, issued.code, issued.url, this.deps.clock.now());
+    const [code] = order.codes;
+    const record = await this.deps.catalogue.findSendChannel(order.sendChannelId);
+    if (!code || !record) throw voucherError(VoucherError.CHANNEL_FAILED, `code order ${order.tradeNo} holds no code`);
+    const recorded = await this.deps.store.recordIssued(
+      voucher,
+      { tradeNo: order.tradeNo, sendChannelId: record.sendChannelId, sendChannel: record.channelType, code: code.code, url: code.url, channelRef: code.channelRef },
+      this.deps.clock.now(),
+    );
     this.deps.eventsWritten();
     return recorded;
   }
@@ -133,7 +162,9 @@ export class Vouchers {
     for (const voucher of due) {
       if (!voucher.voucherNo) continue;
       try {
-        const status = await this.channel(voucher.sendChannel).queryCode({ channelRef: voucher.orderNo, code: voucher.voucherNo });
+        const at = await this.codeAtChannel(voucher);
+        if (!at) continue;
+        const status = await at.channel.queryCode(at.code);
         if (status.status !== "REDEEMED") continue;
         if (await this.deps.store.recordRedeemed(voucher, status.redeemedAt ?? this.deps.clock.now(), null)) {
           found += 1;
@@ -160,10 +191,37 @@ export class Vouchers {
     return channel;
   }
 
+  private async psbcSaleChannelId(): Promise<string> {
+    const saleChannel = await this.deps.catalogue.findSaleChannelByName(PSBC_SALE_CHANNEL_NAME);
+    if (!saleChannel) throw voucherError(VoucherError.REFERENCE_INVALID, `no sale channel named ${PSBC_SALE_CHANNEL_NAME} (README: the PSBC offer)`);
+    return saleChannel.saleChannelId;
+  }
+
+  /**
+   * Where the voucher's code is: at its code order's send channel; for a voucher made before migration 007, at
+   * the adapter it names, under our order number. A pending one may have a code at its channel whose answer was
+   * lost: its code order's, or, not recorded yet, the one the channel keeps under the order's tradeNo (the
+   * send-channel order id it was asked under). Undefined when no channel was ever asked.
+   */
+  private async codeAtChannel(voucher: VoucherRecord): Promise<{ channel: SendChannel; code: CodeAtChannel } | undefined> {
+    if (voucher.sendChannelId) {
+      const channel = await this.deps.makeCodes.sendChannel(voucher.sendChannelId);
+      return { channel, code: { channelRef: voucher.channelRef, code: voucher.voucherNo ?? "" } };
+    }
+    if (voucher.sendChannel !== "") return { channel: this.channel(voucher.sendChannel), code: { channelRef: voucher.channelRef, code: voucher.voucherNo ?? "" } };
+    const saleChannel = await this.deps.catalogue.findSaleChannelByName(PSBC_SALE_CHANNEL_NAME);
+    const order = saleChannel && (await this.deps.makeCodes.find(saleChannel.saleChannelId, voucher.orderNo));
+    if (!order) return undefined;
+    const channel = await this.deps.makeCodes.sendChannel(order.sendChannelId);
+    const [made] = order.codes;
+    return { channel, code: made ? { channelRef: made.channelRef, code: made.code } : { channelRef: order.tradeNo, code: "" } };
+  }
+
   /** Voids at the channel; one the customer redeemed first is recorded redeemed and answers REDEEMED. */
   private async voidAtChannel(voucher: VoucherRecord, step: string): Promise<void> {
     try {
-      await this.channel(voucher.sendChannel).voidCode({ channelRef: voucher.orderNo, code: voucher.voucherNo ?? "" });
+      const at = await this.codeAtChannel(voucher);
+      if (at) await at.channel.voidCode(at.code);
     } catch (err) {
       if (err instanceof VoucherAlreadyRedeemed) {
         // The channel did not say when: our clock's now stands in for the usage time.
@@ -171,12 +229,46 @@ export class Vouchers {
         throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
       }
       await this.failed(voucher.orderNo, step, err);
-      throw voucherError(VoucherError.CHANNEL_FAILED, `send channel ${voucher.sendChannel} failed to ${step}`);
+      throw voucherError(VoucherError.CHANNEL_FAILED, `send channel ${voucher.sendChannel || "of the code order"} failed to ${step}`);
     }
   }
 
-  private async failed(orderNo: string, step: string, err: unknown): Promise<void> {
-    this.deps.logger.warn({ orderNo, err }, `voucher ${step} failed upstream; a retry resumes`);
+  private async failed(orderNo: string, step: string, failure: unknown): Promise<void> {
+    // A make-code failure keeps the channel's own error as its cause: that is what an operator needs to read.
+    const err = failure instanceof ConnectError && failure.cause !== undefined ? failure.cause : failure;
+    this.deps.logger.warn({ orderNo, err }, `voucher ${step} failed; a retry resumes`);
     await this.deps.store.recordFailure(orderNo, `${step}: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/**
+ * The PSBC booking's make-code order: one code of the service type's template under our order number, valid from
+ * the business day the voucher was first asked for until at least the booking's expiry. Every field comes from
+ * the voucher row or the booking, so a retry is the same request (the code order's repeat, not a DUPLICATE).
+ */
+export function psbcMakeCodeRequest(saleChannelId: string, voucher: VoucherRecord, validUntil: Date): MakeCodeRequest {
+  return create(MakeCodeRequestSchema, {
+    saleChannelId,
+    saleChannelOrderId: voucher.orderNo,
+    requestId: voucher.orderNo,
+    item: {
+      saleChannelItemId: voucher.orderNo,
+      commissionDate: "0",
+      validDays: validDaysCovering(validUntil, voucher.createdAt),
+      ticketId: voucher.templateId,
+      codeNum: 1,
+    },
+  });
+}
+
+/** A make-code failure as the voucher's caller acts on it (ISSUE_FAILURE_OF); other errors as they are. */
+function issueFailure(err: unknown): unknown {
+  const reason = reasonOf(err, CodeErrorSchema);
+  if (reason === undefined) return err;
+  const { rawMessage: message, cause } = ConnectError.from(err);
+  if (reason === CodeError.CHANNEL_FAILED) {
+    // A refusal for good is told apart, so the order does not retry the same request into the same wall.
+    if (cause instanceof UpstreamError && !cause.retryable) return voucherError(VoucherError.CHANNEL_REJECTED, `${message}: refused`);
+  }
+  return voucherError(ISSUE_FAILURE_OF[reason], message);
 }

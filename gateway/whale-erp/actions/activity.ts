@@ -2,6 +2,7 @@ import { Type } from "typebox";
 import { CatalogueRecord, CatalogueService, type Activity } from "../../../proto/gen/rights/voucher/v1/catalogue_pb.js";
 import { MAX_LENGTH } from "../../../services/voucher/catalogue/fields.js";
 import { erpAction } from "../action.js";
+import { LIST_FIELDS, listFilterOf, listSummary } from "./listing.js";
 import { body, ErpConfig, erpTime, longId, optionalText, stringId, text, yesNo } from "../schemas.js";
 import { activeSwitch, isActiveOf, yesNoOf } from "./active-switch.js";
 import { configInputOf, configViewOf, ErpConfigView } from "./erp-config.js";
@@ -92,6 +93,21 @@ export const activityQuery = erpAction({
   answer: ActivityView,
   async call({ body, client, callOptions }) {
     return viewOf((await client(CatalogueService).getActivity({ id: body.activityId }, callOptions)).activity);
+  },
+});
+
+export const activityList = erpAction({
+  name: "activityList",
+  summary: `活动列表: ${listSummary("activities, each with the templates it offers,")}`,
+  tag: TAG,
+  body: body({ ...LIST_FIELDS, saleChannelId: Type.Optional(stringId("saleChannelId: only activities of this sale channel")), afterActivityId: Type.Optional(activityId) }),
+  answer: Type.Object({ activities: Type.Array(ActivityView) }),
+  async call({ body, client, callOptions }) {
+    const { activities } = await client(CatalogueService).listActivities(
+      { filter: listFilterOf(body, body.afterActivityId), saleChannelId: body.saleChannelId ?? "" },
+      callOptions,
+    );
+    return { activities: activities.map(viewOf) };
   },
 });
 

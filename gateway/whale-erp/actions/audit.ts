@@ -6,7 +6,7 @@ import { AUDIT_PAGE } from "../../../services/voucher/catalogue/audit-store.js";
 import { erpAction } from "../action.js";
 import { body } from "../schemas.js";
 
-const RECORD_TYPES = ["sale_channel", "send_channel", "template", "activity", "activity_template", "erp_app"] as const;
+const RECORD_TYPES = ["sale_channel", "send_channel", "template", "activity", "activity_template", "erp_app", "bulk_job"] as const;
 
 /** 变更审计查询: the audit rows, newest first. */
 export const auditQuery = erpAction({

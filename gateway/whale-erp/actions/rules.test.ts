@@ -18,6 +18,7 @@ import { RuleStore } from "../../../services/voucher/rules/rule-store.js";
 import { Rules } from "../../../services/voucher/rules/rules.js";
 import { ruleServiceImpl } from "../../../services/voucher/rules/routes.js";
 import { VOUCHER_SCHEMA } from "../../../services/voucher/voucher-store.js";
+import { scenceLimitRule } from "../../../test/support/whale-rules.js";
 
 const APP = { appId: "erp-test", secret: "erp-test-secret" };
 const logger = createLogger("erp-rules-test", "silent");
@@ -56,21 +57,7 @@ async function erp(action: string, body: unknown, app_ = APP): Promise<Record<st
   return res.json();
 }
 
-const createRule = {
-  ruleScenceKey: "saleChannel",
-  ruleSceneItemKey: "1000000001",
-  ruleScene: "makeCode",
-  ruleName: "每日制码限量",
-  ruleKey: "ScenceLimit",
-  ruleValue: {
-    limitWay: "Q",
-    limitType: "W",
-    limitItems: [{ limitKey: "1000000001", limitMaxDay: 100, limitMaxWeek: 0, limitMaxMonth: 0, limitMaxYear: 0, limitMaxTotal: 0, startTime: "20261201000000", endTime: "20271231235959" }],
-  },
-  startTime: "20261201000000",
-  endTime: "20271231235959",
-  messageTpl: "超出每日制码限量",
-};
+const createRule = scenceLimitRule("1000000001");
 
 describe("createRule", () => {
   it("answers 00 with the new ruleId, and ruleQuery reads it back as written", async () => {

@@ -2,6 +2,7 @@ import { Type } from "typebox";
 import { CatalogueRecord, CatalogueService, type SaleChannel } from "../../../proto/gen/rights/voucher/v1/catalogue_pb.js";
 import { MAX_LENGTH } from "../../../services/voucher/catalogue/fields.js";
 import { erpAction } from "../action.js";
+import { LIST_FIELDS, listFilterOf, listSummary } from "./listing.js";
 import { body, erpTime, key, optionalText, stringId, text, url, yesNo } from "../schemas.js";
 import { activeSwitch, isActiveOf, yesNoOf } from "./active-switch.js";
 
@@ -93,6 +94,18 @@ export const saleChannelQuery = erpAction({
   answer: SaleChannelView,
   async call({ body, client, callOptions }) {
     return viewOf((await client(CatalogueService).getSaleChannel({ id: body.saleChannelId }, callOptions)).saleChannel);
+  },
+});
+
+export const saleChannelList = erpAction({
+  name: "saleChannelList",
+  summary: `销售渠道列表: ${listSummary("sale channels")}`,
+  tag: TAG,
+  body: body({ ...LIST_FIELDS, afterSaleChannelId: Type.Optional(saleChannelId) }),
+  answer: Type.Object({ saleChannels: Type.Array(SaleChannelView) }),
+  async call({ body, client, callOptions }) {
+    const { saleChannels } = await client(CatalogueService).listSaleChannels({ filter: listFilterOf(body, body.afterSaleChannelId) }, callOptions);
+    return { saleChannels: saleChannels.map(viewOf) };
   },
 });
 

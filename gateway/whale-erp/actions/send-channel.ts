@@ -3,6 +3,7 @@ import { CatalogueRecord, CatalogueService, type SendChannel } from "../../../pr
 import { MAX_LENGTH } from "../../../services/voucher/catalogue/fields.js";
 import { SEND_CHANNEL_TYPES } from "../../../services/voucher/catalogue/catalogue-store.js";
 import { erpAction } from "../action.js";
+import { LIST_FIELDS, listFilterOf, listSummary } from "./listing.js";
 import { body, longId, optionalText, text, url, yesNo } from "../schemas.js";
 import { activeSwitch, isActiveOf, yesNoOf } from "./active-switch.js";
 
@@ -125,6 +126,25 @@ export const sendChannelQuery = erpAction({
   answer: SendChannelView,
   async call({ body, client, callOptions }) {
     return viewOf((await client(CatalogueService).getSendChannel({ id: String(body.sendChannelId) }, callOptions)).sendChannel);
+  },
+});
+
+export const sendChannelList = erpAction({
+  name: "sendChannelList",
+  summary: `制码渠道列表: ${listSummary("send channels")}`,
+  tag: TAG,
+  body: body({
+    ...LIST_FIELDS,
+    sendChannelType: Type.Optional(Type.Union(SEND_CHANNEL_TYPES.map((type) => Type.Literal(type)), { description: "only send channels of this adapter" })),
+    afterSendChannelId: Type.Optional(sendChannelId),
+  }),
+  answer: Type.Object({ sendChannels: Type.Array(SendChannelView) }),
+  async call({ body, client, callOptions }) {
+    const { sendChannels } = await client(CatalogueService).listSendChannels(
+      { filter: listFilterOf(body, body.afterSendChannelId), sendChannelType: body.sendChannelType ?? "" },
+      callOptions,
+    );
+    return { sendChannels: sendChannels.map(viewOf) };
   },
 });
 

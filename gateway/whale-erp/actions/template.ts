@@ -2,6 +2,7 @@ import { Type } from "typebox";
 import { CatalogueRecord, CatalogueService, type Template } from "../../../proto/gen/rights/voucher/v1/catalogue_pb.js";
 import { MAX_LENGTH } from "../../../services/voucher/catalogue/fields.js";
 import { erpAction } from "../action.js";
+import { LIST_FIELDS, listFilterOf, listSummary } from "./listing.js";
 import { body, ErpConfig, erpTime, faceValue, longId, optionalText, sendType, text, ticketType, yesNo } from "../schemas.js";
 import { activeSwitch, isActiveOf, yesNoOf } from "./active-switch.js";
 import { configInputOf, configViewOf, ErpConfigView } from "./erp-config.js";
@@ -103,6 +104,21 @@ export const templateQuery = erpAction({
   answer: TemplateView,
   async call({ body, client, callOptions }) {
     return viewOf((await client(CatalogueService).getTemplate({ id: String(body.templateId) }, callOptions)).template);
+  },
+});
+
+export const templateList = erpAction({
+  name: "templateList",
+  summary: `券模板列表: ${listSummary("templates, each with the activities offering it,")}`,
+  tag: TAG,
+  body: body({ ...LIST_FIELDS, sendChannelId: Type.Optional(longId("sendChannelId: only templates of this send channel")), afterTemplateId: Type.Optional(templateId) }),
+  answer: Type.Object({ templates: Type.Array(TemplateView) }),
+  async call({ body, client, callOptions }) {
+    const { templates } = await client(CatalogueService).listTemplates(
+      { filter: listFilterOf(body, body.afterTemplateId), sendChannelId: body.sendChannelId === undefined ? "" : String(body.sendChannelId) },
+      callOptions,
+    );
+    return { templates: templates.map(viewOf) };
   },
 });
 

@@ -10,6 +10,7 @@ import { adminCredentialInterceptor } from "../../common/admin-credential.js";
 import { KeyRing } from "../../common/key-ring.js";
 import { createLogger } from "../../common/logger.js";
 import { migrate } from "../../common/migrate.js";
+import { AuditStore } from "../../voucher/catalogue/audit-store.js";
 import { CatalogueStore } from "../../voucher/catalogue/catalogue-store.js";
 import { bulkCodeWriter, bulkOrderId } from "../../voucher/codes/bulk-code-writer.js";
 import { BulkJobStore } from "../../voucher/codes/bulk-job-store.js";
@@ -31,7 +32,7 @@ describe(`whale bulk (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, (
     await migrate(t.db, { schema: VOUCHER_SCHEMA, migrationsDir: fileURLToPath(new URL("../../voucher/migrations", import.meta.url)), logger });
     templateId = (await seedOffer(t.db, keys, { sendType: 2 })).templateId;
     bulk = new BulkMakeCodes({
-      db: t.db, jobs: new BulkJobStore(t.db), catalogue: new CatalogueStore(t.db, keys), writer: bulkCodeWriter, logger,
+      db: t.db, jobs: new BulkJobStore(t.db), catalogue: new CatalogueStore(t.db, keys), audit: new AuditStore(t.db), writer: bulkCodeWriter, logger,
       leaseMs: 60_000, batchSize: 500, roundMs: 0,
     });
   });
@@ -83,9 +84,11 @@ describe(`whale bulk (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, (
     expect(exported.stdout).toBe(`seq,code\n${rows.map((row) => `${row.seq},${row.code}\n`).join("")}`);
   });
 
-  it("needs the admin token, and says what a bad command line lacks", async () => {
-    expect(await ops(["whale", "bulk", "status", "0".repeat(32)], { env: {} })).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
-    expect(await ops(["whale", "bulk", "status", "0".repeat(32)], { env: { ADMIN_TOKEN: "x".repeat(40) } })).toMatchObject({ exitCode: 1, stderr: expect.stringContaining("Unauthenticated") });
+  it("exports only with the admin token, and says what a bad command line lacks", async () => {
+    expect(await ops(["whale", "bulk", "export", "0".repeat(32)], { env: {} })).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
+    expect(await ops(["whale", "bulk", "export", "0".repeat(32)], { env: { ADMIN_TOKEN: "x".repeat(40) } })).toMatchObject({ exitCode: 1, stderr: expect.stringContaining("Unauthenticated") });
+    // Starting and watching a job are not admin RPCs (the back office's bulkMakeCode starts jobs too).
+    expect(await ops(["whale", "bulk", "status", "0".repeat(32)], { env: {} })).toMatchObject({ exitCode: 1, stderr: expect.stringContaining("NotFound") });
     expect(await ops(["whale", "bulk", "start", "--template", templateId, "--total", "ten", "--request", "r"])).toMatchObject({ exitCode: 2 });
     expect(await ops(["whale", "bulk", "start", "--total", "10", "--request", "r"])).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("--template") });
     expect(await ops(["whale", "bulk", "status", "0".repeat(32)])).toMatchObject({ exitCode: 1, stderr: expect.stringContaining("NotFound") });

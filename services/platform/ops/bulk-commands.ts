@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { BulkJobState, CodeService, type BulkJob } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
 import { formatBusinessTime } from "../../common/clock.js";
+import { OPS_ACTOR } from "../../voucher/catalogue/erp-apps.js";
 import { UsageError, required, type OpsCommand, type OpsContext } from "./command.js";
 
 const businessTime = (timestamp: Timestamp | undefined): string | undefined => (timestamp ? formatBusinessTime(timestampDate(timestamp)) : undefined);
@@ -26,7 +27,7 @@ async function watch(jobId: string, everyMs: number, context: OpsContext): Promi
   const voucher = context.client("voucher", CodeService);
   let shown = "";
   for (;;) {
-    const { job } = await voucher.getBulkJob({ jobId }, context.admin());
+    const { job } = await voucher.getBulkJob({ jobId });
     if (!job) return undefined;
     const line = progressLine(job);
     if (context.progress.tty) context.progress.show(`\r${line}`);
@@ -54,28 +55,27 @@ const EXPORT_TIMEOUT_MS = 0;
 export const bulkCommands: OpsCommand[] = [
   {
     words: ["whale", "bulk", "start"],
-    usage: "whale bulk start --template T --total N --request R [--watch]   a bulk make-code job; the same R answers the same job (admin)",
+    usage: "whale bulk start --template T --total N --request R [--watch]   a bulk make-code job (audited as ops); the same R answers the same job",
     options: ["template", "total", "request", "every"],
     flags: ["watch"],
     async run({ values }, context) {
       const total = Number(required(values, "total"));
       if (!Number.isInteger(total)) throw new UsageError("--total: a whole number of codes");
       const { job } = await context.client("voucher", CodeService).startBulkJob(
-        { requestId: required(values, "request"), templateId: required(values, "template"), total },
-        context.admin(),
+        { requestId: required(values, "request"), templateId: required(values, "template"), total, actor: OPS_ACTOR },
       );
       context.print(jobView(values.watch && job ? await watch(job.jobId, everyOf(values.every), context) : job));
     },
   },
   {
     words: ["whale", "bulk", "status"],
-    usage: "whale bulk status <jobId> [--watch] [--every MS]   made/total; --watch shows progress until done (admin)",
+    usage: "whale bulk status <jobId> [--watch] [--every MS]   made/total; --watch shows progress until done",
     options: ["every"],
     flags: ["watch"],
     async run({ positionals: [jobId], values }, context) {
       if (!jobId) throw new UsageError("whale bulk status needs a job id");
       if (values.watch) return context.print(jobView(await watch(jobId, everyOf(values.every), context)));
-      context.print(jobView((await context.client("voucher", CodeService).getBulkJob({ jobId }, context.admin())).job));
+      context.print(jobView((await context.client("voucher", CodeService).getBulkJob({ jobId })).job));
     },
   },
   {

@@ -79,6 +79,34 @@ describe("the ops CLI", () => {
     expect(result).toMatchObject({ exitCode: 1, stderr: "order failed: [NotFound] order not found\n" });
   });
 
+  it("puts a service type pointing at its WHALE template, its AES secret from the environment, with the admin token", async () => {
+    const order = (router: ConnectRouter, seen: Array<{ rpc: string; request: unknown; authorization: string | null }>) =>
+      router.service(OrderService, {
+        putServiceType(request, context) {
+          seen.push({ rpc: "putServiceType", request, authorization: context.requestHeader.get("authorization") });
+          return { type: request.type };
+        },
+      });
+    const secret = { SERVICE_TYPE_AES_KEY: "k".repeat(16), SERVICE_TYPE_AES_IV: "v".repeat(16) };
+    const argv = ["service-type", "put", "310009", "--name", "体检", "--provider-code", "A101", "--template", "9000000001", "--validity-days", "30"];
+    const put = await ops(argv, order, { ADMIN_TOKEN: TOKEN, ...secret });
+    expect(put.exitCode).toBe(0);
+    expect(put.seen).toEqual([
+      {
+        rpc: "putServiceType",
+        request: expect.objectContaining({
+          type: "310009", name: "体检", aesKey: secret.SERVICE_TYPE_AES_KEY, aesIv: secret.SERVICE_TYPE_AES_IV, providerCode: "A101",
+          voucherTemplateId: "9000000001", sendChannel: "BLUE_BROTHERS", validityDays: 30, strictMac: false,
+        }) as unknown,
+        authorization: `Bearer ${TOKEN}`,
+      },
+    ]);
+    expect(JSON.parse(put.stdout)).toEqual({ type: "310009", template: "9000000001" });
+    expect(await ops(argv, order, { ADMIN_TOKEN: TOKEN })).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("SERVICE_TYPE_AES_KEY") });
+    expect(await ops(argv.filter((word) => word !== "--template" && word !== "9000000001"), order, { ADMIN_TOKEN: TOKEN, ...secret })).toMatchObject({ exitCode: 2 });
+    expect(await ops(argv, order, secret)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
+  });
+
   it("lists tasks by state, type and codes, and retries one with the admin token", async () => {
     const notify = (router: ConnectRouter, seen: Array<{ rpc: string; request: unknown; authorization: string | null }>) =>
       router.service(NotifyService, {
@@ -152,7 +180,7 @@ describe("the ops CLI", () => {
     expect(await ops(["repush", "--start", "20251001000000"], reconciliation)).toMatchObject({ exitCode: 2 });
   });
 
-  it("manages the ERP apps with the admin token, refusing actions the gateway does not serve, and lists the audit", async () => {
+  it("manages the ERP apps with the admin token (a rotation's overlap as a duration), refusing actions the gateway does not serve, and lists the audit", async () => {
     const catalogue = (router: ConnectRouter, seen: Array<{ rpc: string; request: unknown; authorization: string | null }>) =>
       router.service(CatalogueService, {
         putErpApp(request, ctx) {
@@ -162,6 +190,10 @@ describe("the ops CLI", () => {
         grantErpActions(request, ctx) {
           seen.push({ rpc: "grantErpActions", request, authorization: ctx.requestHeader.get("authorization") });
           return { app: { appId: request.appId, isActive: true, actions: request.actions } };
+        },
+        rotateErpAppSecret(request, ctx) {
+          seen.push({ rpc: "rotateErpAppSecret", request, authorization: ctx.requestHeader.get("authorization") });
+          return { app: { appId: request.appId, isActive: true, actions: ["*"], previousSecretUntil: timestampFromDate(new Date("2026-10-21T02:00:00Z")) }, secret: "rotated-secret" };
         },
         listAudit(request) {
           return { entries: [{ auditId: "7", at: timestampFromDate(new Date("2026-10-20T02:00:00Z")), actor: "erp", action: "activityInsert", recordType: "activity", recordId: "1000000001", beforeJson: "", afterJson: '{"name":"a"}' }] };
@@ -176,10 +208,34 @@ describe("the ops CLI", () => {
     expect(await ops(["whale", "app", "add", "erp-main"], catalogue)).toMatchObject({ exitCode: 2 });
     expect(await ops(["whale", "app", "grant", "erp-main", "*"], catalogue, {})).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
     expect((await ops(["whale", "app", "grant", "erp-main", "*"], catalogue)).seen[0]).toMatchObject({ request: { actions: ["*"] } });
+    const rotated = await ops(["whale", "app", "rotate", "erp-main"], catalogue);
+    expect(rotated.seen[0]).toMatchObject({ request: { appId: "erp-main" }, authorization: `Bearer ${TOKEN}` });
+    expect(rotated.seen[0]?.request).not.toHaveProperty("overlapSeconds");
+    expect(JSON.parse(rotated.stdout)).toMatchObject({ secret: "rotated-secret", previousSecretUntil: "20261021100000" });
+    for (const [overlap, seconds] of [["90m", 5_400n], ["2d", 172_800n], ["0", 0n], ["30", 30n]] as const)
+      expect((await ops(["whale", "app", "rotate", "erp-main", "--overlap", overlap], catalogue)).seen[0]).toMatchObject({ request: { overlapSeconds: seconds } });
+    for (const overlap of ["-1h", "1w", "h", "1.5h"])
+      expect(await ops(["whale", "app", "rotate", "erp-main", "--overlap", overlap], catalogue)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("--overlap") });
     const audit = await ops(["whale", "audit", "--record-type", "activity", "--record-id", "1000000001"], catalogue);
     expect(JSON.parse(audit.stdout)).toEqual([
       { auditId: "7", time: "20261020100000", actor: "erp", action: "activityInsert", record: "activity 1000000001", before: null, after: { name: "a" } },
     ]);
+  });
+
+  it("re-seals the back office's secrets (admin), printing the counts; exit 1 while any is left under another KEK", async () => {
+    const answering = (remaining: number) => (router: ConnectRouter, seen: Array<{ rpc: string; request: unknown; authorization: string | null }>) =>
+      router.service(CatalogueService, {
+        resealSecrets(request, ctx) {
+          seen.push({ rpc: "resealSecrets", request, authorization: ctx.requestHeader.get("authorization") });
+          return { kekId: "0123456789abcdef", counts: [{ name: "erp_app.secret", resealed: 2, skipped: 0, failed: remaining, remaining }] };
+        },
+      });
+    const done = await ops(["whale", "kek", "reseal"], answering(0));
+    expect(done).toMatchObject({ exitCode: 0, stderr: "every secret is sealed under KEK 0123456789abcdef: WHALE_KEK_PREVIOUS can be dropped\n" });
+    expect(done.seen[0]?.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(JSON.parse(done.stdout)).toEqual({ kekId: "0123456789abcdef", counts: [{ name: "erp_app.secret", resealed: 2, skipped: 0, failed: 0, remaining: 0 }] });
+    expect(await ops(["whale", "kek", "reseal"], answering(1))).toMatchObject({ exitCode: 1, stderr: expect.stringContaining("1 secrets still sealed under another KEK (1 would not open)") });
+    expect(await ops(["whale", "kek", "reseal"], answering(0), {})).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
   });
 
   it("makes a signed back-office call as the ERP app of ERP_APP_ID/ERP_APP_SECRET, exit 1 unless returnCode 00", async () => {

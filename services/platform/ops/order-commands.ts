@@ -1,11 +1,15 @@
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { formatBusinessTime } from "../../common/clock.js";
 import { OrderService } from "../../../proto/gen/rights/order/v1/order_pb.js";
-import { UsageError, type OpsCommand } from "./command.js";
+import { required, UsageError, type OpsCommand } from "./command.js";
 
 const businessTime = (timestamp: Timestamp | undefined): string | undefined => (timestamp ? formatBusinessTime(timestampDate(timestamp)) : undefined);
 
-/** `order <code>`: an order as the operator needs it, times in business time (yyyyMMddHHmmss, Asia/Shanghai). */
+/**
+ * `order <code>`: an order as the operator needs it, times in business time (yyyyMMddHHmmss, Asia/Shanghai).
+ * `service-type put`: registers or replaces a service type; its AES key and IV come from the environment, so
+ * they stay out of the shell's history and the process list.
+ */
 export const orderCommands: OpsCommand[] = [
   {
     words: ["order"],
@@ -28,6 +32,37 @@ export const orderCommands: OpsCommand[] = [
         completedAt: businessTime(order.completedAt),
         cancelledAt: businessTime(order.cancelledAt),
       });
+    },
+  },
+  {
+    words: ["service-type", "put"],
+    usage:
+      "service-type put <type> --name N --provider-code A101 --template <WHALE templateId> [--send-channel BLUE_BROTHERS] [--validity-days 365] [--strict-mac]\n" +
+      "                                      register or replace a PSBC service type (admin); SERVICE_TYPE_AES_KEY, SERVICE_TYPE_AES_IV: its secret",
+    options: ["name", "provider-code", "template", "send-channel", "validity-days"],
+    flags: ["strict-mac"],
+    async run({ positionals: [type], values }, context) {
+      if (!type) throw new UsageError("service-type put needs a type");
+      const aesKey = context.env.SERVICE_TYPE_AES_KEY;
+      const aesIv = context.env.SERVICE_TYPE_AES_IV;
+      if (!aesKey || !aesIv) throw new UsageError("set SERVICE_TYPE_AES_KEY and SERVICE_TYPE_AES_IV (16 ASCII characters each)");
+      const validityDays = Number(values["validity-days"] ?? "365");
+      if (!Number.isInteger(validityDays) || validityDays <= 0) throw new UsageError("--validity-days must be a positive whole number");
+      const answer = await context.client("order", OrderService).putServiceType(
+        {
+          type,
+          name: required(values, "name"),
+          aesKey,
+          aesIv,
+          providerCode: required(values, "provider-code"),
+          voucherTemplateId: required(values, "template"),
+          sendChannel: typeof values["send-channel"] === "string" ? values["send-channel"] : "BLUE_BROTHERS",
+          validityDays,
+          strictMac: values["strict-mac"] === true,
+        },
+        context.admin(),
+      );
+      context.print({ type: answer.type, template: values.template });
     },
   },
 ];

@@ -11,7 +11,20 @@ import { UsageError, required, type OpsCommand } from "./command.js";
 const businessTime = (timestamp: Timestamp | undefined): string | undefined => (timestamp ? formatBusinessTime(timestampDate(timestamp)) : undefined);
 
 const appView = (app: ErpApp | undefined) =>
-  app && { appId: app.appId, isActive: app.isActive, actions: app.actions, createdAt: businessTime(app.createdAt), updatedAt: businessTime(app.updatedAt) };
+  app && {
+    appId: app.appId, isActive: app.isActive, actions: app.actions, createdAt: businessTime(app.createdAt), updatedAt: businessTime(app.updatedAt),
+    ...(app.previousSecretUntil ? { previousSecretUntil: businessTime(app.previousSecretUntil) } : {}),
+  };
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400 };
+
+/** `--overlap 24h` (s, m, h or d; 0: none) → seconds; absent: the service's default (24 h). */
+function overlapSecondsOf(value: string | boolean | undefined): bigint | undefined {
+  if (value === undefined) return undefined;
+  const match = typeof value === "string" ? /^([0-9]{1,7})([smhd]?)$/.exec(value) : null;
+  if (!match) throw new UsageError("--overlap: how long the old secret still verifies, e.g. 24h, 90m, 2d, or 0 for not at all");
+  return BigInt(Number(match[1]) * DURATION_UNITS[match[2] || "s"]!);
+}
 
 const KNOWN_ACTIONS = new Set(erpActions.map((action) => action.name));
 
@@ -70,12 +83,30 @@ export const whaleCommands: OpsCommand[] = [
   },
   {
     words: ["whale", "app", "rotate"],
-    usage: "whale app rotate <appId> [--secret S]   a new secret at once, printed once (admin)",
-    options: ["secret"],
+    usage:
+      "whale app rotate <appId> [--secret S] [--overlap 24h]   a new secret, printed once; the old one still verifies for --overlap (default 24h; 0: stops at once) (admin)",
+    options: ["secret", "overlap"],
     async run({ positionals: [appId], values }, context) {
       if (!appId) throw new UsageError("whale app rotate needs an app id");
-      const { app, secret } = await context.client("voucher", CatalogueService).rotateErpAppSecret({ appId, secret: optional(values.secret) }, context.admin());
+      const { app, secret } = await context
+        .client("voucher", CatalogueService)
+        .rotateErpAppSecret({ appId, secret: optional(values.secret), overlapSeconds: overlapSecondsOf(values.overlap) }, context.admin());
       context.print({ ...appView(app), secret });
+    },
+  },
+  {
+    words: ["whale", "kek", "reseal"],
+    usage:
+      "whale kek reseal   after a WHALE_KEK rotation: seals every back-office secret again under the current KEK; prints the counts, exit 1 while any is left under another (admin)",
+    async run(_input, context) {
+      const { kekId, counts } = await context.client("voucher", CatalogueService).resealSecrets({}, context.admin());
+      context.print({ kekId, counts: counts.map(({ name, resealed, skipped, failed, remaining }) => ({ name, resealed, skipped, failed, remaining })) });
+      const remaining = counts.reduce((sum, count) => sum + count.remaining, 0);
+      if (remaining > 0) {
+        const failed = counts.reduce((sum, count) => sum + count.failed, 0);
+        throw new Error(`${remaining} secrets still sealed under another KEK (${failed} would not open): keep WHALE_KEK_PREVIOUS and run it again`);
+      }
+      context.progress.show(`every secret is sealed under KEK ${kekId}: WHALE_KEK_PREVIOUS can be dropped\n`);
     },
   },
   {

@@ -2,7 +2,7 @@
 // change's own transaction, so there is never a change without its row nor a row without its change.
 import type { Queryable } from "../../common/database.js";
 
-export type AuditRecordType = "sale_channel" | "send_channel" | "template" | "activity" | "activity_template" | "erp_app";
+export type AuditRecordType = "sale_channel" | "send_channel" | "template" | "activity" | "activity_template" | "erp_app" | "bulk_job";
 
 export interface AuditChange {
   /** The ERP app id, or "ops" for the operator CLI. */

@@ -181,6 +181,20 @@ export const TEMPLATE_COLUMNS = `template_id::text, name, send_channel_id::text,
 export const ACTIVITY_COLUMNS = `activity_id::text, name, ebuy_activity_id, sale_channel_id::text, valid_start, valid_end, is_active,
   create_user, erp_create_time, erp_update_time, config`;
 
+/** What a listing filters and pages by: its values checked by the use case. */
+export interface ListFilter {
+  isActive?: boolean;
+  namePrefix?: string;
+  /** Records after this id (keyset paging). */
+  afterId?: string;
+  limit: number;
+}
+
+interface RelatedIds {
+  /** The ids bound to the row (activity_template), null for none. */
+  related_ids: string[] | null;
+}
+
 /** An id as the tables hold it: 1–18 digits, no leading zero (anything else names no record). */
 export const RECORD_ID = /^[1-9][0-9]{0,17}$/;
 
@@ -189,6 +203,8 @@ export const sealContext = {
   saleChannel: (id: string) => `vouchers.sale_channel:${id}:whale_private_key`,
   sendChannel: (id: string) => `vouchers.send_channel:${id}:order_encrypt_key`,
   erpApp: (appId: string) => `vouchers.erp_app:${appId}:secret`,
+  /** The secret a rotation replaced, while it still verifies (migration 008). */
+  erpAppPrevious: (appId: string) => `vouchers.erp_app:${appId}:previous_secret`,
 };
 
 /** The catalogue's reads: what make-code and the back office look up. */
@@ -203,6 +219,12 @@ export class CatalogueStore {
     const { rows } = await on.query<SaleChannelRow>(`SELECT ${SALE_CHANNEL_COLUMNS} FROM vouchers.sale_channel WHERE sale_channel_id = $1`, [
       saleChannelId,
     ]);
+    return rows[0] && saleChannelOf(rows[0]);
+  }
+
+  /** The sale channel of a name (names are unique): how a sale channel of our own, PSBC's, is found. */
+  async findSaleChannelByName(name: string, on: Queryable = this.db): Promise<SaleChannel | undefined> {
+    const { rows } = await on.query<SaleChannelRow>(`SELECT ${SALE_CHANNEL_COLUMNS} FROM vouchers.sale_channel WHERE name = $1`, [name]);
     return rows[0] && saleChannelOf(rows[0]);
   }
 
@@ -295,6 +317,44 @@ export class CatalogueStore {
     return rows.map((row) => row.activity_id);
   }
 
+  // Listings: by id, a keyset page at a time, filtered (the use case has checked the filter's values).
+
+  async listSaleChannels(filter: ListFilter): Promise<SaleChannel[]> {
+    return (await this.listRows<SaleChannelRow>("sale_channel", SALE_CHANNEL_COLUMNS, filter)).map(saleChannelOf);
+  }
+
+  async listSendChannels(filter: ListFilter & { channelType?: SendChannelType }): Promise<SendChannel[]> {
+    const extra: Record<string, string> = filter.channelType ? { channel_type: filter.channelType } : {};
+    return (await this.listRows<SendChannelRow>("send_channel", SEND_CHANNEL_COLUMNS, filter, extra)).map(sendChannelOf);
+  }
+
+  /** Each with the activities offering it. */
+  async listTemplates(filter: ListFilter & { sendChannelId?: string }): Promise<Array<Template & { activityIds: string[] }>> {
+    const related = `(SELECT array_agg(b.activity_id::text ORDER BY b.activity_id) FROM vouchers.activity_template b WHERE b.template_id = r.template_id) AS related_ids`;
+    const rows = await this.listRows<TemplateRow & RelatedIds>("template", `${TEMPLATE_COLUMNS}, ${related}`, filter, filter.sendChannelId ? { send_channel_id: filter.sendChannelId } : {});
+    return rows.map((row) => ({ ...templateOf(row), activityIds: row.related_ids ?? [] }));
+  }
+
+  /** Each with the templates it offers. */
+  async listActivities(filter: ListFilter & { saleChannelId?: string }): Promise<Array<Activity & { templateIds: string[] }>> {
+    const related = `(SELECT array_agg(b.template_id::text ORDER BY b.template_id) FROM vouchers.activity_template b WHERE b.activity_id = r.activity_id) AS related_ids`;
+    const rows = await this.listRows<ActivityRow & RelatedIds>("activity", `${ACTIVITY_COLUMNS}, ${related}`, filter, filter.saleChannelId ? { sale_channel_id: filter.saleChannelId } : {});
+    return rows.map((row) => ({ ...activityOf(row), templateIds: row.related_ids ?? [] }));
+  }
+
+  private async listRows<R extends object>(table: CatalogueTable, columns: string, filter: ListFilter, equal: Record<string, string> = {}): Promise<R[]> {
+    const id = ID_COLUMN[table];
+    const params: unknown[] = [];
+    const conditions: string[] = [];
+    if (filter.isActive !== undefined) conditions.push(`r.is_active = $${params.push(filter.isActive)}`);
+    if (filter.namePrefix) conditions.push(`starts_with(r.name, $${params.push(filter.namePrefix)})`);
+    if (filter.afterId) conditions.push(`r.${id} > $${params.push(filter.afterId)}::bigint`);
+    for (const [column, value] of Object.entries(equal)) conditions.push(`r.${column} = $${params.push(value)}`);
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "";
+    const { rows } = await this.db.query<R>(`SELECT ${columns} FROM vouchers.${table} r ${where} ORDER BY r.${id} LIMIT $${params.push(filter.limit)}`, params);
+    return rows;
+  }
+
   // Writes: each runs in the caller's transaction (`tx`), which also writes the change's audit row.
 
   /** A new id of a table, taken before the row is written, so a secret can be sealed bound to it. */
@@ -353,11 +413,13 @@ export class CatalogueStore {
     return sendChannelOf(rows[0]!);
   }
 
-  async insertTemplate(tx: Queryable, template: Omit<Template, "templateId">): Promise<Template> {
+  /** A new template, its id from the identity unless given (the sandbox PSBC offer's well-known one). */
+  async insertTemplate(tx: Queryable, template: Omit<Template, "templateId">, templateId?: string): Promise<Template> {
     const { rows } = await tx.query<TemplateRow>(
-      `INSERT INTO vouchers.template (name, send_channel_id, brand_id, product_id, ticket_type, face_value, send_type, is_active, remark,
-         create_user, erp_create_time, erp_update_time, config)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ${TEMPLATE_COLUMNS}`,
+      `INSERT INTO vouchers.template (template_id, name, send_channel_id, brand_id, product_id, ticket_type, face_value, send_type, is_active,
+         remark, create_user, erp_create_time, erp_update_time, config)
+       VALUES (COALESCE($14::bigint, nextval(pg_get_serial_sequence('vouchers.template', 'template_id'))), $1, $2, $3, $4, $5, $6, $7, $8,
+         $9, $10, $11, $12, $13) RETURNING ${TEMPLATE_COLUMNS}`,
       [
         template.name,
         template.sendChannelId,
@@ -372,6 +434,7 @@ export class CatalogueStore {
         template.erpCreateTime,
         template.erpUpdateTime,
         JSON.stringify(template.config),
+        templateId ?? null,
       ],
     );
     return templateOf(rows[0]!);

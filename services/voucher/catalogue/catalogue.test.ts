@@ -125,6 +125,14 @@ describe("the catalogue", () => {
     expect(JSON.stringify(await audit.list({ recordType: "send_channel", recordId: channel.sendChannelId, limit: 5 }))).not.toContain("fedcba98");
   });
 
+  it("describes the sealed orderEncryptKey in the catalogue as WHALE's private key for an RSA channel, not the ESB's public key", async () => {
+    const { rows } = await t.db.query<{ comment: string | null }>(
+      `SELECT col_description('vouchers.send_channel'::regclass, attnum) AS comment FROM pg_attribute
+        WHERE attrelid = 'vouchers.send_channel'::regclass AND attname = 'secret_ciphertext'`,
+    );
+    expect(rows[0]?.comment).toMatch(/for RSA WHALE's private key for the channel/);
+  });
+
   it("answers the reads make-code needs: template, activity, whether the activity offers the template", async () => {
     const sale = await saleChannel();
     const send = await sendChannel();

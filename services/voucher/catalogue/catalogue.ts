@@ -4,11 +4,16 @@
 // racing inserts of one ebuyActivityId make one activity and one DUPLICATE).
 import type { Database, Queryable } from "../../common/database.js";
 import type {
+  CatalogueListFilter,
   ErpConfig,
   InsertActivityRequest,
   InsertSaleChannelRequest,
   InsertSendChannelRequest,
   InsertTemplateRequest,
+  ListActivitiesRequest,
+  ListSaleChannelsRequest,
+  ListSendChannelsRequest,
+  ListTemplatesRequest,
   SendChannelConfigInput,
   UpdateActivityRequest,
   UpdateSaleChannelRequest,
@@ -22,6 +27,7 @@ import {
   type Activity,
   type CatalogueStore,
   type CatalogueTable,
+  type ListFilter,
   type SaleChannel,
   type SendChannel,
   type SendChannelConfig,
@@ -92,6 +98,20 @@ function configOf(field: string, config: ErpConfig | undefined): Record<string, 
   if (whalePublicKey !== null) out.whalePublicKey = whalePublicKey;
   if (verifyNotifyURL !== null) out.verifyNotifyURL = verifyNotifyURL;
   return out;
+}
+
+export const LIST_PAGE = { default: 100, max: 1000 } as const;
+
+/** A listing's filter, checked: `afterField` is what the back office calls the page's after-id. */
+function listFilterOf(filter: CatalogueListFilter | undefined, afterField: string): ListFilter {
+  const limit = filter?.limit ?? 0;
+  if (!Number.isInteger(limit) || limit < 0 || limit > LIST_PAGE.max) throw invalid("pageSize", `1 to ${LIST_PAGE.max} (absent: ${LIST_PAGE.default})`);
+  return {
+    isActive: filter?.isActive,
+    namePrefix: optionalText("namePrefix", filter?.namePrefix, MAX_LENGTH.name) ?? undefined,
+    afterId: filter?.afterId ? requireId(afterField, filter.afterId) : undefined,
+    limit: limit || LIST_PAGE.default,
+  };
 }
 
 function ticketTypeOf(value: number): TicketType {
@@ -291,6 +311,26 @@ export class Catalogue {
     const activity = await this.store.findActivity(id);
     if (!activity) throw missing("activity", safeId(id));
     return { ...activity, templateIds: (await this.store.templatesOfActivity(id)).map((template) => template.templateId) };
+  }
+
+  async listSaleChannels(req: ListSaleChannelsRequest): Promise<SaleChannel[]> {
+    return this.store.listSaleChannels(listFilterOf(req.filter, "afterSaleChannelId"));
+  }
+
+  async listSendChannels(req: ListSendChannelsRequest): Promise<SendChannel[]> {
+    const type = req.sendChannelType;
+    if (type && !(SEND_CHANNEL_TYPES as readonly string[]).includes(type)) throw invalid("sendChannelType", `one of ${SEND_CHANNEL_TYPES.join(", ")}`);
+    return this.store.listSendChannels({ ...listFilterOf(req.filter, "afterSendChannelId"), channelType: (type || undefined) as SendChannelType | undefined });
+  }
+
+  async listTemplates(req: ListTemplatesRequest): Promise<Array<Template & { activityIds: string[] }>> {
+    const sendChannelId = req.sendChannelId ? requireId("sendChannelId", req.sendChannelId) : undefined;
+    return this.store.listTemplates({ ...listFilterOf(req.filter, "afterTemplateId"), sendChannelId });
+  }
+
+  async listActivities(req: ListActivitiesRequest): Promise<Array<Activity & { templateIds: string[] }>> {
+    const saleChannelId = req.saleChannelId ? requireId("saleChannelId", req.saleChannelId) : undefined;
+    return this.store.listActivities({ ...listFilterOf(req.filter, "afterActivityId"), saleChannelId });
   }
 
   async updateSaleChannel(req: UpdateSaleChannelRequest, by: Actor): Promise<SaleChannel> {

@@ -60,6 +60,8 @@ async function refusal(request: ReturnType<typeof call>): Promise<{ reason?: str
   return { message: "accepted" };
 }
 
+const UNAUTHENTICATED = "VOUCHER_ERROR_ERP_UNAUTHENTICATED";
+
 describe("authenticating a back-office call", () => {
   it("accepts a call signed with the app's secret, within the window, for a granted action", async () => {
     await expect(apps.authenticate(call())).resolves.toBe("erp-main");
@@ -73,7 +75,6 @@ describe("authenticating a back-office call", () => {
     now = NOW;
   });
 
-  const UNAUTHENTICATED = "VOUCHER_ERROR_ERP_UNAUTHENTICATED";
   const cases: Array<[string, () => ReturnType<typeof call>, string]> = [
     ["an unknown app", () => call({ appId: "erp-nobody" }), "X-App-Id or X-Signature not accepted"],
     ["a wrong secret", () => call({}, "another-secret-0123456789"), "X-App-Id or X-Signature not accepted"],
@@ -120,7 +121,7 @@ describe("authenticating a back-office call", () => {
     await expect(apps.authenticate(other)).resolves.toBe("erp-other");
   });
 
-  it("grants, revokes and rotates at once, each audited as the operator's with the grants before and after", async () => {
+  it("grants, revokes and rotates, each audited as the operator's with the grants before and after", async () => {
     await apps.add("erp-audited", ["activityQuery"], "erp-audited-secret-0123");
     await apps.grant("erp-audited", ["templateQuery", "templateQuery"]);
     await apps.revoke("erp-audited", ["activityQuery"]);
@@ -140,6 +141,60 @@ describe("authenticating a back-office call", () => {
     // At rest the secret is sealed only.
     const { rows } = await t.db.query<{ secret_ciphertext: Buffer }>("SELECT secret_ciphertext FROM vouchers.erp_app WHERE app_id = 'erp-audited'");
     expect(Buffer.from(rows[0]!.secret_ciphertext).toString("latin1")).not.toContain(secret);
+  });
+
+  describe("rotating a secret with an overlap", () => {
+    const signedBy = (appId: string, secret: string) => {
+      const base = call({ appId });
+      return { ...base, signature: erpSignature(secret, base.path, base.timestamp, base.nonce, base.bodySha256) };
+    };
+
+    it("keeps the old secret verifying beside the new one until the deadline (24 h unless told), then only the new one", async () => {
+      const old = "erp-rotating-old-secret-0123";
+      await apps.add("erp-rotating", ["activityQuery"], old);
+      const { secret: fresh, app } = await apps.rotate("erp-rotating");
+      expect(app.previousSecretUntil?.getTime()).toBe(NOW + 24 * 3_600_000);
+      await expect(apps.authenticate(signedBy("erp-rotating", old))).resolves.toBe("erp-rotating");
+      await expect(apps.authenticate(signedBy("erp-rotating", fresh))).resolves.toBe("erp-rotating");
+      try {
+        now = NOW + 24 * 3_600_000 - 1;
+        await expect(apps.authenticate(signedBy("erp-rotating", old))).resolves.toBe("erp-rotating");
+        now = NOW + 24 * 3_600_000;
+        expect((await refusal(signedBy("erp-rotating", old))).message).toBe("X-App-Id or X-Signature not accepted");
+        await expect(apps.authenticate(signedBy("erp-rotating", fresh))).resolves.toBe("erp-rotating");
+      } finally {
+        now = NOW;
+      }
+    });
+
+    it("takes the operator's deadline; 0 stops the old secret at once; a second rotation keeps only the secret it replaces", async () => {
+      const first = "erp-rotating2-first-secret-0";
+      await apps.add("erp-rotating2", ["activityQuery"], first);
+      const second = (await apps.rotate("erp-rotating2", undefined, 60_000)).secret;
+      expect((await apps.list()).find((a) => a.appId === "erp-rotating2")?.previousSecretUntil?.getTime()).toBe(NOW + 60_000);
+      const third = (await apps.rotate("erp-rotating2", undefined, 3_600_000)).secret;
+      expect((await refusal(signedBy("erp-rotating2", first))).reason).toBe(UNAUTHENTICATED);
+      await expect(apps.authenticate(signedBy("erp-rotating2", second))).resolves.toBe("erp-rotating2");
+      await expect(apps.authenticate(signedBy("erp-rotating2", third))).resolves.toBe("erp-rotating2");
+
+      const { secret: fourth, app } = await apps.rotate("erp-rotating2", undefined, 0);
+      expect(app.previousSecretUntil).toBeNull();
+      expect((await refusal(signedBy("erp-rotating2", third))).reason).toBe(UNAUTHENTICATED);
+      await expect(apps.authenticate(signedBy("erp-rotating2", fourth))).resolves.toBe("erp-rotating2");
+    });
+
+    it("refuses an overlap out of 0–30 days, and never lets a disabled app in with its old secret", async () => {
+      await expect(apps.rotate("erp-main", undefined, -1)).rejects.toThrow(/overlap: must be 0 to 30 days/);
+      await expect(apps.rotate("erp-main", undefined, 30 * 86_400_000 + 1)).rejects.toThrow(/overlap:/);
+      const old = "erp-rotating3-old-secret-01";
+      await apps.add("erp-rotating3", ["activityQuery"], old);
+      await apps.rotate("erp-rotating3");
+      await t.db.query("UPDATE vouchers.erp_app SET is_active = false WHERE app_id = 'erp-rotating3'");
+      expect((await refusal(signedBy("erp-rotating3", old))).message).toBe("X-App-Id or X-Signature not accepted");
+      // At rest the old secret is sealed only, bound to its own column set.
+      const { rows } = await t.db.query<{ c: Buffer }>("SELECT previous_secret_ciphertext AS c FROM vouchers.erp_app WHERE app_id = 'erp-rotating3'");
+      expect(Buffer.from(rows[0]!.c).toString("latin1")).not.toContain(old);
+    });
   });
 
   it("refuses an app id taken, a short secret, a malformed action, and changes to an app that does not exist", async () => {

@@ -2,10 +2,11 @@
 // app id) and the actions it was granted ("*": every action). Authentication checks a call in the order that
 // reveals least: the header forms, the app, the timestamp window, the signature (constant time), the grant, and
 // last the nonce, remembered for 10 minutes (Redis in the cluster, so every replica sees it), so only a call
-// that proved its sender uses one up.
+// that proved its sender uses one up. A rotation keeps the secret it replaced verifying until a deadline (24 h
+// unless the operator says otherwise), so the ERP can switch to the new one without a refused call.
 import { randomBytes } from "node:crypto";
 import type { Database, Queryable } from "../../common/database.js";
-import type { KeyRing } from "../../common/key-ring.js";
+import type { KeyRing, SealedSecret } from "../../common/key-ring.js";
 import type { Logger } from "../../common/logger.js";
 import type { RateLimiter } from "../../common/rate-limiter.js";
 import type { AuthenticateErpCallRequest } from "../../../proto/gen/rights/voucher/v1/catalogue_pb.js";
@@ -21,6 +22,9 @@ export const ALL_ACTIONS = "*";
 const MIN_SECRET_LENGTH = 16;
 const MAX_SECRET_LENGTH = 256;
 export const ERP_PATH_PREFIX = "/whale/erp/";
+/** How long a rotated-out secret still verifies unless the operator says otherwise. */
+export const DEFAULT_ROTATION_OVERLAP_MS = 24 * 3_600_000;
+export const MAX_ROTATION_OVERLAP_MS = 30 * 24 * 3_600_000;
 
 /** A call's credentials as the gateway passes them on. */
 export type ErpCallCredentials = Omit<AuthenticateErpCallRequest, "$typeName" | "$unknown">;
@@ -29,6 +33,8 @@ export interface ErpApp {
   appId: string;
   isActive: boolean;
   actions: string[];
+  /** Until when the secret the last rotation replaced verifies (a past time: it no longer does); null: no overlap. */
+  previousSecretUntil: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -40,6 +46,11 @@ interface AppRow {
   secret_nonce: Buffer;
   secret_tag: Buffer;
   secret_kek_id: string;
+  previous_secret_ciphertext: Buffer | null;
+  previous_secret_nonce: Buffer | null;
+  previous_secret_tag: Buffer | null;
+  previous_secret_kek_id: string | null;
+  previous_secret_until: Date | null;
   created_at: Date;
   updated_at: Date;
   actions: string[] | null;
@@ -62,7 +73,9 @@ export interface ErpAppsOptions {
   now?: () => number;
 }
 
-const SELECT_APP = `SELECT a.app_id, a.is_active, a.secret_ciphertext, a.secret_nonce, a.secret_tag, a.secret_kek_id, a.created_at, a.updated_at,
+const SELECT_APP = `SELECT a.app_id, a.is_active, a.secret_ciphertext, a.secret_nonce, a.secret_tag, a.secret_kek_id,
+    a.previous_secret_ciphertext, a.previous_secret_nonce, a.previous_secret_tag, a.previous_secret_kek_id, a.previous_secret_until,
+    a.created_at, a.updated_at,
     (SELECT array_agg(g.action ORDER BY g.action) FROM vouchers.erp_app_grant g WHERE g.app_id = a.app_id) AS actions
   FROM vouchers.erp_app a`;
 
@@ -87,8 +100,10 @@ export class ErpApps {
     if (Math.abs(now - Number(call.timestamp)) > ERP_TIMESTAMP_SKEW_MS) throw refused("X-Timestamp is more than 5 minutes from WHALE's clock");
 
     const row = await this.findRow(call.appId);
-    const secret = row?.is_active ? this.secretOf(row) : this.decoySecret;
-    const signed = erpSignatureMatches(secret, call.path, call.timestamp, call.nonce, call.bodySha256, call.signature);
+    const matches = (secret: string) => erpSignatureMatches(secret, call.path, call.timestamp, call.nonce, call.bodySha256, call.signature);
+    // The rotated-out secret too, until its deadline.
+    const previous = row?.is_active ? this.previousSecretOf(row, now) : undefined;
+    const signed = matches(row?.is_active ? this.secretOf(row) : this.decoySecret) || (previous !== undefined && matches(previous));
     // One answer for an unknown app, a disabled one and a wrong signature: which app ids exist is not told.
     if (!row?.is_active || !signed) {
       logger.warn({ appId: call.appId, action: call.action, app: row ? (row.is_active ? "known" : "disabled") : "unknown" }, "back-office call: signature refused");
@@ -166,25 +181,38 @@ export class ErpApps {
     return this.require(id);
   }
 
-  /** A new secret (generated unless given); the old one stops working at once. */
-  async rotate(appId: string, secret?: string): Promise<{ app: ErpApp; secret: string }> {
+  /**
+   * A new secret (generated unless given). The one it replaces still verifies for `overlapMs` (24 h unless
+   * given; 0: it stops at once), so the ERP can switch without a refused call; a rotation within the overlap
+   * keeps only the secret it replaces, and the one before stops.
+   */
+  async rotate(appId: string, secret?: string, overlapMs = DEFAULT_ROTATION_OVERLAP_MS): Promise<{ app: ErpApp; secret: string }> {
     const id = checkedAppId(appId);
     const plain = secret === undefined ? newSecret() : checkedSecret(secret);
-    const sealed = this.options.keys.seal(Buffer.from(plain, "utf8"), sealContext.erpApp(id));
-    await this.changeApp(id, "erpAppRotate", async (tx) => {
+    if (!Number.isInteger(overlapMs) || overlapMs < 0 || overlapMs > MAX_ROTATION_OVERLAP_MS) {
+      throw invalid("overlap", `must be 0 to ${MAX_ROTATION_OVERLAP_MS / 86_400_000} days`);
+    }
+    const { keys } = this.options;
+    const sealed = keys.seal(Buffer.from(plain, "utf8"), sealContext.erpApp(id));
+    await this.changeApp(id, "erpAppRotate", async (tx, row) => {
+      const previous = overlapMs === 0 ? null : keys.seal(Buffer.from(this.secretOf(row), "utf8"), sealContext.erpAppPrevious(id));
+      const until = previous && new Date((this.options.now?.() ?? Date.now()) + overlapMs);
       await tx.query(
-        `UPDATE vouchers.erp_app SET secret_ciphertext = $2, secret_nonce = $3, secret_tag = $4, secret_kek_id = $5, updated_at = now() WHERE app_id = $1`,
-        [id, sealed.ciphertext, sealed.nonce, sealed.tag, sealed.kekId],
+        `UPDATE vouchers.erp_app SET secret_ciphertext = $2, secret_nonce = $3, secret_tag = $4, secret_kek_id = $5,
+                previous_secret_ciphertext = $6, previous_secret_nonce = $7, previous_secret_tag = $8, previous_secret_kek_id = $9,
+                previous_secret_until = $10, updated_at = now()
+          WHERE app_id = $1`,
+        [id, sealed.ciphertext, sealed.nonce, sealed.tag, sealed.kekId, previous?.ciphertext ?? null, previous?.nonce ?? null, previous?.tag ?? null, previous?.kekId ?? null, until],
       );
     });
     return { app: await this.require(id), secret: plain };
   }
 
-  private async changeApp(appId: string, action: string, change: (tx: Queryable) => Promise<void>): Promise<void> {
+  private async changeApp(appId: string, action: string, change: (tx: Queryable, row: AppRow) => Promise<void>): Promise<void> {
     await this.options.db.transaction(async (tx) => {
       const { rows } = await tx.query<AppRow>(`${SELECT_APP} WHERE a.app_id = $1 FOR UPDATE OF a`, [appId]);
       if (!rows[0]) throw voucherError(VoucherError.REFERENCE_INVALID, `app ${appId} does not exist`);
-      await change(tx);
+      await change(tx, rows[0]);
       await tx.query(`UPDATE vouchers.erp_app SET updated_at = now() WHERE app_id = $1`, [appId]);
       await this.auditApp(tx, action, appId, appOf(rows[0]));
     });
@@ -201,7 +229,8 @@ export class ErpApps {
   /** The app's audit row: its grants before and after, never its secret. */
   private async auditApp(tx: Queryable, action: string, appId: string, before: ErpApp | null): Promise<void> {
     const { rows } = await tx.query<AppRow>(`${SELECT_APP} WHERE a.app_id = $1`, [appId]);
-    const view = (app: ErpApp | null) => app && { appId: app.appId, isActive: app.isActive, actions: app.actions };
+    const view = (app: ErpApp | null) =>
+      app && { appId: app.appId, isActive: app.isActive, actions: app.actions, previousSecretUntil: app.previousSecretUntil?.toISOString() ?? null };
     await this.options.audit.record(tx, { actor: OPS_ACTOR, action, recordType: "erp_app", recordId: appId, before: view(before), after: view(rows[0] ? appOf(rows[0]) : null) });
   }
 
@@ -220,10 +249,25 @@ export class ErpApps {
     const sealed = { ciphertext: row.secret_ciphertext, nonce: row.secret_nonce, tag: row.secret_tag, kekId: row.secret_kek_id };
     return this.options.keys.open(sealed, sealContext.erpApp(row.app_id)).toString("utf8");
   }
+
+  /** The rotated-out secret while its deadline has not passed. */
+  private previousSecretOf(row: AppRow, now: number): string | undefined {
+    const { previous_secret_ciphertext: ciphertext, previous_secret_nonce: nonce, previous_secret_tag: tag, previous_secret_kek_id: kekId } = row;
+    if (!ciphertext || !nonce || !tag || !kekId || !row.previous_secret_until || new Date(row.previous_secret_until).getTime() <= now) return undefined;
+    const sealed: SealedSecret = { ciphertext, nonce, tag, kekId };
+    return this.options.keys.open(sealed, sealContext.erpAppPrevious(row.app_id)).toString("utf8");
+  }
 }
 
 function appOf(row: AppRow): ErpApp {
-  return { appId: row.app_id, isActive: row.is_active, actions: row.actions ?? [], createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) };
+  return {
+    appId: row.app_id,
+    isActive: row.is_active,
+    actions: row.actions ?? [],
+    previousSecretUntil: row.previous_secret_until ? new Date(row.previous_secret_until) : null,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
 }
 
 function checkedAppId(appId: string): string {

@@ -23,6 +23,7 @@ import { AUDIT_PAGE, type AuditStore } from "./audit-store.js";
 import type { Catalogue } from "./catalogue.js";
 import type { Activity, CatalogueTable, SaleChannel, SendChannel, Template } from "./catalogue-store.js";
 import type { ErpApp, ErpApps } from "./erp-apps.js";
+import type { SecretReseal } from "./secret-reseal.js";
 
 const TABLE_OF: Record<CatalogueRecord, CatalogueTable | undefined> = {
   [CatalogueRecord.UNSPECIFIED]: undefined,
@@ -40,7 +41,12 @@ const SET_ACTIVE_ACTION: Record<CatalogueTable, [enable: string, disable: string
   activity: ["activityEnable", "activityDisable"],
 };
 
-export function catalogueServiceImpl(catalogue: Catalogue, apps: ErpApps, audit: AuditStore): ServiceImpl<typeof CatalogueService> {
+export function catalogueServiceImpl(
+  catalogue: Catalogue,
+  apps: ErpApps,
+  audit: AuditStore,
+  secrets: SecretReseal,
+): ServiceImpl<typeof CatalogueService> {
   return {
     async authenticateErpCall(req) {
       return { appId: await apps.authenticate(req) };
@@ -71,6 +77,18 @@ export function catalogueServiceImpl(catalogue: Catalogue, apps: ErpApps, audit:
     async getActivity(req) {
       const activity = await catalogue.getActivity(req.id);
       return { activity: activityMessage(activity, activity.templateIds) };
+    },
+    async listSaleChannels(req) {
+      return { saleChannels: (await catalogue.listSaleChannels(req)).map(saleChannelMessage) };
+    },
+    async listSendChannels(req) {
+      return { sendChannels: (await catalogue.listSendChannels(req)).map(sendChannelMessage) };
+    },
+    async listTemplates(req) {
+      return { templates: (await catalogue.listTemplates(req)).map((template) => templateMessage(template, template.activityIds)) };
+    },
+    async listActivities(req) {
+      return { activities: (await catalogue.listActivities(req)).map((activity) => activityMessage(activity, activity.templateIds)) };
     },
     async updateSaleChannel(req) {
       return { saleChannel: saleChannelMessage(await catalogue.updateSaleChannel(req, { actor: req.actor, action: "saleChannelUpdate" })) };
@@ -135,8 +153,11 @@ export function catalogueServiceImpl(catalogue: Catalogue, apps: ErpApps, audit:
       return { app: erpAppMessage(await apps.revoke(req.appId, req.actions)) };
     },
     async rotateErpAppSecret(req) {
-      const { app, secret } = await apps.rotate(req.appId, req.secret);
+      const { app, secret } = await apps.rotate(req.appId, req.secret, req.overlapSeconds === undefined ? undefined : Number(req.overlapSeconds) * 1000);
       return { app: erpAppMessage(app), secret };
+    },
+    async resealSecrets() {
+      return secrets.resealAll();
     },
   };
 }
@@ -148,6 +169,7 @@ export const CATALOGUE_ADMIN_METHODS = [
   CatalogueService.method.grantErpActions,
   CatalogueService.method.revokeErpActions,
   CatalogueService.method.rotateErpAppSecret,
+  CatalogueService.method.resealSecrets,
 ];
 
 function configMessage(config: Record<string, string>): ErpConfig {
@@ -237,5 +259,6 @@ function erpAppMessage(app: ErpApp): ErpAppMessage {
     actions: app.actions,
     createdAt: timestampFromDate(app.createdAt),
     updatedAt: timestampFromDate(app.updatedAt),
+    previousSecretUntil: app.previousSecretUntil ? timestampFromDate(app.previousSecretUntil) : undefined,
   });
 }

@@ -1,7 +1,7 @@
 // Bulk make-code jobs (migration 006): created once per request id, claimed by one runner at a time under a
 // lease, their progress moved only by the lease's holder in the transaction that writes the codes.
 import { randomBytes } from "node:crypto";
-import type { Database, Transaction } from "../../common/database.js";
+import type { Database, Queryable, Transaction } from "../../common/database.js";
 
 export type BulkJobState = "RUNNING" | "DONE";
 
@@ -42,16 +42,23 @@ const lease = (param: string) => `now() + make_interval(secs => ${param}::double
 export class BulkJobStore {
   constructor(private readonly db: Database) {}
 
-  /** The job of `requestId`, created now unless it exists (whatever it asks: the caller compares). */
-  async createOnce(job: Pick<BulkJobRecord, "requestId" | "templateId" | "sendChannelId" | "total">): Promise<BulkJobRecord> {
-    await this.db.query(
+  /**
+   * The job of `requestId`, created now unless it exists (whatever it asks: the caller compares); `created` says
+   * which, so the caller audits a new job once.
+   */
+  async createOnce(
+    job: Pick<BulkJobRecord, "requestId" | "templateId" | "sendChannelId" | "total">,
+    on: Queryable = this.db,
+  ): Promise<{ job: BulkJobRecord; created: boolean }> {
+    const inserted = await on.query<JobRow>(
       `INSERT INTO vouchers.bulk_job (job_id, request_id, template_id, send_channel_id, total) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (request_id) DO NOTHING`,
+       ON CONFLICT (request_id) DO NOTHING RETURNING ${COLUMNS}`,
       [randomBytes(16).toString("hex"), job.requestId, job.templateId, job.sendChannelId, job.total],
     );
-    const { rows } = await this.db.query<JobRow>(`SELECT ${COLUMNS} FROM vouchers.bulk_job WHERE request_id = $1`, [job.requestId]);
+    if (inserted.rows[0]) return { job: fromRow(inserted.rows[0]), created: true };
+    const { rows } = await on.query<JobRow>(`SELECT ${COLUMNS} FROM vouchers.bulk_job WHERE request_id = $1`, [job.requestId]);
     if (!rows[0]) throw new Error(`bulk job of request ${job.requestId} vanished`);
-    return fromRow(rows[0]);
+    return { job: fromRow(rows[0]), created: false };
   }
 
   async find(jobId: string): Promise<BulkJobRecord | undefined> {

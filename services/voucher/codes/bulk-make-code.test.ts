@@ -12,6 +12,7 @@ import { KeyRing } from "../../common/key-ring.js";
 import { createLogger } from "../../common/logger.js";
 import { migrate } from "../../common/migrate.js";
 import { BulkJobState, CodeErrorSchema, CodeService } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
+import { AuditStore } from "../catalogue/audit-store.js";
 import { CatalogueStore } from "../catalogue/catalogue-store.js";
 import { isWellFormedCode } from "../channels/internal/code-generator.js";
 import { VOUCHER_SCHEMA } from "../voucher-store.js";
@@ -48,7 +49,7 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
 
   function bulk(more: Partial<BulkMakeCodesDeps> = {}): BulkMakeCodes {
     return new BulkMakeCodes({
-      db: t.db, jobs: new BulkJobStore(t.db), catalogue: new CatalogueStore(t.db, keys), writer: bulkCodeWriter, logger,
+      db: t.db, jobs: new BulkJobStore(t.db), catalogue: new CatalogueStore(t.db, keys), audit: new AuditStore(t.db), writer: bulkCodeWriter, logger,
       leaseMs: 60_000, batchSize: 700, roundMs: 60_000, ...more,
     });
   }
@@ -81,11 +82,11 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
   it("makes a job of a few thousand codes: distinct, check digits valid, progress DONE; the export's lines are the stored codes", async () => {
     const b = bulk();
     const rpc = client(b);
-    const { job } = await rpc.startBulkJob({ requestId: requestId(), templateId, total: 3_000 });
+    const { job } = await rpc.startBulkJob({ requestId: requestId(), templateId, total: 3_000, actor: "ops" });
     expect(job).toMatchObject({ total: 3_000, made: 0, state: BulkJobState.RUNNING });
     // A repeat answers the same job.
-    expect((await rpc.startBulkJob({ requestId: job!.requestId, templateId, total: 3_000 })).job?.jobId).toBe(job!.jobId);
-    expect(await reason(rpc.startBulkJob({ requestId: job!.requestId, templateId, total: 3_001 }))).toBe(CodeError.DUPLICATE_ORDER);
+    expect((await rpc.startBulkJob({ requestId: job!.requestId, templateId, total: 3_000, actor: "ops" })).job?.jobId).toBe(job!.jobId);
+    expect(await reason(rpc.startBulkJob({ requestId: job!.requestId, templateId, total: 3_001, actor: "ops" }))).toBe(CodeError.DUPLICATE_ORDER);
     expect(await reason((async () => { for await (const _ of rpc.exportBulkCodes({ jobId: job!.jobId })); })())).toBe(CodeError.IN_PROGRESS);
 
     while (await b.runRound());
@@ -104,12 +105,12 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
   it("refuses what it cannot make: a per-call template, a bad total or request id, an unknown job", async () => {
     const rpc = client(bulk());
     const perCall = (await seedOffer(t.db, keys, { sendType: 1 })).templateId;
-    expect(await reason(rpc.startBulkJob({ requestId: requestId(), templateId: perCall, total: 10 }))).toBe(CodeError.NOT_AVAILABLE);
-    expect(await reason(rpc.startBulkJob({ requestId: requestId(), templateId: "999999", total: 10 }))).toBe(CodeError.NOT_AVAILABLE);
+    expect(await reason(rpc.startBulkJob({ requestId: requestId(), templateId: perCall, total: 10, actor: "ops" }))).toBe(CodeError.NOT_AVAILABLE);
+    expect(await reason(rpc.startBulkJob({ requestId: requestId(), templateId: "999999", total: 10, actor: "ops" }))).toBe(CodeError.NOT_AVAILABLE);
     for (const total of [0, -1, 1_000_001])
-      expect(await reason(rpc.startBulkJob({ requestId: requestId(), templateId, total }))).toBe(CodeError.PARAMETER_INVALID);
+      expect(await reason(rpc.startBulkJob({ requestId: requestId(), templateId, total, actor: "ops" }))).toBe(CodeError.PARAMETER_INVALID);
     for (const id of ["", "a\u0000b", "x".repeat(65), "\ud800"])
-      expect(await reason(rpc.startBulkJob({ requestId: id, templateId, total: 1 }))).toBe(CodeError.PARAMETER_INVALID);
+      expect(await reason(rpc.startBulkJob({ requestId: id, templateId, total: 1, actor: "ops" }))).toBe(CodeError.PARAMETER_INVALID);
     expect(await reason(rpc.getBulkJob({ jobId: "0".repeat(32) }))).toBe(CodeError.NOT_FOUND);
     expect(await reason(rpc.getBulkJob({ jobId: "'; DROP TABLE x" }))).toBe(CodeError.NOT_FOUND);
   });
@@ -122,7 +123,7 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
         await bulkCodeWriter.write(tx, orderId, firstSeq, codes);
       },
     };
-    const job = await bulk().start({ requestId: requestId(), templateId, total: 2_500 });
+    const job = await bulk().start({ requestId: requestId(), templateId, total: 2_500, actor: "ops" });
     await expect(bulk({ writer: dying, leaseMs: 300 }).runRound()).rejects.toThrow("killed mid-batch");
     // Two batches committed, the third rolled back with its progress.
     expect((await bulk().get(job.jobId)).made).toBe(1_400);
@@ -136,7 +137,7 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
   });
 
   it("a round whose time is up lets the job go; the next round carries on where it stopped", async () => {
-    const job = await bulk().start({ requestId: requestId(), templateId, total: 2_000 });
+    const job = await bulk().start({ requestId: requestId(), templateId, total: 2_000, actor: "ops" });
     expect(await bulk({ roundMs: 0 }).runRound()).toBe(true);
     expect((await bulk().get(job.jobId)).made).toBe(700);
     while (await bulk({ roundMs: 0 }).runRound());
@@ -151,7 +152,7 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
         wrote.push([name, firstSeq]);
       },
     });
-    const job = await bulk().start({ requestId: requestId(), templateId, total: 4_000 });
+    const job = await bulk().start({ requestId: requestId(), templateId, total: 4_000, actor: "ops" });
     const [a, b] = [bulk({ writer: counted("a") }), bulk({ writer: counted("b") })];
     await Promise.all([a.runRound(), b.runRound()]);
     // One of them claimed it and made every batch; the other found nothing to claim.
@@ -162,12 +163,12 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
 
   it("draws a batch again when one of its codes is taken (the code's primary key refuses the whole batch)", async () => {
     const zeros = (size: number) => Buffer.alloc(size, 0);
-    const first = await bulk().start({ requestId: requestId(), templateId, total: 1 });
+    const first = await bulk().start({ requestId: requestId(), templateId, total: 1, actor: "ops" });
     while (await bulk({ random: zeros }).runRound());
     expect((await storedCodes(first.jobId))[0]?.code).toBe("0".repeat(26));
     let draws = 0;
     const zerosOnce = (size: number) => (draws++ === 0 ? zeros(size) : randomBytes(size));
-    const second = await bulk().start({ requestId: requestId(), templateId, total: 5 });
+    const second = await bulk().start({ requestId: requestId(), templateId, total: 5, actor: "ops" });
     while (await bulk({ random: zerosOnce }).runRound());
     expect(draws).toBeGreaterThan(1);
     expectComplete(await storedCodes(second.jobId), 5);
@@ -175,7 +176,7 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
 
   it("a runner that outlived its lease cannot move the job: the new holder's progress stands", async () => {
     const jobs = new BulkJobStore(t.db);
-    const job = await bulk().start({ requestId: requestId(), templateId, total: 2_100 });
+    const job = await bulk().start({ requestId: requestId(), templateId, total: 2_100, actor: "ops" });
     const stale = await jobs.claim(100);
     expect(stale?.job.jobId).toBe(job.jobId);
     await new Promise((resolve) => setTimeout(resolve, 200));

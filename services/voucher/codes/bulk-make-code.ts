@@ -3,6 +3,7 @@
 // job's progress in one transaction, under the runner's lease.
 import type { Database } from "../../common/database.js";
 import type { Logger } from "../../common/logger.js";
+import type { AuditStore } from "../catalogue/audit-store.js";
 import type { CatalogueStore } from "../catalogue/catalogue-store.js";
 import { generateCodes, type RandomSource } from "../channels/internal/code-generator.js";
 import { bulkOrderId, type BulkCodeWriter } from "./bulk-code-writer.js";
@@ -15,8 +16,10 @@ export const MAX_BULK_CODES = 1_000_000;
  * (bench/bulk-make-code.js) and leave more garbage between collections: at 50,000 the peak RSS passed 150 MB.
  */
 export const BULK_BATCH_SIZE = 10_000;
-const REQUEST_ID = /^[0-9A-Za-z_.:-]{1,64}$/;
-const JOB_ID = /^[0-9a-f]{32}$/;
+export const BULK_REQUEST_ID = /^[0-9A-Za-z_.:-]{1,64}$/;
+export const BULK_JOB_ID = /^[0-9a-f]{32}$/;
+/** An actor as the audit names it: an ERP app id or "ops". */
+const ACTOR = /^[0-9A-Za-z._-]{1,64}$/;
 /** A batch whose draw collides with a code already made is drawn again; at 83 bits twice in a row is unheard of. */
 const MAX_DRAWS = 5;
 /** Codes per page of an export: one keyset query each, so memory stays flat whatever the job's size. */
@@ -26,6 +29,8 @@ export interface BulkMakeCodesDeps {
   db: Database;
   jobs: BulkJobStore;
   catalogue: Pick<CatalogueStore, "findTemplate" | "findSendChannel">;
+  /** Where a started job's audit row goes (the catalogue's audit: who started what, when). */
+  audit: AuditStore;
   writer: BulkCodeWriter;
   logger: Logger;
   /** A runner's hold on a job; renewed by every batch, so a batch must take well under it. */
@@ -40,26 +45,34 @@ export interface BulkMakeCodesDeps {
 export class BulkMakeCodes {
   constructor(private readonly deps: BulkMakeCodesDeps) {}
 
-  /** Records the job (once per request id) after checking the template may be bulk-made here. */
-  async start(request: { requestId: string; templateId: string; total: number }): Promise<BulkJobRecord> {
-    if (!REQUEST_ID.test(request.requestId)) throw codeError(CodeError.PARAMETER_INVALID, "requestId: 1–64 of [0-9A-Za-z_.:-]");
+  /** Records the job (once per request id, audited once as `actor`'s) after checking the template may be bulk-made here. */
+  async start(request: { requestId: string; templateId: string; total: number; actor: string }): Promise<BulkJobRecord> {
+    if (!ACTOR.test(request.actor)) throw codeError(CodeError.PARAMETER_INVALID, "actor: 1–64 of [0-9A-Za-z._-] (the app id, or ops)");
+    if (!BULK_REQUEST_ID.test(request.requestId)) throw codeError(CodeError.PARAMETER_INVALID, "requestId: 1–64 of [0-9A-Za-z_.:-]");
     if (!Number.isInteger(request.total) || request.total < 1 || request.total > MAX_BULK_CODES)
       throw codeError(CodeError.PARAMETER_INVALID, `total: 1–${MAX_BULK_CODES}`);
     const template = await this.deps.catalogue.findTemplate(request.templateId);
-    if (!template?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `templateId ${request.templateId}: no active template`);
-    if (template.sendType !== 2) throw codeError(CodeError.NOT_AVAILABLE, `templateId ${request.templateId}: not a bulk (sendType 2) template`);
+    if (!template?.isActive) throw codeError(CodeError.NOT_AVAILABLE, "templateId: no active template has that id");
+    if (template.sendType !== 2) throw codeError(CodeError.NOT_AVAILABLE, "templateId: not a bulk (sendType 2) template");
     const channel = await this.deps.catalogue.findSendChannel(template.sendChannelId);
     if (!channel?.isActive || channel.channelType !== "INTERNAL")
-      throw codeError(CodeError.NOT_AVAILABLE, `templateId ${request.templateId}: its send channel is not WHALE's own active generator`);
-    const job = await this.deps.jobs.createOnce({ ...request, sendChannelId: channel.sendChannelId });
+      throw codeError(CodeError.NOT_AVAILABLE, "templateId: its send channel is not WHALE's own active generator (INTERNAL)");
+    const { requestId, templateId, total, actor } = request;
+    const job = await this.deps.db.transaction(async (tx) => {
+      const { job, created } = await this.deps.jobs.createOnce({ requestId, templateId, total, sendChannelId: channel.sendChannelId }, tx);
+      if (created) {
+        await this.deps.audit.record(tx, { actor, action: "bulkMakeCode", recordType: "bulk_job", recordId: job.jobId, before: null, after: { requestId, templateId, total } });
+      }
+      return job;
+    });
     if (job.templateId !== request.templateId || job.total !== request.total)
-      throw codeError(CodeError.DUPLICATE_ORDER, `requestId ${request.requestId}: used before for another job`);
+      throw codeError(CodeError.DUPLICATE_ORDER, "requestId: used before for a job of another template or total");
     return job;
   }
 
   async get(jobId: string): Promise<BulkJobRecord> {
-    const job = JOB_ID.test(jobId) ? await this.deps.jobs.find(jobId) : undefined;
-    if (!job) throw codeError(CodeError.NOT_FOUND, `jobId ${jobId}: no such bulk job`);
+    const job = BULK_JOB_ID.test(jobId) ? await this.deps.jobs.find(jobId) : undefined;
+    if (!job) throw codeError(CodeError.NOT_FOUND, "jobId: no such bulk job");
     return job;
   }
 

@@ -5,6 +5,7 @@ import { CodeService } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
 import type { Clock } from "../../common/clock.js";
 import type { Database } from "../../common/database.js";
 import type { Logger } from "../../common/logger.js";
+import type { AuditStore } from "../catalogue/audit-store.js";
 import type { CatalogueStore } from "../catalogue/catalogue-store.js";
 import { createInternalChannel } from "../channels/internal/channel.js";
 import type { SendChannel } from "../channels/send-channel.js";
@@ -24,6 +25,7 @@ import { sendChannelFor, type EsbAccess } from "./send-channels.js";
 export function startCodes(deps: {
   db: Database;
   catalogue: CatalogueStore;
+  audit: AuditStore;
   blueBrothers: SendChannel;
   esb: EsbAccess;
   clock: Clock;
@@ -56,7 +58,7 @@ export function startCodes(deps: {
   const signatures = new SaleChannelSignatures(catalogue);
   // Rounds of a minute (then the job is let go, so a closing service stops promptly), a lease of two.
   const bulk = new BulkMakeCodes({
-    db, jobs: new BulkJobStore(db), catalogue, writer: bulkCodeWriter, logger: deps.logger, leaseMs: 120_000, batchSize: BULK_BATCH_SIZE, roundMs: 60_000,
+    db, jobs: new BulkJobStore(db), catalogue, audit: deps.audit, writer: bulkCodeWriter, logger: deps.logger, leaseMs: 120_000, batchSize: BULK_BATCH_SIZE, roundMs: 60_000,
   });
   return {
     makeCodes,

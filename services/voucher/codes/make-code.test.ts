@@ -24,7 +24,7 @@ import { RuleStore } from "../rules/rule-store.js";
 import { VOUCHER_SCHEMA } from "../voucher-store.js";
 import { CodeOrderStore } from "./code-order-store.js";
 import { CodeError } from "./errors.js";
-import { MakeCodes, requestHashOf } from "./make-code.js";
+import { MakeCodes, requestHashOf, validDaysCovering } from "./make-code.js";
 
 const logger = createLogger("make-code-test", "silent");
 
@@ -220,6 +220,24 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     expect(await reasonOfFailure(makeCodes().make(request(o)))).toBe(CodeError.QUOTA_EXCEEDED);
   });
 
+  it("hands the channel what an in-process caller adds (the PSBC rights code and customer), outside the request's identity, and keeps the channel's error as the cause", async () => {
+    const o = await offer();
+    const req = request(o);
+    const refusal = new UpstreamError("rejected", "blue-brothers", "issue", "40901", "conflict");
+    failNext.push(refusal);
+    const failure = await makeCodes().make(req, { rightsCode: "R-1", customerRef: "mac-1" }).catch((err: unknown) => err);
+    expect(reasonOf(failure, CodeErrorSchema)).toBe(CodeError.CHANNEL_FAILED);
+    expect((failure as { cause?: unknown }).cause).toBe(refusal);
+    // The corrected customer of a later try reaches the channel; the order is the same one.
+    const made = await makeCodes().make(req, { rightsCode: "R-1", customerRef: "mac-2" });
+    expect(made).toMatchObject({ status: "MADE", attempt: 2 });
+    expect(asked.slice(-2).map(({ rightsCode, customerRef }) => ({ rightsCode, customerRef }))).toEqual([
+      { rightsCode: "R-1", customerRef: "mac-1" },
+      { rightsCode: "R-1", customerRef: "mac-2" },
+    ]);
+    expect(await makeCodes().make(req)).toEqual(made);
+  });
+
   it("a repeat while another caller holds the order answers IN_PROGRESS after waiting; once its lease ran out, the repeat takes the order over", async () => {
     const o = await offer();
     const store = new CodeOrderStore(db);
@@ -290,5 +308,20 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     // The longest allowed values pass.
     const longest = request(o, { orderId: "x".repeat(63), validDays: 3660 });
     expect((await makeCodes().make(longest)).status).toBe("MADE");
+  });
+});
+
+describe("validDaysCovering (a code ordered today, commissionDate 0, valid at least until a time)", () => {
+  // 2026-12-01 12:00 Asia/Shanghai: its business day began at 00:00 that day.
+  const from = new Date("2026-12-01T04:00:00Z");
+  it.each([
+    { when: "365 days on at the same hour", until: new Date(from.getTime() + 365 * 86_400_000), days: 366 },
+    { when: "that evening", until: new Date("2026-12-01T15:00:00Z"), days: 1 },
+    { when: "the next midnight exactly", until: new Date("2026-12-01T16:00:00Z"), days: 1 },
+    { when: "a minute past it", until: new Date("2026-12-01T16:01:00Z"), days: 2 },
+    { when: "already past", until: new Date("2026-11-01T00:00:00Z"), days: 1 },
+    { when: "beyond the request's maximum", until: new Date("2046-12-01T00:00:00Z"), days: 3660 },
+  ])("$when: $days days", ({ until, days }) => {
+    expect(validDaysCovering(until, from)).toBe(days);
   });
 });

@@ -9,7 +9,7 @@ import { MakeCodeRequestSchema, type MakeCodeRequest } from "../../../proto/gen/
 import { RECORD_ID, type CatalogueStore, type Activity } from "../catalogue/catalogue-store.js";
 import type { SendChannel as SendChannelRecord } from "../catalogue/catalogue-store.js";
 import { MAKE_CODE_SCENE, type QuotaGate } from "../rules/quota-gate.js";
-import type { SendChannel } from "../channels/send-channel.js";
+import type { MakeCodesOrder, SendChannel } from "../channels/send-channel.js";
 import { CodeError, codeError } from "./errors.js";
 import type { CodeOrderRecord, CodeOrderStore } from "./code-order-store.js";
 
@@ -24,6 +24,13 @@ export const MAKE_CODE_LIMITS = {
   /** Codes per synchronous make-code; more is a bulk job (sendType 2). */
   maxCodeNum: 100,
 } as const;
+
+/**
+ * What a send channel keeps of an order besides the request, given by an in-process caller only (the PSBC
+ * booking's rights code and customer reference, for Blue Brothers): not part of the sale channels' contract, nor
+ * of the request's identity.
+ */
+export type ChannelExtras = Pick<MakeCodesOrder, "rightsCode" | "customerRef">;
 
 /** Mainland mobile numbers: 11 digits from 1. */
 const MOBILE = /^1\d{10}$/;
@@ -58,7 +65,7 @@ export interface MakeCodeDeps {
 export class MakeCodes {
   constructor(private readonly deps: MakeCodeDeps) {}
 
-  async make(request: MakeCodeRequest): Promise<CodeOrderRecord> {
+  async make(request: MakeCodeRequest, forChannel: ChannelExtras = {}): Promise<CodeOrderRecord> {
     check(request);
     const requestHash = requestHashOf(request);
     const deadline = Date.now() + this.deps.leaseMs;
@@ -70,7 +77,7 @@ export class MakeCodes {
         }
         if (existing.status === "MADE") return existing;
         const claimed = await this.deps.orders.reclaim(existing.tradeNo, this.deps.leaseMs);
-        if (claimed) return this.makeClaimed(claimed);
+        if (claimed) return this.makeClaimed(claimed, forChannel);
         // Another caller is making them: its answer is ours once it lands.
         if (Date.now() > deadline) throw codeError(CodeError.IN_PROGRESS, "this order's codes are being made; repeat the request in a moment");
         await sleep(50);
@@ -78,14 +85,26 @@ export class MakeCodes {
       }
       const offer = await this.offerOf(request);
       const created = await this.deps.orders.create({ ...offer, requestHash }, this.deps.leaseMs);
-      if (created) return this.makeClaimed(created);
+      if (created) return this.makeClaimed(created, forChannel);
     }
   }
 
+  /** The order of a sale channel's order id, if it was ever asked for. */
+  find(saleChannelId: string, saleChannelOrderId: string): Promise<CodeOrderRecord | undefined> {
+    return this.deps.orders.find(saleChannelId, saleChannelOrderId);
+  }
+
   async get(saleChannelId: string, saleChannelOrderId: string): Promise<CodeOrderRecord> {
-    const order = await this.deps.orders.find(saleChannelId, saleChannelOrderId);
+    const order = await this.find(saleChannelId, saleChannelOrderId);
     if (!order) throw codeError(CodeError.NOT_FOUND, `no make-code order ${saleChannelOrderId}`);
     return order;
+  }
+
+  /** The adapter of a catalogue send channel (a made code's void and status query go to it). */
+  async sendChannel(sendChannelId: string): Promise<SendChannel> {
+    const record = await this.deps.catalogue.findSendChannel(sendChannelId);
+    if (!record) throw codeError(CodeError.NOT_AVAILABLE, `send channel ${sendChannelId} is gone`);
+    return this.deps.channelFor(record);
   }
 
   /** What the order will make: from the request and the catalogue, refused when anything is missing or inactive. */
@@ -104,8 +123,7 @@ export class MakeCodes {
     if (!activity) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: no active activity of the sale channel offers it now`);
 
     // Valid from the start of the business day `commissionDate` days on, for validDays days, within the activity.
-    const today = Math.floor((now.getTime() + BUSINESS_OFFSET_MS) / DAY_MS) * DAY_MS - BUSINESS_OFFSET_MS;
-    const validStart = new Date(today + Number(item.commissionDate) * DAY_MS);
+    const validStart = new Date(businessDayStart(now) + Number(item.commissionDate) * DAY_MS);
     const validEnd = new Date(Math.min(validStart.getTime() + item.validDays * DAY_MS, activity.validEnd.getTime()));
     if (validStart >= validEnd) throw codeError(CodeError.NOT_AVAILABLE, `activity ${activity.activityId} ends before the codes would become valid`);
     const useTimes = Number(template.config.useTimes);
@@ -140,7 +158,7 @@ export class MakeCodes {
   }
 
   /** This caller holds the order: quota, then the codes, then the record. */
-  private async makeClaimed(order: CodeOrderRecord): Promise<CodeOrderRecord> {
+  private async makeClaimed(order: CodeOrderRecord, forChannel: ChannelExtras): Promise<CodeOrderRecord> {
     const template = await this.deps.catalogue.findTemplate(order.templateId);
     const record = await this.deps.catalogue.findSendChannel(order.sendChannelId);
     if (!template || !record) {
@@ -180,13 +198,15 @@ export class MakeCodes {
         validStart: order.validStart,
         validEnd: order.validEnd,
         createdAt: order.createdAt,
+        ...forChannel,
       });
     } catch (err) {
       await this.deps.quota.release(decision.reservationId);
       const why = err instanceof UpstreamError ? `${err.kind} ${err.code}` : err instanceof Error ? err.message : String(err);
       await this.deps.orders.recordFailed(order, `send channel: ${why}`);
       this.deps.logger.warn({ tradeNo: order.tradeNo, sendChannelId: order.sendChannelId, why }, "make-code failed at the send channel; quota released");
-      throw codeError(CodeError.CHANNEL_FAILED, `send channel ${order.sendChannelId} failed to make the codes`);
+      // The channel's error rides along in this process: an in-process caller (the PSBC booking) tells a refusal for good apart.
+      throw codeError(CodeError.CHANNEL_FAILED, `send channel ${order.sendChannelId} failed to make the codes`, err);
     }
     const recorded = await this.deps.orders.recordMade(order, made);
     // Counts and ids only: a code never goes into a log line.
@@ -194,6 +214,20 @@ export class MakeCodes {
     await this.deps.onMade?.(recorded);
     return recorded;
   }
+}
+
+/** The start (00:00 Asia/Shanghai) of the business day `at` falls in, in ms since the epoch. */
+function businessDayStart(at: Date): number {
+  return Math.floor((at.getTime() + BUSINESS_OFFSET_MS) / DAY_MS) * DAY_MS - BUSINESS_OFFSET_MS;
+}
+
+/**
+ * The validDays that make a code ordered on the business day of `from` (commissionDate 0) valid at least until
+ * `until`; within 1 and the request's maximum.
+ */
+export function validDaysCovering(until: Date, from: Date): number {
+  const days = Math.ceil((until.getTime() - businessDayStart(from)) / DAY_MS);
+  return Math.min(Math.max(days, 1), MAKE_CODE_LIMITS.maxValidDays);
 }
 
 /**

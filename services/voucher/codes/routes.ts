@@ -9,8 +9,12 @@ import type { CodeOrderRecord } from "./code-order-store.js";
 import type { MakeCodes } from "./make-code.js";
 import type { SaleChannelSignatures } from "./sale-channel-signatures.js";
 
-/** The admin RPCs (ADMIN_TOKEN): bulk make-code is an operator's, not a sale channel's. */
-export const CODE_ADMIN_METHODS = [CodeService.method.startBulkJob, CodeService.method.getBulkJob, CodeService.method.exportBulkCodes];
+/**
+ * The admin RPC (ADMIN_TOKEN): a bulk job's codes leave only through the operator. Starting a job and reading
+ * its progress are the back office's too (bulkMakeCode, bulkMakeCodeQuery), audited by their actor like the
+ * catalogue's writes; the whale-channel gateway never routes them.
+ */
+export const CODE_ADMIN_METHODS = [CodeService.method.exportBulkCodes];
 
 export function codeServiceImpl(
   makeCodes: MakeCodes,

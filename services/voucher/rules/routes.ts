@@ -19,6 +19,9 @@ export function ruleServiceImpl(rules: Rules): ServiceImpl<typeof RuleService> {
         sceneKey: req.ruleScenceKey || undefined,
         sceneItemKey: req.ruleSceneItemKey || undefined,
         ruleScene: req.ruleScene || undefined,
+        isActive: req.isActive,
+        ruleNamePrefix: req.ruleNamePrefix || undefined,
+        ruleKey: req.ruleKey || undefined,
         after: req.afterRuleId || undefined,
         limit: req.limit,
       });

@@ -22,6 +22,9 @@ export interface RuleFilter {
   sceneKey?: string;
   sceneItemKey?: string;
   ruleScene?: string;
+  isActive?: boolean;
+  ruleNamePrefix?: string;
+  ruleKey?: string;
   /** Rules after this id (paging). */
   after?: string;
   limit: number;
@@ -68,6 +71,9 @@ export class RuleStore {
     if (filter.sceneKey) conditions.push(`r.scene_key = $${params.push(filter.sceneKey)}`);
     if (filter.sceneItemKey) conditions.push(`r.scene_item_key = $${params.push(filter.sceneItemKey)}`);
     if (filter.ruleScene) conditions.push(`r.rule_scene = $${params.push(filter.ruleScene)}`);
+    if (filter.isActive !== undefined) conditions.push(`r.is_active = $${params.push(filter.isActive)}`);
+    if (filter.ruleKey) conditions.push(`r.rule_key = $${params.push(filter.ruleKey)}`);
+    if (filter.ruleNamePrefix) conditions.push(`starts_with(v.definition->>'ruleName', $${params.push(filter.ruleNamePrefix)})`);
     // Ids are decimal numbers from one sequence: order by length, then text.
     if (filter.after) conditions.push(`(length(r.rule_id), r.rule_id) > (length($${params.push(filter.after)}), $${params.length})`);
     const where = conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "";

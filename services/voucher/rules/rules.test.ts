@@ -14,6 +14,7 @@ import { VOUCHER_SCHEMA } from "../voucher-store.js";
 import { RuleStore } from "./rule-store.js";
 import { Rules } from "./rules.js";
 import { ruleServiceImpl } from "./routes.js";
+import { scenceLimitRule } from "../../../test/support/whale-rules.js";
 
 const logger = createLogger("rules-test", "silent");
 let now = new Date("2026-12-01T10:00:00+08:00");
@@ -31,21 +32,7 @@ beforeAll(async () => {
 
 afterAll(() => t.drop());
 
-const createRule = {
-  ruleScenceKey: "saleChannel",
-  ruleSceneItemKey: "SC0001",
-  ruleScene: "makeCode",
-  ruleName: "每日制码限量",
-  ruleKey: "ScenceLimit",
-  ruleValue: {
-    limitWay: "Q",
-    limitType: "W",
-    limitItems: [{ limitKey: "SC0001", limitMaxDay: 100, limitMaxWeek: 0, limitMaxMonth: 0, limitMaxYear: 0, limitMaxTotal: 0, startTime: "20261201000000", endTime: "20271231235959" }],
-  },
-  startTime: "20261201000000",
-  endTime: "20271231235959",
-  messageTpl: "超出每日制码限量",
-};
+const createRule = scenceLimitRule("SC0001");
 
 async function refusal(call: Promise<unknown>): Promise<{ reason: VoucherError | undefined; message: string }> {
   const err = await call.then(

@@ -281,13 +281,17 @@ export type PutServiceTypeRequest = Message<"rights.order.v1.PutServiceTypeReque
   providerCode: string;
 
   /**
-   * The voucher template and send channel (制码方) that issue this service's vouchers.
+   * The WHALE template (a catalogue template id) this service's vouchers are made from: one an activity of the
+   * sale channel PSBC offers; its send channel (制码方) makes the code.
    *
    * @generated from field: string voucher_template_id = 6;
    */
   voucherTemplateId: string;
 
   /**
+   * The send channel that template names (e.g. BLUE_BROTHERS), for the operator reading the type: the voucher
+   * service goes by the template's own.
+   *
    * @generated from field: string send_channel = 7;
    */
   sendChannel: string;

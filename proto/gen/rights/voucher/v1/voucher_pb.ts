@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rights/voucher/v1/voucher.proto.
  */
 export const file_rights_voucher_v1_voucher: GenFile = /*@__PURE__*/
-  fileDesc("Ch9yaWdodHMvdm91Y2hlci92MS92b3VjaGVyLnByb3RvEhFyaWdodHMudm91Y2hlci52MSJ7CgdWb3VjaGVyEhAKCG9yZGVyX25vGAEgASgJEhIKCnZvdWNoZXJfbm8YAiABKAkSCwoDdXJsGAMgASgJEhIKCmtleV9zdGF0dXMYBCABKAUSFAoMc2VuZF9jaGFubmVsGAUgASgJEhMKC3RlbXBsYXRlX2lkGAYgASgJIn0KE0lzc3VlVm91Y2hlclJlcXVlc3QSEAoIb3JkZXJfbm8YASABKAkSEwoLdGVtcGxhdGVfaWQYAiABKAkSFAoMc2VuZF9jaGFubmVsGAMgASgJEhMKC3JpZ2h0c19jb2RlGAQgASgJEhQKDGN1c3RvbWVyX3JlZhgFIAEoCSJDChRJc3N1ZVZvdWNoZXJSZXNwb25zZRIrCgd2b3VjaGVyGAEgASgLMhoucmlnaHRzLnZvdWNoZXIudjEuVm91Y2hlciImChJWb2lkVm91Y2hlclJlcXVlc3QSEAoIb3JkZXJfbm8YASABKAkiQgoTVm9pZFZvdWNoZXJSZXNwb25zZRIrCgd2b3VjaGVyGAEgASgLMhoucmlnaHRzLnZvdWNoZXIudjEuVm91Y2hlciIlChFHZXRWb3VjaGVyUmVxdWVzdBIQCghvcmRlcl9ubxgBIAEoCSJBChJHZXRWb3VjaGVyUmVzcG9uc2USKwoHdm91Y2hlchgBIAEoCzIaLnJpZ2h0cy52b3VjaGVyLnYxLlZvdWNoZXIilgEKF1JlY29yZFJlZGVtcHRpb25SZXF1ZXN0EhQKDHNlbmRfY2hhbm5lbBgBIAEoCRISCgp2b3VjaGVyX25vGAIgASgJEi8KC3JlZGVlbWVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglub3RpY2VfaWQYBCABKAkSDQoFbm9uY2UYBSABKAkiYQoYUmVjb3JkUmVkZW1wdGlvblJlc3BvbnNlEisKB3ZvdWNoZXIYASABKAsyGi5yaWdodHMudm91Y2hlci52MS5Wb3VjaGVyEhgKEGFscmVhZHlfcmVkZWVtZWQYAiABKAgiKAoURXhwaXJlVm91Y2hlclJlcXVlc3QSEAoIb3JkZXJfbm8YASABKAkiRAoVRXhwaXJlVm91Y2hlclJlc3BvbnNlEisKB3ZvdWNoZXIYASABKAsyGi5yaWdodHMudm91Y2hlci52MS5Wb3VjaGVyMvsDCg5Wb3VjaGVyU2VydmljZRJfCgxJc3N1ZVZvdWNoZXISJi5yaWdodHMudm91Y2hlci52MS5Jc3N1ZVZvdWNoZXJSZXF1ZXN0GicucmlnaHRzLnZvdWNoZXIudjEuSXNzdWVWb3VjaGVyUmVzcG9uc2USXAoLVm9pZFZvdWNoZXISJS5yaWdodHMudm91Y2hlci52MS5Wb2lkVm91Y2hlclJlcXVlc3QaJi5yaWdodHMudm91Y2hlci52MS5Wb2lkVm91Y2hlclJlc3BvbnNlElkKCkdldFZvdWNoZXISJC5yaWdodHMudm91Y2hlci52MS5HZXRWb3VjaGVyUmVxdWVzdBolLnJpZ2h0cy52b3VjaGVyLnYxLkdldFZvdWNoZXJSZXNwb25zZRJrChBSZWNvcmRSZWRlbXB0aW9uEioucmlnaHRzLnZvdWNoZXIudjEuUmVjb3JkUmVkZW1wdGlvblJlcXVlc3QaKy5yaWdodHMudm91Y2hlci52MS5SZWNvcmRSZWRlbXB0aW9uUmVzcG9uc2USYgoNRXhwaXJlVm91Y2hlchInLnJpZ2h0cy52b3VjaGVyLnYxLkV4cGlyZVZvdWNoZXJSZXF1ZXN0GigucmlnaHRzLnZvdWNoZXIudjEuRXhwaXJlVm91Y2hlclJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch9yaWdodHMvdm91Y2hlci92MS92b3VjaGVyLnByb3RvEhFyaWdodHMudm91Y2hlci52MSJ7CgdWb3VjaGVyEhAKCG9yZGVyX25vGAEgASgJEhIKCnZvdWNoZXJfbm8YAiABKAkSCwoDdXJsGAMgASgJEhIKCmtleV9zdGF0dXMYBCABKAUSFAoMc2VuZF9jaGFubmVsGAUgASgJEhMKC3RlbXBsYXRlX2lkGAYgASgJIrIBChNJc3N1ZVZvdWNoZXJSZXF1ZXN0EhAKCG9yZGVyX25vGAEgASgJEhMKC3RlbXBsYXRlX2lkGAIgASgJEhgKDHNlbmRfY2hhbm5lbBgDIAEoCUICGAESEwoLcmlnaHRzX2NvZGUYBCABKAkSFAoMY3VzdG9tZXJfcmVmGAUgASgJEi8KC3ZhbGlkX3VudGlsGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJDChRJc3N1ZVZvdWNoZXJSZXNwb25zZRIrCgd2b3VjaGVyGAEgASgLMhoucmlnaHRzLnZvdWNoZXIudjEuVm91Y2hlciImChJWb2lkVm91Y2hlclJlcXVlc3QSEAoIb3JkZXJfbm8YASABKAkiQgoTVm9pZFZvdWNoZXJSZXNwb25zZRIrCgd2b3VjaGVyGAEgASgLMhoucmlnaHRzLnZvdWNoZXIudjEuVm91Y2hlciIlChFHZXRWb3VjaGVyUmVxdWVzdBIQCghvcmRlcl9ubxgBIAEoCSJBChJHZXRWb3VjaGVyUmVzcG9uc2USKwoHdm91Y2hlchgBIAEoCzIaLnJpZ2h0cy52b3VjaGVyLnYxLlZvdWNoZXIilgEKF1JlY29yZFJlZGVtcHRpb25SZXF1ZXN0EhQKDHNlbmRfY2hhbm5lbBgBIAEoCRISCgp2b3VjaGVyX25vGAIgASgJEi8KC3JlZGVlbWVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglub3RpY2VfaWQYBCABKAkSDQoFbm9uY2UYBSABKAkiYQoYUmVjb3JkUmVkZW1wdGlvblJlc3BvbnNlEisKB3ZvdWNoZXIYASABKAsyGi5yaWdodHMudm91Y2hlci52MS5Wb3VjaGVyEhgKEGFscmVhZHlfcmVkZWVtZWQYAiABKAgiKAoURXhwaXJlVm91Y2hlclJlcXVlc3QSEAoIb3JkZXJfbm8YASABKAkiRAoVRXhwaXJlVm91Y2hlclJlc3BvbnNlEisKB3ZvdWNoZXIYASABKAsyGi5yaWdodHMudm91Y2hlci52MS5Wb3VjaGVyMvsDCg5Wb3VjaGVyU2VydmljZRJfCgxJc3N1ZVZvdWNoZXISJi5yaWdodHMudm91Y2hlci52MS5Jc3N1ZVZvdWNoZXJSZXF1ZXN0GicucmlnaHRzLnZvdWNoZXIudjEuSXNzdWVWb3VjaGVyUmVzcG9uc2USXAoLVm9pZFZvdWNoZXISJS5yaWdodHMudm91Y2hlci52MS5Wb2lkVm91Y2hlclJlcXVlc3QaJi5yaWdodHMudm91Y2hlci52MS5Wb2lkVm91Y2hlclJlc3BvbnNlElkKCkdldFZvdWNoZXISJC5yaWdodHMudm91Y2hlci52MS5HZXRWb3VjaGVyUmVxdWVzdBolLnJpZ2h0cy52b3VjaGVyLnYxLkdldFZvdWNoZXJSZXNwb25zZRJrChBSZWNvcmRSZWRlbXB0aW9uEioucmlnaHRzLnZvdWNoZXIudjEuUmVjb3JkUmVkZW1wdGlvblJlcXVlc3QaKy5yaWdodHMudm91Y2hlci52MS5SZWNvcmRSZWRlbXB0aW9uUmVzcG9uc2USYgoNRXhwaXJlVm91Y2hlchInLnJpZ2h0cy52b3VjaGVyLnYxLkV4cGlyZVZvdWNoZXJSZXF1ZXN0GigucmlnaHRzLnZvdWNoZXIudjEuRXhwaXJlVm91Y2hlclJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message rights.voucher.v1.Voucher
@@ -63,17 +63,24 @@ export const VoucherSchema: GenMessage<Voucher> = /*@__PURE__*/
  */
 export type IssueVoucherRequest = Message<"rights.voucher.v1.IssueVoucherRequest"> & {
   /**
+   * Our order number: the PSBC sale channel's order id of the code order (its idempotency key).
+   *
    * @generated from field: string order_no = 1;
    */
   orderNo: string;
 
   /**
+   * The WHALE template (catalogue record id) of the service type; its send channel makes the code.
+   *
    * @generated from field: string template_id = 2;
    */
   templateId: string;
 
   /**
-   * @generated from field: string send_channel = 3;
+   * Ignored: the template names its send channel. Kept so an order service of before sends a valid request.
+   *
+   * @generated from field: string send_channel = 3 [deprecated = true];
+   * @deprecated
    */
   sendChannel: string;
 
@@ -88,6 +95,14 @@ export type IssueVoucherRequest = Message<"rights.voucher.v1.IssueVoucherRequest
    * @generated from field: string customer_ref = 5;
    */
   customerRef: string;
+
+  /**
+   * When the booking's rights expire (the order's expiry): the code is valid at least until then, within the
+   * PSBC activity offering the template. Required.
+   *
+   * @generated from field: google.protobuf.Timestamp valid_until = 6;
+   */
+  validUntil?: Timestamp;
 };
 
 /**
@@ -286,8 +301,9 @@ export const ExpireVoucherResponseSchema: GenMessage<ExpireVoucherResponse> = /*
   messageDesc(file_rights_voucher_v1_voucher, 10);
 
 /**
- * Vouchers (券码) issued and voided through send channels (制码方, Blue Brothers first).
- * Every call is idempotent by our order number.
+ * The PSBC bookings' vouchers (券码): each is a make-code order of the PSBC sale channel (codes.proto's story:
+ * quotas, the template's send channel, made codes), and its lifecycle here (key status, void, expiry,
+ * redemption). Every call is idempotent by our order number.
  *
  * @generated from service rights.voucher.v1.VoucherService
  */
