@@ -134,6 +134,21 @@ describe.each(RPC_TRANSPORTS)("rpc server and client over %s", (transport) => {
     }
   });
 
+  it("reaches a peer again after it restarted on the same port (a new connection, no call lost)", async () => {
+    const start = (port: number) =>
+      startRpcServer({ transport, name: "restarting", host: "127.0.0.1", port, health: new HealthStatus(), logger, metrics: new Metrics({ processMetrics: false }), routes: (router) => router.service(EchoService, { echo: (req) => ({ value: req.value }) }) });
+    const first = await start(0);
+    const client = createClient(EchoService, rpcTransport(`http://127.0.0.1:${first.port}`));
+    expect((await client.echo({ value: "before" })).value).toBe("before");
+    await first.close();
+    const second = await start(first.port);
+    try {
+      expect((await client.echo({ value: "after" })).value).toBe("after");
+    } finally {
+      await second.close();
+    }
+  });
+
   it("fails Unavailable when nothing listens at the peer's address", async () => {
     const client = createClient(EchoService, rpcTransport("http://127.0.0.1:1", { timeoutMs: 2_000 }));
     const err = ConnectError.from(await client.echo({ value: "hi" }).catch((e: unknown) => e));
