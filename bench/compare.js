@@ -86,7 +86,7 @@ function side(spec, label) {
   const env = Object.fromEntries(new URLSearchParams(query));
   // The modules this harness loads from a checkout's build (bench/run.js, fromCheckout).
   const sameLayout = ["services/sandbox/credentials.js", "services/order/psbc/rights-request.js"].every((m) => existsSync(path.join(checkout, "dist", m)));
-  return { label, spec, checkout, env, sameLayout, results: [] };
+  return { label, spec, checkout, env, sameLayout, results: [], cpu: [] };
 }
 const sides = [side(a, "A"), side(b, "B")];
 const reports = mkdtempSync(path.join(tmpdir(), "bench-compare-"));
@@ -105,8 +105,9 @@ for (let round = 1; round <= rounds; round++) {
       process.stderr.write(`bench/run.js failed for ${s.spec} (exit ${run.status})\n`);
       process.exit(1);
     }
-    const { scenarios } = JSON.parse(readFileSync(own ? path.join(s.checkout, "bench/results/latest.json") : report, "utf8"));
+    const { scenarios, cpu } = JSON.parse(readFileSync(own ? path.join(s.checkout, "bench/results/latest.json") : report, "utf8"));
     s.results.push(scenarios);
+    s.cpu.push(cpu ?? {});
     const ratios = Object.entries(scenarios)
       .filter(([name, r]) => name !== "bare" && !r.skipped)
       .map(([name, r]) => `${name} ${(r.reqPerSec / scenarios.bare.reqPerSec).toFixed(4)}`);
@@ -127,3 +128,22 @@ for (const name of names) {
 const bares = sides.map((s) => median(s.results.map((r) => r.bare.reqPerSec)));
 process.stdout.write(`\nA = ${sides[0].spec}\nB = ${sides[1].spec}\nmedians over ${rounds} round(s); bare route A ${bares[0]}, B ${bares[1]} req/s:\n`);
 for (const row of rows) process.stdout.write(`${row.map((cell, i) => (i === 0 ? cell.padEnd(16) : cell.padStart(10))).join("")}\n`);
+
+// CPU time per request of each service, which a loaded machine moves far less than throughput: the cost of the
+// code itself. µs of user+system CPU of the process during the measured run ÷ its answered requests.
+const SERVICES = ["gateway", "order", "voucher"];
+const cpuPerRequest = (s, name, proc) =>
+  median(
+    s.results
+      .map((r, i) => ({ r: r[name], c: s.cpu[i]?.[name] }))
+      .filter(({ r, c }) => r && !r.skipped && c && r.requests > 0 && typeof c.processes?.[proc] === "number")
+      .map(({ r, c }) => ((c.processes[proc] / 100) * c.seconds * 1e6) / r.requests),
+  );
+process.stdout.write(`\nCPU µs per request (median over the rounds), A → B:\n`);
+process.stdout.write(`${["scenario", ...SERVICES.map((p) => `${p} A`), ...SERVICES.map((p) => `${p} B`), "all B/A"].map((c, i) => (i === 0 ? c.padEnd(16) : c.padStart(11))).join("")}\n`);
+for (const name of names) {
+  const [ca, cb] = sides.map((s) => SERVICES.map((p) => cpuPerRequest(s, name, p)));
+  const sum = (values) => values.reduce((total, v) => total + (v ?? 0), 0);
+  const cells = [...ca, ...cb].map((v) => fixed(v, 0));
+  process.stdout.write(`${[name, ...cells, sum(ca) > 0 ? (sum(cb) / sum(ca)).toFixed(2) : "-"].map((c, i) => (i === 0 ? c.padEnd(16) : c.padStart(11))).join("")}\n`);
+}

@@ -118,6 +118,43 @@ describe.each(RPC_TRANSPORTS)("rpc server and client over %s", (transport) => {
     expect(err.code).toBe(Code.DeadlineExceeded);
   });
 
+  it("fails Canceled when the caller's signal aborts the call in flight, and at once when it already has", async () => {
+    const inFlight = new AbortController();
+    setTimeout(() => inFlight.abort(), 50);
+    const err = ConnectError.from(await echo().echo({ value: "slow" }, { signal: inFlight.signal }).catch((e: unknown) => e));
+    expect(err.code).toBe(Code.Canceled);
+    const early = ConnectError.from(await echo().echo({ value: "hi" }, { signal: AbortSignal.abort() }).catch((e: unknown) => e));
+    expect(early.code).toBe(Code.Canceled);
+  });
+
+  it("sends the caller's headers however they are given (a record, entries or Headers)", async () => {
+    for (const headers of [{ [TRACE_HEADER]: "trace-rec" }, [[TRACE_HEADER, "trace-rec"]] as [string, string][], new Headers({ [TRACE_HEADER]: "trace-rec" })]) {
+      const res = await echo().echo({ value: "hi" }, { headers });
+      expect(res.value).toBe("trace-rec");
+    }
+  });
+
+  it("reaches a peer again after it restarted on the same port (a new connection, no call lost)", async () => {
+    const start = (port: number) =>
+      startRpcServer({ transport, name: "restarting", host: "127.0.0.1", port, health: new HealthStatus(), logger, metrics: new Metrics({ processMetrics: false }), routes: (router) => router.service(EchoService, { echo: (req) => ({ value: req.value }) }) });
+    const first = await start(0);
+    const client = createClient(EchoService, rpcTransport(`http://127.0.0.1:${first.port}`));
+    expect((await client.echo({ value: "before" })).value).toBe("before");
+    await first.close();
+    const second = await start(first.port);
+    try {
+      expect((await client.echo({ value: "after" })).value).toBe("after");
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("fails Unavailable when nothing listens at the peer's address", async () => {
+    const client = createClient(EchoService, rpcTransport("http://127.0.0.1:1", { timeoutMs: 2_000 }));
+    const err = ConnectError.from(await client.echo({ value: "hi" }).catch((e: unknown) => e));
+    expect(err.code).toBe(Code.Unavailable);
+  });
+
   it("counts each call by code and times it (the grpc_server_* series)", async () => {
     await echo().echo({ value: "hi" });
     await echo().echo({ value: "not-found" }).catch(() => undefined);
