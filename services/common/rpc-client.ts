@@ -37,13 +37,15 @@ function traceHeader(): Record<string, string> | undefined {
 export function rpcTransport(baseUrl: string, options: RpcTransportOptions = {}): Transport {
   const timeoutMs = options.timeoutMs ?? DEFAULT_RPC_TIMEOUT_MS;
   if ((options.transport ?? defaultRpcTransport()) === "grpc-js") {
-    return grpcJsTransport(baseUrl, {
-      defaultTimeoutMs: timeoutMs,
-      header: traceHeader,
-      pingIntervalMs: PING_INTERVAL_MS,
-      pingTimeoutMs: PING_TIMEOUT_MS,
-      idleTimeoutMs: IDLE_TIMEOUT_MS,
-    });
+    return grpcJsTransport(
+      baseUrl,
+      { defaultTimeoutMs: timeoutMs, header: traceHeader },
+      {
+        "grpc.keepalive_time_ms": PING_INTERVAL_MS,
+        "grpc.keepalive_timeout_ms": PING_TIMEOUT_MS,
+        "grpc.client_idle_timeout_ms": IDLE_TIMEOUT_MS,
+      },
+    );
   }
   return createConnectTransport({
     baseUrl,

@@ -21,10 +21,7 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
-import type { IncomingHttpHeaders } from "node:http2";
 import { findTrailerError, headerGrpcMessage, headerGrpcStatus, headerStatusDetailsBin, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-
-import { Http2UnaryCaller, type UnaryOutcome } from "./rpc-http2-unary.js";
 
 type HeadersInit = ConstructorParameters<typeof Headers>[0];
 
@@ -286,11 +283,6 @@ export interface GrpcJsTransportOptions {
   defaultTimeoutMs: number;
   /** Headers every call sends (the traceId), computed per call. */
   header?: () => Record<string, string> | undefined;
-  /** Keepalive: a ping this often, the connection dropped when one is not answered within the timeout. */
-  pingIntervalMs: number;
-  pingTimeoutMs: number;
-  /** A streams' channel without calls this long lets its connection go. */
-  idleTimeoutMs: number;
 }
 
 /** `http://host:port` → `host:port` and the credentials for its scheme. */
@@ -301,53 +293,11 @@ function targetOf(baseUrl: string): { target: string; credentials: grpc.ChannelC
   return { target: `${url.hostname}:${port}`, credentials };
 }
 
-/** The caller's headers and the transport's own as HTTP/2 request headers (gRPC's reserved ones left out). */
-function requestHeaders(header: HeadersInit | undefined, extra: Record<string, string> | undefined): Record<string, string | string[]> {
-  const headers: Record<string, string | string[]> = {};
-  const add = (key: string, value: string) => {
-    if (key.startsWith("grpc-") || key.startsWith(":") || key === "content-type" || key === "te") return;
-    const known = headers[key];
-    headers[key] = known === undefined ? value : [...(Array.isArray(known) ? known : [known]), value];
-  };
-  if (extra) for (const key in extra) add(key, extra[key]!);
-  if (header instanceof Headers) header.forEach((value, key) => add(key, value));
-  else if (Array.isArray(header)) for (const [key = "", value = ""] of header) add(key.toLowerCase(), value);
-  else if (header) for (const key in header) add(key.toLowerCase(), (header as Record<string, string>)[key]!);
-  return headers;
-}
-
-/** The same headers as grpc-js metadata (a stream's): `-bin` values from Base64 to bytes. */
 function requestMetadata(header: HeadersInit | undefined, extra: Record<string, string> | undefined): grpc.Metadata {
   const metadata = new grpc.Metadata();
-  for (const [key, values] of Object.entries(requestHeaders(header, extra))) {
-    for (const value of Array.isArray(values) ? values : [values]) metadata.add(key, key.endsWith("-bin") ? Buffer.from(value, "base64") : value);
-  }
+  if (extra) for (const key in extra) metadata.set(key, extra[key]!);
+  if (header) metadataOf(header instanceof Headers ? header : new Headers(header), metadata);
   return metadata;
-}
-
-/** Received HTTP/2 headers as connect-es Headers, pseudo-headers left out. */
-function headersOf(received: IncomingHttpHeaders): Headers {
-  const headers = new Headers();
-  for (const key in received) {
-    if (key.startsWith(":")) continue;
-    const value = received[key];
-    for (const one of Array.isArray(value) ? value : [value]) if (one !== undefined) headers.append(key, String(one));
-  }
-  return headers;
-}
-
-/** Computed at the first read (most callers never read response headers). */
-function lazy<T>(make: () => T): () => T {
-  let value: T | undefined;
-  return () => (value ??= make());
-}
-
-/** A failed unary call as the ConnectError connect-es's gRPC transport would raise: code, message, details. */
-function connectErrorOfOutcome(outcome: UnaryOutcome): ConnectError {
-  const trailer = headersOf(outcome.trailer);
-  trailer.set(headerGrpcStatus, String(outcome.code));
-  trailer.set(headerGrpcMessage, encodeURIComponent(outcome.details));
-  return findTrailerError(trailer) ?? new ConnectError(outcome.details, Code.Unknown);
 }
 
 /** Cancels `call` when `signal` aborts; returns the function that stops listening. */
@@ -372,22 +322,12 @@ function lazyHeaders(source: () => grpc.Metadata | undefined): () => Headers {
  * A connect-es Transport over one grpc-js channel to `baseUrl`: `createClient(Service, transport)` gives the
  * usual typed client, its failures ConnectErrors with the server's code, message and details.
  */
-export function grpcJsTransport(baseUrl: string, options: GrpcJsTransportOptions): Transport {
+export function grpcJsTransport(baseUrl: string, options: GrpcJsTransportOptions, channelOptions: grpc.ChannelOptions = {}): Transport {
   const { target, credentials } = targetOf(baseUrl);
-  // Streams only (few, long): made at the first one.
-  let streamClient: grpc.Client | undefined;
-  const streams = () =>
-    (streamClient ??= new grpc.Client(target, credentials, {
-      "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
-      "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
-      "grpc.keepalive_time_ms": options.pingIntervalMs,
-      "grpc.keepalive_timeout_ms": options.pingTimeoutMs,
-      "grpc.client_idle_timeout_ms": options.idleTimeoutMs,
-    }));
-  const unaryCaller = new Http2UnaryCaller(`${new URL(baseUrl).protocol}//${target}`, {
-    pingIntervalMs: options.pingIntervalMs,
-    pingTimeoutMs: options.pingTimeoutMs,
-    maxMessageBytes: MAX_MESSAGE_BYTES,
+  const client = new grpc.Client(target, credentials, {
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    ...channelOptions,
   });
   const path = (method: DescMethod) => `/${method.parent.typeName}/${method.name}`;
   const deadlineOf = (timeoutMs: number | undefined) => {
@@ -403,24 +343,44 @@ export function grpcJsTransport(baseUrl: string, options: GrpcJsTransportOptions
       input: MessageInitShape<I>,
     ): Promise<UnaryResponse<I, O>> {
       const message = isMessage(input, method.input) ? input : create(method.input, input);
-      const ms = timeoutMs ?? options.defaultTimeoutMs;
-      return unaryCaller.call(path(method), toBinary(method.input, message), requestHeaders(header, options.header?.()), ms > 0 ? ms : Infinity, signal).then((outcome) => {
-        if (outcome.code !== grpc.status.OK || !outcome.message) throw connectErrorOfOutcome(outcome);
-        const value = fromBinary(method.output, outcome.message);
-        const responseHeader = lazy(() => headersOf(outcome.header));
-        const trailer = lazy(() => headersOf(outcome.trailer));
-        return {
-          stream: false,
-          service: method.parent,
-          method,
-          message: value,
-          get header() {
-            return responseHeader();
+      return new Promise((resolve, reject) => {
+        let responseHeader: grpc.Metadata | undefined;
+        let outcome: { value: MessageShape<O> } | { error: unknown } | undefined;
+        const call = client.makeUnaryRequest(
+          path(method),
+          serializer(method.input),
+          deserializer(method.output),
+          message,
+          requestMetadata(header, options.header?.()),
+          { deadline: deadlineOf(timeoutMs) },
+          (err, value) => {
+            outcome = err || value === undefined ? { error: err ?? new ConnectError("no response message", Code.Internal) } : { value };
           },
-          get trailer() {
-            return trailer();
-          },
-        } as UnaryResponse<I, O>;
+        );
+        const stopListening = cancelOn(signal, call);
+        call.on("metadata", (metadata: grpc.Metadata) => (responseHeader = metadata));
+        // grpc-js calls back, then emits the status (the trailers): the answer is complete here.
+        call.on("status", (status: grpc.StatusObject) => {
+          stopListening();
+          if (!outcome || "error" in outcome) {
+            reject(connectErrorOf(outcome && "error" in outcome ? outcome.error : status));
+            return;
+          }
+          const header = lazyHeaders(() => responseHeader);
+          const trailer = lazyHeaders(() => status.metadata);
+          resolve({
+            stream: false,
+            service: method.parent,
+            method,
+            message: outcome.value,
+            get header() {
+              return header();
+            },
+            get trailer() {
+              return trailer();
+            },
+          } as UnaryResponse<I, O>);
+        });
       });
     },
 
@@ -432,7 +392,7 @@ export function grpcJsTransport(baseUrl: string, options: GrpcJsTransportOptions
       header: HeadersInit | undefined,
       input: AsyncIterable<MessageInitShape<I>>,
     ): Promise<StreamResponse<I, O>> {
-      const call = streams().makeBidiStreamRequest(path(method), serializer(method.input), deserializer(method.output), requestMetadata(header, options.header?.()), {
+      const call = client.makeBidiStreamRequest(path(method), serializer(method.input), deserializer(method.output), requestMetadata(header, options.header?.()), {
         deadline: deadlineOf(timeoutMs),
       });
       const stopListening = cancelOn(signal, call);
