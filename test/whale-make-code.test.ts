@@ -96,6 +96,27 @@ describe.each(modes)("WHALE make-code through the gateway (%s)", (mode) => {
     expect(await platform.blueBrothersSandbox.voucher(`${answer.data?.tradeNo}.2`)).toMatchObject({ voucherNo: details[1]?.code, status: "NORMAL" });
   });
 
+  it("finds a notice by its sale channel when two sale channels used one order id: without saleChannelId 01, never the other's order", async () => {
+    const [first, second] = [await setUp("INTERNAL"), await setUp("INTERNAL")];
+    const saleChannelOrderId = `SHARED${Date.now()}`;
+    const made = [
+      await makeCode(first.saleChannelId, seedMakeCodeBody(first.templateId, { saleChannelOrderId })),
+      await makeCode(second.saleChannelId, seedMakeCodeBody(second.templateId, { saleChannelOrderId })),
+    ];
+    for (const action of ["makeNotifyQuery", "makeNotifyRetry", "verifyNotifyQuery"]) {
+      const refused = await erpPost(platform.gatewayUrl, action, { saleChannelOrderId });
+      expect(refused.returnCode, action).toBe("01");
+      expect(refused.returnMsg, action).toContain("saleChannelId");
+    }
+    for (const [i, offer] of [first, second].entries()) {
+      expect(await ok("makeNotifyQuery", { saleChannelOrderId, saleChannelId: offer.saleChannelId })).toMatchObject({
+        orderId: made[i]?.answer.data?.tradeNo, saleChannelId: Number(offer.saleChannelId),
+      });
+    }
+    const third = await setUp("INTERNAL");
+    expect((await erpPost(platform.gatewayUrl, "makeNotifyQuery", { saleChannelOrderId, saleChannelId: third.saleChannelId })).returnCode).toBe("04");
+  });
+
   it("refuses a request signed with another key (02, unsigned) and another channel's template (04)", async () => {
     const offer = await setUp("INTERNAL");
     const other = await setUp("INTERNAL");

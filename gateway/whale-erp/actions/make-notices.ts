@@ -1,17 +1,21 @@
 // The back office's make-code notice actions (seed 002): makeNotifyQuery (制码通知查询), makeNotifyRetry
 // (制码通知重试) and verifyNotifyQuery (the seed's second copy of makeNotifyQuery, under 核销通知查询), each by the
-// sale channel's order id (the latest order of that id), answered with the seed's fields.
+// sale channel's order id, answered with the seed's fields. `saleChannelId` is ours: the seed asks by the order
+// id alone, which names one order only while one sale channel used it (PSBC's code orders use our order numbers).
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Type, type Static } from "typebox";
 import { CodeService, type MakeNotice } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
 import { formatBusinessTime } from "../../../services/common/clock.js";
 import { erpAction, type ErpAction } from "../action.js";
-import { body, text } from "../schemas.js";
+import { body, stringId, text } from "../schemas.js";
 
 const TAG = "make-code notices";
 
 /** 小于64个字符: fewer than 64. */
-const NoticeBody = body({ saleChannelOrderId: text(63, "saleChannelOrderId: 销售渠道制码订单id, fewer than 64 characters") });
+const NoticeBody = body({
+  saleChannelOrderId: text(63, "saleChannelOrderId: 销售渠道制码订单id, fewer than 64 characters"),
+  saleChannelId: Type.Optional(stringId("saleChannelId (ours, not the seed's): whose order; required when more than one sale channel used the order id")),
+});
 
 const NoticeAnswer = Type.Object(
   {
@@ -66,7 +70,7 @@ export const noticeActions: readonly ErpAction[] = [
     body: NoticeBody,
     answer: NoticeAnswer,
     async call({ body, client, callOptions }) {
-      const { notice } = await client(CodeService).getMakeNotice({ saleChannelOrderId: body.saleChannelOrderId }, callOptions);
+      const { notice } = await client(CodeService).getMakeNotice({ saleChannelOrderId: body.saleChannelOrderId, saleChannelId: body.saleChannelId }, callOptions);
       return noticeAnswer(notice);
     },
   }),
@@ -77,7 +81,7 @@ export const noticeActions: readonly ErpAction[] = [
     body: NoticeBody,
     answer: NoticeAnswer,
     async call({ body, client, callOptions }) {
-      const { notice } = await client(CodeService).retryMakeNotice({ saleChannelOrderId: body.saleChannelOrderId }, callOptions);
+      const { notice } = await client(CodeService).retryMakeNotice({ saleChannelOrderId: body.saleChannelOrderId, saleChannelId: body.saleChannelId }, callOptions);
       return noticeAnswer(notice);
     },
   }),
@@ -88,7 +92,7 @@ export const noticeActions: readonly ErpAction[] = [
     body: NoticeBody,
     answer: NoticeAnswer,
     async call({ body, client, callOptions }) {
-      const { notice } = await client(CodeService).getMakeNotice({ saleChannelOrderId: body.saleChannelOrderId, verify: true }, callOptions);
+      const { notice } = await client(CodeService).getMakeNotice({ saleChannelOrderId: body.saleChannelOrderId, saleChannelId: body.saleChannelId, verify: true }, callOptions);
       return noticeAnswer(notice);
     },
   }),

@@ -91,13 +91,16 @@ export class CodeOrderStore {
     return rows[0] && this.withCodes(rows[0]);
   }
 
-  /** The most recent order of a sale channel order id, whichever channel's (the ERP asks by the id alone). */
-  async findLatestByOrderId(saleChannelOrderId: string): Promise<CodeOrderRecord | undefined> {
+  /**
+   * The orders of a sale channel order id, whichever channel's (the ERP may ask by the id alone), at most
+   * `limit`, the most recent first.
+   */
+  async findByOrderId(saleChannelOrderId: string, limit: number): Promise<CodeOrderRecord[]> {
     const { rows } = await this.db.query<OrderRow>(
-      `SELECT ${COLUMNS} FROM vouchers.code_order WHERE sale_channel_order_id = $1 ORDER BY created_at DESC LIMIT 1`,
-      [saleChannelOrderId],
+      `SELECT ${COLUMNS} FROM vouchers.code_order WHERE sale_channel_order_id = $1 ORDER BY created_at DESC LIMIT $2`,
+      [saleChannelOrderId, limit],
     );
-    return rows[0] && this.withCodes(rows[0]);
+    return Promise.all(rows.map((row) => this.withCodes(row)));
   }
 
   /** One more ERP-asked re-send of the order's notice; answers the new count. */

@@ -4,7 +4,15 @@ import type { Database } from "../../common/database.js";
 import type { Logger } from "../../common/logger.js";
 import { NotifyService, TaskState, TaskType } from "../../../proto/gen/rights/notify/v1/notify_pb.js";
 import { VoucherError, voucherError } from "../errors.js";
+import { RECORD_ID } from "../catalogue/catalogue-store.js";
 import type { CodeOrderRecord, CodeOrderStatus, CodeOrderStore } from "./code-order-store.js";
+
+/** Which order a notice action names: the sale channel's order id, and the sale channel when the ERP gives it. */
+export interface OrderOfNotice {
+  saleChannelOrderId: string;
+  /** "" or absent: by the order id alone. */
+  saleChannelId?: string;
+}
 
 export interface MakeNoticeView {
   notifyId: string;
@@ -78,20 +86,35 @@ export class MakeCodeNotices {
     return tasks.some((task) => task.state === TaskState.DELIVERED);
   }
 
-  /** makeNotifyQuery (or, `verify`, verifyNotifyQuery) of the latest order of a sale channel order id. */
-  async noticeOf(saleChannelOrderId: string, verify: boolean): Promise<MakeNoticeView> {
-    const order = await this.deps.orders.findLatestByOrderId(saleChannelOrderId);
-    if (!order) throw voucherError(VoucherError.REFERENCE_INVALID, `saleChannelOrderId ${saleChannelOrderId}: no make-code order`);
-    return this.view(order, verify);
+  /** makeNotifyQuery (or, `verify`, verifyNotifyQuery) of a sale channel's order. */
+  async noticeOf(which: OrderOfNotice, verify: boolean): Promise<MakeNoticeView> {
+    return this.view(await this.orderOf(which), verify);
   }
 
   /** makeNotifyRetry: the notice sent again, then answered as makeNotifyQuery. */
-  async retryOf(saleChannelOrderId: string): Promise<MakeNoticeView> {
-    const order = await this.deps.orders.findLatestByOrderId(saleChannelOrderId);
-    if (!order) throw voucherError(VoucherError.REFERENCE_INVALID, `saleChannelOrderId ${saleChannelOrderId}: no make-code order`);
+  async retryOf(which: OrderOfNotice): Promise<MakeNoticeView> {
+    const order = await this.orderOf(which);
+    const { saleChannelOrderId } = which;
     if (!order.orderMobile) throw voucherError(VoucherError.PARAMETER_INVALID, `saleChannelOrderId ${saleChannelOrderId}: the order asked for no SMS notice`);
     const retried = await this.retry(order, () => this.deps.orders.countNoticeRetry(order.tradeNo));
     return this.view(retried, false);
+  }
+
+  /**
+   * The order the ERP names: by its sale channel when given, else by the id alone while only one sale channel
+   * used it; never another channel's order picked by recency.
+   */
+  private async orderOf({ saleChannelId, saleChannelOrderId }: OrderOfNotice): Promise<CodeOrderRecord> {
+    if (saleChannelId && !RECORD_ID.test(saleChannelId)) throw voucherError(VoucherError.PARAMETER_INVALID, "saleChannelId: must be a record id");
+    const orders = saleChannelId
+      ? [await this.deps.orders.find(saleChannelId, saleChannelOrderId)].filter((order) => order !== undefined)
+      : await this.deps.orders.findByOrderId(saleChannelOrderId, 2);
+    const [order] = orders;
+    if (!order) throw voucherError(VoucherError.REFERENCE_INVALID, `saleChannelOrderId ${saleChannelOrderId}: no make-code order${saleChannelId ? ` of sale channel ${saleChannelId}` : ""}`);
+    if (orders.length > 1) {
+      throw voucherError(VoucherError.PARAMETER_INVALID, `saleChannelId: required, more than one sale channel made codes under saleChannelOrderId ${saleChannelOrderId}`);
+    }
+    return order;
   }
 
   private async view(order: CodeOrderRecord, verify: boolean): Promise<MakeNoticeView> {

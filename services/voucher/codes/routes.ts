@@ -37,10 +37,10 @@ export function codeServiceImpl(
       return { signature: await signatures.sign(req.saleChannelId, req.body) };
     },
     async getMakeNotice(req) {
-      return { notice: noticeMessage(await notices.noticeOf(req.saleChannelOrderId, req.verify)) };
+      return { notice: noticeMessage(await notices.noticeOf(req, req.verify)) };
     },
     async retryMakeNotice(req) {
-      return { notice: noticeMessage(await notices.retryOf(req.saleChannelOrderId)) };
+      return { notice: noticeMessage(await notices.retryOf(req)) };
     },
     ...bulkServiceImpl(bulk),
   };
