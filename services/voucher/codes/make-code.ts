@@ -6,7 +6,7 @@ import type { Queryable } from "../../common/database.js";
 import type { Logger } from "../../common/logger.js";
 import { UpstreamError } from "../../common/upstream-http.js";
 import { MakeCodeRequestSchema, type MakeCodeRequest } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
-import { RECORD_ID, type CatalogueStore, type Activity } from "../catalogue/catalogue-store.js";
+import { RECORD_ID, type CatalogueStore, type Activity, type Template } from "../catalogue/catalogue-store.js";
 import type { SendChannel as SendChannelRecord } from "../catalogue/catalogue-store.js";
 import { MAKE_CODE_SCENE, type QuotaGate } from "../rules/quota-gate.js";
 import type { MakeCodesOrder, SendChannel } from "../channels/send-channel.js";
@@ -83,9 +83,9 @@ export class MakeCodes {
         await sleep(50);
         continue;
       }
-      const offer = await this.offerOf(request);
-      const created = await this.deps.orders.create({ ...offer, requestHash }, this.deps.leaseMs);
-      if (created) return this.makeClaimed(created, forChannel);
+      const { order, ...read } = await this.offerOf(request);
+      const created = await this.deps.orders.create({ ...order, requestHash }, this.deps.leaseMs);
+      if (created) return this.makeClaimed(created, forChannel, read);
     }
   }
 
@@ -127,7 +127,7 @@ export class MakeCodes {
     const validEnd = new Date(Math.min(validStart.getTime() + item.validDays * DAY_MS, activity.validEnd.getTime()));
     if (validStart >= validEnd) throw codeError(CodeError.NOT_AVAILABLE, `activity ${activity.activityId} ends before the codes would become valid`);
     const useTimes = Number(template.config.useTimes);
-    return {
+    const order = {
       saleChannelId: request.saleChannelId,
       saleChannelOrderId: request.saleChannelOrderId,
       requestId: request.requestId,
@@ -144,6 +144,7 @@ export class MakeCodes {
       orderMobile: request.mobilePhone || null,
       createdAt: now,
     };
+    return { order, template, sendChannel };
   }
 
   /** The sale channel's active activity offering the template now; the earliest made when several do. */
@@ -157,10 +158,17 @@ export class MakeCodes {
     return rows[0] && this.deps.catalogue.findActivity(rows[0].activity_id);
   }
 
-  /** This caller holds the order: quota, then the codes, then the record. */
-  private async makeClaimed(order: CodeOrderRecord, forChannel: ChannelExtras): Promise<CodeOrderRecord> {
-    const template = await this.deps.catalogue.findTemplate(order.templateId);
-    const record = await this.deps.catalogue.findSendChannel(order.sendChannelId);
+  /**
+   * This caller holds the order: quota, then the codes, then the record. `read`: the template and send channel
+   * when this call just read them for a new order (a reclaimed one reads them again).
+   */
+  private async makeClaimed(
+    order: CodeOrderRecord,
+    forChannel: ChannelExtras,
+    read?: { template: Template; sendChannel: SendChannelRecord },
+  ): Promise<CodeOrderRecord> {
+    const template = read?.template ?? (await this.deps.catalogue.findTemplate(order.templateId));
+    const record = read?.sendChannel ?? (await this.deps.catalogue.findSendChannel(order.sendChannelId));
     if (!template || !record) {
       await this.deps.orders.recordFailed(order, "template or send channel gone");
       throw codeError(CodeError.NOT_AVAILABLE, "the template or its send channel is gone");

@@ -138,6 +138,17 @@ describe("the quota race", () => {
   });
 });
 
+describe("a make-code no limit rule applies to", () => {
+  it("passes without a reservation or any counter written, and its empty reservation releases as a no-op", async () => {
+    const channel = newChannel();
+    const one = request(channel, "2026-12-01T10:00:00+08:00");
+    expect(await gate.reserve(one)).toEqual({ ok: true, reservationId: "" });
+    await gate.release("");
+    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM vouchers.quota_reservation WHERE reference = $1`, [one.reference]);
+    expect(rows).toEqual([{ n: 0 }]);
+  });
+});
+
 describe("the quota under any interleaving (fast-check)", () => {
   it("never charges past a maximum, and the counter is what the live reservations charged", async () => {
     await fc.assert(

@@ -51,6 +51,7 @@ export interface QuotaRequest {
 }
 
 export type QuotaDecision =
+  /** `reservationId` "" when no limit rule applied and nothing was charged. */
   | { ok: true; reservationId: string }
   /** Refused by the rule `ruleId`: `field` is the path in its ruleValue that refused (e.g. `limitItems[0].limitMaxDay`), `message` its messageTpl. */
   | { ok: false; ruleId: string; field: string; message: string };
@@ -99,8 +100,13 @@ export function createQuotaGate(deps: { db: Database; rules: LimitRuleSource; cl
   return {
     async reserve(request) {
       checkRequest(request);
+      // Most make-codes meet no limit rule (a PSBC booking's, unless an operator set one): then nothing is
+      // counted and no transaction is opened. Reading the rules before the transaction rather than in it
+      // changes nothing of the counters' atomicity: that is the conditional upsert's, under the row's lock.
+      const limits = await rules.applicable(request.scene, request.subjects, LIMIT_RULE_KEYS, request.at, db);
+      if (limits.length === 0) return { ok: true, reservationId: "" };
       try {
-        return await db.transaction((tx) => reserveIn(tx, rules, request, clock.now()));
+        return await db.transaction((tx) => reserveIn(tx, limits, request, clock.now()));
       } catch (err) {
         if (err instanceof Refused) return err.decision;
         throw err;
@@ -125,7 +131,12 @@ type StoredCharge = [ruleId: string, limitKey: string, period: string, amount: n
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-async function reserveIn(tx: Transaction, rules: LimitRuleSource, request: QuotaRequest, now: Date): Promise<QuotaDecision> {
+async function reserveIn(
+  tx: Transaction,
+  limits: ReadonlyArray<{ ruleId: string; definition: RuleDefinition }>,
+  request: QuotaRequest,
+  now: Date,
+): Promise<QuotaDecision> {
   // The reservation row first: a concurrent reserve of the same reference waits here for this one to end.
   const { rows: claimed } = await tx.query<{ reservation_id: string }>(
     `INSERT INTO vouchers.quota_reservation (reservation_id, reference, charges, created_at) VALUES ($1, $2, '[]', $3)
@@ -142,7 +153,7 @@ async function reserveIn(tx: Transaction, rules: LimitRuleSource, request: Quota
 
   // Which rules pass and what they charge, in ruleOrder.
   const toCharge: Array<{ rule: { ruleId: string; definition: RuleDefinition }; charges: QuotaCharge[] }> = [];
-  for (const rule of await rules.applicable(request.scene, request.subjects, LIMIT_RULE_KEYS, request.at, tx)) {
+  for (const rule of limits) {
     const { rule: value, isContinue, messageTpl } = rule.definition;
     if (value.ruleKey === "BuyGet" || value.ruleKey === "WeekTime") continue;
     const verdict = limitVerdict({ ruleId: rule.ruleId, ruleKey: value.ruleKey, value: value.value }, request);
