@@ -38,6 +38,9 @@ export interface StoredCode extends MadeCode {
   status: string;
 }
 
+/** The seed's code status of a code just made: 00 未使用 (made_code's default). */
+const UNUSED = "00";
+
 export type NewCodeOrder = Omit<CodeOrderRecord, "tradeNo" | "status" | "leaseUntil" | "attempt" | "failure" | "codes" | "updatedAt" | "noticeRetries">;
 
 interface OrderRow {
@@ -146,20 +149,23 @@ export class CodeOrderStore {
 
   /** The codes made, and MADE, in one transaction; a second record of the same order changes nothing. */
   async recordMade(order: CodeOrderRecord, codes: readonly MadeCode[]): Promise<CodeOrderRecord> {
-    await this.db.transaction(async (tx) => {
-      const { rowCount } = await tx.query(
-        `UPDATE vouchers.code_order SET status = 'MADE', lease_until = NULL, failure = NULL, updated_at = now()
-          WHERE trade_no = $1 AND status = 'MAKING'`,
-        [order.tradeNo],
-      );
-      if (rowCount === 0) return;
-      await tx.query(
-        `INSERT INTO vouchers.made_code (trade_no, seq, send_channel_id, code, url, channel_ref)
-         SELECT $1, seq, $2, code, url, channel_ref FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS c(code, url, channel_ref, seq)`,
-        [order.tradeNo, order.sendChannelId, codes.map((c) => c.code), codes.map((c) => c.url), codes.map((c) => c.channelRef)],
-      );
-    });
-    return this.mustFind(order);
+    // One statement (atomic without a transaction of its own): the codes are stored only if this claim's
+    // MAKING → MADE happened, and a code another order holds fails both.
+    const { rows } = await this.db.query<OrderRow>(
+      `WITH made AS (
+         UPDATE vouchers.code_order SET status = 'MADE', lease_until = NULL, failure = NULL, updated_at = now()
+          WHERE trade_no = $1 AND status = 'MAKING' RETURNING ${COLUMNS}
+       ), stored AS (
+         INSERT INTO vouchers.made_code (trade_no, seq, send_channel_id, code, url, channel_ref)
+         SELECT made.trade_no, c.seq, $2, c.code, c.url, c.channel_ref
+           FROM made, unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS c(code, url, channel_ref, seq)
+       )
+       SELECT * FROM made`,
+      [order.tradeNo, order.sendChannelId, codes.map((c) => c.code), codes.map((c) => c.url), codes.map((c) => c.channelRef)],
+    );
+    // Nothing changed: another claim recorded the order first, and its codes are the order's.
+    if (!rows[0]) return this.mustFind(order);
+    return { ...fromRow(rows[0]), codes: codes.map((c) => ({ code: c.code, url: c.url, channelRef: c.channelRef, status: UNUSED })) };
   }
 
   /** MAKING → FAILED with why (never a code: the message is the channel's error, which carries none). */
