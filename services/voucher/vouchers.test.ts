@@ -148,7 +148,6 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
     const makeCodes = new MakeCodes({
       orders: new CodeOrderStore(t.db),
       catalogue,
-      db: t.db,
       quota: createQuotaGate({ db: t.db, rules: new RuleStore(t.db), clock: systemClock }),
       channelFor: async () => channel,
       clock: systemClock,

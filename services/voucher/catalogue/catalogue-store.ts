@@ -286,6 +286,19 @@ export class CatalogueStore {
     return rows[0] && activityOf(rows[0]);
   }
 
+  /** The sale channel's active activity offering the template at `at`, in one read; the earliest made when several do. */
+  async findActivityOffering(saleChannelId: string, templateId: string, at: Date, on: Queryable = this.db): Promise<Activity | undefined> {
+    if (!RECORD_ID.test(saleChannelId) || !RECORD_ID.test(templateId)) return undefined;
+    const { rows } = await on.query<ActivityRow>(
+      `SELECT ${ACTIVITY_COLUMNS} FROM vouchers.activity a
+        WHERE a.sale_channel_id = $1 AND a.is_active AND a.valid_start <= $3 AND a.valid_end > $3
+          AND EXISTS (SELECT 1 FROM vouchers.activity_template t WHERE t.activity_id = a.activity_id AND t.template_id = $2)
+        ORDER BY a.activity_id LIMIT 1`,
+      [saleChannelId, templateId, at],
+    );
+    return rows[0] && activityOf(rows[0]);
+  }
+
   /** Whether the activity offers the template (they are bound), whatever either's isActive. */
   async activityOffersTemplate(activityId: string, templateId: string, on: Queryable = this.db): Promise<boolean> {
     if (!RECORD_ID.test(activityId) || !RECORD_ID.test(templateId)) return false;

@@ -42,7 +42,6 @@ export function startCodes(deps: {
   const makeCodes = new MakeCodes({
     orders,
     catalogue,
-    db,
     quota: createQuotaGate({ db, rules: new RuleStore(db), clock: deps.clock }),
     channelFor: async (record) =>
       sendChannelFor(record, record.channelType === "ESB" ? await catalogue.sendChannelSecret(record.sendChannelId) : null, {

@@ -59,7 +59,7 @@ function makeCodes(leaseMs = 5_000): MakeCodes {
     },
   };
   return new MakeCodes({
-    orders: new CodeOrderStore(db), catalogue, db, quota: counted, channelFor: async () => channel, clock: systemClock, logger, leaseMs,
+    orders: new CodeOrderStore(db), catalogue, quota: counted, channelFor: async () => channel, clock: systemClock, logger, leaseMs,
   });
 }
 

@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { toBinary } from "@bufbuild/protobuf";
 import type { Clock } from "../../common/clock.js";
-import type { Queryable } from "../../common/database.js";
 import type { Logger } from "../../common/logger.js";
 import { UpstreamError } from "../../common/upstream-http.js";
 import { MakeCodeRequestSchema, type MakeCodeRequest } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
@@ -42,8 +41,6 @@ const BUSINESS_OFFSET_MS = 8 * 3_600_000;
 export interface MakeCodeDeps {
   orders: CodeOrderStore;
   catalogue: CatalogueStore;
-  /** Reads the activity that offers a template to a sale channel (catalogue tables, same schema). */
-  db: Queryable;
   quota: QuotaGate;
   /** The adapter for a send channel of the catalogue. */
   channelFor(record: SendChannelRecord): Promise<SendChannel>;
@@ -119,7 +116,7 @@ export class MakeCodes {
     if (template.sendType !== 1) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: a bulk (sendType 2) template is not made per call`);
     const sendChannel = await this.deps.catalogue.findSendChannel(template.sendChannelId);
     if (!sendChannel?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: its send channel is inactive`);
-    const activity = await this.activityOffering(request.saleChannelId, template.templateId, now);
+    const activity = await this.deps.catalogue.findActivityOffering(request.saleChannelId, template.templateId, now);
     if (!activity) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: no active activity of the sale channel offers it now`);
 
     // Valid from the start of the business day `commissionDate` days on, for validDays days, within the activity.
@@ -145,17 +142,6 @@ export class MakeCodes {
       createdAt: now,
     };
     return { order, template, sendChannel };
-  }
-
-  /** The sale channel's active activity offering the template now; the earliest made when several do. */
-  private async activityOffering(saleChannelId: string, templateId: string, now: Date): Promise<Activity | undefined> {
-    const { rows } = await this.deps.db.query<{ activity_id: string }>(
-      `SELECT a.activity_id::text FROM vouchers.activity a JOIN vouchers.activity_template t USING (activity_id)
-        WHERE a.sale_channel_id = $1 AND t.template_id = $2 AND a.is_active AND a.valid_start <= $3 AND a.valid_end > $3
-        ORDER BY a.activity_id LIMIT 1`,
-      [saleChannelId, templateId, now],
-    );
-    return rows[0] && this.deps.catalogue.findActivity(rows[0].activity_id);
   }
 
   /**
