@@ -67,16 +67,19 @@ export class VoucherStore {
   }
 
   /** The pending voucher of an order, created on first sight (its send channel known once made); a retry finds the same row. */
-  async findOrCreatePending(voucher: Pick<VoucherRecord, "orderNo" | "templateId" | "rightsCode" | "createdAt">): Promise<VoucherRecord> {
+  /** The order's voucher, created pending if it has none (`created`). */
+  async findOrCreatePending(
+    voucher: Pick<VoucherRecord, "orderNo" | "templateId" | "rightsCode" | "createdAt">,
+  ): Promise<{ voucher: VoucherRecord; created: boolean }> {
     const { rows } = await this.db.query<VoucherRow>(
       `INSERT INTO vouchers.voucher (order_no, send_channel, template_id, rights_code, created_at) VALUES ($1, '', $2, $3, $4)
        ON CONFLICT (order_no) DO NOTHING RETURNING ${COLUMNS}`,
       [voucher.orderNo, voucher.templateId, voucher.rightsCode, voucher.createdAt],
     );
-    if (rows[0]) return fromRow(rows[0]);
+    if (rows[0]) return { voucher: fromRow(rows[0]), created: true };
     const existing = await this.find(voucher.orderNo);
     if (!existing) throw new Error("voucher of a conflicting order vanished");
-    return existing;
+    return { voucher: existing, created: false };
   }
 
   /** Pending → normal with its code order's code, and voucher.issued, once even if two issuers race. */

@@ -69,7 +69,7 @@ export class Vouchers {
     if (!request.orderNo || !request.templateId || !request.rightsCode || !validUntil || Number.isNaN(validUntil.getTime())) {
       throw voucherError(VoucherError.PARAMETER_INVALID, "order number, template, rights code and validity are required");
     }
-    const voucher = await this.deps.store.findOrCreatePending({ ...request, createdAt: this.deps.clock.now() });
+    const { voucher, created } = await this.deps.store.findOrCreatePending({ ...request, createdAt: this.deps.clock.now() });
     if (voucher.keyStatus !== KeyStatus.PENDING) {
       if (voucher.keyStatus === KeyStatus.VOIDED) throw voucherError(VoucherError.VOIDED, "voucher voided");
       return voucher;
@@ -77,21 +77,22 @@ export class Vouchers {
     let order;
     try {
       const saleChannelId = await this.psbcSaleChannelId();
-      // The code order's idempotency is the voucher's: a retry, or a concurrent issue, answers the same code.
-      order = await this.deps.makeCodes.make(psbcMakeCodeRequest(saleChannelId, voucher, validUntil), {
-        rightsCode: voucher.rightsCode,
-        customerRef: request.customerRef,
-      });
+      // The code order's idempotency is the voucher's: a retry, or a concurrent issue, answers the same code. A
+      // voucher created just now has no code order yet.
+      order = await this.deps.makeCodes.make(
+        psbcMakeCodeRequest(saleChannelId, voucher, validUntil),
+        { rightsCode: voucher.rightsCode, customerRef: request.customerRef },
+        { neverAsked: created },
+      );
     } catch (err) {
       await this.failed(voucher.orderNo, "issue", err);
       throw issueFailure(err);
     }
     const [code] = order.codes;
-    const record = await this.deps.catalogue.findSendChannel(order.sendChannelId);
-    if (!code || !record) throw voucherError(VoucherError.CHANNEL_FAILED, `code order ${order.tradeNo} holds no code`);
+    if (!code || !order.sendChannelType) throw voucherError(VoucherError.CHANNEL_FAILED, `code order ${order.tradeNo} holds no code`);
     const recorded = await this.deps.store.recordIssued(
       voucher,
-      { tradeNo: order.tradeNo, sendChannelId: record.sendChannelId, sendChannel: record.channelType, code: code.code, url: code.url, channelRef: code.channelRef },
+      { tradeNo: order.tradeNo, sendChannelId: order.sendChannelId, sendChannel: order.sendChannelType, code: code.code, url: code.url, channelRef: code.channelRef },
       this.deps.clock.now(),
     );
     this.deps.eventsWritten();

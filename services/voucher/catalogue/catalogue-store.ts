@@ -106,6 +106,14 @@ export interface Activity {
   config: Record<string, string>;
 }
 
+/** The catalogue records a make-code of one template for one sale channel rests on (`findOffer`). */
+export interface Offer {
+  saleChannel?: SaleChannel;
+  template?: Template;
+  sendChannel?: SendChannel;
+  activity?: Activity;
+}
+
 interface SaleChannelRow {
   sale_channel_id: string;
   name: string;
@@ -164,8 +172,9 @@ interface ActivityRow {
   name: string;
   ebuy_activity_id: string;
   sale_channel_id: string;
-  valid_start: Date;
-  valid_end: Date;
+  /** A Date from pg, ISO text inside row_to_json. */
+  valid_start: Date | string;
+  valid_end: Date | string;
   is_active: boolean;
   create_user: string | null;
   erp_create_time: string;
@@ -286,17 +295,33 @@ export class CatalogueStore {
     return rows[0] && activityOf(rows[0]);
   }
 
-  /** The sale channel's active activity offering the template at `at`, in one read; the earliest made when several do. */
-  async findActivityOffering(saleChannelId: string, templateId: string, at: Date, on: Queryable = this.db): Promise<Activity | undefined> {
-    if (!RECORD_ID.test(saleChannelId) || !RECORD_ID.test(templateId)) return undefined;
-    const { rows } = await on.query<ActivityRow>(
-      `SELECT ${ACTIVITY_COLUMNS} FROM vouchers.activity a
-        WHERE a.sale_channel_id = $1 AND a.is_active AND a.valid_start <= $3 AND a.valid_end > $3
-          AND EXISTS (SELECT 1 FROM vouchers.activity_template t WHERE t.activity_id = a.activity_id AND t.template_id = $2)
-        ORDER BY a.activity_id LIMIT 1`,
+  /**
+   * What a make-code of the template for the sale channel at `at` rests on, in one statement (a round trip per
+   * record was most of a PSBC booking's voucher time): the sale channel, the template, the template's send
+   * channel, and the sale channel's active activity offering the template then (the earliest made when several
+   * do). Each is undefined when missing; whether it may be used is the caller's to judge.
+   */
+  async findOffer(saleChannelId: string, templateId: string, at: Date): Promise<Offer> {
+    if (!RECORD_ID.test(saleChannelId) || !RECORD_ID.test(templateId)) return {};
+    // row_to_json keeps each record's own column list and names; only the activity's timestamps arrive as text.
+    const { rows } = await this.db.query<{ sale_channel: SaleChannelRow | null; template: TemplateRow | null; send_channel: SendChannelRow | null; activity: ActivityRow | null }>(
+      `SELECT (SELECT row_to_json(r) FROM (SELECT ${SALE_CHANNEL_COLUMNS} FROM vouchers.sale_channel WHERE sale_channel_id = $1) r) AS sale_channel,
+              (SELECT row_to_json(r) FROM (SELECT ${TEMPLATE_COLUMNS} FROM vouchers.template WHERE template_id = $2) r) AS template,
+              (SELECT row_to_json(r) FROM (SELECT ${SEND_CHANNEL_COLUMNS} FROM vouchers.send_channel
+                 WHERE send_channel_id = (SELECT send_channel_id FROM vouchers.template WHERE template_id = $2)) r) AS send_channel,
+              (SELECT row_to_json(r) FROM (SELECT ${ACTIVITY_COLUMNS} FROM vouchers.activity a
+                 WHERE a.sale_channel_id = $1 AND a.is_active AND a.valid_start <= $3 AND a.valid_end > $3
+                   AND EXISTS (SELECT 1 FROM vouchers.activity_template t WHERE t.activity_id = a.activity_id AND t.template_id = $2)
+                 ORDER BY a.activity_id LIMIT 1) r) AS activity`,
       [saleChannelId, templateId, at],
     );
-    return rows[0] && activityOf(rows[0]);
+    const row = rows[0];
+    return {
+      saleChannel: row?.sale_channel ? saleChannelOf(row.sale_channel) : undefined,
+      template: row?.template ? templateOf(row.template) : undefined,
+      sendChannel: row?.send_channel ? sendChannelOf(row.send_channel) : undefined,
+      activity: row?.activity ? activityOf(row.activity) : undefined,
+    };
   }
 
   /** Whether the activity offers the template (they are bound), whatever either's isActive. */

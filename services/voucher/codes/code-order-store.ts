@@ -3,6 +3,7 @@
 // leaves the order to the next repeat.
 import { randomBytes } from "node:crypto";
 import type { Database } from "../../common/database.js";
+import type { SendChannelType } from "../catalogue/catalogue-store.js";
 import type { MadeCode } from "../channels/send-channel.js";
 
 export type CodeOrderStatus = "MAKING" | "MADE" | "FAILED";
@@ -20,6 +21,8 @@ export interface CodeOrderRecord {
   templateId: string;
   activityId: string;
   sendChannelId: string;
+  /** The send channel's kind, read with the order (a voucher records it; the channel's row is not read again); null if it is gone. */
+  sendChannelType: SendChannelType | null;
   ticketName: string;
   activityName: string;
   codeNum: number;
@@ -41,7 +44,7 @@ export interface StoredCode extends MadeCode {
 /** The seed's code status of a code just made: 00 未使用 (made_code's default). */
 const UNUSED = "00";
 
-export type NewCodeOrder = Omit<CodeOrderRecord, "tradeNo" | "status" | "leaseUntil" | "attempt" | "failure" | "codes" | "updatedAt" | "noticeRetries">;
+export type NewCodeOrder = Omit<CodeOrderRecord, "tradeNo" | "sendChannelType" | "status" | "leaseUntil" | "attempt" | "failure" | "codes" | "updatedAt" | "noticeRetries">;
 
 interface OrderRow {
   trade_no: string;
@@ -56,6 +59,7 @@ interface OrderRow {
   template_id: string;
   activity_id: string;
   send_channel_id: string;
+  send_channel_type: SendChannelType | null;
   ticket_name: string;
   activity_name: string;
   code_num: number;
@@ -71,7 +75,8 @@ interface OrderRow {
 
 const COLUMNS = `trade_no, sale_channel_id, sale_channel_order_id, request_hash, request_id, status, lease_until, attempt, sale_channel_item_id,
   template_id, activity_id, send_channel_id, ticket_name, activity_name, code_num, use_times, valid_start, valid_end, order_mobile,
-  failure, created_at, updated_at, notice_retries`;
+  failure, created_at, updated_at, notice_retries,
+  (SELECT channel_type FROM vouchers.send_channel s WHERE s.send_channel_id = code_order.send_channel_id::bigint) AS send_channel_type`;
 
 /** WHALE's trade number: 32 hex characters like the seed's example, random so it names no other order. */
 export function newTradeNo(): string {
@@ -207,6 +212,7 @@ function fromRow(row: OrderRow): Omit<CodeOrderRecord, "codes"> {
     templateId: row.template_id,
     activityId: row.activity_id,
     sendChannelId: row.send_channel_id,
+    sendChannelType: row.send_channel_type,
     ticketName: row.ticket_name,
     activityName: row.activity_name,
     codeNum: row.code_num,

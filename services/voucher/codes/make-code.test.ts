@@ -165,6 +165,19 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     expect(await makeCodes().make(req)).toEqual(made);
   });
 
+  it("a caller that wrongly says the order was never asked for still gets the first order's codes, or 03 for another request, and its send channel's kind", async () => {
+    const o = await offer();
+    const req = request(o);
+    const made = await makeCodes().make(req);
+    expect(made.sendChannelType).toBe("INTERNAL");
+    const askedBefore = asked.length;
+    expect(await makeCodes().make(req, {}, { neverAsked: true })).toEqual(made);
+    const other = create(MakeCodeRequestSchema, structuredClone(req));
+    if (other.item) other.item.validDays = 11;
+    expect(await reasonOfFailure(makeCodes().make(other, {}, { neverAsked: true }))).toBe(CodeError.DUPLICATE_ORDER);
+    expect(asked.length).toBe(askedBefore);
+  });
+
   it("another sale channel's order id is its own order, never the other's codes", async () => {
     const [a, b] = [await offer(), await offer()];
     const madeA = await makeCodes().make(request(a, { orderId: "SHARED-ID-1" }));

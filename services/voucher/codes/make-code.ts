@@ -62,12 +62,16 @@ export interface MakeCodeDeps {
 export class MakeCodes {
   constructor(private readonly deps: MakeCodeDeps) {}
 
-  async make(request: MakeCodeRequest, forChannel: ChannelExtras = {}): Promise<CodeOrderRecord> {
+  /**
+   * `neverAsked`: the caller knows no order exists under this id yet (a voucher row created just now), so the
+   * first read is skipped; were it wrong, the insert's conflict sends it to the read all the same.
+   */
+  async make(request: MakeCodeRequest, forChannel: ChannelExtras = {}, { neverAsked = false } = {}): Promise<CodeOrderRecord> {
     check(request);
     const requestHash = requestHashOf(request);
     const deadline = Date.now() + this.deps.leaseMs;
-    for (;;) {
-      const existing = await this.deps.orders.find(request.saleChannelId, request.saleChannelOrderId);
+    for (let first = true; ; first = false) {
+      const existing = first && neverAsked ? undefined : await this.deps.orders.find(request.saleChannelId, request.saleChannelOrderId);
       if (existing) {
         if (existing.requestHash !== requestHash) {
           throw codeError(CodeError.DUPLICATE_ORDER, `saleChannelOrderId ${request.saleChannelOrderId} was used for another request`);
@@ -109,14 +113,11 @@ export class MakeCodes {
     const item = request.item;
     if (!item) throw codeError(CodeError.PARAMETER_INVALID, "item is required");
     const now = this.deps.clock.now();
-    const saleChannel = await this.deps.catalogue.findSaleChannel(request.saleChannelId);
+    const { saleChannel, template, sendChannel, activity } = await this.deps.catalogue.findOffer(request.saleChannelId, item.ticketId, now);
     if (!saleChannel?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `sale channel ${request.saleChannelId} is missing or inactive`);
-    const template = await this.deps.catalogue.findTemplate(item.ticketId);
     if (!template?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: no active template`);
     if (template.sendType !== 1) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: a bulk (sendType 2) template is not made per call`);
-    const sendChannel = await this.deps.catalogue.findSendChannel(template.sendChannelId);
     if (!sendChannel?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: its send channel is inactive`);
-    const activity = await this.deps.catalogue.findActivityOffering(request.saleChannelId, template.templateId, now);
     if (!activity) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: no active activity of the sale channel offers it now`);
 
     // Valid from the start of the business day `commissionDate` days on, for validDays days, within the activity.
