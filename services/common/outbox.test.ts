@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
 import { until } from "../../test/support/until.js";
 import { connectEventBus, type BusMessage, type EventBus } from "./bus.js";
+import { sharedDatabase, type Database } from "./database.js";
 import { createLogger } from "./logger.js";
 import { migrate } from "./migrate.js";
 import { OutboxRelay, appendEvent, withEvent } from "./outbox.js";
@@ -128,6 +129,57 @@ describe(`outbox (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, ${natsU
     await Promise.all(relays.map((relay) => relay.stop()));
     expect(ids.every((id) => counts.get(id) === 1)).toBe(true);
     await until(() => ids.every((id) => received.some((m) => m.id === id)));
+  });
+
+  it("marks a batch in the next claim's statement while events keep coming, and every batch before it sleeps or stops", async () => {
+    // What the relay asks of the database: a claim (which may carry the last batch's mark) or a mark of its own.
+    const statements: string[] = [];
+    const counted: Database = {
+      ...sharedDatabase(t.db),
+      query: (text, params) => {
+        if (text.includes("claimed AS")) statements.push("claim");
+        else if (text.includes("published_at = CASE")) statements.push("mark");
+        return t.db.query(text, params);
+      },
+    };
+    const appendMany = (n: number, name: string) =>
+      t.db.transaction(async (tx) => {
+        const ids: string[] = [];
+        for (let i = 0; i < n; i++) ids.push(await appendEvent(tx, "ob", { subject: `${prefix}.${name}`, data: encoder.encode(String(i)) }));
+        return ids;
+      });
+    const published = async (ids: string[]) => {
+      const { rows } = await t.db.query<{ n: number }>("SELECT count(*)::int AS n FROM ob.outbox WHERE published_at IS NOT NULL AND id = ANY($1::uuid[])", [ids]);
+      return rows[0]?.n;
+    };
+
+    // 25 waiting, batches of 10: two full batches marked by the claims after them, the last one at once.
+    const first = await appendMany(25, "merged");
+    let relay = new OutboxRelay({ db: counted, schema: "ob", bus, logger, intervalMs: 60_000, batchSize: 10 });
+    relay.start();
+    await until(async () => (await published(first)) === 25);
+    expect(statements).toEqual(["claim", "claim", "claim", "mark"]);
+    await relay.stop();
+    expect(statements).toHaveLength(4);
+
+    // A commit during the last round (the bus kicks) defers its mark; stopping then still marks it.
+    const second = await appendMany(3, "stopping");
+    statements.length = 0;
+    const kicking: EventBus = {
+      ...bus,
+      publish: async (subject, id, data) => {
+        await bus.publish(subject, id, data);
+        relay.kick();
+        if (id === second.at(-1)) void relay.stop();
+      },
+    };
+    relay = new OutboxRelay({ db: counted, schema: "ob", bus: kicking, logger, intervalMs: 60_000, batchSize: 10 });
+    relay.start();
+    await until(() => second.every((id) => received.some((m) => m.id === id)));
+    await relay.stop();
+    expect(await published(second)).toBe(3);
+    expect(statements).toEqual(["claim", "mark"]);
+    expect(await relay.lag()).toBe(0);
   });
 
   it("writes the event in the same statement as the change, and none when nothing changed", async () => {

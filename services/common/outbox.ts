@@ -70,7 +70,9 @@ interface OutboxRow {
  * same time and no transaction stays open while the bus is called; a row is marked published only after the bus
  * accepted it (the unpublished rest of the batch is released by the same statement), and a row published but
  * not marked (crash) is published again with the same id once its claim lapses, which the bus's duplicate window
- * drops. Across replicas, order is per batch, not global: consumers must not rely on it.
+ * drops. Across replicas, order is per batch, not global: consumers must not rely on it. While events keep coming
+ * (a full batch, or a commit during the round), a batch's mark rides in the next claim's statement: one round
+ * trip per batch under load instead of two; before the relay sleeps, backs off or stops, it marks at once.
  */
 export class OutboxRelay {
   private readonly schema: string;
@@ -78,6 +80,8 @@ export class OutboxRelay {
   private readonly batchSize: number;
   private readonly claimSql: string;
   private readonly markSql: string;
+  /** The last batch, published but not marked yet: the next claim marks it. */
+  private unmarked: { published: string[]; claimed: string[] } | undefined;
   private running: Promise<void> | undefined;
   private stopped = true;
   private kicked = false;
@@ -95,15 +99,18 @@ export class OutboxRelay {
     this.batchSize = options.batchSize ?? 100;
     this.stallAfterMs = options.stallAfterMs ?? 30_000;
     // RETURNING has no order of its own; created_at has microseconds, which a JS Date would lose.
-    this.claimSql = `WITH claimed AS (
+    // The previous batch ($3, of which $2 published) is marked by the same statement and never claimed by it (a
+    // row changed twice in one statement would keep either change).
+    const mark = `UPDATE ${this.schema}.outbox SET published_at = CASE WHEN id = ANY($2::uuid[]) THEN now() END, claimed_until = NULL
+      WHERE id = ANY($3::uuid[])`;
+    this.claimSql = `WITH marked AS (${mark}), claimed AS (
         UPDATE ${this.schema}.outbox SET claimed_until = now() + make_interval(secs => ${CLAIM_SECONDS})
          WHERE id IN (SELECT id FROM ${this.schema}.outbox
-                       WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+                       WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now()) AND NOT id = ANY($3::uuid[])
                        ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
         RETURNING id, subject, payload, trace_id, created_at)
       SELECT id, subject, payload, trace_id FROM claimed ORDER BY created_at`;
-    this.markSql = `UPDATE ${this.schema}.outbox SET published_at = CASE WHEN id = ANY($1::uuid[]) THEN now() END, claimed_until = NULL
-      WHERE id = ANY($2::uuid[])`;
+    this.markSql = mark.replace("$2", "$1").replace("$3", "$2");
   }
 
   start(): void {
@@ -152,6 +159,8 @@ export class OutboxRelay {
         full = result.count === this.batchSize && !result.failed;
         this.failures = result.failed ? this.failures + 1 : 0;
         this.track(result.failed && result.published === 0, roundStartedAt);
+        // Another round follows at once only without a failure, for a full batch or a commit meanwhile.
+        if (result.failed || !(full || this.kicked)) await this.markNow();
         await this.pruneNow();
       } catch (err) {
         this.failures++;
@@ -160,11 +169,19 @@ export class OutboxRelay {
       }
       if (this.stopped) break;
       if (this.failures > 0) {
+        // A mark that failed with its round is tried again before the back-off, so rows published do not wait on it.
+        await this.markNow().catch(() => undefined);
         // The bus or the database is failing: back off, and let kicks not turn that into a busy loop.
         await this.sleep(Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** (this.failures - 1)), false);
       } else if (!full && !this.kicked) {
         await this.sleep(this.intervalMs, true);
       }
+    }
+    try {
+      await this.markNow();
+    } catch (err) {
+      // Its rows are published again, under the same ids, once their claim lapses.
+      this.options.logger.warn({ schema: this.schema, error: err instanceof Error ? err.message : String(err) }, "outbox mark failed at stop");
     }
   }
 
@@ -202,7 +219,9 @@ export class OutboxRelay {
 
   private async publishBatch(): Promise<{ count: number; published: number; failed: boolean }> {
     const { db, bus, logger } = this.options;
-    const { rows } = await db.query<OutboxRow>(this.claimSql, [this.batchSize]);
+    const previous = this.unmarked ?? { published: [], claimed: [] };
+    const { rows } = await db.query<OutboxRow>(this.claimSql, [this.batchSize, previous.published, previous.claimed]);
+    this.unmarked = undefined;
     const published: string[] = [];
     let failed = false;
     for (const row of rows) {
@@ -217,8 +236,16 @@ export class OutboxRelay {
         break;
       }
     }
-    if (rows.length > 0) await db.query(this.markSql, [published, rows.map((row) => row.id)]);
+    if (rows.length > 0) this.unmarked = { published, claimed: rows.map((row) => row.id) };
     return { count: rows.length, published: published.length, failed };
+  }
+
+  /** Marks the last batch now (its published rows, and releases the rest), unless the next claim already did. */
+  private async markNow(): Promise<void> {
+    const batch = this.unmarked;
+    if (!batch) return;
+    await this.options.db.query(this.markSql, [batch.published, batch.claimed]);
+    this.unmarked = undefined;
   }
 
   private async pruneNow(): Promise<void> {
