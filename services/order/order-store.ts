@@ -1,6 +1,6 @@
 import { randomInt } from "node:crypto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import DataLoader from "dataloader";
+import { batchedLookup } from "../common/batched-lookup.js";
 import type { Clock } from "../common/clock.js";
 import type { Database, Queryable } from "../common/database.js";
 import { eventOf, type OutboxEvent } from "../common/events.js";
@@ -18,8 +18,6 @@ import {
 
 export const ORDER_SCHEMA = "orders";
 
-/** At most this many reads by code share a statement. */
-const MAX_READS_PER_STATEMENT = 100;
 
 export interface RightsOrder {
   orderNo: string;
@@ -100,29 +98,22 @@ export interface ExpiringOrder {
  * (booking, cancel, usage, completion, expiry) come from the clock, as parameters, never the database's now().
  */
 export class OrderStore {
-  /**
-   * The reads by rights code (every detail, expired-points and booking asks one) of the same turn of the event
-   * loop, in one statement: under load a round trip per request was most of the order service's time on a read.
-   * Nothing is cached: each read is answered by a statement that began after it was asked.
-   */
-  private readonly byCode: DataLoader<string, RightsOrder | undefined>;
+  /** Reads by rights code (every detail, expired-points and booking asks one), batched per event-loop turn. */
+  private readonly byCode: (code: string) => Promise<OrderRow | undefined>;
 
   constructor(
     private readonly db: Database,
     private readonly clock: Clock,
   ) {
-    this.byCode = new DataLoader(
-      async (codes) => {
-        const { rows } = await this.db.query<OrderRow>(`SELECT ${COLUMNS} FROM orders.rights_order WHERE code = ANY($1::text[])`, [codes]);
-        const found = new Map(rows.map((row) => [row.code, fromRow(row)]));
-        return codes.map((code) => found.get(code));
-      },
-      { cache: false, maxBatchSize: MAX_READS_PER_STATEMENT, batchScheduleFn: (run) => setImmediate(run) },
+    this.byCode = batchedLookup(
+      async (codes) => (await this.db.query<OrderRow>(`SELECT ${COLUMNS} FROM orders.rights_order WHERE code = ANY($1::text[])`, [codes])).rows,
+      (row) => row.code,
     );
   }
 
-  findByCode(code: string): Promise<RightsOrder | undefined> {
-    return this.byCode.load(code);
+  async findByCode(code: string): Promise<RightsOrder | undefined> {
+    const row = await this.byCode(code);
+    return row && fromRow(row);
   }
 
   /**

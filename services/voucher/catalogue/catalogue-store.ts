@@ -1,6 +1,7 @@
 // The WHALE catalogue's tables (migration 003): sale channels, send channels, templates, activities and which
 // templates an activity offers. Ids are decimal strings (bigint identities; never near 2^53, but a string
 // never loses a digit on the way through JSON or protobuf).
+import { batchedLookup } from "../../common/batched-lookup.js";
 import type { Queryable } from "../../common/database.js";
 import type { KeyRing, SealedSecret } from "../../common/key-ring.js";
 
@@ -184,6 +185,7 @@ interface ActivityRow {
 
 export const SALE_CHANNEL_COLUMNS = `sale_channel_id::text, name, is_active, remark, creator_name, erp_create_time, erp_update_time,
   channel_public_key, verify_notify_url, whale_public_key`;
+const SALE_CHANNEL_BY_NAME = `SELECT ${SALE_CHANNEL_COLUMNS} FROM vouchers.sale_channel WHERE name`;
 export const SEND_CHANNEL_COLUMNS = `send_channel_id::text, name, is_active, channel_type, config, secret_ciphertext IS NOT NULL AS has_secret`;
 export const TEMPLATE_COLUMNS = `template_id::text, name, send_channel_id::text, brand_id::text, product_id::text, ticket_type, face_value,
   send_type, is_active, remark, create_user, erp_create_time, erp_update_time, config`;
@@ -218,10 +220,14 @@ export const sealContext = {
 
 /** The catalogue's reads: what make-code and the back office look up. */
 export class CatalogueStore {
+  private readonly byName: (name: string) => Promise<SaleChannelRow | undefined>;
+
   constructor(
     protected readonly db: Queryable,
     protected readonly keys: KeyRing,
-  ) {}
+  ) {
+    this.byName = batchedLookup(async (names) => (await db.query<SaleChannelRow>(`${SALE_CHANNEL_BY_NAME} = ANY($1::text[])`, [names])).rows, (row) => row.name);
+  }
 
   async findSaleChannel(saleChannelId: string, on: Queryable = this.db): Promise<SaleChannel | undefined> {
     if (!RECORD_ID.test(saleChannelId)) return undefined;
@@ -231,10 +237,13 @@ export class CatalogueStore {
     return rows[0] && saleChannelOf(rows[0]);
   }
 
-  /** The sale channel of a name (names are unique): how a sale channel of our own, PSBC's, is found. */
+  /**
+   * The sale channel of a name (names are unique): how a sale channel of our own, PSBC's, is found, on every PSBC
+   * booking; the lookups of one event-loop turn share a statement.
+   */
   async findSaleChannelByName(name: string, on: Queryable = this.db): Promise<SaleChannel | undefined> {
-    const { rows } = await on.query<SaleChannelRow>(`SELECT ${SALE_CHANNEL_COLUMNS} FROM vouchers.sale_channel WHERE name = $1`, [name]);
-    return rows[0] && saleChannelOf(rows[0]);
+    const row = on === this.db ? await this.byName(name) : (await on.query<SaleChannelRow>(`${SALE_CHANNEL_BY_NAME} = $1`, [name])).rows[0];
+    return row && saleChannelOf(row);
   }
 
   /** The keys that sign and verify a sale channel's calls; WHALE's private key opened. */
