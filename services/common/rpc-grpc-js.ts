@@ -49,12 +49,18 @@ function headerEntries(metadata: grpc.Metadata): [string, string][] {
 }
 
 /** Headers as metadata, leaving out what gRPC itself writes (the status, content type and framing). */
-function metadataOf(headers: Headers | undefined, into = new grpc.Metadata()): grpc.Metadata {
-  headers?.forEach((value, key) => {
+function metadataOf(headers: HeadersInit | undefined, into = new grpc.Metadata()): grpc.Metadata {
+  const add = (value: string, key: string) => {
     if (key.startsWith("grpc-") || key === "content-type" || key === "te") return;
     if (key.endsWith("-bin")) into.add(key, Buffer.from(value, "base64"));
     else into.add(key, value);
-  });
+  };
+  // A caller's plain record (the gateway's traceId) is read as it is: a Headers object per call was ~2 % of the
+  // gateway's time on a detail request. grpc-js's Metadata checks names and values itself.
+  if (headers === undefined) return into;
+  if (headers instanceof Headers) headers.forEach(add);
+  else if (Array.isArray(headers)) for (const [key = "", value = ""] of headers) add(value, key.toLowerCase());
+  else for (const key of Object.keys(headers)) add((headers as Record<string, string>)[key]!, key.toLowerCase());
   return into;
 }
 
@@ -296,7 +302,7 @@ function targetOf(baseUrl: string): { target: string; credentials: grpc.ChannelC
 function requestMetadata(header: HeadersInit | undefined, extra: Record<string, string> | undefined): grpc.Metadata {
   const metadata = new grpc.Metadata();
   if (extra) for (const key in extra) metadata.set(key, extra[key]!);
-  if (header) metadataOf(header instanceof Headers ? header : new Headers(header), metadata);
+  metadataOf(header, metadata);
   return metadata;
 }
 

@@ -127,8 +127,9 @@ describe.each(RPC_TRANSPORTS)("rpc server and client over %s", (transport) => {
     expect(early.code).toBe(Code.Canceled);
   });
 
-  it("sends the caller's headers however they are given (a record, entries or Headers)", async () => {
-    for (const headers of [{ [TRACE_HEADER]: "trace-rec" }, [[TRACE_HEADER, "trace-rec"]] as [string, string][], new Headers({ [TRACE_HEADER]: "trace-rec" })]) {
+  it("sends the caller's headers however they are given (a record, entries or Headers, in any letter case)", async () => {
+    const upper = TRACE_HEADER.toUpperCase();
+    for (const headers of [{ [TRACE_HEADER]: "trace-rec" }, { [upper]: "trace-rec" }, [[upper, "trace-rec"]] as [string, string][], new Headers({ [TRACE_HEADER]: "trace-rec" })]) {
       const res = await echo().echo({ value: "hi" }, { headers });
       expect(res.value).toBe("trace-rec");
     }
