@@ -81,6 +81,7 @@ function readConfig(env = process.env) {
     duration,
     warmup,
     connections: number("BENCH_CONNECTIONS", 50, { integer: true, min: 1 }),
+    gateways: number("BENCH_GATEWAYS", 1, { integer: true, min: 1 }),
     pipelining: 1,
     booked,
     // Enough fresh codes for ~5,000 bookings/s plus the detail scenario's; past that they are encrypted on
@@ -380,9 +381,21 @@ async function startCluster(config, dbUrl) {
     ORDER_SERVICE_URL: `http://127.0.0.1:${orderPort}`,
     ...gatewayMetrics,
   });
-  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-  await waitReady("gateway /readyz", [order, gateway, voucher, sandbox], httpOk(`${gatewayUrl}/readyz`));
-  return { bareUrl, gatewayUrl };
+  const gatewayUrls = [`http://127.0.0.1:${gatewayPort}`];
+  await waitReady("gateway /readyz", [order, gateway, voucher, sandbox], httpOk(`${gatewayUrls[0]}/readyz`));
+  // BENCH_GATEWAYS > 1: more gateway replicas, as a deployment scales the gateway; the generator spreads its
+  // connections over them (autocannon takes several URLs). Outside the memory aims and compare.js's CPU columns.
+  for (let n = 2; n <= config.gateways; n++) {
+    const [port, metricsPort] = await Promise.all([freePort(), freePort()]);
+    const replica = spawnChild(config, `gateway-${n}`, "dist/services/platform/main.js", ["gateway"], {
+      PORT: String(port),
+      ORDER_SERVICE_URL: `http://127.0.0.1:${orderPort}`,
+      METRICS_PORT: String(metricsPort),
+    });
+    gatewayUrls.push(`http://127.0.0.1:${port}`);
+    await waitReady(`gateway-${n} /readyz`, [order, replica, voucher, sandbox], httpOk(`${gatewayUrls.at(-1)}/readyz`));
+  }
+  return { bareUrl, gatewayUrl: gatewayUrls.length === 1 ? gatewayUrls[0] : gatewayUrls };
 }
 
 async function main() {
@@ -392,6 +405,7 @@ async function main() {
   log(
     `bench: ${config.scenarios.join(", ")}; ${config.duration} s each after ${config.warmup} s warm-up, ` +
       `${config.connections} connections, pipelining ${config.pipelining}; ${cpus().length} CPUs` +
+      (config.gateways > 1 ? `; ${config.gateways} gateway processes` : "") +
       (config.profile ? `; profiling ${config.profile}` : "") +
       (config.serviceNodeOptions ? `; services with NODE_OPTIONS=${config.serviceNodeOptions}` : ""),
   );
@@ -561,6 +575,7 @@ function buildReport(config, results, windows, hwmMb, fresh) {
       durationSeconds: config.duration,
       warmupSeconds: config.warmup,
       connections: config.connections,
+      gateways: config.gateways,
       pipelining: config.pipelining,
       bookedForDetail: config.booked,
       scenarios: config.scenarios,
