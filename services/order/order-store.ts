@@ -18,7 +18,6 @@ import {
 
 export const ORDER_SCHEMA = "orders";
 
-
 export interface RightsOrder {
   orderNo: string;
   code: string;

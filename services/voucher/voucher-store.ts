@@ -66,8 +66,10 @@ export class VoucherStore {
     return rows[0] && fromRow(rows[0]);
   }
 
-  /** The pending voucher of an order, created on first sight (its send channel known once made); a retry finds the same row. */
-  /** The order's voucher, created pending if it has none (`created`). */
+  /**
+   * The pending voucher of an order, created on first sight (`created`; its send channel known once made); a retry
+   * finds the same row.
+   */
   async findOrCreatePending(
     voucher: Pick<VoucherRecord, "orderNo" | "templateId" | "rightsCode" | "createdAt">,
   ): Promise<{ voucher: VoucherRecord; created: boolean }> {

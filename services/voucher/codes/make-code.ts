@@ -5,7 +5,7 @@ import type { Clock } from "../../common/clock.js";
 import type { Logger } from "../../common/logger.js";
 import { UpstreamError } from "../../common/upstream-http.js";
 import { MakeCodeRequestSchema, type MakeCodeRequest } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
-import { RECORD_ID, type CatalogueStore, type Activity, type Template } from "../catalogue/catalogue-store.js";
+import { RECORD_ID, type CatalogueStore, type Template } from "../catalogue/catalogue-store.js";
 import type { SendChannel as SendChannelRecord } from "../catalogue/catalogue-store.js";
 import { MAKE_CODE_SCENE, type QuotaGate } from "../rules/quota-gate.js";
 import type { MakeCodesOrder, SendChannel } from "../channels/send-channel.js";
