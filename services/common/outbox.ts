@@ -101,16 +101,17 @@ export class OutboxRelay {
     // RETURNING has no order of its own; created_at has microseconds, which a JS Date would lose.
     // The previous batch ($3, of which $2 published) is marked by the same statement and never claimed by it (a
     // row changed twice in one statement would keep either change).
-    const mark = `UPDATE ${this.schema}.outbox SET published_at = CASE WHEN id = ANY($2::uuid[]) THEN now() END, claimed_until = NULL
-      WHERE id = ANY($3::uuid[])`;
-    this.claimSql = `WITH marked AS (${mark}), claimed AS (
+    const mark = (published: string, claimed: string) =>
+      `UPDATE ${this.schema}.outbox SET published_at = CASE WHEN id = ANY(${published}::uuid[]) THEN now() END, claimed_until = NULL
+        WHERE id = ANY(${claimed}::uuid[])`;
+    this.claimSql = `WITH marked AS (${mark("$2", "$3")}), claimed AS (
         UPDATE ${this.schema}.outbox SET claimed_until = now() + make_interval(secs => ${CLAIM_SECONDS})
          WHERE id IN (SELECT id FROM ${this.schema}.outbox
                        WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now()) AND NOT id = ANY($3::uuid[])
                        ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)
         RETURNING id, subject, payload, trace_id, created_at)
       SELECT id, subject, payload, trace_id FROM claimed ORDER BY created_at`;
-    this.markSql = mark.replace("$2", "$1").replace("$3", "$2");
+    this.markSql = mark("$1", "$2");
   }
 
   start(): void {
