@@ -185,7 +185,6 @@ interface ActivityRow {
 
 export const SALE_CHANNEL_COLUMNS = `sale_channel_id::text, name, is_active, remark, creator_name, erp_create_time, erp_update_time,
   channel_public_key, verify_notify_url, whale_public_key`;
-const SALE_CHANNEL_BY_NAME = `SELECT ${SALE_CHANNEL_COLUMNS} FROM vouchers.sale_channel WHERE name`;
 export const SEND_CHANNEL_COLUMNS = `send_channel_id::text, name, is_active, channel_type, config, secret_ciphertext IS NOT NULL AS has_secret`;
 export const TEMPLATE_COLUMNS = `template_id::text, name, send_channel_id::text, brand_id::text, product_id::text, ticket_type, face_value,
   send_type, is_active, remark, create_user, erp_create_time, erp_update_time, config`;
@@ -226,7 +225,7 @@ export class CatalogueStore {
     protected readonly db: Queryable,
     protected readonly keys: KeyRing,
   ) {
-    this.byName = batchedLookup(async (names) => (await db.query<SaleChannelRow>(`${SALE_CHANNEL_BY_NAME} = ANY($1::text[])`, [names])).rows, (row) => row.name);
+    this.byName = batchedLookup((names) => saleChannelsNamed(names, db), (row) => row.name);
   }
 
   async findSaleChannel(saleChannelId: string, on: Queryable = this.db): Promise<SaleChannel | undefined> {
@@ -242,7 +241,7 @@ export class CatalogueStore {
    * booking; the lookups of one event-loop turn share a statement.
    */
   async findSaleChannelByName(name: string, on: Queryable = this.db): Promise<SaleChannel | undefined> {
-    const row = on === this.db ? await this.byName(name) : (await on.query<SaleChannelRow>(`${SALE_CHANNEL_BY_NAME} = $1`, [name])).rows[0];
+    const row = on === this.db ? await this.byName(name) : (await saleChannelsNamed([name], on))[0];
     return row && saleChannelOf(row);
   }
 
@@ -567,6 +566,10 @@ const ID_COLUMN: Record<CatalogueTable, string> = {
   template: "template_id",
   activity: "activity_id",
 };
+
+async function saleChannelsNamed(names: readonly string[], on: Queryable): Promise<SaleChannelRow[]> {
+  return (await on.query<SaleChannelRow>(`SELECT ${SALE_CHANNEL_COLUMNS} FROM vouchers.sale_channel WHERE name = ANY($1::text[])`, [names])).rows;
+}
 
 export function saleChannelOf(row: SaleChannelRow): SaleChannel {
   return {
