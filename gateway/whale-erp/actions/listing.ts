@@ -6,8 +6,15 @@ import type { CatalogueListFilterSchema } from "../../../proto/gen/rights/vouche
 import { MAX_LENGTH } from "../../../services/voucher/catalogue/fields.js";
 import { text } from "../schemas.js";
 
+/** A listing's isActive filter, Y or N (`what`: the records listed). */
+export const activeFilter = (what: string) =>
+  Type.Optional(Type.Union([Type.Literal("Y"), Type.Literal("N")], { description: `only active (Y) or only inactive (N) ${what}; absent: both` }));
+
+/** The filter's Y or N as the RPCs take it; absent: both. */
+export const isActiveOf = (flag: "Y" | "N" | undefined) => (flag === undefined ? undefined : flag === "Y");
+
 export const LIST_FIELDS = {
-  isActive: Type.Optional(Type.Union([Type.Literal("Y"), Type.Literal("N")], { description: "only active (Y) or only inactive (N) records; absent: both" })),
+  isActive: activeFilter("records"),
   namePrefix: Type.Optional(text(MAX_LENGTH.name, "only records whose name starts with this (case-sensitive), 1–99 characters")),
   pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "1 to 1000; absent means 100" })),
 };
@@ -15,7 +22,7 @@ export const LIST_FIELDS = {
 /** The listing's filter as the catalogue takes it; `afterId` is the action's after-<record>Id. */
 export function listFilterOf(body: { isActive?: "Y" | "N"; namePrefix?: string; pageSize?: number }, afterId: string | number | undefined): MessageInitShape<typeof CatalogueListFilterSchema> {
   return {
-    isActive: body.isActive === undefined ? undefined : body.isActive === "Y",
+    isActive: isActiveOf(body.isActive),
     namePrefix: body.namePrefix ?? "",
     afterId: afterId === undefined ? "" : String(afterId),
     limit: body.pageSize ?? 0,

@@ -9,6 +9,7 @@ import { formatBusinessTime } from "../../../services/common/clock.js";
 import { LIMITS, RULE_KEYS } from "../../../services/voucher/rules/rule-definition.js";
 import { erpAction, type ErpAction } from "../action.js";
 import { body, stringId } from "../schemas.js";
+import { activeFilter, isActiveOf } from "./listing.js";
 
 const TAG = "rules";
 
@@ -110,7 +111,7 @@ export const ruleActions: readonly ErpAction[] = [
       ruleSceneItemKey: Type.Optional(Type.String({ maxLength: LIMITS.sceneItemKey, description: "only rules of this scene item" })),
       ruleScene: Type.Optional(Type.String({ maxLength: LIMITS.scene, description: "only rules of this scene" })),
       ruleKey: Type.Optional(Type.String({ description: `only rules of this ruleKey: one of ${RULE_KEYS.join(", ")}` })),
-      isActive: Type.Optional(Type.Union([Type.Literal("Y"), Type.Literal("N")], { description: "only active (Y) or only inactive (N) rules; absent: both" })),
+      isActive: activeFilter("rules"),
       ruleNamePrefix: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.ruleName, description: `only rules whose ruleName starts with this (case-sensitive); at most ${LIMITS.ruleName} characters` })),
       afterRuleId: Type.Optional(ruleId),
       pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "1 to 1000; absent means 100" })),
@@ -123,7 +124,7 @@ export const ruleActions: readonly ErpAction[] = [
           ruleSceneItemKey: body.ruleSceneItemKey ?? "",
           ruleScene: body.ruleScene ?? "",
           ruleKey: body.ruleKey ?? "",
-          isActive: body.isActive === undefined ? undefined : body.isActive === "Y",
+          isActive: isActiveOf(body.isActive),
           ruleNamePrefix: body.ruleNamePrefix ?? "",
           afterRuleId: body.afterRuleId ?? "",
           limit: body.pageSize ?? 0,

@@ -2,14 +2,13 @@
 // version. Every failure is a voucher domain error the ERP plugin answers in its own codes.
 import type { Clock } from "../../common/clock.js";
 import { voucherError, VoucherError } from "../errors.js";
-import { PRINTABLE } from "../catalogue/fields.js";
+import { optionalText } from "../catalogue/fields.js";
 import { LIMITS, RULE_KEYS, ruleBody, validateRule, type RuleDefinition } from "./rule-definition.js";
 import type { RuleFilter, RuleRecord, RuleStore } from "./rule-store.js";
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 const RULE_ID = /^\d{1,18}$/;
-const PRINTABLE_TEXT = new RegExp(`^${PRINTABLE}*$`, "u");
 
 export class Rules {
   constructor(private readonly deps: { store: RuleStore; clock: Clock }) {}
@@ -36,9 +35,7 @@ export class Rules {
     if (filter.ruleKey !== undefined && !(RULE_KEYS as readonly string[]).includes(filter.ruleKey)) {
       throw voucherError(VoucherError.PARAMETER_INVALID, `ruleKey: one of ${RULE_KEYS.join(", ")}`);
     }
-    if (filter.ruleNamePrefix !== undefined && (filter.ruleNamePrefix.length > LIMITS.ruleName || !PRINTABLE_TEXT.test(filter.ruleNamePrefix))) {
-      throw voucherError(VoucherError.PARAMETER_INVALID, `ruleNamePrefix: at most ${LIMITS.ruleName} characters, no control characters`);
-    }
+    optionalText("ruleNamePrefix", filter.ruleNamePrefix, LIMITS.ruleName);
     return this.deps.store.list({ ...filter, limit: filter.limit || DEFAULT_LIMIT });
   }
 
