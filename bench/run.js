@@ -316,8 +316,11 @@ const httpOk = (url) => () =>
   });
 
 async function startCluster(config, dbUrl) {
-  const [barePort, psbcPort, bbPort, voucherPort, orderPort, gatewayPort, ...metricsPorts] = await Promise.all(Array.from({ length: 9 }, freePort));
-  const [voucherMetrics, orderMetrics, gatewayMetrics] = metricsPorts.map((port) => ({ METRICS_PORT: String(port) }));
+  // Every port at once, each gateway's two (its own and its metrics') last.
+  const [barePort, psbcPort, bbPort, voucherPort, orderPort, voucherMetricsPort, orderMetricsPort, ...gatewayPorts] = await Promise.all(
+    Array.from({ length: 7 + 2 * config.gateways }, freePort),
+  );
+  const [voucherMetrics, orderMetrics] = [voucherMetricsPort, orderMetricsPort].map((port) => ({ METRICS_PORT: String(port) }));
   const pool = config.poolSize ? { DATABASE_POOL_SIZE: config.poolSize } : {};
 
   const bare = spawnChild(config, "bare", "bench/bare-server.js", [], { PORT: String(barePort) });
@@ -376,24 +379,20 @@ async function startCluster(config, dbUrl) {
     ...orderMetrics,
     ...pool,
   });
-  const gateway = spawnChild(config, "gateway", "dist/services/platform/main.js", ["gateway"], {
-    PORT: String(gatewayPort),
-    ORDER_SERVICE_URL: `http://127.0.0.1:${orderPort}`,
-    ...gatewayMetrics,
-  });
-  const gatewayUrls = [`http://127.0.0.1:${gatewayPort}`];
-  await waitReady("gateway /readyz", [order, gateway, voucher, sandbox], httpOk(`${gatewayUrls[0]}/readyz`));
   // BENCH_GATEWAYS > 1: more gateway replicas, as a deployment scales the gateway; the generator spreads its
-  // connections over them (autocannon takes several URLs). Outside the memory aims and compare.js's CPU columns.
-  for (let n = 2; n <= config.gateways; n++) {
-    const [port, metricsPort] = await Promise.all([freePort(), freePort()]);
-    const replica = spawnChild(config, `gateway-${n}`, "dist/services/platform/main.js", ["gateway"], {
+  // connections over them (autocannon takes several URLs). Only the first is "gateway" (the memory aims and
+  // compare.js's CPU columns).
+  const gatewayUrls = [];
+  for (let n = 1; n <= config.gateways; n++) {
+    const name = n === 1 ? "gateway" : `gateway-${n}`;
+    const [port, metricsPort] = gatewayPorts.slice(2 * n - 2, 2 * n);
+    const gateway = spawnChild(config, name, "dist/services/platform/main.js", ["gateway"], {
       PORT: String(port),
       ORDER_SERVICE_URL: `http://127.0.0.1:${orderPort}`,
       METRICS_PORT: String(metricsPort),
     });
     gatewayUrls.push(`http://127.0.0.1:${port}`);
-    await waitReady(`gateway-${n} /readyz`, [order, replica, voucher, sandbox], httpOk(`${gatewayUrls.at(-1)}/readyz`));
+    await waitReady(`${name} /readyz`, [order, gateway, voucher, sandbox], httpOk(`${gatewayUrls.at(-1)}/readyz`));
   }
   return { bareUrl, gatewayUrl: gatewayUrls.length === 1 ? gatewayUrls[0] : gatewayUrls };
 }
