@@ -75,8 +75,10 @@ export const voucherService = defineService({
       },
     });
     // A PSBC booking's voucher is a code order of the PSBC sale channel: the same make-code as any sale channel's.
-    const vouchers = new Vouchers({ store, makeCodes: codes.makeCodes, catalogue: catalogueStore, channels, logger, clock, eventsWritten });
     const pollIntervalMs = env.VOUCHER_STATUS_POLL_INTERVAL_MS;
+    const vouchers = new Vouchers({
+      store, makeCodes: codes.makeCodes, catalogue: catalogueStore, channels, logger, clock, statusPollIntervalMs: pollIntervalMs, eventsWritten,
+    });
     return {
       interceptors: [adminCredentialInterceptor({ token: env.ADMIN_TOKEN, adminMethods: [...CATALOGUE_ADMIN_METHODS, ...CODE_ADMIN_METHODS], logger })],
       routes: (router) => {
@@ -97,7 +99,7 @@ export const voucherService = defineService({
           intervalMs: Math.min(pollIntervalMs, 60_000),
           async run() {
             await store.pruneNonces(2 * SIGNATURE_MAX_SKEW_MS);
-            const { claimed } = await vouchers.pollStatuses(pollIntervalMs, env.VOUCHER_STATUS_POLL_BATCH);
+            const { claimed } = await vouchers.pollStatuses(env.VOUCHER_STATUS_POLL_BATCH);
             return claimed === env.VOUCHER_STATUS_POLL_BATCH;
           },
         },

@@ -84,14 +84,14 @@ export class VoucherStore {
     return { voucher: existing, created: false };
   }
 
-  /** Pending → normal with its code order's code, and voucher.issued, once even if two issuers race. */
-  async recordIssued(voucher: VoucherRecord, made: IssuedCode, issuedAt: Date): Promise<VoucherRecord> {
+  /** Pending → normal with its code order's code and its first status poll, and voucher.issued, once even if two issuers race. */
+  async recordIssued(voucher: VoucherRecord, made: IssuedCode, issuedAt: Date, firstPollAt: Date): Promise<VoucherRecord> {
     const statement = withEvent(
       VOUCHER_SCHEMA,
       `UPDATE vouchers.voucher SET voucher_no = $2, url = $3, key_status = ${KeyStatus.NORMAL}, issued_at = $4, trade_no = $5,
-              send_channel_id = $6, send_channel = $7, channel_ref = $8, last_error = NULL, updated_at = now()
+              send_channel_id = $6, send_channel = $7, channel_ref = $8, next_poll_at = $9, last_error = NULL, updated_at = now()
         WHERE order_no = $1 AND key_status = ${KeyStatus.PENDING} RETURNING ${COLUMNS}`,
-      [voucher.orderNo, made.code, made.url, issuedAt, made.tradeNo, made.sendChannelId, made.sendChannel, made.channelRef],
+      [voucher.orderNo, made.code, made.url, issuedAt, made.tradeNo, made.sendChannelId, made.sendChannel, made.channelRef, firstPollAt],
       eventOf(VoucherIssuedSchema, { orderNo: voucher.orderNo, voucherNo: made.code, sendChannel: made.sendChannel, issuedAt: timestampFromDate(issuedAt) }),
     );
     const { rows } = await this.db.query<VoucherRow>(statement.text, statement.params);
@@ -185,7 +185,8 @@ export class VoucherStore {
   }
 
   /**
-   * Claims up to `limit` issued, unredeemed vouchers whose poll is due, pushing their next poll `intervalMs` on:
+   * Claims up to `limit` issued, unredeemed vouchers whose poll is due (NULL: issued before the first poll was
+   * set at issue, due now), pushing their next poll `intervalMs` on:
    * a replica that claimed them and died leaves them to be polled again then, and two replicas never claim the
    * same voucher at once (SKIP LOCKED).
    */

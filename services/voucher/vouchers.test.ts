@@ -34,6 +34,7 @@ import { RuleStore } from "./rules/rule-store.js";
 
 const logger = createLogger("vouchers-test", "silent");
 const CHANNEL = "BLUE_BROTHERS";
+const STATUS_POLL_INTERVAL_MS = 60_000;
 
 type ChannelOperation = "issue" | "void";
 
@@ -126,6 +127,8 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
   let channel: FakeSendChannel;
   let eventsWritten: number;
   let vouchers: Vouchers;
+  /** How far ahead of the machine's clock the use case's clock reads (the status poll's due times). */
+  let clockAheadMs: number;
   let catalogue: CatalogueStore;
   let psbcSaleChannelId: string;
 
@@ -154,8 +157,16 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       logger,
       leaseMs: 5_000,
     });
+    clockAheadMs = 0;
     vouchers = new Vouchers({
-      store, makeCodes, catalogue, channels: new Map([[CHANNEL, channel]]), clock: systemClock, logger, eventsWritten: () => void (eventsWritten += 1),
+      store,
+      makeCodes,
+      catalogue,
+      channels: new Map([[CHANNEL, channel]]),
+      clock: { now: () => new Date(Date.now() + clockAheadMs) },
+      logger,
+      statusPollIntervalMs: STATUS_POLL_INTERVAL_MS,
+      eventsWritten: () => void (eventsWritten += 1),
     });
   });
 
@@ -381,18 +392,39 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       expect(channel.voids).toHaveLength(2);
     });
 
-    it("finds by the status poll a redemption at the code order's channel, asking under the code's channel reference", async () => {
-      const request = issueRequest();
-      const issued = await vouchers.issue(request);
-      channel.redeem(String(issued.tradeNo));
+    /** The codes the status poll asks the channel about. */
+    const codesAsked = () => {
       const asked: unknown[] = [];
       const query = channel.queryCode.bind(channel);
       channel.queryCode = async (code) => {
         asked.push(code);
         return query(code);
       };
+      return asked;
+    };
 
-      const { found } = await vouchers.pollStatuses(60_000, 1_000);
+    it("asks the channel about an issued voucher one poll interval after its issue, not at once, then once per interval", async () => {
+      const issued = await vouchers.issue(issueRequest());
+      const asked = codesAsked();
+      const askedAbout = () => asked.filter((code) => (code as { code: string }).code === issued.voucherNo).length;
+
+      await vouchers.pollStatuses(1_000);
+      expect(askedAbout()).toBe(0);
+
+      clockAheadMs = STATUS_POLL_INTERVAL_MS;
+      await vouchers.pollStatuses(1_000);
+      await vouchers.pollStatuses(1_000);
+      expect(askedAbout()).toBe(1);
+    });
+
+    it("finds by the status poll a redemption at the code order's channel, asking under the code's channel reference", async () => {
+      const request = issueRequest();
+      const issued = await vouchers.issue(request);
+      channel.redeem(String(issued.tradeNo));
+      const asked = codesAsked();
+
+      clockAheadMs = STATUS_POLL_INTERVAL_MS;
+      const { found } = await vouchers.pollStatuses(1_000);
       expect(found).toBeGreaterThanOrEqual(1);
       expect(asked).toContainEqual({ channelRef: issued.tradeNo, code: issued.voucherNo });
       expect((await vouchers.get(request.orderNo)).keyStatus).toBe(KeyStatus.REDEEMED);
@@ -409,7 +441,8 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       );
       expect(await vouchers.get(orderNo)).toMatchObject({ tradeNo: null, sendChannelId: null, channelRef: orderNo });
 
-      expect((await vouchers.pollStatuses(60_000, 1_000)).claimed).toBeGreaterThanOrEqual(1);
+      // Issued before the first poll was set at issue: due at once.
+      expect((await vouchers.pollStatuses(1_000)).claimed).toBeGreaterThanOrEqual(1);
       expect((await vouchers.void(orderNo)).keyStatus).toBe(KeyStatus.VOIDED);
       expect(channel.voids).toEqual([{ channelRef: orderNo, code: voucherNo }]);
     });

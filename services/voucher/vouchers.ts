@@ -60,6 +60,8 @@ export class Vouchers {
       channels: ReadonlyMap<string, SendChannel>;
       logger: Logger;
       clock: Clock;
+      /** How often each issued, unredeemed voucher's status is asked of its channel; the first ask one interval after issue. */
+      statusPollIntervalMs: number;
       eventsWritten(): void;
     },
   ) {}
@@ -90,10 +92,14 @@ export class Vouchers {
     }
     const [code] = order.codes;
     if (!code || !order.sendChannelType) throw voucherError(VoucherError.CHANNEL_FAILED, `code order ${order.tradeNo} holds no code`);
+    const issuedAt = this.deps.clock.now();
+    // The poll is the safety net for a lost redemption notice: asking a code made a moment ago could find nothing.
+    const firstPollAt = new Date(issuedAt.getTime() + this.deps.statusPollIntervalMs);
     const recorded = await this.deps.store.recordIssued(
       voucher,
       { tradeNo: order.tradeNo, sendChannelId: order.sendChannelId, sendChannel: order.sendChannelType, code: code.code, url: code.url, channelRef: code.channelRef },
-      this.deps.clock.now(),
+      issuedAt,
+      firstPollAt,
     );
     this.deps.eventsWritten();
     return recorded;
@@ -157,8 +163,8 @@ export class Vouchers {
    * their channel; a redemption whose notice was lost is recorded as the notice would have. Answers how many
    * vouchers it claimed and how many redemptions it found.
    */
-  async pollStatuses(intervalMs: number, batchSize: number): Promise<{ claimed: number; found: number }> {
-    const due = await this.deps.store.claimDuePolls(this.deps.clock.now(), intervalMs, batchSize);
+  async pollStatuses(batchSize: number): Promise<{ claimed: number; found: number }> {
+    const due = await this.deps.store.claimDuePolls(this.deps.clock.now(), this.deps.statusPollIntervalMs, batchSize);
     let found = 0;
     for (const voucher of due) {
       if (!voucher.voucherNo) continue;
