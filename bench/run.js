@@ -177,7 +177,8 @@ async function load({ url, path, next, connections, pipelining, duration, amount
   const failures = new Map();
   const result = await autocannon({
     url,
-    connections,
+    // autocannon refuses more connections than requests (a small BENCH_BOOKED, or cancel's warm-up share).
+    connections: amount ? Math.min(connections, amount) : connections,
     pipelining,
     ...(amount ? { amount } : { duration }),
     timeout: 10,

@@ -1,0 +1,63 @@
+// `npm run bench`'s harness (bench/run.js) in a one-second run on the real PostgreSQL, Redis and NATS: the cluster
+// it starts serves every scenario without an error, and the report carries each ratio and each aim's line, so a
+// harness broken by a change shows here rather than the next time someone benchmarks. Needs the build (dist/).
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+
+const cluster = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL && process.env.NATS_URL);
+const SCENARIOS = ["bare", "appointment", "detail", "expired-points", "cancel"];
+
+interface Report {
+  scenarios: Record<string, { requests: number; errors: number; ratioToBare: number; p99OverP50: number }>;
+  aims: Array<{ aim: string; measured: string; met: boolean }>;
+}
+
+describe.skipIf(!cluster)("the benchmark harness, in a one-second run (real PostgreSQL, Redis, NATS)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "bench-harness-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("measures every scenario without an error and reports its ratio to the bare route and a met/missed line per aim", async () => {
+    const reportFile = join(dir, "report.json");
+    const { stdout } = await promisify(execFile)(process.execPath, ["bench/run.js"], {
+      env: {
+        ...process.env,
+        BENCH_DATABASE_ADMIN_URL: process.env.DATABASE_URL,
+        BENCH_DURATION: "1",
+        BENCH_WARMUP: "0",
+        BENCH_CONNECTIONS: "10",
+        BENCH_BOOKED: "60",
+        BENCH_FRESH_CODES: "600",
+        BENCH_REPORT: reportFile,
+      },
+      timeout: 150_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const report = JSON.parse(readFileSync(reportFile, "utf8")) as Report;
+
+    for (const name of SCENARIOS) {
+      const scenario = report.scenarios[name];
+      expect(scenario, name).toBeDefined();
+      expect(scenario?.requests, name).toBeGreaterThan(0);
+      expect(scenario?.errors, name).toBe(0);
+      expect(scenario?.ratioToBare, name).toBeGreaterThan(0);
+    }
+    expect(report.aims.map((aim) => aim.aim)).toEqual([
+      "appointment ≥ 0.04× bare",
+      "appointment p99 ≤ 2.5× p50",
+      "detail ≥ 0.16× bare",
+      "detail p99 ≤ 2.5× p50",
+      "gateway RSS ≤ 150 MB",
+      "order RSS ≤ 150 MB",
+      "voucher RSS ≤ 150 MB",
+    ]);
+    const lines = stdout.split("\n").map((line) => line.trim());
+    for (const aim of report.aims) {
+      const verdict = aim.met ? "met " : "missed ";
+      expect(lines.some((line) => line.startsWith(verdict) && line.includes(`${aim.aim} `)), aim.aim).toBe(true);
+    }
+  }, 180_000);
+});
