@@ -394,7 +394,7 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
 
     /** The codes the status poll asks the channel about. */
     const codesAsked = () => {
-      const asked: unknown[] = [];
+      const asked: Array<Parameters<SendChannel["queryCode"]>[0]> = [];
       const query = channel.queryCode.bind(channel);
       channel.queryCode = async (code) => {
         asked.push(code);
@@ -406,7 +406,7 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
     it("asks the channel about an issued voucher one poll interval after its issue, not at once, then once per interval", async () => {
       const issued = await vouchers.issue(issueRequest());
       const asked = codesAsked();
-      const askedAbout = () => asked.filter((code) => (code as { code: string }).code === issued.voucherNo).length;
+      const askedAbout = () => asked.filter((code) => code.code === issued.voucherNo).length;
 
       await vouchers.pollStatuses(1_000);
       expect(askedAbout()).toBe(0);
