@@ -1,7 +1,8 @@
 // Child processes of the benchmark and what the kernel says about them: spawn, stop, RSS and CPU sampling.
 import { spawn, execFileSync } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { dirname } from "node:path";
 
 const STOP_GRACE_MS = 5_000;
 
@@ -23,6 +24,8 @@ export function freePort() {
  * `logFile` so the load generator spends no CPU on it.
  */
 export function startChild({ name, script, args = [], nodeArgs = [], env, cwd, logFile, graceMs = STOP_GRACE_MS }) {
+  // The logs folder is not in the repository (its files are ignored): a fresh clone has none yet.
+  mkdirSync(dirname(logFile), { recursive: true });
   const fd = openSync(logFile, "w");
   const proc = spawn(process.execPath, [...nodeArgs, script, ...args], {
     cwd,

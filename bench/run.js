@@ -400,7 +400,6 @@ async function startCluster(config, dbUrl) {
 
 async function main() {
   const config = readConfig();
-  mkdirSync(LOGS, { recursive: true });
   if (config.profile) mkdirSync(PROFILES, { recursive: true });
   log(
     `bench: ${config.scenarios.join(", ")}; ${config.duration} s each after ${config.warmup} s warm-up, ` +
