@@ -2,11 +2,11 @@ import { Ajv, type Format } from "ajv";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 
 /**
- * The set-up shared by the plugins whose callers sign their JSON bodies (/whale/erp, /whale/channel): the body
- * is kept as received, since the signature covers those exact bytes and not a re-serialisation, and parsed by
- * fastify's own JSON parser (prototype poisoning refused); bodies are validated with first-error-only messages
- * that name the rule (verbose: the failing schema's description) and strict types (no coercion, no defaults,
- * nothing removed). Returns the reader of a request's raw body (empty when it had none).
+ * The set-up shared by the plugins whose callers sign their JSON bodies (/whale/erp, /whale/channel, Blue
+ * Brothers' callbacks): the body is kept as received, since the signature covers those exact bytes and not a
+ * re-serialisation, and parsed by fastify's own JSON parser (prototype poisoning refused); bodies are validated
+ * with first-error-only messages that name the rule (verbose: the failing schema's description) and strict types
+ * (no coercion, no defaults, nothing removed). Returns the reader of a request's raw body (empty when it had none).
  */
 export function acceptSignedJson(scope: FastifyInstance, formats: Readonly<Record<string, Format>> = {}): (request: FastifyRequest) => Buffer {
   const rawBodies = new WeakMap<FastifyRequest, Buffer>();

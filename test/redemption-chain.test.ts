@@ -17,6 +17,7 @@ import {
   VoucherRedeemedSchema,
 } from "../proto/gen/rights/events/v1/events_pb.js";
 import { subjectOf } from "../services/common/events.js";
+import { signatureHeaders } from "../services/common/signing.js";
 import { SANDBOX_BLUE_BROTHERS } from "../services/sandbox/credentials.js";
 import {
   BLUE_BROTHERS_CALLBACK_PREFIX,
@@ -84,6 +85,12 @@ describe.each(modes)("the redemption chain (%s)", (mode) => {
 
   function postNotice(signed: { body: string; headers: Record<string, string> }): Promise<Response> {
     return fetch(`${platform.gatewayUrl}${NOTICE_PATH}`, { method: "POST", ...signed, signal: AbortSignal.timeout(10_000) });
+  }
+
+  /** Any body (an object as JSON, a string as it is), signed with the sandbox's credentials. */
+  function signedBody(body: object | string): { body: string; headers: Record<string, string> } {
+    const text = typeof body === "string" ? body : JSON.stringify(body);
+    return { body: text, headers: { "content-type": "application/json", ...signatureHeaders(SANDBOX_BLUE_BROTHERS, text, Date.now()) } };
   }
 
   function notice(voucher: { orderNo: string; voucherNo: string }, redeemedAt = "2026-10-20T10:15:30+08:00"): RedemptionNotice {
@@ -210,6 +217,11 @@ describe.each(modes)("the redemption chain (%s)", (mode) => {
 
     const malformed = signedRedemptionNotice(SANDBOX_BLUE_BROTHERS, { ...first, redeemedAt: "yesterday" });
     expect(await answerOf(await postNotice(malformed))).toEqual({ status: 400, code: "4000", msg: "parameter invalid" });
+    // Signed but not what the contract says: no type coerced (a status in an array), no prototype key taken.
+    const coerced = signedBody({ ...first, status: [first.status] });
+    expect(await answerOf(await postNotice(coerced))).toEqual({ status: 400, code: "4000", msg: "parameter invalid" });
+    const poisoned = signedBody(`{"__proto__":{"status":"REDEEMED"},${JSON.stringify(first).slice(1)}`);
+    expect(await answerOf(await postNotice(poisoned))).toEqual({ status: 400, code: "4000", msg: "parameter invalid" });
     const unknown = signedRedemptionNotice(SANDBOX_BLUE_BROTHERS, { ...first, voucherNo: "BBNOSUCHVOUCHER" });
     expect(await answerOf(await postNotice(unknown))).toEqual({ status: 404, code: "4040", msg: "voucher not found" });
     // Refused notices leave no nonce behind: the refusal changed nothing.

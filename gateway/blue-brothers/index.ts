@@ -11,6 +11,7 @@ import {
   REDEMPTION_NOTICE_PATH,
 } from "../../services/voucher/channels/blue-brothers/callback-wire.js";
 import type { PublicContract } from "../public-contract.js";
+import { acceptSignedJson } from "../signed-json.js";
 import { NoticeSignatureInvalid, sendCallbackError } from "./errors.js";
 
 export interface BlueBrothersCallbackOptions {
@@ -44,9 +45,6 @@ const CallbackAnswerBody = Type.Object({
   traceId: Type.String(),
 });
 
-/** The exact bytes of each request's body: the signature covers them, not a re-serialisation. */
-const rawBodies = new WeakMap<FastifyRequest, Buffer>();
-
 const header = (request: FastifyRequest, name: string): string | undefined => {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -58,15 +56,7 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
  * Brothers' `{ code, msg }` (with our traceId).
  */
 const blueBrothersPlugin: FastifyPluginAsync<BlueBrothersCallbackOptions> = async (scope, options) => {
-  scope.removeAllContentTypeParsers();
-  scope.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
-    rawBodies.set(request, body as Buffer);
-    try {
-      done(null, JSON.parse((body as Buffer).toString("utf8")));
-    } catch {
-      done(Object.assign(new Error("body is not JSON"), { statusCode: 400, code: "FST_ERR_CTP_INVALID_JSON" }), undefined);
-    }
-  });
+  const rawBody = acceptSignedJson(scope);
   scope.setErrorHandler(sendCallbackError);
   scope.setNotFoundHandler((request, reply) => sendCallbackError(new errorCodes.FST_ERR_NOT_FOUND(), request, reply));
 
@@ -93,7 +83,7 @@ const blueBrothersPlugin: FastifyPluginAsync<BlueBrothersCallbackOptions> = asyn
             timestamp: header(request, SIGNATURE_HEADERS.timestamp),
             nonce: header(request, SIGNATURE_HEADERS.nonce),
             signature: header(request, SIGNATURE_HEADERS.signature),
-            body: rawBodies.get(request) ?? "",
+            body: rawBody(request),
           },
           options,
         );
