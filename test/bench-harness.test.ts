@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { cluster } from "./support/cluster.js";
 
-const cluster = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL && process.env.NATS_URL);
 const SCENARIOS = ["bare", "appointment", "detail", "expired-points", "cancel"];
 
 interface Report {

@@ -5,8 +5,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { until } from "./support/until.js";
 import { freshCode, PATHS, startTestPlatform, type TestPlatform } from "./support/platform.js";
-
-const cluster = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL && process.env.NATS_URL);
+import { cluster } from "./support/cluster.js";
 
 describe.runIf(cluster)("the lock on a rights code (cluster)", () => {
   let platform: TestPlatform;

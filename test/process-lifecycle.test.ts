@@ -17,8 +17,8 @@ import { freePort } from "./support/free-port.js";
 import { until } from "./support/until.js";
 import { services } from "../services/platform/services.js";
 import { freshCode, PATHS, postPsbc, SANDBOX_AES } from "./support/platform.js";
+import { cluster } from "./support/cluster.js";
 
-const cluster = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL && process.env.NATS_URL);
 const MAIN = "dist/services/platform/main.js";
 const DELAY_MS = 600;
 

@@ -26,9 +26,9 @@ import { startTestNatsServer, type TestNatsServer } from "./support/nats-server.
 import { freePort } from "./support/free-port.js";
 import { freshCode, PATHS, postPsbc, SANDBOX_AES } from "./support/platform.js";
 import { until } from "./support/until.js";
+import { cluster } from "./support/cluster.js";
 
 const logger = createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent");
-const cluster = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL && process.env.NATS_URL);
 
 /**
  * "tally": counts bookings. It owns schema `tally`, calls the order service (its peer: checked at prepare) and

@@ -20,8 +20,8 @@ import { freePort } from "./support/free-port.js";
 import { until } from "./support/until.js";
 import { seedOffer } from "./support/whale-codes.js";
 import { erpPost, SANDBOX_ERP_APP } from "./support/whale-erp.js";
+import { cluster } from "./support/cluster.js";
 
-const cluster = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL && process.env.NATS_URL);
 const ADMIN_TOKEN = "bulk-export-process-admin-token-0123456789";
 /** Three export pages (10,000 codes each at most) and three make-code batches. */
 const TOTAL = 25_000;

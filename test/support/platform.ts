@@ -6,6 +6,7 @@ import { createLogger } from "../../services/common/logger.js";
 import type { AnyServiceDescriptor } from "../../services/common/service-descriptor.js";
 import { startPlatform, type RunningPlatform } from "../../services/platform/platform.js";
 import { assertContractResponse } from "./psbc-contract.js";
+import { cluster } from "./cluster.js";
 import { testDatabase } from "./databases.js";
 import { startTestNatsServer, type TestNatsServer } from "./nats-server.js";
 
@@ -14,7 +15,7 @@ import { SANDBOX_AES } from "../../services/sandbox/credentials.js";
 export { SANDBOX_AES };
 
 /** The modes the end-to-end tests run in: always embedded; cluster too when the real servers are given. */
-export const modes: Array<"embedded" | "cluster"> = process.env.DATABASE_URL ? ["embedded", "cluster"] : ["embedded"];
+export const modes: Array<"embedded" | "cluster"> = cluster ? ["embedded", "cluster"] : ["embedded"];
 
 export interface TestPlatform extends RunningPlatform {
   mode: "embedded" | "cluster";
