@@ -84,6 +84,17 @@ describe.each(modes)("cancel: only a booked service, and never a URL of a voided
     expect(await answer(PATHS.appointment, code)).toEqual({ ...EXPIRED, url: undefined });
   });
 
+  it("a cancel past the code's validity expires the order, and detail then answers 服务已过期, not the URL", async () => {
+    const code = freshCode();
+    await book(code);
+    await platform.db.query("UPDATE orders.rights_order SET expire_at = now() - interval '1 second' WHERE code = $1", [code]);
+    expect(await answer(PATHS.cancel, code)).toMatchObject(EXPIRED);
+    // Expired by the request; its voucher is left for the expiry job to void, still live meanwhile.
+    expect(await platform.orderRow(code)).toMatchObject({ status: 500, voucher_voided_at: null });
+    expect(await answer(PATHS.detail, code)).toEqual({ ...EXPIRED, url: undefined });
+    expect(await answer(PATHS.appointment, code)).toEqual({ ...EXPIRED, url: undefined });
+  });
+
   it("a cancel stopped after the void answers no URL on detail or appointment, and its retry finishes", async () => {
     const code = freshCode();
     await book(code);

@@ -216,7 +216,14 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     const windowOver = () => new Promise((resolve) => setTimeout(resolve, WINDOW_MS + 100));
     await windowOver();
     const download = (body: unknown) => post(DOWNLOAD, body);
-    for (const body of [{}, { fileId: fileId("202610"), fileIntfcName: INTERFACE }, { fileId: "x".repeat(33), fileIntfcName: INTERFACE, password: PASSWORD }]) {
+    const parameterErrors = [
+      {},
+      { fileId: fileId("202610"), fileIntfcName: INTERFACE },
+      { fileId: "x".repeat(33), fileIntfcName: INTERFACE, password: PASSWORD },
+      // PostgreSQL refuses a NUL in text: the file's lookup would fail.
+      { fileId: `${fileId("202610")}\u0000`, fileIntfcName: INTERFACE, password: PASSWORD },
+    ];
+    for (const body of parameterErrors) {
       expect(answerOf(await download(body))).toEqual({ status: 400, code: 2, msg: "参数错误" });
     }
     expect(answerOf(await download({ fileId: fileId("209901"), fileIntfcName: INTERFACE, password: PASSWORD }))).toEqual({ status: 400, code: 4, msg: "文件不存在" });
@@ -284,6 +291,9 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
         [{ startTime: "20261031000000", endTime: "20261001000000" }, 400, 2, "参数错误"],
         [{ codes: "A" }, 400, 2, "参数错误"],
         [{ codes: ["A"], dryRun: "yes" }, 400, 2, "参数错误"],
+        // PostgreSQL refuses a NUL in text: a code holding one would fail the order service's query.
+        [{ codes: ["A\u0000B"] }, 400, 2, "参数错误"],
+        [{ codes: ["A\u0000B"], dryRun: true }, 400, 2, "参数错误"],
       ];
       for (const [body, status, code, msg] of cases) expect(answerOf(await post(REPUSH, body)), JSON.stringify(body)).toEqual({ status, code, msg });
     });

@@ -13,6 +13,7 @@ import { testDatabase, type TestDatabase } from "../../test/support/databases.js
 import { FakePsbc, psbcRejection, psbcTimeout } from "../../test/support/fake-psbc.js";
 import { outboxEventsOf } from "../../test/support/outbox-events.js";
 import { reasonOf } from "../common/errors.js";
+import { UpstreamError } from "../common/upstream-http.js";
 import { OrderError, OrderErrorSchema } from "./errors.js";
 import { voucherError, VoucherError } from "../voucher/errors.js";
 import { KeyRing } from "../common/key-ring.js";
@@ -327,6 +328,20 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
         { mac: CUSTOMER, provinceInstNo: "11000000" },
         { mac: OTHER_CUSTOMER, provinceInstNo: "31000000" },
       ]);
+    });
+
+    it("keeps PSBC's refusal and restarts the booking even when PSBC's message holds a NUL, which PostgreSQL refuses", async () => {
+      const code = newCode();
+      psbc.failNext("bookService", new UpstreamError("rejected", "psbc", "bookService", PSBC_CODES.SERVICE_STATE_INVALID, "state\u0000invalid"));
+
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
+      const { rows } = await t.db.query<{ last_error: string; booking_refused_at: Date | null }>(
+        `SELECT last_error, booking_refused_at FROM ${ORDER_SCHEMA}.rights_order WHERE code = $1`,
+        [code],
+      );
+      expect(rows[0]?.last_error).toContain("stateinvalid");
+      expect(rows[0]?.booking_refused_at).not.toBeNull();
+      expect((await bookings.book(envelope(code, { mac: OTHER_CUSTOMER }))).status).toBe(OrderStatus.BOOKED);
     });
 
     it.each([

@@ -197,8 +197,9 @@ export class Bookings {
     const order = await this.deps.orders.findByCode(request.code);
     if (!order?.voucherUrl) throw orderError(OrderError.ORDER_NOT_FOUND, "order not found");
     if (!this.belongsToCaller(order, serviceType, request)) throw this.refuse(order, serviceType, "detail");
-    // A voided voucher's URL leads nowhere: the caller is told why instead.
-    if (order.voucherVoidedAt) {
+    // A voided voucher's URL leads nowhere: the caller is told why instead. An order a request found expired keeps
+    // its voucher live until the expiry job voids it; a redemption meanwhile would reach a closed order.
+    if (order.voucherVoidedAt || order.status === OrderStatus.EXPIRED) {
       throw order.status === OrderStatus.EXPIRED
         ? orderError(OrderError.SERVICE_EXPIRED, "service expired")
         : orderError(OrderError.SERVICE_CANCELLED, "service cancelled");

@@ -334,11 +334,12 @@ export class OrderStore {
    * an upstream refused the booking for good, so the next appointment restarts it (`restartRefusedBooking`).
    */
   async recordFailure(orderNo: string, error: string, refused = false): Promise<void> {
+    // The text quotes an upstream's message, which may hold a NUL: PostgreSQL would refuse it, and the refusal with it.
     await this.db.query(
       `UPDATE orders.rights_order
           SET last_error = $2, booking_refused_at = CASE WHEN $3::boolean THEN now() ELSE booking_refused_at END, updated_at = now()
         WHERE order_no = $1`,
-      [orderNo, error.slice(0, 500), refused],
+      [orderNo, error.replaceAll("\u0000", "").slice(0, 500), refused],
     );
   }
 

@@ -32,7 +32,10 @@ function selectionOf(req: BatchRepushRequest) {
   }
   if (byCodes) {
     if (req.codes.length > REPUSH_LIMIT) throw reconciliationError(ReconciliationError.REPUSH_TOO_MANY_CODES, `at most ${REPUSH_LIMIT} codes`);
-    if (req.codes.some((code) => code.length === 0 || code.length > 32)) throw reconciliationError(ReconciliationError.PARAMETER_INVALID, "a code has 1 to 32 characters");
+    // No control character: PostgreSQL refuses a NUL in text, which would fail the order service's query.
+    if (req.codes.some((code) => code.length === 0 || code.length > 32 || /[\p{Cc}\p{Cs}]/u.test(code))) {
+      throw reconciliationError(ReconciliationError.PARAMETER_INVALID, "a code has 1 to 32 characters, no control character");
+    }
     return { codes: [...new Set(req.codes)] };
   }
   const start = parseBusinessTime(req.startTime);

@@ -59,7 +59,10 @@ export function reconciliationServiceImpl(deps: ReconciliationDeps): ServiceImpl
     },
 
     async *downloadFile(req) {
-      if (!req.fileId || !req.fileIntfcName || !req.password) throw reconciliationError(ReconciliationError.PARAMETER_INVALID, "fileId, fileIntfcName and password are required");
+      // A fileId with a control character names no file, and PostgreSQL refuses a NUL in text outright.
+      if (!req.fileId || /[\p{Cc}\p{Cs}]/u.test(req.fileId) || !req.fileIntfcName || !req.password) {
+        throw reconciliationError(ReconciliationError.PARAMETER_INVALID, "fileId (no control character), fileIntfcName and password are required");
+      }
       // An unknown interface has no files: the contract's download answers 文件不存在.
       if (req.fileIntfcName !== files.fileInterface) throw reconciliationError(ReconciliationError.FILE_NOT_FOUND, "no such file");
       // The password before the file, so that without it nothing is learnt of which files exist.
