@@ -258,14 +258,14 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
 
   describe("batch re-push", () => {
     const usage = "2026-10-15T06:30:00Z";
-    /** Orders whose voucher was redeemed and PSBC never told, booked at the PSBC sandbox. */
-    async function redeemed(prefix: string, count: number): Promise<string[]> {
+    /** Orders whose voucher was redeemed (at `usedAt`) and PSBC never told, booked at the PSBC sandbox. */
+    async function redeemed(prefix: string, count: number, usedAt = usage): Promise<string[]> {
       const codes = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
       await platform.db.query(
         `INSERT INTO orders.rights_order (order_no, code, type, mac, channel, tran_chnl, inst_type, province_inst_no, status, key_status, expire_at, psbc_order_no, key_usage_time)
          SELECT 'O-' || c, c, '310001', 'm', '12', '12', '01', '100000', 200, 2, now() + interval '1 year', 'P-' || c, $2::timestamptz
            FROM unnest($1::text[]) AS c`,
-        [codes, usage],
+        [codes, usedAt],
       );
       for (const code of codes) await platform.psbcSandbox.setStatus(code, "BOOKED");
       return codes;
@@ -311,6 +311,21 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
       expect((await told()).map(({ orderNo, code, completedAt }) => [orderNo, code, completedAt]).sort()).toEqual(
         codes.map((code) => [`O-${code}`, code, "20261015143000"]),
       );
+    });
+
+    it("takes a range's end as its whole second: an order redeemed at 23:59:59.999 China time is in the month's range", async () => {
+      const inside = [
+        ...(await redeemed(`END0${mode}`, 1, "2026-10-31T23:59:59.000+08:00")),
+        ...(await redeemed(`END5${mode}`, 1, "2026-10-31T23:59:59.500+08:00")),
+        ...(await redeemed(`END9${mode}`, 1, "2026-10-31T23:59:59.999+08:00")),
+      ];
+      const after = await redeemed(`NOV${mode}`, 1, "2026-11-01T00:00:00.000+08:00");
+      const listed = async (startTime: string, endTime: string) => {
+        const answer = await post(REPUSH, { startTime, endTime, dryRun: true });
+        return (answer.body.data?.orders as Array<{ code: string; keyUsageTime: string }>).map((order) => [order.code, order.keyUsageTime]);
+      };
+      expect(await listed("20261031235959", "20261031235959")).toEqual(inside.map((code) => [code, "20261031235959"]));
+      expect(await listed("20261101000000", "20261101000000")).toEqual(after.map((code) => [code, "20261101000000"]));
     });
 
     it("refuses a time range matching more than 100 orders", async () => {
