@@ -230,4 +230,22 @@ describe.each(modes)("the notify service (%s)", (mode) => {
     expect(task.attempts).toBe(2);
     expect(await completionsOf(code)).toHaveLength(1);
   });
+
+  it("makes a task dead, not delivered again, once every attempt was a claim whose worker died", async () => {
+    const code = await bookedCode();
+    const maxAttempts = Number(SCHEDULE.NOTIFY_MAX_ATTEMPTS);
+    // A task that kills its worker each time: claimed maxAttempts times, each claim lapsing without an outcome.
+    const start = Date.now() - (maxAttempts + 1) * LEASE_MS;
+    await platform.db.transaction(async (tx) => {
+      const store = new TaskStore(tx);
+      const payload = { orderNo: `O${code}`, code, type: "310001", psbcOrderNo: "", usageTime: new Date(start).toISOString() };
+      await store.create({ type: TaskType.SERVICE_COMPLETE, orderNo: `O${code}`, code, payload }, new Date(start));
+      for (let claim = 0; claim < maxAttempts; claim += 1) {
+        expect(await store.claim(new Date(start + claim * LEASE_MS), 1, LEASE_MS)).toHaveLength(1);
+      }
+    });
+    const dead = await untilState(code, TaskState.DEAD);
+    expect(dead.lastError).toContain("without an outcome");
+    expect(await completionsOf(code)).toEqual([]);
+  });
 });
