@@ -113,6 +113,15 @@ describe.each(modes)("the notify service (%s)", (mode) => {
     expect(platform.psbcSandbox.calls.complete).toBe(calls);
   });
 
+  it("tells PSBC a usage in a month's last second (China time) at that second, whatever its fraction", async () => {
+    const code = await bookedCode();
+    const lastSecond = BigInt(Date.parse("2026-10-31T23:59:59+08:00") / 1000);
+    const redeemed = create(OrderVoucherRedeemedSchema, { orderNo: `O${code}`, code, type: "310001", psbcOrderNo: `P${code}`, usageTime: { seconds: lastSecond, nanos: 999_999_999 } });
+    await platform.bus.publish("order.voucher_redeemed", randomUUID(), toBinary(OrderVoucherRedeemedSchema, redeemed));
+    await untilState(code, TaskState.DELIVERED);
+    expect(await completionsOf(code)).toEqual([expect.objectContaining({ code, completedAt: "20261031235959" })]);
+  });
+
   it("retries with backoff while PSBC fails or times out, then delivers", async () => {
     const code = await bookedCode();
     platform.psbcSandbox.faults.set("complete", { mode: "fail", times: 2 });

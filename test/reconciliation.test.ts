@@ -112,6 +112,24 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     expect(rows).toHaveLength(1);
   });
 
+  it("puts a completion in the last second of a month (China time) under that month, whatever its fraction of a second", async () => {
+    // 31 July 23:59:59 Asia/Shanghai, and any nanoseconds after it: still July (a month no other test fills).
+    const lastSecond = BigInt(Date.parse("2026-07-31T23:59:59+08:00") / 1000);
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 999_999_999 }), async (nanos) => {
+        const orderNo = `R-JUL-${mode}-${run++}`;
+        const event = create(OrderCompletedSchema, { orderNo, code: orderNo, providerCode: PROVIDER, completedAt: { seconds: lastSecond, nanos }, keyStatus: 2 });
+        await platform.bus.publish(subjectOf(OrderCompletedSchema), randomUUID(), toBinary(OrderCompletedSchema, event));
+        const row = async () =>
+          (await platform.db.query<{ month: string; completed_time: string }>("SELECT month, completed_time FROM reconciliation.ledger WHERE order_no = $1", [orderNo])).rows[0];
+        await until(async () => (await row()) !== undefined, 10_000, `the ledger row of ${orderNo}`);
+        expect(await row()).toEqual({ month: "202607", completed_time: "20260731235959" });
+      }),
+      { numRuns: 8, examples: [[999_999_999], [999_500_000]] },
+    );
+  });
+
   it("generates the month before the clock's at start (past its 3rd), and no other", async () => {
     await until(async () => ((await post(FILES, { accountingDate: "20260901", fileIntfcName: INTERFACE })).body.data?.fileList as unknown[]).length === 1, 5_000, "September's file");
     const { rows } = await platform.db.query<{ month: string }>("SELECT month FROM reconciliation.file");
