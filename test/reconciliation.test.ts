@@ -257,6 +257,12 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     });
     expect(res.status).toBe(200);
     await res.arrayBuffer();
+    // Without the password nothing is learnt, not even which file interfaces exist.
+    expect(answerOf(await download({ fileId: fileId("202610"), fileIntfcName: "RIGHTS_SERVICE_CHK_B202", password: "wrong-0" }))).toEqual({
+      status: 400,
+      code: 3,
+      msg: "密码错误",
+    });
   });
 
   it("takes a password an operator sets, stored only as an argon2id hash", async () => {
