@@ -113,6 +113,15 @@ describe.each(modes)("the notify service (%s)", (mode) => {
     expect(platform.psbcSandbox.calls.complete).toBe(calls);
   });
 
+  it("tells PSBC a usage in a month's last second (China time) at that second, whatever its fraction", async () => {
+    const code = await bookedCode();
+    const lastSecond = BigInt(Date.parse("2026-10-31T23:59:59+08:00") / 1000);
+    const redeemed = create(OrderVoucherRedeemedSchema, { orderNo: `O${code}`, code, type: "310001", psbcOrderNo: `P${code}`, usageTime: { seconds: lastSecond, nanos: 999_999_999 } });
+    await platform.bus.publish("order.voucher_redeemed", randomUUID(), toBinary(OrderVoucherRedeemedSchema, redeemed));
+    await untilState(code, TaskState.DELIVERED);
+    expect(await completionsOf(code)).toEqual([expect.objectContaining({ code, completedAt: "20261031235959" })]);
+  });
+
   it("retries with backoff while PSBC fails or times out, then delivers", async () => {
     const code = await bookedCode();
     platform.psbcSandbox.faults.set("complete", { mode: "fail", times: 2 });
@@ -229,5 +238,23 @@ describe.each(modes)("the notify service (%s)", (mode) => {
     expect(Date.now() - claimedAt).toBeGreaterThanOrEqual(LEASE_MS);
     expect(task.attempts).toBe(2);
     expect(await completionsOf(code)).toHaveLength(1);
+  });
+
+  it("makes a task dead, not delivered again, once every attempt was a claim whose worker died", async () => {
+    const code = await bookedCode();
+    const maxAttempts = Number(SCHEDULE.NOTIFY_MAX_ATTEMPTS);
+    // A task that kills its worker each time: claimed maxAttempts times, each claim lapsing without an outcome.
+    const start = Date.now() - (maxAttempts + 1) * LEASE_MS;
+    await platform.db.transaction(async (tx) => {
+      const store = new TaskStore(tx);
+      const payload = { orderNo: `O${code}`, code, type: "310001", psbcOrderNo: "", usageTime: new Date(start).toISOString() };
+      await store.create({ type: TaskType.SERVICE_COMPLETE, orderNo: `O${code}`, code, payload }, new Date(start));
+      for (let claim = 0; claim < maxAttempts; claim += 1) {
+        expect(await store.claim(new Date(start + claim * LEASE_MS), 1, LEASE_MS)).toHaveLength(1);
+      }
+    });
+    const dead = await untilState(code, TaskState.DEAD);
+    expect(dead.lastError).toContain("without an outcome");
+    expect(await completionsOf(code)).toEqual([]);
   });
 });

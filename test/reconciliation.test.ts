@@ -112,6 +112,24 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     expect(rows).toHaveLength(1);
   });
 
+  it("puts a completion in the last second of a month (China time) under that month, whatever its fraction of a second", async () => {
+    // 31 July 23:59:59 Asia/Shanghai, and any nanoseconds after it: still July (a month no other test fills).
+    const lastSecond = BigInt(Date.parse("2026-07-31T23:59:59+08:00") / 1000);
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 999_999_999 }), async (nanos) => {
+        const orderNo = `R-JUL-${mode}-${run++}`;
+        const event = create(OrderCompletedSchema, { orderNo, code: orderNo, providerCode: PROVIDER, completedAt: { seconds: lastSecond, nanos }, keyStatus: 2 });
+        await platform.bus.publish(subjectOf(OrderCompletedSchema), randomUUID(), toBinary(OrderCompletedSchema, event));
+        const row = async () =>
+          (await platform.db.query<{ month: string; completed_time: string }>("SELECT month, completed_time FROM reconciliation.ledger WHERE order_no = $1", [orderNo])).rows[0];
+        await until(async () => (await row()) !== undefined, 10_000, `the ledger row of ${orderNo}`);
+        expect(await row()).toEqual({ month: "202607", completed_time: "20260731235959" });
+      }),
+      { numRuns: 8, examples: [[999_999_999], [999_500_000]] },
+    );
+  });
+
   it("generates the month before the clock's at start (past its 3rd), and no other", async () => {
     await until(async () => ((await post(FILES, { accountingDate: "20260901", fileIntfcName: INTERFACE })).body.data?.fileList as unknown[]).length === 1, 5_000, "September's file");
     const { rows } = await platform.db.query<{ month: string }>("SELECT month FROM reconciliation.file");
@@ -246,6 +264,12 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     });
     expect(res.status).toBe(200);
     await res.arrayBuffer();
+    // Without the password nothing is learnt, not even which file interfaces exist.
+    expect(answerOf(await download({ fileId: fileId("202610"), fileIntfcName: "RIGHTS_SERVICE_CHK_B202", password: "wrong-0" }))).toEqual({
+      status: 400,
+      code: 3,
+      msg: "密码错误",
+    });
   });
 
   it("takes a password an operator sets, stored only as an argon2id hash", async () => {
@@ -265,14 +289,14 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
 
   describe("batch re-push", () => {
     const usage = "2026-10-15T06:30:00Z";
-    /** Orders whose voucher was redeemed and PSBC never told, booked at the PSBC sandbox. */
-    async function redeemed(prefix: string, count: number): Promise<string[]> {
+    /** Orders whose voucher was redeemed (at `usedAt`) and PSBC never told, booked at the PSBC sandbox. */
+    async function redeemed(prefix: string, count: number, usedAt = usage): Promise<string[]> {
       const codes = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
       await platform.db.query(
         `INSERT INTO orders.rights_order (order_no, code, type, mac, channel, tran_chnl, inst_type, province_inst_no, status, key_status, expire_at, psbc_order_no, key_usage_time)
          SELECT 'O-' || c, c, '310001', 'm', '12', '12', '01', '100000', 200, 2, now() + interval '1 year', 'P-' || c, $2::timestamptz
            FROM unnest($1::text[]) AS c`,
-        [codes, usage],
+        [codes, usedAt],
       );
       for (const code of codes) await platform.psbcSandbox.setStatus(code, "BOOKED");
       return codes;
@@ -321,6 +345,21 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
       expect((await told()).map(({ orderNo, code, completedAt }) => [orderNo, code, completedAt]).sort()).toEqual(
         codes.map((code) => [`O-${code}`, code, "20261015143000"]),
       );
+    });
+
+    it("takes a range's end as its whole second: an order redeemed at 23:59:59.999 China time is in the month's range", async () => {
+      const inside = [
+        ...(await redeemed(`END0${mode}`, 1, "2026-10-31T23:59:59.000+08:00")),
+        ...(await redeemed(`END5${mode}`, 1, "2026-10-31T23:59:59.500+08:00")),
+        ...(await redeemed(`END9${mode}`, 1, "2026-10-31T23:59:59.999+08:00")),
+      ];
+      const after = await redeemed(`NOV${mode}`, 1, "2026-11-01T00:00:00.000+08:00");
+      const listed = async (startTime: string, endTime: string) => {
+        const answer = await post(REPUSH, { startTime, endTime, dryRun: true });
+        return (answer.body.data?.orders as Array<{ code: string; keyUsageTime: string }>).map((order) => [order.code, order.keyUsageTime]);
+      };
+      expect(await listed("20261031235959", "20261031235959")).toEqual(inside.map((code) => [code, "20261031235959"]));
+      expect(await listed("20261101000000", "20261101000000")).toEqual(after.map((code) => [code, "20261101000000"]));
     });
 
     it("refuses a time range matching more than 100 orders", async () => {

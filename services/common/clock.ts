@@ -1,5 +1,6 @@
 // One clock for every business time, and the business time format. Embedded mode can start the clock at another
 // instant (CLOCK_START), so a month of bookings, redemptions and the reconciliation file can be shown in one sitting.
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 
 export interface Clock {
   now(): Date;
@@ -39,6 +40,14 @@ export function formatBusinessTime(date: Date): string {
     `${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}` +
     `${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`
   );
+}
+
+/**
+ * An event's Timestamp as an instant, its fraction of a millisecond dropped as formatting drops the rest of the
+ * second: timestampDate rounds, which carries 23:59:59.9995 on a month's last day into the next day and month.
+ */
+export function timestampInstant(timestamp: Timestamp): Date {
+  return new Date(Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1_000_000));
 }
 
 /** `yyyyMMddHHmmss` in Asia/Shanghai to an instant; undefined unless it is a real date and time in that form. */

@@ -119,6 +119,12 @@ export class DeliveryWorkers {
   /** Delivers one task and files its outcome: delivered, failed (retried after a backoff) or dead. */
   private async deliver(task: ClaimedTask, outcomes: Outcomes): Promise<void> {
     const { ports, schedule, clock } = this.options;
+    // Every claim counts as an attempt: a claim past the last means the last one lapsed without an outcome (its
+    // worker died, perhaps of this task), so the task is dead rather than claimed and sent again for ever.
+    if (task.attempts > schedule.maxAttempts) {
+      outcomes.dead.push({ task, error: `${task.attempts - 1} attempts, the last without an outcome (its worker died)` });
+      return;
+    }
     try {
       if (!isDeliverable(task.type)) throw new Error(`no delivery port for task type ${task.type}`);
       await ports[task.type].deliver(task.payload as never);

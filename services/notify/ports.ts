@@ -1,6 +1,7 @@
 // How a task reaches its recipient: one delivery port per task type (PSBC's service-complete notice, SMS
 // notices; channel callbacks add theirs beside them).
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampInstant } from "../common/clock.js";
 import { TaskType } from "../../proto/gen/rights/notify/v1/notify_pb.js";
 
 /** Task type 1's payload: what PSBC is told of a used service. */
@@ -20,7 +21,7 @@ export function serviceCompletePayload(notice: Omit<ServiceCompletePayload, "usa
     code: notice.code,
     type: notice.type,
     psbcOrderNo: notice.psbcOrderNo,
-    usageTime: timestampDate(notice.usageTime).toISOString(),
+    usageTime: timestampInstant(notice.usageTime).toISOString(),
   };
 }
 

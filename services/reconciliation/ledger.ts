@@ -1,13 +1,13 @@
 // The ledger of completed orders: one row per order, whatever the number of order.completed deliveries.
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { OrderCompletedSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
-import { businessMonth, formatBusinessTime } from "../common/clock.js";
+import { businessMonth, formatBusinessTime, timestampInstant } from "../common/clock.js";
 import { on, type Consumer } from "../common/consumer.js";
 import type { Logger } from "../common/logger.js";
 
 export const RECONCILIATION_SCHEMA = "reconciliation";
 
-const businessTime = (timestamp: Timestamp | undefined): string => (timestamp ? formatBusinessTime(timestampDate(timestamp)) : "");
+const businessTime = (timestamp: Timestamp | undefined): string => (timestamp ? formatBusinessTime(timestampInstant(timestamp)) : "");
 
 /**
  * Adds each completed order to the ledger under the business month of its completion. The processed event
@@ -23,7 +23,7 @@ export function ledgerConsumer(logger: Logger): Consumer {
           logger.error({ orderNo: event.orderNo }, "order.completed without a completion time; not in the ledger");
           return;
         }
-        const completed = timestampDate(event.completedAt);
+        const completed = timestampInstant(event.completedAt);
         await tx.query(
           `INSERT INTO reconciliation.ledger
              (order_no, provider_code, month, province_inst_no, inst_type, type, service_name, booked_time, completed_time, code, key_status)

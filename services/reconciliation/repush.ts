@@ -41,7 +41,8 @@ function selectionOf(req: BatchRepushRequest) {
   const start = parseBusinessTime(req.startTime);
   const end = parseBusinessTime(req.endTime);
   if (!start || !end || start > end) throw reconciliationError(ReconciliationError.PARAMETER_INVALID, "startTime and endTime are yyyyMMddHHmmss, start not after end");
-  return { usageStart: timestampFromDate(start), usageEnd: timestampFromDate(end) };
+  // The end names a whole second: a usage at 23:59:59.999 is listed as 235959 and is in a range ending there.
+  return { usageStart: timestampFromDate(start), usageEnd: timestampFromDate(new Date(end.getTime() + 999)) };
 }
 
 export async function batchRepush(req: BatchRepushRequest, deps: RepushDeps): Promise<RepushAnswer> {

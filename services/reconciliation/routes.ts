@@ -63,11 +63,10 @@ export function reconciliationServiceImpl(deps: ReconciliationDeps): ServiceImpl
       if (!req.fileId || /[\p{Cc}\p{Cs}]/u.test(req.fileId) || !req.fileIntfcName || !req.password) {
         throw reconciliationError(ReconciliationError.PARAMETER_INVALID, "fileId (no control character), fileIntfcName and password are required");
       }
-      // An unknown interface has no files: the contract's download answers 文件不存在.
-      if (req.fileIntfcName !== files.fileInterface) throw reconciliationError(ReconciliationError.FILE_NOT_FOUND, "no such file");
-      // The password before the file, so that without it nothing is learnt of which files exist.
+      // The password before the interface and the file, so that without it nothing is learnt of which exist.
       await passwords.check(req.fileIntfcName, req.password, req.client || "unknown");
-      const file = await files.byId(req.fileId, req.fileIntfcName);
+      // An unknown interface has no files: the contract's download answers 文件不存在.
+      const file = req.fileIntfcName === files.fileInterface ? await files.byId(req.fileId, req.fileIntfcName) : undefined;
       if (!file) throw reconciliationError(ReconciliationError.FILE_NOT_FOUND, "no such file");
       yield { part: { case: "file", value: fileMessage(file) } };
       for await (const chunk of files.content(file)) yield { part: { case: "chunk", value: chunk } };
