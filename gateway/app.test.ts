@@ -1,4 +1,5 @@
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { request } from "node:http";
 import { beforeEach, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../proto/gen/grpc/health/v1/health_pb.js";
 import { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
@@ -133,6 +134,43 @@ describe("closing (SIGTERM)", () => {
     setTimeout(endStream, 300);
     const outcome = await Promise.race([closing.then(() => "closed"), new Promise((resolve) => setTimeout(resolve, 10_000, "still open"))]);
     expect(outcome).toBe("closed");
+  });
+});
+
+describe("a reconciliation download", () => {
+  it("the client abandons ends its reconciliation call at once, not at the call's deadline", async () => {
+    let callEnded: (reason: unknown) => void = () => {};
+    const ended = new Promise((resolve) => (callEnded = resolve));
+    // A file far longer than the client reads: the stream goes on until its call is cancelled.
+    const endless = createRouterTransport((router) => {
+      router.service(ReconciliationService, {
+        async *downloadFile(_req, context) {
+          context.signal.addEventListener("abort", () => callEnded(context.signal.reason), { once: true });
+          const file = { fileId: "FILE202512A101001", fileName: "RIGHTS_SERVICE_CHK_A101_202512.csv", fileSize: 1n << 40n, createTime: timestampFromDate(new Date()) };
+          yield { part: { case: "file", value: file } };
+          while (!context.signal.aborted) {
+            yield { part: { case: "chunk", value: new Uint8Array(64 * 1024).fill(0x61) } };
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+        },
+      });
+    });
+    const downloads = await buildTestGateway({ reconciliationService: createClient(ReconciliationService, endless) });
+    await downloads.listen({ host: "127.0.0.1", port: 0 });
+    const address = downloads.server.address();
+    // The client reads the first bytes, then closes its connection.
+    const firstBytes = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        { host: "127.0.0.1", port: typeof address === "object" && address ? address.port : 0, method: "POST", path: "/api/v1/reconciliation/download", headers: { "content-type": "application/json" } },
+        (res) => res.once("data", (chunk: Buffer) => (req.destroy(), resolve(res.statusCode === 200 ? chunk.length : -1))),
+      );
+      req.once("error", reject);
+      req.end(JSON.stringify({ fileId: "FILE202512A101001", fileIntfcName: "RIGHTS_SERVICE_CHK_A101", password: "secret" }));
+    });
+    expect(firstBytes).toBeGreaterThan(0);
+    const outcome = await Promise.race([ended.then(() => "cancelled"), new Promise((resolve) => setTimeout(resolve, 5_000, "still streaming"))]);
+    expect(outcome).toBe("cancelled");
+    await downloads.close();
   });
 });
 

@@ -31,10 +31,17 @@ const fileItem = (file: ReconciliationFile) => ({
   createTime: file.createTime ? formatBusinessTime(timestampDate(file.createTime)) : "",
 });
 
-/** The file's bytes after its first message (the file itself). */
-async function* fileBytes(parts: AsyncIterator<DownloadFileResponse>): AsyncIterable<Uint8Array> {
-  for (let next = await parts.next(); !next.done; next = await parts.next()) {
-    if (next.value.part.case === "chunk") yield next.value.part.value;
+/**
+ * The file's bytes after its first message (the file itself). Ending early (the client went away, and the reply
+ * stream was destroyed) cancels the call: the service's stream would otherwise run on to its deadline.
+ */
+async function* fileBytes(parts: AsyncIterator<DownloadFileResponse>, call: AbortController): AsyncIterable<Uint8Array> {
+  try {
+    for (let next = await parts.next(); !next.done; next = await parts.next()) {
+      if (next.value.part.case === "chunk") yield next.value.part.value;
+    }
+  } finally {
+    call.abort();
   }
 }
 
@@ -76,8 +83,11 @@ export function registerReconciliationRoutes(scope: FastifyInstance, client: Rec
     },
     async (request, reply) => {
       // The client's address counts its wrong passwords; the password goes nowhere else.
+      const call = new AbortController();
       const parts = runWithTrace(request.id, () =>
-        client.downloadFile({ ...request.body, client: request.ip }, callOptions(request, DOWNLOAD_TIMEOUT_MS))[Symbol.asyncIterator](),
+        client
+          .downloadFile({ ...request.body, client: request.ip }, { ...callOptions(request, DOWNLOAD_TIMEOUT_MS), signal: call.signal })
+          [Symbol.asyncIterator](),
       );
       // Refusals (wrong password, no such file) come before the first message: answered as JSON errors.
       const first = await parts.next();
@@ -88,7 +98,7 @@ export function registerReconciliationRoutes(scope: FastifyInstance, client: Rec
         .header("content-type", "text/csv; charset=utf-8")
         .header("content-disposition", `attachment; filename="${file.fileName}"`)
         .header("content-length", String(file.fileSize))
-        .send(Readable.from(fileBytes(parts), { objectMode: false }));
+        .send(Readable.from(fileBytes(parts, call), { objectMode: false }));
     },
   );
 
