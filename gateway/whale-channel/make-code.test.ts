@@ -77,6 +77,17 @@ async function makeCode(o: WhaleOffer, body: object): Promise<LightMyRequestResp
   return post(raw, signedHeaders(o, raw));
 }
 
+/** A make-code rule of the sale channel: at most `total` codes in all; its rule id. */
+async function totalQuota(saleChannelId: string, total: number): Promise<string> {
+  const checked = validateRule({
+    ruleScenceKey: "saleChannel", ruleSceneItemKey: saleChannelId, ruleScene: MAKE_CODE_SCENE, ruleName: "total", ruleKey: "ScenceLimit",
+    ruleValue: { limitWay: "Q", limitType: "W", limitItems: [{ limitKey: saleChannelId, limitMaxDay: 0, limitMaxWeek: 0, limitMaxMonth: 0, limitMaxYear: 0, limitMaxTotal: total, startTime: "20260101000000", endTime: "20361231235959" }] },
+    startTime: "20260101000000", endTime: "20361231235959", messageTpl: "本渠道制码数量已达上限",
+  });
+  if (!checked.ok) throw new Error(checked.message);
+  return (await new RuleStore(t.db).create(checked.value, "test", new Date())).ruleId;
+}
+
 const answer = (res: LightMyRequestResponse) => res.json<{ returnCode: string; returnMsg: string; data?: Record<string, unknown> }>();
 
 describe("POST /whale/channel/makeCode", () => {
@@ -201,15 +212,25 @@ describe("POST /whale/channel/makeCode", () => {
     expect(answer(await makeCode(inactive, seedMakeCodeBody(inactive.templateId))).returnCode).toBe("04");
     expect(answer(await makeCode(offer, seedMakeCodeBody("9999999999999"))).returnCode).toBe("04");
     const limited = await seedOffer(t.db, keys);
-    const checked = validateRule({
-      ruleScenceKey: "saleChannel", ruleSceneItemKey: limited.saleChannelId, ruleScene: MAKE_CODE_SCENE, ruleName: "total", ruleKey: "ScenceLimit",
-      ruleValue: { limitWay: "Q", limitType: "W", limitItems: [{ limitKey: limited.saleChannelId, limitMaxDay: 0, limitMaxWeek: 0, limitMaxMonth: 0, limitMaxYear: 0, limitMaxTotal: 1, startTime: "20260101000000", endTime: "20361231235959" }] },
-      startTime: "20260101000000", endTime: "20361231235959", messageTpl: "本渠道制码数量已达上限",
-    });
-    if (!checked.ok) throw new Error(checked.message);
-    await new RuleStore(t.db).create(checked.value, "test", new Date());
+    await totalQuota(limited.saleChannelId, 1);
     expect(answer(await makeCode(limited, seedMakeCodeBody(limited.templateId))).returnCode).toBe("00");
     expect(answer(await makeCode(limited, seedMakeCodeBody(limited.templateId)))).toEqual({ returnCode: "05", returnMsg: "本渠道制码数量已达上限" });
+  });
+
+  it("a repeat of an order refused for its quota is 04 once its template, send channel or activity is disabled, making nothing", async () => {
+    for (const table of ["template", "send_channel", "activity"] as const) {
+      const limited = await seedOffer(t.db, keys);
+      const ruleId = await totalQuota(limited.saleChannelId, 1);
+      expect(answer(await makeCode(limited, seedMakeCodeBody(limited.templateId))).returnCode).toBe("00");
+      const body = seedMakeCodeBody(limited.templateId);
+      expect(answer(await makeCode(limited, body)).returnCode).toBe("05");
+      const id = { template: limited.templateId, send_channel: limited.sendChannelId, activity: limited.activityId }[table];
+      await t.db.query(`UPDATE vouchers.${table} SET is_active = false WHERE ${table}_id = $1`, [id]);
+      await new RuleStore(t.db).setActive(ruleId, false, "test", new Date());
+      expect(answer(await makeCode(limited, body)).returnCode).toBe("04");
+      const { rows } = await t.db.query(`SELECT 1 FROM vouchers.made_code JOIN vouchers.code_order USING (trade_no) WHERE sale_channel_id = $1`, [limited.saleChannelId]);
+      expect(rows).toHaveLength(1);
+    }
   });
 
   it("answers every generated body with an envelope of the contract, never a 00 for a body that is not one", async () => {
