@@ -6,7 +6,8 @@ import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../../test/support/databases.js";
 import { seedOffer, type OfferOptions, type WhaleOffer } from "../../../test/support/whale-codes.js";
-import { systemClock } from "../../common/clock.js";
+import { TestClock } from "../../../test/support/test-clock.js";
+import { systemClock, type Clock } from "../../common/clock.js";
 import { openDatabase, type Database } from "../../common/database.js";
 import { reasonOf } from "../../common/errors.js";
 import { KeyRing } from "../../common/key-ring.js";
@@ -40,7 +41,7 @@ const asked: MakeCodesOrder[] = [];
 const failNext: unknown[] = [];
 let released: string[] = [];
 
-function makeCodes(leaseMs = 5_000): MakeCodes {
+function makeCodes(leaseMs = 5_000, clock: Clock = systemClock): MakeCodes {
   const channel: SendChannel = {
     async makeCodes(order) {
       asked.push(order);
@@ -59,7 +60,7 @@ function makeCodes(leaseMs = 5_000): MakeCodes {
     },
   };
   return new MakeCodes({
-    orders: new CodeOrderStore(db), catalogue, quota: counted, channelFor: async () => channel, clock: systemClock, logger, leaseMs,
+    orders: new CodeOrderStore(db), catalogue, quota: counted, channelFor: async () => channel, clock, logger, leaseMs,
   });
 }
 
@@ -101,12 +102,12 @@ async function reasonOfFailure(call: Promise<unknown>): Promise<CodeError | unde
   throw new Error("expected the make-code to fail");
 }
 
-async function quotaRule(saleChannelId: string, total: number): Promise<void> {
+async function quotaRule(saleChannelId: string, total: number, day = 0): Promise<void> {
   const checked = validateRule({
     ruleScenceKey: "saleChannel", ruleSceneItemKey: saleChannelId, ruleScene: MAKE_CODE_SCENE, ruleName: "total", ruleKey: "ScenceLimit",
     ruleValue: {
       limitWay: "Q", limitType: "W",
-      limitItems: [{ limitKey: saleChannelId, limitMaxDay: 0, limitMaxWeek: 0, limitMaxMonth: 0, limitMaxYear: 0, limitMaxTotal: total, startTime: "20260101000000", endTime: "20361231235959" }],
+      limitItems: [{ limitKey: saleChannelId, limitMaxDay: day, limitMaxWeek: 0, limitMaxMonth: 0, limitMaxYear: 0, limitMaxTotal: total, startTime: "20260101000000", endTime: "20361231235959" }],
     },
     startTime: "20260101000000", endTime: "20361231235959", messageTpl: "本渠道制码数量已达上限",
   });
@@ -231,6 +232,19 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     expect(made).toMatchObject({ status: "MADE", attempt: 2, tradeNo: failed?.tradeNo });
     expect(asked.at(-1)?.sendChannelOrderId).toBe(asked.at(-2)?.sendChannelOrderId);
     expect(await reasonOfFailure(makeCodes().make(request(o)))).toBe(CodeError.QUOTA_EXCEEDED);
+  });
+
+  it("counts a repeat's codes on the day they are made: a failed order repeated the next day is held to that day's quota", async () => {
+    const o = await offer();
+    await quotaRule(o.saleChannelId, 0, 1);
+    const clock = new TestClock(new Date());
+    const yesterdays = request(o);
+    failNext.push(new UpstreamError("timeout", "esb", "makeCode", "TIMEOUT", "no answer"));
+    expect(await reasonOfFailure(makeCodes(5_000, clock).make(yesterdays))).toBe(CodeError.CHANNEL_FAILED);
+    clock.set(new Date(Date.now() + 86_400_000).toISOString());
+    expect(await makeCodes(5_000, clock).make(request(o))).toMatchObject({ status: "MADE" });
+    // Today's one code is made: the repeat of yesterday's order is today's second.
+    expect(await reasonOfFailure(makeCodes(5_000, clock).make(yesterdays))).toBe(CodeError.QUOTA_EXCEEDED);
   });
 
   it("hands the channel what an in-process caller adds (the PSBC rights code and customer), outside the request's identity, and keeps the channel's error as the cause", async () => {

@@ -176,7 +176,8 @@ export class MakeCodes {
       keys: { ScenceLimit: order.saleChannelId, ActivityLimit: order.activityId },
       count: order.codeNum,
       amountFen: order.codeNum * template.faceValue,
-      at: order.createdAt,
+      // The codes count on the day they are made: a repeat of an order that failed yesterday is today's.
+      at: this.deps.clock.now(),
       reference: `${order.saleChannelId}:${order.saleChannelOrderId}:${order.attempt}`,
     });
     if (!decision.ok) {
