@@ -36,7 +36,7 @@ let catalogue: CatalogueStore;
 let rules: RuleStore;
 let quota: QuotaGate;
 let internal: SendChannel;
-/** What the send channel was asked, and the failures it is told to answer next. */
+/** What the send channel was asked, and the failures it is told to answer next (a promise: once it settles). */
 const asked: MakeCodesOrder[] = [];
 const failNext: unknown[] = [];
 let released: string[] = [];
@@ -46,7 +46,7 @@ function makeCodes(leaseMs = 5_000, clock: Clock = systemClock): MakeCodes {
     async makeCodes(order) {
       asked.push(order);
       const failure = failNext.shift();
-      if (failure) throw failure;
+      if (failure) throw failure instanceof Promise ? await failure : failure;
       return internal.makeCodes(order);
     },
     voidCode: (code) => internal.voidCode(code),
@@ -288,6 +288,24 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     const made = await makeCodes().make(dead);
     expect(made).toMatchObject({ status: "MADE", tradeNo: orphan?.tradeNo, attempt: 2 });
     expect(made.codes).toHaveLength(1);
+  });
+
+  it("an order taken over from a caller that hung after reserving is that caller's charge, not a second; its late failure gives nothing back", async () => {
+    const o = await offer();
+    await quotaRule(o.saleChannelId, 1);
+    const req = request(o);
+    let answerLate!: (failure: unknown) => void;
+    failNext.push(new Promise((resolve) => (answerLate = resolve)));
+    const hung = makeCodes(200).make(req);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Its lease ran out: the repeat takes the order over, under the quota the first caller reserved for it.
+    const made = await makeCodes().make(req);
+    expect(made).toMatchObject({ status: "MADE", attempt: 2, codes: [expect.anything()] });
+    answerLate(new UpstreamError("timeout", "esb", "makeCode", "TIMEOUT", "no answer"));
+    expect(await reasonOfFailure(hung)).toBe(CodeError.CHANNEL_FAILED);
+    // The late failure neither undid the order nor gave its code's quota back.
+    expect(await makeCodes().make(req)).toEqual(made);
+    expect(await reasonOfFailure(makeCodes().make(request(o)))).toBe(CodeError.QUOTA_EXCEEDED);
   });
 
   it("refuses a sale channel, template or activity that is missing, inactive, unbound, bulk-only or over (04), making nothing", async () => {

@@ -178,7 +178,8 @@ export class MakeCodes {
       amountFen: order.codeNum * template.faceValue,
       // The codes count on the day they are made: a repeat of an order that failed yesterday is today's.
       at: this.deps.clock.now(),
-      reference: `${order.saleChannelId}:${order.saleChannelOrderId}:${order.attempt}`,
+      // The order's, on every claim: one taken over from a caller that died after reserving is that reservation.
+      reference: `${order.saleChannelId}:${order.saleChannelOrderId}`,
     });
     if (!decision.ok) {
       await this.deps.orders.recordFailed(order, `quota: rule ${decision.ruleId} ${decision.field}`);
@@ -203,10 +204,11 @@ export class MakeCodes {
         ...forChannel,
       });
     } catch (err) {
-      await this.deps.quota.release(decision.reservationId);
       const why = err instanceof UpstreamError ? `${err.kind} ${err.code}` : err instanceof Error ? err.message : String(err);
-      await this.deps.orders.recordFailed(order, `send channel: ${why}`);
-      this.deps.logger.warn({ tradeNo: order.tradeNo, sendChannelId: order.sendChannelId, why }, "make-code failed at the send channel; quota released");
+      // Only while this call still holds the order: a repeat that took it over is making it under this reservation.
+      const held = await this.deps.orders.recordFailed(order, `send channel: ${why}`);
+      if (held) await this.deps.quota.release(decision.reservationId);
+      this.deps.logger.warn({ tradeNo: order.tradeNo, sendChannelId: order.sendChannelId, why, quotaReleased: held }, "make-code failed at the send channel");
       // The channel's error rides along in this process: an in-process caller (the PSBC booking) tells a refusal for good apart.
       throw codeError(CodeError.CHANNEL_FAILED, `send channel ${order.sendChannelId} failed to make the codes`, err);
     }
