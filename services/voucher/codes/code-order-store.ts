@@ -111,10 +111,13 @@ export class CodeOrderStore {
     return Promise.all(rows.map((row) => this.withCodes(row)));
   }
 
-  /** One more ERP-asked re-send of the order's notice; answers the new count. */
+  /**
+   * One more ERP-asked re-send of the order's notice; answers the new count. The new notice is not handed over
+   * yet: until its hand-over marks it, the notice job hands it over.
+   */
   async countNoticeRetry(tradeNo: string): Promise<number> {
     const { rows } = await this.db.query<{ notice_retries: number }>(
-      `UPDATE vouchers.code_order SET notice_retries = notice_retries + 1, updated_at = now() WHERE trade_no = $1 RETURNING notice_retries`,
+      `UPDATE vouchers.code_order SET notice_retries = notice_retries + 1, notice_queued_at = NULL, updated_at = now() WHERE trade_no = $1 RETURNING notice_retries`,
       [tradeNo],
     );
     return rows[0]?.notice_retries ?? 0;
