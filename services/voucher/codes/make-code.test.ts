@@ -247,6 +247,20 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     expect(await reasonOfFailure(makeCodes(5_000, clock).make(yesterdays))).toBe(CodeError.QUOTA_EXCEEDED);
   });
 
+  it("repeats a failed order at the send channel it was first tried at, though its template names another since", async () => {
+    const o = await offer();
+    const req = request(o);
+    failNext.push(new UpstreamError("timeout", "esb", "makeCode", "TIMEOUT", "no answer"));
+    expect(await reasonOfFailure(makeCodes().make(req))).toBe(CodeError.CHANNEL_FAILED);
+    const { send_channel_id: other } = await one<{ send_channel_id: string }>(
+      `INSERT INTO vouchers.send_channel (name, channel_type, config) VALUES ($1, 'INTERNAL', '{}') RETURNING send_channel_id::text`,
+      [`moved-${o.templateId}`],
+    );
+    await db.query(`UPDATE vouchers.template SET send_channel_id = $2 WHERE template_id = $1`, [o.templateId, other]);
+    expect(await makeCodes().make(req)).toMatchObject({ status: "MADE", sendChannelId: o.sendChannelId });
+    expect(asked.at(-1)?.sendChannelId).toBe(o.sendChannelId);
+  });
+
   it("hands the channel what an in-process caller adds (the PSBC rights code and customer), outside the request's identity, and keeps the channel's error as the cause", async () => {
     const o = await offer();
     const req = request(o);
