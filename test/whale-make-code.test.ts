@@ -86,6 +86,17 @@ describe.each(modes)("WHALE make-code through the gateway (%s)", (mode) => {
     expect((await erpPost(platform.gatewayUrl, "makeNotifyQuery", { saleChannelOrderId: "NO-SUCH-ORDER" })).returnCode).toBe("04");
   });
 
+  it("answers the notice of an order sent again more times than notify lists in one call (1000)", async () => {
+    const offer = await setUp("INTERNAL");
+    const body = seedMakeCodeBody(offer.templateId);
+    const tradeNo = (await makeCode(offer.saleChannelId, body)).answer.data?.tradeNo ?? "";
+    await until(async () => (await erpPost(platform.gatewayUrl, "makeNotifyQuery", { saleChannelOrderId: body.saleChannelOrderId })).isNotify === "已通知", 10_000, "已通知");
+    // As if the ERP had asked makeNotifyRetry a thousand times.
+    await platform.db.query(`UPDATE vouchers.code_order SET notice_retries = 1000 WHERE trade_no = $1`, [tradeNo]);
+    expect(await erpPost(platform.gatewayUrl, "makeNotifyQuery", { saleChannelOrderId: body.saleChannelOrderId })).toMatchObject({ returnCode: "00", notifyId: `${tradeNo}.1000`, isNotify: "已通知" });
+    expect(await erpPost(platform.gatewayUrl, "makeNotifyRetry", { saleChannelOrderId: body.saleChannelOrderId })).toMatchObject({ returnCode: "00", notifyId: `${tradeNo}.1001` });
+  });
+
   it("makes a Blue Brothers template's codes at the Blue Brothers sandbox: its voucher numbers and redemption URLs", async () => {
     const offer = await setUp("BLUE_BROTHERS");
     const { answer } = await makeCode(offer.saleChannelId, seedMakeCodeBody(offer.templateId, { codeNum: 2 }));

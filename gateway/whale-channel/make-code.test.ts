@@ -3,7 +3,7 @@
 // answer, every refusal in the contract's table, and every answer validated against the served contract.
 import { generateKeyPairSync } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createRouterTransport, type Transport } from "@connectrpc/connect";
 import { NotifyService, TaskType, type NewTask } from "../../proto/gen/rights/notify/v1/notify_pb.js";
 import fc from "fast-check";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
@@ -21,6 +21,7 @@ import { isWellFormedCode } from "../../services/voucher/channels/internal/code-
 import { MAKE_CODE_SCENE } from "../../services/voucher/rules/quota-gate.js";
 import type { SendChannel } from "../../services/voucher/channels/send-channel.js";
 import { startCodes } from "../../services/voucher/codes/codes.js";
+import { CodeService } from "../../proto/gen/rights/voucher/v1/codes_pb.js";
 import { validateRule } from "../../services/voucher/rules/rule-definition.js";
 import { RuleStore } from "../../services/voucher/rules/rule-store.js";
 import { VOUCHER_SCHEMA } from "../../services/voucher/voucher-store.js";
@@ -33,6 +34,10 @@ let t: TestDatabase;
 let app: FastifyInstance;
 let offer: WhaleOffer;
 const smsTasks: NewTask[] = [];
+/** While true, notify takes no task (CreateTasks fails); it still answers ListTasks. */
+let notifyRefusing = false;
+let codes: ReturnType<typeof startCodes>;
+let voucherTransport: Transport;
 
 beforeAll(async () => {
   t = await testDatabase();
@@ -44,17 +49,20 @@ beforeAll(async () => {
     createRouterTransport((router) =>
       router.service(NotifyService, {
         createTasks(req) {
+          if (notifyRefusing) throw new ConnectError("notify away", Code.Unavailable);
           smsTasks.push(...req.tasks);
           return { outcomes: req.tasks.map(() => ({ created: true })) };
         },
+        // None delivered yet.
+        listTasks: () => ({ tasks: [] }),
       }),
     ),
   );
-  const codes = startCodes({
+  codes = startCodes({
     db: t.db, catalogue: new CatalogueStore(t.db, keys), audit: new AuditStore(t.db), blueBrothers: unused, esb: { appId: "", appSecret: "", timeoutMs: 1000 }, clock: systemClock, logger, leaseMs: 5_000,
     notify: { client: notify, callOptions: () => ({}) },
   });
-  const voucherTransport = createRouterTransport((router) => codes.routes(router));
+  voucherTransport = createRouterTransport((router) => codes.routes(router));
   app = await buildTestGateway({ whaleChannel: { voucherTransport } });
   offer = await seedOffer(t.db, keys);
 });
@@ -75,6 +83,17 @@ async function post(body: string, headers: Record<string, string>): Promise<Ligh
 async function makeCode(o: WhaleOffer, body: object): Promise<LightMyRequestResponse> {
   const raw = JSON.stringify(body);
   return post(raw, signedHeaders(o, raw));
+}
+
+/** A make-code rule of the sale channel: at most `total` codes in all; its rule id. */
+async function totalQuota(saleChannelId: string, total: number): Promise<string> {
+  const checked = validateRule({
+    ruleScenceKey: "saleChannel", ruleSceneItemKey: saleChannelId, ruleScene: MAKE_CODE_SCENE, ruleName: "total", ruleKey: "ScenceLimit",
+    ruleValue: { limitWay: "Q", limitType: "W", limitItems: [{ limitKey: saleChannelId, limitMaxDay: 0, limitMaxWeek: 0, limitMaxMonth: 0, limitMaxYear: 0, limitMaxTotal: total, startTime: "20260101000000", endTime: "20361231235959" }] },
+    startTime: "20260101000000", endTime: "20361231235959", messageTpl: "本渠道制码数量已达上限",
+  });
+  if (!checked.ok) throw new Error(checked.message);
+  return (await new RuleStore(t.db).create(checked.value, "test", new Date())).ruleId;
 }
 
 const answer = (res: LightMyRequestResponse) => res.json<{ returnCode: string; returnMsg: string; data?: Record<string, unknown> }>();
@@ -115,6 +134,22 @@ describe("POST /whale/channel/makeCode", () => {
     // A repeat hands over nothing more.
     await makeCode(offer, body);
     expect(smsTasks.filter((task) => task.payload.case === "sms" && task.payload.value.noticeId === data?.tradeNo)).toHaveLength(1);
+  });
+
+  it("a notice sent again (makeNotifyRetry) that notify did not take is handed over by the notice job, as a first notice is", async () => {
+    const body = seedMakeCodeBody(offer.templateId);
+    const tradeNo = answer(await makeCode(offer, body)).data?.tradeNo;
+    notifyRefusing = true;
+    try {
+      const { notice } = await createClient(CodeService, voucherTransport).retryMakeNotice({ saleChannelOrderId: body.saleChannelOrderId, saleChannelId: offer.saleChannelId });
+      expect(notice?.notifyId).toBe(`${tradeNo}.1`);
+    } finally {
+      notifyRefusing = false;
+    }
+    // The job's turn, once an order's own hand-over has had its minute.
+    await t.db.query(`UPDATE vouchers.code_order SET created_at = created_at - interval '2 minutes' WHERE trade_no = $1`, [tradeNo]);
+    await codes.jobs.find((job) => job.name === "make-code notices")?.run();
+    expect(smsTasks.filter((task) => task.payload.case === "sms" && task.payload.value.noticeId === `${tradeNo}.1`)).toHaveLength(1);
   });
 
   it("answers a replay, or a repeat with the same body, with the codes made the first time; another body under the id is 03", async () => {
@@ -201,15 +236,25 @@ describe("POST /whale/channel/makeCode", () => {
     expect(answer(await makeCode(inactive, seedMakeCodeBody(inactive.templateId))).returnCode).toBe("04");
     expect(answer(await makeCode(offer, seedMakeCodeBody("9999999999999"))).returnCode).toBe("04");
     const limited = await seedOffer(t.db, keys);
-    const checked = validateRule({
-      ruleScenceKey: "saleChannel", ruleSceneItemKey: limited.saleChannelId, ruleScene: MAKE_CODE_SCENE, ruleName: "total", ruleKey: "ScenceLimit",
-      ruleValue: { limitWay: "Q", limitType: "W", limitItems: [{ limitKey: limited.saleChannelId, limitMaxDay: 0, limitMaxWeek: 0, limitMaxMonth: 0, limitMaxYear: 0, limitMaxTotal: 1, startTime: "20260101000000", endTime: "20361231235959" }] },
-      startTime: "20260101000000", endTime: "20361231235959", messageTpl: "本渠道制码数量已达上限",
-    });
-    if (!checked.ok) throw new Error(checked.message);
-    await new RuleStore(t.db).create(checked.value, "test", new Date());
+    await totalQuota(limited.saleChannelId, 1);
     expect(answer(await makeCode(limited, seedMakeCodeBody(limited.templateId))).returnCode).toBe("00");
     expect(answer(await makeCode(limited, seedMakeCodeBody(limited.templateId)))).toEqual({ returnCode: "05", returnMsg: "本渠道制码数量已达上限" });
+  });
+
+  it("a repeat of an order refused for its quota is 04 once its template, send channel or activity is disabled, making nothing", async () => {
+    for (const table of ["template", "send_channel", "activity"] as const) {
+      const limited = await seedOffer(t.db, keys);
+      const ruleId = await totalQuota(limited.saleChannelId, 1);
+      expect(answer(await makeCode(limited, seedMakeCodeBody(limited.templateId))).returnCode).toBe("00");
+      const body = seedMakeCodeBody(limited.templateId);
+      expect(answer(await makeCode(limited, body)).returnCode).toBe("05");
+      const id = { template: limited.templateId, send_channel: limited.sendChannelId, activity: limited.activityId }[table];
+      await t.db.query(`UPDATE vouchers.${table} SET is_active = false WHERE ${table}_id = $1`, [id]);
+      await new RuleStore(t.db).setActive(ruleId, false, "test", new Date());
+      expect(answer(await makeCode(limited, body)).returnCode).toBe("04");
+      const { rows } = await t.db.query(`SELECT 1 FROM vouchers.made_code JOIN vouchers.code_order USING (trade_no) WHERE sale_channel_id = $1`, [limited.saleChannelId]);
+      expect(rows).toHaveLength(1);
+    }
   });
 
   it("answers every generated body with an envelope of the contract, never a 00 for a body that is not one", async () => {

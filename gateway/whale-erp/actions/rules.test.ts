@@ -108,6 +108,15 @@ describe("the other rule actions", () => {
     expect((listed.rules as Array<Record<string, unknown>>).map((r) => r.ruleId)).toEqual([ruleId]);
   });
 
+  it("an update racing a disable keeps both: the rule stays disabled, with the updated name", async () => {
+    for (let round = 0; round < 20; round += 1) {
+      const { ruleId } = await erp("createRule", { ...createRule, ruleSceneItemKey: "1000000003" });
+      const [updated, disabled] = await Promise.all([erp("ruleUpdate", { ruleId, ruleName: `第${round}轮` }), erp("ruleDisable", { ruleId })]);
+      expect([updated, disabled].map((a) => `${a.returnCode} ${a.returnMsg}`)).toEqual(["00 SUCCESS", "00 SUCCESS"]);
+      expect(await erp("ruleQuery", { ruleId })).toMatchObject({ rule: { version: 3, isActive: "N", ruleName: `第${round}轮` } });
+    }
+  });
+
   it("an update is checked whole: a bad field answers 01 and changes nothing", async () => {
     const { ruleId } = await erp("createRule", createRule);
     expect(await erp("ruleUpdate", { ruleId, ruleValue: { limitWay: "Q", limitType: "W", limitItems: [] } })).toEqual({

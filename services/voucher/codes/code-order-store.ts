@@ -111,10 +111,13 @@ export class CodeOrderStore {
     return Promise.all(rows.map((row) => this.withCodes(row)));
   }
 
-  /** One more ERP-asked re-send of the order's notice; answers the new count. */
+  /**
+   * One more ERP-asked re-send of the order's notice; answers the new count. The new notice is not handed over
+   * yet: until its hand-over marks it, the notice job hands it over.
+   */
   async countNoticeRetry(tradeNo: string): Promise<number> {
     const { rows } = await this.db.query<{ notice_retries: number }>(
-      `UPDATE vouchers.code_order SET notice_retries = notice_retries + 1, updated_at = now() WHERE trade_no = $1 RETURNING notice_retries`,
+      `UPDATE vouchers.code_order SET notice_retries = notice_retries + 1, notice_queued_at = NULL, updated_at = now() WHERE trade_no = $1 RETURNING notice_retries`,
       [tradeNo],
     );
     return rows[0]?.notice_retries ?? 0;
@@ -173,12 +176,17 @@ export class CodeOrderStore {
     return { ...fromRow(rows[0]), codes: codes.map((c) => ({ code: c.code, url: c.url, channelRef: c.channelRef, status: UNUSED })) };
   }
 
-  /** MAKING → FAILED with why (never a code: the message is the channel's error, which carries none). */
-  async recordFailed(order: CodeOrderRecord, failure: string): Promise<void> {
-    await this.db.query(
-      `UPDATE vouchers.code_order SET status = 'FAILED', lease_until = NULL, failure = $2, updated_at = now() WHERE trade_no = $1 AND status = 'MAKING'`,
-      [order.tradeNo, failure.slice(0, 500)],
+  /**
+   * MAKING → FAILED with why (never a code: the message is the channel's error, which carries none), if this
+   * claim (`order.attempt`) still holds the order: false when a repeat took it over after the lease ran out.
+   */
+  async recordFailed(order: CodeOrderRecord, failure: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE vouchers.code_order SET status = 'FAILED', lease_until = NULL, failure = $2, updated_at = now()
+        WHERE trade_no = $1 AND status = 'MAKING' AND attempt = $3`,
+      [order.tradeNo, failure.slice(0, 500), order.attempt],
     );
+    return rowCount > 0;
   }
 
   private async mustFind(order: CodeOrderRecord): Promise<CodeOrderRecord> {

@@ -82,8 +82,9 @@ export class MakeCodeNotices {
   async delivered(order: CodeOrderRecord): Promise<boolean> {
     if (!order.orderMobile) return false;
     const ids = Array.from({ length: order.noticeRetries + 1 }, (_, n) => noticeIdOf(order.tradeNo, n));
-    const { tasks } = await this.deps.notify.listTasks({ type: TaskType.SMS, codes: ids, limit: ids.length }, this.deps.callOptions());
-    return tasks.some((task) => task.state === TaskState.DELIVERED);
+    // One delivered task answers it: asking for all of them broke past notify's 1000 a call (1000 re-sends).
+    const { tasks } = await this.deps.notify.listTasks({ type: TaskType.SMS, state: TaskState.DELIVERED, codes: ids, limit: 1 }, this.deps.callOptions());
+    return tasks.length > 0;
   }
 
   /** makeNotifyQuery (or, `verify`, verifyNotifyQuery) of a sale channel's order. */

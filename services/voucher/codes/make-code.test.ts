@@ -6,7 +6,8 @@ import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase, type TestDatabase } from "../../../test/support/databases.js";
 import { seedOffer, type OfferOptions, type WhaleOffer } from "../../../test/support/whale-codes.js";
-import { systemClock } from "../../common/clock.js";
+import { TestClock } from "../../../test/support/test-clock.js";
+import { systemClock, type Clock } from "../../common/clock.js";
 import { openDatabase, type Database } from "../../common/database.js";
 import { reasonOf } from "../../common/errors.js";
 import { KeyRing } from "../../common/key-ring.js";
@@ -35,17 +36,17 @@ let catalogue: CatalogueStore;
 let rules: RuleStore;
 let quota: QuotaGate;
 let internal: SendChannel;
-/** What the send channel was asked, and the failures it is told to answer next. */
+/** What the send channel was asked, and the failures it is told to answer next (a promise: once it settles). */
 const asked: MakeCodesOrder[] = [];
 const failNext: unknown[] = [];
 let released: string[] = [];
 
-function makeCodes(leaseMs = 5_000): MakeCodes {
+function makeCodes(leaseMs = 5_000, clock: Clock = systemClock): MakeCodes {
   const channel: SendChannel = {
     async makeCodes(order) {
       asked.push(order);
       const failure = failNext.shift();
-      if (failure) throw failure;
+      if (failure) throw failure instanceof Promise ? await failure : failure;
       return internal.makeCodes(order);
     },
     voidCode: (code) => internal.voidCode(code),
@@ -59,7 +60,7 @@ function makeCodes(leaseMs = 5_000): MakeCodes {
     },
   };
   return new MakeCodes({
-    orders: new CodeOrderStore(db), catalogue, quota: counted, channelFor: async () => channel, clock: systemClock, logger, leaseMs,
+    orders: new CodeOrderStore(db), catalogue, quota: counted, channelFor: async () => channel, clock, logger, leaseMs,
   });
 }
 
@@ -101,12 +102,12 @@ async function reasonOfFailure(call: Promise<unknown>): Promise<CodeError | unde
   throw new Error("expected the make-code to fail");
 }
 
-async function quotaRule(saleChannelId: string, total: number): Promise<void> {
+async function quotaRule(saleChannelId: string, total: number, day = 0): Promise<void> {
   const checked = validateRule({
     ruleScenceKey: "saleChannel", ruleSceneItemKey: saleChannelId, ruleScene: MAKE_CODE_SCENE, ruleName: "total", ruleKey: "ScenceLimit",
     ruleValue: {
       limitWay: "Q", limitType: "W",
-      limitItems: [{ limitKey: saleChannelId, limitMaxDay: 0, limitMaxWeek: 0, limitMaxMonth: 0, limitMaxYear: 0, limitMaxTotal: total, startTime: "20260101000000", endTime: "20361231235959" }],
+      limitItems: [{ limitKey: saleChannelId, limitMaxDay: day, limitMaxWeek: 0, limitMaxMonth: 0, limitMaxYear: 0, limitMaxTotal: total, startTime: "20260101000000", endTime: "20361231235959" }],
     },
     startTime: "20260101000000", endTime: "20361231235959", messageTpl: "本渠道制码数量已达上限",
   });
@@ -233,6 +234,33 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     expect(await reasonOfFailure(makeCodes().make(request(o)))).toBe(CodeError.QUOTA_EXCEEDED);
   });
 
+  it("counts a repeat's codes on the day they are made: a failed order repeated the next day is held to that day's quota", async () => {
+    const o = await offer();
+    await quotaRule(o.saleChannelId, 0, 1);
+    const clock = new TestClock(new Date());
+    const yesterdays = request(o);
+    failNext.push(new UpstreamError("timeout", "esb", "makeCode", "TIMEOUT", "no answer"));
+    expect(await reasonOfFailure(makeCodes(5_000, clock).make(yesterdays))).toBe(CodeError.CHANNEL_FAILED);
+    clock.set(new Date(Date.now() + 86_400_000).toISOString());
+    expect(await makeCodes(5_000, clock).make(request(o))).toMatchObject({ status: "MADE" });
+    // Today's one code is made: the repeat of yesterday's order is today's second.
+    expect(await reasonOfFailure(makeCodes(5_000, clock).make(yesterdays))).toBe(CodeError.QUOTA_EXCEEDED);
+  });
+
+  it("repeats a failed order at the send channel it was first tried at, though its template names another since", async () => {
+    const o = await offer();
+    const req = request(o);
+    failNext.push(new UpstreamError("timeout", "esb", "makeCode", "TIMEOUT", "no answer"));
+    expect(await reasonOfFailure(makeCodes().make(req))).toBe(CodeError.CHANNEL_FAILED);
+    const { send_channel_id: other } = await one<{ send_channel_id: string }>(
+      `INSERT INTO vouchers.send_channel (name, channel_type, config) VALUES ($1, 'INTERNAL', '{}') RETURNING send_channel_id::text`,
+      [`moved-${o.templateId}`],
+    );
+    await db.query(`UPDATE vouchers.template SET send_channel_id = $2 WHERE template_id = $1`, [o.templateId, other]);
+    expect(await makeCodes().make(req)).toMatchObject({ status: "MADE", sendChannelId: o.sendChannelId });
+    expect(asked.at(-1)?.sendChannelId).toBe(o.sendChannelId);
+  });
+
   it("hands the channel what an in-process caller adds (the PSBC rights code and customer), outside the request's identity, and keeps the channel's error as the cause", async () => {
     const o = await offer();
     const req = request(o);
@@ -274,6 +302,24 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     const made = await makeCodes().make(dead);
     expect(made).toMatchObject({ status: "MADE", tradeNo: orphan?.tradeNo, attempt: 2 });
     expect(made.codes).toHaveLength(1);
+  });
+
+  it("an order taken over from a caller that hung after reserving is that caller's charge, not a second; its late failure gives nothing back", async () => {
+    const o = await offer();
+    await quotaRule(o.saleChannelId, 1);
+    const req = request(o);
+    let answerLate!: (failure: unknown) => void;
+    failNext.push(new Promise((resolve) => (answerLate = resolve)));
+    const hung = makeCodes(200).make(req);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Its lease ran out: the repeat takes the order over, under the quota the first caller reserved for it.
+    const made = await makeCodes().make(req);
+    expect(made).toMatchObject({ status: "MADE", attempt: 2, codes: [expect.anything()] });
+    answerLate(new UpstreamError("timeout", "esb", "makeCode", "TIMEOUT", "no answer"));
+    expect(await reasonOfFailure(hung)).toBe(CodeError.CHANNEL_FAILED);
+    // The late failure neither undid the order nor gave its code's quota back.
+    expect(await makeCodes().make(req)).toEqual(made);
+    expect(await reasonOfFailure(makeCodes().make(request(o)))).toBe(CodeError.QUOTA_EXCEEDED);
   });
 
   it("refuses a sale channel, template or activity that is missing, inactive, unbound, bulk-only or over (04), making nothing", async () => {

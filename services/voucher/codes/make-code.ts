@@ -5,7 +5,7 @@ import type { Clock } from "../../common/clock.js";
 import type { Logger } from "../../common/logger.js";
 import { UpstreamError } from "../../common/upstream-http.js";
 import { MakeCodeRequestSchema, type MakeCodeRequest } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
-import { RECORD_ID, type CatalogueStore, type Template } from "../catalogue/catalogue-store.js";
+import { RECORD_ID, type CatalogueStore, type Offer, type Template } from "../catalogue/catalogue-store.js";
 import type { SendChannel as SendChannelRecord } from "../catalogue/catalogue-store.js";
 import { MAKE_CODE_SCENE, type QuotaGate } from "../rules/quota-gate.js";
 import type { MakeCodesOrder, SendChannel } from "../channels/send-channel.js";
@@ -113,12 +113,7 @@ export class MakeCodes {
     const item = request.item;
     if (!item) throw codeError(CodeError.PARAMETER_INVALID, "item is required");
     const now = this.deps.clock.now();
-    const { saleChannel, template, sendChannel, activity } = await this.deps.catalogue.findOffer(request.saleChannelId, item.ticketId, now);
-    if (!saleChannel?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `sale channel ${request.saleChannelId} is missing or inactive`);
-    if (!template?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: no active template`);
-    if (template.sendType !== 1) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: a bulk (sendType 2) template is not made per call`);
-    if (!sendChannel?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: its send channel is inactive`);
-    if (!activity) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${item.ticketId}: no active activity of the sale channel offers it now`);
+    const { template, sendChannel, activity } = standing(await this.deps.catalogue.findOffer(request.saleChannelId, item.ticketId, now), request.saleChannelId, item.ticketId);
 
     // Valid from the start of the business day `commissionDate` days on, for validDays days, within the activity.
     const validStart = new Date(businessDayStart(now) + Number(item.commissionDate) * DAY_MS);
@@ -146,20 +141,31 @@ export class MakeCodes {
   }
 
   /**
+   * A reclaimed order's template and send channel: nothing was made yet, so its offer must stand now as a new
+   * order's must (a template, send channel or activity disabled since the first try is 04). The order stays at the
+   * send channel it was first tried at, which knows it by its trade number, whichever the template names now.
+   */
+  private async standingOfferOf(order: CodeOrderRecord): Promise<{ template: Template; sendChannel: SendChannelRecord }> {
+    const offer = await this.deps.catalogue.findOffer(order.saleChannelId, order.templateId, this.deps.clock.now());
+    const sendChannel = offer.sendChannel?.sendChannelId === order.sendChannelId ? offer.sendChannel : await this.deps.catalogue.findSendChannel(order.sendChannelId);
+    return standing({ ...offer, sendChannel }, order.saleChannelId, order.templateId);
+  }
+
+  /**
    * This caller holds the order: quota, then the codes, then the record. `read`: the template and send channel
-   * when this call just read them for a new order (a reclaimed one reads them again).
+   * when this call just read them for a new order (a reclaimed one reads its offer again, as it stands now).
    */
   private async makeClaimed(
     order: CodeOrderRecord,
     forChannel: ChannelExtras,
     read?: { template: Template; sendChannel: SendChannelRecord },
   ): Promise<CodeOrderRecord> {
-    const template = read?.template ?? (await this.deps.catalogue.findTemplate(order.templateId));
-    const record = read?.sendChannel ?? (await this.deps.catalogue.findSendChannel(order.sendChannelId));
-    if (!template || !record) {
-      await this.deps.orders.recordFailed(order, "template or send channel gone");
-      throw codeError(CodeError.NOT_AVAILABLE, "the template or its send channel is gone");
-    }
+    const { template, sendChannel: record } =
+      read ??
+      (await this.standingOfferOf(order).catch(async (err: unknown) => {
+        await this.deps.orders.recordFailed(order, err instanceof Error ? err.message : String(err));
+        throw err;
+      }));
     const decision = await this.deps.quota.reserve({
       scene: MAKE_CODE_SCENE,
       subjects: [
@@ -170,8 +176,10 @@ export class MakeCodes {
       keys: { ScenceLimit: order.saleChannelId, ActivityLimit: order.activityId },
       count: order.codeNum,
       amountFen: order.codeNum * template.faceValue,
-      at: order.createdAt,
-      reference: `${order.saleChannelId}:${order.saleChannelOrderId}:${order.attempt}`,
+      // The codes count on the day they are made: a repeat of an order that failed yesterday is today's.
+      at: this.deps.clock.now(),
+      // The order's, on every claim: one taken over from a caller that died after reserving is that reservation.
+      reference: `${order.saleChannelId}:${order.saleChannelOrderId}`,
     });
     if (!decision.ok) {
       await this.deps.orders.recordFailed(order, `quota: rule ${decision.ruleId} ${decision.field}`);
@@ -196,10 +204,11 @@ export class MakeCodes {
         ...forChannel,
       });
     } catch (err) {
-      await this.deps.quota.release(decision.reservationId);
       const why = err instanceof UpstreamError ? `${err.kind} ${err.code}` : err instanceof Error ? err.message : String(err);
-      await this.deps.orders.recordFailed(order, `send channel: ${why}`);
-      this.deps.logger.warn({ tradeNo: order.tradeNo, sendChannelId: order.sendChannelId, why }, "make-code failed at the send channel; quota released");
+      // Only while this call still holds the order: a repeat that took it over is making it under this reservation.
+      const held = await this.deps.orders.recordFailed(order, `send channel: ${why}`);
+      if (held) await this.deps.quota.release(decision.reservationId);
+      this.deps.logger.warn({ tradeNo: order.tradeNo, sendChannelId: order.sendChannelId, why, quotaReleased: held }, "make-code failed at the send channel");
       // The channel's error rides along in this process: an in-process caller (the PSBC booking) tells a refusal for good apart.
       throw codeError(CodeError.CHANNEL_FAILED, `send channel ${order.sendChannelId} failed to make the codes`, err);
     }
@@ -209,6 +218,16 @@ export class MakeCodes {
     await this.deps.onMade?.(recorded);
     return recorded;
   }
+}
+
+/** The offer's records when each is active and an activity of the sale channel offers the template now; else NOT_AVAILABLE naming which. */
+function standing({ saleChannel, template, sendChannel, activity }: Offer, saleChannelId: string, ticketId: string): Required<Offer> {
+  if (!saleChannel?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `sale channel ${saleChannelId} is missing or inactive`);
+  if (!template?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${ticketId}: no active template`);
+  if (template.sendType !== 1) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${ticketId}: a bulk (sendType 2) template is not made per call`);
+  if (!sendChannel?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${ticketId}: its send channel is inactive`);
+  if (!activity) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${ticketId}: no active activity of the sale channel offers it now`);
+  return { saleChannel, template, sendChannel, activity };
 }
 
 /** The start (00:00 Asia/Shanghai) of the business day `at` falls in, in ms since the epoch. */

@@ -82,11 +82,18 @@ export class RuleStore {
   }
 
   /**
-   * A new version with `definition` (the whole rule). `expectedVersion` (when not 0) must be the current one, so
-   * two editors do not overwrite each other unseen.
+   * A new version with the definition `change` makes of the current one (the whole rule), under the rule's lock,
+   * so a concurrent change (a disable) is never overwritten with what the rule was before it. `expectedVersion`
+   * (when not 0) must be the current one, so two editors do not overwrite each other unseen.
    */
-  async update(ruleId: string, definition: RuleDefinition, changedBy: string, now: Date, expectedVersion = 0): Promise<RuleRecord | "not-found" | "version-conflict"> {
-    return this.newVersion(ruleId, now, expectedVersion, () => ({ definition, change: "updated" as const, changedBy }));
+  async update(
+    ruleId: string,
+    change: (current: RuleDefinition) => RuleDefinition,
+    changedBy: string,
+    now: Date,
+    expectedVersion = 0,
+  ): Promise<RuleRecord | "not-found" | "version-conflict"> {
+    return this.newVersion(ruleId, now, expectedVersion, (current) => ({ definition: change(current), change: "updated" as const, changedBy }));
   }
 
   /** Enables or disables: a new version, unless the rule is already so (then the current one, unchanged). */
@@ -139,7 +146,11 @@ export class RuleStore {
     next: (current: RuleDefinition) => { definition: RuleDefinition; change: RuleChange; changedBy: string } | undefined,
   ): Promise<RuleRecord | "not-found" | "version-conflict"> {
     return this.db.transaction(async (tx) => {
-      const { rows } = await tx.query<Row>(`${CURRENT} WHERE r.rule_id = $1 FOR UPDATE OF r`, [ruleId]);
+      // The rule's row locked on its own, then read: locked through the join, a call that waited for a concurrent
+      // writer rechecks the join against its snapshot, which lacks the writer's new version, and finds no rule.
+      const { rows: locked } = await tx.query(`SELECT 1 FROM vouchers.rule WHERE rule_id = $1 FOR UPDATE`, [ruleId]);
+      if (locked.length === 0) return "not-found";
+      const { rows } = await tx.query<Row>(`${CURRENT} WHERE r.rule_id = $1`, [ruleId]);
       const current = rows[0];
       if (!current) return "not-found";
       if (expectedVersion !== 0 && expectedVersion !== current.version) return "version-conflict";

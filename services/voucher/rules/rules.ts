@@ -42,9 +42,8 @@ export class Rules {
   /** The fields of `changesJson` over the current version, checked whole, as a new version. */
   async update(ruleId: string, changesJson: string, changedBy: string, expectedVersion = 0): Promise<RuleRecord> {
     const changes = parseObject(changesJson, "request");
-    const current = await this.get(ruleId);
-    const definition = checked({ ...ruleBody(current.definition), ...changes });
-    const updated = await this.deps.store.update(ruleId, definition, author(changedBy), this.deps.clock.now(), expectedVersion);
+    await this.get(ruleId);
+    const updated = await this.deps.store.update(ruleId, (current) => checked({ ...ruleBody(current), ...changes }), author(changedBy), this.deps.clock.now(), expectedVersion);
     if (updated === "not-found") throw voucherError(VoucherError.REFERENCE_INVALID, "ruleId: no such rule");
     if (updated === "version-conflict") {
       throw voucherError(VoucherError.RULE_VERSION_CONFLICT, `rule ${ruleId} has changed since version ${expectedVersion}; read it again`);
