@@ -2,7 +2,6 @@
 // PostgreSQL (so memory does not grow with the month, every replica reads the file and a restart keeps it),
 // listed, and read back in order.
 import type { Clock } from "../common/clock.js";
-import { formatBusinessTime } from "../common/clock.js";
 import type { Database } from "../common/database.js";
 import type { LockService } from "../common/lock.js";
 import type { Logger } from "../common/logger.js";
@@ -232,6 +231,3 @@ export class ReconciliationFiles {
     if (read !== file.fileSize) throw new Error(`file ${file.fileId} was replaced while being read`);
   }
 }
-
-/** The contract's createTime. */
-export const createTimeOf = (file: FileRecord): string => formatBusinessTime(file.createdAt);
