@@ -18,7 +18,7 @@ export const notifyConfig = {
   NOTIFY_CONCURRENCY: num({ default: 100, desc: "deliveries a worker has in flight at once" }),
   NOTIFY_POLL_MS: num({ default: 250, desc: "how often an idle worker looks for due tasks" }),
   NOTIFY_LEASE_MS: num({ default: 30_000, desc: "a claimed task is another worker's again after this (a killed worker); above the longer of PSBC_TIMEOUT_MS and SMS_TIMEOUT_MS × ⌈NOTIFY_BATCH_SIZE / NOTIFY_CONCURRENCY⌉" }),
-  NOTIFY_MAX_ATTEMPTS: num({ default: 12, desc: "failed attempts before a task is dead (12 with the default backoff: about 40 minutes)" }),
+  NOTIFY_MAX_ATTEMPTS: num({ default: 12, desc: "failed attempts before a task is dead (12 with the default backoff: 9 to 19 minutes of waits, then RetryTask)" }),
   NOTIFY_BACKOFF_BASE_MS: num({ default: 1_000, desc: "delay after the first failure; doubles per attempt, with jitter" }),
   NOTIFY_BACKOFF_MAX_MS: num({ default: 300_000, desc: "longest delay between attempts" }),
 };
