@@ -55,6 +55,12 @@ export interface Database extends Queryable {
 /** A string as an SQL literal, for the statements that take no parameters (COPY). */
 export const sqlLiteral = (value: string): string => pg.escapeLiteral(value);
 
+/**
+ * A failure's text as a text column takes it: it quotes an upstream's message, which may hold a NUL (PostgreSQL
+ * refuses one in text, and the statement recording the failure with it), and is kept to `max` characters.
+ */
+export const storableText = (text: string, max = 500): string => text.replaceAll("\u0000", "").slice(0, max);
+
 export interface DatabaseOptions {
   /** postgres://… for the cluster path; absent means embedded PGlite in `dataDir`. */
   url?: string;

@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
-import type { Queryable } from "../common/database.js";
+import { storableText, type Queryable } from "../common/database.js";
 import { eventOf, type OutboxEvent } from "../common/events.js";
 import { currentTraceId } from "../common/trace.js";
 import { NotificationDeadSchema, NotificationDeliveredSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
@@ -133,7 +133,7 @@ export class TaskStore {
       `UPDATE notify.task t SET next_attempt_at = o.retry_at, last_error = o.error, claimed_until = NULL, claim_id = NULL
        FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[]) AS o(task_id, claim_id, retry_at, error)
        WHERE t.task_id = o.task_id AND t.claim_id = o.claim_id AND t.state = 1`,
-      [attempts.map((a) => a.task.task_id), attempts.map((a) => a.task.claim_id), attempts.map((a) => a.retryAt), attempts.map((a) => a.error)],
+      [attempts.map((a) => a.task.task_id), attempts.map((a) => a.task.claim_id), attempts.map((a) => a.retryAt), attempts.map((a) => storableText(a.error))],
     );
   }
 
@@ -171,7 +171,7 @@ export class TaskStore {
       [
         finished.map(({ task }) => task.task_id),
         finished.map(({ task }) => task.claim_id),
-        finished.map(({ error }) => error),
+        finished.map(({ error }) => (error === null ? null : storableText(error))),
         finished.map(() => randomUUID()),
         finished.map(({ event }) => event.data),
         state,

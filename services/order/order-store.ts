@@ -2,7 +2,7 @@ import { randomInt } from "node:crypto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { batchedLookup } from "../common/batched-lookup.js";
 import type { Clock } from "../common/clock.js";
-import type { Database, Queryable } from "../common/database.js";
+import { storableText, type Database, type Queryable } from "../common/database.js";
 import { eventOf, type OutboxEvent } from "../common/events.js";
 import { withEvent } from "../common/outbox.js";
 import type { EnvelopeFields } from "./psbc/envelope.js";
@@ -334,12 +334,11 @@ export class OrderStore {
    * an upstream refused the booking for good, so the next appointment restarts it (`restartRefusedBooking`).
    */
   async recordFailure(orderNo: string, error: string, refused = false): Promise<void> {
-    // The text quotes an upstream's message, which may hold a NUL: PostgreSQL would refuse it, and the refusal with it.
     await this.db.query(
       `UPDATE orders.rights_order
           SET last_error = $2, booking_refused_at = CASE WHEN $3::boolean THEN now() ELSE booking_refused_at END, updated_at = now()
         WHERE order_no = $1`,
-      [orderNo, error.replaceAll("\u0000", "").slice(0, 500), refused],
+      [orderNo, storableText(error), refused],
     );
   }
 

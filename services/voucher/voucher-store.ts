@@ -1,5 +1,5 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { Database, Queryable } from "../common/database.js";
+import { storableText, type Database, type Queryable } from "../common/database.js";
 import { eventOf } from "../common/events.js";
 import { withEvent } from "../common/outbox.js";
 import { VoucherError, voucherError } from "./errors.js";
@@ -209,7 +209,7 @@ export class VoucherStore {
   }
 
   async recordFailure(orderNo: string, error: string): Promise<void> {
-    await this.db.query(`UPDATE vouchers.voucher SET last_error = $2, updated_at = now() WHERE order_no = $1`, [orderNo, error.slice(0, 500)]);
+    await this.db.query(`UPDATE vouchers.voucher SET last_error = $2, updated_at = now() WHERE order_no = $1`, [orderNo, storableText(error)]);
   }
 
   private async mustFind(orderNo: string): Promise<VoucherRecord> {

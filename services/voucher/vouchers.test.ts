@@ -284,6 +284,17 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       expect(new Set(channel.issues.map((issue) => issue.sendChannelOrderId)).size).toBe(1);
     });
 
+    it("records a send channel's refusal whose message holds a NUL (PostgreSQL refuses one in text) as any other: CHANNEL_REJECTED, the text kept without it", async () => {
+      const request = issueRequest();
+      channel.failNext("issue", new UpstreamError("rejected", "blue-brothers", "issue", String(BLUE_BROTHERS_CODES.OUT_ORDER_CONFLICT), "out order\u0000 conflict"));
+
+      expect(await reasonOfFailure(vouchers.issue(request))).toBe(VoucherError.CHANNEL_REJECTED);
+      expect(await lastErrorOf(request.orderNo)).toContain("out order conflict");
+      const { rows } = await t.db.query<{ failure: string }>(`SELECT failure FROM vouchers.code_order WHERE sale_channel_order_id = $1`, [request.orderNo]);
+      expect(rows[0]?.failure).toContain("rejected");
+      expect((await vouchers.issue(request)).keyStatus).toBe(KeyStatus.NORMAL);
+    });
+
     it("answers QUOTA_EXCEEDED, asking no channel, once a make-code quota of the PSBC offer is used up; the order treats it as for good", async () => {
       // A template of its own bound to the PSBC activity, so the rule counts this test's codes only.
       const templateId = await t.db.transaction(async (tx) => {

@@ -2,7 +2,7 @@
 // by one caller at a time under a lease, so concurrent repeats make codes once and a caller that died mid-way
 // leaves the order to the next repeat.
 import { randomBytes } from "node:crypto";
-import type { Database } from "../../common/database.js";
+import { storableText, type Database } from "../../common/database.js";
 import type { SendChannelType } from "../catalogue/catalogue-store.js";
 import type { MadeCode } from "../channels/send-channel.js";
 
@@ -184,7 +184,7 @@ export class CodeOrderStore {
     const { rowCount } = await this.db.query(
       `UPDATE vouchers.code_order SET status = 'FAILED', lease_until = NULL, failure = $2, updated_at = now()
         WHERE trade_no = $1 AND status = 'MAKING' AND attempt = $3`,
-      [order.tradeNo, failure.slice(0, 500), order.attempt],
+      [order.tradeNo, storableText(failure), order.attempt],
     );
     return rowCount > 0;
   }

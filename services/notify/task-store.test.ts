@@ -1,0 +1,45 @@
+// The task store's outcomes on the real database (PostgreSQL when DATABASE_URL is set, else PGlite): a failure's
+// text quotes PSBC's or the SMS gateway's message, and whatever that holds, the batch's outcomes are recorded.
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testDatabase, type TestDatabase } from "../../test/support/databases.js";
+import { createLogger } from "../common/logger.js";
+import { migrate } from "../common/migrate.js";
+import { TaskState, TaskType } from "../../proto/gen/rights/notify/v1/notify_pb.js";
+import { NOTIFY_SCHEMA, TaskStore } from "./task-store.js";
+
+describe(`notify task store (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, () => {
+  let t: TestDatabase;
+  let store: TaskStore;
+
+  beforeAll(async () => {
+    t = await testDatabase();
+    await migrate(t.db, { schema: NOTIFY_SCHEMA, migrationsDir: fileURLToPath(new URL("./migrations", import.meta.url)), logger: createLogger("task-store-test", "silent") });
+    store = new TaskStore(t.db);
+  });
+
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  it("records a batch's failures and deaths though an upstream's message holds a NUL (PostgreSQL refuses one in text), keeping its text", async () => {
+    const now = new Date("2026-10-20T02:00:00Z");
+    for (const code of ["NUL-FAILED", "NUL-DEAD"]) {
+      await store.create({ type: TaskType.SERVICE_COMPLETE, orderNo: `O${code}`, code, payload: { code } }, now);
+    }
+    const claimed = await store.claim(now, 10, 30_000);
+    const failed = claimed.find((task) => task.code === "NUL-FAILED");
+    const dead = claimed.find((task) => task.code === "NUL-DEAD");
+    if (!failed || !dead) throw new Error("both tasks claimed");
+
+    await store.failed([{ task: failed, error: "psbc complete unavailable (999999): sys\u0000tem busy", retryAt: new Date(now.getTime() + 1_000) }]);
+    expect(await store.dead([{ task: dead, error: `psbc complete rejected (200001): ${"never\u0000booked ".repeat(100)}` }])).toEqual(new Set([dead.task_id]));
+
+    expect(await store.byId(failed.task_id)).toMatchObject({ state: TaskState.PENDING, last_error: "psbc complete unavailable (999999): system busy", claim_id: null });
+    const deadRow = await store.byId(dead.task_id);
+    expect(deadRow).toMatchObject({ state: TaskState.DEAD, last_error: expect.stringMatching(/^psbc complete rejected \(200001\): neverbooked /) });
+    expect(deadRow?.last_error?.length).toBe(500);
+    const { rows } = await t.db.query(`SELECT 1 FROM ${NOTIFY_SCHEMA}.outbox WHERE subject = 'notify.dead'`);
+    expect(rows).toHaveLength(1);
+  });
+});
