@@ -29,6 +29,7 @@ describe("business time (Asia/Shanghai, yyyyMMddHHmmss)", () => {
   it("gives a month's bounds in Asia/Shanghai", () => {
     expect(businessMonthRange("202512")).toEqual({ start: new Date("2025-11-30T16:00:00Z"), end: new Date("2025-12-31T16:00:00Z") });
     expect(businessMonthRange("202513")).toBeUndefined();
+    expect(businessMonthRange("009912")).toBeUndefined();
   });
 });
 

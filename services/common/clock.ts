@@ -73,8 +73,8 @@ export function businessMonthRange(month: string): { start: Date; end: Date } | 
   const year = Number(match[1]);
   const index = Number(match[2]) - 1;
   if (index < 0 || index > 11) return undefined;
-  return {
-    start: new Date(Date.UTC(year, index, 1) - BUSINESS_OFFSET_MS),
-    end: new Date(Date.UTC(year, index + 1, 1) - BUSINESS_OFFSET_MS),
-  };
+  const start = new Date(Date.UTC(year, index, 1) - BUSINESS_OFFSET_MS);
+  // Date.UTC reads years 0 to 99 as 1900 to 1999: a month that does not round-trip is not the one asked.
+  if (businessMonth(start) !== month) return undefined;
+  return { start, end: new Date(Date.UTC(year, index + 1, 1) - BUSINESS_OFFSET_MS) };
 }
