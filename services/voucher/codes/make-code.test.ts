@@ -247,6 +247,19 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     expect(await reasonOfFailure(makeCodes(5_000, clock).make(yesterdays))).toBe(CodeError.QUOTA_EXCEEDED);
   });
 
+  it("refuses (04) a repeat of a failed order once its codes' validity is over, asking no channel: they would be dead on arrival", async () => {
+    const o = await offer();
+    const clock = new TestClock(new Date());
+    const req = request(o, { validDays: 1 });
+    failNext.push(new UpstreamError("timeout", "esb", "makeCode", "TIMEOUT", "no answer"));
+    expect(await reasonOfFailure(makeCodes(5_000, clock).make(req))).toBe(CodeError.CHANNEL_FAILED);
+    const askedBefore = asked.length;
+    // Valid from tomorrow (commissionDate 1) for one day: three days on, that day is over.
+    clock.set(new Date(Date.now() + 3 * 86_400_000).toISOString());
+    expect(await reasonOfFailure(makeCodes(5_000, clock).make(req))).toBe(CodeError.NOT_AVAILABLE);
+    expect(asked).toHaveLength(askedBefore);
+  });
+
   it("repeats a failed order at the send channel it was first tried at, though its template names another since", async () => {
     const o = await offer();
     const req = request(o);

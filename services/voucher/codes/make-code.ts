@@ -146,7 +146,10 @@ export class MakeCodes {
    * send channel it was first tried at, which knows it by its trade number, whichever the template names now.
    */
   private async standingOfferOf(order: CodeOrderRecord): Promise<{ template: Template; sendChannel: SendChannelRecord }> {
-    const offer = await this.deps.catalogue.findOffer(order.saleChannelId, order.templateId, this.deps.clock.now());
+    const now = this.deps.clock.now();
+    // The repeat makes the order's codes as first asked, validity included: past it, they would be dead on arrival.
+    if (order.validEnd <= now) throw codeError(CodeError.NOT_AVAILABLE, `the order's codes were valid until ${order.validEnd.toISOString()}`);
+    const offer = await this.deps.catalogue.findOffer(order.saleChannelId, order.templateId, now);
     const sendChannel = offer.sendChannel?.sendChannelId === order.sendChannelId ? offer.sendChannel : await this.deps.catalogue.findSendChannel(order.sendChannelId);
     return standing({ ...offer, sendChannel }, order.saleChannelId, order.templateId);
   }
