@@ -105,6 +105,7 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
       logger,
       metrics,
       shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
+      trustedProxies: env.GATEWAY_TRUSTED_PROXIES,
       http: {
         requestTimeoutMs: env.GATEWAY_REQUEST_TIMEOUT_MS,
         headersTimeoutMs: env.GATEWAY_HEADERS_TIMEOUT_MS,
