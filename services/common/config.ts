@@ -64,6 +64,13 @@ export function readConfig<S extends Record<string, ValidatorSpec<unknown>>>(
  */
 export const DEFAULT_TIMEOUTS = { upstreamMs: 3000, rpcMs: 8000, gatewayRpcMs: 12000 } as const;
 
+/**
+ * After SIGTERM a process that has not stopped within SHUTDOWN_DELAY_MS + SHUTDOWN_GRACE_MS + this (its servers'
+ * drain done, then its workers, consumers, relay and connections) exits anyway: pods' terminationGracePeriodSeconds
+ * must exceed the sum, or the kubelet's SIGKILL comes first.
+ */
+export const SHUTDOWN_WATCHDOG_MARGIN_MS = 5_000;
+
 export const processSpec = {
   LOG_LEVEL: str({ default: "info", choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"] }),
   HOST: str({ default: "0.0.0.0", desc: "address the servers bind" }),

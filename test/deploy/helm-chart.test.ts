@@ -211,6 +211,12 @@ describeWithTools("helm with ci/test-values.yaml", ({ helm }) => {
     expect(problems).toEqual([]);
   });
 
+  it("fails when common.terminationGracePeriodSeconds does not exceed the process's own drain bound (delay + grace + 5 s)", () => {
+    expect(() => runTool(helm, ["template", "rights", chartDir, "-f", testValuesFile, "--set", "common.terminationGracePeriodSeconds=30"])).toThrow(
+      /terminationGracePeriodSeconds \(30 s\) must exceed/,
+    );
+  });
+
   it("declares the same components, ports, probes, Service ports, resources, security contexts and rollout as deploy/k8s", () => {
     const chart = summarizeComponents(rendered);
     const plain = summarizeComponents(manifestObjects());

@@ -10,7 +10,7 @@ import type { IContainer } from "kubernetes-models/v1/Container";
 import type { ISecurityContext } from "kubernetes-models/v1/SecurityContext";
 import type { IService } from "kubernetes-models/v1/Service";
 import { checkObjects, isObj, NAME_LABEL, networkReachability, objectLabel, SECRET_ENV, summarizeComponents } from "../support/k8s-checks.js";
-import { clusterSpec, gatewaySpec, processSpec, redisSpec } from "../../services/common/config.js";
+import { clusterSpec, gatewaySpec, processSpec, redisSpec, SHUTDOWN_WATCHDOG_MARGIN_MS } from "../../services/common/config.js";
 import { services } from "../../services/platform/services.js";
 import { clone, describeWithTools, listedManifestFiles, manifestObjects, manifestsDir, parseYamlDocuments, readYamlFile, runTool } from "../support/deploy-files.js";
 
@@ -82,6 +82,18 @@ describe("deploy/k8s: each Deployment against its role's config spec", () => {
       }
     }
     expect(missing).toEqual([]);
+  });
+
+  it("terminationGracePeriodSeconds exceeds the longest drain the process allows itself (delay + grace + the watchdog's margin)", () => {
+    const short: string[] = [];
+    for (const d of manifestObjects().filter((o): o is IDeployment => isObj(o) && o.kind === "Deployment")) {
+      const env = d.spec?.template.spec?.containers[0]?.env ?? [];
+      const ms = (name: string) => Number(env.find((e) => e.name === name)?.value ?? Number.NaN);
+      const drainMs = ms("SHUTDOWN_DELAY_MS") + ms("SHUTDOWN_GRACE_MS") + SHUTDOWN_WATCHDOG_MARGIN_MS;
+      const graceSeconds = d.spec?.template.spec?.terminationGracePeriodSeconds ?? 30;
+      if (!(graceSeconds * 1000 > drainMs)) short.push(`${objectLabel(d)}: ${graceSeconds} s, the process may drain for ${drainMs} ms`);
+    }
+    expect(short).toEqual([]);
   });
 });
 
