@@ -5,7 +5,8 @@ import { Health, HealthCheckResponse_ServingStatus } from "../proto/gen/grpc/hea
 import { OrderService } from "../proto/gen/rights/order/v1/order_pb.js";
 import { ReconciliationService } from "../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { buildTestGateway, fakeOrderService, logs, useTestGateway, validBody } from "../test/support/gateway.js";
+import { ConfigError, gatewaySpec, readConfig } from "../services/common/config.js";
+import { buildTestGateway, fakeOrderService, fakeReconciliationService, logs, useTestGateway, validBody } from "../test/support/gateway.js";
 import { PATHS } from "../test/support/platform.js";
 import { grpcHealthCheck } from "./app.js";
 
@@ -171,6 +172,58 @@ describe("a reconciliation download", () => {
     const outcome = await Promise.race([ended.then(() => "cancelled"), new Promise((resolve) => setTimeout(resolve, 5_000, "still streaming"))]);
     expect(outcome).toBe("cancelled");
     await downloads.close();
+  });
+});
+
+// Behind an Ingress every request arrives from the ingress controller's address: the download's wrong-password
+// throttle (per client) must see the caller's address from X-Forwarded-For, but only when a trusted proxy set it.
+describe("the client address behind a proxy (GATEWAY_TRUSTED_PROXIES)", () => {
+  const download = { fileId: "FILE202512A101001", fileIntfcName: "RIGHTS_SERVICE_CHK_A101", password: "wrong" };
+  async function clientsSeen(trustedProxies: string[] | undefined, requests: Array<{ from: string; forwardedFor?: string }>): Promise<string[]> {
+    fakeReconciliationService.reset();
+    const app = await buildTestGateway(trustedProxies ? { trustedProxies } : {});
+    try {
+      for (const { from, forwardedFor } of requests) {
+        const res = await app.inject({
+          method: "POST",
+          url: "/api/v1/reconciliation/download",
+          payload: download,
+          remoteAddress: from,
+          headers: forwardedFor ? { "x-forwarded-for": forwardedFor } : {},
+        });
+        expect(res.statusCode).toBe(200);
+      }
+      return fakeReconciliationService.downloads.map((d) => d.client);
+    } finally {
+      await app.close();
+    }
+  }
+
+  it("from a trusted proxy, each caller is counted by its own address (X-Forwarded-For)", async () => {
+    const seen = await clientsSeen(["10.0.0.0/8"], [
+      { from: "10.1.2.3", forwardedFor: "203.0.113.7" },
+      { from: "10.1.2.3", forwardedFor: "198.51.100.20" },
+      // A caller's own X-Forwarded-For before the proxy's entry is not believed: the proxy's last hop is.
+      { from: "10.1.2.3", forwardedFor: "192.0.2.99, 203.0.113.8" },
+    ]);
+    expect(seen).toEqual(["203.0.113.7", "198.51.100.20", "203.0.113.8"]);
+  });
+
+  it("from an untrusted address, or with no trusted proxy (the default), X-Forwarded-For is ignored", async () => {
+    expect(await clientsSeen(["10.0.0.0/8"], [{ from: "198.51.100.9", forwardedFor: "203.0.113.7" }])).toEqual(["198.51.100.9"]);
+    expect(await clientsSeen(undefined, [{ from: "10.1.2.3", forwardedFor: "203.0.113.7" }])).toEqual(["10.1.2.3"]);
+  });
+
+  it("GATEWAY_TRUSTED_PROXIES is a comma-separated list of addresses or CIDRs, default none; anything else is refused", () => {
+    expect(readConfig(gatewaySpec, {}).GATEWAY_TRUSTED_PROXIES).toEqual([]);
+    expect(readConfig(gatewaySpec, { GATEWAY_TRUSTED_PROXIES: "10.0.0.0/8, 192.168.1.1,fd00::/8" }).GATEWAY_TRUSTED_PROXIES).toEqual([
+      "10.0.0.0/8",
+      "192.168.1.1",
+      "fd00::/8",
+    ]);
+    for (const bad of ["10.0.0.0/33", "ingress", "10.0.0.0/8;1.2.3.4", "*"]) {
+      expect(() => readConfig(gatewaySpec, { GATEWAY_TRUSTED_PROXIES: bad }), bad).toThrow(ConfigError);
+    }
   });
 });
 

@@ -44,6 +44,11 @@ export interface GatewayOptions {
   shutdownDelayMs?: number;
   /** Deadline of each order service call. Unset, the transport's default deadline applies (`rpcTransport` sets one). */
   callTimeoutMs?: number;
+  /**
+   * Addresses and CIDRs of the proxies in front (the ingress controller): from them, the client's address is the
+   * last X-Forwarded-For hop not itself a trusted proxy. Default none: the connection's peer is the client.
+   */
+  trustedProxies?: string[];
   /** Request, headers and keep-alive timeouts and the body limit; each defaults to DEFAULT_GATEWAY_HTTP's. */
   http?: Partial<GatewayHttpLimits>;
   /** Blue Brothers' redemption callbacks are served when given (the voucher service and the app credentials). */
@@ -186,6 +191,8 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     },
     clientErrorHandler: (err, socket) => answerClientError(err, socket, options.logger, options.metrics),
     logController: new GatewayLogController(options.logger.isLevelEnabled("debug")),
+    // request.ip (the download's wrong-password count, logs) is the caller's, not the ingress controller's.
+    trustProxy: options.trustedProxies && options.trustedProxies.length > 0 ? options.trustedProxies : false,
     // We issue every traceId (the contract's traceIds are ours), so a caller's header is not trusted.
     genReqId: () => newTraceId(),
     requestIdHeader: false,

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { cleanEnv, num, port, str, url, makeValidator, type CleanedEnv, type ValidatorSpec } from "envalid";
 import { decodeKek } from "./key-ring.js";
 import { DEFAULT_RPC_TRANSPORT, RPC_TRANSPORTS } from "./rpc-transport-kind.js";
@@ -30,6 +31,20 @@ export const listenPort = makeValidator<number>((value) => {
   return n;
 });
 
+/** A comma-separated list of IP addresses and CIDRs ("10.0.0.0/8, 192.168.1.1"); empty: none. */
+export const addressList = makeValidator<string[]>((value) => {
+  const entries = value.split(",").map((entry) => entry.trim()).filter(Boolean);
+  for (const entry of entries) {
+    const [address = "", prefix, ...rest] = entry.split("/");
+    const family = isIP(address);
+    const bits = family === 4 ? 32 : 128;
+    if (family === 0 || rest.length > 0 || (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits))) {
+      throw new Error(`"${entry}" is not an IP address or CIDR (a comma-separated list, e.g. 10.0.0.0/8,192.168.1.1)`);
+    }
+  }
+  return entries;
+});
+
 /** Reads and validates `env` against `spec`; throws a ConfigError naming each missing or invalid variable. */
 export function readConfig<S extends Record<string, ValidatorSpec<unknown>>>(
   spec: S,
@@ -48,6 +63,13 @@ export function readConfig<S extends Record<string, ValidatorSpec<unknown>>>(
  * the order service's own: its upstream calls and the voucher call together).
  */
 export const DEFAULT_TIMEOUTS = { upstreamMs: 3000, rpcMs: 8000, gatewayRpcMs: 12000 } as const;
+
+/**
+ * After SIGTERM a process that has not stopped within SHUTDOWN_DELAY_MS + SHUTDOWN_GRACE_MS + this (its servers'
+ * drain done, then its workers, consumers, relay and connections) exits anyway: pods' terminationGracePeriodSeconds
+ * must exceed the sum, or the kubelet's SIGKILL comes first.
+ */
+export const SHUTDOWN_WATCHDOG_MARGIN_MS = 5_000;
 
 export const processSpec = {
   LOG_LEVEL: str({ default: "info", choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"] }),
@@ -98,6 +120,10 @@ export const gatewaySpec = {
   GATEWAY_HEADERS_TIMEOUT_MS: num({ default: DEFAULT_GATEWAY_HTTP.headersTimeoutMs, desc: "time to receive a request's headers (at most the request timeout); then 408" }),
   GATEWAY_KEEP_ALIVE_TIMEOUT_MS: num({ default: DEFAULT_GATEWAY_HTTP.keepAliveTimeoutMs, desc: "idle keep-alive connections are closed after this; above the load balancer's idle timeout" }),
   GATEWAY_BODY_LIMIT_BYTES: num({ default: DEFAULT_GATEWAY_HTTP.bodyLimitBytes, desc: "larger request bodies are a parameter error" }),
+  GATEWAY_TRUSTED_PROXIES: addressList({
+    default: [],
+    desc: "addresses/CIDRs of the proxies (the ingress controller) whose X-Forwarded-For names the client; empty: none, the peer is the client",
+  }),
   // The WHALE back office (/whale/erp) is served when VOUCHER_SERVICE_URL is set; Blue Brothers' redemption
   // callbacks when all three are.
   VOUCHER_SERVICE_URL: url({ default: undefined, desc: "the voucher service: the WHALE back office, and Blue Brothers' redemption notices" }),

@@ -2,7 +2,7 @@ import { createClient } from "@connectrpc/connect";
 import { makeValidator, port, str, url } from "envalid";
 import { buildGateway, grpcHealthCheck } from "../../gateway/app.js";
 import { clockStartingAt, parseClockStart } from "../common/clock.js";
-import { aes16, ConfigError, gatewaySpec, processSpec, readConfig } from "../common/config.js";
+import { aes16, ConfigError, gatewaySpec, processSpec, readConfig, SHUTDOWN_WATCHDOG_MARGIN_MS } from "../common/config.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { rpcTransport } from "../common/rpc-client.js";
 import { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
@@ -105,6 +105,7 @@ const roles: Record<string, (logger: Logger) => Promise<Running>> = {
       logger,
       metrics,
       shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
+      trustedProxies: env.GATEWAY_TRUSTED_PROXIES,
       http: {
         requestTimeoutMs: env.GATEWAY_REQUEST_TIMEOUT_MS,
         headersTimeoutMs: env.GATEWAY_HEADERS_TIMEOUT_MS,
@@ -165,7 +166,7 @@ async function main(): Promise<void> {
     setTimeout(() => {
       logger.error("shutdown took too long; exiting");
       process.exit(1);
-    }, SHUTDOWN_DELAY_MS + SHUTDOWN_GRACE_MS + 5_000).unref();
+    }, SHUTDOWN_DELAY_MS + SHUTDOWN_GRACE_MS + SHUTDOWN_WATCHDOG_MARGIN_MS).unref();
     void (async () => {
       for (const stop of running.stops) await stop().catch((err: unknown) => logger.warn({ err }, "stop failed"));
       logger.info("stopped");

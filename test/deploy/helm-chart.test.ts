@@ -100,6 +100,7 @@ describe("values.yaml and values.schema.json", () => {
     ["an unknown key in a service block (typo)", (v) => setPath(v, ["order", "replica"], 2), "/order"],
     ["a port of the wrong type", (v) => setPath(v, ["voucher", "port"], "50052"), "/voucher/port"],
     ["replicas of the wrong type", (v) => setPath(v, ["order", "replicas"], "two"), "/order/replicas"],
+    ["a trusted proxy that is not an address or CIDR", (v) => setPath(v, ["gateway", "trustedProxies"], "ingress-nginx"), "/gateway/trustedProxies"],
     ["an unknown key in resources", (v) => setPath(v, ["gateway", "resources", "limit"], { cpu: "1" }), "/gateway/resources"],
   ];
   it.each(cases)("rejects %s", (_name, breakValues, where) => {
@@ -210,6 +211,12 @@ describeWithTools("helm with ci/test-values.yaml", ({ helm }) => {
     expect(problems).toEqual([]);
   });
 
+  it("fails when common.terminationGracePeriodSeconds does not exceed the process's own drain bound (delay + grace + 5 s)", () => {
+    expect(() => runTool(helm, ["template", "rights", chartDir, "-f", testValuesFile, "--set", "common.terminationGracePeriodSeconds=30"])).toThrow(
+      /terminationGracePeriodSeconds \(30 s\) must exceed/,
+    );
+  });
+
   it("declares the same components, ports, probes, Service ports, resources, security contexts and rollout as deploy/k8s", () => {
     const chart = summarizeComponents(rendered);
     const plain = summarizeComponents(manifestObjects());
@@ -240,6 +247,26 @@ describeWithTools("helm with ci/test-values.yaml", ({ helm }) => {
       return found;
     };
     expect(sources(rendered)).toEqual(sources(manifestObjects()));
+  });
+
+  it("gateway.trustedProxies reaches the gateway as GATEWAY_TRUSTED_PROXIES (the ConfigMap), as in deploy/k8s", () => {
+    const trusted = (objects: unknown[]) => {
+      const config = objects.find((o) => isObj(o) && o.kind === "ConfigMap");
+      const gateway = objects.find((o) => isObj(o) && o.kind === "Deployment" && isObj(o.metadata) && String(o.metadata.name).endsWith("gateway"));
+      const spec = isObj(gateway) && isObj(gateway.spec) && isObj(gateway.spec.template) && isObj(gateway.spec.template.spec) ? gateway.spec.template.spec : {};
+      const containers = Array.isArray(spec.containers) ? spec.containers : [];
+      const env = isObj(containers[0]) && Array.isArray(containers[0].env) ? containers[0].env : [];
+      const entry: unknown = env.find((e) => isObj(e) && e.name === "GATEWAY_TRUSTED_PROXIES");
+      const ref = isObj(entry) && isObj(entry.valueFrom) && isObj(entry.valueFrom.configMapKeyRef) ? entry.valueFrom.configMapKeyRef.key : undefined;
+      return { key: ref, value: isObj(config) && isObj(config.data) ? config.data.GATEWAY_TRUSTED_PROXIES : undefined };
+    };
+    expect(trusted(rendered)).toEqual({ key: "GATEWAY_TRUSTED_PROXIES", value: "" });
+    expect(trusted(manifestObjects())).toEqual({ key: "GATEWAY_TRUSTED_PROXIES", value: "" });
+    const set = parseYamlDocuments(
+      runTool(helm, ["template", "rights", chartDir, "-f", testValuesFile, "--set", "gateway.trustedProxies=10.0.0.0/8\\,192.168.1.1"]),
+      "helm template --set gateway.trustedProxies",
+    );
+    expect(trusted(set)).toEqual({ key: "GATEWAY_TRUSTED_PROXIES", value: "10.0.0.0/8,192.168.1.1" });
   });
 
   it("its NetworkPolicies allow the same calls as deploy/k8s", () => {

@@ -9,7 +9,9 @@ import type { IJob } from "kubernetes-models/batch/v1/Job";
 import type { IContainer } from "kubernetes-models/v1/Container";
 import type { ISecurityContext } from "kubernetes-models/v1/SecurityContext";
 import type { IService } from "kubernetes-models/v1/Service";
-import { checkObjects, isObj, NAME_LABEL, networkReachability, objectLabel, summarizeComponents } from "../support/k8s-checks.js";
+import { checkObjects, isObj, NAME_LABEL, networkReachability, objectLabel, SECRET_ENV, summarizeComponents } from "../support/k8s-checks.js";
+import { clusterSpec, gatewaySpec, processSpec, redisSpec, SHUTDOWN_WATCHDOG_MARGIN_MS } from "../../services/common/config.js";
+import { services } from "../../services/platform/services.js";
 import { clone, describeWithTools, listedManifestFiles, manifestObjects, manifestsDir, parseYamlDocuments, readYamlFile, runTool } from "../support/deploy-files.js";
 
 function byKindAndName(objects: readonly unknown[]): unknown[] {
@@ -39,6 +41,59 @@ describe("deploy/k8s plain manifests", () => {
       reconciliation: "Deployment",
       migrate: "Job",
     });
+  });
+});
+
+// What each role reads (services/*/config.ts, the gateway's spec) against what its Deployment sets: a variable the
+// code reads under one name and the manifest sets under another, or a credential no Secret reaches, shows up here.
+describe("deploy/k8s: each Deployment against its role's config spec", () => {
+  const specs: Record<string, Record<string, unknown>> = {
+    gateway: { ...processSpec, ...gatewaySpec },
+    ...Object.fromEntries(services.map((s) => [s.name, { ...clusterSpec, ...(s.needs.redis ? redisSpec : {}), ...s.config }])),
+  };
+  // Read by the code but deliberately not deployed: staging-only switches a production-shaped manifest leaves out.
+  const notDeployed = new Set(["voucher ERP_SANDBOX_SECRET"]);
+  const deployments = () =>
+    new Map(
+      manifestObjects()
+        .filter((o): o is IDeployment => isObj(o) && o.kind === "Deployment")
+        .map((d) => [d.metadata?.labels?.[NAME_LABEL] ?? "", d.spec?.template.spec?.containers[0]?.env ?? []]),
+    );
+
+  it("every Deployment is a role with a config spec, and sets only variables its spec reads (NODE_OPTIONS aside)", () => {
+    const byRole = deployments();
+    expect([...byRole.keys()].sort()).toEqual(Object.keys(specs).sort());
+    const unread = [...byRole].flatMap(([role, env]) =>
+      env.filter((e) => e.name !== "NODE_OPTIONS" && !Object.hasOwn(specs[role] ?? {}, e.name)).map((e) => `${role} ${e.name}`),
+    );
+    expect(unread).toEqual([]);
+  });
+
+  it("every credential a role's spec reads comes from a secretKeyRef of its Deployment (optional: true only where the code has a default)", () => {
+    const missing: string[] = [];
+    for (const [role, env] of deployments()) {
+      for (const [name, spec] of Object.entries(specs[role] ?? {})) {
+        if (!SECRET_ENV.test(name) || notDeployed.has(`${role} ${name}`)) continue;
+        const entry = env.find((e) => e.name === name);
+        const ref = entry?.valueFrom?.secretKeyRef;
+        const hasDefault = isObj(spec) && Object.hasOwn(spec, "default");
+        if (!ref) missing.push(`${role} ${name}: no secretKeyRef`);
+        else if (!hasDefault && ref.optional === true) missing.push(`${role} ${name}: required by the code, so not optional: true`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it("terminationGracePeriodSeconds exceeds the longest drain the process allows itself (delay + grace + the watchdog's margin)", () => {
+    const short: string[] = [];
+    for (const d of manifestObjects().filter((o): o is IDeployment => isObj(o) && o.kind === "Deployment")) {
+      const env = d.spec?.template.spec?.containers[0]?.env ?? [];
+      const ms = (name: string) => Number(env.find((e) => e.name === name)?.value ?? Number.NaN);
+      const drainMs = ms("SHUTDOWN_DELAY_MS") + ms("SHUTDOWN_GRACE_MS") + SHUTDOWN_WATCHDOG_MARGIN_MS;
+      const graceSeconds = d.spec?.template.spec?.terminationGracePeriodSeconds ?? 30;
+      if (!(graceSeconds * 1000 > drainMs)) short.push(`${objectLabel(d)}: ${graceSeconds} s, the process may drain for ${drainMs} ms`);
+    }
+    expect(short).toEqual([]);
   });
 });
 

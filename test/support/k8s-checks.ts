@@ -267,7 +267,8 @@ export async function unknownFieldProblems(objects: readonly unknown[]): Promise
 // 3. Policy.
 
 /** Env names that carry credentials or endpoints with credentials: only ever from a secretKeyRef. */
-const SECRET_ENV = /^(DATABASE_URL|REDIS_URL|NATS_URL)$|_SECRET$|_APP_ID$|_AES_|_TOKEN$|_KEK(_|$)/;
+/** The variable names that hold credentials: only ever from a secretKeyRef. */
+export const SECRET_ENV = /^(DATABASE_URL|REDIS_URL|NATS_URL)$|_SECRET$|_APP_ID$|_AES_|_TOKEN$|_KEK(_|$)/;
 /** A literal URL with a password in it (scheme://user:password@host). */
 const CREDENTIAL_URL = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]+@/i;
 

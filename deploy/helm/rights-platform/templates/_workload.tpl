@@ -27,8 +27,10 @@ networkPolicy.enabled, the component's NetworkPolicy (the release-wide ones are 
 {{- $metricsPort := $root.Values.common.metricsPort -}}
 {{- /* Checks JSON Schema cannot express. */ -}}
 {{- $c := $root.Values.common -}}
-{{- if le (mul ($c.terminationGracePeriodSeconds | int) 1000) (add ($c.shutdownDelayMs | int) ($c.shutdownGraceMs | int)) -}}
-{{- fail (printf "common.terminationGracePeriodSeconds (%v s) must exceed common.shutdownDelayMs + common.shutdownGraceMs (%v ms): the kubelet would kill pods still draining" $c.terminationGracePeriodSeconds (add $c.shutdownDelayMs $c.shutdownGraceMs)) -}}
+{{- /* 5000: the process's own watchdog margin past the delay and the grace (SHUTDOWN_WATCHDOG_MARGIN_MS). */ -}}
+{{- $drainMs := add ($c.shutdownDelayMs | int) ($c.shutdownGraceMs | int) 5000 -}}
+{{- if le (mul ($c.terminationGracePeriodSeconds | int) 1000) $drainMs -}}
+{{- fail (printf "common.terminationGracePeriodSeconds (%v s) must exceed common.shutdownDelayMs + common.shutdownGraceMs + 5000 (%v ms), how long a pod may take to stop: the kubelet would kill pods still draining" $c.terminationGracePeriodSeconds $drainMs) -}}
 {{- end -}}
 {{- if and $svc.autoscaling.enabled (gt ($svc.autoscaling.minReplicas | int) ($svc.autoscaling.maxReplicas | int)) -}}
 {{- fail (printf "%s.autoscaling.minReplicas (%v) must not exceed %s.autoscaling.maxReplicas (%v)" $component $svc.autoscaling.minReplicas $component $svc.autoscaling.maxReplicas) -}}
