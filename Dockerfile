@@ -1,7 +1,8 @@
-# rights-platform: one image for every role (gateway, order, voucher, migrate); the container's args pick it.
+# rights-platform: one image for every role (gateway, order, voucher, notify, reconciliation, migrate); the
+# container's args pick it.
 #
 #   docker build -t rights-platform:0.1.0 .
-#   docker run --rm rights-platform:0.1.0 gateway      # or: order | voucher | migrate
+#   docker run --rm rights-platform:0.1.0 gateway      # or: order | voucher | notify | reconciliation | migrate
 #
 # Base image pinned by tag. For reproducible builds pin the digest too, in all three FROM lines:
 #   FROM node:20-bookworm-slim@sha256:<digest>   (digest: docker buildx imagetools inspect node:20-bookworm-slim)
@@ -43,8 +44,8 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 # Numeric user and group (no passwd entry needed), so Kubernetes runAsNonRoot can verify it is not root.
 USER 10001:10001
-# gateway HTTP, order gRPC, voucher gRPC, Prometheus metrics (every role).
-EXPOSE 8080 50051 50052 9464
+# gateway HTTP, order, voucher, notify and reconciliation gRPC, Prometheus metrics (every role).
+EXPOSE 8080 50051 50052 50053 50054 9464
 # node is PID 1 and handles SIGTERM itself (graceful drain); it starts no child processes to reap.
 ENTRYPOINT ["node", "dist/services/platform/main.js"]
 CMD ["gateway"]
