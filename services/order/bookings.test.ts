@@ -28,6 +28,7 @@ import { OrderBookedSchema, OrderCancelledSchema } from "../../proto/gen/rights/
 import { RightsEnvelopeSchema, type RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { VoucherSchema, VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import { Bookings } from "./bookings.js";
+import { expireDueOrders, type ExpiryDeps } from "./expiry.js";
 import { ORDER_SCHEMA, OrderStore } from "./order-store.js";
 import { ServiceTypes, type ServiceType } from "./service-types.js";
 
@@ -44,6 +45,7 @@ const SECRETS: Record<string, AesSecret> = {
   [STRICT_TYPE]: { key: "type-310003-key!", iv: "type-310003-iv00" },
 };
 const VALIDITY_DAYS = 30;
+const EXPIRY_CLAIM_MS = 80_000;
 const CUSTOMER = "customer-0001";
 const OTHER_CUSTOMER = "customer-0002";
 
@@ -100,7 +102,7 @@ async function reasonOfFailure(call: Promise<unknown>): Promise<OrderError | und
   throw new Error("expected the use case to fail");
 }
 
-type VoucherOperation = "issueVoucher" | "voidVoucher";
+type VoucherOperation = "issueVoucher" | "voidVoucher" | "expireVoucher";
 
 /**
  * The voucher service as Bookings reaches it over RPC: one voucher per order number (a repeat answers it
@@ -110,11 +112,22 @@ type VoucherOperation = "issueVoucher" | "voidVoucher";
 class FakeVoucherService {
   readonly issues: Array<{ orderNo: string; templateId: string; rightsCode: string; customerRef: string; validUntil: Date | undefined }> = [];
   readonly voids: string[] = [];
+  readonly expiries: string[] = [];
   private readonly vouchers = new Map<string, { voucherNo: string; url: string; keyStatus: KeyStatus }>();
-  private readonly failures: Record<VoucherOperation, unknown[]> = { issueVoucher: [], voidVoucher: [] };
+  private readonly failures: Record<VoucherOperation, unknown[]> = { issueVoucher: [], voidVoucher: [], expireVoucher: [] };
+  private readonly steps: Record<VoucherOperation, Array<() => Promise<void>>> = { issueVoucher: [], voidVoucher: [], expireVoucher: [] };
 
   failNext(op: VoucherOperation, error: unknown): void {
     this.failures[op].push(error);
+  }
+
+  /** Runs `step` when the next call of `op` arrives, before it is answered: what happens while it is in flight. */
+  beforeNext(op: VoucherOperation, step: () => Promise<void>): void {
+    this.steps[op].push(step);
+  }
+
+  keyStatusOf(orderNo: string): KeyStatus | undefined {
+    return this.vouchers.get(orderNo)?.keyStatus;
   }
 
   /** The customer redeemed the order's voucher at the send channel. */
@@ -129,8 +142,9 @@ class FakeVoucherService {
   }
 
   readonly impl: Partial<ServiceImpl<typeof VoucherService>> = {
-    issueVoucher: ({ orderNo, templateId, rightsCode, customerRef, validUntil }) => {
+    issueVoucher: async ({ orderNo, templateId, rightsCode, customerRef, validUntil }) => {
       this.issues.push({ orderNo, templateId, rightsCode, customerRef, validUntil: validUntil && timestampDate(validUntil) });
+      await this.steps.issueVoucher.shift()?.();
       this.failIfScripted("issueVoucher");
       let voucher = this.vouchers.get(orderNo);
       if (voucher?.keyStatus === KeyStatus.VOIDED) throw voucherError(VoucherError.VOIDED, "voucher voided");
@@ -148,6 +162,15 @@ class FakeVoucherService {
       if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
       if (voucher.keyStatus === KeyStatus.REDEEMED) throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
       voucher.keyStatus = KeyStatus.VOIDED;
+      return { voucher: create(VoucherSchema, { orderNo, ...voucher }) };
+    },
+    expireVoucher: ({ orderNo }) => {
+      this.expiries.push(orderNo);
+      this.failIfScripted("expireVoucher");
+      const voucher = this.vouchers.get(orderNo);
+      if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
+      if (voucher.keyStatus === KeyStatus.REDEEMED) throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
+      voucher.keyStatus = KeyStatus.EXPIRED;
       return { voucher: create(VoucherSchema, { orderNo, ...voucher }) };
     },
   };
@@ -205,6 +228,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
   let eventsWritten: number;
   let now: Date;
   let bookings: Bookings;
+  let expiry: ExpiryDeps;
 
   beforeAll(async () => {
     t = await testDatabase();
@@ -226,16 +250,18 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
     vouchers = new FakeVoucherService();
     eventsWritten = 0;
     now = START;
+    const voucherClient = createClient(VoucherService, createRouterTransport((router) => router.service(VoucherService, vouchers.impl)));
     bookings = new Bookings({
       serviceTypes,
       orders,
       lock,
       psbc,
-      vouchers: createClient(VoucherService, createRouterTransport((router) => router.service(VoucherService, vouchers.impl))),
+      vouchers: voucherClient,
       logger,
       eventsWritten: () => void (eventsWritten += 1),
       now: () => now,
     });
+    expiry = { orders, vouchers: voucherClient, lock, logger, eventsWritten: () => void (eventsWritten += 1), claimMs: EXPIRY_CLAIM_MS };
   });
 
   const eventsOf = (orderNo: string) => outboxEventsOf(t.db, ORDER_SCHEMA, orderNo, [OrderBookedSchema, OrderCancelledSchema]);
@@ -611,6 +637,29 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.SERVICE_EXPIRED);
       expect(vouchers.issues).toHaveLength(1);
       expect((await stored(code)).status).toBe(OrderStatus.EXPIRED);
+    });
+
+    it("lets the retry of a half-way booking issuing its voucher as the date passes finish, and only then expires it", async () => {
+      const code = newCode();
+      vouchers.failNext("issueVoucher", voucherError(VoucherError.CHANNEL_FAILED, "send channel timed out"));
+      await reasonOfFailure(bookings.book(envelope(code)));
+      const { orderNo, expireAt } = await stored(code);
+      now = new Date(expireAt.getTime() - 1_000);
+      // While the retry's voucher is being made, the date passes and the expiry job runs: it claims the order.
+      vouchers.beforeNext("issueVoucher", async () => {
+        now = expireAt;
+        await expireDueOrders(expiry, 100);
+      });
+
+      const order = await bookings.book(envelope(code));
+      expect(order).toMatchObject({ orderNo, status: OrderStatus.BOOKED, keyStatus: KeyStatus.NORMAL });
+
+      // Its claim lapsed, the next round expires the order and the voucher it now has.
+      now = new Date(expireAt.getTime() + EXPIRY_CLAIM_MS);
+      await expireDueOrders(expiry, 100);
+      expect(await stored(code)).toMatchObject({ status: OrderStatus.EXPIRED, keyStatus: KeyStatus.EXPIRED });
+      expect(vouchers.expiries.filter((expired) => expired === orderNo)).toEqual([orderNo]);
+      expect(vouchers.keyStatusOf(orderNo)).toBe(KeyStatus.EXPIRED);
     });
   });
 

@@ -43,6 +43,11 @@ const LOCK_TTL_MS = 5_000;
 /** Concurrent requests for one code wait this long for the first to finish, then get REQUEST_IN_PROGRESS. */
 const LOCK_WAIT_MS = 3_000;
 
+/** The lease on a rights code that its order's sagas run under: appointment, cancel and the expiry job. */
+export function acquireCodeLease(lock: LockService, code: string, waitMs = LOCK_WAIT_MS): Promise<Lease | null> {
+  return lock.acquire(`code:${code}`, { ttlMs: LOCK_TTL_MS, waitMs });
+}
+
 /** The PSBC rights-order use cases: appointment, cancel, detail, expired-points query. */
 export class Bookings {
   private readonly now: () => Date;
@@ -313,7 +318,7 @@ export class Bookings {
 
   /** A lost lease answers like a held lock: another request may be running the saga now. */
   private async withCodeLock<T>(code: string, work: (lease: Lease) => Promise<T>): Promise<T> {
-    const lease = await this.deps.lock.acquire(`code:${code}`, { ttlMs: LOCK_TTL_MS, waitMs: LOCK_WAIT_MS });
+    const lease = await acquireCodeLease(this.deps.lock, code);
     if (!lease) throw orderError(OrderError.REQUEST_IN_PROGRESS, "another request holds this rights code");
     try {
       return await work(lease);
