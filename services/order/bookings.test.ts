@@ -340,6 +340,24 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       expect(psbc.callsOf("bookService").map((call) => call.orderNo)).toEqual([order.orderNo, order.orderNo]);
     });
 
+    it("resumes a booking PSBC did not answer with the request it was begun with, the one the order keeps", async () => {
+      const code = newCode();
+      psbc.failNext("bookService", psbcTimeout("bookService"));
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
+
+      const retry = envelope(code, { mac: OTHER_CUSTOMER, fields: { channel: "41", tranChnl: "41", instType: "02", provinceInstNo: "31000000" } });
+      const order = await bookings.book(retry);
+      expect(order).toMatchObject({ status: OrderStatus.BOOKED, mac: CUSTOMER });
+      const first = { mac: CUSTOMER, channel: "12", tranChnl: "17", instType: "01", provinceInstNo: "11000000" };
+      expect(psbc.callsOf("bookService").map(({ mac, channel, tranChnl, instType, provinceInstNo }) => ({ mac, channel, tranChnl, instType, provinceInstNo }))).toEqual([first, first]);
+      // What the reconciliation ledger reads is what PSBC booked.
+      const { rows } = await t.db.query<{ channel: string; tran_chnl: string; inst_type: string; province_inst_no: string }>(
+        "SELECT channel, tran_chnl, inst_type, province_inst_no FROM orders.rights_order WHERE code = $1",
+        [code],
+      );
+      expect(rows).toEqual([{ channel: "12", tran_chnl: "17", inst_type: "01", province_inst_no: "11000000" }]);
+    });
+
     it("restarts a booking PSBC refused for good with the next appointment's own request", async () => {
       const code = newCode();
       psbc.failNext("bookService", psbcRejection("bookService", PSBC_CODES.PARAMETER_INVALID));

@@ -95,16 +95,18 @@ export class Bookings {
 
       if (!order.psbcBookedAt) {
         lease.assertHeld();
+        // The order's request, not this one's: a retry resumes the booking it began, and the order (its mac, the
+        // ledger's fields) must say what PSBC booked. Only a refused booking restarts with this request (above).
         const { psbcOrderNo } = await this.upstream(order, "PSBC booking", () =>
           this.deps.psbc.bookService({
             orderNo: order.orderNo,
             code: order.code,
             type: order.type,
             mac: order.mac,
-            channel,
-            tranChnl,
-            instType,
-            provinceInstNo,
+            channel: order.channel,
+            tranChnl: order.tranChnl,
+            instType: order.instType,
+            provinceInstNo: order.provinceInstNo,
           }),
           { restartOnRefusal: true },
         );
