@@ -3,6 +3,7 @@
 // in-process lock and a clock the test sets. Each story asserts what the caller is answered, what the order
 // holds, and what the upstreams were asked.
 import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
@@ -46,6 +47,7 @@ const SECRETS: Record<string, AesSecret> = {
 };
 const VALIDITY_DAYS = 30;
 const EXPIRY_CLAIM_MS = 80_000;
+const VOUCHER_TIMEOUT_MS = 8_000;
 const CUSTOMER = "customer-0001";
 const OTHER_CUSTOMER = "customer-0002";
 
@@ -113,6 +115,8 @@ class FakeVoucherService {
   readonly issues: Array<{ orderNo: string; templateId: string; rightsCode: string; customerRef: string; validUntil: Date | undefined }> = [];
   readonly voids: string[] = [];
   readonly expiries: string[] = [];
+  /** The deadline each issue call arrived with (the time it had left). */
+  readonly issueTimeouts: Array<number | undefined> = [];
   private readonly vouchers = new Map<string, { voucherNo: string; url: string; keyStatus: KeyStatus }>();
   private readonly failures: Record<VoucherOperation, unknown[]> = { issueVoucher: [], voidVoucher: [], expireVoucher: [] };
   private readonly steps: Record<VoucherOperation, Array<() => Promise<void>>> = { issueVoucher: [], voidVoucher: [], expireVoucher: [] };
@@ -142,8 +146,9 @@ class FakeVoucherService {
   }
 
   readonly impl: Partial<ServiceImpl<typeof VoucherService>> = {
-    issueVoucher: async ({ orderNo, templateId, rightsCode, customerRef, validUntil }) => {
+    issueVoucher: async ({ orderNo, templateId, rightsCode, customerRef, validUntil }, context) => {
       this.issues.push({ orderNo, templateId, rightsCode, customerRef, validUntil: validUntil && timestampDate(validUntil) });
+      this.issueTimeouts.push(context.timeoutMs());
       await this.steps.issueVoucher.shift()?.();
       this.failIfScripted("issueVoucher");
       let voucher = this.vouchers.get(orderNo);
@@ -257,6 +262,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       lock,
       psbc,
       vouchers: voucherClient,
+      voucherTimeoutMs: VOUCHER_TIMEOUT_MS,
       logger,
       eventsWritten: () => void (eventsWritten += 1),
       now: () => now,
@@ -356,6 +362,21 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
         [code],
       );
       expect(rows).toEqual([{ channel: "12", tran_chnl: "17", inst_type: "01", province_inst_no: "11000000" }]);
+    });
+
+    it("gives the voucher call what the caller's deadline leaves, its own deadline at most", async () => {
+      psbc.beforeNext("bookService", () => sleep(600));
+      expect((await bookings.book(envelope(newCode()), 1_500)).status).toBe(OrderStatus.BOOKED);
+      // 1.5 s, less PSBC's 0.6 s and the half second kept for the last statement and the answer.
+      expect(vouchers.issueTimeouts[0]).toBeGreaterThan(0);
+      expect(vouchers.issueTimeouts[0]).toBeLessThanOrEqual(400);
+
+      expect((await bookings.book(envelope(newCode()), 60_000)).status).toBe(OrderStatus.BOOKED);
+      expect((await bookings.book(envelope(newCode()))).status).toBe(OrderStatus.BOOKED);
+      for (const timeoutMs of vouchers.issueTimeouts.slice(1)) {
+        expect(timeoutMs).toBeLessThanOrEqual(VOUCHER_TIMEOUT_MS);
+        expect(timeoutMs).toBeGreaterThan(VOUCHER_TIMEOUT_MS - 1_000);
+      }
     });
 
     it("restarts a booking PSBC refused for good with the next appointment's own request", async () => {

@@ -21,6 +21,8 @@ export interface BookingsDeps {
   lock: LockService;
   psbc: PsbcPlatform;
   vouchers: Client<typeof VoucherService>;
+  /** A voucher call's own deadline (RPC_TIMEOUT_MS); less when the caller's deadline leaves less. */
+  voucherTimeoutMs: number;
   logger: Logger;
   /** Called after a transaction wrote events, so the outbox relay publishes them at once. */
   eventsWritten(): void;
@@ -42,6 +44,8 @@ export interface ExpiredPoints {
 const LOCK_TTL_MS = 5_000;
 /** Concurrent requests for one code wait this long for the first to finish, then get REQUEST_IN_PROGRESS. */
 const LOCK_WAIT_MS = 3_000;
+/** Kept from the caller's deadline for the booking's last statement and the answer's way back. */
+const ANSWER_MARGIN_MS = 500;
 
 /** The lease on a rights code that its order's sagas run under: appointment, cancel and the expiry job. */
 export function acquireCodeLease(lock: LockService, code: string, waitMs = LOCK_WAIT_MS): Promise<Lease | null> {
@@ -62,8 +66,12 @@ export class Bookings {
    * A rights code stays unique across service types (PSBC issues each code for one type), so a code can never
    * be booked twice under two types: an appointment naming a code booked under another type is refused with
    * the business error of an unsupported service, which tells the caller nothing of that order.
+   *
+   * `timeoutMs`: the caller's deadline, when it set one. The lock wait and PSBC's call (3 s each) may use most
+   * of it, so the voucher call gets what is left, and the caller hears this answer rather than its own timeout.
    */
-  async book(envelope: RightsEnvelope): Promise<RightsOrder> {
+  async book(envelope: RightsEnvelope, timeoutMs?: number): Promise<RightsOrder> {
+    const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     const { serviceType, request } = await this.open(envelope);
     const { channel, tranChnl, instType, provinceInstNo, backUrl } = envelope;
     const booking: BookingRequest = { mac: request.mac, channel, tranChnl, instType, provinceInstNo, backUrl };
@@ -115,14 +123,17 @@ export class Bookings {
 
       lease.assertHeld();
       const { voucher } = await this.upstream(order, "voucher issue", () =>
-        this.deps.vouchers.issueVoucher({
-          orderNo: order.orderNo,
-          // The template names its send channel; the code is valid as long as the booking's rights.
-          templateId: serviceType.voucherTemplateId,
-          rightsCode: order.code,
-          customerRef: order.mac,
-          validUntil: timestampFromDate(order.expireAt),
-        }),
+        this.deps.vouchers.issueVoucher(
+          {
+            orderNo: order.orderNo,
+            // The template names its send channel; the code is valid as long as the booking's rights.
+            templateId: serviceType.voucherTemplateId,
+            rightsCode: order.code,
+            customerRef: order.mac,
+            validUntil: timestampFromDate(order.expireAt),
+          },
+          { timeoutMs: this.voucherTimeoutMs(deadline) },
+        ),
         { restartOnRefusal: true },
       );
       if (!voucher?.url) throw orderError(OrderError.UPSTREAM_FAILED, "voucher service returned no URL");
@@ -282,6 +293,12 @@ export class Bookings {
       }
     }
     return this.deps.orders.recordVoucherVoided(order.orderNo);
+  }
+
+  /** The voucher call's deadline within the caller's; at least 1 ms, as a transport reads 0 as none. */
+  private voucherTimeoutMs(deadline: number | undefined): number {
+    if (deadline === undefined) return this.deps.voucherTimeoutMs;
+    return Math.max(1, Math.min(this.deps.voucherTimeoutMs, deadline - Date.now() - ANSWER_MARGIN_MS));
   }
 
   private async failIfExpired(order: RightsOrder): Promise<void> {

@@ -48,6 +48,7 @@ export const orderService = defineService({
         metrics,
       }),
       vouchers,
+      voucherTimeoutMs: env.RPC_TIMEOUT_MS,
       logger,
       eventsWritten,
       now: () => clock.now(),
