@@ -59,8 +59,8 @@ export function readConfig<S extends Record<string, ValidatorSpec<unknown>>>(
 }
 
 /**
- * Deadlines both modes share: an upstream call, a call between services, and a PSBC call end to end (above
- * the order service's own: its upstream calls and the voucher call together).
+ * Deadlines both modes share: an upstream call, a call between services, and a PSBC call end to end. The
+ * appointment's lock wait and PSBC call (3 s each) fit in the last; its voucher call gets what they leave of it.
  */
 export const DEFAULT_TIMEOUTS = { upstreamMs: 3000, rpcMs: 8000, gatewayRpcMs: 12000 } as const;
 

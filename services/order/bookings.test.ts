@@ -3,6 +3,7 @@
 // in-process lock and a clock the test sets. Each story asserts what the caller is answered, what the order
 // holds, and what the upstreams were asked.
 import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
@@ -28,6 +29,7 @@ import { OrderBookedSchema, OrderCancelledSchema } from "../../proto/gen/rights/
 import { RightsEnvelopeSchema, type RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { VoucherSchema, VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import { Bookings } from "./bookings.js";
+import { expireDueOrders, type ExpiryDeps } from "./expiry.js";
 import { ORDER_SCHEMA, OrderStore } from "./order-store.js";
 import { ServiceTypes, type ServiceType } from "./service-types.js";
 
@@ -44,6 +46,8 @@ const SECRETS: Record<string, AesSecret> = {
   [STRICT_TYPE]: { key: "type-310003-key!", iv: "type-310003-iv00" },
 };
 const VALIDITY_DAYS = 30;
+const EXPIRY_CLAIM_MS = 80_000;
+const VOUCHER_TIMEOUT_MS = 8_000;
 const CUSTOMER = "customer-0001";
 const OTHER_CUSTOMER = "customer-0002";
 
@@ -100,7 +104,7 @@ async function reasonOfFailure(call: Promise<unknown>): Promise<OrderError | und
   throw new Error("expected the use case to fail");
 }
 
-type VoucherOperation = "issueVoucher" | "voidVoucher";
+type VoucherOperation = "issueVoucher" | "voidVoucher" | "expireVoucher";
 
 /**
  * The voucher service as Bookings reaches it over RPC: one voucher per order number (a repeat answers it
@@ -110,11 +114,24 @@ type VoucherOperation = "issueVoucher" | "voidVoucher";
 class FakeVoucherService {
   readonly issues: Array<{ orderNo: string; templateId: string; rightsCode: string; customerRef: string; validUntil: Date | undefined }> = [];
   readonly voids: string[] = [];
+  readonly expiries: string[] = [];
+  /** The deadline each issue call arrived with (the time it had left). */
+  readonly issueTimeouts: Array<number | undefined> = [];
   private readonly vouchers = new Map<string, { voucherNo: string; url: string; keyStatus: KeyStatus }>();
-  private readonly failures: Record<VoucherOperation, unknown[]> = { issueVoucher: [], voidVoucher: [] };
+  private readonly failures: Record<VoucherOperation, unknown[]> = { issueVoucher: [], voidVoucher: [], expireVoucher: [] };
+  private readonly steps: Record<VoucherOperation, Array<() => Promise<void>>> = { issueVoucher: [], voidVoucher: [], expireVoucher: [] };
 
   failNext(op: VoucherOperation, error: unknown): void {
     this.failures[op].push(error);
+  }
+
+  /** Runs `step` when the next call of `op` arrives, before it is answered: what happens while it is in flight. */
+  beforeNext(op: VoucherOperation, step: () => Promise<void>): void {
+    this.steps[op].push(step);
+  }
+
+  keyStatusOf(orderNo: string): KeyStatus | undefined {
+    return this.vouchers.get(orderNo)?.keyStatus;
   }
 
   /** The customer redeemed the order's voucher at the send channel. */
@@ -129,8 +146,10 @@ class FakeVoucherService {
   }
 
   readonly impl: Partial<ServiceImpl<typeof VoucherService>> = {
-    issueVoucher: ({ orderNo, templateId, rightsCode, customerRef, validUntil }) => {
+    issueVoucher: async ({ orderNo, templateId, rightsCode, customerRef, validUntil }, context) => {
       this.issues.push({ orderNo, templateId, rightsCode, customerRef, validUntil: validUntil && timestampDate(validUntil) });
+      this.issueTimeouts.push(context.timeoutMs());
+      await this.steps.issueVoucher.shift()?.();
       this.failIfScripted("issueVoucher");
       let voucher = this.vouchers.get(orderNo);
       if (voucher?.keyStatus === KeyStatus.VOIDED) throw voucherError(VoucherError.VOIDED, "voucher voided");
@@ -148,6 +167,15 @@ class FakeVoucherService {
       if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
       if (voucher.keyStatus === KeyStatus.REDEEMED) throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
       voucher.keyStatus = KeyStatus.VOIDED;
+      return { voucher: create(VoucherSchema, { orderNo, ...voucher }) };
+    },
+    expireVoucher: ({ orderNo }) => {
+      this.expiries.push(orderNo);
+      this.failIfScripted("expireVoucher");
+      const voucher = this.vouchers.get(orderNo);
+      if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
+      if (voucher.keyStatus === KeyStatus.REDEEMED) throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
+      voucher.keyStatus = KeyStatus.EXPIRED;
       return { voucher: create(VoucherSchema, { orderNo, ...voucher }) };
     },
   };
@@ -205,6 +233,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
   let eventsWritten: number;
   let now: Date;
   let bookings: Bookings;
+  let expiry: ExpiryDeps;
 
   beforeAll(async () => {
     t = await testDatabase();
@@ -226,16 +255,19 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
     vouchers = new FakeVoucherService();
     eventsWritten = 0;
     now = START;
+    const voucherClient = createClient(VoucherService, createRouterTransport((router) => router.service(VoucherService, vouchers.impl)));
     bookings = new Bookings({
       serviceTypes,
       orders,
       lock,
       psbc,
-      vouchers: createClient(VoucherService, createRouterTransport((router) => router.service(VoucherService, vouchers.impl))),
+      vouchers: voucherClient,
+      voucherTimeoutMs: VOUCHER_TIMEOUT_MS,
       logger,
       eventsWritten: () => void (eventsWritten += 1),
       now: () => now,
     });
+    expiry = { orders, vouchers: voucherClient, lock, logger, eventsWritten: () => void (eventsWritten += 1), claimMs: EXPIRY_CLAIM_MS };
   });
 
   const eventsOf = (orderNo: string) => outboxEventsOf(t.db, ORDER_SCHEMA, orderNo, [OrderBookedSchema, OrderCancelledSchema]);
@@ -312,6 +344,39 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       const order = await bookings.book(envelope(code));
       expect(order.status).toBe(OrderStatus.BOOKED);
       expect(psbc.callsOf("bookService").map((call) => call.orderNo)).toEqual([order.orderNo, order.orderNo]);
+    });
+
+    it("resumes a booking PSBC did not answer with the request it was begun with, the one the order keeps", async () => {
+      const code = newCode();
+      psbc.failNext("bookService", psbcTimeout("bookService"));
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
+
+      const retry = envelope(code, { mac: OTHER_CUSTOMER, fields: { channel: "41", tranChnl: "41", instType: "02", provinceInstNo: "31000000" } });
+      const order = await bookings.book(retry);
+      expect(order).toMatchObject({ status: OrderStatus.BOOKED, mac: CUSTOMER });
+      const first = { mac: CUSTOMER, channel: "12", tranChnl: "17", instType: "01", provinceInstNo: "11000000" };
+      expect(psbc.callsOf("bookService").map(({ mac, channel, tranChnl, instType, provinceInstNo }) => ({ mac, channel, tranChnl, instType, provinceInstNo }))).toEqual([first, first]);
+      // What the reconciliation ledger reads is what PSBC booked.
+      const { rows } = await t.db.query<{ channel: string; tran_chnl: string; inst_type: string; province_inst_no: string }>(
+        "SELECT channel, tran_chnl, inst_type, province_inst_no FROM orders.rights_order WHERE code = $1",
+        [code],
+      );
+      expect(rows).toEqual([{ channel: "12", tran_chnl: "17", inst_type: "01", province_inst_no: "11000000" }]);
+    });
+
+    it("gives the voucher call what the caller's deadline leaves, its own deadline at most", async () => {
+      psbc.beforeNext("bookService", () => sleep(600));
+      expect((await bookings.book(envelope(newCode()), 1_500)).status).toBe(OrderStatus.BOOKED);
+      // 1.5 s, less PSBC's 0.6 s and the half second kept for the last statement and the answer.
+      expect(vouchers.issueTimeouts[0]).toBeGreaterThan(0);
+      expect(vouchers.issueTimeouts[0]).toBeLessThanOrEqual(400);
+
+      expect((await bookings.book(envelope(newCode()), 60_000)).status).toBe(OrderStatus.BOOKED);
+      expect((await bookings.book(envelope(newCode()))).status).toBe(OrderStatus.BOOKED);
+      for (const timeoutMs of vouchers.issueTimeouts.slice(1)) {
+        expect(timeoutMs).toBeLessThanOrEqual(VOUCHER_TIMEOUT_MS);
+        expect(timeoutMs).toBeGreaterThan(VOUCHER_TIMEOUT_MS - 1_000);
+      }
     });
 
     it("restarts a booking PSBC refused for good with the next appointment's own request", async () => {
@@ -611,6 +676,29 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.SERVICE_EXPIRED);
       expect(vouchers.issues).toHaveLength(1);
       expect((await stored(code)).status).toBe(OrderStatus.EXPIRED);
+    });
+
+    it("lets the retry of a half-way booking issuing its voucher as the date passes finish, and only then expires it", async () => {
+      const code = newCode();
+      vouchers.failNext("issueVoucher", voucherError(VoucherError.CHANNEL_FAILED, "send channel timed out"));
+      await reasonOfFailure(bookings.book(envelope(code)));
+      const { orderNo, expireAt } = await stored(code);
+      now = new Date(expireAt.getTime() - 1_000);
+      // While the retry's voucher is being made, the date passes and the expiry job runs: it claims the order.
+      vouchers.beforeNext("issueVoucher", async () => {
+        now = expireAt;
+        await expireDueOrders(expiry, 100);
+      });
+
+      const order = await bookings.book(envelope(code));
+      expect(order).toMatchObject({ orderNo, status: OrderStatus.BOOKED, keyStatus: KeyStatus.NORMAL });
+
+      // Its claim lapsed, the next round expires the order and the voucher it now has.
+      now = new Date(expireAt.getTime() + EXPIRY_CLAIM_MS);
+      await expireDueOrders(expiry, 100);
+      expect(await stored(code)).toMatchObject({ status: OrderStatus.EXPIRED, keyStatus: KeyStatus.EXPIRED });
+      expect(vouchers.expiries.filter((expired) => expired === orderNo)).toEqual([orderNo]);
+      expect(vouchers.keyStatusOf(orderNo)).toBe(KeyStatus.EXPIRED);
     });
   });
 

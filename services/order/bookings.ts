@@ -21,6 +21,8 @@ export interface BookingsDeps {
   lock: LockService;
   psbc: PsbcPlatform;
   vouchers: Client<typeof VoucherService>;
+  /** A voucher call's own deadline (RPC_TIMEOUT_MS); less when the caller's deadline leaves less. */
+  voucherTimeoutMs: number;
   logger: Logger;
   /** Called after a transaction wrote events, so the outbox relay publishes them at once. */
   eventsWritten(): void;
@@ -42,6 +44,13 @@ export interface ExpiredPoints {
 const LOCK_TTL_MS = 5_000;
 /** Concurrent requests for one code wait this long for the first to finish, then get REQUEST_IN_PROGRESS. */
 const LOCK_WAIT_MS = 3_000;
+/** Kept from the caller's deadline for the booking's last statement and the answer's way back. */
+const ANSWER_MARGIN_MS = 500;
+
+/** The lease on a rights code that its order's sagas run under: appointment, cancel and the expiry job. */
+export function acquireCodeLease(lock: LockService, code: string, waitMs = LOCK_WAIT_MS): Promise<Lease | null> {
+  return lock.acquire(`code:${code}`, { ttlMs: LOCK_TTL_MS, waitMs });
+}
 
 /** The PSBC rights-order use cases: appointment, cancel, detail, expired-points query. */
 export class Bookings {
@@ -57,8 +66,12 @@ export class Bookings {
    * A rights code stays unique across service types (PSBC issues each code for one type), so a code can never
    * be booked twice under two types: an appointment naming a code booked under another type is refused with
    * the business error of an unsupported service, which tells the caller nothing of that order.
+   *
+   * `timeoutMs`: the caller's deadline, when it set one. The lock wait and PSBC's call (3 s each) may use most
+   * of it, so the voucher call gets what is left, and the caller hears this answer rather than its own timeout.
    */
-  async book(envelope: RightsEnvelope): Promise<RightsOrder> {
+  async book(envelope: RightsEnvelope, timeoutMs?: number): Promise<RightsOrder> {
+    const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     const { serviceType, request } = await this.open(envelope);
     const { channel, tranChnl, instType, provinceInstNo, backUrl } = envelope;
     const booking: BookingRequest = { mac: request.mac, channel, tranChnl, instType, provinceInstNo, backUrl };
@@ -90,16 +103,18 @@ export class Bookings {
 
       if (!order.psbcBookedAt) {
         lease.assertHeld();
+        // The order's request, not this one's: a retry resumes the booking it began, and the order (its mac, the
+        // ledger's fields) must say what PSBC booked. Only a refused booking restarts with this request (above).
         const { psbcOrderNo } = await this.upstream(order, "PSBC booking", () =>
           this.deps.psbc.bookService({
             orderNo: order.orderNo,
             code: order.code,
             type: order.type,
             mac: order.mac,
-            channel,
-            tranChnl,
-            instType,
-            provinceInstNo,
+            channel: order.channel,
+            tranChnl: order.tranChnl,
+            instType: order.instType,
+            provinceInstNo: order.provinceInstNo,
           }),
           { restartOnRefusal: true },
         );
@@ -108,14 +123,17 @@ export class Bookings {
 
       lease.assertHeld();
       const { voucher } = await this.upstream(order, "voucher issue", () =>
-        this.deps.vouchers.issueVoucher({
-          orderNo: order.orderNo,
-          // The template names its send channel; the code is valid as long as the booking's rights.
-          templateId: serviceType.voucherTemplateId,
-          rightsCode: order.code,
-          customerRef: order.mac,
-          validUntil: timestampFromDate(order.expireAt),
-        }),
+        this.deps.vouchers.issueVoucher(
+          {
+            orderNo: order.orderNo,
+            // The template names its send channel; the code is valid as long as the booking's rights.
+            templateId: serviceType.voucherTemplateId,
+            rightsCode: order.code,
+            customerRef: order.mac,
+            validUntil: timestampFromDate(order.expireAt),
+          },
+          { timeoutMs: this.voucherTimeoutMs(deadline) },
+        ),
         { restartOnRefusal: true },
       );
       if (!voucher?.url) throw orderError(OrderError.UPSTREAM_FAILED, "voucher service returned no URL");
@@ -277,6 +295,12 @@ export class Bookings {
     return this.deps.orders.recordVoucherVoided(order.orderNo);
   }
 
+  /** The voucher call's deadline within the caller's; at least 1 ms, as a transport reads 0 as none. */
+  private voucherTimeoutMs(deadline: number | undefined): number {
+    if (deadline === undefined) return this.deps.voucherTimeoutMs;
+    return Math.max(1, Math.min(this.deps.voucherTimeoutMs, deadline - Date.now() - ANSWER_MARGIN_MS));
+  }
+
   private async failIfExpired(order: RightsOrder): Promise<void> {
     if (order.status === OrderStatus.EXPIRED) throw orderError(OrderError.SERVICE_EXPIRED, "service expired");
     if (order.expireAt.getTime() <= this.now().getTime()) {
@@ -313,7 +337,7 @@ export class Bookings {
 
   /** A lost lease answers like a held lock: another request may be running the saga now. */
   private async withCodeLock<T>(code: string, work: (lease: Lease) => Promise<T>): Promise<T> {
-    const lease = await this.deps.lock.acquire(`code:${code}`, { ttlMs: LOCK_TTL_MS, waitMs: LOCK_WAIT_MS });
+    const lease = await acquireCodeLease(this.deps.lock, code);
     if (!lease) throw orderError(OrderError.REQUEST_IN_PROGRESS, "another request holds this rights code");
     try {
       return await work(lease);

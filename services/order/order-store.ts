@@ -23,6 +23,11 @@ export interface RightsOrder {
   code: string;
   type: string;
   mac: string;
+  /** The envelope the booking was begun (or restarted) with: what PSBC is sent, and the ledger reads. */
+  channel: string;
+  tranChnl: string;
+  instType: string;
+  provinceInstNo: string;
   backUrl: string;
   status: OrderStatus;
   keyStatus: KeyStatus;
@@ -50,6 +55,10 @@ interface OrderRow {
   code: string;
   type: string;
   mac: string;
+  channel: string;
+  tran_chnl: string;
+  inst_type: string;
+  province_inst_no: string;
   back_url: string;
   status: number;
   key_status: number;
@@ -62,7 +71,7 @@ interface OrderRow {
   psbc_cancelled_at: Date | null;
 }
 
-const COLUMNS = `order_no, code, type, mac, back_url, status, key_status, expire_at, psbc_booked_at,
+const COLUMNS = `order_no, code, type, mac, channel, tran_chnl, inst_type, province_inst_no, back_url, status, key_status, expire_at, psbc_booked_at,
   booking_refused_at, voucher_no, voucher_url, voucher_voided_at, psbc_cancelled_at`;
 
 /**
@@ -373,6 +382,10 @@ function fromRow(row: OrderRow): RightsOrder {
     code: row.code,
     type: row.type,
     mac: row.mac,
+    channel: row.channel,
+    tranChnl: row.tran_chnl,
+    instType: row.inst_type,
+    provinceInstNo: row.province_inst_no,
     backUrl: row.back_url,
     status: row.status as OrderStatus,
     keyStatus: row.key_status as KeyStatus,

@@ -8,8 +8,8 @@ import type { ServiceTypes } from "./service-types.js";
 /** The gRPC face of the order service: unwraps requests, calls one use case, shapes the answer. */
 export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes, views: OrderViews): ServiceImpl<typeof OrderService> {
   return {
-    async bookService(req) {
-      const order = await bookings.book(envelopeOf(req.envelope));
+    async bookService(req, context) {
+      const order = await bookings.book(envelopeOf(req.envelope), context.timeoutMs());
       return { orderNo: order.orderNo, url: order.voucherUrl ?? "", backUrl: order.backUrl };
     },
     async cancelService(req) {

@@ -48,12 +48,13 @@ export const orderService = defineService({
         metrics,
       }),
       vouchers,
+      voucherTimeoutMs: env.RPC_TIMEOUT_MS,
       logger,
       eventsWritten,
       now: () => clock.now(),
     });
     // A claim outlasts one order's voucher call (its deadline, with the channel's behind it) many times over.
-    const expiry = { orders, vouchers, logger, eventsWritten, claimMs: 10 * env.RPC_TIMEOUT_MS };
+    const expiry = { orders, vouchers, lock, logger, eventsWritten, claimMs: 10 * env.RPC_TIMEOUT_MS };
     const sandboxSecret = env.SANDBOX_AES_KEY && env.SANDBOX_AES_IV ? { key: env.SANDBOX_AES_KEY, iv: env.SANDBOX_AES_IV } : undefined;
     return {
       interceptors: [adminCredentialInterceptor({ token: env.ADMIN_TOKEN, adminMethods: [OrderService.method.putServiceType], logger })],
