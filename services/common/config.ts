@@ -60,7 +60,8 @@ export function readConfig<S extends Record<string, ValidatorSpec<unknown>>>(
 
 /**
  * Deadlines both modes share: an upstream call, a call between services, and a PSBC call end to end. The
- * appointment's lock wait and PSBC call (3 s each) fit in the last; its voucher call gets what they leave of it.
+ * appointment's lock wait and PSBC call (3 s each) fit in the last; its voucher call gets what they leave of it
+ * (a cancel's void, what they leave after keeping a PSBC call's time for the cancel after it).
  */
 export const DEFAULT_TIMEOUTS = { upstreamMs: 3000, rpcMs: 8000, gatewayRpcMs: 12000 } as const;
 

@@ -48,6 +48,7 @@ const SECRETS: Record<string, AesSecret> = {
 const VALIDITY_DAYS = 30;
 const EXPIRY_CLAIM_MS = 80_000;
 const VOUCHER_TIMEOUT_MS = 8_000;
+const PSBC_TIMEOUT_MS = 3_000;
 const CUSTOMER = "customer-0001";
 const OTHER_CUSTOMER = "customer-0002";
 
@@ -117,6 +118,7 @@ class FakeVoucherService {
   readonly expiries: string[] = [];
   /** The deadline each issue call arrived with (the time it had left). */
   readonly issueTimeouts: Array<number | undefined> = [];
+  readonly voidTimeouts: Array<number | undefined> = [];
   private readonly vouchers = new Map<string, { voucherNo: string; url: string; keyStatus: KeyStatus }>();
   private readonly failures: Record<VoucherOperation, unknown[]> = { issueVoucher: [], voidVoucher: [], expireVoucher: [] };
   private readonly steps: Record<VoucherOperation, Array<() => Promise<void>>> = { issueVoucher: [], voidVoucher: [], expireVoucher: [] };
@@ -160,8 +162,9 @@ class FakeVoucherService {
       }
       return { voucher: create(VoucherSchema, { orderNo, ...voucher, sendChannel: "BLUE_BROTHERS", templateId }) };
     },
-    voidVoucher: ({ orderNo }) => {
+    voidVoucher: ({ orderNo }, context) => {
       this.voids.push(orderNo);
+      this.voidTimeouts.push(context.timeoutMs());
       this.failIfScripted("voidVoucher");
       const voucher = this.vouchers.get(orderNo);
       if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
@@ -263,6 +266,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       psbc,
       vouchers: voucherClient,
       voucherTimeoutMs: VOUCHER_TIMEOUT_MS,
+      psbcTimeoutMs: PSBC_TIMEOUT_MS,
       logger,
       eventsWritten: () => void (eventsWritten += 1),
       now: () => now,
@@ -460,6 +464,22 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
   });
 
   describe("cancel (服务取消)", () => {
+    it("gives the void what the caller's deadline leaves after PSBC's cancel, its own deadline at most", async () => {
+      const code = newCode();
+      await bookings.book(envelope(code));
+      psbc.beforeNext("queryServiceStatus", () => sleep(600));
+      expect((await bookings.cancel(envelope(code), 5_000)).status).toBe(OrderStatus.CANCELLED);
+      // 5 s, less PSBC's 0.6 s, the 3 s kept for PSBC's cancel, and the half second for the last statement.
+      expect(vouchers.voidTimeouts[0]).toBeGreaterThan(0);
+      expect(vouchers.voidTimeouts[0]).toBeLessThanOrEqual(900);
+
+      const other = newCode();
+      await bookings.book(envelope(other));
+      expect((await bookings.cancel(envelope(other))).status).toBe(OrderStatus.CANCELLED);
+      expect(vouchers.voidTimeouts[1]).toBeLessThanOrEqual(VOUCHER_TIMEOUT_MS);
+      expect(vouchers.voidTimeouts[1]).toBeGreaterThan(VOUCHER_TIMEOUT_MS - 1_000);
+    });
+
     it("cancels a booked service: PSBC's status, the voucher voided, PSBC's cancel, status 400", async () => {
       const code = newCode();
       const booked = await bookings.book(envelope(code));

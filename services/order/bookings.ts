@@ -23,6 +23,8 @@ export interface BookingsDeps {
   vouchers: Client<typeof VoucherService>;
   /** A voucher call's own deadline (RPC_TIMEOUT_MS); less when the caller's deadline leaves less. */
   voucherTimeoutMs: number;
+  /** A PSBC call's deadline (PSBC_TIMEOUT_MS): what a cancel keeps of its deadline for PSBC's cancel after the void. */
+  psbcTimeoutMs: number;
   logger: Logger;
   /** Called after a transaction wrote events, so the outbox relay publishes them at once. */
   eventsWritten(): void;
@@ -146,7 +148,9 @@ export class Bookings {
   }
 
   /** 服务取消: only a booked service; voids the voucher, cancels at PSBC, status 400. Resumable. */
-  async cancel(envelope: RightsEnvelope): Promise<RightsOrder> {
+  /** `timeoutMs`: the caller's deadline, when it set one; the void gets what it leaves after PSBC's cancel. */
+  async cancel(envelope: RightsEnvelope, timeoutMs?: number): Promise<RightsOrder> {
+    const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     const { serviceType, request } = await this.open(envelope);
     return this.withCodeLock(request.code, async (lease) => {
       let order = await this.deps.orders.findByCode(request.code);
@@ -184,7 +188,8 @@ export class Bookings {
 
       if (!order.voucherVoidedAt) {
         lease.assertHeld();
-        order = await this.voidVoucher(order);
+        const psbcCancelAfter = bookedAtPsbc && !order.psbcCancelledAt;
+        order = await this.voidVoucher(order, this.voucherTimeoutMs(deadline, psbcCancelAfter ? this.deps.psbcTimeoutMs : 0));
       }
 
       if (!order.psbcCancelledAt) {
@@ -276,9 +281,9 @@ export class Bookings {
       : orderError(OrderError.SERVICE_NOT_SUPPORTED, "service not supported");
   }
 
-  private async voidVoucher(order: RightsOrder): Promise<RightsOrder> {
+  private async voidVoucher(order: RightsOrder, timeoutMs = this.deps.voucherTimeoutMs): Promise<RightsOrder> {
     try {
-      await this.deps.vouchers.voidVoucher({ orderNo: order.orderNo });
+      await this.deps.vouchers.voidVoucher({ orderNo: order.orderNo }, { timeoutMs });
     } catch (err) {
       const reason = reasonOf(err, VoucherErrorSchema);
       if (reason === VoucherError.REDEEMED) {
@@ -295,10 +300,13 @@ export class Bookings {
     return this.deps.orders.recordVoucherVoided(order.orderNo);
   }
 
-  /** The voucher call's deadline within the caller's; at least 1 ms, as a transport reads 0 as none. */
-  private voucherTimeoutMs(deadline: number | undefined): number {
+  /**
+   * The voucher call's deadline within the caller's, keeping `reservedMs` for a call after it; at least 1 ms, as a
+   * transport reads 0 as none.
+   */
+  private voucherTimeoutMs(deadline: number | undefined, reservedMs = 0): number {
     if (deadline === undefined) return this.deps.voucherTimeoutMs;
-    return Math.max(1, Math.min(this.deps.voucherTimeoutMs, deadline - Date.now() - ANSWER_MARGIN_MS));
+    return Math.max(1, Math.min(this.deps.voucherTimeoutMs, deadline - Date.now() - reservedMs - ANSWER_MARGIN_MS));
   }
 
   private async failIfExpired(order: RightsOrder): Promise<void> {

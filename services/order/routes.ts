@@ -12,8 +12,8 @@ export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes,
       const order = await bookings.book(envelopeOf(req.envelope), context.timeoutMs());
       return { orderNo: order.orderNo, url: order.voucherUrl ?? "", backUrl: order.backUrl };
     },
-    async cancelService(req) {
-      const order = await bookings.cancel(envelopeOf(req.envelope));
+    async cancelService(req, context) {
+      const order = await bookings.cancel(envelopeOf(req.envelope), context.timeoutMs());
       return { orderNo: order.orderNo, status: order.status };
     },
     async getServiceDetail(req) {

@@ -49,6 +49,7 @@ export const orderService = defineService({
       }),
       vouchers,
       voucherTimeoutMs: env.RPC_TIMEOUT_MS,
+      psbcTimeoutMs: env.PSBC_TIMEOUT_MS,
       logger,
       eventsWritten,
       now: () => clock.now(),
