@@ -130,10 +130,15 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     );
   });
 
-  it("generates the month before the clock's at start (past its 3rd), and no other", async () => {
+  it("generates the month before the clock's at start (past its 3rd), and no other but past months with completions", async () => {
     await until(async () => ((await post(FILES, { accountingDate: "20260901", fileIntfcName: INTERFACE })).body.data?.fileList as unknown[]).length === 1, 5_000, "September's file");
-    const { rows } = await platform.db.query<{ month: string }>("SELECT month FROM reconciliation.file");
-    expect(rows.map((row) => row.month)).toEqual(["202609"]);
+    // Earlier months' completions (July's, of the test before) had no file: the schedule makes them as months it missed.
+    const months = async (sql: string) => (await platform.db.query<{ month: string }>(sql, [PROVIDER])).rows.map((row) => row.month);
+    const missed = await months("SELECT DISTINCT month FROM reconciliation.ledger WHERE provider_code = $1 AND month < '202609' ORDER BY month");
+    const expected = [...missed, "202609"];
+    const made = () => months("SELECT month FROM reconciliation.file WHERE file_intfc_name LIKE '%' || $1 ORDER BY month");
+    await until(async () => (await made()).length === expected.length, 5_000, `the files of ${expected.join(", ")}`);
+    expect(await made()).toEqual(expected);
   });
 
   it("generates last month's file on the 3rd from 01:00 Asia/Shanghai, not before; its bytes are the contract's CSV", async () => {
@@ -212,6 +217,13 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     } finally {
       for (const { lock } of schedulers) await lock.close();
     }
+  });
+
+  it("makes the file of a past month its schedule missed (completions, no file), and none for a month without completions", async () => {
+    // As if the service had been down past May's due day (3 June): May's completions arrive, its file is made.
+    await complete({ orderNo: "R-MAY-LATE", code: "CODE-MAY-LATE", completedAt: "2026-05-15T10:00:00+08:00" });
+    await until(async () => ((await post(FILES, { accountingDate: "20260501", fileIntfcName: INTERFACE })).body.data?.fileList as unknown[]).length === 1, 10_000, "May's file");
+    expect((await post(FILES, { accountingDate: "20260401", fileIntfcName: INTERFACE })).body.data).toEqual({ fileList: [] });
   });
 
   it("answers every bad query of the file list with the contract's code and message", async () => {

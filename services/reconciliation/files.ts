@@ -87,6 +87,18 @@ export class ReconciliationFiles {
     return rows[0] && recordOf(rows[0]);
   }
 
+  /** Of `months`, those with completions in the ledger and no file yet (in order): what a schedule missed. */
+  async monthsWithoutFile(months: readonly string[]): Promise<string[]> {
+    const { rows } = await this.deps.db.query<{ month: string }>(
+      `SELECT m.month FROM unnest($1::text[]) AS m(month)
+        WHERE EXISTS (SELECT 1 FROM reconciliation.ledger l WHERE l.provider_code = $2 AND l.month = m.month)
+          AND NOT EXISTS (SELECT 1 FROM reconciliation.file f WHERE f.file_intfc_name = $3 AND f.month = m.month)
+        ORDER BY m.month`,
+      [months, this.deps.providerCode, this.fileInterface],
+    );
+    return rows.map((row) => row.month);
+  }
+
   async byId(fileId: string, fileIntfcName: string): Promise<FileRecord | undefined> {
     const { rows } = await this.deps.db.query<FileRow>(
       `SELECT ${FILE_COLUMNS} FROM reconciliation.file WHERE file_id = $1 AND file_intfc_name = $2`,
