@@ -165,23 +165,23 @@ class FakeVoucherService {
     voidVoucher: ({ orderNo }, context) => {
       this.voids.push(orderNo);
       this.voidTimeouts.push(context.timeoutMs());
-      this.failIfScripted("voidVoucher");
-      const voucher = this.vouchers.get(orderNo);
-      if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
-      if (voucher.keyStatus === KeyStatus.REDEEMED) throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
-      voucher.keyStatus = KeyStatus.VOIDED;
-      return { voucher: create(VoucherSchema, { orderNo, ...voucher }) };
+      return this.end(orderNo, "voidVoucher", KeyStatus.VOIDED);
     },
     expireVoucher: ({ orderNo }) => {
       this.expiries.push(orderNo);
-      this.failIfScripted("expireVoucher");
-      const voucher = this.vouchers.get(orderNo);
-      if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
-      if (voucher.keyStatus === KeyStatus.REDEEMED) throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
-      voucher.keyStatus = KeyStatus.EXPIRED;
-      return { voucher: create(VoucherSchema, { orderNo, ...voucher }) };
+      return this.end(orderNo, "expireVoucher", KeyStatus.EXPIRED);
     },
   };
+
+  /** Voids or expires the order's voucher as the voucher service does: never one the customer redeemed. */
+  private end(orderNo: string, op: "voidVoucher" | "expireVoucher", keyStatus: KeyStatus) {
+    this.failIfScripted(op);
+    const voucher = this.vouchers.get(orderNo);
+    if (!voucher) throw voucherError(VoucherError.NOT_FOUND, `no voucher for order ${orderNo}`);
+    if (voucher.keyStatus === KeyStatus.REDEEMED) throw voucherError(VoucherError.REDEEMED, "voucher redeemed");
+    voucher.keyStatus = keyStatus;
+    return { voucher: create(VoucherSchema, { orderNo, ...voucher }) };
+  }
 
   private failIfScripted(op: VoucherOperation): void {
     if (this.failures[op].length > 0) throw this.failures[op].shift();
