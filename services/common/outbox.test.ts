@@ -131,6 +131,40 @@ describe(`outbox (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, ${natsU
     await until(() => ids.every((id) => received.some((m) => m.id === id)));
   });
 
+  it("a relay whose claim lapsed mid-batch does not unmark the rows another relay published meanwhile", async () => {
+    const ids = await t.db.transaction(async (tx) => [
+      await appendEvent(tx, "ob", { subject: `${prefix}.lapsed`, data: encoder.encode("1") }),
+      await appendEvent(tx, "ob", { subject: `${prefix}.lapsed`, data: encoder.encode("2") }),
+    ]);
+    const published = async () =>
+      (await t.db.query<{ id: string }>("SELECT id FROM ob.outbox WHERE published_at IS NOT NULL AND id = ANY($1::uuid[])", [ids])).rows.map((row) => row.id).sort();
+    // The slow relay publishes the first row, then hangs on the second until told to fail it.
+    let failSecond: (() => void) | undefined;
+    const slow: EventBus = {
+      ...bus,
+      publish: async (subject, id, data) => {
+        if (id === ids[1]) {
+          await new Promise<void>((resolve) => (failSecond = resolve));
+          throw new Error("bus down");
+        }
+        await bus.publish(subject, id, data);
+      },
+    };
+    const stalled = new OutboxRelay({ db: t.db, schema: "ob", bus: slow, logger, intervalMs: 60_000 });
+    stalled.start();
+    await until(() => failSecond !== undefined);
+    // Its claim lapses (as after CLAIM_SECONDS): another relay takes both rows, publishes and marks them.
+    await t.db.query("UPDATE ob.outbox SET claimed_until = now() - interval '1 second' WHERE id = ANY($1::uuid[])", [ids]);
+    const other = new OutboxRelay({ db: t.db, schema: "ob", bus, logger, intervalMs: 60_000 });
+    other.start();
+    await until(async () => (await published()).length === 2);
+    await other.stop();
+    // The slow relay's publish fails now: its mark must leave the other relay's marks as they are.
+    failSecond?.();
+    await stalled.stop();
+    expect(await published()).toEqual([...ids].sort());
+  });
+
   it("marks a batch in the next claim's statement while events keep coming, and every batch before it sleeps or stops", async () => {
     // What the relay asks of the database: a claim (which may carry the last batch's mark) or a mark of its own.
     const statements: string[] = [];

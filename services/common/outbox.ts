@@ -100,9 +100,10 @@ export class OutboxRelay {
     this.stallAfterMs = options.stallAfterMs ?? 30_000;
     // RETURNING has no order of its own; created_at has microseconds, which a JS Date would lose.
     // The previous batch ($3, of which $2 published) is marked by the same statement and never claimed by it (a
-    // row changed twice in one statement would keep either change).
+    // row changed twice in one statement would keep either change). A row it did not publish keeps its
+    // published_at: another relay may have taken it over (our claim lapsed) and marked it meanwhile.
     const mark = (published: string, claimed: string) =>
-      `UPDATE ${this.schema}.outbox SET published_at = CASE WHEN id = ANY(${published}::uuid[]) THEN now() END, claimed_until = NULL
+      `UPDATE ${this.schema}.outbox SET published_at = CASE WHEN id = ANY(${published}::uuid[]) THEN now() ELSE published_at END, claimed_until = NULL
         WHERE id = ANY(${claimed}::uuid[])`;
     this.claimSql = `WITH marked AS (${mark("$2", "$3")}), claimed AS (
         UPDATE ${this.schema}.outbox SET claimed_until = now() + make_interval(secs => ${CLAIM_SECONDS})
