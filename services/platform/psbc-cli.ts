@@ -20,18 +20,25 @@ const usage = `usage: npm run psbc -- <${Object.keys(paths).join("|")}> <rights 
   GATEWAY_URL (default http://127.0.0.1:8080), SANDBOX_AES_KEY and SANDBOX_AES_IV (the README's defaults) apply.`;
 
 async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({
-    allowPositionals: true,
-    options: {
-      type: { type: "string", default: "310001" },
-      mac: { type: "string", default: "sandbox-customer-0001" },
-      channel: { type: "string", default: "12" },
-      "tran-chnl": { type: "string", default: "12" },
-      "inst-type": { type: "string", default: "01" },
-      province: { type: "string", default: "100000" },
-      "back-url": { type: "string", default: "https://mobile.psbc.com/back" },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: {
+        type: { type: "string", default: "310001" },
+        mac: { type: "string", default: "sandbox-customer-0001" },
+        channel: { type: "string", default: "12" },
+        "tran-chnl": { type: "string", default: "12" },
+        "inst-type": { type: "string", default: "01" },
+        province: { type: "string", default: "100000" },
+        "back-url": { type: "string", default: "https://mobile.psbc.com/back" },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n${usage}\n`);
+    process.exit(2);
+  }
+  const { positionals, values } = parsed;
   const [operation, code] = positionals;
   const path = operation ? paths[operation] : undefined;
   if (!path || !code) {
@@ -71,6 +78,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof ConfigError ? err.message : String(err)}\n`);
+  // fetch's "fetch failed" says why only in its cause (ECONNREFUSED, …)
+  const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
+  process.stderr.write(`${err instanceof ConfigError ? err.message : `psbc failed: ${err instanceof Error ? err.message : String(err)}${cause}`}\n`);
   process.exit(1);
 });

@@ -86,7 +86,7 @@ describe(`whale bulk (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, (
 
   it("exports only with the admin token, and says what a bad command line lacks", async () => {
     expect(await ops(["whale", "bulk", "export", "0".repeat(32)], { env: {} })).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
-    expect(await ops(["whale", "bulk", "export", "0".repeat(32)], { env: { ADMIN_TOKEN: "x".repeat(40) } })).toMatchObject({ exitCode: 1, stderr: expect.stringContaining("Unauthenticated") });
+    expect(await ops(["whale", "bulk", "export", "0".repeat(32)], { env: { ADMIN_TOKEN: "x".repeat(40) } })).toMatchObject({ exitCode: 1, stdout: "", stderr: expect.stringContaining("Unauthenticated") });
     // Starting and watching a job are not admin RPCs (the back office's bulkMakeCode starts jobs too).
     expect(await ops(["whale", "bulk", "status", "0".repeat(32)], { env: {} })).toMatchObject({ exitCode: 1, stderr: expect.stringContaining("NotFound") });
     expect(await ops(["whale", "bulk", "start", "--template", templateId, "--total", "ten", "--request", "r"])).toMatchObject({ exitCode: 2 });

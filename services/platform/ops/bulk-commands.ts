@@ -84,12 +84,15 @@ export const bulkCommands: OpsCommand[] = [
     async run({ positionals: [jobId] }, context) {
       if (!jobId) throw new UsageError("whale bulk export needs a job id");
       const pages = context.client("voucher", CodeService).exportBulkCodes({ jobId }, { ...context.admin(), timeoutMs: EXPORT_TIMEOUT_MS });
-      await context.write("seq,code\n");
+      // The header goes with the first page, so a refused export (no such job, not done) writes nothing to codes.csv.
+      let header = "seq,code\n";
       for await (const page of pages) {
-        let text = "";
+        let text = header;
+        header = "";
         for (let i = 0; i < page.codes.length; i += 1) text += `${page.firstSeq + i},${page.codes[i]}\n`;
         await context.write(text);
       }
+      if (header) await context.write(header);
     },
   },
 ];

@@ -261,4 +261,14 @@ describe("the ops CLI", () => {
     expect(await ops(["whale", "call", "activityQuery", body], never, env, fetch)).toMatchObject({ exitCode: 1, stderr: expect.stringContaining("returnCode 04") });
     expect(await ops(["whale", "call", "activityQuery", "{not json"], never, env, fetch)).toMatchObject({ exitCode: 2 });
   });
+
+  it("says why a call to the gateway failed (fetch's cause), exit 1", async () => {
+    const down = (async () => {
+      throw new TypeError("fetch failed", { cause: new Error("connect ECONNREFUSED 127.0.0.1:8080") });
+    }) as unknown as typeof globalThis.fetch;
+    expect(await ops(["whale", "call", "activityQuery", "{}"], never, { ADMIN_TOKEN: TOKEN }, down)).toMatchObject({
+      exitCode: 1,
+      stderr: "whale call failed: fetch failed: connect ECONNREFUSED 127.0.0.1:8080\n",
+    });
+  });
 });

@@ -94,7 +94,9 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
       io.stderr(`${command.words.join(" ")} failed: [${Code[err.code]}] ${err.rawMessage}\n`);
       return 1;
     }
-    io.stderr(`${command.words.join(" ")} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    // fetch's "fetch failed" (whale call) says why only in its cause: ECONNREFUSED, …
+    const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
+    io.stderr(`${command.words.join(" ")} failed: ${err instanceof Error ? err.message : String(err)}${cause}\n`);
     return 1;
   }
 }

@@ -53,11 +53,12 @@ export class AuditStore {
 
   /** Newest first; one record's rows when given; older than `beforeAuditId` when given (paging). */
   async list(filter: { recordType?: string; recordId?: string; beforeAuditId?: string; limit: number }): Promise<AuditEntry[]> {
+    // ORDER BY the bigint column, qualified: a bare audit_id there is the text output column (9 above 10).
     const { rows } = await this.db.query<AuditRow>(
       `SELECT audit_id::text, at, actor, action, record_type, record_id, before, after FROM vouchers.catalogue_audit
         WHERE ($1::text IS NULL OR record_type = $1) AND ($2::text IS NULL OR record_id = $2)
           AND ($3::bigint IS NULL OR audit_id < $3)
-        ORDER BY audit_id DESC LIMIT $4`,
+        ORDER BY catalogue_audit.audit_id DESC LIMIT $4`,
       [filter.recordType ?? null, filter.recordId ?? null, filter.beforeAuditId ?? null, filter.limit],
     );
     return rows.map((row) => ({

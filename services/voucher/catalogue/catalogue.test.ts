@@ -184,6 +184,18 @@ describe("the catalogue", () => {
     expect(await reasonOfFailure(catalogue.setActive("activity", "99999999", false, TIME, BY("activityDisable")))).toBe("VOUCHER_ERROR_REFERENCE_INVALID");
   });
 
+  it("lists the audit newest first by number and pages it with beforeAuditId, across a digit boundary (9999999999 → 10000000000)", async () => {
+    await t.db.query("ALTER TABLE vouchers.catalogue_audit ALTER COLUMN audit_id RESTART WITH 9999999998");
+    const recordId = `audit-order-${next()}`;
+    for (const action of ["a1", "a2", "a3", "a4"]) {
+      await audit.record(t.db, { actor: "erp-test", action, recordType: "activity", recordId, before: null, after: null });
+    }
+    const all = await audit.list({ recordType: "activity", recordId, limit: 10 });
+    expect(all.map((e) => [e.auditId, e.action])).toEqual([["10000000001", "a4"], ["10000000000", "a3"], ["9999999999", "a2"], ["9999999998", "a1"]]);
+    const page = await audit.list({ recordType: "activity", recordId, beforeAuditId: "10000000000", limit: 1 });
+    expect(page.map((e) => e.action)).toEqual(["a2"]);
+  });
+
   it("checks its fields again without the gateway: text rules, ids, times, the pair of WHALE's keys", async () => {
     const cases: Array<[() => Promise<unknown>, string]> = [
       [() => saleChannel({ saleChannelName: "a\u0000b" }), "saleChannelName"],
