@@ -342,12 +342,12 @@ export class CatalogueStore {
     return rowCount > 0;
   }
 
-  /** The templates an activity offers, by id. */
+  /** The templates an activity offers, by id (the bigint column, qualified: a bare name is the text output column). */
   async templatesOfActivity(activityId: string, on: Queryable = this.db): Promise<Template[]> {
     if (!RECORD_ID.test(activityId)) return [];
     const { rows } = await on.query<TemplateRow>(
       `SELECT ${TEMPLATE_COLUMNS} FROM vouchers.template
-        WHERE template_id IN (SELECT template_id FROM vouchers.activity_template WHERE activity_id = $1) ORDER BY template_id`,
+        WHERE template_id IN (SELECT template_id FROM vouchers.activity_template WHERE activity_id = $1) ORDER BY template.template_id`,
       [activityId],
     );
     return rows.map(templateOf);
@@ -357,7 +357,7 @@ export class CatalogueStore {
   async activitiesOfTemplate(templateId: string, on: Queryable = this.db): Promise<string[]> {
     if (!RECORD_ID.test(templateId)) return [];
     const { rows } = await on.query<{ activity_id: string }>(
-      `SELECT activity_id::text FROM vouchers.activity_template WHERE template_id = $1 ORDER BY activity_id`,
+      `SELECT activity_id::text FROM vouchers.activity_template WHERE template_id = $1 ORDER BY activity_template.activity_id`,
       [templateId],
     );
     return rows.map((row) => row.activity_id);
