@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, sign, verify } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { describeError, UsageError } from "./ops/command.js";
 
 /**
  * `npm run make-code -- --channel <saleChannelId> --key <channel private key PEM file> [--whale-key <Base64 DER>]
@@ -26,14 +27,6 @@ export interface MakeCodeIo {
   now?: () => number;
 }
 
-class UsageError extends Error {}
-
-/** An error's message with its cause (fetch's "fetch failed" says why only there: ECONNREFUSED, …). */
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : "";
-  return `${err.message}${cause}`;
-}
 
 /** Runs one command line; resolves to the exit code. */
 export async function runMakeCode(argv: string[], io: MakeCodeIo): Promise<number> {
@@ -101,7 +94,7 @@ export async function runMakeCode(argv: string[], io: MakeCodeIo): Promise<numbe
       io.stderr(`${err.message}\n${usage}\n`);
       return 2;
     }
-    io.stderr(`make-code failed: ${describe(err)}\n`);
+    io.stderr(`make-code failed: ${describeError(err)}\n`);
     return 1;
   }
 }

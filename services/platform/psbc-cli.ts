@@ -3,6 +3,7 @@ import { aes16, readConfig, ConfigError } from "../common/config.js";
 import { encryptRightsRequest } from "../order/psbc/rights-request.js";
 import { url } from "envalid";
 import { SANDBOX_AES } from "../sandbox/credentials.js";
+import { describeError } from "./ops/command.js";
 
 /**
  * `npm run psbc -- <operation> <rights code> [options]`: builds a PSBC contract request the way the bank does
@@ -78,8 +79,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  // fetch's "fetch failed" says why only in its cause (ECONNREFUSED, …)
-  const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
-  process.stderr.write(`${err instanceof ConfigError ? err.message : `psbc failed: ${err instanceof Error ? err.message : String(err)}${cause}`}\n`);
+  process.stderr.write(`${err instanceof ConfigError ? err.message : `psbc failed: ${describeError(err)}`}\n`);
   process.exit(1);
 });

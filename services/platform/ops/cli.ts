@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { DEFAULT_TIMEOUTS } from "../../common/config.js";
 import { rpcTransport } from "../../common/rpc-client.js";
-import { adminOptions, clientsOver, UsageError, type OpsCommand, type OpsContext, type OpsService } from "./command.js";
+import { adminOptions, clientsOver, describeError, UsageError, type OpsCommand, type OpsContext, type OpsService } from "./command.js";
 import { notifyCommands } from "./notify-commands.js";
 import { orderCommands } from "./order-commands.js";
 import { reconciliationCommands } from "./reconciliation-commands.js";
@@ -94,9 +94,7 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
       io.stderr(`${command.words.join(" ")} failed: [${Code[err.code]}] ${err.rawMessage}\n`);
       return 1;
     }
-    // fetch's "fetch failed" (whale call) says why only in its cause: ECONNREFUSED, …
-    const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
-    io.stderr(`${command.words.join(" ")} failed: ${err instanceof Error ? err.message : String(err)}${cause}\n`);
+    io.stderr(`${command.words.join(" ")} failed: ${describeError(err)}\n`);
     return 1;
   }
 }

@@ -7,6 +7,12 @@ import { adminAuthorization } from "../../common/admin-credential.js";
 /** A command line the command cannot run: the CLI prints it with the usage and exits 2. */
 export class UsageError extends Error {}
 
+/** An error's message with its cause's: fetch's "fetch failed" says why only there (ECONNREFUSED, …). */
+export function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
+}
+
 export type OpsService = "order" | "notify" | "reconciliation" | "voucher";
 
 export interface OpsContext {
