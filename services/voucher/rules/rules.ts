@@ -42,7 +42,7 @@ export class Rules {
   /** The fields of `changesJson` over the current version, checked whole, as a new version. */
   async update(ruleId: string, changesJson: string, changedBy: string, expectedVersion = 0): Promise<RuleRecord> {
     const changes = parseObject(changesJson, "request");
-    await this.get(ruleId);
+    checkRuleIdForm(ruleId);
     const updated = await this.deps.store.update(ruleId, (current) => checked({ ...ruleBody(current), ...changes }), author(changedBy), this.deps.clock.now(), expectedVersion);
     if (updated === "not-found") throw voucherError(VoucherError.REFERENCE_INVALID, "ruleId: no such rule");
     if (updated === "version-conflict") {
@@ -52,7 +52,7 @@ export class Rules {
   }
 
   async setActive(ruleId: string, active: boolean, changedBy: string): Promise<RuleRecord> {
-    await this.get(ruleId);
+    checkRuleIdForm(ruleId);
     const rule = await this.deps.store.setActive(ruleId, active, author(changedBy), this.deps.clock.now());
     if (rule === "not-found") throw voucherError(VoucherError.REFERENCE_INVALID, "ruleId: no such rule");
     return rule;
@@ -62,6 +62,11 @@ export class Rules {
     await this.get(ruleId);
     return this.deps.store.versions(ruleId);
   }
+}
+
+/** A rule id's form, checked before a statement would cast it; whether the rule exists, the store's write answers. */
+function checkRuleIdForm(ruleId: string): void {
+  if (!RULE_ID.test(ruleId)) throw voucherError(VoucherError.REFERENCE_INVALID, "ruleId: no such rule");
 }
 
 function checked(body: unknown): RuleDefinition {
