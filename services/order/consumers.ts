@@ -1,5 +1,5 @@
 // The order service's event consumers: the redemption chain's steps that belong to the order.
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampInstant } from "../common/clock.js";
 import { on, type Consumer } from "../common/consumer.js";
 import type { Logger } from "../common/logger.js";
 import { NotificationDeliveredSchema, VoucherRedeemedSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
@@ -21,7 +21,7 @@ export function orderConsumers(orders: OrderStore, logger: Logger): Consumer[] {
       handlers: [
         on(VoucherRedeemedSchema, async (event, tx) => {
           if (!event.redeemedAt) throw new Error("voucher.redeemed without redeemed_at");
-          const outcome = await orders.recordVoucherRedeemed(event.orderNo, timestampDate(event.redeemedAt), tx);
+          const outcome = await orders.recordVoucherRedeemed(event.orderNo, timestampInstant(event.redeemedAt), tx);
           if (outcome === "not-booked-yet") throw new Error(`order ${event.orderNo} is still booking; its redemption waits`);
           if (outcome === "closed") logger.warn({ orderNo: event.orderNo }, "voucher redeemed for an order cancelled or expired; not recorded");
           else if (outcome === "recorded") logger.info({ orderNo: event.orderNo }, "order voucher redeemed");
@@ -34,7 +34,7 @@ export function orderConsumers(orders: OrderStore, logger: Logger): Consumer[] {
         on(NotificationDeliveredSchema, async (event, tx) => {
           if (event.taskType !== SERVICE_COMPLETE_TASK) return;
           if (!event.deliveredAt) throw new Error("notify.delivered without delivered_at");
-          if (await orders.complete(event.orderNo, timestampDate(event.deliveredAt), tx)) {
+          if (await orders.complete(event.orderNo, timestampInstant(event.deliveredAt), tx)) {
             logger.info({ orderNo: event.orderNo }, "order completed");
           } else {
             logger.debug({ orderNo: event.orderNo }, "service-complete delivery for an order not awaiting it; nothing to do");
