@@ -1,8 +1,7 @@
 import { createClient, type CallOptions, type Client, type Transport } from "@connectrpc/connect";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { errorCodes, type FastifyPluginAsync, type FastifyRequest } from "fastify";
 import { CodeService, type CodeOrder } from "../../proto/gen/rights/voucher/v1/codes_pb.js";
-import { formatBusinessTime } from "../../services/common/clock.js";
+import { formatBusinessTime, timestampInstant } from "../../services/common/clock.js";
 import { runWithTrace, TRACE_HEADER } from "../../services/common/trace.js";
 import type { PublicContract } from "../public-contract.js";
 import { acceptSignedJson } from "../signed-json.js";
@@ -127,9 +126,9 @@ export const whaleChannelPlugin: FastifyPluginAsync<WhaleChannelOptions> = async
 
 /** The seed's make-code response for an order. */
 export function answerOf(order: CodeOrder): MakeCodeSuccess {
-  const createdAt = formatBusinessTime(order.createdAt ? timestampDate(order.createdAt) : new Date(0));
+  const createdAt = formatBusinessTime(order.createdAt ? timestampInstant(order.createdAt) : new Date(0));
   const item = order.item;
-  const time = (t: Parameters<typeof timestampDate>[0] | undefined) => formatBusinessTime(t ? timestampDate(t) : new Date(0));
+  const time = (t: Parameters<typeof timestampInstant>[0] | undefined) => formatBusinessTime(t ? timestampInstant(t) : new Date(0));
   return {
     returnCode: RETURN_CODES.SUCCESS,
     returnMsg: "SUCCESS",

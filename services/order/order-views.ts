@@ -1,4 +1,5 @@
-import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampInstant } from "../common/clock.js";
 import type { Database } from "../common/database.js";
 import type { FindRedeemedUncompletedRequest, OrderView } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { ORDER_SCHEMA } from "./order-store.js";
@@ -50,7 +51,7 @@ export class OrderViews {
 }
 
 function dateOf(timestamp: Timestamp | undefined): Date {
-  return timestamp ? timestampDate(timestamp) : new Date(0);
+  return timestamp ? timestampInstant(timestamp) : new Date(0);
 }
 
 const optionalTimestamp = (date: Date | null): Timestamp | undefined => (date ? timestampFromDate(date) : undefined);

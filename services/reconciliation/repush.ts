@@ -1,13 +1,13 @@
 // 批量补推: service-complete tasks (type 1) for orders whose voucher was redeemed but PSBC was never told, chosen
 // by codes or by usage time range, at most 100; the notify service skips codes that already have a task waiting.
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import { TaskState, TaskType, type NotifyService } from "../../proto/gen/rights/notify/v1/notify_pb.js";
 import type { OrderService, OrderView } from "../../proto/gen/rights/order/v1/order_pb.js";
 import type { BatchRepushRequest, BatchRepushResponseSchema } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { adminAuthorization } from "../common/admin-credential.js";
-import { formatBusinessTime, parseBusinessTime } from "../common/clock.js";
+import { formatBusinessTime, parseBusinessTime, timestampInstant } from "../common/clock.js";
 import type { Logger } from "../common/logger.js";
 import { reconciliationError, ReconciliationError } from "./errors.js";
 
@@ -61,7 +61,7 @@ export async function batchRepush(req: BatchRepushRequest, deps: RepushDeps): Pr
         code: order.code,
         status: order.status,
         keyStatus: order.keyStatus,
-        keyUsageTime: order.keyUsageTime ? formatBusinessTime(timestampDate(order.keyUsageTime)) : "",
+        keyUsageTime: order.keyUsageTime ? formatBusinessTime(timestampInstant(order.keyUsageTime)) : "",
         hasTask: waiting.has(order.code),
       })),
     };

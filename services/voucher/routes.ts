@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampInstant } from "../common/clock.js";
 import { VoucherSchema, VoucherService, type Voucher } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
 import type { VoucherRecord } from "./voucher-store.js";
 import type { Vouchers } from "./vouchers.js";
@@ -8,7 +8,7 @@ import type { Vouchers } from "./vouchers.js";
 export function voucherServiceImpl(vouchers: Vouchers): ServiceImpl<typeof VoucherService> {
   return {
     async issueVoucher(req) {
-      return { voucher: toMessage(await vouchers.issue({ ...req, validUntil: req.validUntil && timestampDate(req.validUntil) })) };
+      return { voucher: toMessage(await vouchers.issue({ ...req, validUntil: req.validUntil && timestampInstant(req.validUntil) })) };
     },
     async voidVoucher(req) {
       return { voucher: toMessage(await vouchers.void(req.orderNo)) };
@@ -20,7 +20,7 @@ export function voucherServiceImpl(vouchers: Vouchers): ServiceImpl<typeof Vouch
       const { voucher, alreadyRedeemed } = await vouchers.recordRedemption({
         sendChannel: req.sendChannel,
         voucherNo: req.voucherNo,
-        redeemedAt: req.redeemedAt && timestampDate(req.redeemedAt),
+        redeemedAt: req.redeemedAt && timestampInstant(req.redeemedAt),
         noticeId: req.noticeId,
         nonce: req.nonce,
       });

@@ -2,10 +2,9 @@
 // (制码通知重试) and verifyNotifyQuery (the seed's second copy of makeNotifyQuery, under 核销通知查询), each by the
 // sale channel's order id, answered with the seed's fields. `saleChannelId` is ours: the seed asks by the order
 // id alone, which names one order only while one sale channel used it (PSBC's code orders use our order numbers).
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Type, type Static } from "typebox";
 import { CodeService, type MakeNotice } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
-import { formatBusinessTime } from "../../../services/common/clock.js";
+import { formatBusinessTime, timestampInstant } from "../../../services/common/clock.js";
 import { erpAction, type ErpAction } from "../action.js";
 import { body, stringId, text } from "../schemas.js";
 
@@ -41,8 +40,8 @@ const NoticeAnswer = Type.Object(
 
 function noticeAnswer(notice: MakeNotice | undefined): Static<typeof NoticeAnswer> {
   if (!notice) throw new Error("CodeService answered no notice");
-  const created = formatBusinessTime(notice.createdAt ? timestampDate(notice.createdAt) : new Date(0));
-  const updated = formatBusinessTime(notice.updatedAt ? timestampDate(notice.updatedAt) : new Date(0));
+  const created = formatBusinessTime(notice.createdAt ? timestampInstant(notice.createdAt) : new Date(0));
+  const updated = formatBusinessTime(notice.updatedAt ? timestampInstant(notice.updatedAt) : new Date(0));
   return {
     notifyId: notice.notifyId,
     orderId: notice.orderId,

@@ -2,10 +2,9 @@
 // history it leaves out. The schemas here state the fields' JSON types only; every rule of a field (lengths,
 // formats, the ruleValue of each ruleKey) is checked by the voucher service's RuleService (one validator for
 // every caller), whose message names the field and the rule broken (returnCode 01).
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Type, type Static } from "typebox";
 import { RuleService, type Rule } from "../../../proto/gen/rights/voucher/v1/rules_pb.js";
-import { formatBusinessTime } from "../../../services/common/clock.js";
+import { formatBusinessTime, timestampInstant } from "../../../services/common/clock.js";
 import { LIMITS, RULE_KEYS } from "../../../services/voucher/rules/rule-definition.js";
 import { erpAction, type ErpAction } from "../action.js";
 import { body, stringId } from "../schemas.js";
@@ -74,8 +73,8 @@ function ruleAnswer(rule: Rule | undefined): Static<typeof RuleAnswer> {
     ruleOrder: rule.ruleOrder,
     changedBy: rule.changedBy,
     change: rule.change,
-    changeTime: rule.changedAt ? formatBusinessTime(timestampDate(rule.changedAt)) : "",
-    createTime: rule.createdAt ? formatBusinessTime(timestampDate(rule.createdAt)) : "",
+    changeTime: rule.changedAt ? formatBusinessTime(timestampInstant(rule.changedAt)) : "",
+    createTime: rule.createdAt ? formatBusinessTime(timestampInstant(rule.createdAt)) : "",
   };
 }
 

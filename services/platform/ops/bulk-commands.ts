@@ -1,11 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { BulkJobState, CodeService, type BulkJob } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
-import { formatBusinessTime } from "../../common/clock.js";
 import { OPS_ACTOR } from "../../voucher/catalogue/erp-apps.js";
-import { UsageError, required, type OpsCommand, type OpsContext } from "./command.js";
+import { businessTime, UsageError, required, type OpsCommand, type OpsContext } from "./command.js";
 
-const businessTime = (timestamp: Timestamp | undefined): string | undefined => (timestamp ? formatBusinessTime(timestampDate(timestamp)) : undefined);
 
 const jobView = (job: BulkJob | undefined) =>
   job && {

@@ -1,10 +1,7 @@
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { formatBusinessTime } from "../../common/clock.js";
 import { NotifyService, TaskState, TaskType, type Task } from "../../../proto/gen/rights/notify/v1/notify_pb.js";
-import { UsageError, type OpsCommand } from "./command.js";
+import { businessTime, UsageError, type OpsCommand } from "./command.js";
 
 const STATES: Record<string, TaskState> = { pending: TaskState.PENDING, delivered: TaskState.DELIVERED, dead: TaskState.DEAD };
-const businessTime = (timestamp: Timestamp | undefined): string | undefined => (timestamp ? formatBusinessTime(timestampDate(timestamp)) : undefined);
 
 function taskView(task: Task) {
   return {

@@ -1,9 +1,6 @@
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { formatBusinessTime } from "../../common/clock.js";
 import { OrderService } from "../../../proto/gen/rights/order/v1/order_pb.js";
-import { required, UsageError, type OpsCommand } from "./command.js";
+import { businessTime, required, UsageError, type OpsCommand } from "./command.js";
 
-const businessTime = (timestamp: Timestamp | undefined): string | undefined => (timestamp ? formatBusinessTime(timestampDate(timestamp)) : undefined);
 
 /**
  * `order <code>`: an order as the operator needs it, times in business time (yyyyMMddHHmmss, Asia/Shanghai).

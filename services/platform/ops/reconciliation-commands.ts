@@ -1,15 +1,13 @@
 import { CsvError, parse, type InfoRecord } from "csv-parse/sync";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { formatBusinessTime } from "../../common/clock.js";
 import { ReconciliationService, type ReconciliationFile } from "../../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
-import { required, UsageError, type OpsCommand } from "./command.js";
+import { businessTime, required, UsageError, type OpsCommand } from "./command.js";
 
 function fileView(file: ReconciliationFile) {
   return {
     fileId: file.fileId,
     fileName: file.fileName,
     fileSize: Number(file.fileSize),
-    createTime: file.createTime ? formatBusinessTime(timestampDate(file.createTime)) : undefined,
+    createTime: businessTime(file.createTime),
   };
 }
 

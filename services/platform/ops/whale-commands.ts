@@ -1,14 +1,11 @@
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { erpActions } from "../../../gateway/whale-erp/actions.js";
 import { WHALE_ERP_PREFIX } from "../../../gateway/whale-erp/index.js";
 import { CatalogueService, type ErpApp } from "../../../proto/gen/rights/voucher/v1/catalogue_pb.js";
-import { formatBusinessTime } from "../../common/clock.js";
 import { ALL_ACTIONS } from "../../voucher/catalogue/erp-apps.js";
 import { erpCallHeaders } from "../../voucher/catalogue/erp-signature.js";
 import { SANDBOX_ERP } from "../../sandbox/credentials.js";
-import { UsageError, required, type OpsCommand } from "./command.js";
+import { businessTime, UsageError, required, type OpsCommand } from "./command.js";
 
-const businessTime = (timestamp: Timestamp | undefined): string | undefined => (timestamp ? formatBusinessTime(timestampDate(timestamp)) : undefined);
 
 const appView = (app: ErpApp | undefined) =>
   app && {
