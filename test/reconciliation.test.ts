@@ -284,6 +284,14 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     });
   });
 
+  it("refuses a branch name with a control character (a NUL PostgreSQL refuses, a line break the file would split)", async () => {
+    for (const name of ["北京\u0000分行", "北京\n分行", "北京\u0085分行"]) {
+      await expect(admin().importBranches({ branches: [{ provinceInstNo: "120000", name }] }, asAdmin())).rejects.toMatchObject({ code: Code.InvalidArgument });
+    }
+    const { rows } = await platform.db.query("SELECT 1 FROM reconciliation.branch WHERE province_inst_no = '120000'");
+    expect(rows).toEqual([]);
+  });
+
   it("takes a password an operator sets, stored only as an argon2id hash", async () => {
     await expect(admin().setDownloadPassword({ fileIntfcName: INTERFACE, password: "short" }, asAdmin())).rejects.toBeInstanceOf(ConnectError);
     await admin().setDownloadPassword({ fileIntfcName: INTERFACE, password: "operator-chosen-1" }, asAdmin());

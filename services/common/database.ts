@@ -56,6 +56,12 @@ export interface Database extends Queryable {
 export const sqlLiteral = (value: string): string => pg.escapeLiteral(value);
 
 /**
+ * Whether input text holds a control character or a lone surrogate: PostgreSQL refuses a NUL in text and a lone
+ * surrogate reaches it as U+FFFD, so an input field with either is refused rather than stored changed.
+ */
+export const hasControlCharacter = (text: string): boolean => /[\p{Cc}\p{Cs}]/u.test(text);
+
+/**
  * A failure's text as a text column takes it: it quotes an upstream's message, which may hold a NUL (PostgreSQL
  * refuses one in text, and the statement recording the failure with it), and is kept to `max` characters.
  */

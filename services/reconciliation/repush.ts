@@ -8,6 +8,7 @@ import type { OrderService, OrderView } from "../../proto/gen/rights/order/v1/or
 import type { BatchRepushRequest, BatchRepushResponseSchema } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { adminAuthorization } from "../common/admin-credential.js";
 import { formatBusinessTime, parseBusinessTime, timestampInstant } from "../common/clock.js";
+import { hasControlCharacter } from "../common/database.js";
 import type { Logger } from "../common/logger.js";
 import { reconciliationError, ReconciliationError } from "./errors.js";
 
@@ -33,7 +34,7 @@ function selectionOf(req: BatchRepushRequest) {
   if (byCodes) {
     if (req.codes.length > REPUSH_LIMIT) throw reconciliationError(ReconciliationError.REPUSH_TOO_MANY_CODES, `at most ${REPUSH_LIMIT} codes`);
     // No control character: PostgreSQL refuses a NUL in text, which would fail the order service's query.
-    if (req.codes.some((code) => code.length === 0 || code.length > 32 || /[\p{Cc}\p{Cs}]/u.test(code))) {
+    if (req.codes.some((code) => code.length === 0 || code.length > 32 || hasControlCharacter(code))) {
       throw reconciliationError(ReconciliationError.PARAMETER_INVALID, "a code has 1 to 32 characters, no control character");
     }
     return { codes: [...new Set(req.codes)] };

@@ -4,7 +4,7 @@ import type { NotifyService } from "../../proto/gen/rights/notify/v1/notify_pb.j
 import type { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import type { Branch, ReconciliationService } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { businessMonth, businessMonthRange, parseBusinessTime, type Clock } from "../common/clock.js";
-import type { Database } from "../common/database.js";
+import { hasControlCharacter, type Database } from "../common/database.js";
 import type { Logger } from "../common/logger.js";
 import { reconciliationError, ReconciliationError } from "./errors.js";
 import type { FileRecord, ReconciliationFiles } from "./files.js";
@@ -60,7 +60,7 @@ export function reconciliationServiceImpl(deps: ReconciliationDeps): ServiceImpl
 
     async *downloadFile(req) {
       // A fileId with a control character names no file, and PostgreSQL refuses a NUL in text outright.
-      if (!req.fileId || /[\p{Cc}\p{Cs}]/u.test(req.fileId) || !req.fileIntfcName || !req.password) {
+      if (!req.fileId || hasControlCharacter(req.fileId) || !req.fileIntfcName || !req.password) {
         throw reconciliationError(ReconciliationError.PARAMETER_INVALID, "fileId (no control character), fileIntfcName and password are required");
       }
       // The password before the interface and the file, so that without it nothing is learnt of which exist.
@@ -110,7 +110,7 @@ export function reconciliationServiceImpl(deps: ReconciliationDeps): ServiceImpl
 function checkedBranch(branch: Branch): { provinceInstNo: string; name: string } {
   const provinceInstNo = branch.provinceInstNo.trim();
   const name = branch.name.trim();
-  if (!/^[\x21-\x7e]{1,20}$/.test(provinceInstNo) || name.length === 0 || name.length > 128 || /[\p{Cc}]/u.test(name)) {
+  if (!/^[\x21-\x7e]{1,20}$/.test(provinceInstNo) || name.length === 0 || name.length > 128 || hasControlCharacter(name)) {
     throw reconciliationError(ReconciliationError.PARAMETER_INVALID, `branch ${JSON.stringify(provinceInstNo)}: a code of 1 to 20 printable characters and a one-line name`);
   }
   return { provinceInstNo, name };
