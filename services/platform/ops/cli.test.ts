@@ -107,6 +107,15 @@ describe("the ops CLI", () => {
     expect(await ops(argv, order, secret)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
   });
 
+  it("takes --limit as 1 to the listing's maximum, refusing 0 (which the services read as their default) as usage", async () => {
+    for (const limit of ["0", "1.5", "x", "1e3", "1001"]) {
+      expect(await ops(["tasks", "--limit", limit], never)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("--limit is 1 to 1000") });
+    }
+    for (const limit of ["0", "501"]) {
+      expect(await ops(["whale", "audit", "--limit", limit], never)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("--limit is 1 to 500") });
+    }
+  });
+
   it("lists tasks by state, type and codes, and retries one with the admin token", async () => {
     const notify = (router: ConnectRouter, seen: Array<{ rpc: string; request: unknown; authorization: string | null }>) =>
       router.service(NotifyService, {

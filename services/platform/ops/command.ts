@@ -59,6 +59,14 @@ export function adminOptions(token: string | undefined): { headers: Record<strin
 }
 
 /** A string option that must be there. */
+/** `--limit N`: 0 (the service's default) when absent, else a whole number from 1 to `max`. */
+export function optionalLimit(values: Record<string, string | boolean | undefined>, max: number): number {
+  if (values.limit === undefined) return 0;
+  const limit = typeof values.limit === "string" && /^\d+$/.test(values.limit) ? Number(values.limit) : 0;
+  if (limit < 1 || limit > max) throw new UsageError(`--limit is 1 to ${max}`);
+  return limit;
+}
+
 export function required(values: Record<string, string | boolean | undefined>, name: string): string {
   const value = values[name];
   if (typeof value !== "string" || value === "") throw new UsageError(`--${name} is required`);

@@ -1,5 +1,5 @@
 import { NotifyService, TaskState, TaskType, type Task } from "../../../proto/gen/rights/notify/v1/notify_pb.js";
-import { businessTime, UsageError, type OpsCommand } from "./command.js";
+import { businessTime, optionalLimit, UsageError, type OpsCommand } from "./command.js";
 
 const STATES: Record<string, TaskState> = { pending: TaskState.PENDING, delivered: TaskState.DELIVERED, dead: TaskState.DEAD };
 
@@ -29,8 +29,7 @@ export const notifyCommands: OpsCommand[] = [
       if (state === undefined) throw new UsageError(`--state is one of ${Object.keys(STATES).join(", ")}`);
       const type = typeof values.type === "string" ? Number(values.type) : TaskType.UNSPECIFIED;
       if (!(type in TaskType)) throw new UsageError(`--type is a task type number (1 service complete)`);
-      const limit = typeof values.limit === "string" ? Number(values.limit) : 0;
-      if (!Number.isInteger(limit) || limit < 0 || limit > 1000) throw new UsageError("--limit is 1 to 1000");
+      const limit = optionalLimit(values, 1000);
       const codes = typeof values.code === "string" ? values.code.split(",").filter(Boolean) : [];
       const { tasks } = await context.client("notify", NotifyService).listTasks({ state, type, codes, limit });
       context.print(tasks.map(taskView));

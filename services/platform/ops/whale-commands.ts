@@ -4,7 +4,7 @@ import { CatalogueService, type ErpApp } from "../../../proto/gen/rights/voucher
 import { ALL_ACTIONS } from "../../voucher/catalogue/erp-apps.js";
 import { erpCallHeaders } from "../../voucher/catalogue/erp-signature.js";
 import { SANDBOX_ERP } from "../../sandbox/credentials.js";
-import { businessTime, UsageError, required, type OpsCommand } from "./command.js";
+import { businessTime, optionalLimit, UsageError, required, type OpsCommand } from "./command.js";
 
 
 const appView = (app: ErpApp | undefined) =>
@@ -111,8 +111,7 @@ export const whaleCommands: OpsCommand[] = [
     usage: "whale audit [--record-type T --record-id ID] [--before AUDIT_ID] [--limit N]   the back office's changes, newest first",
     options: ["record-type", "record-id", "before", "limit"],
     async run({ values }, context) {
-      const limit = typeof values.limit === "string" ? Number(values.limit) : 0;
-      if (!Number.isInteger(limit) || limit < 0 || limit > 500) throw new UsageError("--limit is 1 to 500");
+      const limit = optionalLimit(values, 500);
       const { entries } = await context.client("voucher", CatalogueService).listAudit({
         recordType: optional(values["record-type"]) ?? "",
         recordId: optional(values["record-id"]) ?? "",
