@@ -43,8 +43,8 @@ export function formatBusinessTime(date: Date): string {
 }
 
 /**
- * An event's Timestamp as an instant, its fraction of a millisecond dropped as formatting drops the rest of the
- * second: timestampDate rounds, which carries 23:59:59.9995 on a month's last day into the next day and month.
+ * A Timestamp (an event's or an RPC's) as an instant, its fraction of a millisecond dropped as formatting drops the
+ * rest of the second: timestampDate rounds, which carries 23:59:59.9995 on a month's last day into the next month.
  */
 export function timestampInstant(timestamp: Timestamp): Date {
   return new Date(Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1_000_000));
