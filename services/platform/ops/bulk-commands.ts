@@ -55,6 +55,7 @@ export const bulkCommands: OpsCommand[] = [
     usage: "whale bulk start --template T --total N --request R [--watch]   a bulk make-code job (audited as ops); the same R answers the same job",
     options: ["template", "total", "request", "every"],
     flags: ["watch"],
+    positionals: 0,
     async run({ values }, context) {
       const total = Number(required(values, "total"));
       if (!Number.isInteger(total)) throw new UsageError("--total: a whole number of codes");
@@ -69,6 +70,7 @@ export const bulkCommands: OpsCommand[] = [
     usage: "whale bulk status <jobId> [--watch] [--every MS]   made/total; --watch shows progress until done",
     options: ["every"],
     flags: ["watch"],
+    positionals: 1,
     async run({ positionals: [jobId], values }, context) {
       if (!jobId) throw new UsageError("whale bulk status needs a job id");
       if (values.watch) return context.print(jobView(await watch(jobId, everyOf(values.every), context)));
@@ -78,6 +80,7 @@ export const bulkCommands: OpsCommand[] = [
   {
     words: ["whale", "bulk", "export"],
     usage: "whale bulk export <jobId> > codes.csv   a done job's codes as CSV (seq,code), streamed (admin)",
+    positionals: 1,
     async run({ positionals: [jobId] }, context) {
       if (!jobId) throw new UsageError("whale bulk export needs a job id");
       const pages = context.client("voucher", CodeService).exportBulkCodes({ jobId }, { ...context.admin(), timeoutMs: EXPORT_TIMEOUT_MS });

@@ -48,6 +48,9 @@ describe("the ops CLI", () => {
     expect(await ops([], never)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("usage: npm run ops") });
     expect(await ops(["frobnicate"], never)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("unknown command") });
     expect(await ops(["tasks", "--colour", "red"], never)).toMatchObject({ exitCode: 2 });
+    // An argument past the command's own would be silently dropped: `order A B` is usage, not a look-up of A.
+    expect(await ops(["order", "A", "B"], never)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining('unexpected argument "B"') });
+    expect(await ops(["whale", "app", "list", "extra"], never)).toMatchObject({ exitCode: 2 });
   });
 
   it("shows an order with its times in business time, from ORDER_SERVICE_URL", async () => {

@@ -82,6 +82,8 @@ export async function runOps(argv: string[], io: OpsIo): Promise<number> {
         ...(command.flags ?? []).map((name) => [name, { type: "boolean" as const }]),
       ]),
     });
+    const extra = positionals[command.positionals];
+    if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
     // No option is `multiple`: every value is a string or a boolean.
     await command.run({ positionals, values: values as Record<string, string | boolean | undefined> }, context);
     return 0;

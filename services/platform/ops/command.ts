@@ -46,6 +46,8 @@ export interface OpsCommand {
   /** Options it takes (node:util parseArgs): each a string option, unless listed in `flags`. */
   options?: string[];
   flags?: string[];
+  /** How many arguments it takes after its words: one more is a usage error, not silently dropped. */
+  positionals: number;
   run(input: { positionals: string[]; values: Record<string, string | boolean | undefined> }, context: OpsContext): Promise<void>;
 }
 

@@ -24,6 +24,7 @@ export const notifyCommands: OpsCommand[] = [
     words: ["tasks"],
     usage: "tasks [--state pending|delivered|dead] [--type 1] [--code C[,C…]] [--limit N]   notification tasks, newest first",
     options: ["state", "type", "code", "limit"],
+    positionals: 0,
     async run({ values }, context) {
       const state = typeof values.state === "string" ? STATES[values.state] : TaskState.UNSPECIFIED;
       if (state === undefined) throw new UsageError(`--state is one of ${Object.keys(STATES).join(", ")}`);
@@ -38,6 +39,7 @@ export const notifyCommands: OpsCommand[] = [
   {
     words: ["retry"],
     usage: "retry <taskId>                      a dead task pending again, its attempts reset (admin)",
+    positionals: 1,
     async run({ positionals: [taskId] }, context) {
       if (!taskId) throw new UsageError("retry needs a task id (see `tasks --state dead`)");
       const { task } = await context.client("notify", NotifyService).retryTask({ taskId }, context.admin());

@@ -11,6 +11,7 @@ export const orderCommands: OpsCommand[] = [
   {
     words: ["order"],
     usage: "order <rights code>                 an order: orderNo, status, keyStatus, times",
+    positionals: 1,
     async run({ positionals: [code] }, context) {
       if (!code) throw new UsageError("order needs a rights code");
       const { order } = await context.client("order", OrderService).getOrder({ code });
@@ -38,6 +39,7 @@ export const orderCommands: OpsCommand[] = [
       "                                      register or replace a PSBC service type (admin); SERVICE_TYPE_AES_KEY, SERVICE_TYPE_AES_IV: its secret",
     options: ["name", "provider-code", "template", "send-channel", "validity-days"],
     flags: ["strict-mac"],
+    positionals: 1,
     async run({ positionals: [type], values }, context) {
       if (!type) throw new UsageError("service-type put needs a type");
       const aesKey = context.env.SERVICE_TYPE_AES_KEY;

@@ -39,6 +39,7 @@ export const reconciliationCommands: OpsCommand[] = [
     words: ["reconcile"],
     usage: "reconcile <YYYYMM> [--interface NAME]   (re)generates a month's file(s), keeping each fileId (admin)",
     options: ["interface"],
+    positionals: 1,
     async run({ positionals: [month], values }, context) {
       if (!month || !/^\d{4}(0[1-9]|1[0-2])$/.test(month)) throw new UsageError("reconcile needs a month YYYYMM");
       const fileIntfcName = typeof values.interface === "string" ? values.interface : "";
@@ -49,6 +50,7 @@ export const reconciliationCommands: OpsCommand[] = [
   {
     words: ["branches", "import"],
     usage: "branches import <file.csv>          loads 一分机构名称 by provinceInstNo (CSV: provinceInstNo,name) (admin)",
+    positionals: 1,
     async run({ positionals: [file] }, context) {
       if (!file) throw new UsageError("branches import needs a CSV file");
       const branches = parseBranches(await context.readFile(file));
@@ -62,6 +64,7 @@ export const reconciliationCommands: OpsCommand[] = [
     usage: "repush (--codes C[,C…] | --start yyyyMMddHHmmss --end yyyyMMddHHmmss) [--dry-run]   service-complete notices again (admin)",
     options: ["codes", "start", "end"],
     flags: ["dry-run"],
+    positionals: 0,
     async run({ values }, context) {
       const codes = typeof values.codes === "string" ? values.codes.split(",").filter(Boolean) : [];
       const byRange = values.start !== undefined || values.end !== undefined;

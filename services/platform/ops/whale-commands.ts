@@ -45,6 +45,7 @@ export const whaleCommands: OpsCommand[] = [
     words: ["whale", "app", "add"],
     usage: "whale app add <appId> --actions A[,A…]|* [--secret S]   an ERP app; prints its secret once (admin)",
     options: ["actions", "secret"],
+    positionals: 1,
     async run({ positionals: [appId], values }, context) {
       if (!appId) throw new UsageError("whale app add needs an app id");
       const actions = actionsOf(required(values, "actions"));
@@ -55,6 +56,7 @@ export const whaleCommands: OpsCommand[] = [
   {
     words: ["whale", "app", "list"],
     usage: "whale app list                      the ERP apps and their actions (admin)",
+    positionals: 0,
     async run(_input, context) {
       const { apps } = await context.client("voucher", CatalogueService).listErpApps({}, context.admin());
       context.print(apps.map(appView));
@@ -63,6 +65,7 @@ export const whaleCommands: OpsCommand[] = [
   {
     words: ["whale", "app", "grant"],
     usage: "whale app grant <appId> A[,A…]|*    lets the app call these actions too (admin)",
+    positionals: 2,
     async run({ positionals: [appId, list] }, context) {
       if (!appId) throw new UsageError("whale app grant needs an app id and actions");
       const { app } = await context.client("voucher", CatalogueService).grantErpActions({ appId, actions: actionsOf(list) }, context.admin());
@@ -72,6 +75,7 @@ export const whaleCommands: OpsCommand[] = [
   {
     words: ["whale", "app", "revoke"],
     usage: "whale app revoke <appId> A[,A…]|*   no longer (admin)",
+    positionals: 2,
     async run({ positionals: [appId, list] }, context) {
       if (!appId) throw new UsageError("whale app revoke needs an app id and actions");
       const { app } = await context.client("voucher", CatalogueService).revokeErpActions({ appId, actions: actionsOf(list) }, context.admin());
@@ -83,6 +87,7 @@ export const whaleCommands: OpsCommand[] = [
     usage:
       "whale app rotate <appId> [--secret S] [--overlap 24h]   a new secret, printed once; the old one still verifies for --overlap (default 24h; 0: stops at once) (admin)",
     options: ["secret", "overlap"],
+    positionals: 1,
     async run({ positionals: [appId], values }, context) {
       if (!appId) throw new UsageError("whale app rotate needs an app id");
       const { app, secret } = await context
@@ -95,6 +100,7 @@ export const whaleCommands: OpsCommand[] = [
     words: ["whale", "kek", "reseal"],
     usage:
       "whale kek reseal   after a WHALE_KEK rotation: seals every back-office secret again under the current KEK; prints the counts, exit 1 while any is left under another (admin)",
+    positionals: 0,
     async run(_input, context) {
       const { kekId, counts } = await context.client("voucher", CatalogueService).resealSecrets({}, context.admin());
       context.print({ kekId, counts: counts.map(({ name, resealed, skipped, failed, remaining }) => ({ name, resealed, skipped, failed, remaining })) });
@@ -110,6 +116,7 @@ export const whaleCommands: OpsCommand[] = [
     words: ["whale", "audit"],
     usage: "whale audit [--record-type T --record-id ID] [--before AUDIT_ID] [--limit N]   the back office's changes, newest first",
     options: ["record-type", "record-id", "before", "limit"],
+    positionals: 0,
     async run({ values }, context) {
       const limit = optionalLimit(values, 500);
       const { entries } = await context.client("voucher", CatalogueService).listAudit({
@@ -134,6 +141,7 @@ export const whaleCommands: OpsCommand[] = [
   {
     words: ["whale", "call"],
     usage: "whale call <action> '<JSON body>'   a signed back-office call through the gateway, as an ERP makes it; exit 1 unless returnCode 00",
+    positionals: 2,
     async run({ positionals: [action, json] }, context) {
       if (!action || json === undefined) throw new UsageError("whale call needs an action and a JSON body");
       try {
