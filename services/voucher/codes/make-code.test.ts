@@ -28,6 +28,9 @@ import { CodeError } from "./errors.js";
 import { MakeCodes, requestHashOf, validDaysCovering } from "./make-code.js";
 
 const logger = createLogger("make-code-test", "silent");
+/** Beijing is UTC+8 all year: its business day starts at 16:00 UTC. */
+const BEIJING_OFFSET_MS = 8 * 3_600_000;
+const DAY_MS = 86_400_000;
 
 let t: TestDatabase;
 
@@ -347,8 +350,10 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
       async () => ({ ...(await offer()), saleChannelId: "99999999" }),
     ];
     for (const unavailable of offers) expect(await reasonOfFailure(makeCodes().make(request(await unavailable())))).toBe(CodeError.NOT_AVAILABLE);
-    // The codes would start tomorrow; an activity ending within the hour has no room for them.
-    expect(await reasonOfFailure(makeCodes().make(request(await offer({ activityEnds: new Date(Date.now() + 3_600_000) }))))).toBe(CodeError.NOT_AVAILABLE);
+    // The codes would start at tomorrow's business day (Beijing midnight); an activity ending a second before has no
+    // room for them. (It ended "within the hour" here, which is after that midnight from 15:00 to 16:00 UTC.)
+    const tomorrowStart = (Math.floor((Date.now() + BEIJING_OFFSET_MS) / DAY_MS) + 1) * DAY_MS - BEIJING_OFFSET_MS;
+    expect(await reasonOfFailure(makeCodes().make(request(await offer({ activityEnds: new Date(tomorrowStart - 1000) }))))).toBe(CodeError.NOT_AVAILABLE);
     expect(asked.length).toBe(askedBefore);
   });
 
