@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { TRACE_HEADER } from "../../services/common/trace.js";
-import { contractBody, expectAnswer, fakeOrderService, useTestGateway, validBody } from "../../test/support/gateway.js";
+import { OrderError, orderError } from "../../services/order/errors.js";
+import { CIPHERTEXT, contractBody, expectAnswer, fakeOrderService, useTestGateway, validBody } from "../../test/support/gateway.js";
 import { PATHS } from "../../test/support/platform.js";
 
 const [APPOINTMENT, CANCEL, EXPIRED_POINTS, DETAIL] = [PATHS.appointment, PATHS.cancel, PATHS.expiredPoints, PATHS.detail];
@@ -120,5 +121,41 @@ describe("PSBC routes: what reaches the order service", () => {
     expect(contractBody(PATHS.detail, res).data).toEqual({ url: fakeOrderService.answer.url, backUrl: fakeOrderService.answer.backUrl });
     expect(fakeOrderService.calls[0]?.envelope).toMatchObject({ ...withoutBackUrl, backUrl: "" });
     expect(fakeOrderService.calls[0]?.envelope).not.toHaveProperty("extra");
+  });
+});
+
+describe("PSBC routes: detail calls asked together", () => {
+  const detailOf = (n: number) => gateway.post(DETAIL, { ...validBody, request: `${CIPHERTEXT}${n}` });
+  const numberOf = (envelope: { request: string } | undefined) => Number(envelope?.request.slice(CIPHERTEXT.length));
+
+  it("go to the order service as one call, each answered on its own: a detail, or its own error", async () => {
+    fakeOrderService.failWhen = (envelope) => (numberOf(envelope) % 3 === 0 ? orderError(OrderError.ORDER_NOT_FOUND, "order not found") : undefined);
+    const responses = await Promise.all(Array.from({ length: 30 }, (_, n) => detailOf(n)));
+    responses.forEach((res, n) => {
+      if (n % 3 === 0) expectAnswer(DETAIL, res, 400, 1, "订单不存在");
+      else expect(expectAnswer(DETAIL, res, 200, 0, "成功").data).toEqual({ url: fakeOrderService.answer.url, backUrl: fakeOrderService.answer.backUrl });
+    });
+    expect(fakeOrderService.batches.reduce((sum, size) => sum + size, 0)).toBe(30);
+    expect(fakeOrderService.batches.length).toBeLessThan(30);
+    // Each call under the traceId its answer names.
+    const traceOf = new Map(fakeOrderService.calls.map((call) => [numberOf(call.envelope), call.headerTraceId]));
+    responses.forEach((res, n) => expect(traceOf.get(n)).toBe(contractBody(DETAIL, res).traceId));
+  });
+
+  it("share one order service call a hundred at most", async () => {
+    await Promise.all(Array.from({ length: 250 }, (_, n) => detailOf(n)));
+    expect(Math.max(...fakeOrderService.batches)).toBeLessThanOrEqual(100);
+    expect(fakeOrderService.batches.reduce((sum, size) => sum + size, 0)).toBe(250);
+  });
+
+  it("go one by one to an order service without GetServiceDetails (an older one, mid-rollout), each under its traceId", async () => {
+    fakeOrderService.batchUnimplemented = true;
+    fakeOrderService.failWhen = (envelope) => (numberOf(envelope) === 1 ? orderError(OrderError.SERVICE_CANCELLED, "service cancelled") : undefined);
+    const responses = await Promise.all(Array.from({ length: 5 }, (_, n) => detailOf(n)));
+    responses.forEach((res, n) => (n === 1 ? expectAnswer(DETAIL, res, 400, 4, "服务已取消") : expectAnswer(DETAIL, res, 200, 0, "成功")));
+    expect(fakeOrderService.batches).toEqual([]);
+    expect(fakeOrderService.calls).toHaveLength(5);
+    for (const call of fakeOrderService.calls) expect(call.contextTraceId).toBe(call.headerTraceId);
+    expect(fakeOrderService.calls.map((call) => call.headerTraceId).sort()).toEqual(responses.map((res) => contractBody(DETAIL, res).traceId).sort());
   });
 });

@@ -4,6 +4,7 @@ import type { Static, TObject } from "typebox";
 import type { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { TRACE_HEADER, runWithTrace } from "../../services/common/trace.js";
 import type { PsbcOperation } from "./errors.js";
+import { serviceDetails, type ServiceDetails } from "./service-details.js";
 import {
   AppointmentData,
   CancelData,
@@ -15,6 +16,12 @@ import {
 
 export type OrderClient = Client<typeof OrderService>;
 
+/** What the routes call: the order service, and its detail calls coalesced per event-loop turn. */
+interface OrderCalls {
+  client: OrderClient;
+  details: ServiceDetails;
+}
+
 interface PsbcRoute<Data extends TObject> {
   /** Under the contract's prefix. */
   path: string;
@@ -24,7 +31,7 @@ interface PsbcRoute<Data extends TObject> {
   summary: string;
   data: Data;
   /** The one order service call behind the route, and the contract's `data` built from its answer. */
-  call(client: OrderClient, body: PsbcRequest, options: CallOptions): Promise<Static<Data>>;
+  call(order: OrderCalls, body: PsbcRequest, options: CallOptions): Promise<Static<Data>>;
 }
 
 /** Checks each route's `call` against its own `data` schema, which a plain array of routes would not. */
@@ -47,8 +54,8 @@ const psbcRoutes = [
     tag: "服务预约",
     summary: "服务预约接口",
     data: AppointmentData,
-    async call(client, body, options) {
-      const res = await client.bookService(envelopeOf(body), options);
+    async call(order, body, options) {
+      const res = await order.client.bookService(envelopeOf(body), options);
       return { url: res.url, tranChnl: body.tranChnl, instType: body.instType, backUrl: res.backUrl || body.backUrl };
     },
   }),
@@ -58,8 +65,8 @@ const psbcRoutes = [
     tag: "服务取消",
     summary: "服务取消接口",
     data: CancelData,
-    async call(client, body, options) {
-      await client.cancelService(envelopeOf(body), options);
+    async call(order, body, options) {
+      await order.client.cancelService(envelopeOf(body), options);
       return { tranChnl: body.tranChnl, instType: body.instType, backUrl: body.backUrl };
     },
   }),
@@ -69,8 +76,8 @@ const psbcRoutes = [
     tag: "积分查询",
     summary: "订单过期积分查询接口",
     data: ExpiredPointsData,
-    async call(client, body, options) {
-      const res = await client.queryExpiredPoints(envelopeOf(body), options);
+    async call(order, body, options) {
+      const res = await order.client.queryExpiredPoints(envelopeOf(body), options);
       // Points are far below 2^53; the contract types them as JSON integers.
       return { tranIntglNum: Number(res.tranIntglNum), ovdueIntglNum: Number(res.ovdueIntglNum), noticeMsg: res.noticeMsg };
     },
@@ -81,8 +88,8 @@ const psbcRoutes = [
     tag: "服务详情",
     summary: "服务详情查询接口",
     data: ServiceDetailData,
-    async call(client, body, options) {
-      const res = await client.getServiceDetail(envelopeOf(body), options);
+    async call(order, body) {
+      const res = await order.details(envelopeOf(body).envelope);
       return { url: res.url, backUrl: res.backUrl || body.backUrl || "" };
     },
   }),
@@ -90,9 +97,11 @@ const psbcRoutes = [
 
 /**
  * The PSBC contract routes: each validates the body, makes one order service call under the request's
- * traceId and answers the contract's success envelope. Failures are thrown to the scope's error handler.
+ * traceId (detail: its place in the turn's one GetServiceDetails) and answers the contract's success envelope.
+ * Failures are thrown to the scope's error handler.
  */
 export function registerPsbcRoutes(scope: FastifyInstance, client: OrderClient, callTimeoutMs: number | undefined): void {
+  const order: OrderCalls = { client, details: serviceDetails(client, callTimeoutMs) };
   for (const route of psbcRoutes) {
     scope.post<{ Body: PsbcRequest }>(
       route.path,
@@ -110,7 +119,7 @@ export function registerPsbcRoutes(scope: FastifyInstance, client: OrderClient, 
         const traceId = request.id;
         // The header makes the traceId travel with any transport, not only ours that reads the async context.
         const options: CallOptions = { headers: { [TRACE_HEADER]: traceId }, timeoutMs: callTimeoutMs };
-        const data = await runWithTrace(traceId, () => route.call(client, request.body, options));
+        const data = await runWithTrace(traceId, () => route.call(order, request.body, options));
         request.contractCode = 0;
         return { code: 0, msg: "成功", traceId, data };
       },

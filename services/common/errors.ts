@@ -1,7 +1,7 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { GenEnum } from "@bufbuild/protobuf/codegenv2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ErrorDetailSchema } from "../../proto/gen/rights/common/v1/error_pb.js";
+import { ErrorDetailSchema, type CallFailure, type CallFailureSchema } from "../../proto/gen/rights/common/v1/error_pb.js";
 
 export { Code, ConnectError };
 
@@ -25,6 +25,18 @@ export function domainErrors<R extends number>(
 export function errorDetailOf(err: unknown): { domain: string; reason: string } | undefined {
   const [detail] = ConnectError.from(err).findDetails(ErrorDetailSchema);
   return detail ? { domain: detail.domain, reason: detail.reason } : undefined;
+}
+
+/** A call's error as one item of a batch's answer carries it: its code, message and ErrorDetail. */
+export function callFailureOf(err: ConnectError): MessageInitShape<typeof CallFailureSchema> {
+  const [detail] = err.findDetails(ErrorDetailSchema);
+  return { code: err.code, message: err.rawMessage, detail };
+}
+
+/** The ConnectError a batch's item carries, as the call on its own would have thrown it. */
+export function errorOfCallFailure({ code, message, detail }: CallFailure): ConnectError {
+  const known = code in Code ? (code as Code) : Code.Unknown;
+  return new ConnectError(message, known, undefined, detail ? [{ desc: ErrorDetailSchema, value: detail }] : []);
 }
 
 /** The reason an error carries if it is one of `reasons`' domain; undefined for another domain's, or none. */

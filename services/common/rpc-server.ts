@@ -128,17 +128,22 @@ const RPC_TYPE: Record<DescMethod["methodKind"], string> = {
   bidi_streaming: "bidi_stream",
 };
 
-/** A ConnectError is the handler's answer; anything else is a bug: logged with its stack, answered "internal error". */
+/**
+ * What a handler's failure is answered with: a ConnectError is the handler's answer; anything else is a bug,
+ * logged with its stack and answered "internal error".
+ */
+export function callFailure(err: unknown, call: { rpc: string; signal: AbortSignal; logger: Logger }): ConnectError {
+  if (err instanceof ConnectError) return err;
+  // The caller cancelled or its deadline passed: whatever broke in the handler is a consequence.
+  if (call.signal.aborted) return ConnectError.from(call.signal.reason, Code.Canceled);
+  call.logger.error({ rpc: call.rpc, err }, "unhandled error in rpc handler");
+  return new ConnectError("internal error", Code.Internal);
+}
+
 function errorInterceptor(logger: Logger): Interceptor {
   return (next) => async (req) => {
     const rpc = `${req.service.typeName}/${req.method.name}`;
-    const hygienic = (err: unknown): ConnectError => {
-      if (err instanceof ConnectError) return err;
-      // The caller cancelled or its deadline passed: whatever broke in the handler is a consequence.
-      if (req.signal.aborted) return ConnectError.from(req.signal.reason, Code.Canceled);
-      logger.error({ rpc, err }, "unhandled error in rpc handler");
-      return new ConnectError("internal error", Code.Internal);
-    };
+    const hygienic = (err: unknown): ConnectError => callFailure(err, { rpc, signal: req.signal, logger });
     let res;
     try {
       res = await next(req);

@@ -1,12 +1,46 @@
-import type { ServiceImpl } from "@connectrpc/connect";
-import { OrderService, type RightsEnvelope } from "../../proto/gen/rights/order/v1/order_pb.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, type ServiceImpl } from "@connectrpc/connect";
+import {
+  OrderService,
+  type GetServiceDetailResponseSchema,
+  type RightsEnvelope,
+  type ServiceDetailCall,
+  type ServiceDetailOutcomeSchema,
+} from "../../proto/gen/rights/order/v1/order_pb.js";
+import { callFailureOf } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+import { callFailure } from "../common/rpc-server.js";
+import { isValidTraceId, newTraceId, runWithTrace } from "../common/trace.js";
 import type { Bookings } from "./bookings.js";
 import { OrderError, orderError } from "./errors.js";
 import type { OrderViews } from "./order-views.js";
 import type { ServiceTypes } from "./service-types.js";
 
+/** At most this many detail calls in one GetServiceDetails (the order rows' batched lookup takes as many). */
+const MAX_DETAIL_CALLS = 100;
+
+const DETAIL_RPC = `${OrderService.typeName}/${OrderService.method.getServiceDetail.name}`;
+
 /** The gRPC face of the order service: unwraps requests, calls one use case, shapes the answer. */
-export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes, views: OrderViews): ServiceImpl<typeof OrderService> {
+export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes, views: OrderViews, logger: Logger): ServiceImpl<typeof OrderService> {
+  const detail = async (envelope: RightsEnvelope | undefined): Promise<MessageInitShape<typeof GetServiceDetailResponseSchema>> => {
+    const order = await bookings.detail(envelopeOf(envelope));
+    return { orderNo: order.orderNo, url: order.voucherUrl, backUrl: order.backUrl, status: order.status, keyStatus: order.keyStatus };
+  };
+  /** One call of a batch, answered and logged as GetServiceDetail would have answered and logged it. */
+  const detailOutcome = (call: ServiceDetailCall, signal: AbortSignal) =>
+    runWithTrace(isValidTraceId(call.traceId) ? call.traceId : newTraceId(), async (): Promise<MessageInitShape<typeof ServiceDetailOutcomeSchema>> => {
+      const started = performance.now();
+      try {
+        const value = await detail(call.envelope);
+        logger.info({ rpc: DETAIL_RPC, code: "OK", ms: Math.round(performance.now() - started) }, "rpc");
+        return { outcome: { case: "detail", value } };
+      } catch (err) {
+        const failure = callFailure(err, { rpc: DETAIL_RPC, signal, logger });
+        logger.info({ rpc: DETAIL_RPC, code: Code[failure.code], ms: Math.round(performance.now() - started) }, "rpc");
+        return { outcome: { case: "failure", value: callFailureOf(failure) } };
+      }
+    });
   return {
     async bookService(req, context) {
       const order = await bookings.book(envelopeOf(req.envelope), context.timeoutMs());
@@ -16,15 +50,12 @@ export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes,
       const order = await bookings.cancel(envelopeOf(req.envelope), context.timeoutMs());
       return { orderNo: order.orderNo, status: order.status };
     },
-    async getServiceDetail(req) {
-      const order = await bookings.detail(envelopeOf(req.envelope));
-      return {
-        orderNo: order.orderNo,
-        url: order.voucherUrl,
-        backUrl: order.backUrl,
-        status: order.status,
-        keyStatus: order.keyStatus,
-      };
+    getServiceDetail: (req) => detail(req.envelope),
+    async getServiceDetails(req, context) {
+      if (req.calls.length === 0 || req.calls.length > MAX_DETAIL_CALLS) {
+        throw orderError(OrderError.PARAMETER_INVALID, `1 to ${MAX_DETAIL_CALLS} calls`);
+      }
+      return { outcomes: await Promise.all(req.calls.map((call) => detailOutcome(call, context.signal))) };
     },
     async queryExpiredPoints(req) {
       const points = await bookings.expiredPoints(envelopeOf(req.envelope));

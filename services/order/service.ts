@@ -59,7 +59,7 @@ export const orderService = defineService({
     const sandboxSecret = env.SANDBOX_AES_KEY && env.SANDBOX_AES_IV ? { key: env.SANDBOX_AES_KEY, iv: env.SANDBOX_AES_IV } : undefined;
     return {
       interceptors: [adminCredentialInterceptor({ token: env.ADMIN_TOKEN, adminMethods: [OrderService.method.putServiceType], logger })],
-      routes: (router) => router.service(OrderService, orderServiceImpl(bookings, serviceTypes, new OrderViews(db))),
+      routes: (router) => router.service(OrderService, orderServiceImpl(bookings, serviceTypes, new OrderViews(db), logger)),
       consumers: orderConsumers(orders, logger),
       jobs: [
         {

@@ -1,4 +1,4 @@
-import { createClient, createRouterTransport, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { pino } from "pino";
 import { afterAll, beforeAll, beforeEach, expect } from "vitest";
@@ -7,7 +7,8 @@ import { OrderService, type RightsEnvelope } from "../../proto/gen/rights/order/
 import { ReconciliationService, type DownloadFileRequest } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Metrics } from "../../services/common/metrics.js";
-import { currentTraceId, TRACE_HEADER } from "../../services/common/trace.js";
+import { callFailureOf } from "../../services/common/errors.js";
+import { currentTraceId, runWithTrace, TRACE_HEADER } from "../../services/common/trace.js";
 import { assertContractErrorEnvelope, assertContractResponse } from "./psbc-contract.js";
 import { PATHS } from "./platform.js";
 
@@ -35,44 +36,74 @@ interface SeenCall {
 
 const defaultAnswer = () => ({ url: "https://lsb.example.com/redeem/abc123", backUrl: "https://order.example/back" });
 
-/** The fake order service: answers `answer`, or throws `failure`, after `delayMs`. Reset before each test. */
+/**
+ * The fake order service: answers `answer`, or throws `failure`, after `delayMs`. A GetServiceDetails is seen as
+ * one getServiceDetail per call of it, each under its call's traceId (as the order service answers it), and in
+ * `batches` by its size; `batchUnimplemented` makes it an older order service without the method. Reset before
+ * each test.
+ */
 export const fakeOrderService = {
   calls: [] as SeenCall[],
+  batches: [] as number[],
   failure: undefined as unknown,
+  /** A failure for some calls only (by their envelope); `failure`, when set, is every call's. */
+  failWhen: undefined as ((envelope: RightsEnvelope | undefined) => unknown) | undefined,
   delayMs: 0,
+  batchUnimplemented: false,
   answer: defaultAnswer(),
   reset() {
     this.calls = [];
+    this.batches = [];
     this.failure = undefined;
+    this.failWhen = undefined;
     this.delayMs = 0;
+    this.batchUnimplemented = false;
     this.answer = defaultAnswer();
   },
 };
 
-async function serve(method: string, envelope: RightsEnvelope | undefined, ctx: HandlerContext): Promise<void> {
+async function serve(method: string, envelope: RightsEnvelope | undefined, headerTraceId: string | null): Promise<void> {
   const fake = fakeOrderService;
-  fake.calls.push({ method, envelope, headerTraceId: ctx.requestHeader.get(TRACE_HEADER), contextTraceId: currentTraceId() });
+  fake.calls.push({ method, envelope, headerTraceId, contextTraceId: currentTraceId() });
   if (fake.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, fake.delayMs));
-  if (fake.failure !== undefined) throw fake.failure;
+  const failure = fake.failure ?? fake.failWhen?.(envelope);
+  if (failure !== undefined) throw failure;
 }
+
+const detailAnswer = () => ({ orderNo: "O1", ...fakeOrderService.answer, status: 200, keyStatus: 1 });
 
 const fakeTransport = createRouterTransport((router) => {
   router.service(OrderService, {
     async bookService(req, ctx) {
-      await serve("bookService", req.envelope, ctx);
+      await serve("bookService", req.envelope, ctx.requestHeader.get(TRACE_HEADER));
       return { orderNo: "O1", ...fakeOrderService.answer };
     },
     async cancelService(req, ctx) {
-      await serve("cancelService", req.envelope, ctx);
+      await serve("cancelService", req.envelope, ctx.requestHeader.get(TRACE_HEADER));
       return { orderNo: "O1", status: 400 };
     },
     async queryExpiredPoints(req, ctx) {
-      await serve("queryExpiredPoints", req.envelope, ctx);
+      await serve("queryExpiredPoints", req.envelope, ctx.requestHeader.get(TRACE_HEADER));
       return { tranIntglNum: 1000n, ovdueIntglNum: 200n, noticeMsg: "您有200幸福点已过期取消后将无法退回" };
     },
     async getServiceDetail(req, ctx) {
-      await serve("getServiceDetail", req.envelope, ctx);
-      return { orderNo: "O1", ...fakeOrderService.answer, status: 200, keyStatus: 1 };
+      await serve("getServiceDetail", req.envelope, ctx.requestHeader.get(TRACE_HEADER));
+      return detailAnswer();
+    },
+    async getServiceDetails(req) {
+      if (fakeOrderService.batchUnimplemented) throw new ConnectError("unknown method", Code.Unimplemented);
+      fakeOrderService.batches.push(req.calls.length);
+      const outcomes = req.calls.map((call) =>
+        runWithTrace(call.traceId, async () => {
+          try {
+            await serve("getServiceDetail", call.envelope, call.traceId);
+            return { outcome: { case: "detail" as const, value: detailAnswer() } };
+          } catch (err) {
+            return { outcome: { case: "failure" as const, value: callFailureOf(ConnectError.from(err)) } };
+          }
+        }),
+      );
+      return { outcomes: await Promise.all(outcomes) };
     },
   });
 });

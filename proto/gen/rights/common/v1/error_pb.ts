@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rights/common/v1/error.proto.
  */
 export const file_rights_common_v1_error: GenFile = /*@__PURE__*/
-  fileDesc("ChxyaWdodHMvY29tbW9uL3YxL2Vycm9yLnByb3RvEhByaWdodHMuY29tbW9uLnYxIjMKC0Vycm9yRGV0YWlsEg4KBmRvbWFpbhgCIAEoCRIOCgZyZWFzb24YAyABKAlKBAgBEAJiBnByb3RvMw");
+  fileDesc("ChxyaWdodHMvY29tbW9uL3YxL2Vycm9yLnByb3RvEhByaWdodHMuY29tbW9uLnYxIjMKC0Vycm9yRGV0YWlsEg4KBmRvbWFpbhgCIAEoCRIOCgZyZWFzb24YAyABKAlKBAgBEAIiWwoLQ2FsbEZhaWx1cmUSDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEi0KBmRldGFpbBgDIAEoCzIdLnJpZ2h0cy5jb21tb24udjEuRXJyb3JEZXRhaWxiBnByb3RvMw");
 
 /**
  * Why a call failed, in business terms, as google.rpc.ErrorInfo puts it: the domain that names the reason and
@@ -41,4 +41,34 @@ export type ErrorDetail = Message<"rights.common.v1.ErrorDetail"> & {
  */
 export const ErrorDetailSchema: GenMessage<ErrorDetail> = /*@__PURE__*/
   messageDesc(file_rights_common_v1_error, 0);
+
+/**
+ * One call's error inside a batch's answer, as the call on its own would have failed: its gRPC status code, its
+ * message and its ErrorDetail (unset if none).
+ *
+ * @generated from message rights.common.v1.CallFailure
+ */
+export type CallFailure = Message<"rights.common.v1.CallFailure"> & {
+  /**
+   * @generated from field: int32 code = 1;
+   */
+  code: number;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * @generated from field: rights.common.v1.ErrorDetail detail = 3;
+   */
+  detail?: ErrorDetail;
+};
+
+/**
+ * Describes the message rights.common.v1.CallFailure.
+ * Use `create(CallFailureSchema)` to create a new message.
+ */
+export const CallFailureSchema: GenMessage<CallFailure> = /*@__PURE__*/
+  messageDesc(file_rights_common_v1_error, 1);
 

@@ -6,13 +6,15 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { CallFailure } from "../../common/v1/error_pb.js";
+import { file_rights_common_v1_error } from "../../common/v1/error_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file rights/order/v1/order.proto.
  */
 export const file_rights_order_v1_order: GenFile = /*@__PURE__*/
-  fileDesc("ChtyaWdodHMvb3JkZXIvdjEvb3JkZXIucHJvdG8SD3JpZ2h0cy5vcmRlci52MSKSAQoOUmlnaHRzRW52ZWxvcGUSDAoEdHlwZRgBIAEoCRIPCgdyZXF1ZXN0GAIgASgJEg8KB2NoYW5uZWwYAyABKAkSEQoJdHJhbl9jaG5sGAQgASgJEhAKCGJhY2tfdXJsGAUgASgJEhEKCWluc3RfdHlwZRgGIAEoCRIYChBwcm92aW5jZV9pbnN0X25vGAcgASgJIkcKEkJvb2tTZXJ2aWNlUmVxdWVzdBIxCghlbnZlbG9wZRgBIAEoCzIfLnJpZ2h0cy5vcmRlci52MS5SaWdodHNFbnZlbG9wZSJGChNCb29rU2VydmljZVJlc3BvbnNlEhAKCG9yZGVyX25vGAEgASgJEgsKA3VybBgCIAEoCRIQCghiYWNrX3VybBgDIAEoCSJJChRDYW5jZWxTZXJ2aWNlUmVxdWVzdBIxCghlbnZlbG9wZRgBIAEoCzIfLnJpZ2h0cy5vcmRlci52MS5SaWdodHNFbnZlbG9wZSI5ChVDYW5jZWxTZXJ2aWNlUmVzcG9uc2USEAoIb3JkZXJfbm8YASABKAkSDgoGc3RhdHVzGAIgASgFIkwKF0dldFNlcnZpY2VEZXRhaWxSZXF1ZXN0EjEKCGVudmVsb3BlGAEgASgLMh8ucmlnaHRzLm9yZGVyLnYxLlJpZ2h0c0VudmVsb3BlIm8KGEdldFNlcnZpY2VEZXRhaWxSZXNwb25zZRIQCghvcmRlcl9ubxgBIAEoCRILCgN1cmwYAiABKAkSEAoIYmFja191cmwYAyABKAkSDgoGc3RhdHVzGAQgASgFEhIKCmtleV9zdGF0dXMYBSABKAUiTgoZUXVlcnlFeHBpcmVkUG9pbnRzUmVxdWVzdBIxCghlbnZlbG9wZRgBIAEoCzIfLnJpZ2h0cy5vcmRlci52MS5SaWdodHNFbnZlbG9wZSJhChpRdWVyeUV4cGlyZWRQb2ludHNSZXNwb25zZRIWCg50cmFuX2ludGdsX251bRgBIAEoAxIXCg9vdmR1ZV9pbnRnbF9udW0YAiABKAMSEgoKbm90aWNlX21zZxgDIAEoCSLJAQoVUHV0U2VydmljZVR5cGVSZXF1ZXN0EgwKBHR5cGUYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdhZXNfa2V5GAMgASgJEg4KBmFlc19pdhgEIAEoCRIVCg1wcm92aWRlcl9jb2RlGAUgASgJEhsKE3ZvdWNoZXJfdGVtcGxhdGVfaWQYBiABKAkSFAoMc2VuZF9jaGFubmVsGAcgASgJEhUKDXZhbGlkaXR5X2RheXMYCCABKAUSEgoKc3RyaWN0X21hYxgJIAEoCCImChZQdXRTZXJ2aWNlVHlwZVJlc3BvbnNlEgwKBHR5cGUYASABKAki7wMKCU9yZGVyVmlldxIQCghvcmRlcl9ubxgBIAEoCRIMCgRjb2RlGAIgASgJEgwKBHR5cGUYAyABKAkSDgoGc3RhdHVzGAQgASgFEhIKCmtleV9zdGF0dXMYBSABKAUSEgoKdm91Y2hlcl9ubxgGIAEoCRIVCg1wc2JjX29yZGVyX25vGAcgASgJEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWJvb2tlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOa2V5X3VzYWdlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY2FuY2VsbGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglleHBpcmVfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYDiABKAkSGAoQcHJvdmluY2VfaW5zdF9ubxgPIAEoCRIRCglpbnN0X3R5cGUYECABKAkiHwoPR2V0T3JkZXJSZXF1ZXN0EgwKBGNvZGUYASABKAkiPQoQR2V0T3JkZXJSZXNwb25zZRIpCgVvcmRlchgBIAEoCzIaLnJpZ2h0cy5vcmRlci52MS5PcmRlclZpZXcingEKHkZpbmRSZWRlZW1lZFVuY29tcGxldGVkUmVxdWVzdBINCgVjb2RlcxgBIAMoCRIvCgt1c2FnZV9zdGFydBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJdXNhZ2VfZW5kGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgEIAEoBSJNCh9GaW5kUmVkZWVtZWRVbmNvbXBsZXRlZFJlc3BvbnNlEioKBm9yZGVycxgBIAMoCzIaLnJpZ2h0cy5vcmRlci52MS5PcmRlclZpZXcy0gUKDE9yZGVyU2VydmljZRJYCgtCb29rU2VydmljZRIjLnJpZ2h0cy5vcmRlci52MS5Cb29rU2VydmljZVJlcXVlc3QaJC5yaWdodHMub3JkZXIudjEuQm9va1NlcnZpY2VSZXNwb25zZRJeCg1DYW5jZWxTZXJ2aWNlEiUucmlnaHRzLm9yZGVyLnYxLkNhbmNlbFNlcnZpY2VSZXF1ZXN0GiYucmlnaHRzLm9yZGVyLnYxLkNhbmNlbFNlcnZpY2VSZXNwb25zZRJnChBHZXRTZXJ2aWNlRGV0YWlsEigucmlnaHRzLm9yZGVyLnYxLkdldFNlcnZpY2VEZXRhaWxSZXF1ZXN0GikucmlnaHRzLm9yZGVyLnYxLkdldFNlcnZpY2VEZXRhaWxSZXNwb25zZRJtChJRdWVyeUV4cGlyZWRQb2ludHMSKi5yaWdodHMub3JkZXIudjEuUXVlcnlFeHBpcmVkUG9pbnRzUmVxdWVzdBorLnJpZ2h0cy5vcmRlci52MS5RdWVyeUV4cGlyZWRQb2ludHNSZXNwb25zZRJhCg5QdXRTZXJ2aWNlVHlwZRImLnJpZ2h0cy5vcmRlci52MS5QdXRTZXJ2aWNlVHlwZVJlcXVlc3QaJy5yaWdodHMub3JkZXIudjEuUHV0U2VydmljZVR5cGVSZXNwb25zZRJPCghHZXRPcmRlchIgLnJpZ2h0cy5vcmRlci52MS5HZXRPcmRlclJlcXVlc3QaIS5yaWdodHMub3JkZXIudjEuR2V0T3JkZXJSZXNwb25zZRJ8ChdGaW5kUmVkZWVtZWRVbmNvbXBsZXRlZBIvLnJpZ2h0cy5vcmRlci52MS5GaW5kUmVkZWVtZWRVbmNvbXBsZXRlZFJlcXVlc3QaMC5yaWdodHMub3JkZXIudjEuRmluZFJlZGVlbWVkVW5jb21wbGV0ZWRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChtyaWdodHMvb3JkZXIvdjEvb3JkZXIucHJvdG8SD3JpZ2h0cy5vcmRlci52MSKSAQoOUmlnaHRzRW52ZWxvcGUSDAoEdHlwZRgBIAEoCRIPCgdyZXF1ZXN0GAIgASgJEg8KB2NoYW5uZWwYAyABKAkSEQoJdHJhbl9jaG5sGAQgASgJEhAKCGJhY2tfdXJsGAUgASgJEhEKCWluc3RfdHlwZRgGIAEoCRIYChBwcm92aW5jZV9pbnN0X25vGAcgASgJIkcKEkJvb2tTZXJ2aWNlUmVxdWVzdBIxCghlbnZlbG9wZRgBIAEoCzIfLnJpZ2h0cy5vcmRlci52MS5SaWdodHNFbnZlbG9wZSJGChNCb29rU2VydmljZVJlc3BvbnNlEhAKCG9yZGVyX25vGAEgASgJEgsKA3VybBgCIAEoCRIQCghiYWNrX3VybBgDIAEoCSJJChRDYW5jZWxTZXJ2aWNlUmVxdWVzdBIxCghlbnZlbG9wZRgBIAEoCzIfLnJpZ2h0cy5vcmRlci52MS5SaWdodHNFbnZlbG9wZSI5ChVDYW5jZWxTZXJ2aWNlUmVzcG9uc2USEAoIb3JkZXJfbm8YASABKAkSDgoGc3RhdHVzGAIgASgFIkwKF0dldFNlcnZpY2VEZXRhaWxSZXF1ZXN0EjEKCGVudmVsb3BlGAEgASgLMh8ucmlnaHRzLm9yZGVyLnYxLlJpZ2h0c0VudmVsb3BlIm8KGEdldFNlcnZpY2VEZXRhaWxSZXNwb25zZRIQCghvcmRlcl9ubxgBIAEoCRILCgN1cmwYAiABKAkSEAoIYmFja191cmwYAyABKAkSDgoGc3RhdHVzGAQgASgFEhIKCmtleV9zdGF0dXMYBSABKAUiTQoYR2V0U2VydmljZURldGFpbHNSZXF1ZXN0EjEKBWNhbGxzGAEgAygLMiIucmlnaHRzLm9yZGVyLnYxLlNlcnZpY2VEZXRhaWxDYWxsIlgKEVNlcnZpY2VEZXRhaWxDYWxsEjEKCGVudmVsb3BlGAEgASgLMh8ucmlnaHRzLm9yZGVyLnYxLlJpZ2h0c0VudmVsb3BlEhAKCHRyYWNlX2lkGAIgASgJIlQKGUdldFNlcnZpY2VEZXRhaWxzUmVzcG9uc2USNwoIb3V0Y29tZXMYASADKAsyJS5yaWdodHMub3JkZXIudjEuU2VydmljZURldGFpbE91dGNvbWUikAEKFFNlcnZpY2VEZXRhaWxPdXRjb21lEjsKBmRldGFpbBgBIAEoCzIpLnJpZ2h0cy5vcmRlci52MS5HZXRTZXJ2aWNlRGV0YWlsUmVzcG9uc2VIABIwCgdmYWlsdXJlGAIgASgLMh0ucmlnaHRzLmNvbW1vbi52MS5DYWxsRmFpbHVyZUgAQgkKB291dGNvbWUiTgoZUXVlcnlFeHBpcmVkUG9pbnRzUmVxdWVzdBIxCghlbnZlbG9wZRgBIAEoCzIfLnJpZ2h0cy5vcmRlci52MS5SaWdodHNFbnZlbG9wZSJhChpRdWVyeUV4cGlyZWRQb2ludHNSZXNwb25zZRIWCg50cmFuX2ludGdsX251bRgBIAEoAxIXCg9vdmR1ZV9pbnRnbF9udW0YAiABKAMSEgoKbm90aWNlX21zZxgDIAEoCSLJAQoVUHV0U2VydmljZVR5cGVSZXF1ZXN0EgwKBHR5cGUYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdhZXNfa2V5GAMgASgJEg4KBmFlc19pdhgEIAEoCRIVCg1wcm92aWRlcl9jb2RlGAUgASgJEhsKE3ZvdWNoZXJfdGVtcGxhdGVfaWQYBiABKAkSFAoMc2VuZF9jaGFubmVsGAcgASgJEhUKDXZhbGlkaXR5X2RheXMYCCABKAUSEgoKc3RyaWN0X21hYxgJIAEoCCImChZQdXRTZXJ2aWNlVHlwZVJlc3BvbnNlEgwKBHR5cGUYASABKAki7wMKCU9yZGVyVmlldxIQCghvcmRlcl9ubxgBIAEoCRIMCgRjb2RlGAIgASgJEgwKBHR5cGUYAyABKAkSDgoGc3RhdHVzGAQgASgFEhIKCmtleV9zdGF0dXMYBSABKAUSEgoKdm91Y2hlcl9ubxgGIAEoCRIVCg1wc2JjX29yZGVyX25vGAcgASgJEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWJvb2tlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOa2V5X3VzYWdlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY2FuY2VsbGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglleHBpcmVfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYDiABKAkSGAoQcHJvdmluY2VfaW5zdF9ubxgPIAEoCRIRCglpbnN0X3R5cGUYECABKAkiHwoPR2V0T3JkZXJSZXF1ZXN0EgwKBGNvZGUYASABKAkiPQoQR2V0T3JkZXJSZXNwb25zZRIpCgVvcmRlchgBIAEoCzIaLnJpZ2h0cy5vcmRlci52MS5PcmRlclZpZXcingEKHkZpbmRSZWRlZW1lZFVuY29tcGxldGVkUmVxdWVzdBINCgVjb2RlcxgBIAMoCRIvCgt1c2FnZV9zdGFydBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJdXNhZ2VfZW5kGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgEIAEoBSJNCh9GaW5kUmVkZWVtZWRVbmNvbXBsZXRlZFJlc3BvbnNlEioKBm9yZGVycxgBIAMoCzIaLnJpZ2h0cy5vcmRlci52MS5PcmRlclZpZXcyvgYKDE9yZGVyU2VydmljZRJYCgtCb29rU2VydmljZRIjLnJpZ2h0cy5vcmRlci52MS5Cb29rU2VydmljZVJlcXVlc3QaJC5yaWdodHMub3JkZXIudjEuQm9va1NlcnZpY2VSZXNwb25zZRJeCg1DYW5jZWxTZXJ2aWNlEiUucmlnaHRzLm9yZGVyLnYxLkNhbmNlbFNlcnZpY2VSZXF1ZXN0GiYucmlnaHRzLm9yZGVyLnYxLkNhbmNlbFNlcnZpY2VSZXNwb25zZRJnChBHZXRTZXJ2aWNlRGV0YWlsEigucmlnaHRzLm9yZGVyLnYxLkdldFNlcnZpY2VEZXRhaWxSZXF1ZXN0GikucmlnaHRzLm9yZGVyLnYxLkdldFNlcnZpY2VEZXRhaWxSZXNwb25zZRJqChFHZXRTZXJ2aWNlRGV0YWlscxIpLnJpZ2h0cy5vcmRlci52MS5HZXRTZXJ2aWNlRGV0YWlsc1JlcXVlc3QaKi5yaWdodHMub3JkZXIudjEuR2V0U2VydmljZURldGFpbHNSZXNwb25zZRJtChJRdWVyeUV4cGlyZWRQb2ludHMSKi5yaWdodHMub3JkZXIudjEuUXVlcnlFeHBpcmVkUG9pbnRzUmVxdWVzdBorLnJpZ2h0cy5vcmRlci52MS5RdWVyeUV4cGlyZWRQb2ludHNSZXNwb25zZRJhCg5QdXRTZXJ2aWNlVHlwZRImLnJpZ2h0cy5vcmRlci52MS5QdXRTZXJ2aWNlVHlwZVJlcXVlc3QaJy5yaWdodHMub3JkZXIudjEuUHV0U2VydmljZVR5cGVSZXNwb25zZRJPCghHZXRPcmRlchIgLnJpZ2h0cy5vcmRlci52MS5HZXRPcmRlclJlcXVlc3QaIS5yaWdodHMub3JkZXIudjEuR2V0T3JkZXJSZXNwb25zZRJ8ChdGaW5kUmVkZWVtZWRVbmNvbXBsZXRlZBIvLnJpZ2h0cy5vcmRlci52MS5GaW5kUmVkZWVtZWRVbmNvbXBsZXRlZFJlcXVlc3QaMC5yaWdodHMub3JkZXIudjEuRmluZFJlZGVlbWVkVW5jb21wbGV0ZWRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_rights_common_v1_error]);
 
 /**
  * What PSBC sends on every rights call, as the gateway received it. `request` is still encrypted: only the
@@ -204,6 +206,97 @@ export const GetServiceDetailResponseSchema: GenMessage<GetServiceDetailResponse
   messageDesc(file_rights_order_v1_order, 6);
 
 /**
+ * @generated from message rights.order.v1.GetServiceDetailsRequest
+ */
+export type GetServiceDetailsRequest = Message<"rights.order.v1.GetServiceDetailsRequest"> & {
+  /**
+   * 1 to 100 calls.
+   *
+   * @generated from field: repeated rights.order.v1.ServiceDetailCall calls = 1;
+   */
+  calls: ServiceDetailCall[];
+};
+
+/**
+ * Describes the message rights.order.v1.GetServiceDetailsRequest.
+ * Use `create(GetServiceDetailsRequestSchema)` to create a new message.
+ */
+export const GetServiceDetailsRequestSchema: GenMessage<GetServiceDetailsRequest> = /*@__PURE__*/
+  messageDesc(file_rights_order_v1_order, 7);
+
+/**
+ * @generated from message rights.order.v1.ServiceDetailCall
+ */
+export type ServiceDetailCall = Message<"rights.order.v1.ServiceDetailCall"> & {
+  /**
+   * @generated from field: rights.order.v1.RightsEnvelope envelope = 1;
+   */
+  envelope?: RightsEnvelope;
+
+  /**
+   * The PSBC call's traceId, for the order service's log lines of this call (a new one if not a valid traceId).
+   *
+   * @generated from field: string trace_id = 2;
+   */
+  traceId: string;
+};
+
+/**
+ * Describes the message rights.order.v1.ServiceDetailCall.
+ * Use `create(ServiceDetailCallSchema)` to create a new message.
+ */
+export const ServiceDetailCallSchema: GenMessage<ServiceDetailCall> = /*@__PURE__*/
+  messageDesc(file_rights_order_v1_order, 8);
+
+/**
+ * @generated from message rights.order.v1.GetServiceDetailsResponse
+ */
+export type GetServiceDetailsResponse = Message<"rights.order.v1.GetServiceDetailsResponse"> & {
+  /**
+   * One per call, in the calls' order.
+   *
+   * @generated from field: repeated rights.order.v1.ServiceDetailOutcome outcomes = 1;
+   */
+  outcomes: ServiceDetailOutcome[];
+};
+
+/**
+ * Describes the message rights.order.v1.GetServiceDetailsResponse.
+ * Use `create(GetServiceDetailsResponseSchema)` to create a new message.
+ */
+export const GetServiceDetailsResponseSchema: GenMessage<GetServiceDetailsResponse> = /*@__PURE__*/
+  messageDesc(file_rights_order_v1_order, 9);
+
+/**
+ * @generated from message rights.order.v1.ServiceDetailOutcome
+ */
+export type ServiceDetailOutcome = Message<"rights.order.v1.ServiceDetailOutcome"> & {
+  /**
+   * @generated from oneof rights.order.v1.ServiceDetailOutcome.outcome
+   */
+  outcome: {
+    /**
+     * @generated from field: rights.order.v1.GetServiceDetailResponse detail = 1;
+     */
+    value: GetServiceDetailResponse;
+    case: "detail";
+  } | {
+    /**
+     * @generated from field: rights.common.v1.CallFailure failure = 2;
+     */
+    value: CallFailure;
+    case: "failure";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message rights.order.v1.ServiceDetailOutcome.
+ * Use `create(ServiceDetailOutcomeSchema)` to create a new message.
+ */
+export const ServiceDetailOutcomeSchema: GenMessage<ServiceDetailOutcome> = /*@__PURE__*/
+  messageDesc(file_rights_order_v1_order, 10);
+
+/**
  * @generated from message rights.order.v1.QueryExpiredPointsRequest
  */
 export type QueryExpiredPointsRequest = Message<"rights.order.v1.QueryExpiredPointsRequest"> & {
@@ -218,7 +311,7 @@ export type QueryExpiredPointsRequest = Message<"rights.order.v1.QueryExpiredPoi
  * Use `create(QueryExpiredPointsRequestSchema)` to create a new message.
  */
 export const QueryExpiredPointsRequestSchema: GenMessage<QueryExpiredPointsRequest> = /*@__PURE__*/
-  messageDesc(file_rights_order_v1_order, 7);
+  messageDesc(file_rights_order_v1_order, 11);
 
 /**
  * @generated from message rights.order.v1.QueryExpiredPointsResponse
@@ -245,7 +338,7 @@ export type QueryExpiredPointsResponse = Message<"rights.order.v1.QueryExpiredPo
  * Use `create(QueryExpiredPointsResponseSchema)` to create a new message.
  */
 export const QueryExpiredPointsResponseSchema: GenMessage<QueryExpiredPointsResponse> = /*@__PURE__*/
-  messageDesc(file_rights_order_v1_order, 8);
+  messageDesc(file_rights_order_v1_order, 12);
 
 /**
  * @generated from message rights.order.v1.PutServiceTypeRequest
@@ -317,7 +410,7 @@ export type PutServiceTypeRequest = Message<"rights.order.v1.PutServiceTypeReque
  * Use `create(PutServiceTypeRequestSchema)` to create a new message.
  */
 export const PutServiceTypeRequestSchema: GenMessage<PutServiceTypeRequest> = /*@__PURE__*/
-  messageDesc(file_rights_order_v1_order, 9);
+  messageDesc(file_rights_order_v1_order, 13);
 
 /**
  * @generated from message rights.order.v1.PutServiceTypeResponse
@@ -334,7 +427,7 @@ export type PutServiceTypeResponse = Message<"rights.order.v1.PutServiceTypeResp
  * Use `create(PutServiceTypeResponseSchema)` to create a new message.
  */
 export const PutServiceTypeResponseSchema: GenMessage<PutServiceTypeResponse> = /*@__PURE__*/
-  messageDesc(file_rights_order_v1_order, 10);
+  messageDesc(file_rights_order_v1_order, 14);
 
 /**
  * An order as an operator sees it. Times are unset until they happened.
@@ -432,7 +525,7 @@ export type OrderView = Message<"rights.order.v1.OrderView"> & {
  * Use `create(OrderViewSchema)` to create a new message.
  */
 export const OrderViewSchema: GenMessage<OrderView> = /*@__PURE__*/
-  messageDesc(file_rights_order_v1_order, 11);
+  messageDesc(file_rights_order_v1_order, 15);
 
 /**
  * @generated from message rights.order.v1.GetOrderRequest
@@ -449,7 +542,7 @@ export type GetOrderRequest = Message<"rights.order.v1.GetOrderRequest"> & {
  * Use `create(GetOrderRequestSchema)` to create a new message.
  */
 export const GetOrderRequestSchema: GenMessage<GetOrderRequest> = /*@__PURE__*/
-  messageDesc(file_rights_order_v1_order, 12);
+  messageDesc(file_rights_order_v1_order, 16);
 
 /**
  * @generated from message rights.order.v1.GetOrderResponse
@@ -466,7 +559,7 @@ export type GetOrderResponse = Message<"rights.order.v1.GetOrderResponse"> & {
  * Use `create(GetOrderResponseSchema)` to create a new message.
  */
 export const GetOrderResponseSchema: GenMessage<GetOrderResponse> = /*@__PURE__*/
-  messageDesc(file_rights_order_v1_order, 13);
+  messageDesc(file_rights_order_v1_order, 17);
 
 /**
  * @generated from message rights.order.v1.FindRedeemedUncompletedRequest
@@ -502,7 +595,7 @@ export type FindRedeemedUncompletedRequest = Message<"rights.order.v1.FindRedeem
  * Use `create(FindRedeemedUncompletedRequestSchema)` to create a new message.
  */
 export const FindRedeemedUncompletedRequestSchema: GenMessage<FindRedeemedUncompletedRequest> = /*@__PURE__*/
-  messageDesc(file_rights_order_v1_order, 14);
+  messageDesc(file_rights_order_v1_order, 18);
 
 /**
  * @generated from message rights.order.v1.FindRedeemedUncompletedResponse
@@ -519,7 +612,7 @@ export type FindRedeemedUncompletedResponse = Message<"rights.order.v1.FindRedee
  * Use `create(FindRedeemedUncompletedResponseSchema)` to create a new message.
  */
 export const FindRedeemedUncompletedResponseSchema: GenMessage<FindRedeemedUncompletedResponse> = /*@__PURE__*/
-  messageDesc(file_rights_order_v1_order, 15);
+  messageDesc(file_rights_order_v1_order, 19);
 
 /**
  * PSBC rights orders: booking, cancelling and showing a service bought with a rights code (权益码).
@@ -556,6 +649,18 @@ export const OrderService: GenService<{
     methodKind: "unary";
     input: typeof GetServiceDetailRequestSchema;
     output: typeof GetServiceDetailResponseSchema;
+  },
+  /**
+   * 服务详情 of several PSBC calls in one internal call: the gateway sends together the detail calls that arrive in
+   * one turn of its event loop, since the hop costs per call far more than per item. Each call is answered on its
+   * own, in order, with what GetServiceDetail would have answered it.
+   *
+   * @generated from rpc rights.order.v1.OrderService.GetServiceDetails
+   */
+  getServiceDetails: {
+    methodKind: "unary";
+    input: typeof GetServiceDetailsRequestSchema;
+    output: typeof GetServiceDetailsResponseSchema;
   },
   /**
    * 订单过期积分查询: asks the PSBC open platform for points that expire on refund.
