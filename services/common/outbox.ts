@@ -52,9 +52,6 @@ export interface OutboxRelayOptions {
  * publish), and short enough that a relay that died mid-batch delays its rows by no more than this.
  */
 const CLAIM_SECONDS = 60;
-/** Published rows are kept this long (to investigate), then deleted. */
-const RETENTION = "7 days";
-const PRUNE_EVERY_MS = 10 * 60_000;
 const MAX_BACKOFF_MS = 30_000;
 
 interface OutboxRow {
@@ -87,7 +84,6 @@ export class OutboxRelay {
   private kicked = false;
   private wakeUp: (() => void) | undefined;
   private failures = 0;
-  private lastPrune = 0;
   /** Since when every round failed to publish anything; undefined while the relay publishes (or has nothing to). */
   private failingSince: number | undefined;
   private stallReported = false;
@@ -163,7 +159,6 @@ export class OutboxRelay {
         this.track(result.failed && result.published === 0, roundStartedAt);
         // Another round follows at once only without a failure, for a full batch or a commit meanwhile.
         if (result.failed || !(full || this.kicked)) await this.markNow();
-        await this.pruneNow();
       } catch (err) {
         this.failures++;
         this.track(true, roundStartedAt);
@@ -248,11 +243,5 @@ export class OutboxRelay {
     if (!batch) return;
     await this.options.db.query(this.markSql, [batch.published, batch.claimed]);
     this.unmarked = undefined;
-  }
-
-  private async pruneNow(): Promise<void> {
-    if (Date.now() - this.lastPrune < PRUNE_EVERY_MS) return;
-    this.lastPrune = Date.now();
-    await this.options.db.query(`DELETE FROM ${this.schema}.outbox WHERE published_at < now() - interval '${RETENTION}'`);
   }
 }

@@ -116,4 +116,19 @@ describe(`a hosted service (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"
     expect((await inFlight).voucher?.orderNo).toBe("600");
     await closing;
   });
+
+  it("keeps its messaging tables bounded: processed events past two weeks are gone once it has started", async () => {
+    await migrate(t.db, { schema: "hosted", migrationsDir: dir, logger });
+    await t.db.query(
+      `INSERT INTO hosted.processed_event (consumer, event_id, handled_at) VALUES ('c', 'old', now() - interval '15 days'), ('c', 'recent', now())`,
+    );
+    const service = await hostService(options(t, bus, dir));
+    try {
+      await service.ready;
+      await until(async () => (await t.db.query(`SELECT 1 FROM hosted.processed_event WHERE event_id = 'old'`)).rows.length === 0);
+      expect((await t.db.query(`SELECT event_id FROM hosted.processed_event`)).rows).toEqual([{ event_id: "recent" }]);
+    } finally {
+      await service.close();
+    }
+  });
 });

@@ -11,6 +11,7 @@ import type { Metrics } from "./metrics.js";
 import { awaitSchema, migrate } from "./migrate.js";
 import { OutboxRelay } from "./outbox.js";
 import { startPeriodicJobs, type PeriodicJob } from "./periodic-job.js";
+import { messagingRetentionJob } from "./retention.js";
 import { startRpcServer } from "./rpc-server.js";
 
 /** How a process hosts its services: the same for every service of the process. */
@@ -156,7 +157,7 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
     await service.prepare?.();
     stopping.signal.throwIfAborted();
     subscriptions = await startConsumers(bus, service.consumers ?? [], { db, schema, logger, eventsWritten });
-    jobs = startPeriodicJobs(service.jobs ?? [], logger);
+    jobs = startPeriodicJobs([...(service.jobs ?? []), messagingRetentionJob(db, schema)], logger);
     relay.start();
     started = true;
     await checkDependencies();
