@@ -42,4 +42,31 @@ describe(`notify task store (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite
     const { rows } = await t.db.query(`SELECT 1 FROM ${NOTIFY_SCHEMA}.outbox WHERE subject = 'notify.dead'`);
     expect(rows).toHaveLength(1);
   });
+
+  // Two connections at once: the real server only.
+  it.runIf(process.env.DATABASE_URL)("creates no second task for a code whose task is being delivered at that moment (its redemption re-published)", async () => {
+    const now = new Date("2026-10-21T02:00:00Z");
+    const task = { type: TaskType.SERVICE_COMPLETE, orderNo: "ORACE", code: "RACE-DELIVERING", payload: { code: "RACE-DELIVERING" } };
+    await store.create(task, now);
+    const claimed = (await store.claim(now, 10, 30_000)).find((row) => row.code === task.code);
+    if (!claimed) throw new Error("task claimed");
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let recorded!: () => void;
+    const deliveryRecorded = new Promise<void>((resolve) => (recorded = resolve));
+    // The worker's delivery recorded but not committed yet, when the consumer's event arrives.
+    const delivering = t.db.transaction(async (tx) => {
+      expect(await new TaskStore(tx).delivered([claimed], now)).toEqual(new Set([claimed.task_id]));
+      recorded();
+      await held;
+    });
+    await deliveryRecorded;
+    const creating = t.db.transaction((tx) => store.createUnlessDelivered(task, now, tx));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    await delivering;
+    expect(await creating).toBeUndefined();
+    const { rows } = await t.db.query<{ state: number }>(`SELECT state FROM ${NOTIFY_SCHEMA}.task WHERE code = $1`, [task.code]);
+    expect(rows).toEqual([{ state: TaskState.DELIVERED }]);
+  });
 });

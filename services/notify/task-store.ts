@@ -74,9 +74,12 @@ export class TaskStore {
 
   /**
    * As `create`, and nothing either when a task of its (type, code) was delivered already: what an event asks
-   * for, since the same redemption re-published under a new id must not tell PSBC twice.
+   * for, since the same redemption re-published under a new id must not tell PSBC twice. `on` is the consumer's
+   * transaction: the waiting task's row is locked first, so a delivery being recorded at that moment is waited
+   * for and then seen (the insert alone would see it waiting, then find no conflict once it was delivered).
    */
-  async createUnlessDelivered(task: NewTaskRow, now: Date, on: Queryable = this.db): Promise<string | undefined> {
+  async createUnlessDelivered(task: NewTaskRow, now: Date, on: Queryable): Promise<string | undefined> {
+    await on.query(`SELECT 1 FROM notify.task WHERE type = $1 AND code = $2 AND state = ${TaskState.PENDING} FOR UPDATE`, [task.type, task.code]);
     return this.insert(task, now, on, true);
   }
 
