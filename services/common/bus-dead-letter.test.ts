@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { connect } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
 import { until } from "../../test/support/until.js";
-import { connectEventBus, DEAD_LETTER_STREAM, deadLetterSubject, type BusMessage, type EventBus } from "./bus.js";
+import { connectEventBus, DEAD_LETTER_STREAM, DEFAULT_RETRY, deadLetterSubject, retryDelay, type BusMessage, type EventBus } from "./bus.js";
 import { createLogger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { currentTraceId, runWithTrace } from "./trace.js";
@@ -34,6 +34,19 @@ async function openBus(metrics?: Metrics): Promise<{ bus: EventBus; prefix: stri
   });
   return { bus, prefix: `dl${tag}`, stream: stream.name };
 }
+
+describe("the default redelivery schedule", () => {
+  it("keeps redelivering a failing event for about an hour before dead-lettering it, at most 5 minutes apart", () => {
+    const delays = Array.from({ length: DEFAULT_RETRY.maxDeliveries - 1 }, (_, n) => retryDelay(DEFAULT_RETRY.baseMs, n + 1));
+    expect(delays.slice(0, 4)).toEqual([1_000, 2_000, 4_000, 8_000]);
+    expect(Math.max(...delays)).toBe(5 * 60_000);
+    // A database failover or a maintenance window of minutes delays events; only a handler failing for an hour
+    // dead-letters them (2.5 minutes before 2026-12-02, and dead letters are not replayed by themselves).
+    const total = delays.reduce((sum, delay) => sum + delay, 0);
+    expect(total).toBeGreaterThan(55 * 60_000);
+    expect(total).toBeLessThan(70 * 60_000);
+  });
+});
 
 describe(`dead letters (${natsUrl ? "NATS JetStream" : "in-process"})`, () => {
   it("dead-letters a message after maxDeliveries failed deliveries, with its trace, and counts it", async () => {

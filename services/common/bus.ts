@@ -64,11 +64,11 @@ export interface EventBusOptions {
   /** The connection name the NATS server shows (the service name). */
   name: string;
   logger: Logger;
-  /** First redelivery delay after a handler throws; doubles per delivery up to 30 s. Default 1 s. */
+  /** First redelivery delay after a handler throws; doubles per delivery up to 5 minutes. Default 1 s. */
   retryBaseMs?: number;
   /** Counts each consumer's handled, redelivered and dead-lettered events. */
   metrics?: Metrics;
-  /** Deliveries of one message before it is dead-lettered. Default 10. */
+  /** Deliveries of one message before it is dead-lettered. Default 20 (about an hour of failing). */
   maxDeliveries?: number;
 }
 
@@ -82,7 +82,6 @@ export const DEAD_LETTER_HEADERS = {
   deliveries: "Rights-Deliveries",
   error: "Rights-Error",
 } as const;
-const DEFAULT_MAX_DELIVERIES = 10;
 
 /** Publishes with the same id inside this window are dropped (the server's duplicate window). */
 const DUPLICATE_WINDOW_MS = 2 * 60_000;
@@ -91,7 +90,11 @@ const STREAM_MAX_AGE_MS = 7 * 24 * 60 * 60_000;
 const ACK_WAIT_MS = 30_000;
 /** A handler that runs long tells the server it is alive this often, so the message is not redelivered. */
 const WORKING_INTERVAL_MS = 10_000;
-const MAX_RETRY_DELAY_MS = 30_000;
+/**
+ * Redeliveries are at most this far apart: with 20 deliveries, a handler failing for about an hour (its database
+ * failing over, a maintenance window) delays its events instead of dead-lettering them.
+ */
+const MAX_RETRY_DELAY_MS = 5 * 60_000;
 const CONNECT_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 5_000;
 const PUBLISH_TIMEOUT_MS = 5_000;
@@ -102,7 +105,7 @@ const CONSUMER_RECREATE_MS = 1_000;
 const LOCAL_RETAINED_MESSAGES = 10_000;
 
 export async function connectEventBus(options: EventBusOptions): Promise<EventBus> {
-  const retry: RetryPolicy = { baseMs: options.retryBaseMs ?? 1_000, maxDeliveries: options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES };
+  const retry: RetryPolicy = { baseMs: options.retryBaseMs ?? DEFAULT_RETRY.baseMs, maxDeliveries: options.maxDeliveries ?? DEFAULT_RETRY.maxDeliveries };
   const streams = [...options.streams, DEAD_LETTER_STREAM];
   const bus = options.url
     ? await NatsEventBus.connect(options.url, { ...options, streams }, retry)
@@ -110,11 +113,14 @@ export async function connectEventBus(options: EventBusOptions): Promise<EventBu
   return options.metrics ? observed(bus, options.metrics, retry.maxDeliveries) : bus;
 }
 
-/** Redelivery: the first after `baseMs`, doubling up to 30 s; dead-lettered after `maxDeliveries`. */
-interface RetryPolicy {
+/** Redelivery: the first after `baseMs`, doubling up to 5 minutes; dead-lettered after `maxDeliveries`. */
+export interface RetryPolicy {
   baseMs: number;
   maxDeliveries: number;
 }
+
+/** 1 s doubling to 5 minutes, 20 deliveries: about an hour of failing before an event is dead-lettered. */
+export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1_000, maxDeliveries: 20 };
 
 /** The same bus, with each consumer's outcomes (ack, nak, dead) and redeliveries counted. */
 function observed(bus: EventBus, metrics: Metrics, maxDeliveries: number): EventBus {
@@ -151,7 +157,8 @@ export function subjectMatches(pattern: string, subject: string): boolean {
   return p.length === s.length;
 }
 
-function retryDelay(baseMs: number, deliveryCount: number): number {
+/** The wait before the next delivery of a message whose `deliveryCount`th delivery failed. */
+export function retryDelay(baseMs: number, deliveryCount: number): number {
   return Math.min(MAX_RETRY_DELAY_MS, baseMs * 2 ** Math.max(0, deliveryCount - 1));
 }
 
