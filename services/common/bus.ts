@@ -72,6 +72,9 @@ export interface EventBusOptions {
   maxDeliveries?: number;
 }
 
+/** A replayed dead letter's event id (its message id is the dead letter's own: see dead-letters.ts). */
+export const REPLAYED_EVENT_ID_HEADER = "Rights-Replayed-Event-Id";
+
 /** Where messages that exhausted their deliveries go: `dead.<original subject>`, kept like any event. */
 export const DEAD_LETTER_STREAM: StreamSpec = { name: "DEAD", subjects: ["dead.>"] };
 export const deadLetterSubject = (subject: string): string => `dead.${subject}`;
@@ -364,8 +367,9 @@ class NatsEventBus implements EventBus {
       return;
     }
     const message: BusMessage = {
-      // Every publish of ours sets Nats-Msg-Id; the stream position identifies anything else.
-      id: m.headers?.get("Nats-Msg-Id") || `${m.info.stream}:${m.seq}`,
+      // Every publish of ours sets Nats-Msg-Id (a replay carries the event's own beside it); the stream position
+      // identifies anything else.
+      id: m.headers?.get(REPLAYED_EVENT_ID_HEADER) || m.headers?.get("Nats-Msg-Id") || `${m.info.stream}:${m.seq}`,
       subject: m.subject,
       data: m.data,
       deliveryCount: m.info.deliveryCount,

@@ -10,9 +10,10 @@ import { notifyCommands } from "./notify-commands.js";
 import { orderCommands } from "./order-commands.js";
 import { reconciliationCommands } from "./reconciliation-commands.js";
 import { bulkCommands } from "./bulk-commands.js";
+import { deadLetterCommands } from "./dead-letter-commands.js";
 import { whaleCommands } from "./whale-commands.js";
 
-export const opsCommands: OpsCommand[] = [...orderCommands, ...notifyCommands, ...reconciliationCommands, ...whaleCommands, ...bulkCommands];
+export const opsCommands: OpsCommand[] = [...orderCommands, ...notifyCommands, ...reconciliationCommands, ...whaleCommands, ...bulkCommands, ...deadLetterCommands];
 
 /** Each service's URL variable and its embedded default (its default port). */
 export const SERVICE_URLS: Record<OpsService, { variable: string; default: string }> = {
@@ -29,7 +30,8 @@ export function usage(): string {
     "",
     "  ORDER_SERVICE_URL, NOTIFY_SERVICE_URL, RECONCILIATION_SERVICE_URL, VOUCHER_SERVICE_URL: the services (default: the embedded ports);",
     "  ADMIN_TOKEN: the services' admin token, for the commands marked (admin);",
-    "  GATEWAY_URL (default http://127.0.0.1:8080), ERP_APP_ID and ERP_APP_SECRET (default: the embedded erp-sandbox): `whale call`'s.",
+    "  GATEWAY_URL (default http://127.0.0.1:8080), ERP_APP_ID and ERP_APP_SECRET (default: the embedded erp-sandbox): `whale call`'s;",
+    "  NATS_URL: the cluster's NATS, for `dead-letters`.",
   ].join("\n");
 }
 
