@@ -14,27 +14,25 @@ function selection(values: Record<string, string | boolean | undefined>, env: No
   return { url, query: { consumer, limit: optionalLimit(values, 1000) || DEFAULT_LIMIT } };
 }
 
+/** A command that acts on the dead letters its options select and prints those it acted on. */
+const deadLetterCommand = (words: string[], usage: string, act: (url: string, query: DeadLetterQuery) => Promise<DeadLetter[]>): OpsCommand => ({
+  words,
+  usage,
+  options: ["consumer", "limit"],
+  positionals: 0,
+  async run({ values }, context) {
+    const { url, query } = selection(values, context.env);
+    context.print((await act(url, query)).map(view));
+  },
+});
+
 /** `dead-letters` and `dead-letters replay`: the events a consumer gave up on, and their replay once the cause is fixed. */
 export const deadLetterCommands: OpsCommand[] = [
   // Before `dead-letters`, which would take "replay" for an argument.
-  {
-    words: ["dead-letters", "replay"],
-    usage: "dead-letters replay [--consumer D] [--limit N]   publish them again (each consumer that handled one skips it) and delete them",
-    options: ["consumer", "limit"],
-    positionals: 0,
-    async run({ values }, context) {
-      const { url, query } = selection(values, context.env);
-      context.print((await replayDeadLetters(url, query)).map(view));
-    },
-  },
-  {
-    words: ["dead-letters"],
-    usage: "dead-letters [--consumer D] [--limit N]          events a consumer gave up on, oldest first (NATS_URL)",
-    options: ["consumer", "limit"],
-    positionals: 0,
-    async run({ values }, context) {
-      const { url, query } = selection(values, context.env);
-      context.print((await listDeadLetters(url, query)).map(view));
-    },
-  },
+  deadLetterCommand(
+    ["dead-letters", "replay"],
+    "dead-letters replay [--consumer D] [--limit N]   publish them again (each consumer that handled one skips it) and delete them",
+    replayDeadLetters,
+  ),
+  deadLetterCommand(["dead-letters"], "dead-letters [--consumer D] [--limit N]          events a consumer gave up on, oldest first (NATS_URL)", listDeadLetters),
 ];
