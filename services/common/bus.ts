@@ -70,6 +70,8 @@ export interface EventBusOptions {
   metrics?: Metrics;
   /** Deliveries of one message before it is dead-lettered. Default 20 (about an hour of failing). */
   maxDeliveries?: number;
+  /** A handler still running after this long counts as failed (it is not stopped). Default 2 minutes. */
+  handlerTimeLimitMs?: number;
 }
 
 /** A replayed dead letter's event id (its message id is the dead letter's own: see dead-letters.ts). */
@@ -108,7 +110,11 @@ const CONSUMER_RECREATE_MS = 1_000;
 const LOCAL_RETAINED_MESSAGES = 10_000;
 
 export async function connectEventBus(options: EventBusOptions): Promise<EventBus> {
-  const retry: RetryPolicy = { baseMs: options.retryBaseMs ?? DEFAULT_RETRY.baseMs, maxDeliveries: options.maxDeliveries ?? DEFAULT_RETRY.maxDeliveries };
+  const retry: RetryPolicy = {
+    baseMs: options.retryBaseMs ?? DEFAULT_RETRY.baseMs,
+    maxDeliveries: options.maxDeliveries ?? DEFAULT_RETRY.maxDeliveries,
+    timeLimitMs: options.handlerTimeLimitMs ?? DEFAULT_RETRY.timeLimitMs,
+  };
   const streams = [...options.streams, DEAD_LETTER_STREAM];
   const bus = options.url
     ? await NatsEventBus.connect(options.url, { ...options, streams }, retry)
@@ -116,14 +122,22 @@ export async function connectEventBus(options: EventBusOptions): Promise<EventBu
   return options.metrics ? observed(bus, options.metrics, retry.maxDeliveries) : bus;
 }
 
-/** Redelivery: the first after `baseMs`, doubling up to 5 minutes; dead-lettered after `maxDeliveries`. */
+/**
+ * Redelivery: the first after `baseMs`, doubling up to 5 minutes; dead-lettered after `maxDeliveries`. A handler
+ * still running after `timeLimitMs` counts as failed, so one that hangs (a bug) does not hold its consumer, which
+ * takes one message at a time, for ever.
+ */
 export interface RetryPolicy {
   baseMs: number;
   maxDeliveries: number;
+  timeLimitMs: number;
 }
 
-/** 1 s doubling to 5 minutes, 20 deliveries: about an hour of failing before an event is dead-lettered. */
-export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1_000, maxDeliveries: 20 };
+/**
+ * 1 s doubling to 5 minutes, 20 deliveries: about an hour of failing before an event is dead-lettered. Two minutes
+ * a handler: every call a handler makes has a deadline of its own, far shorter.
+ */
+export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1_000, maxDeliveries: 20, timeLimitMs: 2 * 60_000 };
 
 /** The same bus, with each consumer's outcomes (ack, nak, dead) and redeliveries counted. */
 function observed(bus: EventBus, metrics: Metrics, maxDeliveries: number): EventBus {
@@ -192,7 +206,8 @@ async function runHandler(
   const trace = traceId && isValidTraceId(traceId) ? traceId : newTraceId();
   await runWithTrace(trace, async () => {
     try {
-      await handler(message);
+      // The handler is not stopped: should it still commit, its processed-event record makes the redelivery a no-op.
+      await withTimeout(handler(message), retry.timeLimitMs, "event handler");
       settle.ack();
     } catch (err) {
       const fields = { subject: message.subject, eventId: message.id, deliveryCount: message.deliveryCount, error: messageOf(err) };
