@@ -437,6 +437,9 @@ function workloadProblems(workload: Workload, all: readonly KnownObject[]): stri
     )
   ) {
     problems.push(`metadata.name: no HorizontalPodAutoscaler targets this Deployment`);
+  } else if (workload.spec?.replicas !== undefined) {
+    // Each apply would set the count back, under the autoscaler that owns it (Kubernetes' own advice).
+    problems.push(`spec.replicas: must be left out: a HorizontalPodAutoscaler owns the count`);
   }
   const services = all.filter((o): o is IService => o.kind === "Service" && mapSelects(o.spec?.selector, labels));
   if (services.length === 0) problems.push(`spec.template.metadata.labels: no Service selects these pods`);
