@@ -2,7 +2,7 @@ import { Readable } from "node:stream";
 import type { CallOptions, Client } from "@connectrpc/connect";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { DownloadFileResponse, ReconciliationFile, ReconciliationService } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
-import { formatBusinessTime, timestampInstant } from "../../services/common/clock.js";
+import { formatTimestamp } from "../../services/common/clock.js";
 import { TRACE_HEADER, runWithTrace } from "../../services/common/trace.js";
 import {
   BatchRepushData,
@@ -27,7 +27,7 @@ const fileItem = (file: ReconciliationFile) => ({
   fileId: file.fileId,
   fileName: file.fileName,
   fileSize: Number(file.fileSize),
-  createTime: file.createTime ? formatBusinessTime(timestampInstant(file.createTime)) : "",
+  createTime: formatTimestamp(file.createTime) ?? "",
 });
 
 /**

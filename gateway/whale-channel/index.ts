@@ -1,7 +1,7 @@
 import { createClient, type CallOptions, type Client, type Transport } from "@connectrpc/connect";
 import { errorCodes, type FastifyPluginAsync, type FastifyRequest } from "fastify";
 import { CodeService, type CodeOrder } from "../../proto/gen/rights/voucher/v1/codes_pb.js";
-import { formatBusinessTime, timestampInstant } from "../../services/common/clock.js";
+import { EPOCH_BUSINESS_TIME, formatTimestamp } from "../../services/common/clock.js";
 import { runWithTrace, TRACE_HEADER } from "../../services/common/trace.js";
 import type { PublicContract } from "../public-contract.js";
 import { acceptSignedJson } from "../signed-json.js";
@@ -126,9 +126,9 @@ export const whaleChannelPlugin: FastifyPluginAsync<WhaleChannelOptions> = async
 
 /** The seed's make-code response for an order. */
 export function answerOf(order: CodeOrder): MakeCodeSuccess {
-  const createdAt = formatBusinessTime(order.createdAt ? timestampInstant(order.createdAt) : new Date(0));
+  const createdAt = formatTimestamp(order.createdAt) ?? EPOCH_BUSINESS_TIME;
   const item = order.item;
-  const time = (t: Parameters<typeof timestampInstant>[0] | undefined) => formatBusinessTime(t ? timestampInstant(t) : new Date(0));
+  const time = (t: Parameters<typeof formatTimestamp>[0]) => formatTimestamp(t) ?? EPOCH_BUSINESS_TIME;
   return {
     returnCode: RETURN_CODES.SUCCESS,
     returnMsg: "SUCCESS",

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { businessMonth, businessMonthRange, clockStartingAt, formatBusinessTime, parseBusinessTime, parseClockStart } from "./clock.js";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { businessMonth, businessMonthRange, clockStartingAt, EPOCH_BUSINESS_TIME, formatBusinessTime, formatTimestamp, parseBusinessTime, parseClockStart } from "./clock.js";
 
 describe("business time (Asia/Shanghai, yyyyMMddHHmmss)", () => {
   it.each([
@@ -30,6 +31,15 @@ describe("business time (Asia/Shanghai, yyyyMMddHHmmss)", () => {
     expect(businessMonthRange("202512")).toEqual({ start: new Date("2025-11-30T16:00:00Z"), end: new Date("2025-12-31T16:00:00Z") });
     expect(businessMonthRange("202513")).toBeUndefined();
     expect(businessMonthRange("009912")).toBeUndefined();
+  });
+});
+
+describe("formatTimestamp", () => {
+  it("writes a Timestamp as the contracts' time, its last second cut (never rounded into the next day), and nothing when unset", () => {
+    const lastMoment = Date.UTC(2026, 9, 31, 15, 59, 59, 999); // 2026-10-31 23:59:59.999 in Beijing
+    expect(formatTimestamp({ ...timestampFromMs(lastMoment), nanos: 999_999_999 })).toBe("20261031235959");
+    expect(formatTimestamp(undefined)).toBeUndefined();
+    expect(EPOCH_BUSINESS_TIME).toBe("19700101080000");
   });
 });
 

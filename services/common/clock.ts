@@ -50,6 +50,14 @@ export function timestampInstant(timestamp: Timestamp): Date {
   return new Date(Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1_000_000));
 }
 
+/** A Timestamp as the contracts write a time (`yyyyMMddHHmmss`, Asia/Shanghai, cut to the second); undefined if unset. */
+export function formatTimestamp(timestamp: Timestamp | undefined): string | undefined {
+  return timestamp ? formatBusinessTime(timestampInstant(timestamp)) : undefined;
+}
+
+/** The time the WHALE contracts answer for a record's time that is unset: the epoch, as `yyyyMMddHHmmss`. */
+export const EPOCH_BUSINESS_TIME = formatBusinessTime(new Date(0));
+
 /** `yyyyMMddHHmmss` in Asia/Shanghai to an instant; undefined unless it is a real date and time in that form. */
 export function parseBusinessTime(text: string): Date | undefined {
   const match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(text);

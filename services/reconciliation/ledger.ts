@@ -1,13 +1,10 @@
 // The ledger of completed orders: one row per order, whatever the number of order.completed deliveries.
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { OrderCompletedSchema } from "../../proto/gen/rights/events/v1/events_pb.js";
-import { businessMonth, formatBusinessTime, timestampInstant } from "../common/clock.js";
+import { businessMonth, formatBusinessTime, formatTimestamp, timestampInstant } from "../common/clock.js";
 import { on, type Consumer } from "../common/consumer.js";
 import type { Logger } from "../common/logger.js";
 
 export const RECONCILIATION_SCHEMA = "reconciliation";
-
-const businessTime = (timestamp: Timestamp | undefined): string => (timestamp ? formatBusinessTime(timestampInstant(timestamp)) : "");
 
 /**
  * Adds each completed order to the ledger under the business month of its completion. The processed event
@@ -37,7 +34,7 @@ export function ledgerConsumer(logger: Logger): Consumer {
             event.instType,
             event.type,
             event.serviceName,
-            businessTime(event.bookedAt),
+            formatTimestamp(event.bookedAt) ?? "",
             formatBusinessTime(completed),
             event.code,
             event.keyStatus,

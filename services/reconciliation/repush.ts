@@ -7,7 +7,7 @@ import { TaskState, TaskType, type NotifyService } from "../../proto/gen/rights/
 import type { OrderService, OrderView } from "../../proto/gen/rights/order/v1/order_pb.js";
 import type { BatchRepushRequest, BatchRepushResponseSchema } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { adminAuthorization } from "../common/admin-credential.js";
-import { formatBusinessTime, parseBusinessTime, timestampInstant } from "../common/clock.js";
+import { formatTimestamp, parseBusinessTime } from "../common/clock.js";
 import { hasControlCharacter } from "../common/database.js";
 import type { Logger } from "../common/logger.js";
 import { reconciliationError, ReconciliationError } from "./errors.js";
@@ -62,7 +62,7 @@ export async function batchRepush(req: BatchRepushRequest, deps: RepushDeps): Pr
         code: order.code,
         status: order.status,
         keyStatus: order.keyStatus,
-        keyUsageTime: order.keyUsageTime ? formatBusinessTime(timestampInstant(order.keyUsageTime)) : "",
+        keyUsageTime: formatTimestamp(order.keyUsageTime) ?? "",
         hasTask: waiting.has(order.code),
       })),
     };

@@ -1,6 +1,6 @@
 import { Type } from "typebox";
 import { CatalogueService } from "../../../proto/gen/rights/voucher/v1/catalogue_pb.js";
-import { formatBusinessTime, timestampInstant } from "../../../services/common/clock.js";
+import { formatTimestamp } from "../../../services/common/clock.js";
 import { AUDIT_PAGE } from "../../../services/voucher/catalogue/audit-store.js";
 import { erpAction } from "../action.js";
 import { body } from "../schemas.js";
@@ -40,7 +40,7 @@ export const auditQuery = erpAction({
     return {
       audits: entries.map((entry) => ({
         auditId: entry.auditId,
-        time: entry.at ? formatBusinessTime(timestampInstant(entry.at)) : "",
+        time: formatTimestamp(entry.at) ?? "",
         actor: entry.actor,
         action: entry.action,
         recordType: entry.recordType,

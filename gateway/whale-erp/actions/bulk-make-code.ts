@@ -6,7 +6,7 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { Type, type Static } from "typebox";
 import { BulkJobState, CodeService, type BulkJob } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
-import { formatBusinessTime, timestampInstant } from "../../../services/common/clock.js";
+import { EPOCH_BUSINESS_TIME, formatTimestamp } from "../../../services/common/clock.js";
 import { BULK_JOB_ID, BULK_REQUEST_ID, MAX_BULK_CODES } from "../../../services/voucher/codes/bulk-make-code.js";
 import { erpAction } from "../action.js";
 import { body, longId } from "../schemas.js";
@@ -29,7 +29,7 @@ const BulkJobAnswer = Type.Object(
   { additionalProperties: false },
 );
 
-const businessTime = (timestamp: Timestamp | undefined) => formatBusinessTime(timestamp ? timestampInstant(timestamp) : new Date(0));
+const businessTime = (timestamp: Timestamp | undefined) => formatTimestamp(timestamp) ?? EPOCH_BUSINESS_TIME;
 
 function jobAnswer(job: BulkJob | undefined): Static<typeof BulkJobAnswer> {
   if (!job) throw new Error("CodeService answered no bulk job");

@@ -4,7 +4,7 @@
 // every caller), whose message names the field and the rule broken (returnCode 01).
 import { Type, type Static } from "typebox";
 import { RuleService, type Rule } from "../../../proto/gen/rights/voucher/v1/rules_pb.js";
-import { formatBusinessTime, timestampInstant } from "../../../services/common/clock.js";
+import { formatTimestamp } from "../../../services/common/clock.js";
 import { LIMITS, RULE_KEYS } from "../../../services/voucher/rules/rule-definition.js";
 import { erpAction, type ErpAction } from "../action.js";
 import { body, stringId } from "../schemas.js";
@@ -73,8 +73,8 @@ function ruleAnswer(rule: Rule | undefined): Static<typeof RuleAnswer> {
     ruleOrder: rule.ruleOrder,
     changedBy: rule.changedBy,
     change: rule.change,
-    changeTime: rule.changedAt ? formatBusinessTime(timestampInstant(rule.changedAt)) : "",
-    createTime: rule.createdAt ? formatBusinessTime(timestampInstant(rule.createdAt)) : "",
+    changeTime: formatTimestamp(rule.changedAt) ?? "",
+    createTime: formatTimestamp(rule.createdAt) ?? "",
   };
 }
 

@@ -1,13 +1,14 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { BulkJobState, CodeService, type BulkJob } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
 import { OPS_ACTOR } from "../../voucher/catalogue/erp-apps.js";
-import { businessTime, UsageError, required, type OpsCommand, type OpsContext } from "./command.js";
+import { UsageError, required, type OpsCommand, type OpsContext } from "./command.js";
+import { formatTimestamp } from "../../common/clock.js";
 
 
 const jobView = (job: BulkJob | undefined) =>
   job && {
     jobId: job.jobId, requestId: job.requestId, templateId: job.templateId, made: job.made, total: job.total,
-    state: BulkJobState[job.state], createdAt: businessTime(job.createdAt), updatedAt: businessTime(job.updatedAt),
+    state: BulkJobState[job.state], createdAt: formatTimestamp(job.createdAt), updatedAt: formatTimestamp(job.updatedAt),
   };
 
 const BAR_WIDTH = 30;

@@ -2,15 +2,10 @@
 // (order, notify, reconciliation), and cli.ts lists them.
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import type { DescService } from "@bufbuild/protobuf";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { adminAuthorization } from "../../common/admin-credential.js";
-import { formatBusinessTime, timestampInstant } from "../../common/clock.js";
 
 /** A command line the command cannot run: the CLI prints it with the usage and exits 2. */
 export class UsageError extends Error {}
-
-/** A record's time as `yyyyMMddHHmmss` in Asia/Shanghai, as the contracts write it (its sub-second part cut, not rounded). */
-export const businessTime = (timestamp: Timestamp | undefined): string | undefined => (timestamp ? formatBusinessTime(timestampInstant(timestamp)) : undefined);
 
 /** An error's message with its cause's: fetch's "fetch failed" says why only there (ECONNREFUSED, …). */
 export function describeError(err: unknown): string {

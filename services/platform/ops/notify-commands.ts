@@ -1,5 +1,6 @@
 import { NotifyService, TaskState, TaskType, type Task } from "../../../proto/gen/rights/notify/v1/notify_pb.js";
-import { businessTime, optionalLimit, UsageError, type OpsCommand } from "./command.js";
+import { optionalLimit, UsageError, type OpsCommand } from "./command.js";
+import { formatTimestamp } from "../../common/clock.js";
 
 const STATES: Record<string, TaskState> = { pending: TaskState.PENDING, delivered: TaskState.DELIVERED, dead: TaskState.DEAD };
 
@@ -11,10 +12,10 @@ function taskView(task: Task) {
     orderNo: task.orderNo,
     code: task.code,
     attempts: task.attempts,
-    nextAttemptAt: businessTime(task.nextAttemptAt),
+    nextAttemptAt: formatTimestamp(task.nextAttemptAt),
     lastError: task.lastError || undefined,
-    createdAt: businessTime(task.createdAt),
-    deliveredAt: businessTime(task.deliveredAt),
+    createdAt: formatTimestamp(task.createdAt),
+    deliveredAt: formatTimestamp(task.deliveredAt),
   };
 }
 

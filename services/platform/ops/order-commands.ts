@@ -1,5 +1,6 @@
 import { OrderService } from "../../../proto/gen/rights/order/v1/order_pb.js";
-import { businessTime, required, UsageError, type OpsCommand } from "./command.js";
+import { required, UsageError, type OpsCommand } from "./command.js";
+import { formatTimestamp } from "../../common/clock.js";
 
 
 /**
@@ -24,11 +25,11 @@ export const orderCommands: OpsCommand[] = [
         keyStatus: order.keyStatus,
         voucherNo: order.voucherNo,
         psbcOrderNo: order.psbcOrderNo,
-        createdAt: businessTime(order.createdAt),
-        bookedAt: businessTime(order.bookedAt),
-        keyUsageTime: businessTime(order.keyUsageTime),
-        completedAt: businessTime(order.completedAt),
-        cancelledAt: businessTime(order.cancelledAt),
+        createdAt: formatTimestamp(order.createdAt),
+        bookedAt: formatTimestamp(order.bookedAt),
+        keyUsageTime: formatTimestamp(order.keyUsageTime),
+        completedAt: formatTimestamp(order.completedAt),
+        cancelledAt: formatTimestamp(order.cancelledAt),
       });
     },
   },

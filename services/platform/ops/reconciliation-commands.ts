@@ -1,13 +1,14 @@
 import { CsvError, parse, type InfoRecord } from "csv-parse/sync";
 import { ReconciliationService, type ReconciliationFile } from "../../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
-import { businessTime, required, UsageError, type OpsCommand } from "./command.js";
+import { required, UsageError, type OpsCommand } from "./command.js";
+import { formatTimestamp } from "../../common/clock.js";
 
 function fileView(file: ReconciliationFile) {
   return {
     fileId: file.fileId,
     fileName: file.fileName,
     fileSize: Number(file.fileSize),
-    createTime: businessTime(file.createTime),
+    createTime: formatTimestamp(file.createTime),
   };
 }
 

@@ -4,13 +4,14 @@ import { CatalogueService, type ErpApp } from "../../../proto/gen/rights/voucher
 import { ALL_ACTIONS } from "../../voucher/catalogue/erp-apps.js";
 import { erpCallHeaders } from "../../voucher/catalogue/erp-signature.js";
 import { SANDBOX_ERP } from "../../sandbox/credentials.js";
-import { businessTime, optionalLimit, UsageError, required, type OpsCommand } from "./command.js";
+import { optionalLimit, UsageError, required, type OpsCommand } from "./command.js";
+import { formatTimestamp } from "../../common/clock.js";
 
 
 const appView = (app: ErpApp | undefined) =>
   app && {
-    appId: app.appId, isActive: app.isActive, actions: app.actions, createdAt: businessTime(app.createdAt), updatedAt: businessTime(app.updatedAt),
-    ...(app.previousSecretUntil ? { previousSecretUntil: businessTime(app.previousSecretUntil) } : {}),
+    appId: app.appId, isActive: app.isActive, actions: app.actions, createdAt: formatTimestamp(app.createdAt), updatedAt: formatTimestamp(app.updatedAt),
+    ...(app.previousSecretUntil ? { previousSecretUntil: formatTimestamp(app.previousSecretUntil) } : {}),
   };
 
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400 };
@@ -128,7 +129,7 @@ export const whaleCommands: OpsCommand[] = [
       context.print(
         entries.map((entry) => ({
           auditId: entry.auditId,
-          time: businessTime(entry.at),
+          time: formatTimestamp(entry.at),
           actor: entry.actor,
           action: entry.action,
           record: `${entry.recordType} ${entry.recordId}`,
