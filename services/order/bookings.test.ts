@@ -638,6 +638,24 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
 
       expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(OrderError.SERVICE_CANCELLED);
     });
+
+    it("answers 服务已过期 past the order's date before the expiry job has come to it, and leaves the order to that job", async () => {
+      const code = newCode();
+      await bookings.book(envelope(code));
+      now = new Date(START.getTime() + VALIDITY_DAYS * DAY_MS);
+
+      expect(await reasonOfFailure(bookings.detail(envelope(code)))).toBe(OrderError.SERVICE_EXPIRED);
+      expect(await stored(code)).toMatchObject({ status: OrderStatus.BOOKED, keyStatus: KeyStatus.NORMAL });
+    });
+
+    it("still answers a redeemed voucher's URL past the order's date: the service was used, and the expiry job leaves it", async () => {
+      const code = newCode();
+      const booked = await bookings.book(envelope(code));
+      await orders.recordVoucherRedeemed(booked.orderNo, new Date(START.getTime() + DAY_MS));
+      now = new Date(START.getTime() + VALIDITY_DAYS * DAY_MS);
+
+      expect(await bookings.detail(envelope(code))).toMatchObject({ orderNo: booked.orderNo, voucherUrl: vouchers.urlOf(booked.orderNo) });
+    });
   });
 
   describe("expired points (订单过期积分查询)", () => {

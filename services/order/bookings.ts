@@ -221,12 +221,12 @@ export class Bookings {
     if (!order?.voucherUrl) throw orderError(OrderError.ORDER_NOT_FOUND, "order not found");
     if (!this.belongsToCaller(order, serviceType, request)) throw this.refuse(order, serviceType, "detail");
     // A voided voucher's URL leads nowhere: the caller is told why instead. An order a request found expired keeps
-    // its voucher live until the expiry job voids it; a redemption meanwhile would reach a closed order.
-    if (order.voucherVoidedAt || order.status === OrderStatus.EXPIRED) {
-      throw order.status === OrderStatus.EXPIRED
-        ? orderError(OrderError.SERVICE_EXPIRED, "service expired")
-        : orderError(OrderError.SERVICE_CANCELLED, "service cancelled");
-    }
+    // its voucher live until the expiry job voids it; a redemption meanwhile would reach a closed order. So does a
+    // booked order past its date that the job has not come to yet (its voucher's validity ended with it); a
+    // redeemed one stays, as the job leaves it.
+    const due = order.status === OrderStatus.BOOKED && order.keyStatus !== KeyStatus.REDEEMED && order.expireAt.getTime() <= this.now().getTime();
+    if (order.status === OrderStatus.EXPIRED || due) throw orderError(OrderError.SERVICE_EXPIRED, "service expired");
+    if (order.voucherVoidedAt) throw orderError(OrderError.SERVICE_CANCELLED, "service cancelled");
     return { ...order, voucherUrl: order.voucherUrl };
   }
 
