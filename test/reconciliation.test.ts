@@ -18,6 +18,7 @@ import { createLogger } from "../services/common/logger.js";
 import { rpcTransport } from "../services/common/rpc-client.js";
 import { EMBEDDED_RECONCILIATION } from "../services/platform/platform.js";
 import { ReconciliationFiles } from "../services/reconciliation/files.js";
+import { previousMonth } from "../services/reconciliation/schedule.js";
 import { modes, useTestPlatform, type TestPlatform } from "./support/platform.js";
 import { assertContractResponse } from "./support/psbc-contract.js";
 import { TestClock } from "./support/test-clock.js";
@@ -130,12 +131,14 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     );
   });
 
-  it("generates the month before the clock's at start (past its 3rd), and no other but past months with completions", async () => {
+  it("generates the month before the clock's at start (past its 3rd), and the months it missed since the ledger's first", async () => {
     await until(async () => ((await post(FILES, { accountingDate: "20260901", fileIntfcName: INTERFACE })).body.data?.fileList as unknown[]).length === 1, 5_000, "September's file");
-    // Earlier months' completions (July's, of the test before) had no file: the schedule makes them as months it missed.
+    // Earlier months (July's completions, of the test before, and August without any) had no file: the schedule
+    // makes them as months it missed, August's empty as a due month's would be.
     const months = async (sql: string) => (await platform.db.query<{ month: string }>(sql, [PROVIDER])).rows.map((row) => row.month);
-    const missed = await months("SELECT DISTINCT month FROM reconciliation.ledger WHERE provider_code = $1 AND month < '202609' ORDER BY month");
-    const expected = [...missed, "202609"];
+    const [first] = await months("SELECT min(month) AS month FROM reconciliation.ledger WHERE provider_code = $1");
+    const expected = ["202609"];
+    while (first && expected[0] !== first) expected.unshift(previousMonth(expected[0] ?? ""));
     const made = () => months("SELECT month FROM reconciliation.file WHERE file_intfc_name LIKE '%' || $1 ORDER BY month");
     await until(async () => (await made()).length === expected.length, 5_000, `the files of ${expected.join(", ")}`);
     expect(await made()).toEqual(expected);
@@ -219,7 +222,7 @@ describe.each(modes)("reconciliation (%s)", (mode) => {
     }
   });
 
-  it("makes the file of a past month its schedule missed (completions, no file), and none for a month without completions", async () => {
+  it("makes the file of a past month its schedule missed (completions, no file), and none for a month before the ledger's first", async () => {
     // As if the service had been down past May's due day (3 June): May's completions arrive, its file is made.
     await complete({ orderNo: "R-MAY-LATE", code: "CODE-MAY-LATE", completedAt: "2026-05-15T10:00:00+08:00" });
     await until(async () => ((await post(FILES, { accountingDate: "20260501", fileIntfcName: INTERFACE })).body.data?.fileList as unknown[]).length === 1, 10_000, "May's file");

@@ -87,11 +87,16 @@ export class ReconciliationFiles {
     return rows[0] && recordOf(rows[0]);
   }
 
-  /** Of `months`, those with completions in the ledger and no file yet (in order): what a schedule missed. */
+  /**
+   * Of `months`, those without a file from the first month the ledger or the files know of (in order): what a
+   * schedule missed, a month without completions included (its file is empty, as a due month's would be). Months
+   * before the first one are before this provider's time here, and get none.
+   */
   async monthsWithoutFile(months: readonly string[]): Promise<string[]> {
     const { rows } = await this.deps.db.query<{ month: string }>(
       `SELECT m.month FROM unnest($1::text[]) AS m(month)
-        WHERE EXISTS (SELECT 1 FROM reconciliation.ledger l WHERE l.provider_code = $2 AND l.month = m.month)
+        WHERE m.month >= least((SELECT min(l.month) FROM reconciliation.ledger l WHERE l.provider_code = $2),
+                               (SELECT min(f.month) FROM reconciliation.file f WHERE f.file_intfc_name = $3))
           AND NOT EXISTS (SELECT 1 FROM reconciliation.file f WHERE f.file_intfc_name = $3 AND f.month = m.month)
         ORDER BY m.month`,
       [months, this.deps.providerCode, this.fileInterface],

@@ -31,8 +31,8 @@ export function dueMonth(now: Date): string | undefined {
 
 /**
  * The schedule as a periodic job: each round makes sure the due month's file exists (if-missing), then makes any
- * of the twelve months before last month that has completions and no file (its due day passed with the service
- * down). A month without completions gets a file only as the due month, as before.
+ * of the twelve months before last month that has no file (its due day passed with the service down), from the
+ * first month the ledger or the files know of: empty for a month without completions, as a due month's is.
  */
 export function monthlyFileJob(files: ReconciliationFiles, clock: Clock, intervalMs: number): PeriodicJob {
   return {
