@@ -416,17 +416,20 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
     it.each([
       ["the send channel refused for good", VoucherError.CHANNEL_REJECTED],
       ["a make-code quota refused", VoucherError.QUOTA_EXCEEDED],
-    ])("restarts only the voucher issue %s, with the new appointment's customer", async (_why, reason) => {
+    ])("restarts only the voucher issue %s, keeping what PSBC booked: the order's customer and envelope", async (_why, reason) => {
       const code = newCode();
       vouchers.failNext("issueVoucher", voucherError(reason, "refused for good"));
 
       expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.UPSTREAM_FAILED);
-      expect(await stored(code)).toMatchObject({ status: OrderStatus.NOT_BOOKED, psbcBookedAt: expect.any(Date) as Date, bookingRefusedAt: expect.any(Date) as Date });
+      const refused = await stored(code);
+      expect(refused).toMatchObject({ status: OrderStatus.NOT_BOOKED, psbcBookedAt: expect.any(Date) as Date, bookingRefusedAt: expect.any(Date) as Date });
 
-      const order = await bookings.book(envelope(code, { mac: OTHER_CUSTOMER }));
-      expect(order).toMatchObject({ status: OrderStatus.BOOKED, mac: OTHER_CUSTOMER });
+      // PSBC's booking stands, under the first appointment's customer and fields: the order (what the ledger
+      // reads) and the voucher keep saying so, whatever the next appointment brings.
+      const order = await bookings.book(envelope(code, { mac: OTHER_CUSTOMER, fields: { provinceInstNo: "12000000", channel: "41" } }));
+      expect(order).toMatchObject({ status: OrderStatus.BOOKED, mac: CUSTOMER, provinceInstNo: refused.provinceInstNo, channel: refused.channel, bookingRefusedAt: null });
       expect(psbc.callsOf("bookService")).toHaveLength(1);
-      expect(vouchers.issues.map((issue) => issue.customerRef)).toEqual([CUSTOMER, OTHER_CUSTOMER]);
+      expect(vouchers.issues.map((issue) => issue.customerRef)).toEqual([CUSTOMER, CUSTOMER]);
     });
 
     it("stops before the voucher issue once its lease on the code is lost, and the retry finishes the booking", async () => {

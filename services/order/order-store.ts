@@ -353,11 +353,15 @@ export class OrderStore {
 
   /**
    * A refused booking starts over with a new appointment's request: the steps done stay done (PSBC's booking
-   * is idempotent by code), the step refused is tried again with these fields rather than the refused ones.
+   * is idempotent by code), the step refused is tried again. A refusal of PSBC's booking takes the new
+   * request's fields; once PSBC has booked, its booking stands under the order's customer and envelope (what the
+   * ledger reads and the voucher names), and only the back URL, which PSBC is not sent, is the new one.
    */
   async restartRefusedBooking(orderNo: string, request: BookingRequest): Promise<RightsOrder> {
+    const unlessBooked = (column: string, param: string) => `${column} = CASE WHEN psbc_booked_at IS NULL THEN ${param} ELSE ${column} END`;
     return this.update(
-      `mac = $2, channel = $3, tran_chnl = $4, inst_type = $5, province_inst_no = $6, back_url = $7,
+      `${unlessBooked("mac", "$2")}, ${unlessBooked("channel", "$3")}, ${unlessBooked("tran_chnl", "$4")},
+       ${unlessBooked("inst_type", "$5")}, ${unlessBooked("province_inst_no", "$6")}, back_url = $7,
        booking_refused_at = NULL`,
       `status = ${OrderStatus.NOT_BOOKED} AND booking_refused_at IS NOT NULL`,
       [orderNo, request.mac, request.channel, request.tranChnl, request.instType, request.provinceInstNo, request.backUrl],
