@@ -61,6 +61,7 @@ function makeCodes(leaseMs = 5_000, clock: Clock = systemClock): MakeCodes {
       released.push(id);
       await quota.release(id);
     },
+    releaseReference: (reference) => quota.releaseReference(reference),
   };
   return new MakeCodes({
     orders: new CodeOrderStore(db), catalogue, quota: counted, channelFor: async () => channel, clock, logger, leaseMs,
@@ -336,6 +337,24 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     // The late failure neither undid the order nor gave its code's quota back.
     expect(await makeCodes().make(req)).toEqual(made);
     expect(await reasonOfFailure(makeCodes().make(request(o)))).toBe(CodeError.QUOTA_EXCEEDED);
+  });
+
+  it("gives back the quota of an order taken over from a caller that hung after reserving, when its offer no longer stands (04)", async () => {
+    const o = await offer();
+    await quotaRule(o.saleChannelId, 1);
+    const req = request(o);
+    let answerLate!: (failure: unknown) => void;
+    failNext.push(new Promise((resolve) => (answerLate = resolve)));
+    const hung = makeCodes(200).make(req);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Its template disabled since: the repeat takes the order over and refuses it, making nothing.
+    await db.query(`UPDATE vouchers.template SET is_active = false WHERE template_id = $1`, [o.templateId]);
+    expect(await reasonOfFailure(makeCodes().make(req))).toBe(CodeError.NOT_AVAILABLE);
+    await db.query(`UPDATE vouchers.template SET is_active = true WHERE template_id = $1`, [o.templateId]);
+    // The first caller's charge came back with the refusal: the quota of one still makes another order's code.
+    expect(await makeCodes().make(request(o))).toMatchObject({ status: "MADE" });
+    answerLate(new UpstreamError("timeout", "esb", "makeCode", "TIMEOUT", "no answer"));
+    expect(await reasonOfFailure(hung)).toBe(CodeError.CHANNEL_FAILED);
   });
 
   it("refuses a sale channel, template or activity that is missing, inactive, unbound, bulk-only or over (04), making nothing", async () => {

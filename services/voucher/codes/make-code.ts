@@ -163,10 +163,14 @@ export class MakeCodes {
     forChannel: ChannelExtras,
     read?: { template: Template; sendChannel: SendChannelRecord },
   ): Promise<CodeOrderRecord> {
+    // The order's, on every claim: one taken over from a caller that died after reserving is that reservation.
+    const reference = `${order.saleChannelId}:${order.saleChannelOrderId}`;
     const { template, sendChannel: record } =
       read ??
       (await this.standingOfferOf(order).catch(async (err: unknown) => {
-        await this.deps.orders.recordFailed(order, err instanceof Error ? err.message : String(err));
+        // A caller that died after reserving left the order's charge: it goes back with the refusal, as a failed
+        // make-code's does (while this call holds the order).
+        if (await this.deps.orders.recordFailed(order, err instanceof Error ? err.message : String(err))) await this.deps.quota.releaseReference(reference);
         throw err;
       }));
     const decision = await this.deps.quota.reserve({
@@ -181,8 +185,7 @@ export class MakeCodes {
       amountFen: order.codeNum * template.faceValue,
       // The codes count on the day they are made: a repeat of an order that failed yesterday is today's.
       at: this.deps.clock.now(),
-      // The order's, on every claim: one taken over from a caller that died after reserving is that reservation.
-      reference: `${order.saleChannelId}:${order.saleChannelOrderId}`,
+      reference,
     });
     if (!decision.ok) {
       await this.deps.orders.recordFailed(order, `quota: rule ${decision.ruleId} ${decision.field}`);

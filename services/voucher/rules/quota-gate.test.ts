@@ -359,6 +359,18 @@ describe("release", () => {
     expect((await gate.reserve(request(channel, "2026-12-01T10:00:00+08:00"))).ok).toBe(false);
   });
 
+  it("gives a reference's reservation back by the reference alone, once, whoever reserved it", async () => {
+    const channel = newChannel();
+    const ruleId = await limitRule(channel, { maxima: { limitMaxDay: 2, limitMaxTotal: 2 } });
+    const first = request(channel, "2026-12-01T10:00:00+08:00", { count: 2 });
+    expect((await gate.reserve(first)).ok).toBe(true);
+    await gate.releaseReference(first.reference);
+    await gate.releaseReference(first.reference);
+    await gate.releaseReference("no such reference");
+    const { rows } = await db.query<{ used: number }>(`SELECT used FROM vouchers.quota_usage WHERE rule_id = $1 ORDER BY period`, [ruleId]);
+    expect(rows).toEqual([{ used: 0 }, { used: 0 }]);
+  });
+
   it("refuses a malformed request as a parameter error", async () => {
     await expect(gate.reserve(request(newChannel(), "2026-12-01T10:00:00+08:00", { count: 0 }))).rejects.toThrow(/count/);
     await expect(gate.reserve(request(newChannel(), "2026-12-01T10:00:00+08:00", { amountFen: 1.5 }))).rejects.toThrow(/amountFen/);

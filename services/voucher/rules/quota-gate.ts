@@ -65,6 +65,8 @@ export interface QuotaGate {
   reserve(request: QuotaRequest): Promise<QuotaDecision>;
   /** Gives a reservation's charges back (a make-code that failed after reserving). Idempotent; unknown ids are ignored. */
   release(reservationId: string): Promise<void>;
+  /** The same for the reservation of `reference`, whoever made it (an order taken over from a caller that died). */
+  releaseReference(reference: string): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -113,18 +115,25 @@ export function createQuotaGate(deps: { db: Database; rules: LimitRuleSource; cl
       }
     },
     async release(reservationId) {
-      if (!UUID.test(reservationId)) return;
-      await db.transaction(async (tx) => {
-        const { rows } = await tx.query<{ charges: StoredCharge[] }>(
-          `UPDATE vouchers.quota_reservation SET released_at = $2 WHERE reservation_id = $1 AND released_at IS NULL RETURNING charges`,
-          [reservationId, clock.now()],
-        );
-        for (const [ruleId, limitKey, period, amount] of rows[0]?.charges ?? []) {
-          await tx.query(`UPDATE vouchers.quota_usage SET used = used - $4 WHERE rule_id = $1 AND limit_key = $2 AND period = $3`, [ruleId, limitKey, period, amount]);
-        }
-      });
+      if (UUID.test(reservationId)) await releaseWhere(db, "reservation_id", reservationId, clock.now());
+    },
+    async releaseReference(reference) {
+      await releaseWhere(db, "reference", reference, clock.now());
     },
   };
+}
+
+/** Marks the reservation released and takes its charges off the counters, once (a second release finds it released). */
+async function releaseWhere(db: Database, column: "reservation_id" | "reference", value: string, now: Date): Promise<void> {
+  await db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ charges: StoredCharge[] }>(
+      `UPDATE vouchers.quota_reservation SET released_at = $2 WHERE ${column} = $1 AND released_at IS NULL RETURNING charges`,
+      [value, now],
+    );
+    for (const [ruleId, limitKey, period, amount] of rows[0]?.charges ?? []) {
+      await tx.query(`UPDATE vouchers.quota_usage SET used = used - $4 WHERE rule_id = $1 AND limit_key = $2 AND period = $3`, [ruleId, limitKey, period, amount]);
+    }
+  });
 }
 
 type StoredCharge = [ruleId: string, limitKey: string, period: string, amount: number];
