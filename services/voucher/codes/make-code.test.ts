@@ -321,7 +321,11 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     expect(made.codes).toHaveLength(1);
   });
 
-  it("an order taken over from a caller that hung after reserving is that caller's charge, not a second; its late failure gives nothing back", async () => {
+  /**
+   * An order of an offer under a quota of one whose first caller reserved, then hung at the send channel until
+   * `answerLate`, past its 200 ms lease.
+   */
+  async function orderOfHungCaller() {
     const o = await offer();
     await quotaRule(o.saleChannelId, 1);
     const req = request(o);
@@ -329,6 +333,11 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     failNext.push(new Promise((resolve) => (answerLate = resolve)));
     const hung = makeCodes(200).make(req);
     await new Promise((resolve) => setTimeout(resolve, 400));
+    return { o, req, hung, answerLate };
+  }
+
+  it("an order taken over from a caller that hung after reserving is that caller's charge, not a second; its late failure gives nothing back", async () => {
+    const { o, req, hung, answerLate } = await orderOfHungCaller();
     // Its lease ran out: the repeat takes the order over, under the quota the first caller reserved for it.
     const made = await makeCodes().make(req);
     expect(made).toMatchObject({ status: "MADE", attempt: 2, codes: [expect.anything()] });
@@ -340,13 +349,7 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
   });
 
   it("gives back the quota of an order taken over from a caller that hung after reserving, when its offer no longer stands (04)", async () => {
-    const o = await offer();
-    await quotaRule(o.saleChannelId, 1);
-    const req = request(o);
-    let answerLate!: (failure: unknown) => void;
-    failNext.push(new Promise((resolve) => (answerLate = resolve)));
-    const hung = makeCodes(200).make(req);
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    const { o, req, hung, answerLate } = await orderOfHungCaller();
     // Its template disabled since: the repeat takes the order over and refuses it, making nothing.
     await db.query(`UPDATE vouchers.template SET is_active = false WHERE template_id = $1`, [o.templateId]);
     expect(await reasonOfFailure(makeCodes().make(req))).toBe(CodeError.NOT_AVAILABLE);
