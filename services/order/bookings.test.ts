@@ -416,7 +416,7 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
     it.each([
       ["the send channel refused for good", VoucherError.CHANNEL_REJECTED],
       ["a make-code quota refused", VoucherError.QUOTA_EXCEEDED],
-    ])("restarts only the voucher issue %s, keeping what PSBC booked: the order's customer and envelope", async (_why, reason) => {
+    ])("restarts only the voucher issue %s, with the new appointment's customer and the envelope PSBC booked", async (_why, reason) => {
       const code = newCode();
       vouchers.failNext("issueVoucher", voucherError(reason, "refused for good"));
 
@@ -424,12 +424,12 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       const refused = await stored(code);
       expect(refused).toMatchObject({ status: OrderStatus.NOT_BOOKED, psbcBookedAt: expect.any(Date) as Date, bookingRefusedAt: expect.any(Date) as Date });
 
-      // PSBC's booking stands, under the first appointment's customer and fields: the order (what the ledger
-      // reads) and the voucher keep saying so, whatever the next appointment brings.
+      // The refusal may have been of the customer: the new one goes to the voucher. PSBC's booking stands under the
+      // first appointment's fields, which the order (what the ledger reads) keeps, whatever the next one brings.
       const order = await bookings.book(envelope(code, { mac: OTHER_CUSTOMER, fields: { provinceInstNo: "12000000", channel: "41" } }));
-      expect(order).toMatchObject({ status: OrderStatus.BOOKED, mac: CUSTOMER, provinceInstNo: refused.provinceInstNo, channel: refused.channel, bookingRefusedAt: null });
+      expect(order).toMatchObject({ status: OrderStatus.BOOKED, mac: OTHER_CUSTOMER, provinceInstNo: refused.provinceInstNo, channel: refused.channel, bookingRefusedAt: null });
       expect(psbc.callsOf("bookService")).toHaveLength(1);
-      expect(vouchers.issues.map((issue) => issue.customerRef)).toEqual([CUSTOMER, CUSTOMER]);
+      expect(vouchers.issues.map((issue) => issue.customerRef)).toEqual([CUSTOMER, OTHER_CUSTOMER]);
     });
 
     it("stops before the voucher issue once its lease on the code is lost, and the retry finishes the booking", async () => {

@@ -353,14 +353,14 @@ export class OrderStore {
 
   /**
    * A refused booking starts over with a new appointment's request: the steps done stay done (PSBC's booking
-   * is idempotent by code), the step refused is tried again. A refusal of PSBC's booking takes the new
-   * request's fields; once PSBC has booked, its booking stands under the order's customer and envelope (what the
-   * ledger reads and the voucher names), and only the back URL, which PSBC is not sent, is the new one.
+   * is idempotent by code), the step refused is tried again with the new request's `mac` (the refusal may have
+   * been of it: a corrected one must not be refused again) and back URL. Its envelope fields replace the order's
+   * only while PSBC has not booked: once it has, its booking stands under them, and the ledger reads them.
    */
   async restartRefusedBooking(orderNo: string, request: BookingRequest): Promise<RightsOrder> {
     const unlessBooked = (column: string, param: string) => `${column} = CASE WHEN psbc_booked_at IS NULL THEN ${param} ELSE ${column} END`;
     return this.update(
-      `${unlessBooked("mac", "$2")}, ${unlessBooked("channel", "$3")}, ${unlessBooked("tran_chnl", "$4")},
+      `mac = $2, ${unlessBooked("channel", "$3")}, ${unlessBooked("tran_chnl", "$4")},
        ${unlessBooked("inst_type", "$5")}, ${unlessBooked("province_inst_no", "$6")}, back_url = $7,
        booking_refused_at = NULL`,
       `status = ${OrderStatus.NOT_BOOKED} AND booking_refused_at IS NOT NULL`,
