@@ -120,9 +120,11 @@ export class DeliveryWorkers {
   private async deliver(task: ClaimedTask, outcomes: Outcomes): Promise<void> {
     const { ports, schedule, clock } = this.options;
     // Every claim counts as an attempt: a claim past the last means the last one lapsed without an outcome (its
-    // worker died, perhaps of this task), so the task is dead rather than claimed and sent again for ever.
+    // worker died, perhaps of this task), so the task is dead rather than claimed and sent again for ever; or that
+    // NOTIFY_MAX_ATTEMPTS was lowered below the attempts it had made already.
     if (task.attempts > schedule.maxAttempts) {
-      outcomes.dead.push({ task, error: `${task.attempts - 1} attempts, the last without an outcome (its worker died)` });
+      const why = task.lapsed ? "the last without an outcome (its worker died)" : `NOTIFY_MAX_ATTEMPTS is ${schedule.maxAttempts} now`;
+      outcomes.dead.push({ task, error: `${task.attempts - 1} attempts, ${why}` });
       return;
     }
     try {

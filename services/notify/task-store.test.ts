@@ -43,6 +43,22 @@ describe(`notify task store (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite
     expect(rows).toHaveLength(1);
   });
 
+  it("tells a claim whose previous one ended without an outcome (its worker died) from one after a recorded attempt", async () => {
+    const start = new Date("2026-10-22T02:00:00Z");
+    const later = (ms: number) => new Date(start.getTime() + ms);
+    const task = { type: TaskType.SERVICE_COMPLETE, orderNo: "OLAPSE", code: "LAPSED-CLAIM", payload: { code: "LAPSED-CLAIM" } };
+    await store.create(task, start);
+    const claimOf = async (at: Date) => (await store.claim(at, 10, 1_000)).find((row) => row.code === task.code);
+    const first = await claimOf(start);
+    expect(first).toMatchObject({ attempts: 1, lapsed: false });
+    // Its lease ran out with no outcome recorded: the next claim says so.
+    const second = await claimOf(later(1_000));
+    expect(second).toMatchObject({ attempts: 2, lapsed: true });
+    if (!second) throw new Error("claimed again");
+    await store.failed([{ task: second, error: "busy", retryAt: later(2_000) }]);
+    expect(await claimOf(later(2_000))).toMatchObject({ attempts: 3, lapsed: false });
+  });
+
   // Two connections at once: the real server only.
   it.runIf(process.env.DATABASE_URL)("creates no second task for a code whose task is being delivered at that moment (its redemption re-published)", async () => {
     const now = new Date("2026-10-21T02:00:00Z");

@@ -35,7 +35,11 @@ export interface NewTaskRow {
 }
 
 /** A task a worker holds until its lease ends: what delivering it needs, and the claim id that finishes it. */
-export type ClaimedTask = Pick<TaskRow, "task_id" | "type" | "order_no" | "code" | "payload" | "attempts"> & { claim_id: string };
+export type ClaimedTask = Pick<TaskRow, "task_id" | "type" | "order_no" | "code" | "payload" | "attempts"> & {
+  claim_id: string;
+  /** Its previous claim ended without an outcome (its worker died): an attempt that recorded nothing. */
+  lapsed: boolean;
+};
 
 /** A failed attempt: the error, and when the next is due. */
 export interface FailedAttempt {
@@ -58,7 +62,7 @@ export interface TaskFilter {
 }
 
 /** What a claim answers: no times, which a delivery does not need (and the driver would parse per row). */
-const CLAIMED_COLUMNS = "task_id, type, order_no, code, payload, attempts, claim_id";
+const CLAIMED_COLUMNS = "t.task_id, t.type, t.order_no, t.code, t.payload, t.attempts, t.claim_id, due.lapsed";
 const COLUMNS = "task_id, type, state, order_no, code, payload, attempts, next_attempt_at, claimed_until, claim_id, last_error, created_at, delivered_at";
 
 export class TaskStore {
@@ -102,10 +106,12 @@ export class TaskStore {
   async claim(now: Date, limit: number, leaseMs: number): Promise<ClaimedTask[]> {
     const until = new Date(now.getTime() + leaseMs);
     const { rows } = await this.db.query<ClaimedTask>(
-      `UPDATE notify.task SET claimed_until = $2, next_attempt_at = $2, claim_id = $3, attempts = attempts + 1
-       WHERE task_id IN (
-         SELECT task_id FROM notify.task WHERE state = 1 AND next_attempt_at <= $1
+      // A claim id still set is a claim that ended without an outcome: every outcome clears it.
+      `WITH due AS (
+         SELECT task_id, claim_id IS NOT NULL AS lapsed FROM notify.task WHERE state = 1 AND next_attempt_at <= $1
          ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+       UPDATE notify.task t SET claimed_until = $2, next_attempt_at = $2, claim_id = $3, attempts = t.attempts + 1
+         FROM due WHERE t.task_id = due.task_id
        RETURNING ${CLAIMED_COLUMNS}`,
       [now, until, randomUUID(), limit],
     );
