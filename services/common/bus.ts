@@ -22,7 +22,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { withTimeout } from "./deadline.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import { TRACE_HEADER, currentTraceId, isValidTraceId, newTraceId, runWithTrace } from "./trace.js";
+import { TRACE_HEADER, currentTraceId, newTraceId, runWithTrace, traceIdOf } from "./trace.js";
 
 export interface BusMessage {
   /** The event id (Nats-Msg-Id), which consumers use to stay idempotent. */
@@ -203,8 +203,7 @@ async function runHandler(
   retry: RetryPolicy,
   settle: Settle,
 ): Promise<void> {
-  const trace = traceId && isValidTraceId(traceId) ? traceId : newTraceId();
-  await runWithTrace(trace, async () => {
+  await runWithTrace(traceIdOf(traceId), async () => {
     try {
       // The handler is not stopped: should it still commit, its processed-event record makes the redelivery a no-op.
       await withTimeout(handler(message), retry.timeLimitMs, "event handler");

@@ -31,3 +31,8 @@ export function newTraceId(): string {
 export function isValidTraceId(value: string): boolean {
   return /^[0-9A-Za-z_-]{1,32}$/.test(value);
 }
+
+/** The traceId a caller handed us when it is one we take, else a new one. */
+export function traceIdOf(given: string | null | undefined): string {
+  return given && isValidTraceId(given) ? given : newTraceId();
+}
