@@ -21,7 +21,7 @@ import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import { addConnectService, bindGrpcJsServer, createGrpcJsServer } from "./rpc-grpc-js.js";
 import { defaultRpcTransport, type RpcTransportKind } from "./rpc-transport-kind.js";
-import { TRACE_HEADER, isValidTraceId, newTraceId, runWithTrace } from "./trace.js";
+import { TRACE_HEADER, runWithTrace, traceIdOf } from "./trace.js";
 
 export interface RpcServerOptions {
   /** The service name, for log lines. */
@@ -80,14 +80,18 @@ const identity = <T>(pull: () => Promise<T>) => pull();
 /** Runs every call inside the caller's traceId (or a new one), and answers with it in the response header. */
 function traceInterceptor(): Interceptor {
   return (next) => async (req) => {
-    const given = req.header.get(TRACE_HEADER);
-    const traceId = given && isValidTraceId(given) ? given : newTraceId();
+    const traceId = traceIdOf(req.header.get(TRACE_HEADER));
     const res = await runWithTrace(traceId, () => next(req));
     res.header.set(TRACE_HEADER, traceId);
     if (!res.stream) return res;
     // A stream's handler runs as the adapter pulls, outside this call: each pull re-enters the trace.
     return { ...res, message: wrapStream(res.message, (pull) => runWithTrace(traceId, pull), () => undefined) };
   };
+}
+
+/** The one log line of a call: its method, its final code and how long it took. */
+function logCall(logger: Logger, level: "debug" | "info", rpc: string, code: string, seconds: number): void {
+  logger[level]({ rpc, code, ms: Math.round(seconds * 1000) }, "rpc");
 }
 
 /** One log line and the RPC series per call; health probes log at debug, or they would drown the rest. */
@@ -103,7 +107,7 @@ function observeInterceptor(logger: Logger, metrics: Metrics): Interceptor {
       const code = err === undefined ? "OK" : Code[ConnectError.from(err).code];
       metrics.rpcHandled.inc({ ...labels, grpc_code: code });
       metrics.rpcSeconds.observe(labels, seconds);
-      logger[level]({ rpc, code, ms: Math.round(seconds * 1000) }, "rpc");
+      logCall(logger, level, rpc, code, seconds);
     };
     let res;
     try {
@@ -138,6 +142,26 @@ export function callFailure(err: unknown, call: { rpc: string; signal: AbortSign
   if (call.signal.aborted) return ConnectError.from(call.signal.reason, Code.Canceled);
   call.logger.error({ rpc: call.rpc, err }, "unhandled error in rpc handler");
   return new ConnectError("internal error", Code.Internal);
+}
+
+/**
+ * One call of a batch handled as the interceptors handle a call of its own: under its traceId (a new one unless
+ * it is one we take), a bug answered "internal error", and the log line of method `rpc`. (The RPC series count
+ * the batch.)
+ */
+export async function asOwnCall<T>(
+  call: { rpc: string; traceId: string; signal: AbortSignal; logger: Logger },
+  handle: () => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: ConnectError }> {
+  return runWithTrace(traceIdOf(call.traceId), async () => {
+    const started = performance.now();
+    const result = await handle().then(
+      (value) => ({ ok: true as const, value }),
+      (err: unknown) => ({ ok: false as const, error: callFailure(err, call) }),
+    );
+    logCall(call.logger, "info", call.rpc, result.ok ? "OK" : Code[result.error.code], (performance.now() - started) / 1000);
+    return result;
+  });
 }
 
 function errorInterceptor(logger: Logger): Interceptor {

@@ -1,5 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Code, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import {
   OrderService,
   type GetServiceDetailResponseSchema,
@@ -9,8 +9,7 @@ import {
 } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { callFailureOf } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import { callFailure } from "../common/rpc-server.js";
-import { isValidTraceId, newTraceId, runWithTrace } from "../common/trace.js";
+import { asOwnCall } from "../common/rpc-server.js";
 import type { Bookings } from "./bookings.js";
 import { OrderError, orderError } from "./errors.js";
 import type { OrderViews } from "./order-views.js";
@@ -28,19 +27,10 @@ export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes,
     return { orderNo: order.orderNo, url: order.voucherUrl, backUrl: order.backUrl, status: order.status, keyStatus: order.keyStatus };
   };
   /** One call of a batch, answered and logged as GetServiceDetail would have answered and logged it. */
-  const detailOutcome = (call: ServiceDetailCall, signal: AbortSignal) =>
-    runWithTrace(isValidTraceId(call.traceId) ? call.traceId : newTraceId(), async (): Promise<MessageInitShape<typeof ServiceDetailOutcomeSchema>> => {
-      const started = performance.now();
-      try {
-        const value = await detail(call.envelope);
-        logger.info({ rpc: DETAIL_RPC, code: "OK", ms: Math.round(performance.now() - started) }, "rpc");
-        return { outcome: { case: "detail", value } };
-      } catch (err) {
-        const failure = callFailure(err, { rpc: DETAIL_RPC, signal, logger });
-        logger.info({ rpc: DETAIL_RPC, code: Code[failure.code], ms: Math.round(performance.now() - started) }, "rpc");
-        return { outcome: { case: "failure", value: callFailureOf(failure) } };
-      }
-    });
+  const detailOutcome = async (call: ServiceDetailCall, signal: AbortSignal): Promise<MessageInitShape<typeof ServiceDetailOutcomeSchema>> => {
+    const result = await asOwnCall({ rpc: DETAIL_RPC, traceId: call.traceId, signal, logger }, () => detail(call.envelope));
+    return { outcome: result.ok ? { case: "detail", value: result.value } : { case: "failure", value: callFailureOf(result.error) } };
+  };
   return {
     async bookService(req, context) {
       const order = await bookings.book(envelopeOf(req.envelope), context.timeoutMs());

@@ -8,7 +8,8 @@ import { ReconciliationService, type DownloadFileRequest } from "../../proto/gen
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Metrics } from "../../services/common/metrics.js";
 import { callFailureOf } from "../../services/common/errors.js";
-import { currentTraceId, runWithTrace, TRACE_HEADER } from "../../services/common/trace.js";
+import { asOwnCall } from "../../services/common/rpc-server.js";
+import { currentTraceId, TRACE_HEADER } from "../../services/common/trace.js";
 import { assertContractErrorEnvelope, assertContractResponse } from "./psbc-contract.js";
 import { PATHS } from "./platform.js";
 
@@ -70,6 +71,9 @@ async function serve(method: string, envelope: RightsEnvelope | undefined, heade
   if (failure !== undefined) throw failure;
 }
 
+/** The fake order service's own log lines, which the gateway's tests do not read. */
+const fakeServiceLogger = pino({ level: "silent" });
+
 const detailAnswer = () => ({ orderNo: "O1", ...fakeOrderService.answer, status: 200, keyStatus: 1 });
 
 const fakeTransport = createRouterTransport((router) => {
@@ -90,19 +94,18 @@ const fakeTransport = createRouterTransport((router) => {
       await serve("getServiceDetail", req.envelope, ctx.requestHeader.get(TRACE_HEADER));
       return detailAnswer();
     },
-    async getServiceDetails(req) {
+    async getServiceDetails(req, ctx) {
       if (fakeOrderService.batchUnimplemented) throw new ConnectError("unknown method", Code.Unimplemented);
       fakeOrderService.batches.push(req.calls.length);
-      const outcomes = req.calls.map((call) =>
-        runWithTrace(call.traceId, async () => {
-          try {
-            await serve("getServiceDetail", call.envelope, call.traceId);
-            return { outcome: { case: "detail" as const, value: detailAnswer() } };
-          } catch (err) {
-            return { outcome: { case: "failure" as const, value: callFailureOf(ConnectError.from(err)) } };
-          }
-        }),
-      );
+      // Each call as the order service answers it, through the same per-call handling.
+      const outcomes = req.calls.map(async (call) => {
+        const own = { rpc: "rights.order.v1.OrderService/GetServiceDetail", traceId: call.traceId, signal: ctx.signal, logger: fakeServiceLogger };
+        const result = await asOwnCall(own, async () => {
+          await serve("getServiceDetail", call.envelope, call.traceId);
+          return detailAnswer();
+        });
+        return { outcome: result.ok ? { case: "detail" as const, value: result.value } : { case: "failure" as const, value: callFailureOf(result.error) } };
+      });
       return { outcomes: await Promise.all(outcomes) };
     },
   });
