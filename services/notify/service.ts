@@ -9,6 +9,7 @@ import { DeliveryWorkers, longestBatchMs } from "./delivery-workers.js";
 import { psbcServiceComplete } from "./psbc/service-complete.js";
 import { notifyServiceImpl } from "./routes.js";
 import { smsNotice } from "./sms/sms-notice.js";
+import { registerTaskMetrics } from "./task-metrics.js";
 import { NOTIFY_SCHEMA, TaskStore } from "./task-store.js";
 
 /** The notify service: durable notification tasks (PSBC's service-complete notice, SMS notices), delivered with retries. */
@@ -66,6 +67,7 @@ export const notifyService = defineService({
       eventsWritten,
     });
     const taskCreated = () => workers.kick();
+    const unregisterMetrics = registerTaskMetrics(metrics.registry, tasks, clock);
     return {
       interceptors: [
         adminCredentialInterceptor({ token: env.ADMIN_TOKEN, adminMethods: [NotifyService.method.createTasks, NotifyService.method.retryTask], logger }),
@@ -75,7 +77,10 @@ export const notifyService = defineService({
       async prepare() {
         workers.start();
       },
-      stop: () => workers.stop(),
+      async stop() {
+        await workers.stop();
+        unregisterMetrics();
+      },
     };
   },
 });

@@ -54,6 +54,14 @@ export interface DeadTask {
   error: string;
 }
 
+/** Tasks of one type and state not delivered: how many, and when the oldest was created. */
+export interface TaskBacklog {
+  type: number;
+  state: TaskState.PENDING | TaskState.DEAD;
+  count: number;
+  oldestCreatedAt: Date;
+}
+
 export interface TaskFilter {
   state?: TaskState;
   type?: number;
@@ -209,6 +217,14 @@ export class TaskStore {
       throw err;
     }
     return (await this.byId(taskId)) ? "not-dead" : "not-found";
+  }
+
+  /** The tasks not delivered, by type and state (pending or dead); a type and state without any is absent. */
+  async backlog(): Promise<TaskBacklog[]> {
+    const { rows } = await this.db.query<{ type: number; state: TaskBacklog["state"]; count: number; oldest: Date }>(
+      `SELECT type, state, count(*)::int AS count, min(created_at) AS oldest FROM notify.task WHERE state IN (1, 3) GROUP BY type, state`,
+    );
+    return rows.map((row) => ({ type: row.type, state: row.state, count: row.count, oldestCreatedAt: row.oldest }));
   }
 
   async byId(taskId: string): Promise<TaskRow | undefined> {
