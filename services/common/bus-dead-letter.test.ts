@@ -69,6 +69,9 @@ describe(`dead letters (${natsUrl ? "NATS JetStream" : "in-process"})`, () => {
         dead.push({ ...m, traceId: currentTraceId() });
       },
     });
+    // Before any event, each outcome is a series at 0: the alert's increase() sees the first dead letter.
+    const before = await metrics.registry.getSingleMetricAsString("events_handled_total");
+    expect(before).toMatch(/events_handled_total\{consumer="poisoned",outcome="dead"\} 0/);
     await runWithTrace("deadbeefdeadbeefdeadbeefdeadbeef", () => bus.publish(`${prefix}.event`, `event-${prefix}`, encoder.encode("payload")));
 
     await until(() => dead.length === 1, 10_000, "the dead letter");

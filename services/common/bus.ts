@@ -143,8 +143,12 @@ export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1_000, maxDeliveries: 20, ti
 function observed(bus: EventBus, metrics: Metrics, maxDeliveries: number): EventBus {
   return {
     publish: (subject, id, data) => bus.publish(subject, id, data),
-    subscribe: ({ handler, ...options }) =>
-      bus.subscribe({
+    subscribe: ({ handler, ...options }) => {
+      // Every outcome's series exists from the start at 0: a counter first seen at 1 (the first dead letter)
+      // has no earlier sample, and increase() over it finds nothing to alert on.
+      for (const outcome of ["ack", "nak", "dead"]) metrics.eventsHandled.inc({ consumer: options.durable, outcome }, 0);
+      metrics.eventsRedelivered.inc({ consumer: options.durable }, 0);
+      return bus.subscribe({
         ...options,
         async handler(message) {
           const consumer = options.durable;
@@ -157,7 +161,8 @@ function observed(bus: EventBus, metrics: Metrics, maxDeliveries: number): Event
           }
           metrics.eventsHandled.inc({ consumer, outcome: "ack" });
         },
-      }),
+      });
+    },
     ping: () => bus.ping(),
     close: () => bus.close(),
   };

@@ -7,6 +7,8 @@ import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import { beforeAll, describe, expect, it } from "vitest";
+import { Metrics } from "../../services/common/metrics.js";
+import { registerTaskMetrics } from "../../services/notify/task-metrics.js";
 import { checkObjects, isObj, networkReachability, schemaProblems, summarizeComponents, unknownFieldProblems } from "../support/k8s-checks.js";
 import { chartDir, clone, describeWithTools, manifestObjects, parseYamlDocuments, readYamlObject, repoRoot, runTool } from "../support/deploy-files.js";
 
@@ -209,6 +211,64 @@ describeWithTools("helm with ci/test-values.yaml", ({ helm }) => {
     );
     const problems = checks === "full" ? await checkObjects(objects) : [...(await schemaProblems(objects)), ...(await unknownFieldProblems(objects))];
     expect(problems).toEqual([]);
+  });
+
+  describe("alerts.enabled: a PrometheusRule", () => {
+    const sets = ["alerts.enabled=true", 'alerts.seriesSelector=namespace="rights"', "alerts.alertLabels.team=rights", "alerts.ruleLabels.release=kps"];
+    let objects: unknown[] = [];
+    beforeAll(() => {
+      objects = parseYamlDocuments(runTool(helm, ["template", "rights", chartDir, "-f", testValuesFile, ...sets.flatMap((set) => ["--set", set])]), "helm template alerts");
+    });
+    const rules = () => {
+      const rule = objects.find((o) => isObj(o) && o.kind === "PrometheusRule");
+      const groups = isObj(rule) && isObj(rule.spec) && Array.isArray(rule.spec.groups) ? rule.spec.groups : [];
+      return groups.flatMap((g: unknown) => (isObj(g) && Array.isArray(g.rules) ? g.rules : [])).filter(isObj);
+    };
+
+    it("is absent by default (its CRD may not be in the cluster)", () => {
+      expect(rendered.some((o) => isObj(o) && o.kind === "PrometheusRule")).toBe(false);
+    });
+
+    it("passes the Prometheus Operator's schema and the checker, with the chart's labels", async () => {
+      expect(await checkObjects(objects)).toEqual([]);
+      const rule = objects.find((o) => isObj(o) && o.kind === "PrometheusRule");
+      expect(isObj(rule) && rule.apiVersion).toBe("monitoring.coreos.com/v1");
+      expect(isObj(rule) && isObj(rule.metadata) && rule.metadata.labels).toMatchObject({ release: "kps", "app.kubernetes.io/instance": "rights" });
+      expect(rules().map((r) => r.alert)).toEqual([
+        "RightsEventDeadLettered",
+        "RightsOutboxNotPublishing",
+        "RightsOutboxBacklog",
+        "RightsNotificationDead",
+        "RightsNotificationDelayed",
+        "RightsUpstreamFailing",
+        "RightsInternalErrors",
+        "RightsUndecryptableRequests",
+      ]);
+    });
+
+    it("reads only series the services export, each under the series selector, and labels every alert", async () => {
+      const metrics = new Metrics({ processMetrics: false });
+      registerTaskMetrics(metrics.registry, { backlog: async () => [] }, { now: () => new Date() });
+      const exported = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
+      for (const rule of rules()) {
+        const expr = String(rule.expr);
+        const series = [...expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}/g)];
+        expect(series.length, String(rule.alert)).toBeGreaterThan(0);
+        for (const [, name, matchers] of series) {
+          expect(exported.has(name ?? ""), `${String(rule.alert)}: ${name} is not a series any service exports`).toBe(true);
+          expect(matchers, String(rule.alert)).toMatch(/,namespace="rights"$/);
+        }
+        expect(rule.labels, String(rule.alert)).toMatchObject({ team: "rights", severity: expect.stringMatching(/^(critical|warning)$/) });
+        expect(isObj(rule.annotations) && rule.annotations.summary, String(rule.alert)).toMatch(/\S/);
+      }
+    });
+
+    it("reads every series of the names when no selector is set", () => {
+      const plain = parseYamlDocuments(runTool(helm, ["template", "rights", chartDir, "-f", testValuesFile, "--set", "alerts.enabled=true"]), "helm template alerts plain");
+      const rule = plain.find((o) => isObj(o) && o.kind === "PrometheusRule");
+      expect(JSON.stringify(rule)).not.toContain(",}");
+      expect(JSON.stringify(rule)).toContain('events_handled_total{outcome=\\"dead\\"}');
+    });
   });
 
   it("fails when common.terminationGracePeriodSeconds does not exceed the process's own drain bound (delay + grace + 5 s)", () => {

@@ -58,9 +58,16 @@ interface ValidatingModel {
 }
 type ModelClass = new (data: unknown) => ValidatingModel;
 
-/** kubernetes-models' module for an apiVersion/kind ("apps/v1" + "Deployment" -> "kubernetes-models/apps/v1/Deployment"). */
+/** The model packages of the custom resources the chart may render, by API group. */
+const CUSTOM_RESOURCE_MODELS: Record<string, string> = { "monitoring.coreos.com": "@kubernetes-models/prometheus-operator" };
+
+/**
+ * kubernetes-models' module for an apiVersion/kind ("apps/v1" + "Deployment" -> "kubernetes-models/apps/v1/Deployment";
+ * a custom resource's from its group's package).
+ */
 function modelModule(apiVersion: string, kind: string): string {
-  return `kubernetes-models/${apiVersion}/${kind}`;
+  const custom = CUSTOM_RESOURCE_MODELS[apiVersion.split("/")[0] ?? ""];
+  return `${custom ?? "kubernetes-models"}/${apiVersion}/${kind}`;
 }
 
 const modelClasses = new Map<string, Promise<ModelClass | undefined>>();
