@@ -377,6 +377,37 @@ describe(`Vouchers (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       expect(await reasonOfFailure(vouchers.issue(request))).toBe(VoucherError.VOIDED);
     });
 
+    it("voids at the channel a code made while a void of its voucher ran (a caller whose lock ran out): no live code outlasts a voided voucher", async () => {
+      const request = issueRequest();
+      // The channel makes the code only once the void has run: the void finds no code yet and voids by the order id.
+      const makeCodes = channel.makeCodes.bind(channel);
+      channel.makeCodes = async (input) => {
+        await vouchers.void(request.orderNo);
+        return makeCodes(input);
+      };
+      expect(await reasonOfFailure(vouchers.issue(request))).toBe(VoucherError.VOIDED);
+      const made = channel.voucherOf((await codeOrderOf(request.orderNo))!.trade_no);
+      expect(made).toBeDefined();
+      expect(channel.voids.map((v) => v.code)).toEqual(["", made?.voucherNo]);
+      expect((await vouchers.get(request.orderNo)).keyStatus).toBe(KeyStatus.VOIDED);
+    });
+
+    it("voids such a stray code on the issue's retry when the channel failed the first void of it", async () => {
+      const request = issueRequest();
+      const makeCodes = channel.makeCodes.bind(channel);
+      channel.makeCodes = async (input) => {
+        await vouchers.void(request.orderNo);
+        channel.failNext("void", channelError("unavailable", "void"));
+        return makeCodes(input);
+      };
+      expect(await reasonOfFailure(vouchers.issue(request))).toBe(VoucherError.CHANNEL_FAILED);
+      const made = channel.voucherOf((await codeOrderOf(request.orderNo))!.trade_no);
+      expect(channel.voids.map((v) => v.code)).toEqual(["", made?.voucherNo]);
+      // The order retries the issue: the voided voucher's code is voided again, then the issue answers VOIDED.
+      expect(await reasonOfFailure(vouchers.issue(request))).toBe(VoucherError.VOIDED);
+      expect(channel.voids.map((v) => v.code)).toEqual(["", made?.voucherNo, made?.voucherNo]);
+    });
+
     it("answers REDEEMED for a voucher the customer redeemed, records it redeemed once (voucher.redeemed), and answers so again without asking", async () => {
       const request = issueRequest();
       const issued = await vouchers.issue(request);

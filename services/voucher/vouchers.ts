@@ -73,6 +73,7 @@ export class Vouchers {
     }
     const { voucher, created } = await this.deps.store.findOrCreatePending({ ...request, createdAt: this.deps.clock.now() });
     if (voucher.keyStatus !== KeyStatus.PENDING) {
+      if (isDead(voucher) && !voucher.voucherNo) await this.voidStrayCodeOf(voucher);
       if (voucher.keyStatus === KeyStatus.VOIDED) throw voucherError(VoucherError.VOIDED, "voucher voided");
       return voucher;
     }
@@ -101,6 +102,13 @@ export class Vouchers {
       issuedAt,
       firstPollAt,
     );
+    if (isDead(recorded) && recorded.voucherNo !== code.code) {
+      // Voided or expired while the code was being made (by a caller whose lock on the booking ran out): the code
+      // is live at the channel, and nothing else would ever void it.
+      await this.voidStrayCode(recorded, order.sendChannelId, code);
+      if (recorded.keyStatus === KeyStatus.VOIDED) throw voucherError(VoucherError.VOIDED, "voucher voided");
+      return recorded;
+    }
     this.deps.eventsWritten();
     return recorded;
   }
@@ -224,6 +232,32 @@ export class Vouchers {
     return { channel, code: made ? { channelRef: made.channelRef, code: made.code } : { channelRef: order.tradeNo, code: "" } };
   }
 
+  /**
+   * A voided or expired voucher without a code whose code order made one all the same (the stray of a race whose
+   * void at the channel failed): voided at the channel now. One read, only on this rare path.
+   */
+  private async voidStrayCodeOf(voucher: VoucherRecord): Promise<void> {
+    const saleChannel = await this.deps.catalogue.findSaleChannelByName(PSBC_SALE_CHANNEL_NAME);
+    const order = saleChannel && (await this.deps.makeCodes.find(saleChannel.saleChannelId, voucher.orderNo));
+    const [made] = order?.codes ?? [];
+    if (order && made) await this.voidStrayCode(voucher, order.sendChannelId, made);
+  }
+
+  private async voidStrayCode(voucher: VoucherRecord, sendChannelId: string, code: CodeAtChannel): Promise<void> {
+    try {
+      await (await this.deps.makeCodes.sendChannel(sendChannelId)).voidCode(code);
+      this.deps.logger.warn({ orderNo: voucher.orderNo, keyStatus: voucher.keyStatus }, "a code made while its voucher was voided or expired was voided at its channel");
+    } catch (err) {
+      if (err instanceof VoucherAlreadyRedeemed) {
+        // Redeemed before we could void it: the customer used a cancelled or expired service; an operator must look.
+        this.deps.logger.error({ orderNo: voucher.orderNo, keyStatus: voucher.keyStatus }, "a code made while its voucher was voided or expired was redeemed before its void");
+        return;
+      }
+      await this.failed(voucher.orderNo, "stray code void", err);
+      throw voucherError(VoucherError.CHANNEL_FAILED, `send channel failed to void the code made while the voucher was ${voucher.keyStatus === KeyStatus.VOIDED ? "voided" : "expired"}; a retry voids it`);
+    }
+  }
+
   /** Voids at the channel; one the customer redeemed first is recorded redeemed and answers REDEEMED. */
   private async voidAtChannel(voucher: VoucherRecord, step: string): Promise<void> {
     try {
@@ -246,6 +280,11 @@ export class Vouchers {
     this.deps.logger.warn({ orderNo, err }, `voucher ${step} failed; a retry resumes`);
     await this.deps.store.recordFailure(orderNo, `${step}: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/** Voided or expired: a code of it must not be live at its channel. */
+function isDead(voucher: VoucherRecord): boolean {
+  return voucher.keyStatus === KeyStatus.VOIDED || voucher.keyStatus === KeyStatus.EXPIRED;
 }
 
 /**
