@@ -1,9 +1,9 @@
-import type { CallOptions, Client } from "@connectrpc/connect";
+import type { Client } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { errorCodes, type FastifyPluginAsync, type FastifyRequest } from "fastify";
 import { Type, type Static } from "typebox";
 import type { VoucherService } from "../../proto/gen/rights/voucher/v1/voucher_pb.js";
-import { runWithTrace, TRACE_HEADER } from "../../services/common/trace.js";
+import { tracedCall } from "../traced-call.js";
 import { SIGNATURE_HEADERS, verifySignature } from "../../services/common/signing.js";
 import {
   BLUE_BROTHERS_CALLBACK_PREFIX,
@@ -93,8 +93,7 @@ const blueBrothersPlugin: FastifyPluginAsync<BlueBrothersCallbackOptions> = asyn
     async (request) => {
       const traceId = request.id;
       const notice = request.body;
-      const callOptions: CallOptions = { headers: { [TRACE_HEADER]: traceId }, timeoutMs: options.callTimeoutMs };
-      const { alreadyRedeemed } = await runWithTrace(traceId, () =>
+      const { alreadyRedeemed } = await tracedCall(traceId, options.callTimeoutMs, (callOptions) =>
         options.voucherService.recordRedemption(
           {
             sendChannel: SEND_CHANNEL,

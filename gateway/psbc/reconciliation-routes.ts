@@ -1,9 +1,9 @@
 import { Readable } from "node:stream";
-import type { CallOptions, Client } from "@connectrpc/connect";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Client } from "@connectrpc/connect";
+import type { FastifyInstance } from "fastify";
 import type { DownloadFileResponse, ReconciliationFile, ReconciliationService } from "../../proto/gen/rights/reconciliation/v1/reconciliation_pb.js";
 import { formatTimestamp } from "../../services/common/clock.js";
-import { TRACE_HEADER, runWithTrace } from "../../services/common/trace.js";
+import { tracedCall } from "../traced-call.js";
 import {
   BatchRepushData,
   BatchRepushRequest,
@@ -20,8 +20,6 @@ export type ReconciliationClient = Client<typeof ReconciliationService>;
 const DOWNLOAD_TIMEOUT_MS = 10 * 60_000;
 
 const TAG = "对账管理";
-
-const callOptions = (request: FastifyRequest, timeoutMs: number | undefined): CallOptions => ({ headers: { [TRACE_HEADER]: request.id }, timeoutMs });
 
 const fileItem = (file: ReconciliationFile) => ({
   fileId: file.fileId,
@@ -62,7 +60,7 @@ export function registerReconciliationRoutes(scope: FastifyInstance, client: Rec
       config: { psbcOperation: "queryReconciliationFiles" },
     },
     async (request) => {
-      const { files } = await runWithTrace(request.id, () => client.listFiles(request.body, callOptions(request, callTimeoutMs)));
+      const { files } = await tracedCall(request.id, callTimeoutMs, (options) => client.listFiles(request.body, options));
       request.contractCode = 0;
       return { code: 0, msg: "成功", traceId: request.id, data: { fileList: files.map(fileItem) } };
     },
@@ -83,10 +81,8 @@ export function registerReconciliationRoutes(scope: FastifyInstance, client: Rec
     async (request, reply) => {
       // The client's address counts its wrong passwords; the password goes nowhere else.
       const call = new AbortController();
-      const parts = runWithTrace(request.id, () =>
-        client
-          .downloadFile({ ...request.body, client: request.ip }, { ...callOptions(request, DOWNLOAD_TIMEOUT_MS), signal: call.signal })
-          [Symbol.asyncIterator](),
+      const parts = tracedCall(request.id, DOWNLOAD_TIMEOUT_MS, (options) =>
+        client.downloadFile({ ...request.body, client: request.ip }, { ...options, signal: call.signal })[Symbol.asyncIterator](),
       );
       // Refusals (wrong password, no such file) come before the first message: answered as JSON errors.
       const first = await parts.next();
@@ -115,9 +111,7 @@ export function registerReconciliationRoutes(scope: FastifyInstance, client: Rec
     },
     async (request) => {
       const { codes, startTime, endTime, dryRun } = request.body;
-      const res = await runWithTrace(request.id, () =>
-        client.batchRepush({ codes, startTime, endTime, dryRun }, callOptions(request, callTimeoutMs)),
-      );
+      const res = await tracedCall(request.id, callTimeoutMs, (options) => client.batchRepush({ codes, startTime, endTime, dryRun }, options));
       request.contractCode = 0;
       const counts = { totalCount: res.totalCount, createdCount: res.createdCount, skippedCount: res.skippedCount };
       const orders = res.orders.map(({ orderNo, code, status, keyStatus, keyUsageTime, hasTask }) => ({

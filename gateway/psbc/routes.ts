@@ -2,7 +2,7 @@ import type { CallOptions, Client } from "@connectrpc/connect";
 import type { FastifyInstance } from "fastify";
 import type { Static, TObject } from "typebox";
 import type { OrderService } from "../../proto/gen/rights/order/v1/order_pb.js";
-import { TRACE_HEADER, runWithTrace } from "../../services/common/trace.js";
+import { tracedCall } from "../traced-call.js";
 import type { PsbcOperation } from "./errors.js";
 import { serviceDetails, type ServiceDetails } from "./service-details.js";
 import {
@@ -117,9 +117,7 @@ export function registerPsbcRoutes(scope: FastifyInstance, client: OrderClient, 
       },
       async (request) => {
         const traceId = request.id;
-        // The header makes the traceId travel with any transport, not only ours that reads the async context.
-        const options: CallOptions = { headers: { [TRACE_HEADER]: traceId }, timeoutMs: callTimeoutMs };
-        const data = await runWithTrace(traceId, () => route.call(order, request.body, options));
+        const data = await tracedCall(traceId, callTimeoutMs, (options) => route.call(order, request.body, options));
         request.contractCode = 0;
         return { code: 0, msg: "成功", traceId, data };
       },

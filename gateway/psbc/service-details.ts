@@ -9,7 +9,8 @@ import type {
   ServiceDetailOutcome,
 } from "../../proto/gen/rights/order/v1/order_pb.js";
 import { errorOfCallFailure } from "../../services/common/errors.js";
-import { TRACE_HEADER, currentTraceId, newTraceId, runWithTrace } from "../../services/common/trace.js";
+import { currentTraceId, newTraceId } from "../../services/common/trace.js";
+import { tracedCall } from "../traced-call.js";
 
 /** At most this many detail calls share one internal call (the most GetServiceDetails takes). */
 const MAX_CALLS_PER_BATCH = 100;
@@ -32,9 +33,8 @@ type RightsEnvelopeInit = MessageInitShape<typeof RightsEnvelopeSchema>;
  * one call at a time.
  */
 export function serviceDetails(client: Client<typeof OrderService>, timeoutMs: number | undefined): ServiceDetails {
-  // Each under its own traceId, as the header and the async context carry it on every call of the gateway.
-  const call = <T>(traceId: string, send: (options: CallOptions) => Promise<T>) =>
-    runWithTrace(traceId, () => send({ timeoutMs, headers: { [TRACE_HEADER]: traceId } }));
+  // Each under its own traceId, as on every call of the gateway.
+  const call = <T>(traceId: string, send: (options: CallOptions) => Promise<T>) => tracedCall(traceId, timeoutMs, send);
   const one = ({ envelope, traceId }: ServiceDetailCallInit) =>
     call(traceId, (options) => client.getServiceDetail({ envelope }, options)).catch((err: unknown) => ConnectError.from(err));
   const loader = new DataLoader<ServiceDetailCallInit, GetServiceDetailResponse>(

@@ -2,7 +2,7 @@ import { createClient, type CallOptions, type Client, type Transport } from "@co
 import { errorCodes, type FastifyPluginAsync, type FastifyRequest } from "fastify";
 import { CodeService, type CodeOrder } from "../../proto/gen/rights/voucher/v1/codes_pb.js";
 import { EPOCH_BUSINESS_TIME, formatTimestamp } from "../../services/common/clock.js";
-import { runWithTrace, TRACE_HEADER } from "../../services/common/trace.js";
+import { tracedCall } from "../traced-call.js";
 import type { PublicContract } from "../public-contract.js";
 import { acceptSignedJson } from "../signed-json.js";
 import { ChannelAuthenticationFailed, sendChannelError } from "./errors.js";
@@ -48,7 +48,7 @@ export const whaleChannelPlugin: FastifyPluginAsync<WhaleChannelOptions> = async
   scope.setNotFoundHandler((request, reply) => sendChannelError(new errorCodes.FST_ERR_NOT_FOUND(), request, reply));
 
   const codes: Client<typeof CodeService> = createClient(CodeService, options.voucherTransport);
-  const callOptionsOf = (request: FastifyRequest): CallOptions => ({ headers: { [TRACE_HEADER]: request.id }, timeoutMs: options.callTimeoutMs });
+  const traced = <T>(request: FastifyRequest, call: (callOptions: CallOptions) => T) => tracedCall(request.id, options.callTimeoutMs, call);
 
   // Every answer to an authenticated channel is signed over its exact bytes. An answer that cannot be signed is
   // sent without X-Signature: the channel refuses it, as it should refuse anything we did not sign.
@@ -56,8 +56,8 @@ export const whaleChannelPlugin: FastifyPluginAsync<WhaleChannelOptions> = async
     const saleChannelId = callers.get(request);
     if (saleChannelId === undefined || typeof payload !== "string") return payload;
     try {
-      const { signature } = await runWithTrace(request.id, () =>
-        codes.signForSaleChannel({ saleChannelId, body: Buffer.from(payload, "utf8") }, callOptionsOf(request)),
+      const { signature } = await traced(request, (callOptions) =>
+        codes.signForSaleChannel({ saleChannelId, body: Buffer.from(payload, "utf8") }, callOptions),
       );
       reply.header(CHANNEL_HEADERS.signature, signature);
     } catch (err) {
@@ -82,16 +82,14 @@ export const whaleChannelPlugin: FastifyPluginAsync<WhaleChannelOptions> = async
         if (!SALE_CHANNEL_ID.test(saleChannelId)) throw new ChannelAuthenticationFailed(`${CHANNEL_HEADERS.saleChannelId} must be a sale channel id (digits)`);
         const signature = header(request, CHANNEL_HEADERS.signature);
         if (!SIGNATURE.test(signature)) throw new ChannelAuthenticationFailed(`${CHANNEL_HEADERS.signature} must be Base64`);
-        await runWithTrace(request.id, () =>
-          codes.authenticateSaleChannel({ saleChannelId, body: rawBodyOf(request), signature }, callOptionsOf(request)),
-        );
+        await traced(request, (callOptions) => codes.authenticateSaleChannel({ saleChannelId, body: rawBodyOf(request), signature }, callOptions));
         callers.set(request, saleChannelId);
       },
     },
     async (request, reply): Promise<MakeCodeSuccess> => {
       const body = request.body as MakeCodeBody;
       const saleChannelId = callers.get(request) ?? "";
-      const { order } = await runWithTrace(request.id, () =>
+      const { order } = await traced(request, (callOptions) =>
         codes.makeCode(
           {
             saleChannelId,
@@ -111,7 +109,7 @@ export const whaleChannelPlugin: FastifyPluginAsync<WhaleChannelOptions> = async
               },
             },
           },
-          callOptionsOf(request),
+          callOptions,
         ),
       );
       if (!order) throw new Error("MakeCode answered no order");

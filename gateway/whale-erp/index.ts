@@ -3,7 +3,7 @@ import { createClient, type CallOptions, type Client, type Transport } from "@co
 import { errorCodes, type FastifyPluginAsync, type FastifyRequest } from "fastify";
 import { CatalogueService } from "../../proto/gen/rights/voucher/v1/catalogue_pb.js";
 import { parseBusinessTime } from "../../services/common/clock.js";
-import { runWithTrace, TRACE_HEADER } from "../../services/common/trace.js";
+import { tracedCall } from "../traced-call.js";
 import type { PublicContract } from "../public-contract.js";
 import { acceptSignedJson } from "../signed-json.js";
 import type { ErpAction } from "./action.js";
@@ -51,7 +51,7 @@ export const whaleErpPlugin: FastifyPluginAsync<WhaleErpOptions> = async (scope,
     if (!found) clients.set(service, (found = createClient(service, options.voucherTransport)));
     return found as Client<S>;
   };
-  const callOptionsOf = (request: FastifyRequest): CallOptions => ({ headers: { [TRACE_HEADER]: request.id }, timeoutMs: options.callTimeoutMs });
+  const traced = <T>(request: FastifyRequest, call: (callOptions: CallOptions) => T) => tracedCall(request.id, options.callTimeoutMs, call);
 
   for (const action of options.actions ?? erpActions) {
     scope.post(
@@ -69,17 +69,15 @@ export const whaleErpPlugin: FastifyPluginAsync<WhaleErpOptions> = async (scope,
         // Before validation: an unauthenticated body is not looked at, whatever it holds.
         preValidation: async (request) => {
           const credentials = credentialsOf(request, rawBodyOf(request));
-          const { appId } = await runWithTrace(request.id, () =>
-            client(CatalogueService).authenticateErpCall({ ...credentials, action: action.name }, callOptionsOf(request)),
+          const { appId } = await traced(request, (callOptions) =>
+            client(CatalogueService).authenticateErpCall({ ...credentials, action: action.name }, callOptions),
           );
           callers.set(request, appId);
         },
       },
       async (request, reply) => {
         const appId = callers.get(request) ?? "";
-        const answer = await runWithTrace(request.id, () =>
-          action.call({ body: request.body as never, appId, client, callOptions: callOptionsOf(request) }),
-        );
+        const answer = await traced(request, (callOptions) => action.call({ body: request.body as never, appId, client, callOptions }));
         request.contractCode = 0;
         request.log.info({ action: action.name, appId }, "back-office call served");
         reply.header("x-trace-id", request.id);
