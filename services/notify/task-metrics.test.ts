@@ -66,6 +66,9 @@ describe(`notify task metrics (${process.env.DATABASE_URL ? "PostgreSQL" : "PGli
       'notify_oldest_pending_task_seconds{type="sms"} 1740',
     ]);
 
+    // A second notify in the same process: the first's series serve it, and its stop leaves them.
+    registerTaskMetrics(metrics.registry, store, clock)();
+    expect(await scrape(metrics)).toHaveLength(6);
     unregister();
     expect(await scrape(metrics)).toEqual([]);
     // Registering again (a restarted service in the same process) finds the names free.

@@ -12,8 +12,13 @@ function typeLabel(type: number): string {
 
 const TYPES = [TaskType.SERVICE_COMPLETE, TaskType.SMS] as const;
 
-/** Registers notify_tasks and notify_oldest_pending_task_seconds on `registry`; the returned function takes them off. */
+/**
+ * Registers notify_tasks and notify_oldest_pending_task_seconds on `registry`, unless they are there already; the
+ * returned function takes off what this call registered.
+ */
 export function registerTaskMetrics(registry: Registry, tasks: Pick<TaskStore, "backlog">, clock: Clock): () => void {
+  // A second notify in one process (the embedded platform's replicas) reads the same table: the first's series serve.
+  if (registry.getSingleMetric("notify_tasks")) return () => undefined;
   // One read serves both gauges of a scrape, whichever the registry collects first.
   let last: { at: number; backlog: Promise<Awaited<ReturnType<TaskStore["backlog"]>> | undefined> } | undefined;
   const read = () => {
