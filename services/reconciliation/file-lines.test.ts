@@ -26,11 +26,13 @@ interface LedgerRow {
 
 /** The oracle: each field quoted when it holds a comma, a quote or a line break, inner quotes doubled. */
 const field = (value: string) => (/[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value);
+/** A text a spreadsheet would run as a formula (OWASP's list of first characters) gets a leading apostrophe. */
+const asText = (value: string) => (/^[=+\-@\t\r]/.test(value) ? `'${value}` : value);
 const expectedLines = (rows: readonly LedgerRow[], branches: ReadonlyMap<string, string>) =>
   [...rows]
     .sort((a, b) => (a.orderNo < b.orderNo ? -1 : 1))
     .map((r) =>
-      [MONTH, r.provinceInstNo, branches.get(r.provinceInstNo) ?? "", r.instType, r.type, r.serviceName, r.bookedTime, r.completedTime, r.code, r.orderNo]
+      [MONTH, asText(r.provinceInstNo), asText(branches.get(r.provinceInstNo) ?? ""), asText(r.instType), asText(r.type), asText(r.serviceName), r.bookedTime, r.completedTime, asText(r.code), r.orderNo]
         .map(field)
         .concat(String(r.keyStatus))
         .join(",") + "\r\n",
@@ -156,6 +158,20 @@ describe("a month's file lines", () => {
       ],
       branches,
     );
+  });
+
+  it("writes a text PSBC or an operator gave that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) with a leading apostrophe", async () => {
+    const rows = [
+      row("F01", { provinceInstNo: '=HYPERLINK("http://x.example","点击")', serviceName: "+1+1" }),
+      row("F02", { provinceInstNo: "-2+3", code: "@SUM(A1)", instType: "\t=1", type: "\r=1" }),
+    ];
+    const made = await everyAdapter(rows, new Map([["-2+3", "=cmd|' /C calc'!A0"]]));
+    for (const bytes of Object.values(made)) {
+      expect(bytes.split("\r\n")[0]).toBe(`${MONTH},"'=HYPERLINK(""http://x.example"",""点击"")",,01,310001,'+1+1,20261002090203,20261011120000,CODE-F01,F01,2`);
+      expect(bytes).toContain(`${MONTH},'-2+3,'=cmd|' /C calc'!A0,'\t=1,"'\r=1",`);
+      expect(bytes).toContain(",'@SUM(A1),F02,2");
+    }
+    await expectEveryAdapter(rows, new Map([["-2+3", "=cmd|' /C calc'!A0"]]));
   });
 
   it("writes the same bytes over many pages and many COPY pieces", async () => {
