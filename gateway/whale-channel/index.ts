@@ -1,7 +1,7 @@
 import { createClient, type CallOptions, type Client, type Transport } from "@connectrpc/connect";
 import { errorCodes, type FastifyPluginAsync, type FastifyRequest } from "fastify";
 import { CodeService, type CodeOrder } from "../../proto/gen/rights/voucher/v1/codes_pb.js";
-import { EPOCH_BUSINESS_TIME, formatTimestamp } from "../../services/common/clock.js";
+import { formatRequiredTimestamp } from "../../services/common/clock.js";
 import { tracedCall } from "../traced-call.js";
 import type { PublicContract } from "../public-contract.js";
 import { acceptSignedJson } from "../signed-json.js";
@@ -124,9 +124,8 @@ export const whaleChannelPlugin: FastifyPluginAsync<WhaleChannelOptions> = async
 
 /** The seed's make-code response for an order. */
 export function answerOf(order: CodeOrder): MakeCodeSuccess {
-  const createdAt = formatTimestamp(order.createdAt) ?? EPOCH_BUSINESS_TIME;
+  const createdAt = formatRequiredTimestamp(order.createdAt);
   const item = order.item;
-  const time = (t: Parameters<typeof formatTimestamp>[0]) => formatTimestamp(t) ?? EPOCH_BUSINESS_TIME;
   return {
     returnCode: RETURN_CODES.SUCCESS,
     returnMsg: "SUCCESS",
@@ -146,8 +145,8 @@ export function answerOf(order: CodeOrder): MakeCodeSuccess {
                 status: code.status,
                 statusDesc: STATUS_DESCRIPTIONS[code.status] ?? code.status,
               })),
-              validEnd: time(item.validEnd),
-              validStart: time(item.validStart),
+              validEnd: formatRequiredTimestamp(item.validEnd),
+              validStart: formatRequiredTimestamp(item.validStart),
               itemResultMsg: "SUCCESS",
               itemResultCode: RETURN_CODES.SUCCESS,
               saleChannelItemId: item.saleChannelItemId,

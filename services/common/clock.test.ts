@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { businessMonth, businessMonthRange, clockStartingAt, EPOCH_BUSINESS_TIME, formatBusinessTime, formatTimestamp, parseBusinessTime, parseClockStart } from "./clock.js";
+import { businessMonth, businessMonthRange, clockStartingAt, formatBusinessTime, formatRequiredTimestamp, formatTimestamp, parseBusinessTime, parseClockStart } from "./clock.js";
 
 describe("business time (Asia/Shanghai, yyyyMMddHHmmss)", () => {
   it.each([
@@ -39,7 +39,8 @@ describe("formatTimestamp", () => {
     const lastMoment = Date.UTC(2026, 9, 31, 15, 59, 59, 999); // 2026-10-31 23:59:59.999 in Beijing
     expect(formatTimestamp({ ...timestampFromMs(lastMoment), nanos: 999_999_999 })).toBe("20261031235959");
     expect(formatTimestamp(undefined)).toBeUndefined();
-    expect(EPOCH_BUSINESS_TIME).toBe("19700101080000");
+    expect(formatRequiredTimestamp(undefined)).toBe("19700101080000");
+    expect(formatRequiredTimestamp(timestampFromMs(lastMoment))).toBe("20261031235959");
   });
 });
 

@@ -55,8 +55,12 @@ export function formatTimestamp(timestamp: Timestamp | undefined): string | unde
   return timestamp ? formatBusinessTime(timestampInstant(timestamp)) : undefined;
 }
 
-/** The time the WHALE contracts answer for a record's time that is unset: the epoch, as `yyyyMMddHHmmss`. */
-export const EPOCH_BUSINESS_TIME = formatBusinessTime(new Date(0));
+const EPOCH_BUSINESS_TIME = formatBusinessTime(new Date(0));
+
+/** As formatTimestamp, for a contract whose times are required (WHALE's): an unset one is the epoch's `19700101080000`. */
+export function formatRequiredTimestamp(timestamp: Timestamp | undefined): string {
+  return formatTimestamp(timestamp) ?? EPOCH_BUSINESS_TIME;
+}
 
 /** `yyyyMMddHHmmss` in Asia/Shanghai to an instant; undefined unless it is a real date and time in that form. */
 export function parseBusinessTime(text: string): Date | undefined {

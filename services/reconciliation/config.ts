@@ -1,4 +1,4 @@
-import { makeValidator, num, str, url } from "envalid";
+import { makeValidator, num, url } from "envalid";
 import { DEFAULT_TIMEOUTS, listenPort, secretToken } from "../common/config.js";
 
 /** An argon2id hash in its PHC form, as `argon2` tools and SetDownloadPassword write it. */

@@ -3,10 +3,9 @@
 // reads its progress. The codes themselves are not answered here: a done job's CSV is exported by the operator
 // (`npm run ops -- whale bulk export <jobId>`, an admin RPC), so a million bearer codes never travel in a
 // back-office answer.
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { Type, type Static } from "typebox";
 import { BulkJobState, CodeService, type BulkJob } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
-import { EPOCH_BUSINESS_TIME, formatTimestamp } from "../../../services/common/clock.js";
+import { formatRequiredTimestamp } from "../../../services/common/clock.js";
 import { BULK_JOB_ID, BULK_REQUEST_ID, MAX_BULK_CODES } from "../../../services/voucher/codes/bulk-make-code.js";
 import { erpAction } from "../action.js";
 import { body, longId } from "../schemas.js";
@@ -29,7 +28,6 @@ const BulkJobAnswer = Type.Object(
   { additionalProperties: false },
 );
 
-const businessTime = (timestamp: Timestamp | undefined) => formatTimestamp(timestamp) ?? EPOCH_BUSINESS_TIME;
 
 function jobAnswer(job: BulkJob | undefined): Static<typeof BulkJobAnswer> {
   if (!job) throw new Error("CodeService answered no bulk job");
@@ -40,8 +38,8 @@ function jobAnswer(job: BulkJob | undefined): Static<typeof BulkJobAnswer> {
     total: job.total,
     made: job.made,
     state: job.state === BulkJobState.DONE ? "DONE" : "RUNNING",
-    createTime: businessTime(job.createdAt),
-    updateTime: businessTime(job.updatedAt),
+    createTime: formatRequiredTimestamp(job.createdAt),
+    updateTime: formatRequiredTimestamp(job.updatedAt),
   };
 }
 

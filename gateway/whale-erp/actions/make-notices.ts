@@ -4,7 +4,7 @@
 // id alone, which names one order only while one sale channel used it (PSBC's code orders use our order numbers).
 import { Type, type Static } from "typebox";
 import { CodeService, type MakeNotice } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
-import { EPOCH_BUSINESS_TIME, formatTimestamp } from "../../../services/common/clock.js";
+import { formatRequiredTimestamp } from "../../../services/common/clock.js";
 import { erpAction, type ErpAction } from "../action.js";
 import { body, stringId, text } from "../schemas.js";
 
@@ -40,8 +40,8 @@ const NoticeAnswer = Type.Object(
 
 function noticeAnswer(notice: MakeNotice | undefined): Static<typeof NoticeAnswer> {
   if (!notice) throw new Error("CodeService answered no notice");
-  const created = formatTimestamp(notice.createdAt) ?? EPOCH_BUSINESS_TIME;
-  const updated = formatTimestamp(notice.updatedAt) ?? EPOCH_BUSINESS_TIME;
+  const created = formatRequiredTimestamp(notice.createdAt);
+  const updated = formatRequiredTimestamp(notice.updatedAt);
   return {
     notifyId: notice.notifyId,
     orderId: notice.orderId,

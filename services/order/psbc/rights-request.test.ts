@@ -1,7 +1,7 @@
 import { createCipheriv } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decryptRightsRequest, encryptRightsRequest, InvalidRightsRequest, RIGHTS_REQUEST_LIMITS } from "./rights-request.js";
+import { decryptRightsRequest, encryptRightsRequest, InvalidRightsRequest } from "./rights-request.js";
 
 const secret = { key: "psbc-sandbox-key", iv: "psbc-sandbox-iv0" };
 

@@ -109,8 +109,6 @@ class Broken extends Error {
   }
 }
 
-type Json = Record<string, unknown>;
-
 /** The createRule request (its JSON body), or the first field that breaks the seed's tables. */
 export function validateRule(input: unknown): Checked<RuleDefinition> {
   try {
