@@ -108,6 +108,11 @@ describe("the ops CLI", () => {
     expect(await ops(argv, order, { ADMIN_TOKEN: TOKEN })).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("SERVICE_TYPE_AES_KEY") });
     expect(await ops(argv.filter((word) => word !== "--template" && word !== "9000000001"), order, { ADMIN_TOKEN: TOKEN, ...secret })).toMatchObject({ exitCode: 2 });
     expect(await ops(argv, order, secret)).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
+    // A template id that cannot be one is the command's misuse, refused before any call (the service's refusal was exit 1).
+    for (const template of ["abc", "0123", "1".repeat(19)]) {
+      const bad = argv.map((word) => (word === "9000000001" ? template : word));
+      expect(await ops(bad, order, { ADMIN_TOKEN: TOKEN, ...secret })).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("--template"), seen: [] });
+    }
   });
 
   it("takes --limit as 1 to the listing's maximum, refusing 0 (which the services read as their default) as usage", async () => {
