@@ -17,15 +17,12 @@ export function fileLinesOf(db: Database): FileLines {
 /**
  * The 11 columns in the contract's order. Every text column passes through nullif: COPY quotes an empty string
  * (`""`, to tell it from NULL) and writes NULL as nothing, and the file's empty field is nothing. The texts that
- * come from PSBC or an operator pass through spreadsheet_text (migration 002); our own (month, times, order
- * number) cannot start as a formula.
+ * come from PSBC or an operator are read in their file form (`file_*`, migration 002: a spreadsheet formula's
+ * first character behind an apostrophe); our own (month, times, order number) cannot start as a formula.
  */
-const COPY_COLUMNS = `nullif(l.month, ''), nullif(${asText("l.province_inst_no")}, ''), nullif(${asText("b.name")}, ''),
-  nullif(${asText("l.inst_type")}, ''), nullif(${asText("l.type")}, ''), nullif(${asText("l.service_name")}, ''),
-  nullif(l.booked_time, ''), nullif(l.completed_time, ''), nullif(${asText("l.code")}, ''), nullif(l.order_no, ''), l.key_status`;
-function asText(column: string): string {
-  return `reconciliation.spreadsheet_text(${column})`;
-}
+const COPY_COLUMNS = `nullif(l.month, ''), nullif(l.file_province_inst_no, ''), nullif(b.file_name, ''), nullif(l.file_inst_type, ''),
+  nullif(l.file_type, ''), nullif(l.file_service_name, ''), nullif(l.booked_time, ''), nullif(l.completed_time, ''), nullif(l.file_code, ''),
+  nullif(l.order_no, ''), l.key_status`;
 const LEDGER = `reconciliation.ledger l LEFT JOIN reconciliation.branch b ON b.province_inst_no = l.province_inst_no`;
 
 const QUOTE = 0x22;
@@ -97,10 +94,9 @@ const PAGE_ROWS = 5_000;
 
 /** The same fields as COPY writes them, quoted by SQL (the quoting inlined, see reconciliation.csv_field). */
 const PAGE_SQL = `
-  SELECT l.order_no, concat_ws(',', reconciliation.csv_field(l.month), reconciliation.csv_field(${asText("l.province_inst_no")}),
-           reconciliation.csv_field(${asText("coalesce(b.name, '')")}), reconciliation.csv_field(${asText("l.inst_type")}),
-           reconciliation.csv_field(${asText("l.type")}), reconciliation.csv_field(${asText("l.service_name")}),
-           reconciliation.csv_field(l.booked_time), reconciliation.csv_field(l.completed_time), reconciliation.csv_field(${asText("l.code")}),
+  SELECT l.order_no, concat_ws(',', reconciliation.csv_field(l.month), reconciliation.csv_field(l.file_province_inst_no), reconciliation.csv_field(coalesce(b.file_name, '')),
+           reconciliation.csv_field(l.file_inst_type), reconciliation.csv_field(l.file_type), reconciliation.csv_field(l.file_service_name),
+           reconciliation.csv_field(l.booked_time), reconciliation.csv_field(l.completed_time), reconciliation.csv_field(l.file_code),
            reconciliation.csv_field(l.order_no), l.key_status) AS line
   FROM ${LEDGER}
   WHERE l.provider_code = $1 AND l.month = $2 AND l.order_no > $3 ORDER BY l.order_no LIMIT ${PAGE_ROWS}`;
