@@ -7,6 +7,7 @@ import { CodeErrorSchema, MakeCodeRequestSchema, type MakeCodeRequest } from "..
 import type { CatalogueStore } from "./catalogue/catalogue-store.js";
 import { VoucherAlreadyRedeemed, type CodeAtChannel, type SendChannel } from "./channels/send-channel.js";
 import { CodeError } from "./codes/errors.js";
+import type { CodeOrderRecord } from "./codes/code-order-store.js";
 import { validDaysCovering, type MakeCodes } from "./codes/make-code.js";
 import { VoucherError, voucherError } from "./errors.js";
 import { KeyStatus } from "./key-status.js";
@@ -224,8 +225,7 @@ export class Vouchers {
       return { channel, code: { channelRef: voucher.channelRef, code: voucher.voucherNo ?? "" } };
     }
     if (voucher.sendChannel !== "") return { channel: this.channel(voucher.sendChannel), code: { channelRef: voucher.channelRef, code: voucher.voucherNo ?? "" } };
-    const saleChannel = await this.deps.catalogue.findSaleChannelByName(PSBC_SALE_CHANNEL_NAME);
-    const order = saleChannel && (await this.deps.makeCodes.find(saleChannel.saleChannelId, voucher.orderNo));
+    const order = await this.codeOrderOf(voucher);
     if (!order) return undefined;
     const channel = await this.deps.makeCodes.sendChannel(order.sendChannelId);
     const [made] = order.codes;
@@ -237,8 +237,7 @@ export class Vouchers {
    * void at the channel failed): voided at the channel now. One read, only on this rare path.
    */
   private async voidStrayCodeOf(voucher: VoucherRecord): Promise<void> {
-    const saleChannel = await this.deps.catalogue.findSaleChannelByName(PSBC_SALE_CHANNEL_NAME);
-    const order = saleChannel && (await this.deps.makeCodes.find(saleChannel.saleChannelId, voucher.orderNo));
+    const order = await this.codeOrderOf(voucher);
     const [made] = order?.codes ?? [];
     if (order && made) await this.voidStrayCode(voucher, order.sendChannelId, made);
   }
@@ -256,6 +255,12 @@ export class Vouchers {
       await this.failed(voucher.orderNo, "stray code void", err);
       throw voucherError(VoucherError.CHANNEL_FAILED, `send channel failed to void the code made while the voucher was ${voucher.keyStatus === KeyStatus.VOIDED ? "voided" : "expired"}; a retry voids it`);
     }
+  }
+
+  /** The voucher's make-code order of the PSBC sale channel, if one was ever asked for. */
+  private async codeOrderOf(voucher: VoucherRecord): Promise<CodeOrderRecord | undefined> {
+    const saleChannel = await this.deps.catalogue.findSaleChannelByName(PSBC_SALE_CHANNEL_NAME);
+    return saleChannel ? this.deps.makeCodes.find(saleChannel.saleChannelId, voucher.orderNo) : undefined;
   }
 
   /** Voids at the channel; one the customer redeemed first is recorded redeemed and answers REDEEMED. */
