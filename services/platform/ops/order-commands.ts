@@ -1,10 +1,7 @@
 import { OrderService } from "../../../proto/gen/rights/order/v1/order_pb.js";
 import { required, UsageError, type OpsCommand } from "./command.js";
 import { formatTimestamp } from "../../common/clock.js";
-
-/** A WHALE template id, as the order service takes one (a catalogue record id). */
-const TEMPLATE_ID = /^[1-9][0-9]{0,17}$/;
-
+import { RECORD_ID } from "../../voucher/catalogue/catalogue-store.js";
 
 /**
  * `order <code>`: an order as the operator needs it, times in business time (yyyyMMddHHmmss, Asia/Shanghai).
@@ -50,7 +47,7 @@ export const orderCommands: OpsCommand[] = [
       const aesIv = context.env.SERVICE_TYPE_AES_IV;
       if (!aesKey || !aesIv) throw new UsageError("set SERVICE_TYPE_AES_KEY and SERVICE_TYPE_AES_IV (16 ASCII characters each)");
       const template = required(values, "template");
-      if (!TEMPLATE_ID.test(template)) throw new UsageError("--template must be a WHALE template id (digits, no leading zero, at most 18)");
+      if (!RECORD_ID.test(template)) throw new UsageError("--template must be a WHALE template id (digits, no leading zero, at most 18)");
       const validityDays = Number(values["validity-days"] ?? "365");
       if (!Number.isInteger(validityDays) || validityDays <= 0) throw new UsageError("--validity-days must be a positive whole number");
       const answer = await context.client("order", OrderService).putServiceType(
