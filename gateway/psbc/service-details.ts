@@ -1,5 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, type CallOptions, type Client } from "@connectrpc/connect";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import DataLoader from "dataloader";
 import type {
   GetServiceDetailResponse,
@@ -34,14 +34,13 @@ type RightsEnvelopeInit = MessageInitShape<typeof RightsEnvelopeSchema>;
  */
 export function serviceDetails(client: Client<typeof OrderService>, timeoutMs: number | undefined): ServiceDetails {
   // Each under its own traceId, as on every call of the gateway.
-  const call = <T>(traceId: string, send: (options: CallOptions) => Promise<T>) => tracedCall(traceId, timeoutMs, send);
   const one = ({ envelope, traceId }: ServiceDetailCallInit) =>
-    call(traceId, (options) => client.getServiceDetail({ envelope }, options)).catch((err: unknown) => ConnectError.from(err));
+    tracedCall(traceId, timeoutMs, (options) => client.getServiceDetail({ envelope }, options)).catch((err: unknown) => ConnectError.from(err));
   const loader = new DataLoader<ServiceDetailCallInit, GetServiceDetailResponse>(
     async (calls) => {
       try {
         // The batch has a traceId of its own; the order service logs each call under the call's.
-        const { outcomes } = await call(newTraceId(), (options) => client.getServiceDetails({ calls: [...calls] }, options));
+        const { outcomes } = await tracedCall(newTraceId(), timeoutMs, (options) => client.getServiceDetails({ calls: [...calls] }, options));
         return outcomes.map(answerOf);
       } catch (err) {
         if (ConnectError.from(err).code !== Code.Unimplemented) throw err;
