@@ -4,6 +4,8 @@
 import { batchedLookup } from "../../common/batched-lookup.js";
 import type { Queryable } from "../../common/database.js";
 import type { KeyRing, SealedSecret } from "../../common/key-ring.js";
+import { LIMIT_RULE_KEYS, MAKE_CODE_SCENE, MAKE_CODE_SUBJECT_KEYS, type LimitRule, type MakeCodeSubjectKey } from "../rules/quota-gate.js";
+import { applicableRules, RULE_EXECUTION_ORDER } from "../rules/rule-store.js";
 
 export type YesNo = "Y" | "N";
 
@@ -113,6 +115,8 @@ export interface Offer {
   template?: Template;
   sendChannel?: SendChannel;
   activity?: Activity;
+  /** The make-code limit rules of these sale channel, activity and template, in execution order (the quota gate's). */
+  limitRules: LimitRule[];
 }
 
 interface SaleChannelRow {
@@ -310,18 +314,31 @@ export class CatalogueStore {
    * do). Each is undefined when missing; whether it may be used is the caller's to judge.
    */
   async findOffer(saleChannelId: string, templateId: string, at: Date): Promise<Offer> {
-    if (!RECORD_ID.test(saleChannelId) || !RECORD_ID.test(templateId)) return {};
+    if (!RECORD_ID.test(saleChannelId) || !RECORD_ID.test(templateId)) return { limitRules: [] };
     // row_to_json keeps each record's own column list and names; only the activity's timestamps arrive as text.
-    const { rows } = await this.db.query<{ sale_channel: SaleChannelRow | null; template: TemplateRow | null; send_channel: SendChannelRow | null; activity: ActivityRow | null }>(
-      `SELECT (SELECT row_to_json(r) FROM (SELECT ${SALE_CHANNEL_COLUMNS} FROM vouchers.sale_channel WHERE sale_channel_id = $1) r) AS sale_channel,
+    // The quota gate's rules ride along (they concern the activity found here), so a make-code reads once.
+    // The ids as text, as rules hold them ($1 and $2 are the tables' bigints).
+    const subjectIds: Record<MakeCodeSubjectKey, string> = { saleChannel: "$7::text", activity: "(SELECT activity_id FROM offered_activity)", template: "$8::text" };
+    const { rows } = await this.db.query<{
+      sale_channel: SaleChannelRow | null;
+      template: TemplateRow | null;
+      send_channel: SendChannelRow | null;
+      activity: ActivityRow | null;
+      limit_rules: LimitRule[] | null;
+    }>(
+      `WITH offered_activity AS (
+         SELECT ${ACTIVITY_COLUMNS} FROM vouchers.activity a
+          WHERE a.sale_channel_id = $1 AND a.is_active AND a.valid_start <= $3 AND a.valid_end > $3
+            AND EXISTS (SELECT 1 FROM vouchers.activity_template t WHERE t.activity_id = a.activity_id AND t.template_id = $2)
+          ORDER BY a.activity_id LIMIT 1)
+       SELECT (SELECT row_to_json(r) FROM (SELECT ${SALE_CHANNEL_COLUMNS} FROM vouchers.sale_channel WHERE sale_channel_id = $1) r) AS sale_channel,
               (SELECT row_to_json(r) FROM (SELECT ${TEMPLATE_COLUMNS} FROM vouchers.template WHERE template_id = $2) r) AS template,
               (SELECT row_to_json(r) FROM (SELECT ${SEND_CHANNEL_COLUMNS} FROM vouchers.send_channel
                  WHERE send_channel_id = (SELECT send_channel_id FROM vouchers.template WHERE template_id = $2)) r) AS send_channel,
-              (SELECT row_to_json(r) FROM (SELECT ${ACTIVITY_COLUMNS} FROM vouchers.activity a
-                 WHERE a.sale_channel_id = $1 AND a.is_active AND a.valid_start <= $3 AND a.valid_end > $3
-                   AND EXISTS (SELECT 1 FROM vouchers.activity_template t WHERE t.activity_id = a.activity_id AND t.template_id = $2)
-                 ORDER BY a.activity_id LIMIT 1) r) AS activity`,
-      [saleChannelId, templateId, at],
+              (SELECT row_to_json(r) FROM offered_activity r) AS activity,
+              (SELECT json_agg(json_build_object('ruleId', r.rule_id, 'definition', v.definition) ORDER BY ${RULE_EXECUTION_ORDER})
+                 ${applicableRules({ scene: "$4", sceneKeys: "$5::text[]", sceneItemKeys: `ARRAY[${MAKE_CODE_SUBJECT_KEYS.map((key) => subjectIds[key]).join(", ")}]`, ruleKeys: "$6::text[]", at: "$3" })}) AS limit_rules`,
+      [saleChannelId, templateId, at, MAKE_CODE_SCENE, [...MAKE_CODE_SUBJECT_KEYS], [...LIMIT_RULE_KEYS], saleChannelId, templateId],
     );
     const row = rows[0];
     return {
@@ -329,6 +346,7 @@ export class CatalogueStore {
       template: row?.template ? templateOf(row.template) : undefined,
       sendChannel: row?.send_channel ? sendChannelOf(row.send_channel) : undefined,
       activity: row?.activity ? activityOf(row.activity) : undefined,
+      limitRules: row?.limit_rules ?? [],
     };
   }
 

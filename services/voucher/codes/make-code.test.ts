@@ -19,7 +19,7 @@ import { CatalogueStore } from "../catalogue/catalogue-store.js";
 import { createInternalChannel } from "../channels/internal/channel.js";
 import { isWellFormedCode } from "../channels/internal/code-generator.js";
 import type { MakeCodesOrder, SendChannel } from "../channels/send-channel.js";
-import { createQuotaGate, MAKE_CODE_SCENE, type QuotaGate } from "../rules/quota-gate.js";
+import { createQuotaGate, MAKE_CODE_SCENE, type QuotaGate, type RuleSubject } from "../rules/quota-gate.js";
 import { validateRule } from "../rules/rule-definition.js";
 import { RuleStore } from "../rules/rule-store.js";
 import { VOUCHER_SCHEMA } from "../voucher-store.js";
@@ -44,7 +44,7 @@ const asked: MakeCodesOrder[] = [];
 const failNext: unknown[] = [];
 let released: string[] = [];
 
-function makeCodes(leaseMs = 5_000, clock: Clock = systemClock): MakeCodes {
+function makeCodes(leaseMs = 5_000, clock: Clock = systemClock, gate: QuotaGate = quota): MakeCodes {
   const channel: SendChannel = {
     async makeCodes(order) {
       asked.push(order);
@@ -56,12 +56,12 @@ function makeCodes(leaseMs = 5_000, clock: Clock = systemClock): MakeCodes {
     queryCode: (code) => internal.queryCode(code),
   };
   const counted: QuotaGate = {
-    reserve: (request) => quota.reserve(request),
+    reserve: (request, limits) => gate.reserve(request, limits),
     async release(id) {
       released.push(id);
-      await quota.release(id);
+      await gate.release(id);
     },
-    releaseReference: (reference) => quota.releaseReference(reference),
+    releaseReference: (reference) => gate.releaseReference(reference),
   };
   return new MakeCodes({
     orders: new CodeOrderStore(db), catalogue, quota: counted, channelFor: async () => channel, clock, logger, leaseMs,
@@ -106,9 +106,10 @@ async function reasonOfFailure(call: Promise<unknown>): Promise<CodeError | unde
   throw new Error("expected the make-code to fail");
 }
 
-async function quotaRule(saleChannelId: string, total: number, day = 0): Promise<void> {
+/** A ScenceLimit of the sale channel's codes, attached to the sale channel unless `to` says which record. */
+async function quotaRule(saleChannelId: string, total: number, day = 0, to: RuleSubject = { sceneKey: "saleChannel", sceneItemKey: saleChannelId }): Promise<void> {
   const checked = validateRule({
-    ruleScenceKey: "saleChannel", ruleSceneItemKey: saleChannelId, ruleScene: MAKE_CODE_SCENE, ruleName: "total", ruleKey: "ScenceLimit",
+    ruleScenceKey: to.sceneKey, ruleSceneItemKey: to.sceneItemKey, ruleScene: MAKE_CODE_SCENE, ruleName: "total", ruleKey: "ScenceLimit",
     ruleValue: {
       limitWay: "Q", limitType: "W",
       limitItems: [{ limitKey: saleChannelId, limitMaxDay: day, limitMaxWeek: 0, limitMaxMonth: 0, limitMaxYear: 0, limitMaxTotal: total, startTime: "20260101000000", endTime: "20361231235959" }],
@@ -219,6 +220,40 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
       [o.saleChannelId],
     );
     expect(n).toBe(3);
+  });
+
+  it("holds a new order to the rules of its activity and template, read with its offer (the gate reads none); a failed order's repeat is held to its own activity's", async () => {
+    const [byActivity, byTemplate, free, repeated] = await Promise.all([offer(), offer(), offer(), offer()]);
+    await quotaRule(byActivity.saleChannelId, 1, 0, { sceneKey: "activity", sceneItemKey: byActivity.activityId });
+    await quotaRule(byTemplate.saleChannelId, 1, 0, { sceneKey: "template", sceneItemKey: byTemplate.templateId });
+    await quotaRule(repeated.saleChannelId, 1, 0, { sceneKey: "activity", sceneItemKey: repeated.activityId });
+    let reads = 0;
+    const gate = createQuotaGate({
+      db,
+      clock: systemClock,
+      rules: {
+        applicable(...args) {
+          reads += 1;
+          return rules.applicable(...args);
+        },
+      },
+    });
+    const make = (req: MakeCodeRequest) => makeCodes(5_000, systemClock, gate).make(req);
+    for (const o of [byActivity, byTemplate]) {
+      expect(await make(request(o))).toMatchObject({ status: "MADE" });
+      expect(await reasonOfFailure(make(request(o)))).toBe(CodeError.QUOTA_EXCEEDED);
+    }
+    // The rules of another offer's activity and template leave this one alone.
+    expect(await make(request(free))).toMatchObject({ status: "MADE" });
+    expect(await make(request(free))).toMatchObject({ status: "MADE" });
+    expect(reads).toBe(0);
+
+    const req = request(repeated);
+    failNext.push(new UpstreamError("timeout", "esb", "makeCode", "TIMEOUT", "no answer"));
+    expect(await reasonOfFailure(make(req))).toBe(CodeError.CHANNEL_FAILED);
+    expect(await make(req)).toMatchObject({ status: "MADE", attempt: 2 });
+    expect(reads).toBe(1);
+    expect(await reasonOfFailure(make(request(repeated)))).toBe(CodeError.QUOTA_EXCEEDED);
   });
 
   it("gives the quota back when the send channel fails; the repeat makes the codes under the same channel order id", async () => {

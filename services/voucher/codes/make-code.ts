@@ -7,7 +7,7 @@ import { UpstreamError } from "../../common/upstream-http.js";
 import { MakeCodeRequestSchema, type MakeCodeRequest } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
 import { RECORD_ID, type CatalogueStore, type Offer, type Template } from "../catalogue/catalogue-store.js";
 import type { SendChannel as SendChannelRecord } from "../catalogue/catalogue-store.js";
-import { MAKE_CODE_SCENE, type QuotaGate } from "../rules/quota-gate.js";
+import { MAKE_CODE_SCENE, makeCodeSubjects, type LimitRule, type QuotaGate } from "../rules/quota-gate.js";
 import type { MakeCodesOrder, SendChannel } from "../channels/send-channel.js";
 import { CodeError, codeError } from "./errors.js";
 import type { CodeOrderRecord, CodeOrderStore } from "./code-order-store.js";
@@ -113,7 +113,8 @@ export class MakeCodes {
     const item = request.item;
     if (!item) throw codeError(CodeError.PARAMETER_INVALID, "item is required");
     const now = this.deps.clock.now();
-    const { template, sendChannel, activity } = standing(await this.deps.catalogue.findOffer(request.saleChannelId, item.ticketId, now), request.saleChannelId, item.ticketId);
+    const offer = await this.deps.catalogue.findOffer(request.saleChannelId, item.ticketId, now);
+    const { template, sendChannel, activity } = standing(offer, request.saleChannelId, item.ticketId);
 
     // Valid from the start of the business day `commissionDate` days on, for validDays days, within the activity.
     const validStart = new Date(businessDayStart(now) + Number(item.commissionDate) * DAY_MS);
@@ -137,7 +138,7 @@ export class MakeCodes {
       orderMobile: request.mobilePhone || null,
       createdAt: now,
     };
-    return { order, template, sendChannel };
+    return { order, template, sendChannel, limitRules: offer.limitRules };
   }
 
   /**
@@ -155,13 +156,14 @@ export class MakeCodes {
   }
 
   /**
-   * This caller holds the order: quota, then the codes, then the record. `read`: the template and send channel
-   * when this call just read them for a new order (a reclaimed one reads its offer again, as it stands now).
+   * This caller holds the order: quota, then the codes, then the record. `read`: the template, send channel and
+   * limit rules when this call just read them for a new order (a reclaimed one reads its offer again, as it
+   * stands now, and the gate reads the rules of the order's own activity).
    */
   private async makeClaimed(
     order: CodeOrderRecord,
     forChannel: ChannelExtras,
-    read?: { template: Template; sendChannel: SendChannelRecord },
+    read?: { template: Template; sendChannel: SendChannelRecord; limitRules: readonly LimitRule[] },
   ): Promise<CodeOrderRecord> {
     // The order's, on every claim: one taken over from a caller that died after reserving is that reservation.
     const reference = `${order.saleChannelId}:${order.saleChannelOrderId}`;
@@ -173,20 +175,19 @@ export class MakeCodes {
         if (await this.deps.orders.recordFailed(order, err instanceof Error ? err.message : String(err))) await this.deps.quota.releaseReference(reference);
         throw err;
       }));
-    const decision = await this.deps.quota.reserve({
-      scene: MAKE_CODE_SCENE,
-      subjects: [
-        { sceneKey: "saleChannel", sceneItemKey: order.saleChannelId },
-        { sceneKey: "activity", sceneItemKey: order.activityId },
-        { sceneKey: "template", sceneItemKey: order.templateId },
-      ],
-      keys: { ScenceLimit: order.saleChannelId, ActivityLimit: order.activityId },
-      count: order.codeNum,
-      amountFen: order.codeNum * template.faceValue,
-      // The codes count on the day they are made: a repeat of an order that failed yesterday is today's.
-      at: this.deps.clock.now(),
-      reference,
-    });
+    const decision = await this.deps.quota.reserve(
+      {
+        scene: MAKE_CODE_SCENE,
+        subjects: makeCodeSubjects({ saleChannel: order.saleChannelId, activity: order.activityId, template: order.templateId }),
+        keys: { ScenceLimit: order.saleChannelId, ActivityLimit: order.activityId },
+        count: order.codeNum,
+        amountFen: order.codeNum * template.faceValue,
+        // The codes count on the day they are made: a repeat of an order that failed yesterday is today's.
+        at: this.deps.clock.now(),
+        reference,
+      },
+      read?.limitRules,
+    );
     if (!decision.ok) {
       await this.deps.orders.recordFailed(order, `quota: rule ${decision.ruleId} ${decision.field}`);
       throw codeError(CodeError.QUOTA_EXCEEDED, decision.message);
@@ -227,7 +228,7 @@ export class MakeCodes {
 }
 
 /** The offer's records when each is active and an activity of the sale channel offers the template now; else NOT_AVAILABLE naming which. */
-function standing({ saleChannel, template, sendChannel, activity }: Offer, saleChannelId: string, ticketId: string): Required<Offer> {
+function standing({ saleChannel, template, sendChannel, activity }: Offer, saleChannelId: string, ticketId: string): Required<Omit<Offer, "limitRules">> {
   if (!saleChannel?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `sale channel ${saleChannelId} is missing or inactive`);
   if (!template?.isActive) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${ticketId}: no active template`);
   if (template.sendType !== 1) throw codeError(CodeError.NOT_AVAILABLE, `ticketId ${ticketId}: a bulk (sendType 2) template is not made per call`);

@@ -20,6 +20,21 @@ export interface RuleSubject {
   sceneItemKey: string;
 }
 
+/** The records a make-code's rules can be attached to, by their `ruleScenceKey`. */
+export const MAKE_CODE_SUBJECT_KEYS = ["saleChannel", "activity", "template"] as const;
+export type MakeCodeSubjectKey = (typeof MAKE_CODE_SUBJECT_KEYS)[number];
+
+/** A make-code's subjects: its sale channel, activity and template. */
+export function makeCodeSubjects(ids: Record<MakeCodeSubjectKey, string>): RuleSubject[] {
+  return MAKE_CODE_SUBJECT_KEYS.map((sceneKey) => ({ sceneKey, sceneItemKey: ids[sceneKey] }));
+}
+
+/** A limit rule as the gate runs it. */
+export interface LimitRule {
+  ruleId: string;
+  definition: RuleDefinition;
+}
+
 export interface QuotaRequest {
   /** The rules' `ruleScene`: MAKE_CODE_SCENE for a make-code. */
   scene: string;
@@ -60,9 +75,10 @@ export interface QuotaGate {
   /**
    * Checks the scene's active limit rules at `at` (by ruleOrder; a failed rule with isContinue Y is passed
    * over) and charges every period counter they limit, all or nothing. ATOMIC: under any concurrency the
-   * charged total never exceeds a maximum.
+   * charged total never exceeds a maximum. `limits`: those rules, when the caller read them already in a
+   * statement of its own (a new make-code's offer read): the gate then reads none.
    */
-  reserve(request: QuotaRequest): Promise<QuotaDecision>;
+  reserve(request: QuotaRequest, limits?: readonly LimitRule[]): Promise<QuotaDecision>;
   /** Gives a reservation's charges back (a make-code that failed after reserving). Idempotent; unknown ids are ignored. */
   release(reservationId: string): Promise<void>;
   /** The same for the reservation of `reference`, whoever made it (an order taken over from a caller that died). */
@@ -81,7 +97,7 @@ export interface LimitRuleSource {
     ruleKeys: readonly LimitRuleKey[],
     at: Date,
     on: Queryable,
-  ): Promise<Array<{ ruleId: string; definition: RuleDefinition }>>;
+  ): Promise<LimitRule[]>;
 }
 
 /** A refusal found inside the transaction: thrown to roll back every charge already made, then answered. */
@@ -100,12 +116,12 @@ class Refused extends Error {
 export function createQuotaGate(deps: { db: Database; rules: LimitRuleSource; clock: Clock }): QuotaGate {
   const { db, rules, clock } = deps;
   return {
-    async reserve(request) {
+    async reserve(request, read) {
       checkRequest(request);
       // Most make-codes meet no limit rule (a PSBC booking's, unless an operator set one): then nothing is
       // counted and no transaction is opened. Reading the rules before the transaction rather than in it
       // changes nothing of the counters' atomicity: that is the conditional upsert's, under the row's lock.
-      const limits = await rules.applicable(request.scene, request.subjects, LIMIT_RULE_KEYS, request.at, db);
+      const limits = read ?? (await rules.applicable(request.scene, request.subjects, LIMIT_RULE_KEYS, request.at, db));
       if (limits.length === 0) return { ok: true, reservationId: "" };
       try {
         return await db.transaction((tx) => reserveIn(tx, limits, request, clock.now()));
@@ -142,7 +158,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 async function reserveIn(
   tx: Transaction,
-  limits: ReadonlyArray<{ ruleId: string; definition: RuleDefinition }>,
+  limits: readonly LimitRule[],
   request: QuotaRequest,
   now: Date,
 ): Promise<QuotaDecision> {
@@ -161,7 +177,7 @@ async function reserveIn(
   const reservationId = claimed[0].reservation_id;
 
   // Which rules pass and what they charge, in ruleOrder.
-  const toCharge: Array<{ rule: { ruleId: string; definition: RuleDefinition }; charges: QuotaCharge[] }> = [];
+  const toCharge: Array<{ rule: LimitRule; charges: QuotaCharge[] }> = [];
   for (const rule of limits) {
     const { rule: value, isContinue, messageTpl } = rule.definition;
     if (value.ruleKey === "BuyGet" || value.ruleKey === "WeekTime") continue;

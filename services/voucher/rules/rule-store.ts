@@ -3,7 +3,7 @@
 import type { Database, Queryable } from "../../common/database.js";
 import { parseBusinessTime } from "../../common/clock.js";
 import type { RuleDefinition, RuleKey } from "./rule-definition.js";
-import type { RuleSubject } from "./quota-gate.js";
+import type { LimitRule, RuleSubject } from "./quota-gate.js";
 
 export type RuleChange = "created" | "updated" | "enabled" | "disabled";
 
@@ -42,6 +42,21 @@ interface Row {
 
 const CURRENT = `SELECT r.rule_id, v.version, v.definition, v.changed_by, v.change, v.created_at AS changed_at, r.created_at
   FROM vouchers.rule r JOIN vouchers.rule_version v ON v.rule_id = r.rule_id AND v.version = r.version`;
+
+/** The order the gate runs a scene's rules in: `ruleOrder`, then the id (as a number: ids are digits). */
+export const RULE_EXECUTION_ORDER = "r.rule_order, length(r.rule_id), r.rule_id";
+
+/**
+ * FROM and WHERE of the active rules of a scene at a time that concern one of the subjects (a rule with no scene
+ * item concerns every record of its scene key), `r` the rule and `v` its current version; each argument a
+ * placeholder or SQL expression, so a read that finds the subjects itself (the make-code offer) can hold it.
+ */
+export function applicableRules(sql: { scene: string; sceneKeys: string; sceneItemKeys: string; ruleKeys: string; at: string }): string {
+  return `FROM vouchers.rule r JOIN vouchers.rule_version v ON v.rule_id = r.rule_id AND v.version = r.version
+       WHERE r.is_active AND r.rule_scene = ${sql.scene} AND r.rule_key = ANY(${sql.ruleKeys}) AND r.start_time <= ${sql.at} AND ${sql.at} <= r.end_time
+         AND EXISTS (SELECT 1 FROM unnest(${sql.sceneKeys}, ${sql.sceneItemKeys}) AS s(scene_key, scene_item_key)
+                     WHERE r.scene_key = s.scene_key AND (r.scene_item_key = '' OR r.scene_item_key = s.scene_item_key))`;
+}
 
 export class RuleStore {
   constructor(private readonly db: Database) {}
@@ -125,15 +140,11 @@ export class RuleStore {
     ruleKeys: readonly RuleKey[],
     at: Date,
     on: Queryable = this.db,
-  ): Promise<Array<{ ruleId: string; definition: RuleDefinition }>> {
+  ): Promise<LimitRule[]> {
     if (subjects.length === 0) return [];
     const { rows } = await on.query<{ rule_id: string; definition: RuleDefinition }>(
-      `SELECT r.rule_id, v.definition
-       FROM vouchers.rule r JOIN vouchers.rule_version v ON v.rule_id = r.rule_id AND v.version = r.version
-       WHERE r.is_active AND r.rule_scene = $1 AND r.rule_key = ANY($4::text[]) AND r.start_time <= $5 AND $5 <= r.end_time
-         AND EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS s(scene_key, scene_item_key)
-                     WHERE r.scene_key = s.scene_key AND (r.scene_item_key = '' OR r.scene_item_key = s.scene_item_key))
-       ORDER BY r.rule_order, length(r.rule_id), r.rule_id`,
+      `SELECT r.rule_id, v.definition ${applicableRules({ scene: "$1", sceneKeys: "$2::text[]", sceneItemKeys: "$3::text[]", ruleKeys: "$4::text[]", at: "$5" })}
+       ORDER BY ${RULE_EXECUTION_ORDER}`,
       [scene, subjects.map((s) => s.sceneKey), subjects.map((s) => s.sceneItemKey), [...ruleKeys], at],
     );
     return rows.map((row) => ({ ruleId: row.rule_id, definition: row.definition }));
