@@ -446,6 +446,29 @@ describe(`Bookings (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, fake 
       expect(vouchers.issues).toHaveLength(1);
     });
 
+    it("records the voucher it issued though its lease on the code ran out during the issue: the voucher is never left live and unanswered", async () => {
+      const code = newCode();
+      vouchers.beforeNext("issueVoucher", async () => lock.revokeAll());
+
+      const order = await bookings.book(envelope(code));
+      expect(order).toMatchObject({ status: OrderStatus.BOOKED, voucherUrl: expect.any(String) as string });
+      expect(vouchers.issues).toHaveLength(1);
+    });
+
+    it("leaves unbooked an order whose voucher a cancel voided while a booking that lost its lease was issuing it", async () => {
+      const code = newCode();
+      vouchers.beforeNext("issueVoucher", async () => {
+        lock.revokeAll();
+        const order = await orders.findByCode(code);
+        await orders.recordVoucherVoided(order!.orderNo); // the cancel's first step, under the lock it took over
+      });
+
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.REQUEST_IN_PROGRESS);
+      expect(await stored(code)).toMatchObject({ status: OrderStatus.NOT_BOOKED, voucherUrl: null, voucherVoidedAt: expect.any(Date) as Date });
+      // The retry sees the cancel under way.
+      expect(await reasonOfFailure(bookings.book(envelope(code)))).toBe(OrderError.SERVICE_CANCELLED);
+    });
+
     it("refuses to book a cancelled code again: 服务已取消", async () => {
       const code = newCode();
       await bookings.book(envelope(code));

@@ -39,7 +39,7 @@ export interface ExpiredPoints {
 
 /**
  * The code's lock is a lease renewed while the saga runs, so a crashed holder's codes are free within 5 s; a
- * holder that lost it stops before its next step (`lease.assertHeld()`). Should two runners still overlap, the
+ * holder that lost it stops before its next upstream call (`lease.assertHeld()`). Should two runners still overlap, the
  * unique code, PSBC's idempotent booking and the voucher service's idempotency by order number keep them from
  * booking twice.
  */
@@ -139,7 +139,8 @@ export class Bookings {
         { restartOnRefusal: true },
       );
       if (!voucher?.url) throw orderError(OrderError.UPSTREAM_FAILED, "voucher service returned no URL");
-      lease.assertHeld();
+      // Recorded even if the lease ran out during the issue: stopping would leave the live voucher unrecorded and
+      // unanswered. The record's guard stops it should a cancel or the expiry have moved the order on meanwhile.
       order = await this.deps.orders.completeBooking(order, voucher.voucherNo, voucher.url);
       this.deps.eventsWritten();
       this.deps.logger.info({ orderNo: order.orderNo }, "service booked");

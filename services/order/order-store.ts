@@ -174,7 +174,8 @@ export class OrderStore {
     return this.update(
       `status = ${OrderStatus.BOOKED}, key_status = ${KeyStatus.NORMAL}, voucher_no = $2, voucher_url = $3,
        booked_at = $4, last_error = NULL`,
-      `status = ${OrderStatus.NOT_BOOKED}`,
+      // A voucher a cancel voided meanwhile is no booking.
+      `status = ${OrderStatus.NOT_BOOKED} AND voucher_voided_at IS NULL`,
       [order.orderNo, voucherNo, voucherUrl, bookedAt],
       eventOf(OrderBookedSchema, {
         orderNo: order.orderNo,
