@@ -5,6 +5,7 @@
 import { createPublicKey, generateKeyPairSync, sign, verify } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { isWellFormedCode } from "../services/voucher/channels/internal/code-generator.js";
+import { MAX_NOTICE_RETRIES } from "../services/voucher/codes/make-code-notices.js";
 import { modes, type TestPlatform, useTestPlatform } from "./support/platform.js";
 import { until } from "./support/until.js";
 import { assertChannelContract, seedMakeCodeBody } from "./support/whale-codes.js";
@@ -94,7 +95,29 @@ describe.each(modes)("WHALE make-code through the gateway (%s)", (mode) => {
     // As if the ERP had asked makeNotifyRetry a thousand times.
     await platform.db.query(`UPDATE vouchers.code_order SET notice_retries = 1000 WHERE trade_no = $1`, [tradeNo]);
     expect(await erpPost(platform.gatewayUrl, "makeNotifyQuery", { saleChannelOrderId: body.saleChannelOrderId })).toMatchObject({ returnCode: "00", notifyId: `${tradeNo}.1000`, isNotify: "已通知" });
-    expect(await erpPost(platform.gatewayUrl, "makeNotifyRetry", { saleChannelOrderId: body.saleChannelOrderId })).toMatchObject({ returnCode: "00", notifyId: `${tradeNo}.1001` });
+    // Past the most re-sends allowed (an order of before the limit): refused, the count unchanged.
+    expect(await erpPost(platform.gatewayUrl, "makeNotifyRetry", { saleChannelOrderId: body.saleChannelOrderId })).toMatchObject({ returnCode: "01" });
+    expect(await erpPost(platform.gatewayUrl, "makeNotifyQuery", { saleChannelOrderId: body.saleChannelOrderId })).toMatchObject({ notifyId: `${tradeNo}.1000` });
+  });
+
+  it(`sends an order's notice again at most ${MAX_NOTICE_RETRIES} times, asks at once included; then 01 and no SMS`, async () => {
+    const offer = await setUp("INTERNAL");
+    const body = seedMakeCodeBody(offer.templateId);
+    const tradeNo = (await makeCode(offer.saleChannelId, body)).answer.data?.tradeNo ?? "";
+    const answers = await Promise.all(
+      Array.from({ length: MAX_NOTICE_RETRIES + 5 }, () => erpPost(platform.gatewayUrl, "makeNotifyRetry", { saleChannelOrderId: body.saleChannelOrderId })),
+    );
+    const sent = answers.filter((answer) => answer.returnCode === "00").map((answer) => answer.notifyId);
+    expect(new Set(sent)).toEqual(new Set(Array.from({ length: MAX_NOTICE_RETRIES }, (_, n) => `${tradeNo}.${n + 1}`)));
+    const refused = answers.filter((answer) => answer.returnCode !== "00");
+    expect(refused).toHaveLength(5);
+    for (const answer of refused) {
+      expect(answer).toMatchObject({ returnCode: "01", returnMsg: `saleChannelOrderId ${body.saleChannelOrderId}: its notice was sent again ${MAX_NOTICE_RETRIES} times already, the most allowed` });
+    }
+    const { rows } = await platform.db.query<{ notice_retries: number }>(`SELECT notice_retries FROM vouchers.code_order WHERE trade_no = $1`, [tradeNo]);
+    expect(rows[0]?.notice_retries).toBe(MAX_NOTICE_RETRIES);
+    const resent = async () => (await platform.smsSandbox.messages()).filter((message) => message.outId.startsWith(`${tradeNo}.`)).length;
+    await until(async () => (await resent()) === MAX_NOTICE_RETRIES, 10_000, "the re-sent notices");
   });
 
   it("makes a Blue Brothers template's codes at the Blue Brothers sandbox: its voucher numbers and redemption URLs", async () => {

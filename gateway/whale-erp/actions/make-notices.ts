@@ -75,7 +75,7 @@ export const noticeActions: readonly ErpAction[] = [
   }),
   erpAction({
     name: "makeNotifyRetry",
-    summary: "制码通知重试: send the order's SMS notice again, to the order's own number",
+    summary: "制码通知重试: send the order's SMS notice again, to the order's own number, a limited number of times per order (then 01)",
     tag: TAG,
     body: NoticeBody,
     answer: NoticeAnswer,

@@ -112,15 +112,17 @@ export class CodeOrderStore {
   }
 
   /**
-   * One more ERP-asked re-send of the order's notice; answers the new count. The new notice is not handed over
+   * One more ERP-asked re-send of the order's notice, while it has had fewer than `max`; answers the new count,
+   * undefined when the re-sends are used up (concurrent asks never pass `max`). The new notice is not handed over
    * yet: until its hand-over marks it, the notice job hands it over.
    */
-  async countNoticeRetry(tradeNo: string): Promise<number> {
+  async countNoticeRetry(tradeNo: string, max: number): Promise<number | undefined> {
     const { rows } = await this.db.query<{ notice_retries: number }>(
-      `UPDATE vouchers.code_order SET notice_retries = notice_retries + 1, notice_queued_at = NULL, updated_at = now() WHERE trade_no = $1 RETURNING notice_retries`,
-      [tradeNo],
+      `UPDATE vouchers.code_order SET notice_retries = notice_retries + 1, notice_queued_at = NULL, updated_at = now()
+        WHERE trade_no = $1 AND notice_retries < $2 RETURNING notice_retries`,
+      [tradeNo, max],
     );
-    return rows[0]?.notice_retries ?? 0;
+    return rows[0]?.notice_retries;
   }
 
   /** A new order, MAKING under a lease of `leaseMs`; undefined when the (channel, order id) exists (someone else's claim). */

@@ -27,6 +27,11 @@ const STATUS_TEXT: Record<CodeOrderStatus, string> = { MAKING: "制码中", MADE
 
 /** The SMS payload's limit (notify's SmsNotice.message). */
 const MESSAGE_MAX = 500;
+/**
+ * How many times the ERP may have an order's notice sent again (makeNotifyRetry): each is an SMS to the customer
+ * that we pay for, and a back office that loops must not flood a number.
+ */
+export const MAX_NOTICE_RETRIES = 10;
 
 /**
  * 制码通知: an order made with notifyType.mobilePhone gets one SMS task (type 2) at the notify service, to that
@@ -70,13 +75,6 @@ export class MakeCodeNotices {
     }
   }
 
-  /** The ERP's makeNotifyRetry: a new notice (the next id), to the order's own number only. */
-  async retry(order: CodeOrderRecord, countRetry: () => Promise<number>): Promise<CodeOrderRecord> {
-    if (!order.orderMobile || order.status !== "MADE") return order;
-    const retried = { ...order, noticeRetries: await countRetry() };
-    await this.queue(retried);
-    return retried;
-  }
 
   /** Whether any notice of the order (the first or a re-send) was delivered. */
   async delivered(order: CodeOrderRecord): Promise<boolean> {
@@ -97,7 +95,14 @@ export class MakeCodeNotices {
     const order = await this.orderOf(which);
     const { saleChannelOrderId } = which;
     if (!order.orderMobile) throw voucherError(VoucherError.PARAMETER_INVALID, `saleChannelOrderId ${saleChannelOrderId}: the order asked for no SMS notice`);
-    const retried = await this.retry(order, () => this.deps.orders.countNoticeRetry(order.tradeNo));
+    // An order still making its codes has no notice to send again yet: answered as it stands.
+    if (order.status !== "MADE") return this.view(order, false);
+    const noticeRetries = await this.deps.orders.countNoticeRetry(order.tradeNo, MAX_NOTICE_RETRIES);
+    if (noticeRetries === undefined) {
+      throw voucherError(VoucherError.PARAMETER_INVALID, `saleChannelOrderId ${saleChannelOrderId}: its notice was sent again ${MAX_NOTICE_RETRIES} times already, the most allowed`);
+    }
+    const retried = { ...order, noticeRetries };
+    await this.queue(retried);
     return this.view(retried, false);
   }
 

@@ -948,7 +948,8 @@ export const CodeService: GenService<{
     output: typeof GetMakeNoticeResponseSchema;
   },
   /**
-   * Sends the order's SMS notice again (制码通知重试), to the order's own number: a new notice at the notify service.
+   * Sends the order's SMS notice again (制码通知重试), to the order's own number: a new notice at the notify service; at
+   * most 10 re-sends per order, then PARAMETER_INVALID.
    *
    * @generated from rpc rights.voucher.v1.CodeService.RetryMakeNotice
    */
