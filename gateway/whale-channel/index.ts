@@ -2,6 +2,7 @@ import { createClient, type CallOptions, type Client, type Transport } from "@co
 import { errorCodes, type FastifyPluginAsync, type FastifyRequest } from "fastify";
 import { CodeService, type CodeOrder } from "../../proto/gen/rights/voucher/v1/codes_pb.js";
 import { formatRequiredTimestamp } from "../../services/common/clock.js";
+import { RECORD_ID } from "../../services/voucher/catalogue/fields.js";
 import { tracedCall } from "../traced-call.js";
 import type { PublicContract } from "../public-contract.js";
 import { acceptSignedJson } from "../signed-json.js";
@@ -25,7 +26,6 @@ export interface WhaleChannelOptions {
   callTimeoutMs?: number;
 }
 
-const SALE_CHANNEL_ID = /^[1-9][0-9]{0,17}$/;
 const SIGNATURE = /^[A-Za-z0-9+/]{1,1400}={0,2}$/;
 
 /** The sale channel each request was authenticated as: its answers are signed for it. */
@@ -79,7 +79,7 @@ export const whaleChannelPlugin: FastifyPluginAsync<WhaleChannelOptions> = async
       // Before validation: an unauthenticated body is not looked at, whatever it holds.
       preValidation: async (request) => {
         const saleChannelId = header(request, CHANNEL_HEADERS.saleChannelId);
-        if (!SALE_CHANNEL_ID.test(saleChannelId)) throw new ChannelAuthenticationFailed(`${CHANNEL_HEADERS.saleChannelId} must be a sale channel id (digits)`);
+        if (!RECORD_ID.test(saleChannelId)) throw new ChannelAuthenticationFailed(`${CHANNEL_HEADERS.saleChannelId} must be a sale channel id (digits)`);
         const signature = header(request, CHANNEL_HEADERS.signature);
         if (!SIGNATURE.test(signature)) throw new ChannelAuthenticationFailed(`${CHANNEL_HEADERS.signature} must be Base64`);
         await traced(request, (callOptions) => codes.authenticateSaleChannel({ saleChannelId, body: rawBodyOf(request), signature }, callOptions));

@@ -5,6 +5,7 @@
  * error's returnMsg quotes it.
  */
 import { Type, type Static } from "typebox";
+import { RECORD_ID_PATTERN } from "../../services/voucher/catalogue/fields.js";
 import { MAKE_CODE_LIMITS } from "../../services/voucher/codes/make-code.js";
 
 export const RETURN_CODES = {
@@ -51,7 +52,7 @@ export const MakeCodeBody = Type.Object(
         saleChannelItemId: text(MAKE_CODE_LIMITS.saleChannelItemId, "saleChannelItemId"),
         commissionDate: Type.String({ pattern: "^[0-9]{1,3}$", description: `commissionDate: days from today until the codes become valid, 0–${MAKE_CODE_LIMITS.maxCommissionDays}` }),
         validDays: Type.Integer({ minimum: 1, maximum: MAKE_CODE_LIMITS.maxValidDays, description: `validDays: days the codes stay valid, 1–${MAKE_CODE_LIMITS.maxValidDays}` }),
-        ticketId: Type.Union([Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), Type.String({ pattern: "^[1-9][0-9]{0,17}$" })], {
+        ticketId: Type.Union([Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), Type.String({ pattern: RECORD_ID_PATTERN })], {
           description: "ticketId: the template id WHALE answered templateInsert with (a number, or its digits as a string)",
         }),
         codeNum: Type.Optional(Type.Integer({ minimum: 1, maximum: MAKE_CODE_LIMITS.maxCodeNum, description: `codeNum: codes to make, 1–${MAKE_CODE_LIMITS.maxCodeNum}; absent means 1` })),

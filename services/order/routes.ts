@@ -10,6 +10,8 @@ import {
 import { callFailureOf } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { asOwnCall } from "../common/rpc-server.js";
+// The voucher template a service type issues is a WHALE catalogue id.
+import { RECORD_ID } from "../voucher/catalogue/fields.js";
 import type { Bookings } from "./bookings.js";
 import { OrderError, orderError } from "./errors.js";
 import type { OrderViews } from "./order-views.js";
@@ -61,7 +63,7 @@ export function orderServiceImpl(bookings: Bookings, serviceTypes: ServiceTypes,
         throw orderError(OrderError.PARAMETER_INVALID, "type must be 1-6 characters, key and IV 16 ASCII characters");
       }
       // The voucher's template is a WHALE catalogue template (an id); its send channel is the template's.
-      if (!/^[1-9][0-9]{0,17}$/.test(req.voucherTemplateId) || req.validityDays <= 0) {
+      if (!RECORD_ID.test(req.voucherTemplateId) || req.validityDays <= 0) {
         throw orderError(OrderError.PARAMETER_INVALID, "a WHALE template id and validity days are required");
       }
       await serviceTypes.put(req);

@@ -2,6 +2,7 @@ import { Type } from "typebox";
 import { CatalogueService } from "../../../proto/gen/rights/voucher/v1/catalogue_pb.js";
 import { formatTimestamp } from "../../../services/common/clock.js";
 import { AUDIT_PAGE } from "../../../services/voucher/catalogue/audit-store.js";
+import { RECORD_ID_PATTERN } from "../../../services/voucher/catalogue/fields.js";
 import { erpAction } from "../action.js";
 import { body } from "../schemas.js";
 
@@ -15,7 +16,7 @@ export const auditQuery = erpAction({
   body: body({
     recordType: Type.Optional(Type.Union(RECORD_TYPES.map((type) => Type.Literal(type)), { description: "one record's history: with recordId" })),
     recordId: Type.Optional(Type.String({ pattern: "^[0-9:A-Za-z._-]{1,64}$", description: "the record's id (activity_template: activityId:templateId)" })),
-    beforeAuditId: Type.Optional(Type.String({ pattern: "^[1-9][0-9]{0,17}$", description: "rows older than this audit id (the next page)" })),
+    beforeAuditId: Type.Optional(Type.String({ pattern: RECORD_ID_PATTERN, description: "rows older than this audit id (the next page)" })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: AUDIT_PAGE.max, description: `1–${AUDIT_PAGE.max}, default ${AUDIT_PAGE.default}` })),
   }),
   answer: Type.Object({

@@ -1,7 +1,7 @@
 import { OrderService } from "../../../proto/gen/rights/order/v1/order_pb.js";
 import { required, UsageError, type OpsCommand } from "./command.js";
 import { formatTimestamp } from "../../common/clock.js";
-import { RECORD_ID } from "../../voucher/catalogue/catalogue-store.js";
+import { RECORD_ID } from "../../voucher/catalogue/fields.js";
 
 /**
  * `order <code>`: an order as the operator needs it, times in business time (yyyyMMddHHmmss, Asia/Shanghai).

@@ -4,6 +4,7 @@
 import { batchedLookup } from "../../common/batched-lookup.js";
 import type { Queryable } from "../../common/database.js";
 import type { KeyRing, SealedSecret } from "../../common/key-ring.js";
+import { RECORD_ID } from "./fields.js";
 import { LIMIT_RULE_KEYS, MAKE_CODE_SCENE, MAKE_CODE_SUBJECT_KEYS, type LimitRule, type MakeCodeSubjectKey } from "../rules/quota-gate.js";
 import { applicableRules, RULE_EXECUTION_ORDER } from "../rules/rule-store.js";
 
@@ -208,9 +209,6 @@ interface RelatedIds {
   /** The ids bound to the row (activity_template), null for none. */
   related_ids: string[] | null;
 }
-
-/** An id as the tables hold it: 1–18 digits, no leading zero (anything else names no record). */
-export const RECORD_ID = /^[1-9][0-9]{0,17}$/;
 
 /** Where a sealed secret of a row is bound (AES-GCM associated data), so it opens only in its own row. */
 export const sealContext = {

@@ -23,6 +23,7 @@ import { AUDIT_PAGE, type AuditStore } from "./audit-store.js";
 import type { Catalogue } from "./catalogue.js";
 import type { Activity, CatalogueTable, SaleChannel, SendChannel, Template } from "./catalogue-store.js";
 import type { ErpApp, ErpApps } from "./erp-apps.js";
+import { RECORD_ID } from "./fields.js";
 import type { SecretReseal } from "./secret-reseal.js";
 
 const TABLE_OF: Record<CatalogueRecord, CatalogueTable | undefined> = {
@@ -118,7 +119,7 @@ export function catalogueServiceImpl(
     },
     async listAudit(req) {
       if (req.limit < 0 || req.limit > AUDIT_PAGE.max) throw voucherError(VoucherError.PARAMETER_INVALID, `limit: must be 1..${AUDIT_PAGE.max}`);
-      if (req.beforeAuditId !== "" && !/^[1-9][0-9]{0,17}$/.test(req.beforeAuditId)) throw voucherError(VoucherError.PARAMETER_INVALID, "beforeAuditId: must be an audit id");
+      if (req.beforeAuditId !== "" && !RECORD_ID.test(req.beforeAuditId)) throw voucherError(VoucherError.PARAMETER_INVALID, "beforeAuditId: must be an audit id");
       if (req.recordType.length > 64 || req.recordId.length > 64) throw voucherError(VoucherError.PARAMETER_INVALID, "recordType, recordId: at most 64 characters");
       const entries = await audit.list({
         recordType: req.recordType || undefined,

@@ -4,7 +4,7 @@ import type { Database } from "../../common/database.js";
 import type { Logger } from "../../common/logger.js";
 import { NotifyService, TaskState, TaskType } from "../../../proto/gen/rights/notify/v1/notify_pb.js";
 import { VoucherError, voucherError } from "../errors.js";
-import { RECORD_ID } from "../catalogue/catalogue-store.js";
+import { RECORD_ID } from "../catalogue/fields.js";
 import type { CodeOrderRecord, CodeOrderStatus, CodeOrderStore } from "./code-order-store.js";
 
 /** Which order a notice action names: the sale channel's order id, and the sale channel when the ERP gives it. */
