@@ -271,6 +271,43 @@ describeWithTools("helm with ci/test-values.yaml", ({ helm }) => {
     });
   });
 
+  describe("podMonitor.enabled: a PodMonitor", () => {
+    it("is absent by default (its CRD may not be in the cluster)", () => {
+      expect(rendered.some((o) => isObj(o) && o.kind === "PodMonitor")).toBe(false);
+    });
+
+    it("passes the Prometheus Operator's schema and scrapes the metrics port of every component's pods, the migrate Job's not", async () => {
+      const sets = ["podMonitor.enabled=true", "podMonitor.labels.release=kps", "podMonitor.interval=15s"];
+      const objects = parseYamlDocuments(runTool(helm, ["template", "rights", chartDir, "-f", testValuesFile, ...sets.flatMap((set) => ["--set", set])]), "helm template podMonitor");
+      expect(await checkObjects(objects)).toEqual([]);
+      const monitor = objects.find((o) => isObj(o) && o.kind === "PodMonitor");
+      expect(monitor).toMatchObject({
+        apiVersion: "monitoring.coreos.com/v1",
+        metadata: { labels: { release: "kps", "app.kubernetes.io/instance": "rights" } },
+        spec: { podMetricsEndpoints: [{ port: "metrics", path: "/metrics", interval: "15s", scrapeTimeout: "10s" }] },
+      });
+      const selector = isObj(monitor) && isObj(monitor.spec) && isObj(monitor.spec.selector) && isObj(monitor.spec.selector.matchLabels) ? monitor.spec.selector.matchLabels : {};
+      const matches = (labels: unknown) => isObj(labels) && Object.entries(selector).every(([key, value]) => labels[key] === value);
+      const pods = objects.filter(isObj).flatMap((o) => {
+        const template = isObj(o.spec) && isObj(o.spec.template) ? o.spec.template : isObj(o.spec) && isObj(o.spec.jobTemplate) ? o.spec.jobTemplate : undefined;
+        return template && isObj(template.metadata) && isObj(template.spec) ? [{ kind: o.kind, labels: template.metadata.labels, spec: template.spec }] : [];
+      });
+      const ports = (spec: Record<string, unknown>) =>
+        (Array.isArray(spec.containers) ? spec.containers : []).flatMap((c: unknown) => (isObj(c) && Array.isArray(c.ports) ? c.ports : [])).map((p: unknown) => (isObj(p) ? p.name : undefined));
+      const deployments = pods.filter((pod) => pod.kind === "Deployment");
+      expect(deployments.length).toBe(5);
+      for (const pod of deployments) {
+        expect(matches(pod.labels)).toBe(true);
+        expect(ports(pod.spec)).toContain("metrics");
+      }
+      for (const pod of pods.filter((p) => p.kind === "Job")) expect(ports(pod.spec)).not.toContain("metrics");
+    });
+
+    it("refuses an interval that is not a Prometheus duration", () => {
+      expect(() => runTool(helm, ["template", "rights", chartDir, "-f", testValuesFile, "--set", "podMonitor.enabled=true", "--set", "podMonitor.interval=30 seconds"])).toThrow(/interval/);
+    });
+  });
+
   it("fails when common.terminationGracePeriodSeconds does not exceed the process's own drain bound (delay + grace + 5 s)", () => {
     expect(() => runTool(helm, ["template", "rights", chartDir, "-f", testValuesFile, "--set", "common.terminationGracePeriodSeconds=30"])).toThrow(
       /terminationGracePeriodSeconds \(30 s\) must exceed/,
