@@ -271,6 +271,25 @@ describeWithTools("helm with ci/test-values.yaml", ({ helm }) => {
     });
   });
 
+  it("lets the voucher pods reach the ESB send channels' ports (voucher.esbPorts), once each, and no other component", () => {
+    const policies = (sets: string[]) =>
+      parseYamlDocuments(runTool(helm, ["template", "rights", chartDir, "-f", testValuesFile, ...sets.flatMap((set) => ["--set", set])]), "helm template esbPorts").filter(
+        (o): o is Record<string, unknown> => isObj(o) && o.kind === "NetworkPolicy",
+      );
+    const externalPorts = (policy: Record<string, unknown>) =>
+      (isObj(policy.spec) && Array.isArray(policy.spec.egress) ? policy.spec.egress : [])
+        .filter((rule: unknown) => isObj(rule) && !Array.isArray(rule.to))
+        .flatMap((rule: unknown) => (isObj(rule) && Array.isArray(rule.ports) ? rule.ports : []))
+        .map((port: unknown) => (isObj(port) ? port.port : undefined));
+    const named = (all: Array<Record<string, unknown>>, name: string) => all.find((p) => isObj(p.metadata) && p.metadata.name === name);
+    const before = policies([]);
+    const after = policies(["voucher.esbPorts={8443,443}"]);
+    expect(externalPorts(named(after, "rights-rights-platform-voucher")!)).toEqual([...externalPorts(named(before, "rights-rights-platform-voucher")!), 8443]);
+    for (const policy of after.filter((p) => isObj(p.metadata) && p.metadata.name !== "rights-rights-platform-voucher")) {
+      expect(policy, JSON.stringify(policy.metadata)).toEqual(named(before, isObj(policy.metadata) ? String(policy.metadata.name) : ""));
+    }
+  });
+
   describe("podMonitor.enabled: a PodMonitor", () => {
     it("is absent by default (its CRD may not be in the cluster)", () => {
       expect(rendered.some((o) => isObj(o) && o.kind === "PodMonitor")).toBe(false);
