@@ -38,6 +38,12 @@ export interface Subscription {
 }
 
 export interface EventBus {
+  /**
+   * Whether what was published outlives this process until its consumers handled it (JetStream: true). The
+   * in-process bus loses what they had not handled yet when the process stops, so the outbox relays publish their
+   * recent events again at start (`OutboxRelayOptions.republishWithinMs`).
+   */
+  readonly durable: boolean;
   /** Publishes once; a second publish with the same id inside the duplicate window is dropped by the server. */
   publish(subject: string, id: string, data: Uint8Array): Promise<void>;
   /**
@@ -142,6 +148,7 @@ export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1_000, maxDeliveries: 20, ti
 /** The same bus, with each consumer's outcomes (ack, nak, dead) and redeliveries counted. */
 function observed(bus: EventBus, metrics: Metrics, maxDeliveries: number): EventBus {
   return {
+    durable: bus.durable,
     publish: (subject, id, data) => bus.publish(subject, id, data),
     subscribe: ({ handler, ...options }) => {
       // Every outcome's series exists from the start at 0: a counter first seen at 1 (the first dead letter)
@@ -233,6 +240,7 @@ async function runHandler(
 }
 
 class NatsEventBus implements EventBus {
+  readonly durable = true;
   private readonly subscriptions = new Set<Subscription>();
 
   private constructor(
@@ -482,6 +490,7 @@ class LocalDurable {
  * single-connection database the publisher holds).
  */
 class LocalEventBus implements EventBus {
+  readonly durable = false;
   private readonly log: StoredMessage[] = [];
   private nextSeq = 1;
   private readonly seen = new Map<string, number>();

@@ -82,6 +82,28 @@ describe(`outbox (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"}, ${natsU
     expect(rows[0]?.n).toBe(3);
   });
 
+  it("publishes again at start the events published within republishWithinMs, in order, and none older (a bus that kept nothing across a restart)", async () => {
+    const ids = await t.db.transaction(async (tx) => [
+      await appendEvent(tx, "ob", { subject: `${prefix}.again`, data: encoder.encode("old") }),
+      await appendEvent(tx, "ob", { subject: `${prefix}.again`, data: encoder.encode("recent 1") }),
+      await appendEvent(tx, "ob", { subject: `${prefix}.again`, data: encoder.encode("recent 2") }),
+    ]);
+    const first = new OutboxRelay({ db: t.db, schema: "ob", bus, logger, intervalMs: 20 });
+    first.start();
+    await until(() => ids.every((id) => received.some((m) => m.id === id)));
+    await first.stop();
+    await t.db.query(`UPDATE ob.outbox SET published_at = now() - interval '3 hours' WHERE id = $1`, [ids[0]]);
+
+    const published: string[] = [];
+    const recording: EventBus = { ...bus, publish: async (_subject, id) => void published.push(id) };
+    const restarted = new OutboxRelay({ db: t.db, schema: "ob", bus: recording, logger, intervalMs: 20, republishWithinMs: 2 * 3_600_000 });
+    restarted.start();
+    await until(() => published.includes(ids[2]!));
+    await restarted.stop();
+    expect(published.filter((id) => ids.includes(id))).toEqual(ids.slice(1));
+    expect(await restarted.lag()).toBe(0);
+  });
+
   it("keeps a row whose publish failed and publishes it on a later round", async () => {
     let failNext = true;
     const flaky: EventBus = {

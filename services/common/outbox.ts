@@ -45,6 +45,12 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /** After failing to publish for this long the relay reports a stall (error log, `stalled()`). Default 30 s. */
   stallAfterMs?: number;
+  /**
+   * At start, publish again the events published within this many ms: set on a bus that keeps nothing across a
+   * restart (`EventBus.durable` false), whose consumers may not have handled them. A consumer handles an event
+   * once (its processed_event), so those it had handled change nothing. Only for one relay per schema (embedded).
+   */
+  republishWithinMs?: number;
 }
 
 /**
@@ -148,6 +154,8 @@ export class OutboxRelay {
   }
 
   private async run(): Promise<void> {
+    const { republishWithinMs } = this.options;
+    if (republishWithinMs !== undefined) await this.republishRecent(republishWithinMs);
     while (!this.stopped) {
       this.kicked = false;
       let full = false;
@@ -179,6 +187,20 @@ export class OutboxRelay {
     } catch (err) {
       // Its rows are published again, under the same ids, once their claim lapses.
       this.options.logger.warn({ schema: this.schema, error: err instanceof Error ? err.message : String(err) }, "outbox mark failed at stop");
+    }
+  }
+
+  /** Marks the events published within `withinMs` unpublished, so the rounds publish them again. */
+  private async republishRecent(withinMs: number): Promise<void> {
+    const { db, logger } = this.options;
+    try {
+      const { rowCount } = await db.query(
+        `UPDATE ${this.schema}.outbox SET published_at = NULL, claimed_until = NULL WHERE published_at > now() - make_interval(secs => $1::double precision / 1000)`,
+        [withinMs],
+      );
+      if (rowCount > 0) logger.info({ schema: this.schema, events: rowCount, withinMs }, "publishing recent events again: the bus kept none across the restart");
+    } catch (err) {
+      logger.warn({ schema: this.schema, error: err instanceof Error ? err.message : String(err) }, "recent events not published again");
     }
   }
 

@@ -13,6 +13,7 @@ import { LIVENESS, ServingStatus } from "./health.js";
 import { createLogger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { migrate } from "./migrate.js";
+import { appendEvent } from "./outbox.js";
 import { rpcTransport } from "./rpc-client.js";
 import { hostService, type HostOptions } from "./service-host.js";
 
@@ -115,6 +116,31 @@ describe(`a hosted service (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"
     expect((await vouchers.getVoucher({ orderNo: "10" })).voucher?.orderNo).toBe("10");
     expect((await inFlight).voucher?.orderNo).toBe("600");
     await closing;
+  });
+
+  it("on a bus that keeps nothing across a restart (the in-process one), publishes again what it published in the last two hours, so no consumer misses it", async () => {
+    await migrate(t.db, { schema: "hosted", migrationsDir: dir, logger });
+    const local = await connectEventBus({ streams: [{ name: "HOSTED", subjects: ["hosted.>"] }], name: "host-test-restart", logger });
+    const received: string[] = [];
+    await local.subscribe({ durable: "hosted-consumer", subjects: ["hosted.>"], handler: async (m) => void received.push(m.id) });
+    // Published before the restart, by the process that stopped: one an hour ago, one three hours ago.
+    const ids = await t.db.transaction(async (tx) => [
+      await appendEvent(tx, "hosted", { subject: "hosted.recent", data: new Uint8Array([1]) }),
+      await appendEvent(tx, "hosted", { subject: "hosted.old", data: new Uint8Array([2]) }),
+    ]);
+    await t.db.query(`UPDATE hosted.outbox SET published_at = now() - interval '1 hour' WHERE id = $1`, [ids[0]]);
+    await t.db.query(`UPDATE hosted.outbox SET published_at = now() - interval '3 hours' WHERE id = $1`, [ids[1]]);
+    expect(local.durable).toBe(false);
+    const service = await hostService(options(t, local, dir));
+    try {
+      await service.ready;
+      await until(() => received.includes(ids[0]!));
+      await sleep(100);
+      expect(received).toEqual([ids[0]]);
+    } finally {
+      await service.close();
+      await local.close();
+    }
   });
 
   it("keeps its messaging tables bounded: processed events past two weeks are gone once it has started", async () => {

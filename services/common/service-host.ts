@@ -81,6 +81,12 @@ export interface HostOptions {
 }
 
 const PING_TIMEOUT_MS = 2_000;
+/**
+ * How far back the in-process bus may have held events unhandled when its process stopped: beyond an event's
+ * redeliveries (DEFAULT_RETRY: about an hour before its dead letter, which that bus keeps no longer), well within
+ * processed_event's two weeks.
+ */
+const REPUBLISH_ON_LOCAL_BUS_MS = 2 * 3_600_000;
 
 /**
  * Every service starts the same way: its gRPC server answers health at once (NOT_SERVING; liveness SERVING),
@@ -94,7 +100,14 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
   health.setAll(false);
   const stopping = new AbortController();
   let started = false;
-  const relay = new OutboxRelay({ db, schema, bus, logger, stallAfterMs: runtime.outboxStallMs });
+  const relay = new OutboxRelay({
+    db,
+    schema,
+    bus,
+    logger,
+    stallAfterMs: runtime.outboxStallMs,
+    republishWithinMs: bus.durable ? undefined : REPUBLISH_ON_LOCAL_BUS_MS,
+  });
   runtime.metrics.addOutbox(schema, { pending: () => relay.lag(), failingForMs: () => relay.failingForMs() });
 
   // Until the schema is in place a call could only fail obscurely: answer Unavailable, which callers retry.
