@@ -10,7 +10,6 @@ import {
 import { callFailureOf } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { asOwnCall } from "../common/rpc-server.js";
-// The voucher template a service type issues is a WHALE catalogue id.
 import { RECORD_ID } from "../voucher/catalogue/fields.js";
 import type { Bookings } from "./bookings.js";
 import { OrderError, orderError } from "./errors.js";
