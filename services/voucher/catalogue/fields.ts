@@ -31,6 +31,7 @@ export const MAX_LENGTH = {
 /** An id as the tables hold it: 1–18 digits, no leading zero (anything else names no record). */
 export const RECORD_ID_PATTERN = "^[1-9][0-9]{0,17}$";
 export const RECORD_ID = new RegExp(RECORD_ID_PATTERN);
+
 /** Ids in the ERP's JSON: decimal digits, no leading zero, at most 2^53-1 when sent as a JSON number. */
 export const ID_PATTERN = "^[1-9][0-9]{0,15}$";
 export const MAX_JSON_ID = Number.MAX_SAFE_INTEGER;

@@ -75,7 +75,6 @@ export class MakeCodeNotices {
     }
   }
 
-
   /** Whether any notice of the order (the first or a re-send) was delivered. */
   async delivered(order: CodeOrderRecord): Promise<boolean> {
     if (!order.orderMobile) return false;
