@@ -1,10 +1,12 @@
 // What each step of a booking costs, checkouts side by side in one run:
 //   npm run build && node bench/booking-steps.js [checkout …]      (default: this one; each must be built)
-// Each checkout's own Bookings use case runs on the real PostgreSQL and Redis (its OrderStore, its lock, its
-// outbox relay publishing to the in-process bus), with PSBC and the voucher service answering at once in
-// memory, so what is left is our own round trips. Bookings of fresh codes run one at a time (latency is cost,
-// not queueing); every PostgreSQL round trip is counted and timed by the step that made it. Rounds interleave
-// the checkouts (A, B, A, B, …). BENCH_BOOKINGS (default 300), BENCH_ROUNDS (default 2),
+// BENCH_STEPS=order (default): each checkout's own Bookings use case runs on the real PostgreSQL and Redis (its
+// OrderStore, its lock, its outbox relay publishing to the in-process bus), with PSBC and the voucher service
+// answering at once in memory. BENCH_STEPS=voucher: its Vouchers.issue of a PSBC booking's voucher on the real
+// PostgreSQL (its stores, the sandbox's PSBC offer, the real quota gate, its relay), the send channel answering
+// at once in memory. So what is left is our own round trips. Bookings of fresh codes run one at a time (latency
+// is cost, not queueing); every PostgreSQL round trip is counted and timed by the step that made it. Rounds
+// interleave the checkouts (A, B, A, B, …). BENCH_BOOKINGS (default 300), BENCH_ROUNDS (default 2),
 // BENCH_DATABASE_ADMIN_URL, REDIS_URL.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -82,7 +84,38 @@ function timeMethods(object, prefix, tally) {
   return object;
 }
 
-async function runOne(checkout) {
+/** A database of its own for one run, dropped after it. */
+async function withBenchDatabase(run) {
+  const name = `steps_${Date.now()}_${randomBytes(3).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  try {
+    return await run(url.toString(), name);
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+/** Runs `book(i)` for the warm-up (JIT, pools, prepared statements; not counted), then for each measured booking. */
+async function measure(tally, relayTally, relay, book) {
+  const bookings = Number(env.BENCH_BOOKINGS ?? 300);
+  for (let i = 0; i < 20; i++) await book(i);
+  tally.steps.clear();
+  relayTally.steps.clear();
+  const started = performance.now();
+  for (let i = 20; i < bookings + 20; i++) await tally.timed("booking (all of it)", () => book(i));
+  const ms = performance.now() - started;
+  // The last kicks' batches.
+  await new Promise((r) => setTimeout(r, 300));
+  await relay.stop();
+  return { bookings, msPerBooking: ms / bookings, steps: Object.fromEntries(tally.steps), relay: Object.fromEntries(relayTally.steps) };
+}
+
+async function orderSteps(checkout) {
   const from = (module) => import(pathToFileURL(join(checkout, "dist", module)).href);
   const { create } = await import("@bufbuild/protobuf");
   const { openDatabase } = await from("services/common/database.js");
@@ -99,98 +132,156 @@ async function runOne(checkout) {
   const { ServiceTypes } = await from("services/order/service-types.js");
   const { KeyRing, decodeKek } = await from("services/common/key-ring.js");
   const { DEVELOPMENT_SERVICE_TYPE_KEK } = await from("services/platform/development-kek.js");
-  const bookings = Number(env.BENCH_BOOKINGS ?? 300);
   const logger = createLogger("booking-steps", "warn");
 
-  const name = `steps_${Date.now()}_${randomBytes(3).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  const tally = new Tally();
-  const relayTally = new Tally();
-  let db;
-  let lock;
-  let relay;
-  try {
-    db = await openDatabase({ url: url.toString(), poolSize: 4, logger });
-    await migrate(db, { schema: ORDER_SCHEMA, migrationsDir: join(checkout, "dist/services/order/migrations"), logger });
-    const bus = await connectEventBus({ streams: [{ name: "ORDER", subjects: ["order.>"] }], name: "booking-steps", logger });
-    relay = new OutboxRelay({ db: countingDatabase(db, relayTally), schema: ORDER_SCHEMA, bus, logger });
-    relay.start();
-    lock = createLockService({ url: REDIS_URL, prefix: `bench:steps:${name}:`, logger });
-    const timedLock = {
-      acquire: (key, options) =>
-        tally.timed("redis: lock (SET NX)", async () => {
-          const lease = await lock.acquire(key, options);
-          if (!lease) return lease;
-          const release = lease.release.bind(lease);
-          // A plain object would lose the lease's getters (signal, waited): wrap it instead.
-          return new Proxy(lease, {
-            get: (target, prop) => (prop === "release" ? () => tally.timed("redis: release (script)", release) : Reflect.get(target, prop, target)),
-          });
-        }),
-      ping: () => lock.ping(),
-      close: () => lock.close(),
-    };
-    const serviceType = {
-      type: TYPE,
-      name: "bench service",
-      aesKey: AES.key,
-      aesIv: AES.iv,
-      providerCode: "A101",
-      validityDays: 30,
-      strictMac: true,
-      voucherTemplateId: "T1",
-      sendChannel: "sms",
-    };
-    // Registered as the admin RPC would (the order row refers to it); read from memory during the run.
-    await new ServiceTypes({ db, keys: new KeyRing(decodeKek(DEVELOPMENT_SERVICE_TYPE_KEK)), logger }).put(serviceType);
-    const orders = timeMethods(new OrderStore(countingDatabase(db, tally), systemClock), "pg: OrderStore", tally);
-    const use = new Bookings({
-      serviceTypes: { require: async () => serviceType },
-      orders,
-      lock: timedLock,
-      psbc: { bookService: async ({ orderNo }) => ({ psbcOrderNo: `P${orderNo}` }) },
-      vouchers: { issueVoucher: async ({ orderNo }) => ({ voucher: { voucherNo: `V${orderNo}`, url: `https://v.example/${orderNo}` } }) },
-      logger,
-      eventsWritten: () => relay.kick(),
-    });
-    const envelopeOf = (code) =>
-      create(RightsEnvelopeSchema, {
+  return withBenchDatabase(async (url, name) => {
+    const tally = new Tally();
+    const relayTally = new Tally();
+    let db;
+    let lock;
+    let relay;
+    try {
+      db = await openDatabase({ url, poolSize: 4, logger });
+      await migrate(db, { schema: ORDER_SCHEMA, migrationsDir: join(checkout, "dist/services/order/migrations"), logger });
+      const bus = await connectEventBus({ streams: [{ name: "ORDER", subjects: ["order.>"] }], name: "booking-steps", logger });
+      relay = new OutboxRelay({ db: countingDatabase(db, relayTally), schema: ORDER_SCHEMA, bus, logger });
+      relay.start();
+      lock = createLockService({ url: REDIS_URL, prefix: `bench:steps:${name}:`, logger });
+      const timedLock = {
+        acquire: (key, options) =>
+          tally.timed("redis: lock (SET NX)", async () => {
+            const lease = await lock.acquire(key, options);
+            if (!lease) return lease;
+            const release = lease.release.bind(lease);
+            // A plain object would lose the lease's getters (signal, waited): wrap it instead.
+            return new Proxy(lease, {
+              get: (target, prop) => (prop === "release" ? () => tally.timed("redis: release (script)", release) : Reflect.get(target, prop, target)),
+            });
+          }),
+        ping: () => lock.ping(),
+        close: () => lock.close(),
+      };
+      const serviceType = {
         type: TYPE,
-        request: encryptRightsRequest({ type: TYPE, code, mac: "bench-customer" }, AES),
-        channel: "12",
-        tranChnl: "12",
-        backUrl: "https://mobile.psbc.com/back",
-        instType: "01",
-        provinceInstNo: "100000",
+        name: "bench service",
+        aesKey: AES.key,
+        aesIv: AES.iv,
+        providerCode: "A101",
+        validityDays: 30,
+        strictMac: true,
+        voucherTemplateId: "T1",
+        sendChannel: "sms",
+      };
+      // Registered as the admin RPC would (the order row refers to it); read from memory during the run.
+      await new ServiceTypes({ db, keys: new KeyRing(decodeKek(DEVELOPMENT_SERVICE_TYPE_KEK)), logger }).put(serviceType);
+      const orders = timeMethods(new OrderStore(countingDatabase(db, tally), systemClock), "pg: OrderStore", tally);
+      const use = new Bookings({
+        serviceTypes: { require: async () => serviceType },
+        orders,
+        lock: timedLock,
+        psbc: { bookService: async ({ orderNo }) => ({ psbcOrderNo: `P${orderNo}` }) },
+        vouchers: { issueVoucher: async ({ orderNo }) => ({ voucher: { voucherNo: `V${orderNo}`, url: `https://v.example/${orderNo}` } }) },
+        logger,
+        eventsWritten: () => relay.kick(),
       });
-    const codes = Array.from({ length: bookings + 20 }, (_, i) => `ST${name.slice(-6)}-${i}`);
-    // Warm-up: JIT, pools, prepared statements; not counted.
-    for (const code of codes.slice(0, 20)) await use.book(envelopeOf(code));
-    tally.steps.clear();
-    relayTally.steps.clear();
-    const envelopes = codes.slice(20).map(envelopeOf);
-    const started = performance.now();
-    for (const envelope of envelopes) await tally.timed("booking (all of it)", () => use.book(envelope));
-    const ms = performance.now() - started;
-    // The last kicks' batches.
-    await new Promise((r) => setTimeout(r, 300));
-    await relay.stop();
-    return { bookings, msPerBooking: ms / bookings, steps: Object.fromEntries(tally.steps), relay: Object.fromEntries(relayTally.steps) };
-  } finally {
-    await relay?.stop();
-    await lock?.close();
-    await db?.close();
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.end();
-  }
+      const envelopeOf = (i) =>
+        create(RightsEnvelopeSchema, {
+          type: TYPE,
+          request: encryptRightsRequest({ type: TYPE, code: `ST${name.slice(-6)}-${i}`, mac: "bench-customer" }, AES),
+          channel: "12",
+          tranChnl: "12",
+          backUrl: "https://mobile.psbc.com/back",
+          instType: "01",
+          provinceInstNo: "100000",
+        });
+      const envelopes = Array.from({ length: Number(env.BENCH_BOOKINGS ?? 300) + 20 }, (_, i) => envelopeOf(i));
+      return await measure(tally, relayTally, relay, (i) => use.book(envelopes[i]));
+    } finally {
+      await relay?.stop();
+      await lock?.close();
+      await db?.close();
+    }
+  });
 }
 
+async function voucherSteps(checkout) {
+  const from = (module) => import(pathToFileURL(join(checkout, "dist", module)).href);
+  const { openDatabase } = await from("services/common/database.js");
+  const { migrate } = await from("services/common/migrate.js");
+  const { createLogger } = await from("services/common/logger.js");
+  const { connectEventBus } = await from("services/common/bus.js");
+  const { OutboxRelay } = await from("services/common/outbox.js");
+  const { systemClock } = await from("services/common/clock.js");
+  const { KeyRing } = await from("services/common/key-ring.js");
+  const { Vouchers } = await from("services/voucher/vouchers.js");
+  const { VoucherStore, VOUCHER_SCHEMA } = await from("services/voucher/voucher-store.js");
+  const { CatalogueStore } = await from("services/voucher/catalogue/catalogue-store.js");
+  const { AuditStore } = await from("services/voucher/catalogue/audit-store.js");
+  const { ensureSandboxPsbcOffer } = await from("services/voucher/psbc-offer.js");
+  const { MakeCodes } = await from("services/voucher/codes/make-code.js");
+  const { CodeOrderStore } = await from("services/voucher/codes/code-order-store.js");
+  const { createQuotaGate } = await from("services/voucher/rules/quota-gate.js");
+  const { RuleStore } = await from("services/voucher/rules/rule-store.js");
+  const { SANDBOX_PSBC_OFFER } = await from("services/sandbox/credentials.js");
+  const logger = createLogger("voucher-steps", "warn");
+
+  return withBenchDatabase(async (url, name) => {
+    const tally = new Tally();
+    const relayTally = new Tally();
+    let db;
+    let relay;
+    try {
+      db = await openDatabase({ url, poolSize: 4, logger });
+      await migrate(db, { schema: VOUCHER_SCHEMA, migrationsDir: join(checkout, "dist/services/voucher/migrations"), logger });
+      const keys = new KeyRing(randomBytes(32), undefined, "WHALE_KEK");
+      await ensureSandboxPsbcOffer({ db, store: new CatalogueStore(db, keys), audit: new AuditStore(db), clock: systemClock });
+      const bus = await connectEventBus({ streams: [{ name: "VOUCHER", subjects: ["voucher.>"] }], name: "voucher-steps", logger });
+      relay = new OutboxRelay({ db: countingDatabase(db, relayTally), schema: VOUCHER_SCHEMA, bus, logger });
+      relay.start();
+      const counted = countingDatabase(db, tally);
+      const catalogue = timeMethods(new CatalogueStore(counted, keys), "pg: CatalogueStore", tally);
+      // Blue Brothers answering at once: one code per order, under the order's trade number.
+      const channel = {
+        makeCodes: async (order) => [{ code: `BB${order.sendChannelOrderId}`, url: `https://bb.example/${order.sendChannelOrderId}`, channelRef: order.sendChannelOrderId }],
+        voidCode: async () => undefined,
+        queryCode: async () => ({ status: "UNUSED" }),
+      };
+      const makeCodes = new MakeCodes({
+        orders: timeMethods(new CodeOrderStore(counted), "pg: CodeOrderStore", tally),
+        catalogue,
+        quota: createQuotaGate({ db: counted, rules: timeMethods(new RuleStore(counted), "pg: RuleStore", tally), clock: systemClock }),
+        channelFor: async () => channel,
+        clock: systemClock,
+        logger,
+        leaseMs: 10_000,
+      });
+      const vouchers = new Vouchers({
+        store: timeMethods(new VoucherStore(counted), "pg: VoucherStore", tally),
+        makeCodes,
+        catalogue,
+        channels: new Map(),
+        logger,
+        clock: systemClock,
+        statusPollIntervalMs: 3_600_000,
+        eventsWritten: () => relay.kick(),
+      });
+      const validUntil = new Date(Date.now() + 30 * 86_400_000);
+      return await measure(tally, relayTally, relay, (i) =>
+        vouchers.issue({ orderNo: `R${name.slice(-6)}${i}`, templateId: SANDBOX_PSBC_OFFER.templateId, rightsCode: `C${i}`, customerRef: "bench-customer", validUntil }),
+      );
+    } finally {
+      await relay?.stop();
+      await db?.close();
+    }
+  });
+}
+
+const SCENARIOS = { order: orderSteps, voucher: voucherSteps };
+
 if (process.argv[2] === "--run") {
-  const result = await runOne(resolve(process.argv[3]));
+  const steps = SCENARIOS[env.BENCH_STEPS ?? "order"];
+  if (!steps) throw new Error(`BENCH_STEPS: one of ${Object.keys(SCENARIOS).join(", ")}`);
+  const result = await steps(resolve(process.argv[3]));
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(0);
 }
