@@ -1,6 +1,7 @@
 // `npm run bench`'s harness (bench/run.js) in a one-second run on the real PostgreSQL, Redis and NATS: the cluster
 // it starts serves every scenario without an error, and the report carries each ratio and each aim's line, so a
-// harness broken by a change shows here rather than the next time someone benchmarks. Needs the build (dist/).
+// harness broken by a change shows here rather than the next time someone benchmarks; booking-steps.js likewise, in
+// both its modes. Needs the build (dist/).
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -60,4 +61,23 @@ describe.skipIf(!cluster)("the benchmark harness, in a one-second run (real Post
       expect(lines.some((line) => line.startsWith(verdict) && line.includes(`${aim.aim} `)), aim.aim).toBe(true);
     }
   }, 180_000);
+
+  // [step, calls, PostgreSQL round trips] per booking.
+  it.each<[string, Array<[string, number, number]>]>([
+    ["order", [["pg: OrderStore.findOrCreate", 1, 1], ["redis: lock (SET NX)", 1, 0], ["pg: OrderStore.update", 2, 2]]],
+    ["voucher", [["pg: VoucherStore.findOrCreatePending", 1, 1], ["pg: CatalogueStore.findOffer", 1, 1], ["pg: CodeOrderStore.recordMade", 1, 1], ["pg: VoucherStore.recordIssued", 1, 1]]],
+  ])("booking-steps.js (BENCH_STEPS=%s) counts each step's round trips", async (steps, expected) => {
+    const { stdout } = await promisify(execFile)(process.execPath, ["bench/booking-steps.js"], {
+      env: { ...process.env, BENCH_DATABASE_ADMIN_URL: process.env.DATABASE_URL, BENCH_STEPS: steps, BENCH_BOOKINGS: "5", BENCH_ROUNDS: "1" },
+      timeout: 60_000,
+    });
+    const rows = new Map(
+      stdout.split("\n").flatMap((line) => {
+        const row = /^(.+?)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s+\d+\s+\d+$/.exec(line);
+        return row ? [[row[1], [Number(row[2]), Number(row[3])]] as const] : [];
+      }),
+    );
+    for (const [step, calls, trips] of expected) expect(rows.get(step), step).toEqual([calls, trips]);
+    expect(rows.get("booking (all of it)")?.[0]).toBe(1);
+  }, 90_000);
 });
