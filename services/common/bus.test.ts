@@ -19,8 +19,8 @@ function uniqueStream(): { stream: StreamSpec; prefix: string } {
 
 const opened: Array<{ bus: EventBus; streams: string[] }> = [];
 
-async function openBus(streams: StreamSpec[], handlerTimeLimitMs?: number): Promise<EventBus> {
-  const bus = await connectEventBus({ url: natsUrl, streams, name: "bus-test", logger, retryBaseMs: 50, handlerTimeLimitMs });
+async function openBus(streams: StreamSpec[], handlerTimeLimitMs?: number, ackWaitMs?: number): Promise<EventBus> {
+  const bus = await connectEventBus({ url: natsUrl, streams, name: "bus-test", logger, retryBaseMs: 50, handlerTimeLimitMs, ackWaitMs });
   opened.push({ bus, streams: streams.map((s) => s.name) });
   return bus;
 }
@@ -117,6 +117,27 @@ describe(`event bus (${natsUrl ? "NATS JetStream" : "in-process"})`, () => {
     await bus.publish(`${prefix}.second`, randomUUID(), encoder.encode("2"));
     await until(() => seen.includes("first#2") && seen.includes("second#1"));
     expect(seen[0]).toBe("first#1");
+  });
+
+  it.skipIf(!natsUrl)("has each message it pulled in hand before its ack wait runs out while handlers take their time: none delivered twice", async () => {
+    const { stream, prefix } = uniqueStream();
+    // An ack wait of 1 s and handlers of 80 ms: 24 messages pulled at once would wait up to 1.9 s.
+    const bus = await openBus([stream], undefined, 1_000);
+    const deliveries: BusMessage[] = [];
+    await bus.subscribe({
+      durable: "slow",
+      subjects: [`${prefix}.>`],
+      handler: async (m) => {
+        deliveries.push(m);
+        await sleep(80);
+      },
+    });
+    const ids = Array.from({ length: 24 }, () => randomUUID());
+    await Promise.all(ids.map((id) => bus.publish(`${prefix}.slow`, id, encoder.encode(id))));
+    await until(() => ids.every((id) => deliveries.some((m) => m.id === id)), 10_000);
+    await sleep(1_200);
+    expect(deliveries.filter((m) => m.deliveryCount > 1).map((m) => m.id)).toEqual([]);
+    expect(deliveries).toHaveLength(ids.length);
   });
 
   it("keeps a durable's place across subscriptions", async () => {
