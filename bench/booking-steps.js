@@ -100,181 +100,164 @@ async function withBenchDatabase(run) {
   }
 }
 
-/** Runs `book(i)` for the warm-up (JIT, pools, prepared statements; not counted), then for each measured booking. */
-async function measure(tally, relayTally, relay, book) {
-  const bookings = Number(env.BENCH_BOOKINGS ?? 300);
-  for (let i = 0; i < 20; i++) await book(i);
-  tally.steps.clear();
-  relayTally.steps.clear();
-  const started = performance.now();
-  for (let i = 20; i < bookings + 20; i++) await tally.timed("booking (all of it)", () => book(i));
-  const ms = performance.now() - started;
-  // The last kicks' batches.
-  await new Promise((r) => setTimeout(r, 300));
-  await relay.stop();
-  return { bookings, msPerBooking: ms / bookings, steps: Object.fromEntries(tally.steps), relay: Object.fromEntries(relayTally.steps) };
-}
-
-async function orderSteps(checkout) {
+/**
+ * One checkout's run: its service's schema migrated on a database of its own, its outbox relay publishing to the
+ * in-process bus (its round trips tallied apart), then `prepare` (the use case under test, and what to close after)
+ * and the bookings: `book(i)` for the warm-up (JIT, pools, prepared statements; not counted), then for each
+ * measured one.
+ */
+async function measureIn(checkout, service, prepare) {
   const from = (module) => import(pathToFileURL(join(checkout, "dist", module)).href);
-  const { create } = await import("@bufbuild/protobuf");
   const { openDatabase } = await from("services/common/database.js");
   const { migrate } = await from("services/common/migrate.js");
-  const { createLockService } = await from("services/common/lock.js");
   const { createLogger } = await from("services/common/logger.js");
   const { connectEventBus } = await from("services/common/bus.js");
   const { OutboxRelay } = await from("services/common/outbox.js");
-  const { systemClock } = await from("services/common/clock.js");
-  const { Bookings } = await from("services/order/bookings.js");
-  const { OrderStore, ORDER_SCHEMA } = await from("services/order/order-store.js");
-  const { encryptRightsRequest } = await from("services/order/psbc/rights-request.js");
-  const { RightsEnvelopeSchema } = await from("proto/gen/rights/order/v1/order_pb.js");
-  const { ServiceTypes } = await from("services/order/service-types.js");
-  const { KeyRing, decodeKek } = await from("services/common/key-ring.js");
-  const { DEVELOPMENT_SERVICE_TYPE_KEK } = await from("services/platform/development-kek.js");
-  const logger = createLogger("booking-steps", "warn");
-
+  const logger = createLogger(`${service.schema}-steps`, "warn");
   return withBenchDatabase(async (url, name) => {
     const tally = new Tally();
     const relayTally = new Tally();
     let db;
-    let lock;
     let relay;
+    let close = async () => undefined;
     try {
       db = await openDatabase({ url, poolSize: 4, logger });
-      await migrate(db, { schema: ORDER_SCHEMA, migrationsDir: join(checkout, "dist/services/order/migrations"), logger });
-      const bus = await connectEventBus({ streams: [{ name: "ORDER", subjects: ["order.>"] }], name: "booking-steps", logger });
-      relay = new OutboxRelay({ db: countingDatabase(db, relayTally), schema: ORDER_SCHEMA, bus, logger });
+      await migrate(db, { schema: service.schema, migrationsDir: join(checkout, `dist/services/${service.name}/migrations`), logger });
+      const bus = await connectEventBus({ streams: [service.stream], name: "booking-steps", logger });
+      relay = new OutboxRelay({ db: countingDatabase(db, relayTally), schema: service.schema, bus, logger });
       relay.start();
-      lock = createLockService({ url: REDIS_URL, prefix: `bench:steps:${name}:`, logger });
-      const timedLock = {
-        acquire: (key, options) =>
-          tally.timed("redis: lock (SET NX)", async () => {
-            const lease = await lock.acquire(key, options);
-            if (!lease) return lease;
-            const release = lease.release.bind(lease);
-            // A plain object would lose the lease's getters (signal, waited): wrap it instead.
-            return new Proxy(lease, {
-              get: (target, prop) => (prop === "release" ? () => tally.timed("redis: release (script)", release) : Reflect.get(target, prop, target)),
-            });
-          }),
-        ping: () => lock.ping(),
-        close: () => lock.close(),
-      };
-      const serviceType = {
+      const prepared = await prepare({ from, db, counted: countingDatabase(db, tally), tally, logger, name, eventsWritten: () => relay.kick() });
+      close = prepared.close ?? close;
+      const bookings = Number(env.BENCH_BOOKINGS ?? 300);
+      for (let i = 0; i < 20; i++) await prepared.book(i);
+      tally.steps.clear();
+      relayTally.steps.clear();
+      const started = performance.now();
+      for (let i = 20; i < bookings + 20; i++) await tally.timed("booking (all of it)", () => prepared.book(i));
+      const ms = performance.now() - started;
+      // The last kicks' batches.
+      await new Promise((r) => setTimeout(r, 300));
+      await relay.stop();
+      return { bookings, msPerBooking: ms / bookings, steps: Object.fromEntries(tally.steps), relay: Object.fromEntries(relayTally.steps) };
+    } finally {
+      await relay?.stop();
+      await close();
+      await db?.close();
+    }
+  });
+}
+
+const orderSteps = (checkout) =>
+  measureIn(checkout, { name: "order", schema: "orders", stream: { name: "ORDER", subjects: ["order.>"] } }, async ({ from, db, counted, tally, logger, name, eventsWritten }) => {
+    const { create } = await import("@bufbuild/protobuf");
+    const { createLockService } = await from("services/common/lock.js");
+    const { systemClock } = await from("services/common/clock.js");
+    const { Bookings } = await from("services/order/bookings.js");
+    const { OrderStore } = await from("services/order/order-store.js");
+    const { encryptRightsRequest } = await from("services/order/psbc/rights-request.js");
+    const { RightsEnvelopeSchema } = await from("proto/gen/rights/order/v1/order_pb.js");
+    const { ServiceTypes } = await from("services/order/service-types.js");
+    const { KeyRing, decodeKek } = await from("services/common/key-ring.js");
+    const { DEVELOPMENT_SERVICE_TYPE_KEK } = await from("services/platform/development-kek.js");
+    const lock = createLockService({ url: REDIS_URL, prefix: `bench:steps:${name}:`, logger });
+    const timedLock = {
+      acquire: (key, options) =>
+        tally.timed("redis: lock (SET NX)", async () => {
+          const lease = await lock.acquire(key, options);
+          if (!lease) return lease;
+          const release = lease.release.bind(lease);
+          // A plain object would lose the lease's getters (signal, waited): wrap it instead.
+          return new Proxy(lease, {
+            get: (target, prop) => (prop === "release" ? () => tally.timed("redis: release (script)", release) : Reflect.get(target, prop, target)),
+          });
+        }),
+      ping: () => lock.ping(),
+      close: () => lock.close(),
+    };
+    const serviceType = {
+      type: TYPE,
+      name: "bench service",
+      aesKey: AES.key,
+      aesIv: AES.iv,
+      providerCode: "A101",
+      validityDays: 30,
+      strictMac: true,
+      voucherTemplateId: "T1",
+      sendChannel: "sms",
+    };
+    // Registered as the admin RPC would (the order row refers to it); read from memory during the run.
+    await new ServiceTypes({ db, keys: new KeyRing(decodeKek(DEVELOPMENT_SERVICE_TYPE_KEK)), logger }).put(serviceType);
+    const use = new Bookings({
+      serviceTypes: { require: async () => serviceType },
+      orders: timeMethods(new OrderStore(counted, systemClock), "pg: OrderStore", tally),
+      lock: timedLock,
+      psbc: { bookService: async ({ orderNo }) => ({ psbcOrderNo: `P${orderNo}` }) },
+      vouchers: { issueVoucher: async ({ orderNo }) => ({ voucher: { voucherNo: `V${orderNo}`, url: `https://v.example/${orderNo}` } }) },
+      logger,
+      eventsWritten,
+    });
+    const envelopes = Array.from({ length: Number(env.BENCH_BOOKINGS ?? 300) + 20 }, (_, i) =>
+      create(RightsEnvelopeSchema, {
         type: TYPE,
-        name: "bench service",
-        aesKey: AES.key,
-        aesIv: AES.iv,
-        providerCode: "A101",
-        validityDays: 30,
-        strictMac: true,
-        voucherTemplateId: "T1",
-        sendChannel: "sms",
-      };
-      // Registered as the admin RPC would (the order row refers to it); read from memory during the run.
-      await new ServiceTypes({ db, keys: new KeyRing(decodeKek(DEVELOPMENT_SERVICE_TYPE_KEK)), logger }).put(serviceType);
-      const orders = timeMethods(new OrderStore(countingDatabase(db, tally), systemClock), "pg: OrderStore", tally);
-      const use = new Bookings({
-        serviceTypes: { require: async () => serviceType },
-        orders,
-        lock: timedLock,
-        psbc: { bookService: async ({ orderNo }) => ({ psbcOrderNo: `P${orderNo}` }) },
-        vouchers: { issueVoucher: async ({ orderNo }) => ({ voucher: { voucherNo: `V${orderNo}`, url: `https://v.example/${orderNo}` } }) },
-        logger,
-        eventsWritten: () => relay.kick(),
-      });
-      const envelopeOf = (i) =>
-        create(RightsEnvelopeSchema, {
-          type: TYPE,
-          request: encryptRightsRequest({ type: TYPE, code: `ST${name.slice(-6)}-${i}`, mac: "bench-customer" }, AES),
-          channel: "12",
-          tranChnl: "12",
-          backUrl: "https://mobile.psbc.com/back",
-          instType: "01",
-          provinceInstNo: "100000",
-        });
-      const envelopes = Array.from({ length: Number(env.BENCH_BOOKINGS ?? 300) + 20 }, (_, i) => envelopeOf(i));
-      return await measure(tally, relayTally, relay, (i) => use.book(envelopes[i]));
-    } finally {
-      await relay?.stop();
-      await lock?.close();
-      await db?.close();
-    }
+        request: encryptRightsRequest({ type: TYPE, code: `ST${name.slice(-6)}-${i}`, mac: "bench-customer" }, AES),
+        channel: "12",
+        tranChnl: "12",
+        backUrl: "https://mobile.psbc.com/back",
+        instType: "01",
+        provinceInstNo: "100000",
+      }),
+    );
+    return { book: (i) => use.book(envelopes[i]), close: () => lock.close() };
   });
-}
 
-async function voucherSteps(checkout) {
-  const from = (module) => import(pathToFileURL(join(checkout, "dist", module)).href);
-  const { openDatabase } = await from("services/common/database.js");
-  const { migrate } = await from("services/common/migrate.js");
-  const { createLogger } = await from("services/common/logger.js");
-  const { connectEventBus } = await from("services/common/bus.js");
-  const { OutboxRelay } = await from("services/common/outbox.js");
-  const { systemClock } = await from("services/common/clock.js");
-  const { KeyRing } = await from("services/common/key-ring.js");
-  const { Vouchers } = await from("services/voucher/vouchers.js");
-  const { VoucherStore, VOUCHER_SCHEMA } = await from("services/voucher/voucher-store.js");
-  const { CatalogueStore } = await from("services/voucher/catalogue/catalogue-store.js");
-  const { AuditStore } = await from("services/voucher/catalogue/audit-store.js");
-  const { ensureSandboxPsbcOffer } = await from("services/voucher/psbc-offer.js");
-  const { MakeCodes } = await from("services/voucher/codes/make-code.js");
-  const { CodeOrderStore } = await from("services/voucher/codes/code-order-store.js");
-  const { createQuotaGate } = await from("services/voucher/rules/quota-gate.js");
-  const { RuleStore } = await from("services/voucher/rules/rule-store.js");
-  const { SANDBOX_PSBC_OFFER } = await from("services/sandbox/credentials.js");
-  const logger = createLogger("voucher-steps", "warn");
-
-  return withBenchDatabase(async (url, name) => {
-    const tally = new Tally();
-    const relayTally = new Tally();
-    let db;
-    let relay;
-    try {
-      db = await openDatabase({ url, poolSize: 4, logger });
-      await migrate(db, { schema: VOUCHER_SCHEMA, migrationsDir: join(checkout, "dist/services/voucher/migrations"), logger });
-      const keys = new KeyRing(randomBytes(32), undefined, "WHALE_KEK");
-      await ensureSandboxPsbcOffer({ db, store: new CatalogueStore(db, keys), audit: new AuditStore(db), clock: systemClock });
-      const bus = await connectEventBus({ streams: [{ name: "VOUCHER", subjects: ["voucher.>"] }], name: "voucher-steps", logger });
-      relay = new OutboxRelay({ db: countingDatabase(db, relayTally), schema: VOUCHER_SCHEMA, bus, logger });
-      relay.start();
-      const counted = countingDatabase(db, tally);
-      const catalogue = timeMethods(new CatalogueStore(counted, keys), "pg: CatalogueStore", tally);
-      // Blue Brothers answering at once: one code per order, under the order's trade number.
-      const channel = {
-        makeCodes: async (order) => [{ code: `BB${order.sendChannelOrderId}`, url: `https://bb.example/${order.sendChannelOrderId}`, channelRef: order.sendChannelOrderId }],
-        voidCode: async () => undefined,
-        queryCode: async () => ({ status: "UNUSED" }),
-      };
-      const makeCodes = new MakeCodes({
-        orders: timeMethods(new CodeOrderStore(counted), "pg: CodeOrderStore", tally),
-        catalogue,
-        quota: createQuotaGate({ db: counted, rules: timeMethods(new RuleStore(counted), "pg: RuleStore", tally), clock: systemClock }),
-        channelFor: async () => channel,
-        clock: systemClock,
-        logger,
-        leaseMs: 10_000,
-      });
-      const vouchers = new Vouchers({
-        store: timeMethods(new VoucherStore(counted), "pg: VoucherStore", tally),
-        makeCodes,
-        catalogue,
-        channels: new Map(),
-        logger,
-        clock: systemClock,
-        statusPollIntervalMs: 3_600_000,
-        eventsWritten: () => relay.kick(),
-      });
-      const validUntil = new Date(Date.now() + 30 * 86_400_000);
-      return await measure(tally, relayTally, relay, (i) =>
+const voucherSteps = (checkout) =>
+  measureIn(checkout, { name: "voucher", schema: "vouchers", stream: { name: "VOUCHER", subjects: ["voucher.>"] } }, async ({ from, db, counted, tally, logger, name, eventsWritten }) => {
+    const { systemClock } = await from("services/common/clock.js");
+    const { KeyRing } = await from("services/common/key-ring.js");
+    const { Vouchers } = await from("services/voucher/vouchers.js");
+    const { VoucherStore } = await from("services/voucher/voucher-store.js");
+    const { CatalogueStore } = await from("services/voucher/catalogue/catalogue-store.js");
+    const { AuditStore } = await from("services/voucher/catalogue/audit-store.js");
+    const { ensureSandboxPsbcOffer } = await from("services/voucher/psbc-offer.js");
+    const { MakeCodes } = await from("services/voucher/codes/make-code.js");
+    const { CodeOrderStore } = await from("services/voucher/codes/code-order-store.js");
+    const { createQuotaGate } = await from("services/voucher/rules/quota-gate.js");
+    const { RuleStore } = await from("services/voucher/rules/rule-store.js");
+    const { SANDBOX_PSBC_OFFER } = await from("services/sandbox/credentials.js");
+    const keys = new KeyRing(randomBytes(32), undefined, "WHALE_KEK");
+    await ensureSandboxPsbcOffer({ db, store: new CatalogueStore(db, keys), audit: new AuditStore(db), clock: systemClock });
+    const catalogue = timeMethods(new CatalogueStore(counted, keys), "pg: CatalogueStore", tally);
+    // Blue Brothers answering at once: one code per order, under the order's trade number.
+    const channel = {
+      makeCodes: async (order) => [{ code: `BB${order.sendChannelOrderId}`, url: `https://bb.example/${order.sendChannelOrderId}`, channelRef: order.sendChannelOrderId }],
+      voidCode: async () => undefined,
+      queryCode: async () => ({ status: "UNUSED" }),
+    };
+    const makeCodes = new MakeCodes({
+      orders: timeMethods(new CodeOrderStore(counted), "pg: CodeOrderStore", tally),
+      catalogue,
+      quota: createQuotaGate({ db: counted, rules: timeMethods(new RuleStore(counted), "pg: RuleStore", tally), clock: systemClock }),
+      channelFor: async () => channel,
+      clock: systemClock,
+      logger,
+      leaseMs: 10_000,
+    });
+    const vouchers = new Vouchers({
+      store: timeMethods(new VoucherStore(counted), "pg: VoucherStore", tally),
+      makeCodes,
+      catalogue,
+      channels: new Map(),
+      logger,
+      clock: systemClock,
+      statusPollIntervalMs: 3_600_000,
+      eventsWritten,
+    });
+    const validUntil = new Date(Date.now() + 30 * 86_400_000);
+    return {
+      book: (i) =>
         vouchers.issue({ orderNo: `R${name.slice(-6)}${i}`, templateId: SANDBOX_PSBC_OFFER.templateId, rightsCode: `C${i}`, customerRef: "bench-customer", validUntil }),
-      );
-    } finally {
-      await relay?.stop();
-      await db?.close();
-    }
+    };
   });
-}
 
 const SCENARIOS = { order: orderSteps, voucher: voucherSteps };
 
