@@ -40,8 +40,8 @@ const answerOfReason = new ReasonAnswers<Answering>("system").domain(VoucherErro
   [VoucherError.DUPLICATE]: withMessage(RETURN_CODES.DUPLICATE),
   [VoucherError.REFERENCE_INVALID]: withMessage(RETURN_CODES.REFERENCE_INVALID),
   [VoucherError.ERP_UNAUTHENTICATED]: withMessage(RETURN_CODES.AUTHENTICATION_FAILED, "authentication failed"),
-  // Not raised on a back-office call: its rule updates name no version.
-  [VoucherError.RULE_VERSION_CONFLICT]: "system",
+  // ruleUpdate's expectedVersion: the rule moved on since the operator read it.
+  [VoucherError.RULE_VERSION_CONFLICT]: withMessage(RETURN_CODES.PARAMETER_ERROR, "expectedVersion"),
 })
   // The bulk make-code actions' (bulkMakeCode, bulkMakeCodeQuery); the make-code reasons they never raise are a 99.
   .domain(CodeErrorSchema, {

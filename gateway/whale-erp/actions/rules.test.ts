@@ -117,6 +117,19 @@ describe("the other rule actions", () => {
     }
   });
 
+  it("an update made against a version the rule has moved on from (expectedVersion) answers 01 and changes nothing; against the current one it applies", async () => {
+    const { ruleId } = await erp("createRule", createRule);
+    expect(await erp("ruleUpdate", { ruleId, expectedVersion: 1, ruleName: "第一个操作员" })).toMatchObject({ returnCode: "00", version: 2 });
+    // A second operator who read version 1 too.
+    expect(await erp("ruleUpdate", { ruleId, expectedVersion: 1, ruleName: "第二个操作员" })).toEqual({
+      returnCode: "01",
+      returnMsg: `expectedVersion: rule ${String(ruleId)} has changed since version 1; read it again`,
+    });
+    expect(await erp("ruleQuery", { ruleId })).toMatchObject({ rule: { version: 2, ruleName: "第一个操作员" } });
+    expect(await erp("ruleUpdate", { ruleId, expectedVersion: 0, ruleName: "x" })).toMatchObject({ returnCode: "01", returnMsg: expect.stringMatching(/^expectedVersion/) });
+    expect(await erp("ruleUpdate", { ruleId, expectedVersion: 2, ruleName: "第二个操作员" })).toMatchObject({ returnCode: "00", version: 3 });
+  });
+
   it("an update is checked whole: a bad field answers 01 and changes nothing", async () => {
     const { ruleId } = await erp("createRule", createRule);
     expect(await erp("ruleUpdate", { ruleId, ruleValue: { limitWay: "Q", limitType: "W", limitItems: [] } })).toEqual({

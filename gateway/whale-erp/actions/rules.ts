@@ -137,10 +137,20 @@ export const ruleActions: readonly ErpAction[] = [
     name: "ruleUpdate",
     summary: "规则修改: the given fields changed (ruleValue whole), the others kept; a new version",
     tag: TAG,
-    body: body({ ruleId, ...Type.Partial(Type.Object(ruleFields)).properties }),
+    body: body({
+      ruleId,
+      // Ours, not the seed's: two operators editing one rule otherwise both succeed, the later's fields winning.
+      expectedVersion: Type.Optional(
+        Type.Integer({ minimum: 1, description: "the version the change was made against (ruleQuery's); the rule at another version answers 01 and changes nothing; absent: no check" }),
+      ),
+      ...Type.Partial(Type.Object(ruleFields)).properties,
+    }),
     answer: Type.Object({ ruleId: Type.String(), version: Type.Integer() }),
-    async call({ body: { ruleId, ...changes }, appId, client, callOptions }) {
-      const { rule } = await client(RuleService).updateRule({ ruleId, changesJson: JSON.stringify(changes), changedBy: appId }, callOptions);
+    async call({ body: { ruleId, expectedVersion, ...changes }, appId, client, callOptions }) {
+      const { rule } = await client(RuleService).updateRule(
+        { ruleId, changesJson: JSON.stringify(changes), changedBy: appId, expectedVersion: expectedVersion ?? 0 },
+        callOptions,
+      );
       const answer = ruleAnswer(rule);
       return { ruleId: answer.ruleId, version: answer.version };
     },
