@@ -19,8 +19,10 @@ const BulkJobAnswer = Type.Object(
     templateId: Type.Integer(),
     total: Type.Integer({ description: "codes the job makes" }),
     made: Type.Integer({ description: "codes made and stored so far" }),
-    state: Type.Union([Type.Literal("RUNNING"), Type.Literal("DONE")], {
-      description: "RUNNING: waiting for a runner or being made; DONE: every code made (then exported by the operator: npm run ops -- whale bulk export <jobId>)",
+    state: Type.Union([Type.Literal("RUNNING"), Type.Literal("DONE"), Type.Literal("CANCELLED")], {
+      description:
+        "RUNNING: waiting for a runner or being made; DONE: every code made (then exported by the operator: npm run ops -- whale bulk export <jobId>); " +
+        "CANCELLED: stopped by the operator (npm run ops -- whale bulk cancel <jobId>) after `made` codes, which are never exported",
     }),
     createTime: Type.String({ description: "yyyyMMddHHmmss (Asia/Shanghai)" }),
     updateTime: Type.String({ description: "when it last made progress, yyyyMMddHHmmss" }),
@@ -37,7 +39,7 @@ function jobAnswer(job: BulkJob | undefined): Static<typeof BulkJobAnswer> {
     templateId: Number(job.templateId),
     total: job.total,
     made: job.made,
-    state: job.state === BulkJobState.DONE ? "DONE" : "RUNNING",
+    state: job.state === BulkJobState.DONE ? "DONE" : job.state === BulkJobState.CANCELLED ? "CANCELLED" : "RUNNING",
     createTime: formatRequiredTimestamp(job.createdAt),
     updateTime: formatRequiredTimestamp(job.updatedAt),
   };

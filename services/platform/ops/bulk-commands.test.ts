@@ -94,4 +94,18 @@ describe(`whale bulk (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, (
     expect(await ops(["whale", "bulk", "status", "0".repeat(32)])).toMatchObject({ exitCode: 1, stderr: expect.stringContaining("NotFound") });
     expect(await ops(["whale", "bulk", "export"])).toMatchObject({ exitCode: 2 });
   });
+
+  it("cancels a running job with the admin token: it stays at what it made, its watch ends, its export is refused", async () => {
+    const started = await ops(["whale", "bulk", "start", "--template", templateId, "--total", "5000", "--request", "cli-cancel"]);
+    const { jobId } = JSON.parse(started.stdout) as { jobId: string };
+    await bulk.runRound();
+    expect(await ops(["whale", "bulk", "cancel", jobId], { env: {} })).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
+    const cancelled = await ops(["whale", "bulk", "cancel", jobId]);
+    expect(cancelled.exitCode).toBe(0);
+    expect(JSON.parse(cancelled.stdout)).toMatchObject({ jobId, state: "CANCELLED", made: 500, total: 5000 });
+    expect(await bulk.runRound()).toBe(false);
+    expect(JSON.parse((await ops(["whale", "bulk", "status", jobId, "--watch", "--every", "10"])).stdout)).toMatchObject({ state: "CANCELLED", made: 500 });
+    expect(await ops(["whale", "bulk", "export", jobId])).toMatchObject({ exitCode: 1, stdout: "", stderr: expect.stringContaining("cancelled after 500 of 5000") });
+    expect(await ops(["whale", "bulk", "cancel"])).toMatchObject({ exitCode: 2 });
+  });
 });

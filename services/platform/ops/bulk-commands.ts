@@ -20,7 +20,7 @@ export function progressLine(job: BulkJob): string {
   return `[${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}] ${(share * 100).toFixed(1).padStart(5)}%  ${job.made}/${job.total}  ${BulkJobState[job.state]}`;
 }
 
-/** Polls the job until it is DONE, showing its progress; answers the last state read. */
+/** Polls the job until it is DONE (or cancelled), showing its progress; answers the last state read. */
 async function watch(jobId: string, everyMs: number, context: OpsContext): Promise<BulkJob | undefined> {
   const voucher = context.client("voucher", CodeService);
   let shown = "";
@@ -31,7 +31,7 @@ async function watch(jobId: string, everyMs: number, context: OpsContext): Promi
     if (context.progress.tty) context.progress.show(`\r${line}`);
     else if (line !== shown) context.progress.show(`${line}\n`);
     shown = line;
-    if (job.state === BulkJobState.DONE) {
+    if (job.state !== BulkJobState.RUNNING) {
       if (context.progress.tty) context.progress.show("\n");
       return job;
     }
@@ -76,6 +76,15 @@ export const bulkCommands: OpsCommand[] = [
       if (!jobId) throw new UsageError("whale bulk status needs a job id");
       if (values.watch) return context.print(jobView(await watch(jobId, everyOf(values.every), context)));
       context.print(jobView((await context.client("voucher", CodeService).getBulkJob({ jobId })).job));
+    },
+  },
+  {
+    words: ["whale", "bulk", "cancel"],
+    usage: "whale bulk cancel <jobId>   stops a running job at its next batch (audited as ops; admin); its codes are never exported",
+    positionals: 1,
+    async run({ positionals: [jobId] }, context) {
+      if (!jobId) throw new UsageError("whale bulk cancel needs a job id");
+      context.print(jobView((await context.client("voucher", CodeService).cancelBulkJob({ jobId, actor: OPS_ACTOR }, context.admin())).job));
     },
   },
   {

@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import type { Database, Queryable, Transaction } from "../../common/database.js";
 
-export type BulkJobState = "RUNNING" | "DONE";
+export type BulkJobState = "RUNNING" | "DONE" | "CANCELLED";
 
 export interface BulkJobRecord {
   jobId: string;
@@ -93,6 +93,20 @@ export class BulkJobStore {
       [claim.job.jobId, claim.owner, count, claim.job.made, leaseMs],
     );
     return rowCount === 1;
+  }
+
+  /**
+   * A running job CANCELLED (in `tx`, with its audit); undefined when it is not running (done, cancelled already,
+   * or no such job). A batch being written holds the row: the cancel waits for it, and the runner's next batch
+   * finds the job no longer running and stops.
+   */
+  async cancel(tx: Transaction, jobId: string): Promise<BulkJobRecord | undefined> {
+    const { rows } = await tx.query<JobRow>(
+      `UPDATE vouchers.bulk_job SET state = 'CANCELLED', lease_owner = NULL, lease_until = NULL, updated_at = now()
+        WHERE job_id = $1 AND state = 'RUNNING' RETURNING ${COLUMNS}`,
+      [jobId],
+    );
+    return rows[0] && fromRow(rows[0]);
   }
 
   /** Lets go of a held job (a round's time is up), so any runner may take it next. */

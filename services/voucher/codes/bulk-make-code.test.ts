@@ -174,6 +174,49 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
     expectComplete(await storedCodes(second.jobId), 5);
   });
 
+  it("cancels a running job: no runner takes it again, its codes are not exported, a second cancel answers it as it is (audited once); a done job stays done", async () => {
+    const b = bulk({ roundMs: 0 });
+    const job = await b.start({ requestId: requestId(), templateId, total: 2_100, actor: "ops" });
+    expect(await b.runRound()).toBe(true);
+    const { job: cancelled } = await client(b).cancelBulkJob({ jobId: job.jobId, actor: "ops" });
+    expect(cancelled).toMatchObject({ state: BulkJobState.CANCELLED, made: 700 });
+    expect(await b.runRound()).toBe(false);
+    expect(await storedCodes(job.jobId)).toHaveLength(700);
+    expect(await reason(client(b).exportBulkCodes({ jobId: job.jobId })[Symbol.asyncIterator]().next())).toBe(CodeError.NOT_AVAILABLE);
+    expect((await client(b).cancelBulkJob({ jobId: job.jobId, actor: "ops" })).job).toMatchObject({ state: BulkJobState.CANCELLED, made: 700 });
+    const { rows } = await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM vouchers.catalogue_audit WHERE record_id = $1 AND action = 'bulkCancel'`, [job.jobId]);
+    expect(rows[0]?.n).toBe(1);
+
+    const done = await b.start({ requestId: requestId(), templateId, total: 10, actor: "ops" });
+    while (await b.runRound());
+    expect((await client(b).cancelBulkJob({ jobId: done.jobId, actor: "ops" })).job).toMatchObject({ state: BulkJobState.DONE, made: 10 });
+    expect(await reason(client(b).cancelBulkJob({ jobId: "0".repeat(32), actor: "ops" }))).toBe(CodeError.NOT_FOUND);
+    expect(await reason(client(b).cancelBulkJob({ jobId: done.jobId, actor: "" }))).toBe(CodeError.PARAMETER_INVALID);
+  });
+
+  it.skipIf(!process.env.DATABASE_URL || _mode !== "PostgreSQL")("a cancel while a runner writes a batch waits for it; the runner stops at its next batch", async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let cancelling: Promise<unknown> | undefined;
+    let job: { jobId: string } | undefined;
+    const writer: BulkCodeWriter = {
+      async write(tx, orderId, firstSeq, codes) {
+        await bulkCodeWriter.write(tx, orderId, firstSeq, codes);
+        if (firstSeq === 701) {
+          // The second batch's transaction holds the job's row: the cancel waits for it to commit.
+          cancelling = bulk().cancel({ jobId: job!.jobId, actor: "ops" });
+          setTimeout(release, 100);
+          await held;
+        }
+      },
+    };
+    job = await bulk().start({ requestId: requestId(), templateId, total: 7_000, actor: "ops" });
+    await bulk({ writer }).runRound();
+    expect(await cancelling).toMatchObject({ state: "CANCELLED", made: 1_400 });
+    expect(await bulk().get(job.jobId)).toMatchObject({ state: "CANCELLED", made: 1_400 });
+    expect(await storedCodes(job.jobId)).toHaveLength(1_400);
+  });
+
   it("a runner that outlived its lease cannot move the job: the new holder's progress stands", async () => {
     const jobs = new BulkJobStore(t.db);
     const job = await bulk().start({ requestId: requestId(), templateId, total: 2_100, actor: "ops" });

@@ -76,9 +76,31 @@ export class BulkMakeCodes {
     return job;
   }
 
+  /**
+   * Stops a running job (the operator's `whale bulk cancel`), audited once as `actor`'s; its runner stops at its
+   * next batch and its codes are never exported. A done or cancelled job is answered as it is.
+   */
+  async cancel(request: { jobId: string; actor: string }): Promise<BulkJobRecord> {
+    if (!ACTOR.test(request.actor)) throw codeError(CodeError.PARAMETER_INVALID, "actor: 1–64 of [0-9A-Za-z._-] (the app id, or ops)");
+    const before = await this.get(request.jobId);
+    const cancelled = await this.deps.db.transaction(async (tx) => {
+      const job = await this.deps.jobs.cancel(tx, before.jobId);
+      if (job) {
+        await this.deps.audit.record(tx, {
+          actor: request.actor, action: "bulkCancel", recordType: "bulk_job", recordId: job.jobId,
+          before: { state: "RUNNING" }, after: { state: job.state, made: job.made, total: job.total },
+        });
+      }
+      return job;
+    });
+    if (cancelled) this.deps.logger.info({ jobId: cancelled.jobId, made: cancelled.made, total: cancelled.total, actor: request.actor }, "bulk make-code job cancelled");
+    return cancelled ?? this.get(request.jobId);
+  }
+
   /** A finished job's codes in seq order, a page at a time (keyset on the (order, seq) key; PGlite has no cursor of its own). */
   async *exportCodes(jobId: string): AsyncGenerator<{ firstSeq: number; codes: string[] }> {
     const job = await this.get(jobId);
+    if (job.state === "CANCELLED") throw codeError(CodeError.NOT_AVAILABLE, `jobId ${jobId}: cancelled after ${job.made} of ${job.total}; its codes are not exported`);
     if (job.state !== "DONE") throw codeError(CodeError.IN_PROGRESS, `jobId ${jobId}: ${job.made} of ${job.total} made so far`);
     for (let after = 0; after < job.total; ) {
       const { rows } = await this.deps.db.query<{ code: string; seq: number }>(
@@ -108,7 +130,7 @@ export class BulkMakeCodes {
     return true;
   }
 
-  /** The next batch, written with the job's progress in one transaction; false when the lease was lost (another runner has it). */
+  /** The next batch, written with the job's progress in one transaction; false when the lease was lost (another runner has it) or the job cancelled. */
   private async makeBatch(claim: BulkJobClaim): Promise<boolean> {
     const count = Math.min(this.deps.batchSize, claim.job.total - claim.job.made);
     for (let draw = 1; ; draw += 1) {
@@ -123,7 +145,7 @@ export class BulkMakeCodes {
         return true;
       } catch (err) {
         if (err instanceof LeaseLost) {
-          this.deps.logger.warn({ jobId: claim.job.jobId }, "bulk make-code job taken over; this runner stops");
+          this.deps.logger.warn({ jobId: claim.job.jobId }, "bulk make-code job taken over or cancelled; this runner stops");
           return false;
         }
         // A code already taken (the code's primary key) or this seq written by a runner whose lease we outlived.

@@ -14,7 +14,7 @@ import type { SaleChannelSignatures } from "./sale-channel-signatures.js";
  * its progress are the back office's too (bulkMakeCode, bulkMakeCodeQuery), audited by their actor like the
  * catalogue's writes; the whale-channel gateway never routes them.
  */
-export const CODE_ADMIN_METHODS = [CodeService.method.exportBulkCodes];
+export const CODE_ADMIN_METHODS = [CodeService.method.exportBulkCodes, CodeService.method.cancelBulkJob];
 
 export function codeServiceImpl(
   makeCodes: MakeCodes,
@@ -47,7 +47,7 @@ export function codeServiceImpl(
 }
 
 /** The bulk make-code RPCs of the code service. */
-export function bulkServiceImpl(bulk: BulkMakeCodes): Pick<ServiceImpl<typeof CodeService>, "startBulkJob" | "getBulkJob" | "exportBulkCodes"> {
+export function bulkServiceImpl(bulk: BulkMakeCodes): Pick<ServiceImpl<typeof CodeService>, "startBulkJob" | "getBulkJob" | "exportBulkCodes" | "cancelBulkJob"> {
   return {
     async startBulkJob(req) {
       return { job: bulkJobMessage(await bulk.start(req)) };
@@ -58,8 +58,17 @@ export function bulkServiceImpl(bulk: BulkMakeCodes): Pick<ServiceImpl<typeof Co
     async *exportBulkCodes(req) {
       yield* bulk.exportCodes(req.jobId);
     },
+    async cancelBulkJob(req) {
+      return { job: bulkJobMessage(await bulk.cancel(req)) };
+    },
   };
 }
+
+const BULK_JOB_STATES: Record<BulkJobRecord["state"], BulkJobState> = {
+  RUNNING: BulkJobState.RUNNING,
+  DONE: BulkJobState.DONE,
+  CANCELLED: BulkJobState.CANCELLED,
+};
 
 function bulkJobMessage(job: BulkJobRecord): BulkJob {
   return create(BulkJobSchema, {
@@ -68,7 +77,7 @@ function bulkJobMessage(job: BulkJobRecord): BulkJob {
     templateId: job.templateId,
     total: job.total,
     made: job.made,
-    state: job.state === "DONE" ? BulkJobState.DONE : BulkJobState.RUNNING,
+    state: BULK_JOB_STATES[job.state],
     createdAt: timestampFromDate(job.createdAt),
     updatedAt: timestampFromDate(job.updatedAt),
   });

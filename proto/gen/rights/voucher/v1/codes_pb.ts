@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rights/voucher/v1/codes.proto.
  */
 export const file_rights_voucher_v1_codes: GenFile = /*@__PURE__*/
-  fileDesc("Ch1yaWdodHMvdm91Y2hlci92MS9jb2Rlcy5wcm90bxIRcmlnaHRzLnZvdWNoZXIudjEiXAoTU3RhcnRCdWxrSm9iUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhMKC3RlbXBsYXRlX2lkGAIgASgJEg0KBXRvdGFsGAMgASgFEg0KBWFjdG9yGAQgASgJIj8KFFN0YXJ0QnVsa0pvYlJlc3BvbnNlEicKA2pvYhgBIAEoCzIaLnJpZ2h0cy52b3VjaGVyLnYxLkJ1bGtKb2IiIwoRR2V0QnVsa0pvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIj0KEkdldEJ1bGtKb2JSZXNwb25zZRInCgNqb2IYASABKAsyGi5yaWdodHMudm91Y2hlci52MS5CdWxrSm9iIigKFkV4cG9ydEJ1bGtDb2Rlc1JlcXVlc3QSDgoGam9iX2lkGAEgASgJIjsKF0V4cG9ydEJ1bGtDb2Rlc1Jlc3BvbnNlEg0KBWNvZGVzGAEgAygJEhEKCWZpcnN0X3NlcRgCIAEoBSLvAQoHQnVsa0pvYhIOCgZqb2JfaWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRITCgt0ZW1wbGF0ZV9pZBgDIAEoCRINCgV0b3RhbBgEIAEoBRIMCgRtYWRlGAUgASgFEi4KBXN0YXRlGAYgASgOMh8ucmlnaHRzLnZvdWNoZXIudjEuQnVsa0pvYlN0YXRlEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl4KFEdldE1ha2VOb3RpY2VSZXF1ZXN0Eh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgBIAEoCRIOCgZ2ZXJpZnkYAiABKAgSFwoPc2FsZV9jaGFubmVsX2lkGAMgASgJIkYKFUdldE1ha2VOb3RpY2VSZXNwb25zZRItCgZub3RpY2UYASABKAsyHS5yaWdodHMudm91Y2hlci52MS5NYWtlTm90aWNlIlAKFlJldHJ5TWFrZU5vdGljZVJlcXVlc3QSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAEgASgJEhcKD3NhbGVfY2hhbm5lbF9pZBgCIAEoCSJIChdSZXRyeU1ha2VOb3RpY2VSZXNwb25zZRItCgZub3RpY2UYASABKAsyHS5yaWdodHMudm91Y2hlci52MS5NYWtlTm90aWNlIs4CCgpNYWtlTm90aWNlEhEKCW5vdGlmeV9pZBgBIAEoCRIQCghvcmRlcl9pZBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhcKD3NhbGVfY2hhbm5lbF9pZBgEIAEoCRIdChVzYWxlX2NoYW5uZWxfb3JkZXJfaWQYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMb3JkZXJfbW9iaWxlGAcgASgJEhAKCGNvZGVfbnVtGAggASgFEhAKCG5vdGlmaWVkGAkgASgIEhAKCGNhbl92b2lkGAogASgIEhMKC3JldHVybl9jb2RlGAsgASgJEi4KCnVwZGF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgNIAEoCSJaCh5BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlcXVlc3QSFwoPc2FsZV9jaGFubmVsX2lkGAEgASgJEgwKBGJvZHkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgJIiEKH0F1dGhlbnRpY2F0ZVNhbGVDaGFubmVsUmVzcG9uc2UiQgoZU2lnbkZvclNhbGVDaGFubmVsUmVxdWVzdBIXCg9zYWxlX2NoYW5uZWxfaWQYASABKAkSDAoEYm9keRgCIAEoDCIvChpTaWduRm9yU2FsZUNoYW5uZWxSZXNwb25zZRIRCglzaWduYXR1cmUYASABKAkiogEKD01ha2VDb2RlUmVxdWVzdBIXCg9zYWxlX2NoYW5uZWxfaWQYASABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkSFAoMbW9iaWxlX3Bob25lGAQgASgJEi0KBGl0ZW0YBSABKAsyHy5yaWdodHMudm91Y2hlci52MS5NYWtlQ29kZUl0ZW0ivwEKDE1ha2VDb2RlSXRlbRIcChRzYWxlX2NoYW5uZWxfaXRlbV9pZBgBIAEoCRIXCg9jb21taXNzaW9uX2RhdGUYAiABKAkSEgoKdmFsaWRfZGF5cxgDIAEoBRIRCgl0aWNrZXRfaWQYBCABKAkSPwoSbWFrZV9mdW5kc19jaGFubmVsGAUgASgLMiMucmlnaHRzLnZvdWNoZXIudjEuTWFrZUZ1bmRzQ2hhbm5lbBIQCghjb2RlX251bRgGIAEoBSJfChBNYWtlRnVuZHNDaGFubmVsEhcKD2NoYW5uZWxfYmVuZWZpdBgBIAEoAxIYChBtZXJjaGFudF9iZW5lZml0GAIgASgDEhgKEHVzZXJfcmVhbF9hbW91bnQYAyABKAMiPwoQTWFrZUNvZGVSZXNwb25zZRIrCgVvcmRlchgBIAEoCzIcLnJpZ2h0cy52b3VjaGVyLnYxLkNvZGVPcmRlciJNChNHZXRDb2RlT3JkZXJSZXF1ZXN0EhcKD3NhbGVfY2hhbm5lbF9pZBgBIAEoCRIdChVzYWxlX2NoYW5uZWxfb3JkZXJfaWQYAiABKAkiQwoUR2V0Q29kZU9yZGVyUmVzcG9uc2USKwoFb3JkZXIYASABKAsyHC5yaWdodHMudm91Y2hlci52MS5Db2RlT3JkZXIi1wEKCUNvZGVPcmRlchIQCgh0cmFkZV9ubxgBIAEoCRIXCg9zYWxlX2NoYW5uZWxfaWQYAiABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBm5vdGlmeRgFIAEoCBIQCghjb2RlX251bRgGIAEoBRIuCgRpdGVtGAcgASgLMiAucmlnaHRzLnZvdWNoZXIudjEuQ29kZU9yZGVySXRlbSKNAgoNQ29kZU9yZGVySXRlbRIqCgVjb2RlcxgBIAMoCzIbLnJpZ2h0cy52b3VjaGVyLnYxLk1hZGVDb2RlEi8KC3ZhbGlkX3N0YXJ0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgl2YWxpZF9lbmQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhwKFHNhbGVfY2hhbm5lbF9pdGVtX2lkGAQgASgJEhEKCXRpY2tldF9pZBgFIAEoCRITCgt0aWNrZXRfbmFtZRgGIAEoCRITCgthY3Rpdml0eV9pZBgHIAEoCRIVCg1hY3Rpdml0eV9uYW1lGAggASgJIk0KCE1hZGVDb2RlEgwKBGNvZGUYASABKAkSEAoIY29kZV91cmwYAiABKAkSEQoJdXNlX3RpbWVzGAMgASgFEg4KBnN0YXR1cxgEIAEoCSpjCgxCdWxrSm9iU3RhdGUSHgoaQlVMS19KT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZCVUxLX0pPQl9TVEFURV9SVU5OSU5HEAESFwoTQlVMS19KT0JfU1RBVEVfRE9ORRACKp0CCglDb2RlRXJyb3ISGgoWQ09ERV9FUlJPUl9VTlNQRUNJRklFRBAAEiAKHENPREVfRVJST1JfUEFSQU1FVEVSX0lOVkFMSUQQARIeChpDT0RFX0VSUk9SX0RVUExJQ0FURV9PUkRFUhACEhwKGENPREVfRVJST1JfTk9UX0FWQUlMQUJMRRADEh0KGUNPREVfRVJST1JfUVVPVEFfRVhDRUVERUQQBBIdChlDT0RFX0VSUk9SX0NIQU5ORUxfRkFJTEVEEAUSGgoWQ09ERV9FUlJPUl9JTl9QUk9HUkVTUxAGEhgKFENPREVfRVJST1JfTk9UX0ZPVU5EEAcSIAocQ09ERV9FUlJPUl9TSUdOQVRVUkVfSU5WQUxJRBAIMq8HCgtDb2RlU2VydmljZRJTCghNYWtlQ29kZRIiLnJpZ2h0cy52b3VjaGVyLnYxLk1ha2VDb2RlUmVxdWVzdBojLnJpZ2h0cy52b3VjaGVyLnYxLk1ha2VDb2RlUmVzcG9uc2USXwoMR2V0Q29kZU9yZGVyEiYucmlnaHRzLnZvdWNoZXIudjEuR2V0Q29kZU9yZGVyUmVxdWVzdBonLnJpZ2h0cy52b3VjaGVyLnYxLkdldENvZGVPcmRlclJlc3BvbnNlEoABChdBdXRoZW50aWNhdGVTYWxlQ2hhbm5lbBIxLnJpZ2h0cy52b3VjaGVyLnYxLkF1dGhlbnRpY2F0ZVNhbGVDaGFubmVsUmVxdWVzdBoyLnJpZ2h0cy52b3VjaGVyLnYxLkF1dGhlbnRpY2F0ZVNhbGVDaGFubmVsUmVzcG9uc2UScQoSU2lnbkZvclNhbGVDaGFubmVsEiwucmlnaHRzLnZvdWNoZXIudjEuU2lnbkZvclNhbGVDaGFubmVsUmVxdWVzdBotLnJpZ2h0cy52b3VjaGVyLnYxLlNpZ25Gb3JTYWxlQ2hhbm5lbFJlc3BvbnNlEmIKDUdldE1ha2VOb3RpY2USJy5yaWdodHMudm91Y2hlci52MS5HZXRNYWtlTm90aWNlUmVxdWVzdBooLnJpZ2h0cy52b3VjaGVyLnYxLkdldE1ha2VOb3RpY2VSZXNwb25zZRJoCg9SZXRyeU1ha2VOb3RpY2USKS5yaWdodHMudm91Y2hlci52MS5SZXRyeU1ha2VOb3RpY2VSZXF1ZXN0GioucmlnaHRzLnZvdWNoZXIudjEuUmV0cnlNYWtlTm90aWNlUmVzcG9uc2USXwoMU3RhcnRCdWxrSm9iEiYucmlnaHRzLnZvdWNoZXIudjEuU3RhcnRCdWxrSm9iUmVxdWVzdBonLnJpZ2h0cy52b3VjaGVyLnYxLlN0YXJ0QnVsa0pvYlJlc3BvbnNlElkKCkdldEJ1bGtKb2ISJC5yaWdodHMudm91Y2hlci52MS5HZXRCdWxrSm9iUmVxdWVzdBolLnJpZ2h0cy52b3VjaGVyLnYxLkdldEJ1bGtKb2JSZXNwb25zZRJqCg9FeHBvcnRCdWxrQ29kZXMSKS5yaWdodHMudm91Y2hlci52MS5FeHBvcnRCdWxrQ29kZXNSZXF1ZXN0GioucmlnaHRzLnZvdWNoZXIudjEuRXhwb3J0QnVsa0NvZGVzUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1yaWdodHMvdm91Y2hlci92MS9jb2Rlcy5wcm90bxIRcmlnaHRzLnZvdWNoZXIudjEiXAoTU3RhcnRCdWxrSm9iUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhMKC3RlbXBsYXRlX2lkGAIgASgJEg0KBXRvdGFsGAMgASgFEg0KBWFjdG9yGAQgASgJIj8KFFN0YXJ0QnVsa0pvYlJlc3BvbnNlEicKA2pvYhgBIAEoCzIaLnJpZ2h0cy52b3VjaGVyLnYxLkJ1bGtKb2IiIwoRR2V0QnVsa0pvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIj0KEkdldEJ1bGtKb2JSZXNwb25zZRInCgNqb2IYASABKAsyGi5yaWdodHMudm91Y2hlci52MS5CdWxrSm9iIjUKFENhbmNlbEJ1bGtKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVhY3RvchgCIAEoCSJAChVDYW5jZWxCdWxrSm9iUmVzcG9uc2USJwoDam9iGAEgASgLMhoucmlnaHRzLnZvdWNoZXIudjEuQnVsa0pvYiIoChZFeHBvcnRCdWxrQ29kZXNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI7ChdFeHBvcnRCdWxrQ29kZXNSZXNwb25zZRINCgVjb2RlcxgBIAMoCRIRCglmaXJzdF9zZXEYAiABKAUi7wEKB0J1bGtKb2ISDgoGam9iX2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkSEwoLdGVtcGxhdGVfaWQYAyABKAkSDQoFdG90YWwYBCABKAUSDAoEbWFkZRgFIAEoBRIuCgVzdGF0ZRgGIAEoDjIfLnJpZ2h0cy52b3VjaGVyLnYxLkJ1bGtKb2JTdGF0ZRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJeChRHZXRNYWtlTm90aWNlUmVxdWVzdBIdChVzYWxlX2NoYW5uZWxfb3JkZXJfaWQYASABKAkSDgoGdmVyaWZ5GAIgASgIEhcKD3NhbGVfY2hhbm5lbF9pZBgDIAEoCSJGChVHZXRNYWtlTm90aWNlUmVzcG9uc2USLQoGbm90aWNlGAEgASgLMh0ucmlnaHRzLnZvdWNoZXIudjEuTWFrZU5vdGljZSJQChZSZXRyeU1ha2VOb3RpY2VSZXF1ZXN0Eh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgBIAEoCRIXCg9zYWxlX2NoYW5uZWxfaWQYAiABKAkiSAoXUmV0cnlNYWtlTm90aWNlUmVzcG9uc2USLQoGbm90aWNlGAEgASgLMh0ucmlnaHRzLnZvdWNoZXIudjEuTWFrZU5vdGljZSLOAgoKTWFrZU5vdGljZRIRCglub3RpZnlfaWQYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCRIXCg9zYWxlX2NoYW5uZWxfaWQYBCABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDG9yZGVyX21vYmlsZRgHIAEoCRIQCghjb2RlX251bRgIIAEoBRIQCghub3RpZmllZBgJIAEoCBIQCghjYW5fdm9pZBgKIAEoCBITCgtyZXR1cm5fY29kZRgLIAEoCRIuCgp1cGRhdGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZzdGF0dXMYDSABKAkiWgoeQXV0aGVudGljYXRlU2FsZUNoYW5uZWxSZXF1ZXN0EhcKD3NhbGVfY2hhbm5lbF9pZBgBIAEoCRIMCgRib2R5GAIgASgMEhEKCXNpZ25hdHVyZRgDIAEoCSIhCh9BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlc3BvbnNlIkIKGVNpZ25Gb3JTYWxlQ2hhbm5lbFJlcXVlc3QSFwoPc2FsZV9jaGFubmVsX2lkGAEgASgJEgwKBGJvZHkYAiABKAwiLwoaU2lnbkZvclNhbGVDaGFubmVsUmVzcG9uc2USEQoJc2lnbmF0dXJlGAEgASgJIqIBCg9NYWtlQ29kZVJlcXVlc3QSFwoPc2FsZV9jaGFubmVsX2lkGAEgASgJEh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhQKDG1vYmlsZV9waG9uZRgEIAEoCRItCgRpdGVtGAUgASgLMh8ucmlnaHRzLnZvdWNoZXIudjEuTWFrZUNvZGVJdGVtIr8BCgxNYWtlQ29kZUl0ZW0SHAoUc2FsZV9jaGFubmVsX2l0ZW1faWQYASABKAkSFwoPY29tbWlzc2lvbl9kYXRlGAIgASgJEhIKCnZhbGlkX2RheXMYAyABKAUSEQoJdGlja2V0X2lkGAQgASgJEj8KEm1ha2VfZnVuZHNfY2hhbm5lbBgFIAEoCzIjLnJpZ2h0cy52b3VjaGVyLnYxLk1ha2VGdW5kc0NoYW5uZWwSEAoIY29kZV9udW0YBiABKAUiXwoQTWFrZUZ1bmRzQ2hhbm5lbBIXCg9jaGFubmVsX2JlbmVmaXQYASABKAMSGAoQbWVyY2hhbnRfYmVuZWZpdBgCIAEoAxIYChB1c2VyX3JlYWxfYW1vdW50GAMgASgDIj8KEE1ha2VDb2RlUmVzcG9uc2USKwoFb3JkZXIYASABKAsyHC5yaWdodHMudm91Y2hlci52MS5Db2RlT3JkZXIiTQoTR2V0Q29kZU9yZGVyUmVxdWVzdBIXCg9zYWxlX2NoYW5uZWxfaWQYASABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAIgASgJIkMKFEdldENvZGVPcmRlclJlc3BvbnNlEisKBW9yZGVyGAEgASgLMhwucmlnaHRzLnZvdWNoZXIudjEuQ29kZU9yZGVyItcBCglDb2RlT3JkZXISEAoIdHJhZGVfbm8YASABKAkSFwoPc2FsZV9jaGFubmVsX2lkGAIgASgJEh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZub3RpZnkYBSABKAgSEAoIY29kZV9udW0YBiABKAUSLgoEaXRlbRgHIAEoCzIgLnJpZ2h0cy52b3VjaGVyLnYxLkNvZGVPcmRlckl0ZW0ijQIKDUNvZGVPcmRlckl0ZW0SKgoFY29kZXMYASADKAsyGy5yaWdodHMudm91Y2hlci52MS5NYWRlQ29kZRIvCgt2YWxpZF9zdGFydBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJdmFsaWRfZW5kGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcChRzYWxlX2NoYW5uZWxfaXRlbV9pZBgEIAEoCRIRCgl0aWNrZXRfaWQYBSABKAkSEwoLdGlja2V0X25hbWUYBiABKAkSEwoLYWN0aXZpdHlfaWQYByABKAkSFQoNYWN0aXZpdHlfbmFtZRgIIAEoCSJNCghNYWRlQ29kZRIMCgRjb2RlGAEgASgJEhAKCGNvZGVfdXJsGAIgASgJEhEKCXVzZV90aW1lcxgDIAEoBRIOCgZzdGF0dXMYBCABKAkqgQEKDEJ1bGtKb2JTdGF0ZRIeChpCVUxLX0pPQl9TVEFURV9VTlNQRUNJRklFRBAAEhoKFkJVTEtfSk9CX1NUQVRFX1JVTk5JTkcQARIXChNCVUxLX0pPQl9TVEFURV9ET05FEAISHAoYQlVMS19KT0JfU1RBVEVfQ0FOQ0VMTEVEEAMqnQIKCUNvZGVFcnJvchIaChZDT0RFX0VSUk9SX1VOU1BFQ0lGSUVEEAASIAocQ09ERV9FUlJPUl9QQVJBTUVURVJfSU5WQUxJRBABEh4KGkNPREVfRVJST1JfRFVQTElDQVRFX09SREVSEAISHAoYQ09ERV9FUlJPUl9OT1RfQVZBSUxBQkxFEAMSHQoZQ09ERV9FUlJPUl9RVU9UQV9FWENFRURFRBAEEh0KGUNPREVfRVJST1JfQ0hBTk5FTF9GQUlMRUQQBRIaChZDT0RFX0VSUk9SX0lOX1BST0dSRVNTEAYSGAoUQ09ERV9FUlJPUl9OT1RfRk9VTkQQBxIgChxDT0RFX0VSUk9SX1NJR05BVFVSRV9JTlZBTElEEAgykwgKC0NvZGVTZXJ2aWNlElMKCE1ha2VDb2RlEiIucmlnaHRzLnZvdWNoZXIudjEuTWFrZUNvZGVSZXF1ZXN0GiMucmlnaHRzLnZvdWNoZXIudjEuTWFrZUNvZGVSZXNwb25zZRJfCgxHZXRDb2RlT3JkZXISJi5yaWdodHMudm91Y2hlci52MS5HZXRDb2RlT3JkZXJSZXF1ZXN0GicucmlnaHRzLnZvdWNoZXIudjEuR2V0Q29kZU9yZGVyUmVzcG9uc2USgAEKF0F1dGhlbnRpY2F0ZVNhbGVDaGFubmVsEjEucmlnaHRzLnZvdWNoZXIudjEuQXV0aGVudGljYXRlU2FsZUNoYW5uZWxSZXF1ZXN0GjIucmlnaHRzLnZvdWNoZXIudjEuQXV0aGVudGljYXRlU2FsZUNoYW5uZWxSZXNwb25zZRJxChJTaWduRm9yU2FsZUNoYW5uZWwSLC5yaWdodHMudm91Y2hlci52MS5TaWduRm9yU2FsZUNoYW5uZWxSZXF1ZXN0Gi0ucmlnaHRzLnZvdWNoZXIudjEuU2lnbkZvclNhbGVDaGFubmVsUmVzcG9uc2USYgoNR2V0TWFrZU5vdGljZRInLnJpZ2h0cy52b3VjaGVyLnYxLkdldE1ha2VOb3RpY2VSZXF1ZXN0GigucmlnaHRzLnZvdWNoZXIudjEuR2V0TWFrZU5vdGljZVJlc3BvbnNlEmgKD1JldHJ5TWFrZU5vdGljZRIpLnJpZ2h0cy52b3VjaGVyLnYxLlJldHJ5TWFrZU5vdGljZVJlcXVlc3QaKi5yaWdodHMudm91Y2hlci52MS5SZXRyeU1ha2VOb3RpY2VSZXNwb25zZRJfCgxTdGFydEJ1bGtKb2ISJi5yaWdodHMudm91Y2hlci52MS5TdGFydEJ1bGtKb2JSZXF1ZXN0GicucmlnaHRzLnZvdWNoZXIudjEuU3RhcnRCdWxrSm9iUmVzcG9uc2USWQoKR2V0QnVsa0pvYhIkLnJpZ2h0cy52b3VjaGVyLnYxLkdldEJ1bGtKb2JSZXF1ZXN0GiUucmlnaHRzLnZvdWNoZXIudjEuR2V0QnVsa0pvYlJlc3BvbnNlEmoKD0V4cG9ydEJ1bGtDb2RlcxIpLnJpZ2h0cy52b3VjaGVyLnYxLkV4cG9ydEJ1bGtDb2Rlc1JlcXVlc3QaKi5yaWdodHMudm91Y2hlci52MS5FeHBvcnRCdWxrQ29kZXNSZXNwb25zZTABEmIKDUNhbmNlbEJ1bGtKb2ISJy5yaWdodHMudm91Y2hlci52MS5DYW5jZWxCdWxrSm9iUmVxdWVzdBooLnJpZ2h0cy52b3VjaGVyLnYxLkNhbmNlbEJ1bGtKb2JSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message rights.voucher.v1.StartBulkJobRequest
@@ -106,6 +106,47 @@ export const GetBulkJobResponseSchema: GenMessage<GetBulkJobResponse> = /*@__PUR
   messageDesc(file_rights_voucher_v1_codes, 3);
 
 /**
+ * @generated from message rights.voucher.v1.CancelBulkJobRequest
+ */
+export type CancelBulkJobRequest = Message<"rights.voucher.v1.CancelBulkJobRequest"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * Who stops it, for the audit: "ops" for the operator CLI.
+   *
+   * @generated from field: string actor = 2;
+   */
+  actor: string;
+};
+
+/**
+ * Describes the message rights.voucher.v1.CancelBulkJobRequest.
+ * Use `create(CancelBulkJobRequestSchema)` to create a new message.
+ */
+export const CancelBulkJobRequestSchema: GenMessage<CancelBulkJobRequest> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 4);
+
+/**
+ * @generated from message rights.voucher.v1.CancelBulkJobResponse
+ */
+export type CancelBulkJobResponse = Message<"rights.voucher.v1.CancelBulkJobResponse"> & {
+  /**
+   * @generated from field: rights.voucher.v1.BulkJob job = 1;
+   */
+  job?: BulkJob;
+};
+
+/**
+ * Describes the message rights.voucher.v1.CancelBulkJobResponse.
+ * Use `create(CancelBulkJobResponseSchema)` to create a new message.
+ */
+export const CancelBulkJobResponseSchema: GenMessage<CancelBulkJobResponse> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 5);
+
+/**
  * @generated from message rights.voucher.v1.ExportBulkCodesRequest
  */
 export type ExportBulkCodesRequest = Message<"rights.voucher.v1.ExportBulkCodesRequest"> & {
@@ -120,7 +161,7 @@ export type ExportBulkCodesRequest = Message<"rights.voucher.v1.ExportBulkCodesR
  * Use `create(ExportBulkCodesRequestSchema)` to create a new message.
  */
 export const ExportBulkCodesRequestSchema: GenMessage<ExportBulkCodesRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 4);
+  messageDesc(file_rights_voucher_v1_codes, 6);
 
 /**
  * @generated from message rights.voucher.v1.ExportBulkCodesResponse
@@ -144,7 +185,7 @@ export type ExportBulkCodesResponse = Message<"rights.voucher.v1.ExportBulkCodes
  * Use `create(ExportBulkCodesResponseSchema)` to create a new message.
  */
 export const ExportBulkCodesResponseSchema: GenMessage<ExportBulkCodesResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 5);
+  messageDesc(file_rights_voucher_v1_codes, 7);
 
 /**
  * @generated from message rights.voucher.v1.BulkJob
@@ -198,7 +239,7 @@ export type BulkJob = Message<"rights.voucher.v1.BulkJob"> & {
  * Use `create(BulkJobSchema)` to create a new message.
  */
 export const BulkJobSchema: GenMessage<BulkJob> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 6);
+  messageDesc(file_rights_voucher_v1_codes, 8);
 
 /**
  * @generated from message rights.voucher.v1.GetMakeNoticeRequest
@@ -232,7 +273,7 @@ export type GetMakeNoticeRequest = Message<"rights.voucher.v1.GetMakeNoticeReque
  * Use `create(GetMakeNoticeRequestSchema)` to create a new message.
  */
 export const GetMakeNoticeRequestSchema: GenMessage<GetMakeNoticeRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 7);
+  messageDesc(file_rights_voucher_v1_codes, 9);
 
 /**
  * @generated from message rights.voucher.v1.GetMakeNoticeResponse
@@ -249,7 +290,7 @@ export type GetMakeNoticeResponse = Message<"rights.voucher.v1.GetMakeNoticeResp
  * Use `create(GetMakeNoticeResponseSchema)` to create a new message.
  */
 export const GetMakeNoticeResponseSchema: GenMessage<GetMakeNoticeResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 8);
+  messageDesc(file_rights_voucher_v1_codes, 10);
 
 /**
  * @generated from message rights.voucher.v1.RetryMakeNoticeRequest
@@ -273,7 +314,7 @@ export type RetryMakeNoticeRequest = Message<"rights.voucher.v1.RetryMakeNoticeR
  * Use `create(RetryMakeNoticeRequestSchema)` to create a new message.
  */
 export const RetryMakeNoticeRequestSchema: GenMessage<RetryMakeNoticeRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 9);
+  messageDesc(file_rights_voucher_v1_codes, 11);
 
 /**
  * @generated from message rights.voucher.v1.RetryMakeNoticeResponse
@@ -290,7 +331,7 @@ export type RetryMakeNoticeResponse = Message<"rights.voucher.v1.RetryMakeNotice
  * Use `create(RetryMakeNoticeResponseSchema)` to create a new message.
  */
 export const RetryMakeNoticeResponseSchema: GenMessage<RetryMakeNoticeResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 10);
+  messageDesc(file_rights_voucher_v1_codes, 12);
 
 /**
  * @generated from message rights.voucher.v1.MakeNotice
@@ -379,7 +420,7 @@ export type MakeNotice = Message<"rights.voucher.v1.MakeNotice"> & {
  * Use `create(MakeNoticeSchema)` to create a new message.
  */
 export const MakeNoticeSchema: GenMessage<MakeNotice> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 11);
+  messageDesc(file_rights_voucher_v1_codes, 13);
 
 /**
  * @generated from message rights.voucher.v1.AuthenticateSaleChannelRequest
@@ -410,7 +451,7 @@ export type AuthenticateSaleChannelRequest = Message<"rights.voucher.v1.Authenti
  * Use `create(AuthenticateSaleChannelRequestSchema)` to create a new message.
  */
 export const AuthenticateSaleChannelRequestSchema: GenMessage<AuthenticateSaleChannelRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 12);
+  messageDesc(file_rights_voucher_v1_codes, 14);
 
 /**
  * @generated from message rights.voucher.v1.AuthenticateSaleChannelResponse
@@ -423,7 +464,7 @@ export type AuthenticateSaleChannelResponse = Message<"rights.voucher.v1.Authent
  * Use `create(AuthenticateSaleChannelResponseSchema)` to create a new message.
  */
 export const AuthenticateSaleChannelResponseSchema: GenMessage<AuthenticateSaleChannelResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 13);
+  messageDesc(file_rights_voucher_v1_codes, 15);
 
 /**
  * @generated from message rights.voucher.v1.SignForSaleChannelRequest
@@ -445,7 +486,7 @@ export type SignForSaleChannelRequest = Message<"rights.voucher.v1.SignForSaleCh
  * Use `create(SignForSaleChannelRequestSchema)` to create a new message.
  */
 export const SignForSaleChannelRequestSchema: GenMessage<SignForSaleChannelRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 14);
+  messageDesc(file_rights_voucher_v1_codes, 16);
 
 /**
  * @generated from message rights.voucher.v1.SignForSaleChannelResponse
@@ -464,7 +505,7 @@ export type SignForSaleChannelResponse = Message<"rights.voucher.v1.SignForSaleC
  * Use `create(SignForSaleChannelResponseSchema)` to create a new message.
  */
 export const SignForSaleChannelResponseSchema: GenMessage<SignForSaleChannelResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 15);
+  messageDesc(file_rights_voucher_v1_codes, 17);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeRequest
@@ -505,7 +546,7 @@ export type MakeCodeRequest = Message<"rights.voucher.v1.MakeCodeRequest"> & {
  * Use `create(MakeCodeRequestSchema)` to create a new message.
  */
 export const MakeCodeRequestSchema: GenMessage<MakeCodeRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 16);
+  messageDesc(file_rights_voucher_v1_codes, 18);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeItem
@@ -555,7 +596,7 @@ export type MakeCodeItem = Message<"rights.voucher.v1.MakeCodeItem"> & {
  * Use `create(MakeCodeItemSchema)` to create a new message.
  */
 export const MakeCodeItemSchema: GenMessage<MakeCodeItem> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 17);
+  messageDesc(file_rights_voucher_v1_codes, 19);
 
 /**
  * Who pays what, in fen (the seed's makeFundsChannel).
@@ -584,7 +625,7 @@ export type MakeFundsChannel = Message<"rights.voucher.v1.MakeFundsChannel"> & {
  * Use `create(MakeFundsChannelSchema)` to create a new message.
  */
 export const MakeFundsChannelSchema: GenMessage<MakeFundsChannel> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 18);
+  messageDesc(file_rights_voucher_v1_codes, 20);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeResponse
@@ -601,7 +642,7 @@ export type MakeCodeResponse = Message<"rights.voucher.v1.MakeCodeResponse"> & {
  * Use `create(MakeCodeResponseSchema)` to create a new message.
  */
 export const MakeCodeResponseSchema: GenMessage<MakeCodeResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 19);
+  messageDesc(file_rights_voucher_v1_codes, 21);
 
 /**
  * @generated from message rights.voucher.v1.GetCodeOrderRequest
@@ -623,7 +664,7 @@ export type GetCodeOrderRequest = Message<"rights.voucher.v1.GetCodeOrderRequest
  * Use `create(GetCodeOrderRequestSchema)` to create a new message.
  */
 export const GetCodeOrderRequestSchema: GenMessage<GetCodeOrderRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 20);
+  messageDesc(file_rights_voucher_v1_codes, 22);
 
 /**
  * @generated from message rights.voucher.v1.GetCodeOrderResponse
@@ -640,7 +681,7 @@ export type GetCodeOrderResponse = Message<"rights.voucher.v1.GetCodeOrderRespon
  * Use `create(GetCodeOrderResponseSchema)` to create a new message.
  */
 export const GetCodeOrderResponseSchema: GenMessage<GetCodeOrderResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 21);
+  messageDesc(file_rights_voucher_v1_codes, 23);
 
 /**
  * @generated from message rights.voucher.v1.CodeOrder
@@ -691,7 +732,7 @@ export type CodeOrder = Message<"rights.voucher.v1.CodeOrder"> & {
  * Use `create(CodeOrderSchema)` to create a new message.
  */
 export const CodeOrderSchema: GenMessage<CodeOrder> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 22);
+  messageDesc(file_rights_voucher_v1_codes, 24);
 
 /**
  * @generated from message rights.voucher.v1.CodeOrderItem
@@ -743,7 +784,7 @@ export type CodeOrderItem = Message<"rights.voucher.v1.CodeOrderItem"> & {
  * Use `create(CodeOrderItemSchema)` to create a new message.
  */
 export const CodeOrderItemSchema: GenMessage<CodeOrderItem> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 23);
+  messageDesc(file_rights_voucher_v1_codes, 25);
 
 /**
  * @generated from message rights.voucher.v1.MadeCode
@@ -777,7 +818,7 @@ export type MadeCode = Message<"rights.voucher.v1.MadeCode"> & {
  * Use `create(MadeCodeSchema)` to create a new message.
  */
 export const MadeCodeSchema: GenMessage<MadeCode> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 24);
+  messageDesc(file_rights_voucher_v1_codes, 26);
 
 /**
  * @generated from enum rights.voucher.v1.BulkJobState
@@ -801,6 +842,13 @@ export enum BulkJobState {
    * @generated from enum value: BULK_JOB_STATE_DONE = 2;
    */
   DONE = 2,
+
+  /**
+   * Stopped by an operator after `made` codes; they are never exported.
+   *
+   * @generated from enum value: BULK_JOB_STATE_CANCELLED = 3;
+   */
+  CANCELLED = 3,
 }
 
 /**
@@ -992,6 +1040,18 @@ export const CodeService: GenService<{
     methodKind: "server_streaming";
     input: typeof ExportBulkCodesRequestSchema;
     output: typeof ExportBulkCodesResponseSchema;
+  },
+  /**
+   * Stops a running bulk job (admin: the operator's `whale bulk cancel`), audited as its actor's: its runner stops
+   * at its next batch, the codes made so far are never exported (ExportBulkCodes answers NOT_AVAILABLE). A done
+   * or cancelled job is answered as it is; NOT_FOUND for an unknown job.
+   *
+   * @generated from rpc rights.voucher.v1.CodeService.CancelBulkJob
+   */
+  cancelBulkJob: {
+    methodKind: "unary";
+    input: typeof CancelBulkJobRequestSchema;
+    output: typeof CancelBulkJobResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rights_voucher_v1_codes, 0);
