@@ -173,5 +173,25 @@ describe("a service added by its descriptor", () => {
       const orderNo = await book(platform.gatewayUrl, t.db);
       await expectTalliedOnce(t.db, tally, orderNo);
     }, PLATFORM_TEST_TIMEOUT_MS);
+
+    it("takes over the streams for its deployment (PLATFORM_INSTANCE), and a role of another deployment on the same NATS fails at start naming both", async () => {
+      const roleEnv = async (instance: string) => ({
+        DATABASE_URL: t.url,
+        NATS_URL: nats.url,
+        HOST: "127.0.0.1",
+        METRICS_PORT: String(await freePort()),
+        ORDER_SERVICE_URL: platform?.serviceUrl("order") ?? "",
+        PLATFORM_INSTANCE: instance,
+      });
+      const staging = await startServiceRole(tally.descriptor, { logger, streams: streamsOf([...services, tally.descriptor]), env: await roleEnv("staging/rights") });
+      try {
+        await staging.ready;
+      } finally {
+        for (const stop of staging.stops) await stop();
+      }
+      await expect(
+        startServiceRole(tally.descriptor, { logger, streams: streamsOf([...services, tally.descriptor]), env: await roleEnv("production/rights") }),
+      ).rejects.toThrow(/belongs to staging\/rights, not production\/rights/);
+    }, PLATFORM_TEST_TIMEOUT_MS);
   });
 });

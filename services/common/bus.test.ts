@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
 import { until } from "../../test/support/until.js";
-import { connectEventBus, subjectMatches, type BusMessage, type EventBus, type StreamSpec } from "./bus.js";
+import { connectEventBus, DEAD_LETTER_STREAM, StreamsOwnedElsewhere, subjectMatches, type BusMessage, type EventBus, type StreamSpec } from "./bus.js";
 import { createLogger } from "./logger.js";
 import { currentTraceId, runWithTrace } from "./trace.js";
 
@@ -138,6 +138,39 @@ describe(`event bus (${natsUrl ? "NATS JetStream" : "in-process"})`, () => {
     await sleep(1_200);
     expect(deliveries.filter((m) => m.deliveryCount > 1).map((m) => m.id)).toEqual([]);
     expect(deliveries).toHaveLength(ids.length);
+  });
+
+  it.skipIf(!natsUrl)("refuses streams another deployment (PLATFORM_INSTANCE) declared, takes over streams declared before instances, and leaves them to a process that names none", async () => {
+    const { stream } = uniqueStream();
+    const nc = await connect({ servers: natsUrl, timeout: 2_000 });
+    const jsm = await nc.jetstreamManager({ timeout: 2_000 });
+    const descriptionOf = async (name: string) => (await jsm.streams.info(name)).config.description ?? "";
+    const dead = await descriptionOf(DEAD_LETTER_STREAM.name).catch(() => "");
+    const connectAs = (instance?: string) => connectEventBus({ url: natsUrl, streams: [stream], name: "bus-test", logger, instance });
+    try {
+      // Declared before streams carried their owner: the first instance takes it over.
+      await (await connectAs()).close();
+      await (await connectAs("staging/rights")).close();
+      expect(await descriptionOf(stream.name)).toBe("rights-platform instance staging/rights");
+      await (await connectAs("staging/rights")).close();
+      const refused = await connectAs("production/rights").then(
+        async (bus) => {
+          await bus.close();
+          return undefined;
+        },
+        (err: unknown) => err,
+      );
+      expect(refused).toBeInstanceOf(StreamsOwnedElsewhere);
+      expect(String(refused)).toContain(`stream ${stream.name} belongs to staging/rights, not production/rights`);
+      // A process that names no instance checks nothing and changes no owner.
+      await (await connectAs()).close();
+      expect(await descriptionOf(stream.name)).toBe("rights-platform instance staging/rights");
+    } finally {
+      await jsm.streams.delete(stream.name).catch(() => false);
+      // The DEAD stream is the server's, shared with every other test: as it was.
+      await jsm.streams.update(DEAD_LETTER_STREAM.name, { description: dead }).catch(() => undefined);
+      await nc.close();
+    }
   });
 
   it("keeps a durable's place across subscriptions", async () => {

@@ -80,7 +80,21 @@ export interface EventBusOptions {
   handlerTimeLimitMs?: number;
   /** How long the server waits for a message's ack before it delivers it again (its consumer died). Default 30 s. */
   ackWaitMs?: number;
+  /**
+   * The deployment these streams belong to (PLATFORM_INSTANCE), written on each stream: connecting to streams
+   * another instance declared fails (StreamsOwnedElsewhere), since their durables would share its events.
+   * Absent: no check.
+   */
+  instance?: string;
 }
+
+/** Streams of the same names that another deployment declared on this NATS account. */
+export class StreamsOwnedElsewhere extends Error {
+  override readonly name = "StreamsOwnedElsewhere";
+}
+
+/** A stream's description: who declared it. */
+const OWNER_PREFIX = "rights-platform instance ";
 
 /** A replayed dead letter's event id (its message id is the dead letter's own: see dead-letters.ts). */
 export const REPLAYED_EVENT_ID_HEADER = "Rights-Replayed-Event-Id";
@@ -260,6 +274,7 @@ class NatsEventBus implements EventBus {
     private readonly retry: RetryPolicy,
     private readonly streams: StreamSpec[],
     private readonly ackWaitMs: number,
+    private readonly instance: string | undefined,
   ) {}
 
   static async connect(url: string, options: EventBusOptions, retry: RetryPolicy): Promise<NatsEventBus> {
@@ -280,8 +295,8 @@ class NatsEventBus implements EventBus {
     })();
     try {
       const jsm = await nc.jetstreamManager({ timeout: REQUEST_TIMEOUT_MS });
-      for (const spec of options.streams) await ensureStream(jsm, spec, logger);
-      return new NatsEventBus(nc, jsm, nc.jetstream({ timeout: PUBLISH_TIMEOUT_MS }), logger, retry, options.streams, options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS);
+      for (const spec of options.streams) await ensureStream(jsm, spec, logger, options.instance);
+      return new NatsEventBus(nc, jsm, nc.jetstream({ timeout: PUBLISH_TIMEOUT_MS }), logger, retry, options.streams, options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS, options.instance);
     } catch (err) {
       await nc.close();
       throw err;
@@ -301,7 +316,7 @@ class NatsEventBus implements EventBus {
       // No stream answered for the subject: the server lost it (a restart with an empty store). Declare it
       // again and publish once more, rather than failing until this process restarts.
       this.logger.warn({ stream: spec.name, subject }, "stream missing on the server; declaring it again");
-      await ensureStream(this.jsm, spec, this.logger);
+      await ensureStream(this.jsm, spec, this.logger, this.instance);
       await publish();
     }
   }
@@ -362,7 +377,7 @@ class NatsEventBus implements EventBus {
    */
   private async consume(stream: string, durable: string, subjects: string[], redeclareStream = false): Promise<ConsumerMessages> {
     const spec = this.streams.find((candidate) => candidate.name === stream);
-    if (redeclareStream && spec) await ensureStream(this.jsm, spec, this.logger);
+    if (redeclareStream && spec) await ensureStream(this.jsm, spec, this.logger, this.instance);
     await this.ensureConsumer(stream, durable, subjects);
     const consumer = await this.js.consumers.get(stream, durable);
     return consumer.consume({ max_messages: PULL_AHEAD, expires: 30_000, abort_on_missing_resource: true });
@@ -448,11 +463,16 @@ class NatsEventBus implements EventBus {
   }
 }
 
-async function ensureStream(jsm: JetStreamManager, spec: StreamSpec, logger: Logger): Promise<void> {
+/**
+ * Declares the stream, or updates it to this configuration. With `instance`, the stream carries it: one declared by
+ * another instance is refused; one declared before streams carried an owner is taken over.
+ */
+async function ensureStream(jsm: JetStreamManager, spec: StreamSpec, logger: Logger, instance?: string): Promise<void> {
   const updatable = {
     subjects: spec.subjects,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
     max_age: nanos(STREAM_MAX_AGE_MS),
+    ...(instance ? { description: `${OWNER_PREFIX}${instance}` } : {}),
   };
   try {
     // Creating with the same configuration is a no-op on the server, so replicas may race here.
@@ -464,6 +484,14 @@ async function ensureStream(jsm: JetStreamManager, spec: StreamSpec, logger: Log
       ...updatable,
     });
   } catch (err) {
+    if (instance) {
+      const owner = (await jsm.streams.info(spec.name)).config.description ?? "";
+      if (owner.startsWith(OWNER_PREFIX) && owner !== updatable.description) {
+        throw new StreamsOwnedElsewhere(
+          `stream ${spec.name} belongs to ${owner.slice(OWNER_PREFIX.length)}, not ${instance}: each deployment needs its own NATS account or server (README, Running on Kubernetes)`,
+        );
+      }
+    }
     logger.info({ stream: spec.name, error: messageOf(err) }, "updating stream");
     await jsm.streams.update(spec.name, updatable);
   }

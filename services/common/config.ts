@@ -97,6 +97,10 @@ export const clusterSpec = {
   DATABASE_URL: url({ desc: "postgres://user@host:5432/db" }),
   DATABASE_POOL_SIZE: num({ default: 10 }),
   NATS_URL: url({ desc: "nats://host:4222" }),
+  PLATFORM_INSTANCE: str({
+    default: "",
+    desc: "this deployment's name (the chart: <namespace>/<release>), written on the NATS streams: a service refuses streams another deployment declared; empty: no check",
+  }),
   OUTBOX_STALL_MS: num({ default: 30_000, desc: "an outbox relay failing to publish this long logs an error and makes its service not ready" }),
 };
 

@@ -66,7 +66,14 @@ export async function startServiceRole(
   try {
     const db = await openDatabase({ url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, logger });
     stops.unshift(() => db.close());
-    const bus = await connectEventBus({ url: env.NATS_URL, streams: options.streams, name: descriptor.name, logger, metrics: runtime.metrics });
+    const bus = await connectEventBus({
+      url: env.NATS_URL,
+      streams: options.streams,
+      name: descriptor.name,
+      logger,
+      metrics: runtime.metrics,
+      instance: env.PLATFORM_INSTANCE || undefined,
+    });
     stops.unshift(() => bus.close());
     const lock = descriptor.needs.redis ? createLockService({ url: String(env.REDIS_URL), logger }) : undefined;
     if (lock) stops.unshift(() => lock.close());

@@ -352,7 +352,8 @@ describeWithTools("helm with ci/test-values.yaml", ({ helm }) => {
         for (const container of containers) {
           if (!isObj(container) || !Array.isArray(container.env)) continue;
           for (const env of container.env) {
-            if (!isObj(env) || !isObj(env.valueFrom)) continue;
+            // The deployment's name is the one variable set differently by design (below).
+            if (!isObj(env) || !isObj(env.valueFrom) || env.name === "PLATFORM_INSTANCE") continue;
             const { configMapKeyRef, secretKeyRef } = env.valueFrom;
             // Object names differ (the chart prefixes its own); Secret names are the SRE's and must not.
             const source = isObj(configMapKeyRef) ? `config:${String(configMapKeyRef.key)}` : isObj(secretKeyRef) ? `secret:${String(secretKeyRef.name)}/${String(secretKeyRef.key)}` : "?";
@@ -363,6 +364,25 @@ describeWithTools("helm with ci/test-values.yaml", ({ helm }) => {
       return found;
     };
     expect(sources(rendered)).toEqual(sources(manifestObjects()));
+  });
+
+  it("names the deployment on every service that declares NATS streams (PLATFORM_INSTANCE): the chart <namespace>/<release>, deploy/k8s its namespace", () => {
+    const instances = (objects: unknown[]) =>
+      Object.fromEntries(
+        objects
+          .filter((o): o is Record<string, unknown> => isObj(o) && o.kind === "Deployment")
+          .map((d) => {
+            const spec = isObj(d.spec) && isObj(d.spec.template) && isObj(d.spec.template.spec) ? d.spec.template.spec : {};
+            const [container] = Array.isArray(spec.containers) ? spec.containers : [];
+            const env = isObj(container) && Array.isArray(container.env) ? container.env : [];
+            const entry = env.find((e: unknown) => isObj(e) && e.name === "PLATFORM_INSTANCE");
+            return [isObj(container) ? String(container.name) : "", isObj(entry) ? (entry.value ?? entry.valueFrom) : undefined];
+          }),
+      );
+    const services = ["order", "voucher", "notify", "reconciliation"];
+    const chart = instances(parseYamlDocuments(runTool(helm, ["template", "rights", chartDir, "--namespace", "rights", "-f", testValuesFile]), "helm template"));
+    expect(chart).toEqual({ gateway: undefined, ...Object.fromEntries(services.map((name) => [name, "rights/rights"])) });
+    expect(instances(manifestObjects())).toEqual({ gateway: undefined, ...Object.fromEntries(services.map((name) => [name, { fieldRef: { fieldPath: "metadata.namespace" } }])) });
   });
 
   it("gateway.trustedProxies reaches the gateway as GATEWAY_TRUSTED_PROXIES (the ConfigMap), as in deploy/k8s", () => {

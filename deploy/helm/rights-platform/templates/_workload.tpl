@@ -47,6 +47,10 @@ networkPolicy.enabled, the component's NetworkPolicy (the release-wide ones are 
       (dict "name" "METRICS_PORT" "value" ($metricsPort | int64 | toString))
       (dict "name" "SHUTDOWN_DELAY_MS" "value" ($root.Values.common.shutdownDelayMs | int64 | toString))
       (dict "name" "SHUTDOWN_GRACE_MS" "value" ($root.Values.common.shutdownGraceMs | int64 | toString)) -}}
+{{- /* The services' NATS streams carry the release: a second release on the same NATS account is refused at start. */ -}}
+{{- if ne $component "gateway" -}}
+{{- $common = append $common (dict "name" "PLATFORM_INSTANCE" "value" (printf "%s/%s" $root.Release.Namespace $root.Release.Name)) -}}
+{{- end -}}
 {{- $env := list -}}
 {{- range (concat $common .env) -}}
 {{- if not (hasKey $svc.env .name) -}}
