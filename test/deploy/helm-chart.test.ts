@@ -241,6 +241,7 @@ describeWithTools("helm with ci/test-values.yaml", ({ helm }) => {
         "RightsNotificationDead",
         "RightsNotificationDelayed",
         "RightsUpstreamFailing",
+        "RightsGatewayErrors",
         "RightsInternalErrors",
         "RightsUndecryptableRequests",
       ]);
