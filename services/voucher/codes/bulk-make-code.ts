@@ -47,7 +47,7 @@ export class BulkMakeCodes {
 
   /** Records the job (once per request id, audited once as `actor`'s) after checking the template may be bulk-made here. */
   async start(request: { requestId: string; templateId: string; total: number; actor: string }): Promise<BulkJobRecord> {
-    if (!ACTOR.test(request.actor)) throw codeError(CodeError.PARAMETER_INVALID, "actor: 1–64 of [0-9A-Za-z._-] (the app id, or ops)");
+    checkActor(request.actor);
     if (!BULK_REQUEST_ID.test(request.requestId)) throw codeError(CodeError.PARAMETER_INVALID, "requestId: 1–64 of [0-9A-Za-z_.:-]");
     if (!Number.isInteger(request.total) || request.total < 1 || request.total > MAX_BULK_CODES)
       throw codeError(CodeError.PARAMETER_INVALID, `total: 1–${MAX_BULK_CODES}`);
@@ -81,10 +81,10 @@ export class BulkMakeCodes {
    * next batch and its codes are never exported. A done or cancelled job is answered as it is.
    */
   async cancel(request: { jobId: string; actor: string }): Promise<BulkJobRecord> {
-    if (!ACTOR.test(request.actor)) throw codeError(CodeError.PARAMETER_INVALID, "actor: 1–64 of [0-9A-Za-z._-] (the app id, or ops)");
-    const before = await this.get(request.jobId);
+    checkActor(request.actor);
+    const { jobId } = await this.get(request.jobId);
     const cancelled = await this.deps.db.transaction(async (tx) => {
-      const job = await this.deps.jobs.cancel(tx, before.jobId);
+      const job = await this.deps.jobs.cancel(tx, jobId);
       if (job) {
         await this.deps.audit.record(tx, {
           actor: request.actor, action: "bulkCancel", recordType: "bulk_job", recordId: job.jobId,
@@ -94,7 +94,7 @@ export class BulkMakeCodes {
       return job;
     });
     if (cancelled) this.deps.logger.info({ jobId: cancelled.jobId, made: cancelled.made, total: cancelled.total, actor: request.actor }, "bulk make-code job cancelled");
-    return cancelled ?? this.get(request.jobId);
+    return cancelled ?? this.get(jobId);
   }
 
   /** A finished job's codes in seq order, a page at a time (keyset on the (order, seq) key; PGlite has no cursor of its own). */
@@ -157,6 +157,11 @@ export class BulkMakeCodes {
 }
 
 class LeaseLost extends Error {}
+
+/** Who starts or stops a job, as the audit names them. */
+function checkActor(actor: string): void {
+  if (!ACTOR.test(actor)) throw codeError(CodeError.PARAMETER_INVALID, "actor: 1–64 of [0-9A-Za-z._-] (the app id, or ops)");
+}
 
 function isUniqueViolation(err: unknown): boolean {
   return typeof err === "object" && err !== null && (err as { code?: unknown }).code === "23505";
