@@ -159,8 +159,9 @@ export class CodeOrderStore {
 
   /** The codes made, and MADE, in one transaction; a second record of the same order changes nothing. */
   async recordMade(order: CodeOrderRecord, codes: readonly MadeCode[]): Promise<CodeOrderRecord> {
-    // One statement (atomic without a transaction of its own): the codes are stored only if this claim's
-    // MAKING → MADE happened, and a code another order holds fails both.
+    // One statement (atomic without a transaction of its own): the codes are stored only if MAKING → MADE
+    // happened, and a code another order holds fails both. Whichever claim holds it: the channel answers one
+    // trade number with the same codes, so a caller whose lease ran out records what the one holding it would.
     const { rows } = await this.db.query<OrderRow>(
       `WITH made AS (
          UPDATE vouchers.code_order SET status = 'MADE', lease_until = NULL, failure = NULL, updated_at = now()
@@ -173,7 +174,7 @@ export class CodeOrderStore {
        SELECT * FROM made`,
       [order.tradeNo, order.sendChannelId, codes.map((c) => c.code), codes.map((c) => c.url), codes.map((c) => c.channelRef)],
     );
-    // Nothing changed: another claim recorded the order first, and its codes are the order's.
+    // Nothing changed: another claim recorded the order first, and its codes are the order's; or it failed since.
     if (!rows[0]) return this.mustFind(order);
     return { ...fromRow(rows[0]), codes: codes.map((c) => ({ code: c.code, url: c.url, channelRef: c.channelRef, status: UNUSED })) };
   }

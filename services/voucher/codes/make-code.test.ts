@@ -48,8 +48,10 @@ function makeCodes(leaseMs = 5_000, clock: Clock = systemClock, gate: QuotaGate 
   const channel: SendChannel = {
     async makeCodes(order) {
       asked.push(order);
-      const failure = failNext.shift();
-      if (failure) throw failure instanceof Promise ? await failure : failure;
+      // A promise is an answer that comes late: a failure once it settles, or the codes if it settles with none.
+      const next = failNext.shift();
+      const failure = next instanceof Promise ? await next : next;
+      if (failure) throw failure;
       return internal.makeCodes(order);
     },
     voidCode: (code) => internal.voidCode(code),
@@ -381,6 +383,20 @@ describe(`Make-code (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, ()
     // The late failure neither undid the order nor gave its code's quota back.
     expect(await makeCodes().make(req)).toEqual(made);
     expect(await reasonOfFailure(makeCodes().make(request(o)))).toBe(CodeError.QUOTA_EXCEEDED);
+  });
+
+  it("a hung caller whose codes come after its order was taken over and failed is told the channel failed, not handed a failed order as made; the repeat makes them", async () => {
+    const { o, req, hung, answerLate } = await orderOfHungCaller();
+    failNext.push(new UpstreamError("unavailable", "esb", "makeCode", "HTTP_503", "unavailable"));
+    expect(await reasonOfFailure(makeCodes().make(req))).toBe(CodeError.CHANNEL_FAILED);
+    // The first caller's codes arrive now: the order is FAILED and its quota given back by the one that took it over.
+    answerLate(undefined);
+    expect(await reasonOfFailure(hung)).toBe(CodeError.CHANNEL_FAILED);
+    const order = await new CodeOrderStore(db).find(o.saleChannelId, req.saleChannelOrderId);
+    expect(order).toMatchObject({ status: "FAILED", codes: [] });
+    const made = await makeCodes().make(req);
+    expect(made).toMatchObject({ status: "MADE", attempt: 3, codes: [expect.anything()] });
+    expect(await codeCount(made.tradeNo)).toBe(1);
   });
 
   it("gives back the quota of an order taken over from a caller that hung after reserving, when its offer no longer stands (04)", async () => {

@@ -221,6 +221,9 @@ export class MakeCodes {
       throw codeError(CodeError.CHANNEL_FAILED, `send channel ${order.sendChannelId} failed to make the codes`, err);
     }
     const recorded = await this.deps.orders.recordMade(order, made);
+    // A caller that outlived its lease, answered after the repeat that took the order over failed (and gave the
+    // quota back): the order is FAILED, and its codes come from the channel again on the next repeat.
+    if (recorded.status !== "MADE") throw codeError(CodeError.CHANNEL_FAILED, `order ${order.tradeNo} failed at the send channel meanwhile; repeat it`);
     // Counts and ids only: a code never goes into a log line.
     this.deps.logger.info({ tradeNo: order.tradeNo, saleChannelId: order.saleChannelId, codeNum: made.length }, "codes made");
     await this.deps.onMade?.(recorded);
