@@ -12,7 +12,9 @@ import { url } from "envalid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health } from "../proto/gen/grpc/health/v1/health_pb.js";
 import { OrderBookedSchema, type OrderBooked } from "../proto/gen/rights/events/v1/events_pb.js";
+import { Redis } from "ioredis";
 import { listenPort } from "../services/common/config.js";
+import { REDIS_DEPLOYMENT_KEY } from "../services/common/deployment.js";
 import { handleOnce, on, type Consumer } from "../services/common/consumer.js";
 import type { Database } from "../services/common/database.js";
 import { createLogger } from "../services/common/logger.js";
@@ -174,15 +176,18 @@ describe("a service added by its descriptor", () => {
       await expectTalliedOnce(t.db, tally, orderNo);
     }, PLATFORM_TEST_TIMEOUT_MS);
 
+    /** The tally role's variables as a deployment `instance` sets them, on this test's database and NATS unless told. */
+    const roleEnv = async (instance: string, more: Record<string, string> = {}) => ({
+      DATABASE_URL: t.url,
+      NATS_URL: nats.url,
+      HOST: "127.0.0.1",
+      METRICS_PORT: String(await freePort()),
+      ORDER_SERVICE_URL: platform?.serviceUrl("order") ?? "",
+      PLATFORM_INSTANCE: instance,
+      ...more,
+    });
+
     it("takes over the streams for its deployment (PLATFORM_INSTANCE), and a role of another deployment on the same NATS fails at start naming both", async () => {
-      const roleEnv = async (instance: string) => ({
-        DATABASE_URL: t.url,
-        NATS_URL: nats.url,
-        HOST: "127.0.0.1",
-        METRICS_PORT: String(await freePort()),
-        ORDER_SERVICE_URL: platform?.serviceUrl("order") ?? "",
-        PLATFORM_INSTANCE: instance,
-      });
       const staging = await startServiceRole(tally.descriptor, { logger, streams: streamsOf([...services, tally.descriptor]), env: await roleEnv("staging/rights") });
       try {
         await staging.ready;
@@ -192,6 +197,71 @@ describe("a service added by its descriptor", () => {
       await expect(
         startServiceRole(tally.descriptor, { logger, streams: streamsOf([...services, tally.descriptor]), env: await roleEnv("production/rights") }),
       ).rejects.toThrow(/belongs to staging\/rights, not production\/rights/);
+    }, PLATFORM_TEST_TIMEOUT_MS);
+
+    it("claims its schema for its deployment: another deployment's role on the same database (its own NATS) fails before touching a row, and its `migrate` changes no schema", async () => {
+      const staging = await startServiceRole(tally.descriptor, { logger, streams: streamsOf([...services, tally.descriptor]), env: await roleEnv("staging/rights") });
+      try {
+        await staging.ready;
+      } finally {
+        for (const stop of staging.stops) await stop();
+      }
+      const versions = () => t.db.query("SELECT version FROM tally.infrastructure_version ORDER BY version");
+      const before = (await versions()).rows;
+      const otherNats = await startTestNatsServer();
+      try {
+        const production = await startServiceRole(tally.descriptor, {
+          logger,
+          streams: streamsOf([...services, tally.descriptor]),
+          env: await roleEnv("production/rights", { NATS_URL: otherNats.url }),
+        });
+        try {
+          await expect(production.ready).rejects.toThrow(/schema tally belongs to staging\/rights, not production\/rights/);
+        } finally {
+          for (const stop of production.stops) await stop();
+        }
+        await expect(migrateServices([...services, tally.descriptor], logger, { DATABASE_URL: t.url, PLATFORM_INSTANCE: "production/rights" })).rejects.toThrow(
+          /schema tally belongs to staging\/rights/,
+        );
+        // Nothing was migrated or claimed for it: the platform's schemas, never claimed before, still are not.
+        expect((await versions()).rows).toEqual(before);
+        expect((await t.db.query("SELECT 1 FROM orders.deployment")).rowCount).toBe(0);
+      } finally {
+        await otherNats.stop();
+      }
+    }, PLATFORM_TEST_TIMEOUT_MS);
+
+    it("claims the Redis database for its deployment: an order role of another deployment on it fails at start naming both", async () => {
+      // A Redis database of this test's own, claimed by "staging/rights" in every run (parallel runs agree on it).
+      const redisUrl = new URL(process.env.REDIS_URL ?? "");
+      redisUrl.pathname = "/15";
+      const redis = new Redis(redisUrl.toString());
+      await redis.set(REDIS_DEPLOYMENT_KEY, "staging/rights");
+      await redis.quit();
+      const otherNats = await startTestNatsServer();
+      const order = services.find((service) => service.name === "order");
+      if (!order) throw new Error("no order service");
+      try {
+        await expect(
+          startServiceRole(order, {
+            logger,
+            streams: streamsOf(services),
+            env: await roleEnv("production/rights", {
+              NATS_URL: otherNats.url,
+              REDIS_URL: redisUrl.toString(),
+              ORDER_PORT: "0",
+              // The order service's own variables: it is refused before it would use any.
+              PSBC_BASE_URL: "http://127.0.0.1:9",
+              PSBC_APP_ID: "app",
+              PSBC_APP_SECRET: "secret",
+              ADMIN_TOKEN: "a".repeat(32),
+              SERVICE_TYPE_KEK: Buffer.alloc(32, 1).toString("base64"),
+            }),
+          }),
+        ).rejects.toThrow(/the Redis database belongs to staging\/rights, not production\/rights/);
+      } finally {
+        await otherNats.stop();
+      }
     }, PLATFORM_TEST_TIMEOUT_MS);
   });
 });

@@ -85,10 +85,16 @@ export const processSpec = {
   }),
 };
 
-/** The migration command: the database only. */
+const PLATFORM_INSTANCE = str({
+  default: "",
+  desc: "this deployment's name (the chart: <namespace>/<release>), claimed on the NATS streams, the schemas and the Redis database: a service or `migrate` refuses those another deployment claimed; empty: no check",
+});
+
+/** The migration command: the database (and the deployment it migrates for). */
 export const migrateSpec = {
   LOG_LEVEL: processSpec.LOG_LEVEL,
   DATABASE_URL: url({ desc: "postgres://user@host:5432/db" }),
+  PLATFORM_INSTANCE,
 };
 
 /** What a service process of the cluster needs: its database and the event bus (required, no fallback). */
@@ -97,10 +103,7 @@ export const clusterSpec = {
   DATABASE_URL: url({ desc: "postgres://user@host:5432/db" }),
   DATABASE_POOL_SIZE: num({ default: 10 }),
   NATS_URL: url({ desc: "nats://host:4222" }),
-  PLATFORM_INSTANCE: str({
-    default: "",
-    desc: "this deployment's name (the chart: <namespace>/<release>), written on the NATS streams: a service refuses streams another deployment declared; empty: no check",
-  }),
+  PLATFORM_INSTANCE,
   OUTBOX_STALL_MS: num({ default: 30_000, desc: "an outbox relay failing to publish this long logs an error and makes its service not ready" }),
 };
 

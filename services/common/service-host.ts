@@ -5,6 +5,7 @@ import type { EventBus, Subscription } from "./bus.js";
 import { startConsumers, type Consumer } from "./consumer.js";
 import type { Database } from "./database.js";
 import { withTimeout } from "./deadline.js";
+import { claimSchema } from "./deployment.js";
 import { HealthStatus } from "./health.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
@@ -30,6 +31,8 @@ export interface HostRuntime {
   dependencyCheckMs?: number;
   /** An outbox relay failing to publish for this long makes its service not ready. Default 30 s. */
   outboxStallMs?: number;
+  /** The deployment (PLATFORM_INSTANCE) the schema is claimed for once current; absent: no claim. */
+  instance?: string;
 }
 
 /** Something the service cannot serve without; pinged for readiness. */
@@ -167,6 +170,8 @@ export async function hostService(options: HostOptions): Promise<HostedService> 
     const { migrationsDir } = options;
     if (runtime.migrations === "apply") await migrate(db, { schema, migrationsDir, logger });
     else await awaitSchema(db, { schema, migrationsDir, logger, signal: stopping.signal });
+    // Before anything reads or writes a row: another deployment's rows are not this one's to relay or claim.
+    if (runtime.instance) await claimSchema(db, schema, runtime.instance);
     await service.prepare?.();
     stopping.signal.throwIfAborted();
     subscriptions = await startConsumers(bus, service.consumers ?? [], { db, schema, logger, eventsWritten });

@@ -4,8 +4,10 @@ import type { CleanedEnv } from "envalid";
 import { connectEventBus, type StreamSpec } from "../common/bus.js";
 import { clusterSpec, migrateSpec, processSpec, readConfig, redisSpec } from "../common/config.js";
 import { openDatabase } from "../common/database.js";
+import { checkSchemaOwner, claimRedis, claimSchema } from "../common/deployment.js";
 import { createLockService } from "../common/lock.js";
 import { createRateLimiter } from "../common/rate-limiter.js";
+import { closeRedis, connectRedis } from "../common/redis.js";
 import type { Logger } from "../common/logger.js";
 import { Metrics, startMetricsServer } from "../common/metrics.js";
 import { migrate } from "../common/migrate.js";
@@ -24,6 +26,8 @@ export interface Running {
 type ProcessEnv = Pick<CleanedEnv<typeof processSpec>, "HOST" | "METRICS_PORT" | "SHUTDOWN_DELAY_MS" | "SHUTDOWN_GRACE_MS" | "RPC_TRANSPORT"> & {
   /** Service roles only (clusterSpec): how long a failing outbox relay may go before its service is not ready. */
   OUTBOX_STALL_MS?: number;
+  /** Service roles only (clusterSpec): the deployment their streams, schema and Redis database are claimed for. */
+  PLATFORM_INSTANCE?: string;
 };
 
 /** What every long-running role has: one metrics registry served on METRICS_PORT, and how to drain. */
@@ -39,6 +43,7 @@ export async function processRuntime(env: ProcessEnv, logger: Logger): Promise<{
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     // envalid's env throws on reading a variable outside its spec (the gateway's has none of this).
     outboxStallMs: "OUTBOX_STALL_MS" in env ? env.OUTBOX_STALL_MS : undefined,
+    instance: ("PLATFORM_INSTANCE" in env && env.PLATFORM_INSTANCE) || undefined,
   };
   return { metrics, runtime, stop: () => server.close() };
 }
@@ -72,9 +77,10 @@ export async function startServiceRole(
       name: descriptor.name,
       logger,
       metrics: runtime.metrics,
-      instance: env.PLATFORM_INSTANCE || undefined,
+      instance: runtime.instance,
     });
     stops.unshift(() => bus.close());
+    if (descriptor.needs.redis && runtime.instance) await claimRedisFor(String(env.REDIS_URL), runtime.instance, logger);
     const lock = descriptor.needs.redis ? createLockService({ url: String(env.REDIS_URL), logger }) : undefined;
     if (lock) stops.unshift(() => lock.close());
     const limiter = descriptor.needs.redis ? createRateLimiter({ url: String(env.REDIS_URL), logger }) : undefined;
@@ -88,12 +94,29 @@ export async function startServiceRole(
   }
 }
 
-/** `main.js migrate`: brings every service's schema to its newest migration, then exits (a Job, a Helm hook). */
+async function claimRedisFor(url: string, instance: string, logger: Logger): Promise<void> {
+  const redis = connectRedis(url, logger);
+  try {
+    await claimRedis(redis, instance);
+  } finally {
+    await closeRedis(redis);
+  }
+}
+
+/**
+ * `main.js migrate`: brings every service's schema to its newest migration, then exits (a Job, a Helm hook).
+ * With PLATFORM_INSTANCE, when another deployment claimed any of the schemas, none is touched and the command fails.
+ */
 export async function migrateServices(descriptors: readonly AnyServiceDescriptor[], logger: Logger, variables: NodeJS.ProcessEnv = process.env): Promise<void> {
   const env = readConfig(migrateSpec, variables);
+  const instance = env.PLATFORM_INSTANCE || undefined;
   const db = await openDatabase({ url: env.DATABASE_URL, poolSize: 1, logger });
   try {
-    for (const { schema } of descriptors) await migrate(db, { schema: schema.name, migrationsDir: schema.migrationsDir, logger });
+    if (instance) for (const { schema } of descriptors) await checkSchemaOwner(db, schema.name, instance);
+    for (const { schema } of descriptors) {
+      await migrate(db, { schema: schema.name, migrationsDir: schema.migrationsDir, logger });
+      if (instance) await claimSchema(db, schema.name, instance);
+    }
   } finally {
     await db.close();
   }

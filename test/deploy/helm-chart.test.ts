@@ -367,11 +367,11 @@ describeWithTools("helm with ci/test-values.yaml", ({ helm }) => {
     expect(sources(rendered)).toEqual(sources(manifestObjects()));
   });
 
-  it("names the deployment on every service that declares NATS streams (PLATFORM_INSTANCE): the chart <namespace>/<release>, deploy/k8s its namespace", () => {
+  it("names the deployment on every service and the migrate Job (PLATFORM_INSTANCE, claimed on streams, schemas and Redis): the chart <namespace>/<release> or common.instance, deploy/k8s its namespace", () => {
     const instances = (objects: unknown[]) =>
       Object.fromEntries(
         objects
-          .filter((o): o is Record<string, unknown> => isObj(o) && o.kind === "Deployment")
+          .filter((o): o is Record<string, unknown> => isObj(o) && (o.kind === "Deployment" || o.kind === "Job"))
           .map((d) => {
             const spec = isObj(d.spec) && isObj(d.spec.template) && isObj(d.spec.template.spec) ? d.spec.template.spec : {};
             const [container] = Array.isArray(spec.containers) ? spec.containers : [];
@@ -380,9 +380,14 @@ describeWithTools("helm with ci/test-values.yaml", ({ helm }) => {
             return [isObj(container) ? String(container.name) : "", isObj(entry) ? (entry.value ?? entry.valueFrom) : undefined];
           }),
       );
-    const services = ["order", "voucher", "notify", "reconciliation"];
+    const services = ["order", "voucher", "notify", "reconciliation", "migrate"];
     const chart = instances(parseYamlDocuments(runTool(helm, ["template", "rights", chartDir, "--namespace", "rights", "-f", testValuesFile]), "helm template"));
     expect(chart).toEqual({ gateway: undefined, ...Object.fromEntries(services.map((name) => [name, "rights/rights"])) });
+    // A release moved keeps the name its claims carry.
+    const moved = instances(
+      parseYamlDocuments(runTool(helm, ["template", "rights", chartDir, "--namespace", "rights-2", "-f", testValuesFile, "--set", "common.instance=rights/rights"]), "helm template"),
+    );
+    expect(moved).toEqual(chart);
     expect(instances(manifestObjects())).toEqual({ gateway: undefined, ...Object.fromEntries(services.map((name) => [name, { fieldRef: { fieldPath: "metadata.namespace" } }])) });
   });
 

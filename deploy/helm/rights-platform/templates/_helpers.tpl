@@ -79,6 +79,13 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end }}
 
 {{/*
+The deployment's name (PLATFORM_INSTANCE): common.instance, else <namespace>/<release>.
+*/}}
+{{- define "rights-platform.instance" -}}
+{{- .Values.common.instance | default (printf "%s/%s" .Release.Namespace .Release.Name) }}
+{{- end }}
+
+{{/*
 Image reference: repository:tag, tag defaulting to the chart's appVersion.
 */}}
 {{- define "rights-platform.image" -}}

@@ -47,9 +47,9 @@ networkPolicy.enabled, the component's NetworkPolicy (the release-wide ones are 
       (dict "name" "METRICS_PORT" "value" ($metricsPort | int64 | toString))
       (dict "name" "SHUTDOWN_DELAY_MS" "value" ($root.Values.common.shutdownDelayMs | int64 | toString))
       (dict "name" "SHUTDOWN_GRACE_MS" "value" ($root.Values.common.shutdownGraceMs | int64 | toString)) -}}
-{{- /* The services' NATS streams carry the release: a second release on the same NATS account is refused at start. */ -}}
+{{- /* The services claim their NATS streams, schemas and Redis database for the release: a second release on any is refused at start. */ -}}
 {{- if ne $component "gateway" -}}
-{{- $common = append $common (dict "name" "PLATFORM_INSTANCE" "value" (printf "%s/%s" $root.Release.Namespace $root.Release.Name)) -}}
+{{- $common = append $common (dict "name" "PLATFORM_INSTANCE" "value" (include "rights-platform.instance" $root)) -}}
 {{- end -}}
 {{- $env := list -}}
 {{- range (concat $common .env) -}}
