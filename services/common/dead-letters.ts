@@ -9,6 +9,11 @@ import { DEAD_LETTER_HEADERS, DEAD_LETTER_STREAM, REPLAYED_EVENT_ID_HEADER } fro
 const CONNECT_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 5_000;
 const DEAD_PREFIX = "dead.";
+/**
+ * Sequence numbers read at once: the stream is read in windows of this many concurrent gets, so a stream of
+ * many thousands costs a round trip per window, not per message (a gap, replayed or aged out, is one 404).
+ */
+const SCAN_WINDOW = 64;
 
 export interface DeadLetter {
   /** Its position in the DEAD stream. */
@@ -65,19 +70,22 @@ async function* scan(jsm: JetStreamManager, query: DeadLetterQuery): AsyncGenera
     throw err;
   }
   let found = 0;
-  for (let seq = state.first_seq; seq <= state.last_seq && found < query.limit; seq += 1) {
-    let message: StoredMsg;
-    try {
-      message = await jsm.streams.getMessage(DEAD_LETTER_STREAM.name, { seq });
-    } catch (err) {
-      // Deleted (replayed before) or aged out: a gap.
-      if (notFound(err)) continue;
-      throw err;
+  for (let from = state.first_seq; from <= state.last_seq; from += SCAN_WINDOW) {
+    const window = Array.from({ length: Math.min(SCAN_WINDOW, state.last_seq - from + 1) }, (_, i) =>
+      jsm.streams.getMessage(DEAD_LETTER_STREAM.name, { seq: from + i }).catch((err: unknown) => {
+        // Deleted (replayed before) or aged out: a gap.
+        if (notFound(err)) return undefined;
+        throw err;
+      }),
+    );
+    for (const message of await Promise.all(window)) {
+      if (!message) continue;
+      const letter = deadLetterOf(message);
+      if (query.consumer !== undefined && letter.consumer !== query.consumer) continue;
+      yield { letter, message };
+      found += 1;
+      if (found >= query.limit) return;
     }
-    const letter = deadLetterOf(message);
-    if (query.consumer !== undefined && letter.consumer !== query.consumer) continue;
-    found += 1;
-    yield { letter, message };
   }
 }
 

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { connect } from "nats";
+import { connect, headers } from "nats";
 import { afterAll, describe, expect, it } from "vitest";
 import { until } from "../../../test/support/until.js";
-import { connectEventBus, DEAD_LETTER_STREAM, type EventBus } from "../../common/bus.js";
+import { connectEventBus, DEAD_LETTER_HEADERS, DEAD_LETTER_STREAM, type EventBus } from "../../common/bus.js";
 import { createLogger } from "../../common/logger.js";
 import { runOps } from "./cli.js";
 
@@ -79,6 +79,35 @@ describe("ops dead-letters", () => {
       expect(await listed()).toEqual([]);
       // Nothing left to replay: a second replay publishes nothing.
       expect((await ops(["dead-letters", "replay", "--consumer", durable], env)).printed).toEqual([]);
+    });
+
+    it("lists many dead letters oldest first across the stream's gaps (replayed, another consumer's), up to --limit", async () => {
+      const many = `opsdl-many-${tag}`;
+      const nc = await connect({ servers: natsUrl, timeout: 2_000 });
+      const js = nc.jetstream();
+      const jsm = await nc.jetstreamManager();
+      const seqs: number[] = [];
+      try {
+        // 200 dead letters, every third another consumer's and every seventh deleted: several read windows, with gaps.
+        const kept: string[] = [];
+        for (let i = 0; i < 200; i += 1) {
+          const h = headers();
+          h.set(DEAD_LETTER_HEADERS.eventId, `e${i}`);
+          h.set(DEAD_LETTER_HEADERS.consumer, i % 3 === 0 ? other : many);
+          const ack = await js.publish(`dead.opsdl${tag}.many`, new Uint8Array(), { headers: h });
+          seqs.push(ack.seq);
+          if (i % 7 === 0) await jsm.streams.deleteMessage(DEAD_LETTER_STREAM.name, ack.seq);
+          else if (i % 3 !== 0) kept.push(`e${i}`);
+        }
+        const env = { NATS_URL: natsUrl };
+        const listed = await ops(["dead-letters", "--consumer", many, "--limit", "1000"], env);
+        expect(listed.printed?.map((letter) => letter.eventId)).toEqual(kept);
+        const first = await ops(["dead-letters", "--consumer", many, "--limit", "50"], env);
+        expect(first.printed?.map((letter) => letter.eventId)).toEqual(kept.slice(0, 50));
+      } finally {
+        for (const seq of seqs) await jsm.streams.deleteMessage(DEAD_LETTER_STREAM.name, seq).catch(() => false);
+        await nc.close();
+      }
     });
   });
 });
