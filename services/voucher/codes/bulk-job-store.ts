@@ -39,6 +39,15 @@ const COLUMNS = `job_id, request_id, template_id, send_channel_id, total, made, 
 
 const lease = (param: string) => `now() + make_interval(secs => ${param}::double precision / 1000)`;
 
+/**
+ * The job's template and the send channel it started at are both active: a job is made only then, so disabling
+ * either holds its codes (until enabled again, or the job cancelled) as it holds a per-call order's.
+ */
+const makeable = (job: string) =>
+  `EXISTS (SELECT 1 FROM vouchers.template t, vouchers.send_channel c
+            WHERE t.template_id = ${job}.template_id::bigint AND t.is_active
+              AND c.send_channel_id = ${job}.send_channel_id::bigint AND c.is_active)`;
+
 export class BulkJobStore {
   constructor(private readonly db: Database) {}
 
@@ -66,14 +75,14 @@ export class BulkJobStore {
     return rows[0] && fromRow(rows[0]);
   }
 
-  /** The oldest running job nobody holds (or whose holder's lease ran out), now held by a new owner. */
+  /** The oldest running, makeable job nobody holds (or whose holder's lease ran out), now held by a new owner. */
   async claim(leaseMs: number): Promise<BulkJobClaim | undefined> {
     const owner = randomBytes(12).toString("hex");
     const { rows } = await this.db.query<JobRow>(
       `UPDATE vouchers.bulk_job SET lease_owner = $1, lease_until = ${lease("$2")}, updated_at = now()
-        WHERE job_id = (SELECT job_id FROM vouchers.bulk_job
-                         WHERE state = 'RUNNING' AND (lease_until IS NULL OR lease_until < now())
-                         ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+        WHERE job_id = (SELECT job_id FROM vouchers.bulk_job j
+                         WHERE state = 'RUNNING' AND (lease_until IS NULL OR lease_until < now()) AND ${makeable("j")}
+                         ORDER BY created_at LIMIT 1 FOR UPDATE OF j SKIP LOCKED)
           AND state = 'RUNNING' AND (lease_until IS NULL OR lease_until < now())
         RETURNING ${COLUMNS}`,
       [owner, leaseMs],
@@ -83,13 +92,14 @@ export class BulkJobStore {
 
   /**
    * `count` more codes made (their rows written in `tx`), the lease renewed; DONE at the total. False when the
-   * claim is no longer the holder's or the progress moved under it: the caller rolls back and stops.
+   * claim is no longer the holder's, the progress moved under it or the job is no longer makeable: the caller
+   * rolls back and stops.
    */
   async advance(tx: Transaction, claim: BulkJobClaim, count: number, leaseMs: number): Promise<boolean> {
     const { rowCount } = await tx.query(
-      `UPDATE vouchers.bulk_job SET made = made + $3, lease_until = ${lease("$5")}, updated_at = now(),
+      `UPDATE vouchers.bulk_job j SET made = made + $3, lease_until = ${lease("$5")}, updated_at = now(),
               state = CASE WHEN made + $3 >= total THEN 'DONE' ELSE 'RUNNING' END
-        WHERE job_id = $1 AND lease_owner = $2 AND made = $4 AND state = 'RUNNING'`,
+        WHERE job_id = $1 AND lease_owner = $2 AND made = $4 AND state = 'RUNNING' AND ${makeable("j")}`,
       [claim.job.jobId, claim.owner, count, claim.job.made, leaseMs],
     );
     return rowCount === 1;

@@ -36,12 +36,13 @@ if (process.env.DATABASE_URL) modes.push(["PostgreSQL", testDatabase]);
 describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
   let t: TestDatabase;
   let templateId: string;
+  let sendChannelId: string;
   let sequence = 0;
 
   beforeAll(async () => {
     t = await open();
     await migrate(t.db, { schema: VOUCHER_SCHEMA, migrationsDir: fileURLToPath(new URL("../migrations", import.meta.url)), logger });
-    templateId = (await seedOffer(t.db, keys, { sendType: 2 })).templateId;
+    ({ templateId, sendChannelId } = await seedOffer(t.db, keys, { sendType: 2 }));
   });
   afterAll(async () => {
     await t?.drop();
@@ -192,6 +193,36 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
     expect((await client(b).cancelBulkJob({ jobId: done.jobId, actor: "ops" })).job).toMatchObject({ state: BulkJobState.DONE, made: 10 });
     expect(await reason(client(b).cancelBulkJob({ jobId: "0".repeat(32), actor: "ops" }))).toBe(CodeError.NOT_FOUND);
     expect(await reason(client(b).cancelBulkJob({ jobId: done.jobId, actor: "" }))).toBe(CodeError.PARAMETER_INVALID);
+  });
+
+  it("holds a job while its template or send channel is disabled: no runner takes it, its holder's next batch is refused; it carries on once both are active", async () => {
+    const jobs = new BulkJobStore(t.db);
+    const active = (table: "template" | "send_channel", id: string, on: boolean) =>
+      t.db.query(`UPDATE vouchers.${table} SET is_active = $2 WHERE ${table}_id = $1`, [id, on]);
+    const b = bulk({ roundMs: 0 });
+    const job = await b.start({ requestId: requestId(), templateId, total: 2_100, actor: "ops" });
+    expect(await b.runRound()).toBe(true);
+    try {
+      await active("template", templateId, false);
+      expect(await b.runRound()).toBe(false);
+      await active("template", templateId, true);
+      await active("send_channel", sendChannelId, false);
+      expect(await b.runRound()).toBe(false);
+      await active("send_channel", sendChannelId, true);
+      // Disabled while a runner holds it: the runner's next batch is refused, as a cancelled job's is.
+      const claim = await jobs.claim(60_000);
+      expect(claim?.job).toMatchObject({ jobId: job.jobId, made: 700 });
+      await active("template", templateId, false);
+      expect(await t.db.transaction((tx) => jobs.advance(tx, claim!, 700, 60_000))).toBe(false);
+      await jobs.release(claim!);
+      expect(await b.get(job.jobId)).toMatchObject({ state: "RUNNING", made: 700 });
+    } finally {
+      await active("template", templateId, true);
+      await active("send_channel", sendChannelId, true);
+    }
+    while (await b.runRound());
+    expect(await b.get(job.jobId)).toMatchObject({ state: "DONE", made: 2_100 });
+    expectComplete(await storedCodes(job.jobId), 2_100);
   });
 
   it.skipIf(!process.env.DATABASE_URL || _mode !== "PostgreSQL")("a cancel while a runner writes a batch waits for it; the runner stops at its next batch", async () => {

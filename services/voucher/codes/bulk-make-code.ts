@@ -130,7 +130,7 @@ export class BulkMakeCodes {
     return true;
   }
 
-  /** The next batch, written with the job's progress in one transaction; false when the lease was lost (another runner has it) or the job cancelled. */
+  /** The next batch, written with the job's progress in one transaction; false when the lease was lost (another runner has it), the job cancelled or held. */
   private async makeBatch(claim: BulkJobClaim): Promise<boolean> {
     const count = Math.min(this.deps.batchSize, claim.job.total - claim.job.made);
     for (let draw = 1; ; draw += 1) {
@@ -145,7 +145,7 @@ export class BulkMakeCodes {
         return true;
       } catch (err) {
         if (err instanceof LeaseLost) {
-          this.deps.logger.warn({ jobId: claim.job.jobId }, "bulk make-code job taken over or cancelled; this runner stops");
+          this.deps.logger.warn({ jobId: claim.job.jobId }, "bulk make-code job taken over, cancelled, or held (its template or send channel disabled); this runner stops");
           return false;
         }
         // A code already taken (the code's primary key) or this seq written by a runner whose lease we outlived.
