@@ -187,25 +187,25 @@ describe("a service added by its descriptor", () => {
       ...more,
     });
 
-    it("takes over the streams for its deployment (PLATFORM_INSTANCE), and a role of another deployment on the same NATS fails at start naming both", async () => {
-      const staging = await startServiceRole(tally.descriptor, { logger, streams: streamsOf([...services, tally.descriptor]), env: await roleEnv("staging/rights") });
+    /** The tally role of deployment `instance` started until ready, then stopped: its claims are made. */
+    async function startedAndStopped(instance: string): Promise<void> {
+      const role = await startServiceRole(tally.descriptor, { logger, streams: streamsOf([...services, tally.descriptor]), env: await roleEnv(instance) });
       try {
-        await staging.ready;
+        await role.ready;
       } finally {
-        for (const stop of staging.stops) await stop();
+        for (const stop of role.stops) await stop();
       }
+    }
+
+    it("takes over the streams for its deployment (PLATFORM_INSTANCE), and a role of another deployment on the same NATS fails at start naming both", async () => {
+      await startedAndStopped("staging/rights");
       await expect(
         startServiceRole(tally.descriptor, { logger, streams: streamsOf([...services, tally.descriptor]), env: await roleEnv("production/rights") }),
       ).rejects.toThrow(/belongs to staging\/rights, not production\/rights/);
     }, PLATFORM_TEST_TIMEOUT_MS);
 
     it("claims its schema for its deployment: another deployment's role on the same database (its own NATS) fails before touching a row, and its `migrate` changes no schema", async () => {
-      const staging = await startServiceRole(tally.descriptor, { logger, streams: streamsOf([...services, tally.descriptor]), env: await roleEnv("staging/rights") });
-      try {
-        await staging.ready;
-      } finally {
-        for (const stop of staging.stops) await stop();
-      }
+      await startedAndStopped("staging/rights");
       const versions = () => t.db.query("SELECT version FROM tally.infrastructure_version ORDER BY version");
       const before = (await versions()).rows;
       const otherNats = await startTestNatsServer();
