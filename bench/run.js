@@ -636,6 +636,18 @@ function printReport(report) {
     }
     log(`${pad("other (pg, redis…)", 20, true)}${windows.map((w) => pad(report.cpu[w].untrackedPercentOfCore, 16)).join("")}`);
     log(`${pad("machine", 20, true)}${windows.map((w) => pad(report.cpu[w].machinePercentOfCore, 16)).join("")}`);
+
+    // The code's cost per request: a loaded or faster machine moves it far less than throughput and the ratios.
+    const perRequest = (w, percent) => {
+      const r = report.scenarios[w];
+      return typeof percent === "number" && r && !r.skipped && r.requests > 0 ? Math.round(((percent / 100) * report.cpu[w].seconds * 1e6) / r.requests) : "-";
+    };
+    log("\nCPU µs per answered request during each scenario:");
+    log(`${pad("process", 20, true)}${windows.map((w) => pad(w, 16)).join("")}`);
+    for (const [proc, p] of Object.entries(report.processes)) {
+      if (p.service) log(`${pad(proc, 20, true)}${windows.map((w) => pad(perRequest(w, report.cpu[w].processes[proc]), 16)).join("")}`);
+    }
+    log(`${pad("machine (all of it)", 20, true)}${windows.map((w) => pad(perRequest(w, report.cpu[w].machinePercentOfCore), 16)).join("")}`);
   }
 
   log("\npeak RSS, MB (sampled every 200 ms per scenario; VmHWM = lifetime peak):");

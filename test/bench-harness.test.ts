@@ -56,6 +56,12 @@ describe.skipIf(!cluster)("the benchmark harness, in a one-second run (real Post
       "voucher RSS ≤ 150 MB",
     ]);
     const lines = stdout.split("\n").map((line) => line.trim());
+    // The code's cost per request, every scenario's for each service and the machine.
+    const costs = lines.slice(lines.indexOf("CPU µs per answered request during each scenario:") + 2);
+    for (const proc of ["gateway", "order", "voucher", "machine (all of it)"]) {
+      const row = costs.find((line) => line.startsWith(`${proc} `));
+      expect(row?.slice(proc.length).trim().split(/\s+/).filter((cell) => /^\d+$/.test(cell)).length, proc).toBeGreaterThanOrEqual(4);
+    }
     for (const aim of report.aims) {
       const verdict = aim.met ? "met " : "missed ";
       expect(lines.some((line) => line.startsWith(verdict) && line.includes(`${aim.aim} `)), aim.aim).toBe(true);
