@@ -59,6 +59,25 @@ describe.each(modes)("bulk make-code from the back office (%s)", (mode) => {
     expect(Object.keys(progress).sort()).toEqual(["createTime", "jobId", "made", "requestId", "returnCode", "returnMsg", "state", "templateId", "total", "updateTime"]);
   });
 
+  it("answers what holds a running job while the back office has its template or send channel disabled, and nothing once both are enabled", async () => {
+    // Three batches: a runner that takes it before the disable lands is refused at its next batch, so it stays RUNNING.
+    const started = await ok("bulkMakeCode", { requestId: unique("erp-bulk-"), templateId: bulkTemplateId, total: 25_000 });
+    const query = () => ok("bulkMakeCodeQuery", { jobId: started.jobId });
+    await ok("templateDisable", { templateId: bulkTemplateId, updateTime: erpTime() });
+    try {
+      expect(await query()).toMatchObject({ state: "RUNNING", heldBy: "TEMPLATE_DISABLED" });
+      await ok("templateEnable", { templateId: bulkTemplateId, updateTime: erpTime() });
+      await ok("sendChannelDisable", { sendChannelId });
+      expect(await query()).toMatchObject({ state: "RUNNING", heldBy: "SEND_CHANNEL_DISABLED" });
+    } finally {
+      await ok("templateEnable", { templateId: bulkTemplateId, updateTime: erpTime() });
+      await ok("sendChannelEnable", { sendChannelId });
+    }
+    let progress: ErpAnswer = started;
+    await until(async () => (progress = await query()).state === "DONE", 30_000, "the held job is done once enabled");
+    expect(progress).not.toHaveProperty("heldBy");
+  });
+
   it("audits a started job once, as the app that started it", async () => {
     const started = await ok("bulkMakeCode", { requestId: unique("erp-bulk-"), templateId: bulkTemplateId, total: 10 });
     await ok("bulkMakeCode", { requestId: started.requestId, templateId: bulkTemplateId, total: 10 });

@@ -4,7 +4,7 @@
 // (`npm run ops -- whale bulk export <jobId>`, an admin RPC), so a million bearer codes never travel in a
 // back-office answer.
 import { Type, type Static } from "typebox";
-import { BulkJobState, CodeService, type BulkJob } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
+import { BulkJobHold, BulkJobState, CodeService, type BulkJob } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
 import { formatRequiredTimestamp } from "../../../services/common/clock.js";
 import { BULK_JOB_ID, BULK_REQUEST_ID, MAX_BULK_CODES } from "../../../services/voucher/codes/bulk-make-code.js";
 import { erpAction } from "../action.js";
@@ -24,12 +24,24 @@ const BulkJobAnswer = Type.Object(
         "RUNNING: waiting for a runner or being made; DONE: every code made (then exported by the operator: npm run ops -- whale bulk export <jobId>); " +
         "CANCELLED: stopped by the operator (npm run ops -- whale bulk cancel <jobId>) after `made` codes, which are never exported",
     }),
+    heldBy: Type.Optional(
+      Type.Union([Type.Literal("TEMPLATE_DISABLED"), Type.Literal("SEND_CHANNEL_DISABLED")], {
+        description:
+          "only while RUNNING and held: no runner makes it until its template and the send channel it started at are both enabled again " +
+          "(or the operator cancels it); absent when it is being made or waiting for a runner",
+      }),
+    ),
     createTime: Type.String({ description: "yyyyMMddHHmmss (Asia/Shanghai)" }),
     updateTime: Type.String({ description: "when it last made progress, yyyyMMddHHmmss" }),
   },
   { additionalProperties: false },
 );
 
+const HELD_BY: Record<BulkJobHold, Static<typeof BulkJobAnswer>["heldBy"]> = {
+  [BulkJobHold.UNSPECIFIED]: undefined,
+  [BulkJobHold.TEMPLATE_DISABLED]: "TEMPLATE_DISABLED",
+  [BulkJobHold.SEND_CHANNEL_DISABLED]: "SEND_CHANNEL_DISABLED",
+};
 
 function jobAnswer(job: BulkJob | undefined): Static<typeof BulkJobAnswer> {
   if (!job) throw new Error("CodeService answered no bulk job");
@@ -40,6 +52,7 @@ function jobAnswer(job: BulkJob | undefined): Static<typeof BulkJobAnswer> {
     total: job.total,
     made: job.made,
     state: job.state === BulkJobState.DONE ? "DONE" : job.state === BulkJobState.CANCELLED ? "CANCELLED" : "RUNNING",
+    ...(HELD_BY[job.heldBy] ? { heldBy: HELD_BY[job.heldBy] } : {}),
     createTime: formatRequiredTimestamp(job.createdAt),
     updateTime: formatRequiredTimestamp(job.updatedAt),
   };
@@ -68,7 +81,7 @@ export const bulkMakeCode = erpAction({
 
 export const bulkMakeCodeQuery = erpAction({
   name: "bulkMakeCodeQuery",
-  summary: "批导制码查询 (ours): a bulk make-code job's progress (made of total, RUNNING or DONE)",
+  summary: "批导制码查询 (ours): a bulk make-code job's progress (made of total, RUNNING, DONE or CANCELLED; what holds a RUNNING one)",
   tag: TAG,
   body: body({ jobId: Type.String({ pattern: BULK_JOB_ID.source, maxLength: 32, description: "jobId: 32 hex digits, as bulkMakeCode answered it" }) }),
   answer: BulkJobAnswer,

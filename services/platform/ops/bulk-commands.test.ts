@@ -84,6 +84,27 @@ describe(`whale bulk (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, (
     expect(exported.stdout).toBe(`seq,code\n${rows.map((row) => `${row.seq},${row.code}\n`).join("")}`);
   });
 
+  it("shows what holds a job whose template is disabled, in its status and its progress line", async () => {
+    const started = await ops(["whale", "bulk", "start", "--template", templateId, "--total", "1000", "--request", "cli-held"]);
+    const { jobId } = JSON.parse(started.stdout) as { jobId: string };
+    await t.db.query(`UPDATE vouchers.template SET is_active = false WHERE template_id = $1`, [templateId]);
+    try {
+      expect(await bulk.runRound()).toBe(false);
+      expect(JSON.parse((await ops(["whale", "bulk", "status", jobId])).stdout)).toMatchObject({ state: "RUNNING", made: 0, heldBy: "TEMPLATE_DISABLED" });
+      const watching = ops(["whale", "bulk", "status", jobId, "--watch", "--every", "10"]);
+      // Its first poll is made at once; the margin is for a loaded machine.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await t.db.query(`UPDATE vouchers.template SET is_active = true WHERE template_id = $1`, [templateId]);
+      while (await bulk.runRound());
+      const watched = await watching;
+      expect(watched.stderr.split("\n")[0]).toMatch(/^\[-{30}\]   0\.0%  0\/1000  RUNNING \(held: TEMPLATE_DISABLED\)$/);
+      expect(JSON.parse(watched.stdout)).toMatchObject({ state: "DONE", made: 1000 });
+      expect(JSON.parse(watched.stdout)).not.toHaveProperty("heldBy");
+    } finally {
+      await t.db.query(`UPDATE vouchers.template SET is_active = true WHERE template_id = $1`, [templateId]);
+    }
+  });
+
   it("exports only with the admin token, and says what a bad command line lacks", async () => {
     expect(await ops(["whale", "bulk", "export", "0".repeat(32)], { env: {} })).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
     expect(await ops(["whale", "bulk", "export", "0".repeat(32)], { env: { ADMIN_TOKEN: "x".repeat(40) } })).toMatchObject({ exitCode: 1, stdout: "", stderr: expect.stringContaining("Unauthenticated") });

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { BulkJobState, CodeService, type BulkJob } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
+import { BulkJobHold, BulkJobState, CodeService, type BulkJob } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
 import { OPS_ACTOR } from "../../voucher/catalogue/erp-apps.js";
 import { UsageError, required, type OpsCommand, type OpsContext } from "./command.js";
 import { formatTimestamp } from "../../common/clock.js";
@@ -8,7 +8,7 @@ import { formatTimestamp } from "../../common/clock.js";
 const jobView = (job: BulkJob | undefined) =>
   job && {
     jobId: job.jobId, requestId: job.requestId, templateId: job.templateId, made: job.made, total: job.total,
-    state: BulkJobState[job.state], createdAt: formatTimestamp(job.createdAt), updatedAt: formatTimestamp(job.updatedAt),
+    state: BulkJobState[job.state], ...(job.heldBy ? { heldBy: BulkJobHold[job.heldBy] } : {}), createdAt: formatTimestamp(job.createdAt), updatedAt: formatTimestamp(job.updatedAt),
   };
 
 const BAR_WIDTH = 30;
@@ -17,7 +17,8 @@ const BAR_WIDTH = 30;
 export function progressLine(job: BulkJob): string {
   const share = job.total === 0 ? 1 : job.made / job.total;
   const filled = Math.round(share * BAR_WIDTH);
-  return `[${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}] ${(share * 100).toFixed(1).padStart(5)}%  ${job.made}/${job.total}  ${BulkJobState[job.state]}`;
+  const held = job.heldBy ? ` (held: ${BulkJobHold[job.heldBy]})` : "";
+  return `[${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}] ${(share * 100).toFixed(1).padStart(5)}%  ${job.made}/${job.total}  ${BulkJobState[job.state]}${held}`;
 }
 
 /** Polls the job until it is DONE (or cancelled), showing its progress; answers the last state read. */

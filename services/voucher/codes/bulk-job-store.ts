@@ -4,6 +4,8 @@ import { randomBytes } from "node:crypto";
 import type { Database, Queryable, Transaction } from "../../common/database.js";
 
 export type BulkJobState = "RUNNING" | "DONE" | "CANCELLED";
+/** What holds a running job back from every runner (see `makeable`). */
+export type BulkJobHold = "TEMPLATE_DISABLED" | "SEND_CHANNEL_DISABLED";
 
 export interface BulkJobRecord {
   jobId: string;
@@ -13,6 +15,8 @@ export interface BulkJobRecord {
   total: number;
   made: number;
   state: BulkJobState;
+  /** Why no runner makes a RUNNING job now; null when one may (and for a done or cancelled job). */
+  heldBy: BulkJobHold | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -31,22 +35,30 @@ interface JobRow {
   total: number;
   made: number;
   state: BulkJobState;
+  held_by: BulkJobHold | null;
   created_at: Date;
   updated_at: Date;
 }
 
-const COLUMNS = `job_id, request_id, template_id, send_channel_id, total, made, state, created_at, updated_at`;
-
 const lease = (param: string) => `now() + make_interval(secs => ${param}::double precision / 1000)`;
+
+const templateActive = (job: string) =>
+  `EXISTS (SELECT 1 FROM vouchers.template t WHERE t.template_id = ${job}.template_id::bigint AND t.is_active)`;
+const sendChannelActive = (job: string) =>
+  `EXISTS (SELECT 1 FROM vouchers.send_channel c WHERE c.send_channel_id = ${job}.send_channel_id::bigint AND c.is_active)`;
 
 /**
  * The job's template and the send channel it started at are both active: a job is made only then, so disabling
  * either holds its codes (until enabled again, or the job cancelled) as it holds a per-call order's.
  */
-const makeable = (job: string) =>
-  `EXISTS (SELECT 1 FROM vouchers.template t, vouchers.send_channel c
-            WHERE t.template_id = ${job}.template_id::bigint AND t.is_active
-              AND c.send_channel_id = ${job}.send_channel_id::bigint AND c.is_active)`;
+const makeable = (job: string) => `(${templateActive(job)} AND ${sendChannelActive(job)})`;
+
+/** The columns of a job as `job` names its row (a job's hold read with it, so an operator sees why it stands still). */
+const columns = (job: string) => `${job}.job_id, ${job}.request_id, ${job}.template_id, ${job}.send_channel_id, ${job}.total, ${job}.made,
+  ${job}.state, ${job}.created_at, ${job}.updated_at,
+  CASE WHEN ${job}.state <> 'RUNNING' THEN NULL WHEN NOT ${templateActive(job)} THEN 'TEMPLATE_DISABLED'
+       WHEN NOT ${sendChannelActive(job)} THEN 'SEND_CHANNEL_DISABLED' END AS held_by`;
+const COLUMNS = columns("bulk_job");
 
 export class BulkJobStore {
   constructor(private readonly db: Database) {}
@@ -137,6 +149,7 @@ function fromRow(row: JobRow): BulkJobRecord {
     total: row.total,
     made: row.made,
     state: row.state,
+    heldBy: row.held_by,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };

@@ -11,7 +11,7 @@ import { reasonOf } from "../../common/errors.js";
 import { KeyRing } from "../../common/key-ring.js";
 import { createLogger } from "../../common/logger.js";
 import { migrate } from "../../common/migrate.js";
-import { BulkJobState, CodeErrorSchema, CodeService } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
+import { BulkJobHold, BulkJobState, CodeErrorSchema, CodeService } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
 import { AuditStore } from "../catalogue/audit-store.js";
 import { CatalogueStore } from "../catalogue/catalogue-store.js";
 import { isWellFormedCode } from "../channels/internal/code-generator.js";
@@ -202,12 +202,17 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
     const b = bulk({ roundMs: 0 });
     const job = await b.start({ requestId: requestId(), templateId, total: 2_100, actor: "ops" });
     expect(await b.runRound()).toBe(true);
+    expect(await b.get(job.jobId)).toMatchObject({ state: "RUNNING", heldBy: null });
     try {
       await active("template", templateId, false);
       expect(await b.runRound()).toBe(false);
-      await active("template", templateId, true);
+      // What holds it is answered with the job, so an operator sees why it stands still.
+      expect((await client(b).getBulkJob({ jobId: job.jobId })).job).toMatchObject({ state: BulkJobState.RUNNING, heldBy: BulkJobHold.TEMPLATE_DISABLED });
       await active("send_channel", sendChannelId, false);
+      expect(await b.get(job.jobId)).toMatchObject({ heldBy: "TEMPLATE_DISABLED" });
+      await active("template", templateId, true);
       expect(await b.runRound()).toBe(false);
+      expect((await client(b).getBulkJob({ jobId: job.jobId })).job).toMatchObject({ heldBy: BulkJobHold.SEND_CHANNEL_DISABLED });
       await active("send_channel", sendChannelId, true);
       // Disabled while a runner holds it: the runner's next batch is refused, as a cancelled job's is.
       const claim = await jobs.claim(60_000);
@@ -221,7 +226,7 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
       await active("send_channel", sendChannelId, true);
     }
     while (await b.runRound());
-    expect(await b.get(job.jobId)).toMatchObject({ state: "DONE", made: 2_100 });
+    expect(await b.get(job.jobId)).toMatchObject({ state: "DONE", made: 2_100, heldBy: null });
     expectComplete(await storedCodes(job.jobId), 2_100);
   });
 

@@ -1,7 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { BulkJobSchema, BulkJobState, CodeOrderSchema, CodeService, MakeNoticeSchema, type BulkJob, type CodeOrder, type MakeNotice } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
+import { BulkJobHold, BulkJobSchema, BulkJobState, CodeOrderSchema, CodeService, MakeNoticeSchema, type BulkJob, type CodeOrder, type MakeNotice } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
 import type { BulkJobRecord } from "./bulk-job-store.js";
 import type { BulkMakeCodes } from "./bulk-make-code.js";
 import type { MakeCodeNotices, MakeNoticeView } from "./make-code-notices.js";
@@ -64,6 +64,11 @@ export function bulkServiceImpl(bulk: BulkMakeCodes): Pick<ServiceImpl<typeof Co
   };
 }
 
+const BULK_JOB_HOLDS: Record<NonNullable<BulkJobRecord["heldBy"]>, BulkJobHold> = {
+  TEMPLATE_DISABLED: BulkJobHold.TEMPLATE_DISABLED,
+  SEND_CHANNEL_DISABLED: BulkJobHold.SEND_CHANNEL_DISABLED,
+};
+
 const BULK_JOB_STATES: Record<BulkJobRecord["state"], BulkJobState> = {
   RUNNING: BulkJobState.RUNNING,
   DONE: BulkJobState.DONE,
@@ -78,6 +83,7 @@ function bulkJobMessage(job: BulkJobRecord): BulkJob {
     total: job.total,
     made: job.made,
     state: BULK_JOB_STATES[job.state],
+    heldBy: job.heldBy ? BULK_JOB_HOLDS[job.heldBy] : BulkJobHold.UNSPECIFIED,
     createdAt: timestampFromDate(job.createdAt),
     updatedAt: timestampFromDate(job.updatedAt),
   });
