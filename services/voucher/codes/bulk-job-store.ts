@@ -2,6 +2,7 @@
 // lease, their progress moved only by the lease's holder in the transaction that writes the codes.
 import { randomBytes } from "node:crypto";
 import type { Database, Queryable, Transaction } from "../../common/database.js";
+import { bulkOrderId } from "./bulk-code-writer.js";
 
 export type BulkJobState = "RUNNING" | "DONE" | "CANCELLED";
 /** What holds a running job back from every runner (see `makeable`). */
@@ -129,6 +130,29 @@ export class BulkJobStore {
       [jobId],
     );
     return rows[0] && fromRow(rows[0]);
+  }
+
+  /**
+   * Deletes up to `limit` codes of the cancelled job longest waiting for it, in one transaction, and marks the job
+   * once none are left; undefined when no cancelled job has codes left. Concurrent purgers take different jobs.
+   */
+  async purgeCancelledCodes(limit: number): Promise<{ jobId: string; deleted: number; done: boolean } | undefined> {
+    return this.db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ job_id: string }>(
+        `SELECT job_id FROM vouchers.bulk_job WHERE state = 'CANCELLED' AND codes_purged_at IS NULL
+          ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
+      );
+      const jobId = rows[0]?.job_id;
+      if (!jobId) return undefined;
+      const { rowCount } = await tx.query(
+        `DELETE FROM vouchers.internal_code WHERE send_channel_order_id = $1
+            AND seq IN (SELECT seq FROM vouchers.internal_code WHERE send_channel_order_id = $1 ORDER BY seq LIMIT $2)`,
+        [bulkOrderId(jobId), limit],
+      );
+      const done = rowCount < limit;
+      if (done) await tx.query(`UPDATE vouchers.bulk_job SET codes_purged_at = now() WHERE job_id = $1`, [jobId]);
+      return { jobId, deleted: rowCount, done };
+    });
   }
 
   /** Lets go of a held job (a round's time is up), so any runner may take it next. */

@@ -195,6 +195,32 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
     expect(await reason(client(b).cancelBulkJob({ jobId: done.jobId, actor: "" }))).toBe(CodeError.PARAMETER_INVALID);
   });
 
+  it("deletes a cancelled job's codes a batch at a time, then never takes it again; a running or done job's codes stay", async () => {
+    const b = bulk({ roundMs: 0 });
+    const cancelled = await b.start({ requestId: requestId(), templateId, total: 2_100, actor: "ops" });
+    expect(await b.runRound()).toBe(true);
+    expect(await b.runRound()).toBe(true);
+    await b.cancel({ jobId: cancelled.jobId, actor: "ops" });
+    const done = await b.start({ requestId: requestId(), templateId, total: 10, actor: "ops" });
+    while (await b.runRound());
+    const running = await b.start({ requestId: requestId(), templateId, total: 2_100, actor: "ops" });
+    expect(await b.runRound()).toBe(true);
+
+    // Other tests' cancelled jobs share the database: this job's batches are picked out of every purge.
+    const jobs = new BulkJobStore(t.db);
+    const batches: { deleted: number; done: boolean }[] = [];
+    for (let purged; (purged = await jobs.purgeCancelledCodes(500)); ) if (purged.jobId === cancelled.jobId) batches.push({ deleted: purged.deleted, done: purged.done });
+    expect(batches).toEqual([{ deleted: 500, done: false }, { deleted: 500, done: false }, { deleted: 400, done: true }]);
+    expect(await storedCodes(cancelled.jobId)).toHaveLength(0);
+    expect(await b.purgeCancelledCodes()).toBe(false);
+    expect(await b.get(cancelled.jobId)).toMatchObject({ state: "CANCELLED", made: 1_400 });
+    expectComplete(await storedCodes(done.jobId), 10);
+    expect(await storedCodes(running.jobId)).toHaveLength(700);
+    await b.cancel({ jobId: running.jobId, actor: "ops" });
+    expect(await b.purgeCancelledCodes()).toBe(true);
+    expect(await storedCodes(running.jobId)).toHaveLength(0);
+  });
+
   it("holds a job while its template or send channel is disabled: no runner takes it, its holder's next batch is refused; it carries on once both are active", async () => {
     const jobs = new BulkJobStore(t.db);
     const active = (table: "template" | "send_channel", id: string, on: boolean) =>

@@ -78,7 +78,8 @@ export class BulkMakeCodes {
 
   /**
    * Stops a running job (the operator's `whale bulk cancel`), audited once as `actor`'s; its runner stops at its
-   * next batch and its codes are never exported. A done or cancelled job is answered as it is.
+   * next batch and its codes are never exported (the "cancelled bulk codes" job deletes them). A done or cancelled
+   * job is answered as it is.
    */
   async cancel(request: { jobId: string; actor: string }): Promise<BulkJobRecord> {
     checkActor(request.actor);
@@ -111,6 +112,16 @@ export class BulkMakeCodes {
       yield { firstSeq: after + 1, codes: rows.map((row) => row.code) };
       after = rows[rows.length - 1]!.seq;
     }
+  }
+
+  /**
+   * One round of the "cancelled bulk codes" job: a batch of a cancelled job's codes deleted (never exported, they
+   * are nobody's); true while there may be more.
+   */
+  async purgeCancelledCodes(): Promise<boolean> {
+    const purged = await this.deps.jobs.purgeCancelledCodes(this.deps.batchSize);
+    if (purged?.done) this.deps.logger.info({ jobId: purged.jobId }, "a cancelled bulk make-code job's codes deleted");
+    return purged !== undefined;
   }
 
   /** One round of the background job: takes a job nobody holds and makes batches until it is done or the round's time is up. */

@@ -64,6 +64,7 @@ export function startCodes(deps: {
     routes: (router) => void router.service(CodeService, codeServiceImpl(makeCodes, signatures, notices, bulk)),
     jobs: [
       { name: "bulk make-code", intervalMs: 2_000, run: () => bulk.runRound() },
+      { name: "cancelled bulk codes", intervalMs: 60_000, run: () => bulk.purgeCancelledCodes() },
       {
         name: "make-code notices",
         intervalMs: 30_000,
