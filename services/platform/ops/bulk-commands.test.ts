@@ -105,6 +105,24 @@ describe(`whale bulk (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, (
     }
   });
 
+  it("lists jobs newest first, the held ones on their own, and says what a bad listing lacks", async () => {
+    const { jobId } = JSON.parse((await ops(["whale", "bulk", "start", "--template", templateId, "--total", "10", "--request", "cli-list"])).stdout) as { jobId: string };
+    const listed = await ops(["whale", "bulk", "list", "--limit", "1"]);
+    expect(listed.exitCode).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ jobId, state: "RUNNING", made: 0, total: 10 })]);
+    expect(JSON.parse((await ops(["whale", "bulk", "list", "--held"])).stdout)).toEqual([]);
+    await t.db.query(`UPDATE vouchers.template SET is_active = false WHERE template_id = $1`, [templateId]);
+    try {
+      expect(JSON.parse((await ops(["whale", "bulk", "list", "--held"])).stdout)).toEqual([expect.objectContaining({ jobId, heldBy: "TEMPLATE_DISABLED" })]);
+    } finally {
+      await t.db.query(`UPDATE vouchers.template SET is_active = true WHERE template_id = $1`, [templateId]);
+    }
+    while (await bulk.runRound());
+    expect(JSON.parse((await ops(["whale", "bulk", "list", "--state", "done"])).stdout).map((job: { jobId: string }) => job.jobId)).toContain(jobId);
+    expect(await ops(["whale", "bulk", "list", "--state", "paused"])).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("--state is one of running, done, cancelled") });
+    expect(await ops(["whale", "bulk", "list", "--limit", "0"])).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("--limit is 1 to 1000") });
+  });
+
   it("exports only with the admin token, and says what a bad command line lacks", async () => {
     expect(await ops(["whale", "bulk", "export", "0".repeat(32)], { env: {} })).toMatchObject({ exitCode: 2, stderr: expect.stringContaining("ADMIN_TOKEN") });
     expect(await ops(["whale", "bulk", "export", "0".repeat(32)], { env: { ADMIN_TOKEN: "x".repeat(40) } })).toMatchObject({ exitCode: 1, stdout: "", stderr: expect.stringContaining("Unauthenticated") });

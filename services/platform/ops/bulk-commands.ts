@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { BulkJobHold, BulkJobState, CodeService, type BulkJob } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
 import { OPS_ACTOR } from "../../voucher/catalogue/erp-apps.js";
-import { UsageError, required, type OpsCommand, type OpsContext } from "./command.js";
+import { UsageError, optionalLimit, required, type OpsCommand, type OpsContext } from "./command.js";
 import { formatTimestamp } from "../../common/clock.js";
 
 
@@ -10,6 +10,8 @@ const jobView = (job: BulkJob | undefined) =>
     jobId: job.jobId, requestId: job.requestId, templateId: job.templateId, made: job.made, total: job.total,
     state: BulkJobState[job.state], ...(job.heldBy ? { heldBy: BulkJobHold[job.heldBy] } : {}), createdAt: formatTimestamp(job.createdAt), updatedAt: formatTimestamp(job.updatedAt),
   };
+
+const LISTED_STATES: Record<string, BulkJobState> = { running: BulkJobState.RUNNING, done: BulkJobState.DONE, cancelled: BulkJobState.CANCELLED };
 
 const BAR_WIDTH = 30;
 
@@ -77,6 +79,19 @@ export const bulkCommands: OpsCommand[] = [
       if (!jobId) throw new UsageError("whale bulk status needs a job id");
       if (values.watch) return context.print(jobView(await watch(jobId, everyOf(values.every), context)));
       context.print(jobView((await context.client("voucher", CodeService).getBulkJob({ jobId })).job));
+    },
+  },
+  {
+    words: ["whale", "bulk", "list"],
+    usage: "whale bulk list [--state running|done|cancelled] [--held] [--limit N]   bulk jobs, newest first; --held: the running ones held",
+    options: ["state", "limit"],
+    flags: ["held"],
+    positionals: 0,
+    async run({ values }, context) {
+      const state = typeof values.state === "string" ? LISTED_STATES[values.state] : BulkJobState.UNSPECIFIED;
+      if (state === undefined) throw new UsageError(`--state is one of ${Object.keys(LISTED_STATES).join(", ")}`);
+      const { jobs } = await context.client("voucher", CodeService).listBulkJobs({ state, held: values.held === true, limit: optionalLimit(values, 1000) });
+      context.print(jobs.map(jobView));
     },
   },
   {

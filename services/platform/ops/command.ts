@@ -55,7 +55,6 @@ export function adminOptions(token: string | undefined): { headers: Record<strin
   return { headers: adminAuthorization(token) };
 }
 
-/** A string option that must be there. */
 /** `--limit N`: 0 (the service's default) when absent, else a whole number from 1 to `max`. */
 export function optionalLimit(values: Record<string, string | boolean | undefined>, max: number): number {
   if (values.limit === undefined) return 0;
@@ -64,6 +63,7 @@ export function optionalLimit(values: Record<string, string | boolean | undefine
   return limit;
 }
 
+/** A string option that must be there. */
 export function required(values: Record<string, string | boolean | undefined>, name: string): string {
   const value = values[name];
   if (typeof value !== "string" || value === "") throw new UsageError(`--${name} is required`);

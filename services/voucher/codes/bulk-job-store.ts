@@ -88,6 +88,17 @@ export class BulkJobStore {
     return rows[0] && fromRow(rows[0]);
   }
 
+  /** The newest jobs first, at most `limit`: of `state` if given; `held`: only the running jobs something holds. */
+  async list(filter: { state?: BulkJobState; held: boolean; limit: number }): Promise<BulkJobRecord[]> {
+    const { rows } = await this.db.query<JobRow>(
+      `SELECT ${COLUMNS} FROM vouchers.bulk_job
+        WHERE ($1::text IS NULL OR state = $1) AND (NOT $2 OR (state = 'RUNNING' AND NOT ${makeable("bulk_job")}))
+        ORDER BY created_at DESC, job_id LIMIT $3`,
+      [filter.state ?? null, filter.held, filter.limit],
+    );
+    return rows.map(fromRow);
+  }
+
   /** The oldest running, makeable job nobody holds (or whose holder's lease ran out), now held by a new owner. */
   async claim(leaseMs: number): Promise<BulkJobClaim | undefined> {
     const owner = randomBytes(12).toString("hex");

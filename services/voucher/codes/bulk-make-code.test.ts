@@ -221,6 +221,33 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
     expect(await storedCodes(running.jobId)).toHaveLength(0);
   });
 
+  it("lists jobs newest first, by state or only the held ones, within its limit; refuses a limit or state out of range", async () => {
+    const b = bulk({ roundMs: 0 });
+    const done = await b.start({ requestId: requestId(), templateId, total: 5, actor: "ops" });
+    while (await b.runRound());
+    const cancelled = await b.start({ requestId: requestId(), templateId, total: 5, actor: "ops" });
+    await b.cancel({ jobId: cancelled.jobId, actor: "ops" });
+    const held = await b.start({ requestId: requestId(), templateId, total: 5, actor: "ops" });
+    const ids = (jobs: { jobId: string }[]) => jobs.map((job) => job.jobId);
+    await t.db.query(`UPDATE vouchers.template SET is_active = false WHERE template_id = $1`, [templateId]);
+    try {
+      const list = (request: Parameters<Client<typeof CodeService>["listBulkJobs"]>[0]) => client(b).listBulkJobs(request).then((answer) => answer.jobs);
+      expect(ids(await list({ limit: 3 }))).toEqual([held.jobId, cancelled.jobId, done.jobId]);
+      expect(ids(await list({ held: true }))).toContain(held.jobId);
+      expect((await list({ held: true })).every((job) => job.state === BulkJobState.RUNNING && job.heldBy === BulkJobHold.TEMPLATE_DISABLED)).toBe(true);
+      expect(ids(await list({ state: BulkJobState.CANCELLED }))).toContain(cancelled.jobId);
+      expect((await list({ state: BulkJobState.CANCELLED })).every((job) => job.state === BulkJobState.CANCELLED)).toBe(true);
+      expect(ids(await list({ state: BulkJobState.DONE, limit: 1 }))).toEqual([done.jobId]);
+      expect(await reason(list({ limit: 1_001 }))).toBe(CodeError.PARAMETER_INVALID);
+      expect(await reason(list({ limit: -1 }))).toBe(CodeError.PARAMETER_INVALID);
+      expect(await reason(list({ state: 9 as BulkJobState }))).toBe(CodeError.PARAMETER_INVALID);
+    } finally {
+      await t.db.query(`UPDATE vouchers.template SET is_active = true WHERE template_id = $1`, [templateId]);
+    }
+    expect(ids(await client(b).listBulkJobs({ held: true }).then((answer) => answer.jobs))).not.toContain(held.jobId);
+    await b.cancel({ jobId: held.jobId, actor: "ops" });
+  });
+
   it("holds a job while its template or send channel is disabled: no runner takes it, its holder's next batch is refused; it carries on once both are active", async () => {
     const jobs = new BulkJobStore(t.db);
     const active = (table: "template" | "send_channel", id: string, on: boolean) =>

@@ -7,7 +7,7 @@ import type { AuditStore } from "../catalogue/audit-store.js";
 import type { CatalogueStore } from "../catalogue/catalogue-store.js";
 import { generateCodes, type RandomSource } from "../channels/internal/code-generator.js";
 import { bulkOrderId, type BulkCodeWriter } from "./bulk-code-writer.js";
-import type { BulkJobClaim, BulkJobRecord, BulkJobStore } from "./bulk-job-store.js";
+import type { BulkJobClaim, BulkJobRecord, BulkJobState, BulkJobStore } from "./bulk-job-store.js";
 import { CodeError, codeError } from "./errors.js";
 
 export const MAX_BULK_CODES = 1_000_000;
@@ -22,6 +22,9 @@ export const BULK_JOB_ID = /^[0-9a-f]{32}$/;
 const ACTOR = /^[0-9A-Za-z._-]{1,64}$/;
 /** A batch whose draw collides with a code already made is drawn again; at 83 bits twice in a row is unheard of. */
 const MAX_DRAWS = 5;
+/** Jobs a listing answers: by default, and at most. */
+const DEFAULT_LIST_LIMIT = 100;
+const MAX_LIST_LIMIT = 1_000;
 /** Codes per page of an export: one keyset query each, so memory stays flat whatever the job's size. */
 const EXPORT_PAGE = 10_000;
 
@@ -74,6 +77,13 @@ export class BulkMakeCodes {
     const job = BULK_JOB_ID.test(jobId) ? await this.deps.jobs.find(jobId) : undefined;
     if (!job) throw codeError(CodeError.NOT_FOUND, "jobId: no such bulk job");
     return job;
+  }
+
+  /** Jobs, the newest first (`limit` 0: 100; at most 1,000): of one state, or only the held ones. */
+  async list(request: { state?: BulkJobState; held: boolean; limit: number }): Promise<BulkJobRecord[]> {
+    if (!Number.isInteger(request.limit) || request.limit < 0 || request.limit > MAX_LIST_LIMIT)
+      throw codeError(CodeError.PARAMETER_INVALID, `limit: 1–${MAX_LIST_LIMIT} (0: ${DEFAULT_LIST_LIMIT})`);
+    return this.deps.jobs.list({ ...request, limit: request.limit || DEFAULT_LIST_LIMIT });
   }
 
   /**

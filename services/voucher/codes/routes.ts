@@ -8,6 +8,7 @@ import type { MakeCodeNotices, MakeNoticeView } from "./make-code-notices.js";
 import type { CodeOrderRecord } from "./code-order-store.js";
 import type { MakeCodes } from "./make-code.js";
 import type { SaleChannelSignatures } from "./sale-channel-signatures.js";
+import { CodeError, codeError } from "./errors.js";
 
 /**
  * The admin RPC (ADMIN_TOKEN): a bulk job's codes leave only through the operator. Starting a job and reading
@@ -47,7 +48,7 @@ export function codeServiceImpl(
 }
 
 /** The bulk make-code RPCs of the code service. */
-export function bulkServiceImpl(bulk: BulkMakeCodes): Pick<ServiceImpl<typeof CodeService>, "startBulkJob" | "getBulkJob" | "exportBulkCodes" | "cancelBulkJob"> {
+export function bulkServiceImpl(bulk: BulkMakeCodes): Pick<ServiceImpl<typeof CodeService>, "startBulkJob" | "getBulkJob" | "exportBulkCodes" | "cancelBulkJob" | "listBulkJobs"> {
   return {
     async startBulkJob(req) {
       return { job: bulkJobMessage(await bulk.start(req)) };
@@ -60,6 +61,12 @@ export function bulkServiceImpl(bulk: BulkMakeCodes): Pick<ServiceImpl<typeof Co
     },
     async cancelBulkJob(req) {
       return { job: bulkJobMessage(await bulk.cancel(req)) };
+    },
+    async listBulkJobs(req) {
+      const state = (Object.keys(BULK_JOB_STATES) as BulkJobRecord["state"][]).find((name) => BULK_JOB_STATES[name] === req.state);
+      if (!state && req.state !== BulkJobState.UNSPECIFIED) throw codeError(CodeError.PARAMETER_INVALID, `state: no bulk job state ${req.state}`);
+      const jobs = await bulk.list({ state, held: req.held, limit: req.limit });
+      return { jobs: jobs.map(bulkJobMessage) };
     },
   };
 }

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rights/voucher/v1/codes.proto.
  */
 export const file_rights_voucher_v1_codes: GenFile = /*@__PURE__*/
-  fileDesc("Ch1yaWdodHMvdm91Y2hlci92MS9jb2Rlcy5wcm90bxIRcmlnaHRzLnZvdWNoZXIudjEiXAoTU3RhcnRCdWxrSm9iUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhMKC3RlbXBsYXRlX2lkGAIgASgJEg0KBXRvdGFsGAMgASgFEg0KBWFjdG9yGAQgASgJIj8KFFN0YXJ0QnVsa0pvYlJlc3BvbnNlEicKA2pvYhgBIAEoCzIaLnJpZ2h0cy52b3VjaGVyLnYxLkJ1bGtKb2IiIwoRR2V0QnVsa0pvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIj0KEkdldEJ1bGtKb2JSZXNwb25zZRInCgNqb2IYASABKAsyGi5yaWdodHMudm91Y2hlci52MS5CdWxrSm9iIjUKFENhbmNlbEJ1bGtKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVhY3RvchgCIAEoCSJAChVDYW5jZWxCdWxrSm9iUmVzcG9uc2USJwoDam9iGAEgASgLMhoucmlnaHRzLnZvdWNoZXIudjEuQnVsa0pvYiIoChZFeHBvcnRCdWxrQ29kZXNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSI7ChdFeHBvcnRCdWxrQ29kZXNSZXNwb25zZRINCgVjb2RlcxgBIAMoCRIRCglmaXJzdF9zZXEYAiABKAUioAIKB0J1bGtKb2ISDgoGam9iX2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkSEwoLdGVtcGxhdGVfaWQYAyABKAkSDQoFdG90YWwYBCABKAUSDAoEbWFkZRgFIAEoBRIuCgVzdGF0ZRgGIAEoDjIfLnJpZ2h0cy52b3VjaGVyLnYxLkJ1bGtKb2JTdGF0ZRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgdoZWxkX2J5GAkgASgOMh4ucmlnaHRzLnZvdWNoZXIudjEuQnVsa0pvYkhvbGQiXgoUR2V0TWFrZU5vdGljZVJlcXVlc3QSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAEgASgJEg4KBnZlcmlmeRgCIAEoCBIXCg9zYWxlX2NoYW5uZWxfaWQYAyABKAkiRgoVR2V0TWFrZU5vdGljZVJlc3BvbnNlEi0KBm5vdGljZRgBIAEoCzIdLnJpZ2h0cy52b3VjaGVyLnYxLk1ha2VOb3RpY2UiUAoWUmV0cnlNYWtlTm90aWNlUmVxdWVzdBIdChVzYWxlX2NoYW5uZWxfb3JkZXJfaWQYASABKAkSFwoPc2FsZV9jaGFubmVsX2lkGAIgASgJIkgKF1JldHJ5TWFrZU5vdGljZVJlc3BvbnNlEi0KBm5vdGljZRgBIAEoCzIdLnJpZ2h0cy52b3VjaGVyLnYxLk1ha2VOb3RpY2UizgIKCk1ha2VOb3RpY2USEQoJbm90aWZ5X2lkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkSFwoPc2FsZV9jaGFubmVsX2lkGAQgASgJEh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxvcmRlcl9tb2JpbGUYByABKAkSEAoIY29kZV9udW0YCCABKAUSEAoIbm90aWZpZWQYCSABKAgSEAoIY2FuX3ZvaWQYCiABKAgSEwoLcmV0dXJuX2NvZGUYCyABKAkSLgoKdXBkYXRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RhdHVzGA0gASgJIloKHkF1dGhlbnRpY2F0ZVNhbGVDaGFubmVsUmVxdWVzdBIXCg9zYWxlX2NoYW5uZWxfaWQYASABKAkSDAoEYm9keRgCIAEoDBIRCglzaWduYXR1cmUYAyABKAkiIQofQXV0aGVudGljYXRlU2FsZUNoYW5uZWxSZXNwb25zZSJCChlTaWduRm9yU2FsZUNoYW5uZWxSZXF1ZXN0EhcKD3NhbGVfY2hhbm5lbF9pZBgBIAEoCRIMCgRib2R5GAIgASgMIi8KGlNpZ25Gb3JTYWxlQ2hhbm5lbFJlc3BvbnNlEhEKCXNpZ25hdHVyZRgBIAEoCSKiAQoPTWFrZUNvZGVSZXF1ZXN0EhcKD3NhbGVfY2hhbm5lbF9pZBgBIAEoCRIdChVzYWxlX2NoYW5uZWxfb3JkZXJfaWQYAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCRIUCgxtb2JpbGVfcGhvbmUYBCABKAkSLQoEaXRlbRgFIAEoCzIfLnJpZ2h0cy52b3VjaGVyLnYxLk1ha2VDb2RlSXRlbSK/AQoMTWFrZUNvZGVJdGVtEhwKFHNhbGVfY2hhbm5lbF9pdGVtX2lkGAEgASgJEhcKD2NvbW1pc3Npb25fZGF0ZRgCIAEoCRISCgp2YWxpZF9kYXlzGAMgASgFEhEKCXRpY2tldF9pZBgEIAEoCRI/ChJtYWtlX2Z1bmRzX2NoYW5uZWwYBSABKAsyIy5yaWdodHMudm91Y2hlci52MS5NYWtlRnVuZHNDaGFubmVsEhAKCGNvZGVfbnVtGAYgASgFIl8KEE1ha2VGdW5kc0NoYW5uZWwSFwoPY2hhbm5lbF9iZW5lZml0GAEgASgDEhgKEG1lcmNoYW50X2JlbmVmaXQYAiABKAMSGAoQdXNlcl9yZWFsX2Ftb3VudBgDIAEoAyI/ChBNYWtlQ29kZVJlc3BvbnNlEisKBW9yZGVyGAEgASgLMhwucmlnaHRzLnZvdWNoZXIudjEuQ29kZU9yZGVyIk0KE0dldENvZGVPcmRlclJlcXVlc3QSFwoPc2FsZV9jaGFubmVsX2lkGAEgASgJEh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgCIAEoCSJDChRHZXRDb2RlT3JkZXJSZXNwb25zZRIrCgVvcmRlchgBIAEoCzIcLnJpZ2h0cy52b3VjaGVyLnYxLkNvZGVPcmRlciLXAQoJQ29kZU9yZGVyEhAKCHRyYWRlX25vGAEgASgJEhcKD3NhbGVfY2hhbm5lbF9pZBgCIAEoCRIdChVzYWxlX2NoYW5uZWxfb3JkZXJfaWQYAyABKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGbm90aWZ5GAUgASgIEhAKCGNvZGVfbnVtGAYgASgFEi4KBGl0ZW0YByABKAsyIC5yaWdodHMudm91Y2hlci52MS5Db2RlT3JkZXJJdGVtIo0CCg1Db2RlT3JkZXJJdGVtEioKBWNvZGVzGAEgAygLMhsucmlnaHRzLnZvdWNoZXIudjEuTWFkZUNvZGUSLwoLdmFsaWRfc3RhcnQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCXZhbGlkX2VuZBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHAoUc2FsZV9jaGFubmVsX2l0ZW1faWQYBCABKAkSEQoJdGlja2V0X2lkGAUgASgJEhMKC3RpY2tldF9uYW1lGAYgASgJEhMKC2FjdGl2aXR5X2lkGAcgASgJEhUKDWFjdGl2aXR5X25hbWUYCCABKAkiTQoITWFkZUNvZGUSDAoEY29kZRgBIAEoCRIQCghjb2RlX3VybBgCIAEoCRIRCgl1c2VfdGltZXMYAyABKAUSDgoGc3RhdHVzGAQgASgJKnoKC0J1bGtKb2JIb2xkEh0KGUJVTEtfSk9CX0hPTERfVU5TUEVDSUZJRUQQABIjCh9CVUxLX0pPQl9IT0xEX1RFTVBMQVRFX0RJU0FCTEVEEAESJwojQlVMS19KT0JfSE9MRF9TRU5EX0NIQU5ORUxfRElTQUJMRUQQAiqBAQoMQnVsa0pvYlN0YXRlEh4KGkJVTEtfSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWQlVMS19KT0JfU1RBVEVfUlVOTklORxABEhcKE0JVTEtfSk9CX1NUQVRFX0RPTkUQAhIcChhCVUxLX0pPQl9TVEFURV9DQU5DRUxMRUQQAyqdAgoJQ29kZUVycm9yEhoKFkNPREVfRVJST1JfVU5TUEVDSUZJRUQQABIgChxDT0RFX0VSUk9SX1BBUkFNRVRFUl9JTlZBTElEEAESHgoaQ09ERV9FUlJPUl9EVVBMSUNBVEVfT1JERVIQAhIcChhDT0RFX0VSUk9SX05PVF9BVkFJTEFCTEUQAxIdChlDT0RFX0VSUk9SX1FVT1RBX0VYQ0VFREVEEAQSHQoZQ09ERV9FUlJPUl9DSEFOTkVMX0ZBSUxFRBAFEhoKFkNPREVfRVJST1JfSU5fUFJPR1JFU1MQBhIYChRDT0RFX0VSUk9SX05PVF9GT1VORBAHEiAKHENPREVfRVJST1JfU0lHTkFUVVJFX0lOVkFMSUQQCDKTCAoLQ29kZVNlcnZpY2USUwoITWFrZUNvZGUSIi5yaWdodHMudm91Y2hlci52MS5NYWtlQ29kZVJlcXVlc3QaIy5yaWdodHMudm91Y2hlci52MS5NYWtlQ29kZVJlc3BvbnNlEl8KDEdldENvZGVPcmRlchImLnJpZ2h0cy52b3VjaGVyLnYxLkdldENvZGVPcmRlclJlcXVlc3QaJy5yaWdodHMudm91Y2hlci52MS5HZXRDb2RlT3JkZXJSZXNwb25zZRKAAQoXQXV0aGVudGljYXRlU2FsZUNoYW5uZWwSMS5yaWdodHMudm91Y2hlci52MS5BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlcXVlc3QaMi5yaWdodHMudm91Y2hlci52MS5BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlc3BvbnNlEnEKElNpZ25Gb3JTYWxlQ2hhbm5lbBIsLnJpZ2h0cy52b3VjaGVyLnYxLlNpZ25Gb3JTYWxlQ2hhbm5lbFJlcXVlc3QaLS5yaWdodHMudm91Y2hlci52MS5TaWduRm9yU2FsZUNoYW5uZWxSZXNwb25zZRJiCg1HZXRNYWtlTm90aWNlEicucmlnaHRzLnZvdWNoZXIudjEuR2V0TWFrZU5vdGljZVJlcXVlc3QaKC5yaWdodHMudm91Y2hlci52MS5HZXRNYWtlTm90aWNlUmVzcG9uc2USaAoPUmV0cnlNYWtlTm90aWNlEikucmlnaHRzLnZvdWNoZXIudjEuUmV0cnlNYWtlTm90aWNlUmVxdWVzdBoqLnJpZ2h0cy52b3VjaGVyLnYxLlJldHJ5TWFrZU5vdGljZVJlc3BvbnNlEl8KDFN0YXJ0QnVsa0pvYhImLnJpZ2h0cy52b3VjaGVyLnYxLlN0YXJ0QnVsa0pvYlJlcXVlc3QaJy5yaWdodHMudm91Y2hlci52MS5TdGFydEJ1bGtKb2JSZXNwb25zZRJZCgpHZXRCdWxrSm9iEiQucmlnaHRzLnZvdWNoZXIudjEuR2V0QnVsa0pvYlJlcXVlc3QaJS5yaWdodHMudm91Y2hlci52MS5HZXRCdWxrSm9iUmVzcG9uc2USagoPRXhwb3J0QnVsa0NvZGVzEikucmlnaHRzLnZvdWNoZXIudjEuRXhwb3J0QnVsa0NvZGVzUmVxdWVzdBoqLnJpZ2h0cy52b3VjaGVyLnYxLkV4cG9ydEJ1bGtDb2Rlc1Jlc3BvbnNlMAESYgoNQ2FuY2VsQnVsa0pvYhInLnJpZ2h0cy52b3VjaGVyLnYxLkNhbmNlbEJ1bGtKb2JSZXF1ZXN0GigucmlnaHRzLnZvdWNoZXIudjEuQ2FuY2VsQnVsa0pvYlJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1yaWdodHMvdm91Y2hlci92MS9jb2Rlcy5wcm90bxIRcmlnaHRzLnZvdWNoZXIudjEiXAoTU3RhcnRCdWxrSm9iUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhMKC3RlbXBsYXRlX2lkGAIgASgJEg0KBXRvdGFsGAMgASgFEg0KBWFjdG9yGAQgASgJIj8KFFN0YXJ0QnVsa0pvYlJlc3BvbnNlEicKA2pvYhgBIAEoCzIaLnJpZ2h0cy52b3VjaGVyLnYxLkJ1bGtKb2IiIwoRR2V0QnVsa0pvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIj0KEkdldEJ1bGtKb2JSZXNwb25zZRInCgNqb2IYASABKAsyGi5yaWdodHMudm91Y2hlci52MS5CdWxrSm9iIjUKFENhbmNlbEJ1bGtKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVhY3RvchgCIAEoCSJAChVDYW5jZWxCdWxrSm9iUmVzcG9uc2USJwoDam9iGAEgASgLMhoucmlnaHRzLnZvdWNoZXIudjEuQnVsa0pvYiJiChNMaXN0QnVsa0pvYnNSZXF1ZXN0Ei4KBXN0YXRlGAEgASgOMh8ucmlnaHRzLnZvdWNoZXIudjEuQnVsa0pvYlN0YXRlEgwKBGhlbGQYAiABKAgSDQoFbGltaXQYAyABKAUiQAoUTGlzdEJ1bGtKb2JzUmVzcG9uc2USKAoEam9icxgBIAMoCzIaLnJpZ2h0cy52b3VjaGVyLnYxLkJ1bGtKb2IiKAoWRXhwb3J0QnVsa0NvZGVzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiOwoXRXhwb3J0QnVsa0NvZGVzUmVzcG9uc2USDQoFY29kZXMYASADKAkSEQoJZmlyc3Rfc2VxGAIgASgFIqACCgdCdWxrSm9iEg4KBmpvYl9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJEhMKC3RlbXBsYXRlX2lkGAMgASgJEg0KBXRvdGFsGAQgASgFEgwKBG1hZGUYBSABKAUSLgoFc3RhdGUYBiABKA4yHy5yaWdodHMudm91Y2hlci52MS5CdWxrSm9iU3RhdGUSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoHaGVsZF9ieRgJIAEoDjIeLnJpZ2h0cy52b3VjaGVyLnYxLkJ1bGtKb2JIb2xkIl4KFEdldE1ha2VOb3RpY2VSZXF1ZXN0Eh0KFXNhbGVfY2hhbm5lbF9vcmRlcl9pZBgBIAEoCRIOCgZ2ZXJpZnkYAiABKAgSFwoPc2FsZV9jaGFubmVsX2lkGAMgASgJIkYKFUdldE1ha2VOb3RpY2VSZXNwb25zZRItCgZub3RpY2UYASABKAsyHS5yaWdodHMudm91Y2hlci52MS5NYWtlTm90aWNlIlAKFlJldHJ5TWFrZU5vdGljZVJlcXVlc3QSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAEgASgJEhcKD3NhbGVfY2hhbm5lbF9pZBgCIAEoCSJIChdSZXRyeU1ha2VOb3RpY2VSZXNwb25zZRItCgZub3RpY2UYASABKAsyHS5yaWdodHMudm91Y2hlci52MS5NYWtlTm90aWNlIs4CCgpNYWtlTm90aWNlEhEKCW5vdGlmeV9pZBgBIAEoCRIQCghvcmRlcl9pZBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhcKD3NhbGVfY2hhbm5lbF9pZBgEIAEoCRIdChVzYWxlX2NoYW5uZWxfb3JkZXJfaWQYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMb3JkZXJfbW9iaWxlGAcgASgJEhAKCGNvZGVfbnVtGAggASgFEhAKCG5vdGlmaWVkGAkgASgIEhAKCGNhbl92b2lkGAogASgIEhMKC3JldHVybl9jb2RlGAsgASgJEi4KCnVwZGF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0YXR1cxgNIAEoCSJaCh5BdXRoZW50aWNhdGVTYWxlQ2hhbm5lbFJlcXVlc3QSFwoPc2FsZV9jaGFubmVsX2lkGAEgASgJEgwKBGJvZHkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgJIiEKH0F1dGhlbnRpY2F0ZVNhbGVDaGFubmVsUmVzcG9uc2UiQgoZU2lnbkZvclNhbGVDaGFubmVsUmVxdWVzdBIXCg9zYWxlX2NoYW5uZWxfaWQYASABKAkSDAoEYm9keRgCIAEoDCIvChpTaWduRm9yU2FsZUNoYW5uZWxSZXNwb25zZRIRCglzaWduYXR1cmUYASABKAkiogEKD01ha2VDb2RlUmVxdWVzdBIXCg9zYWxlX2NoYW5uZWxfaWQYASABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkSFAoMbW9iaWxlX3Bob25lGAQgASgJEi0KBGl0ZW0YBSABKAsyHy5yaWdodHMudm91Y2hlci52MS5NYWtlQ29kZUl0ZW0ivwEKDE1ha2VDb2RlSXRlbRIcChRzYWxlX2NoYW5uZWxfaXRlbV9pZBgBIAEoCRIXCg9jb21taXNzaW9uX2RhdGUYAiABKAkSEgoKdmFsaWRfZGF5cxgDIAEoBRIRCgl0aWNrZXRfaWQYBCABKAkSPwoSbWFrZV9mdW5kc19jaGFubmVsGAUgASgLMiMucmlnaHRzLnZvdWNoZXIudjEuTWFrZUZ1bmRzQ2hhbm5lbBIQCghjb2RlX251bRgGIAEoBSJfChBNYWtlRnVuZHNDaGFubmVsEhcKD2NoYW5uZWxfYmVuZWZpdBgBIAEoAxIYChBtZXJjaGFudF9iZW5lZml0GAIgASgDEhgKEHVzZXJfcmVhbF9hbW91bnQYAyABKAMiPwoQTWFrZUNvZGVSZXNwb25zZRIrCgVvcmRlchgBIAEoCzIcLnJpZ2h0cy52b3VjaGVyLnYxLkNvZGVPcmRlciJNChNHZXRDb2RlT3JkZXJSZXF1ZXN0EhcKD3NhbGVfY2hhbm5lbF9pZBgBIAEoCRIdChVzYWxlX2NoYW5uZWxfb3JkZXJfaWQYAiABKAkiQwoUR2V0Q29kZU9yZGVyUmVzcG9uc2USKwoFb3JkZXIYASABKAsyHC5yaWdodHMudm91Y2hlci52MS5Db2RlT3JkZXIi1wEKCUNvZGVPcmRlchIQCgh0cmFkZV9ubxgBIAEoCRIXCg9zYWxlX2NoYW5uZWxfaWQYAiABKAkSHQoVc2FsZV9jaGFubmVsX29yZGVyX2lkGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBm5vdGlmeRgFIAEoCBIQCghjb2RlX251bRgGIAEoBRIuCgRpdGVtGAcgASgLMiAucmlnaHRzLnZvdWNoZXIudjEuQ29kZU9yZGVySXRlbSKNAgoNQ29kZU9yZGVySXRlbRIqCgVjb2RlcxgBIAMoCzIbLnJpZ2h0cy52b3VjaGVyLnYxLk1hZGVDb2RlEi8KC3ZhbGlkX3N0YXJ0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgl2YWxpZF9lbmQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhwKFHNhbGVfY2hhbm5lbF9pdGVtX2lkGAQgASgJEhEKCXRpY2tldF9pZBgFIAEoCRITCgt0aWNrZXRfbmFtZRgGIAEoCRITCgthY3Rpdml0eV9pZBgHIAEoCRIVCg1hY3Rpdml0eV9uYW1lGAggASgJIk0KCE1hZGVDb2RlEgwKBGNvZGUYASABKAkSEAoIY29kZV91cmwYAiABKAkSEQoJdXNlX3RpbWVzGAMgASgFEg4KBnN0YXR1cxgEIAEoCSp6CgtCdWxrSm9iSG9sZBIdChlCVUxLX0pPQl9IT0xEX1VOU1BFQ0lGSUVEEAASIwofQlVMS19KT0JfSE9MRF9URU1QTEFURV9ESVNBQkxFRBABEicKI0JVTEtfSk9CX0hPTERfU0VORF9DSEFOTkVMX0RJU0FCTEVEEAIqgQEKDEJ1bGtKb2JTdGF0ZRIeChpCVUxLX0pPQl9TVEFURV9VTlNQRUNJRklFRBAAEhoKFkJVTEtfSk9CX1NUQVRFX1JVTk5JTkcQARIXChNCVUxLX0pPQl9TVEFURV9ET05FEAISHAoYQlVMS19KT0JfU1RBVEVfQ0FOQ0VMTEVEEAMqnQIKCUNvZGVFcnJvchIaChZDT0RFX0VSUk9SX1VOU1BFQ0lGSUVEEAASIAocQ09ERV9FUlJPUl9QQVJBTUVURVJfSU5WQUxJRBABEh4KGkNPREVfRVJST1JfRFVQTElDQVRFX09SREVSEAISHAoYQ09ERV9FUlJPUl9OT1RfQVZBSUxBQkxFEAMSHQoZQ09ERV9FUlJPUl9RVU9UQV9FWENFRURFRBAEEh0KGUNPREVfRVJST1JfQ0hBTk5FTF9GQUlMRUQQBRIaChZDT0RFX0VSUk9SX0lOX1BST0dSRVNTEAYSGAoUQ09ERV9FUlJPUl9OT1RfRk9VTkQQBxIgChxDT0RFX0VSUk9SX1NJR05BVFVSRV9JTlZBTElEEAgy9AgKC0NvZGVTZXJ2aWNlElMKCE1ha2VDb2RlEiIucmlnaHRzLnZvdWNoZXIudjEuTWFrZUNvZGVSZXF1ZXN0GiMucmlnaHRzLnZvdWNoZXIudjEuTWFrZUNvZGVSZXNwb25zZRJfCgxHZXRDb2RlT3JkZXISJi5yaWdodHMudm91Y2hlci52MS5HZXRDb2RlT3JkZXJSZXF1ZXN0GicucmlnaHRzLnZvdWNoZXIudjEuR2V0Q29kZU9yZGVyUmVzcG9uc2USgAEKF0F1dGhlbnRpY2F0ZVNhbGVDaGFubmVsEjEucmlnaHRzLnZvdWNoZXIudjEuQXV0aGVudGljYXRlU2FsZUNoYW5uZWxSZXF1ZXN0GjIucmlnaHRzLnZvdWNoZXIudjEuQXV0aGVudGljYXRlU2FsZUNoYW5uZWxSZXNwb25zZRJxChJTaWduRm9yU2FsZUNoYW5uZWwSLC5yaWdodHMudm91Y2hlci52MS5TaWduRm9yU2FsZUNoYW5uZWxSZXF1ZXN0Gi0ucmlnaHRzLnZvdWNoZXIudjEuU2lnbkZvclNhbGVDaGFubmVsUmVzcG9uc2USYgoNR2V0TWFrZU5vdGljZRInLnJpZ2h0cy52b3VjaGVyLnYxLkdldE1ha2VOb3RpY2VSZXF1ZXN0GigucmlnaHRzLnZvdWNoZXIudjEuR2V0TWFrZU5vdGljZVJlc3BvbnNlEmgKD1JldHJ5TWFrZU5vdGljZRIpLnJpZ2h0cy52b3VjaGVyLnYxLlJldHJ5TWFrZU5vdGljZVJlcXVlc3QaKi5yaWdodHMudm91Y2hlci52MS5SZXRyeU1ha2VOb3RpY2VSZXNwb25zZRJfCgxTdGFydEJ1bGtKb2ISJi5yaWdodHMudm91Y2hlci52MS5TdGFydEJ1bGtKb2JSZXF1ZXN0GicucmlnaHRzLnZvdWNoZXIudjEuU3RhcnRCdWxrSm9iUmVzcG9uc2USWQoKR2V0QnVsa0pvYhIkLnJpZ2h0cy52b3VjaGVyLnYxLkdldEJ1bGtKb2JSZXF1ZXN0GiUucmlnaHRzLnZvdWNoZXIudjEuR2V0QnVsa0pvYlJlc3BvbnNlEmoKD0V4cG9ydEJ1bGtDb2RlcxIpLnJpZ2h0cy52b3VjaGVyLnYxLkV4cG9ydEJ1bGtDb2Rlc1JlcXVlc3QaKi5yaWdodHMudm91Y2hlci52MS5FeHBvcnRCdWxrQ29kZXNSZXNwb25zZTABEmIKDUNhbmNlbEJ1bGtKb2ISJy5yaWdodHMudm91Y2hlci52MS5DYW5jZWxCdWxrSm9iUmVxdWVzdBooLnJpZ2h0cy52b3VjaGVyLnYxLkNhbmNlbEJ1bGtKb2JSZXNwb25zZRJfCgxMaXN0QnVsa0pvYnMSJi5yaWdodHMudm91Y2hlci52MS5MaXN0QnVsa0pvYnNSZXF1ZXN0GicucmlnaHRzLnZvdWNoZXIudjEuTGlzdEJ1bGtKb2JzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message rights.voucher.v1.StartBulkJobRequest
@@ -147,6 +147,56 @@ export const CancelBulkJobResponseSchema: GenMessage<CancelBulkJobResponse> = /*
   messageDesc(file_rights_voucher_v1_codes, 5);
 
 /**
+ * @generated from message rights.voucher.v1.ListBulkJobsRequest
+ */
+export type ListBulkJobsRequest = Message<"rights.voucher.v1.ListBulkJobsRequest"> & {
+  /**
+   * UNSPECIFIED: every state.
+   *
+   * @generated from field: rights.voucher.v1.BulkJobState state = 1;
+   */
+  state: BulkJobState;
+
+  /**
+   * Only the RUNNING jobs something holds (held_by set).
+   *
+   * @generated from field: bool held = 2;
+   */
+  held: boolean;
+
+  /**
+   * Default 100, at most 1000.
+   *
+   * @generated from field: int32 limit = 3;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message rights.voucher.v1.ListBulkJobsRequest.
+ * Use `create(ListBulkJobsRequestSchema)` to create a new message.
+ */
+export const ListBulkJobsRequestSchema: GenMessage<ListBulkJobsRequest> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 6);
+
+/**
+ * @generated from message rights.voucher.v1.ListBulkJobsResponse
+ */
+export type ListBulkJobsResponse = Message<"rights.voucher.v1.ListBulkJobsResponse"> & {
+  /**
+   * @generated from field: repeated rights.voucher.v1.BulkJob jobs = 1;
+   */
+  jobs: BulkJob[];
+};
+
+/**
+ * Describes the message rights.voucher.v1.ListBulkJobsResponse.
+ * Use `create(ListBulkJobsResponseSchema)` to create a new message.
+ */
+export const ListBulkJobsResponseSchema: GenMessage<ListBulkJobsResponse> = /*@__PURE__*/
+  messageDesc(file_rights_voucher_v1_codes, 7);
+
+/**
  * @generated from message rights.voucher.v1.ExportBulkCodesRequest
  */
 export type ExportBulkCodesRequest = Message<"rights.voucher.v1.ExportBulkCodesRequest"> & {
@@ -161,7 +211,7 @@ export type ExportBulkCodesRequest = Message<"rights.voucher.v1.ExportBulkCodesR
  * Use `create(ExportBulkCodesRequestSchema)` to create a new message.
  */
 export const ExportBulkCodesRequestSchema: GenMessage<ExportBulkCodesRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 6);
+  messageDesc(file_rights_voucher_v1_codes, 8);
 
 /**
  * @generated from message rights.voucher.v1.ExportBulkCodesResponse
@@ -185,7 +235,7 @@ export type ExportBulkCodesResponse = Message<"rights.voucher.v1.ExportBulkCodes
  * Use `create(ExportBulkCodesResponseSchema)` to create a new message.
  */
 export const ExportBulkCodesResponseSchema: GenMessage<ExportBulkCodesResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 7);
+  messageDesc(file_rights_voucher_v1_codes, 9);
 
 /**
  * @generated from message rights.voucher.v1.BulkJob
@@ -247,7 +297,7 @@ export type BulkJob = Message<"rights.voucher.v1.BulkJob"> & {
  * Use `create(BulkJobSchema)` to create a new message.
  */
 export const BulkJobSchema: GenMessage<BulkJob> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 8);
+  messageDesc(file_rights_voucher_v1_codes, 10);
 
 /**
  * @generated from message rights.voucher.v1.GetMakeNoticeRequest
@@ -281,7 +331,7 @@ export type GetMakeNoticeRequest = Message<"rights.voucher.v1.GetMakeNoticeReque
  * Use `create(GetMakeNoticeRequestSchema)` to create a new message.
  */
 export const GetMakeNoticeRequestSchema: GenMessage<GetMakeNoticeRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 9);
+  messageDesc(file_rights_voucher_v1_codes, 11);
 
 /**
  * @generated from message rights.voucher.v1.GetMakeNoticeResponse
@@ -298,7 +348,7 @@ export type GetMakeNoticeResponse = Message<"rights.voucher.v1.GetMakeNoticeResp
  * Use `create(GetMakeNoticeResponseSchema)` to create a new message.
  */
 export const GetMakeNoticeResponseSchema: GenMessage<GetMakeNoticeResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 10);
+  messageDesc(file_rights_voucher_v1_codes, 12);
 
 /**
  * @generated from message rights.voucher.v1.RetryMakeNoticeRequest
@@ -322,7 +372,7 @@ export type RetryMakeNoticeRequest = Message<"rights.voucher.v1.RetryMakeNoticeR
  * Use `create(RetryMakeNoticeRequestSchema)` to create a new message.
  */
 export const RetryMakeNoticeRequestSchema: GenMessage<RetryMakeNoticeRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 11);
+  messageDesc(file_rights_voucher_v1_codes, 13);
 
 /**
  * @generated from message rights.voucher.v1.RetryMakeNoticeResponse
@@ -339,7 +389,7 @@ export type RetryMakeNoticeResponse = Message<"rights.voucher.v1.RetryMakeNotice
  * Use `create(RetryMakeNoticeResponseSchema)` to create a new message.
  */
 export const RetryMakeNoticeResponseSchema: GenMessage<RetryMakeNoticeResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 12);
+  messageDesc(file_rights_voucher_v1_codes, 14);
 
 /**
  * @generated from message rights.voucher.v1.MakeNotice
@@ -428,7 +478,7 @@ export type MakeNotice = Message<"rights.voucher.v1.MakeNotice"> & {
  * Use `create(MakeNoticeSchema)` to create a new message.
  */
 export const MakeNoticeSchema: GenMessage<MakeNotice> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 13);
+  messageDesc(file_rights_voucher_v1_codes, 15);
 
 /**
  * @generated from message rights.voucher.v1.AuthenticateSaleChannelRequest
@@ -459,7 +509,7 @@ export type AuthenticateSaleChannelRequest = Message<"rights.voucher.v1.Authenti
  * Use `create(AuthenticateSaleChannelRequestSchema)` to create a new message.
  */
 export const AuthenticateSaleChannelRequestSchema: GenMessage<AuthenticateSaleChannelRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 14);
+  messageDesc(file_rights_voucher_v1_codes, 16);
 
 /**
  * @generated from message rights.voucher.v1.AuthenticateSaleChannelResponse
@@ -472,7 +522,7 @@ export type AuthenticateSaleChannelResponse = Message<"rights.voucher.v1.Authent
  * Use `create(AuthenticateSaleChannelResponseSchema)` to create a new message.
  */
 export const AuthenticateSaleChannelResponseSchema: GenMessage<AuthenticateSaleChannelResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 15);
+  messageDesc(file_rights_voucher_v1_codes, 17);
 
 /**
  * @generated from message rights.voucher.v1.SignForSaleChannelRequest
@@ -494,7 +544,7 @@ export type SignForSaleChannelRequest = Message<"rights.voucher.v1.SignForSaleCh
  * Use `create(SignForSaleChannelRequestSchema)` to create a new message.
  */
 export const SignForSaleChannelRequestSchema: GenMessage<SignForSaleChannelRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 16);
+  messageDesc(file_rights_voucher_v1_codes, 18);
 
 /**
  * @generated from message rights.voucher.v1.SignForSaleChannelResponse
@@ -513,7 +563,7 @@ export type SignForSaleChannelResponse = Message<"rights.voucher.v1.SignForSaleC
  * Use `create(SignForSaleChannelResponseSchema)` to create a new message.
  */
 export const SignForSaleChannelResponseSchema: GenMessage<SignForSaleChannelResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 17);
+  messageDesc(file_rights_voucher_v1_codes, 19);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeRequest
@@ -554,7 +604,7 @@ export type MakeCodeRequest = Message<"rights.voucher.v1.MakeCodeRequest"> & {
  * Use `create(MakeCodeRequestSchema)` to create a new message.
  */
 export const MakeCodeRequestSchema: GenMessage<MakeCodeRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 18);
+  messageDesc(file_rights_voucher_v1_codes, 20);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeItem
@@ -604,7 +654,7 @@ export type MakeCodeItem = Message<"rights.voucher.v1.MakeCodeItem"> & {
  * Use `create(MakeCodeItemSchema)` to create a new message.
  */
 export const MakeCodeItemSchema: GenMessage<MakeCodeItem> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 19);
+  messageDesc(file_rights_voucher_v1_codes, 21);
 
 /**
  * Who pays what, in fen (the seed's makeFundsChannel).
@@ -633,7 +683,7 @@ export type MakeFundsChannel = Message<"rights.voucher.v1.MakeFundsChannel"> & {
  * Use `create(MakeFundsChannelSchema)` to create a new message.
  */
 export const MakeFundsChannelSchema: GenMessage<MakeFundsChannel> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 20);
+  messageDesc(file_rights_voucher_v1_codes, 22);
 
 /**
  * @generated from message rights.voucher.v1.MakeCodeResponse
@@ -650,7 +700,7 @@ export type MakeCodeResponse = Message<"rights.voucher.v1.MakeCodeResponse"> & {
  * Use `create(MakeCodeResponseSchema)` to create a new message.
  */
 export const MakeCodeResponseSchema: GenMessage<MakeCodeResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 21);
+  messageDesc(file_rights_voucher_v1_codes, 23);
 
 /**
  * @generated from message rights.voucher.v1.GetCodeOrderRequest
@@ -672,7 +722,7 @@ export type GetCodeOrderRequest = Message<"rights.voucher.v1.GetCodeOrderRequest
  * Use `create(GetCodeOrderRequestSchema)` to create a new message.
  */
 export const GetCodeOrderRequestSchema: GenMessage<GetCodeOrderRequest> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 22);
+  messageDesc(file_rights_voucher_v1_codes, 24);
 
 /**
  * @generated from message rights.voucher.v1.GetCodeOrderResponse
@@ -689,7 +739,7 @@ export type GetCodeOrderResponse = Message<"rights.voucher.v1.GetCodeOrderRespon
  * Use `create(GetCodeOrderResponseSchema)` to create a new message.
  */
 export const GetCodeOrderResponseSchema: GenMessage<GetCodeOrderResponse> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 23);
+  messageDesc(file_rights_voucher_v1_codes, 25);
 
 /**
  * @generated from message rights.voucher.v1.CodeOrder
@@ -740,7 +790,7 @@ export type CodeOrder = Message<"rights.voucher.v1.CodeOrder"> & {
  * Use `create(CodeOrderSchema)` to create a new message.
  */
 export const CodeOrderSchema: GenMessage<CodeOrder> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 24);
+  messageDesc(file_rights_voucher_v1_codes, 26);
 
 /**
  * @generated from message rights.voucher.v1.CodeOrderItem
@@ -792,7 +842,7 @@ export type CodeOrderItem = Message<"rights.voucher.v1.CodeOrderItem"> & {
  * Use `create(CodeOrderItemSchema)` to create a new message.
  */
 export const CodeOrderItemSchema: GenMessage<CodeOrderItem> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 25);
+  messageDesc(file_rights_voucher_v1_codes, 27);
 
 /**
  * @generated from message rights.voucher.v1.MadeCode
@@ -826,7 +876,7 @@ export type MadeCode = Message<"rights.voucher.v1.MadeCode"> & {
  * Use `create(MadeCodeSchema)` to create a new message.
  */
 export const MadeCodeSchema: GenMessage<MadeCode> = /*@__PURE__*/
-  messageDesc(file_rights_voucher_v1_codes, 26);
+  messageDesc(file_rights_voucher_v1_codes, 28);
 
 /**
  * @generated from enum rights.voucher.v1.BulkJobHold
@@ -864,7 +914,7 @@ export enum BulkJobState {
   UNSPECIFIED = 0,
 
   /**
-   * Waiting for a runner, or being made (made < total).
+   * Waiting for a runner, being made, or held (held_by); made < total.
    *
    * @generated from enum value: BULK_JOB_STATE_RUNNING = 1;
    */
@@ -1086,6 +1136,17 @@ export const CodeService: GenService<{
     methodKind: "unary";
     input: typeof CancelBulkJobRequestSchema;
     output: typeof CancelBulkJobResponseSchema;
+  },
+  /**
+   * Bulk jobs, the newest first (the CLI's `whale bulk list`): of one state, or only the held ones; never codes.
+   * INVALID_ARGUMENT (PARAMETER_INVALID) for a limit out of its range.
+   *
+   * @generated from rpc rights.voucher.v1.CodeService.ListBulkJobs
+   */
+  listBulkJobs: {
+    methodKind: "unary";
+    input: typeof ListBulkJobsRequestSchema;
+    output: typeof ListBulkJobsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rights_voucher_v1_codes, 0);
