@@ -14,7 +14,7 @@ const SCENARIOS = ["bare", "appointment", "detail", "expired-points", "cancel"];
 
 interface Report {
   scenarios: Record<string, { requests: number; errors: number; ratioToBare: number }>;
-  aims: Array<{ aim: string; met: boolean }>;
+  aims: Array<{ aim: string; met: boolean; machineCpuUsPerRequest?: number | null; machineCpuUsBudget?: number | null }>;
 }
 
 describe.skipIf(!cluster)("the benchmark harness, in a one-second run (real PostgreSQL, Redis, NATS)", () => {
@@ -61,6 +61,12 @@ describe.skipIf(!cluster)("the benchmark harness, in a one-second run (real Post
     for (const proc of ["gateway", "order", "voucher", "machine (all of it)"]) {
       const row = costs.find((line) => line.startsWith(`${proc} `));
       expect(row?.slice(proc.length).trim().split(/\s+/).filter((cell) => /^\d+$/.test(cell)).length, proc).toBeGreaterThanOrEqual(4);
+    }
+    // Each ratio aim also in the code's cost: the machine's CPU per request, and what the aimed rate would allow.
+    for (const aim of report.aims.filter((a) => a.aim.endsWith("× bare"))) {
+      expect(aim.machineCpuUsPerRequest, aim.aim).toBeGreaterThan(0);
+      expect(aim.machineCpuUsBudget, aim.aim).toBeGreaterThan(0);
+      expect(lines.some((line) => line.includes(`${aim.aim} `) && line.includes(`${aim.machineCpuUsPerRequest} µs per request`)), aim.aim).toBe(true);
     }
     for (const aim of report.aims) {
       const verdict = aim.met ? "met " : "missed ";
