@@ -88,12 +88,11 @@ export class BulkJobStore {
     return rows[0] && fromRow(rows[0]);
   }
 
-  /** The newest jobs first, at most `limit`: of `state` if given; `held`: only the running jobs something holds. */
+  /** The newest jobs first, at most `limit`: of `state` if given; `held`: only the running jobs something holds (by the hold read with them). */
   async list(filter: { state?: BulkJobState; held: boolean; limit: number }): Promise<BulkJobRecord[]> {
     const { rows } = await this.db.query<JobRow>(
-      `SELECT ${COLUMNS} FROM vouchers.bulk_job
-        WHERE ($1::text IS NULL OR state = $1) AND (NOT $2 OR (state = 'RUNNING' AND NOT ${makeable("bulk_job")}))
-        ORDER BY created_at DESC, job_id LIMIT $3`,
+      `SELECT * FROM (SELECT ${COLUMNS} FROM vouchers.bulk_job WHERE $1::text IS NULL OR state = $1) listed
+        WHERE NOT $2 OR held_by IS NOT NULL ORDER BY created_at DESC, job_id LIMIT $3`,
       [filter.state ?? null, filter.held, filter.limit],
     );
     return rows.map(fromRow);

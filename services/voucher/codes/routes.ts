@@ -71,11 +71,6 @@ export function bulkServiceImpl(bulk: BulkMakeCodes): Pick<ServiceImpl<typeof Co
   };
 }
 
-const BULK_JOB_HOLDS: Record<NonNullable<BulkJobRecord["heldBy"]>, BulkJobHold> = {
-  TEMPLATE_DISABLED: BulkJobHold.TEMPLATE_DISABLED,
-  SEND_CHANNEL_DISABLED: BulkJobHold.SEND_CHANNEL_DISABLED,
-};
-
 const BULK_JOB_STATES: Record<BulkJobRecord["state"], BulkJobState> = {
   RUNNING: BulkJobState.RUNNING,
   DONE: BulkJobState.DONE,
@@ -90,7 +85,8 @@ function bulkJobMessage(job: BulkJobRecord): BulkJob {
     total: job.total,
     made: job.made,
     state: BULK_JOB_STATES[job.state],
-    heldBy: job.heldBy ? BULK_JOB_HOLDS[job.heldBy] : BulkJobHold.UNSPECIFIED,
+    // The store names a hold as the enum does.
+    heldBy: job.heldBy ? BulkJobHold[job.heldBy] : BulkJobHold.UNSPECIFIED,
     createdAt: timestampFromDate(job.createdAt),
     updatedAt: timestampFromDate(job.updatedAt),
   });
