@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { connect } from "nats";
 import { afterAll, describe, expect, it } from "vitest";
 import { cluster } from "./support/cluster.js";
 
@@ -73,6 +74,44 @@ describe.skipIf(!cluster)("the benchmark harness, in a one-second run (real Post
       expect(lines.some((line) => line.startsWith(verdict) && line.includes(`${aim.aim} `)), aim.aim).toBe(true);
     }
   }, 180_000);
+
+  it("booking-floor.js answers every chain without an error, prints each one's floor beside its aim, and leaves no database or stream", async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ["bench/booking-floor.js"], {
+      env: { ...process.env, BENCH_DATABASE_ADMIN_URL: process.env.DATABASE_URL, BENCH_DURATION: "1", BENCH_WARMUP: "0", BENCH_ROUNDS: "1", BENCH_CONNECTIONS: "10" },
+      timeout: 120_000,
+    });
+    const lines = stdout.split("\n");
+    for (const chain of ["bare", "hops", "storage", "events", "read"]) {
+      expect(lines.find((line) => line.startsWith(`round 1 ${chain} `)), chain).toMatch(/ [1-9]\d* req\/s, .* 0 errors, machine \d+ µs\/req/);
+    }
+    const stored = /^stored \(warm-ups included\): storage (\d+) bookings, (\d+) vouchers, (\d+) outbox rows; events (\d+) bookings, (\d+) vouchers, (\d+) outbox rows; (\d+) events in the stream$/.exec(
+      lines.find((line) => line.startsWith("stored ")) ?? "",
+    );
+    const [storage, storageVouchers, storageOutbox, events, eventsVouchers, eventsOutbox, published] = (stored?.slice(1) ?? []).map(Number);
+    expect(storage).toBeGreaterThan(0);
+    expect([storageVouchers, storageOutbox]).toEqual([storage, 2 * (storage ?? 0)]);
+    expect(events).toBeGreaterThan(0);
+    expect([eventsVouchers, eventsOutbox, published]).toEqual([events, 2 * (events ?? 0), 2 * (events ?? 0)]);
+    const floor = lines.slice(lines.findIndex((line) => line.startsWith("the floor in this shape")));
+    for (const chain of ["hops", "storage", "events", "read"]) {
+      expect(floor.find((line) => line.startsWith(`${chain} `)), chain).toMatch(/^\S+\s+0\.\d{4}\s+\d+\s+\d+\s+\d+\/\d+$/);
+    }
+    const { Client } = (await import("pg")).default;
+    const admin = new Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    try {
+      expect((await admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'bench_floor_%'")).rows).toEqual([]);
+    } finally {
+      await admin.end();
+    }
+    const nc = await connect({ servers: process.env.NATS_URL });
+    try {
+      const streams = await (await nc.jetstreamManager()).streams.names().next();
+      expect(streams.filter((name) => name.startsWith("FLOOR_"))).toEqual([]);
+    } finally {
+      await nc.close();
+    }
+  }, 150_000);
 
   // [step, calls, PostgreSQL round trips] per booking.
   it.each<[string, Array<[string, number, number]>]>([
