@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { BulkJobHold, BulkJobState, CodeService, type BulkJob } from "../../../proto/gen/rights/voucher/v1/codes_pb.js";
-import { OPS_ACTOR } from "../../voucher/catalogue/erp-apps.js";
+import { OPS_ACTOR } from "../../voucher/catalogue/audit-store.js";
 import { UsageError, optionalLimit, required, type OpsCommand, type OpsContext } from "./command.js";
 import { formatTimestamp } from "../../common/clock.js";
 

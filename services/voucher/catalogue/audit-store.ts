@@ -4,8 +4,15 @@ import type { Queryable } from "../../common/database.js";
 
 export type AuditRecordType = "sale_channel" | "send_channel" | "template" | "activity" | "activity_template" | "erp_app" | "bulk_job";
 
+/** Who the operator CLI's changes are audited as. */
+export const OPS_ACTOR = "ops";
+/** Who the voucher service's own changes are audited as (its background jobs'). */
+export const SYSTEM_ACTOR = "system";
+/** Actors no ERP app may be named, so an audit row's actor says which of the three made the change. */
+export const RESERVED_ACTORS: readonly string[] = [OPS_ACTOR, SYSTEM_ACTOR];
+
 export interface AuditChange {
-  /** The ERP app id, or "ops" for the operator CLI. */
+  /** The ERP app id, OPS_ACTOR for the operator CLI, or SYSTEM_ACTOR for the service's own jobs. */
   actor: string;
   /** The back-office action (activityInsert, activityDisable, …) or the operator's (erpAppAdd, …). */
   action: string;

@@ -204,4 +204,9 @@ describe("authenticating a back-office call", () => {
     await expect(apps.add("erp bad", ["*"])).rejects.toThrow(/appId:/);
     await expect(apps.grant("erp-ghost", ["*"])).rejects.toThrow(/app erp-ghost does not exist/);
   });
+
+  it.each(["ops", "system"])("refuses an app named %s: the audit names the operator CLI and the service itself so", async (appId) => {
+    await expect(apps.add(appId, ["*"])).rejects.toMatchObject({ rawMessage: "appId: ops and system are reserved: the audit names the operator CLI and the service itself so" });
+    expect((await apps.list()).map((app) => app.appId)).not.toContain(appId);
+  });
 });

@@ -11,7 +11,7 @@ import type { Logger } from "../../common/logger.js";
 import type { RateLimiter } from "../../common/rate-limiter.js";
 import type { AuthenticateErpCallRequest } from "../../../proto/gen/rights/voucher/v1/catalogue_pb.js";
 import { VoucherError, voucherError } from "../errors.js";
-import type { AuditStore } from "./audit-store.js";
+import { OPS_ACTOR, RESERVED_ACTORS, type AuditStore } from "./audit-store.js";
 import { sealContext } from "./catalogue-store.js";
 import { ERP_NONCE_TTL_MS, ERP_TIMESTAMP_SKEW_MS, erpSignatureMatches } from "./erp-signature.js";
 
@@ -58,9 +58,6 @@ interface AppRow {
 
 const refused = (why: string) => voucherError(VoucherError.ERP_UNAUTHENTICATED, why);
 const invalid = (field: string, rule: string) => voucherError(VoucherError.PARAMETER_INVALID, `${field}: ${rule}`);
-
-/** Who the operator CLI's changes are audited as. */
-export const OPS_ACTOR = "ops";
 
 export interface ErpAppsOptions {
   db: Database;
@@ -124,6 +121,7 @@ export class ErpApps {
   /** A new app (DUPLICATE if the id is taken); the secret generated unless given. Answers the secret once. */
   async add(appId: string, actions: readonly string[], secret?: string): Promise<{ app: ErpApp; secret: string }> {
     const id = checkedAppId(appId);
+    if (RESERVED_ACTORS.includes(id)) throw invalid("appId", `${RESERVED_ACTORS.join(" and ")} are reserved: the audit names the operator CLI and the service itself so`);
     const granted = checkedActions(actions);
     const plain = secret === undefined ? newSecret() : checkedSecret(secret);
     try {

@@ -143,26 +143,24 @@ export class BulkJobStore {
   }
 
   /**
-   * Deletes up to `limit` codes of the cancelled job longest waiting for it, in one transaction, and marks the job
-   * once none are left; undefined when no cancelled job has codes left. Concurrent purgers take different jobs.
+   * Deletes up to `limit` codes (in `tx`) of the cancelled job longest waiting for it, and marks the job once none
+   * are left; undefined when no cancelled job has codes left. Concurrent purgers take different jobs.
    */
-  async purgeCancelledCodes(limit: number): Promise<{ jobId: string; deleted: number; done: boolean } | undefined> {
-    return this.db.transaction(async (tx) => {
-      const { rows } = await tx.query<{ job_id: string }>(
-        `SELECT job_id FROM vouchers.bulk_job WHERE state = 'CANCELLED' AND codes_purged_at IS NULL
-          ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
-      );
-      const jobId = rows[0]?.job_id;
-      if (!jobId) return undefined;
-      const { rowCount } = await tx.query(
-        `DELETE FROM vouchers.internal_code WHERE send_channel_order_id = $1
-            AND seq IN (SELECT seq FROM vouchers.internal_code WHERE send_channel_order_id = $1 ORDER BY seq LIMIT $2)`,
-        [bulkOrderId(jobId), limit],
-      );
-      const done = rowCount < limit;
-      if (done) await tx.query(`UPDATE vouchers.bulk_job SET codes_purged_at = now() WHERE job_id = $1`, [jobId]);
-      return { jobId, deleted: rowCount, done };
-    });
+  async purgeCancelledCodes(tx: Transaction, limit: number): Promise<{ jobId: string; made: number; deleted: number; done: boolean } | undefined> {
+    const { rows } = await tx.query<{ job_id: string; made: number }>(
+      `SELECT job_id, made FROM vouchers.bulk_job WHERE state = 'CANCELLED' AND codes_purged_at IS NULL
+        ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
+    );
+    const job = rows[0];
+    if (!job) return undefined;
+    const { rowCount } = await tx.query(
+      `DELETE FROM vouchers.internal_code WHERE send_channel_order_id = $1
+          AND seq IN (SELECT seq FROM vouchers.internal_code WHERE send_channel_order_id = $1 ORDER BY seq LIMIT $2)`,
+      [bulkOrderId(job.job_id), limit],
+    );
+    const done = rowCount < limit;
+    if (done) await tx.query(`UPDATE vouchers.bulk_job SET codes_purged_at = now() WHERE job_id = $1`, [job.job_id]);
+    return { jobId: job.job_id, made: job.made, deleted: rowCount, done };
   }
 
   /** Lets go of a held job (a round's time is up), so any runner may take it next. */

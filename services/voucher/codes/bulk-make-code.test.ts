@@ -209,7 +209,9 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
     // Other tests' cancelled jobs share the database: this job's batches are picked out of every purge.
     const jobs = new BulkJobStore(t.db);
     const batches: { deleted: number; done: boolean }[] = [];
-    for (let purged; (purged = await jobs.purgeCancelledCodes(500)); ) if (purged.jobId === cancelled.jobId) batches.push({ deleted: purged.deleted, done: purged.done });
+    for (let purged; (purged = await t.db.transaction((tx) => jobs.purgeCancelledCodes(tx, 500))); ) {
+      if (purged.jobId === cancelled.jobId) batches.push({ deleted: purged.deleted, done: purged.done });
+    }
     expect(batches).toEqual([{ deleted: 500, done: false }, { deleted: 500, done: false }, { deleted: 400, done: true }]);
     expect(await storedCodes(cancelled.jobId)).toHaveLength(0);
     expect(await b.purgeCancelledCodes()).toBe(false);
@@ -219,6 +221,16 @@ describe.each(modes)("bulk make-code (%s)", (_mode, open) => {
     await b.cancel({ jobId: running.jobId, actor: "ops" });
     expect(await b.purgeCancelledCodes()).toBe(true);
     expect(await storedCodes(running.jobId)).toHaveLength(0);
+    // The batch took all 700, so the round after it finds none left and marks the job; that one is audited.
+    expect(await b.purgeCancelledCodes()).toBe(true);
+    expect(await b.purgeCancelledCodes()).toBe(false);
+    // The service's own deletion is in the audit, with the cancel before it.
+    const { rows } = await t.db.query<{ actor: string; action: string; before: unknown; after: unknown }>(
+      `SELECT actor, action, before, after FROM vouchers.catalogue_audit WHERE record_type = 'bulk_job' AND record_id = $1 ORDER BY audit_id`,
+      [running.jobId],
+    );
+    expect(rows.map(({ actor, action }) => `${actor} ${action}`)).toEqual(["ops bulkMakeCode", "ops bulkCancel", "system bulkCodesPurge"]);
+    expect(rows[2]).toMatchObject({ before: { state: "CANCELLED", codes: 700 }, after: { state: "CANCELLED", codes: 0 } });
   });
 
   it("lists jobs newest first, by state or only the held ones, within its limit; refuses a limit or state out of range", async () => {

@@ -3,7 +3,7 @@
 // job's progress in one transaction, under the runner's lease.
 import type { Database } from "../../common/database.js";
 import type { Logger } from "../../common/logger.js";
-import type { AuditStore } from "../catalogue/audit-store.js";
+import { SYSTEM_ACTOR, type AuditStore } from "../catalogue/audit-store.js";
 import type { CatalogueStore } from "../catalogue/catalogue-store.js";
 import { generateCodes, type RandomSource } from "../channels/internal/code-generator.js";
 import { bulkOrderId, type BulkCodeWriter } from "./bulk-code-writer.js";
@@ -18,7 +18,7 @@ export const MAX_BULK_CODES = 1_000_000;
 export const BULK_BATCH_SIZE = 10_000;
 export const BULK_REQUEST_ID = /^[0-9A-Za-z_.:-]{1,64}$/;
 export const BULK_JOB_ID = /^[0-9a-f]{32}$/;
-/** An actor as the audit names it: an ERP app id or "ops". */
+/** An actor as the audit names it: an ERP app id, or one of the audit's own (RESERVED_ACTORS). */
 const ACTOR = /^[0-9A-Za-z._-]{1,64}$/;
 /** A batch whose draw collides with a code already made is drawn again; at 83 bits twice in a row is unheard of. */
 const MAX_DRAWS = 5;
@@ -126,11 +126,20 @@ export class BulkMakeCodes {
 
   /**
    * One round of the "cancelled bulk codes" job: a batch of a cancelled job's codes deleted (never exported, they
-   * are nobody's); true while there may be more.
+   * are nobody's); true while there may be more. The last batch is audited as the service's (`bulkCodesPurge`).
    */
   async purgeCancelledCodes(): Promise<boolean> {
-    const purged = await this.deps.jobs.purgeCancelledCodes(this.deps.batchSize);
-    if (purged?.done) this.deps.logger.info({ jobId: purged.jobId }, "a cancelled bulk make-code job's codes deleted");
+    const purged = await this.deps.db.transaction(async (tx) => {
+      const batch = await this.deps.jobs.purgeCancelledCodes(tx, this.deps.batchSize);
+      if (batch?.done) {
+        await this.deps.audit.record(tx, {
+          actor: SYSTEM_ACTOR, action: "bulkCodesPurge", recordType: "bulk_job", recordId: batch.jobId,
+          before: { state: "CANCELLED", codes: batch.made }, after: { state: "CANCELLED", codes: 0 },
+        });
+      }
+      return batch;
+    });
+    if (purged?.done) this.deps.logger.info({ jobId: purged.jobId, codes: purged.made }, "a cancelled bulk make-code job's codes deleted");
     return purged !== undefined;
   }
 
