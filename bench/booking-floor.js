@@ -18,8 +18,7 @@ import { randomUUID } from "node:crypto";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import autocannon from "autocannon";
-import { ProcessSampler, freePort, logTail, round, startChild, stopChild } from "./procs.js";
+import { ProcessSampler, benchChild, freePort, loadWindow, round, startBenchRpcServer, stopChild, waitHttp } from "./procs.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const LOGS = join(ROOT, "bench", "results", "logs");
@@ -65,12 +64,8 @@ async function stores() {
 
 async function backend(kind) {
   const { createClient } = await import("@connectrpc/connect");
-  const { startRpcServer } = await import("../dist/services/common/rpc-server.js");
   const { rpcTransport } = await import("../dist/services/common/rpc-client.js");
   const { postSigned } = await import("../dist/services/common/upstream-http.js");
-  const { HealthStatus } = await import("../dist/services/common/health.js");
-  const { createLogger } = await import("../dist/services/common/logger.js");
-  const { Metrics } = await import("../dist/services/common/metrics.js");
   const { OrderService } = await import("../dist/proto/gen/rights/order/v1/order_pb.js");
   const { VoucherService } = await import("../dist/proto/gen/rights/voucher/v1/voucher_pb.js");
   const { pool, redis, js } = await stores();
@@ -124,32 +119,16 @@ async function backend(kind) {
         },
       });
   }
-  await startRpcServer({
-    name: `floor-${kind}`,
-    host: "127.0.0.1",
-    port: Number(port),
-    health: new HealthStatus(),
-    logger: createLogger(`floor-${kind}`, "warn"),
-    metrics: new Metrics({ processMetrics: false }),
-    routes,
-  });
+  await startBenchRpcServer({ name: `floor-${kind}`, port, routes });
 }
 
 /** The order service of the read chain: every detail call of a batch answered from memory. */
 async function reader() {
-  const { startRpcServer } = await import("../dist/services/common/rpc-server.js");
-  const { HealthStatus } = await import("../dist/services/common/health.js");
-  const { createLogger } = await import("../dist/services/common/logger.js");
-  const { Metrics } = await import("../dist/services/common/metrics.js");
   const { OrderService } = await import("../dist/proto/gen/rights/order/v1/order_pb.js");
   const detail = { status: 200, url: "https://voucher.example/v/1", orderNo: "P0000000001" };
-  await startRpcServer({
+  await startBenchRpcServer({
     name: "floor-reader",
-    host: "127.0.0.1",
-    port: Number(port),
-    health: new HealthStatus(),
-    logger: createLogger("floor-reader", "warn"),
-    metrics: new Metrics({ processMetrics: false }),
+    port,
     routes: (router) =>
       router.service(OrderService, {
         getServiceDetails: ({ calls }) => ({ outcomes: calls.map(() => ({ outcome: { case: "detail", value: detail } })) }),
@@ -180,18 +159,7 @@ async function front() {
   await app.listen({ host: "127.0.0.1", port: Number(port) });
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (line = "") => process.stdout.write(`${line}\n`);
-
-async function waitHttp(url, child) {
-  for (let i = 0; i < 150; i++) {
-    if (!child.alive()) throw new Error(`${child.name} exited; its log ends:\n${logTail(child)}`);
-    const ok = await fetch(url, { signal: AbortSignal.timeout(1_000) }).then((res) => res.ok, () => false);
-    if (ok) return;
-    await sleep(200);
-  }
-  throw new Error(`${url} not ready; log of ${child.name}:\n${logTail(child)}`);
-}
 
 const SCHEMA = `
   CREATE TABLE floor_order (code text PRIMARY KEY, url text, created_at timestamptz NOT NULL DEFAULT now(), booked_at timestamptz);
@@ -225,20 +193,21 @@ async function main() {
 
   const children = [];
   const spawn = (name, args) => {
-    const child = startChild({
+    const child = benchChild({
+      root: ROOT,
+      logs: LOGS,
+      logPrefix: "floor-",
       name,
-      script: join(ROOT, "bench/booking-floor.js"),
+      script: "bench/booking-floor.js",
       args,
-      env: { HOST: "127.0.0.1", LOG_LEVEL: "warn", NODE_OPTIONS: "--max-old-space-size=96", FLOOR_DATABASE_URL: databaseUrl, FLOOR_SUBJECT: subject, REDIS_URL: env.REDIS_URL ?? "redis://127.0.0.1:6379", NATS_URL: env.NATS_URL ?? "nats://127.0.0.1:4222" },
-      cwd: ROOT,
-      logFile: join(LOGS, `floor-${name}.log`),
+      env: { FLOOR_DATABASE_URL: databaseUrl, FLOOR_SUBJECT: subject, REDIS_URL: env.REDIS_URL ?? "redis://127.0.0.1:6379", NATS_URL: env.NATS_URL ?? "nats://127.0.0.1:4222" },
     });
     children.push(child);
     return child;
   };
   try {
     const barePort = await freePort();
-    const bare = startChild({ name: "bare", script: join(ROOT, "bench/bare-server.js"), env: { PORT: String(barePort) }, cwd: ROOT, logFile: join(LOGS, "floor-bare.log") });
+    const bare = benchChild({ root: ROOT, logs: LOGS, logPrefix: "floor-", name: "bare", script: "bench/bare-server.js", env: { PORT: String(barePort) } });
     children.push(bare);
     await waitHttp(`http://127.0.0.1:${barePort}/healthz`, bare);
     const stubPort = await freePort();
@@ -262,16 +231,9 @@ async function main() {
     const sampler = new ProcessSampler(500);
     for (const child of children) sampler.track(child.name, child.pid);
     const figures = new Map(targets.map((t) => [t.name, []]));
-    const body = JSON.stringify({ type: "310001", request: "x".repeat(88), channel: "12" });
-    const hit = (t, seconds) =>
-      autocannon({ url: t.url, connections, duration: seconds, requests: [{ method: "POST", path: t.path, headers: { "content-type": "application/json" }, body }] });
     for (let r = 1; r <= rounds; r++) {
       for (const t of targets) {
-        if (warmup > 0) await hit(t, warmup);
-        sampler.begin(t.name);
-        const result = await hit(t, duration);
-        const window = sampler.end();
-        const answered = result.requests.total;
+        const { result, window, answered } = await loadWindow(sampler, t, { connections, warmup, duration });
         const machineUs = answered > 0 ? round((window.machineCpuPercentOfCore / 100) * window.seconds * 1e6 / answered, 0) : null;
         const row = { reqPerSec: Math.round(result.requests.average), p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx, machineUs };
         figures.get(t.name).push(row);

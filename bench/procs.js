@@ -1,8 +1,10 @@
-// Child processes of the benchmark and what the kernel says about them: spawn, stop, RSS and CPU sampling.
+// Child processes of the benchmark and what the kernel says about them: spawn, wait for, stop, load, RSS and CPU
+// sampling.
 import { spawn, execFileSync } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
+import autocannon from "autocannon";
 
 const STOP_GRACE_MS = 5_000;
 
@@ -193,6 +195,75 @@ export class ProcessSampler {
       untrackedCpuPercentOfCore: Math.max(0, machineCpuPercentOfCore - tracked),
     };
   }
+}
+
+/** Resolves once `url` answers 2xx; throws with the child's log tail when it exits or is not ready within ~30 s. */
+export async function waitHttp(url, child) {
+  for (let i = 0; i < 150; i++) {
+    if (!child.alive()) throw new Error(`${child.name} exited; its log ends:\n${logTail(child)}`);
+    const ok = await fetch(url, { signal: AbortSignal.timeout(1_000) }).then((res) => res.ok, () => false);
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${url} not ready; log of ${child.name}:\n${logTail(child)}`);
+}
+
+/**
+ * A child of the hop and floor benchmarks, as their services run: on 127.0.0.1, logging warnings only, under the
+ * production heap cap; its output in `<logs>/<logPrefix><name>.log`.
+ */
+export function benchChild({ root, logs, logPrefix = "", name, script, args = [], env = {} }) {
+  return startChild({
+    name,
+    script: join(root, script),
+    args,
+    env: { HOST: "127.0.0.1", LOG_LEVEL: "warn", NODE_OPTIONS: "--max-old-space-size=96", ...env },
+    cwd: root,
+    logFile: join(logs, `${logPrefix}${name}.log`),
+  });
+}
+
+/**
+ * A gRPC server of this checkout's build (dist/) on 127.0.0.1:`port`, started as the services start theirs
+ * (startRpcServer: health, metrics, the interceptors), logging warnings only. `transport`: the process's default
+ * unless given.
+ */
+export async function startBenchRpcServer({ name, port, transport, routes }) {
+  const { startRpcServer } = await import("../dist/services/common/rpc-server.js");
+  const { HealthStatus } = await import("../dist/services/common/health.js");
+  const { createLogger } = await import("../dist/services/common/logger.js");
+  const { Metrics } = await import("../dist/services/common/metrics.js");
+  return startRpcServer({
+    name,
+    host: "127.0.0.1",
+    port: Number(port),
+    transport,
+    health: new HealthStatus(),
+    logger: createLogger(name, "warn"),
+    metrics: new Metrics({ processMetrics: false }),
+    routes,
+  });
+}
+
+/** The body of every POST the hop and floor benchmarks send: a PSBC call's size. */
+const PSBC_SIZED_BODY = JSON.stringify({ type: "310001", request: "x".repeat(88), channel: "12" });
+
+/**
+ * One target loaded: `warmup` s not measured, then `duration` s on `connections` with the sampler's window around
+ * them. Answers autocannon's result, that window, and the answered requests' count.
+ */
+export async function loadWindow(sampler, target, { connections, warmup, duration }) {
+  const hit = (seconds) =>
+    autocannon({
+      url: target.url,
+      connections,
+      duration: seconds,
+      requests: [{ method: "POST", path: target.path, headers: { "content-type": "application/json" }, body: PSBC_SIZED_BODY }],
+    });
+  if (warmup > 0) await hit(warmup);
+  sampler.begin(target.name);
+  const result = await hit(duration);
+  return { result, window: sampler.end(), answered: result.requests.total };
 }
 
 export function round(value, digits) {

@@ -5,8 +5,7 @@
 // BENCH_CONNECTIONS). The same server and client code as the services: startRpcServer and rpcTransport.
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import autocannon from "autocannon";
-import { ProcessSampler, freePort, logTail, round, startChild, stopChild } from "./procs.js";
+import { ProcessSampler, benchChild, freePort, loadWindow, round, startBenchRpcServer, stopChild, waitHttp } from "./procs.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const LOGS = join(ROOT, "bench", "results", "logs");
@@ -15,19 +14,11 @@ const env = process.env;
 const [role, transport, port, backendUrl] = process.argv.slice(2);
 
 async function backend() {
-  const { startRpcServer } = await import("../dist/services/common/rpc-server.js");
-  const { HealthStatus } = await import("../dist/services/common/health.js");
-  const { createLogger } = await import("../dist/services/common/logger.js");
-  const { Metrics } = await import("../dist/services/common/metrics.js");
   const { OrderService } = await import("../dist/proto/gen/rights/order/v1/order_pb.js");
-  await startRpcServer({
+  await startBenchRpcServer({
     name: "hop-backend",
-    host: "127.0.0.1",
-    port: Number(port),
+    port,
     transport,
-    health: new HealthStatus(),
-    logger: createLogger("hop-backend", "warn"),
-    metrics: new Metrics({ processMetrics: false }),
     routes: (router) => router.service(OrderService, { getServiceDetail: () => ({ status: 200, url: "https://voucher.example/v/1" }) }),
   });
 }
@@ -47,18 +38,7 @@ async function front() {
   await app.listen({ host: "127.0.0.1", port: Number(port) });
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (line = "") => process.stdout.write(`${line}\n`);
-
-async function waitHttp(url, child) {
-  for (let i = 0; i < 150; i++) {
-    if (!child.alive()) throw new Error(`${child.name} exited; its log ends:\n${logTail(child)}`);
-    const ok = await fetch(url, { signal: AbortSignal.timeout(1_000) }).then((res) => res.ok, () => false);
-    if (ok) return;
-    await sleep(200);
-  }
-  throw new Error(`${url} not ready; log of ${child.name}:\n${logTail(child)}`);
-}
 
 async function main() {
   const duration = Number(env.BENCH_DURATION ?? 5);
@@ -67,14 +47,7 @@ async function main() {
   const connections = Number(env.BENCH_CONNECTIONS ?? 50);
   const children = [];
   const spawn = (name, script, args, extra = {}) => {
-    const child = startChild({
-      name,
-      script: join(ROOT, script),
-      args,
-      env: { HOST: "127.0.0.1", LOG_LEVEL: "warn", NODE_OPTIONS: "--max-old-space-size=96", ...extra },
-      cwd: ROOT,
-      logFile: join(LOGS, `hop-${name}.log`),
-    });
+    const child = benchChild({ root: ROOT, logs: LOGS, logPrefix: "hop-", name, script, args, env: extra });
     children.push(child);
     return child;
   };
@@ -93,17 +66,11 @@ async function main() {
     const sampler = new ProcessSampler(500);
     for (const child of children) sampler.track(child.name, child.pid);
     const figures = new Map(targets.map((t) => [t.name, []]));
-    const body = JSON.stringify({ type: "310001", request: "x".repeat(88), channel: "12" });
-    const hit = (t, seconds) =>
-      autocannon({ url: t.url, connections, duration: seconds, requests: [{ method: "POST", path: t.path, headers: { "content-type": "application/json" }, body }] });
     for (let r = 1; r <= rounds; r++) {
       for (const t of targets) {
-        if (warmup > 0) await hit(t, warmup);
-        sampler.begin(t.name);
-        const result = await hit(t, duration);
-        const window = sampler.end();
+        const { result, window, answered } = await loadWindow(sampler, t, { connections, warmup, duration });
         const cpu = t.pids.reduce((sum, c) => sum + (window.processes[c.name].cpuPercentOfCore ?? 0), 0);
-        const perRequestUs = result.requests.total > 0 ? round((cpu / 100) * window.seconds * 1e6 / result.requests.total, 0) : null;
+        const perRequestUs = answered > 0 ? round((cpu / 100) * window.seconds * 1e6 / answered, 0) : null;
         figures.get(t.name).push({ reqPerSec: Math.round(result.requests.average), p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx, cpuUsPerReq: perRequestUs });
         log(`round ${r} ${t.name.padEnd(13)} ${Math.round(result.requests.average)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ${result.errors + result.non2xx} errors, ${perRequestUs} µs CPU/req`);
       }
