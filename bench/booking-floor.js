@@ -10,11 +10,14 @@
 // And the floor of a detail: the gateway's batched detail calls (one GetServiceDetails per event-loop turn, the
 // gateway's own code) to a process answering from memory (chain "read", beside the detail aim's 0.16×).
 // Rounds are interleaved with the bare route, so every chain sees the same noise; prints the ratio to the bare
-// route and the machine's CPU µs per booking beside the appointment aim's (0.04×) budget.
+// route and the machine's CPU µs per request beside the aim's budget (appointment's 0.04× for the booking chains,
+// detail's 0.16× for read).
 // `npm run build && node bench/booking-floor.js` (BENCH_DURATION, BENCH_WARMUP, BENCH_ROUNDS, BENCH_CONNECTIONS;
-// BENCH_DATABASE_ADMIN_URL, REDIS_URL, NATS_URL as for bench/run.js). The same hop and upstream client code as
-// the services: startRpcServer, rpcTransport, postSigned.
+// BENCH_DATABASE_ADMIN_URL, REDIS_URL, NATS_URL as for bench/run.js; BENCH_FLOOR_CHAINS, a comma list, to run some
+// chains only; BENCH_FLOOR_REPORT, a file for the figures as JSON, which bench/run.js reads). The same hop and
+// upstream client code as the services: startRpcServer, rpcTransport, postSigned.
 import { randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +26,7 @@ import { ProcessSampler, benchChild, freePort, loadWindow, round, startBenchRpcS
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const LOGS = join(ROOT, "bench", "results", "logs");
 const LEVELS = ["hops", "storage", "events"];
+const CHAINS = [...LEVELS, "read"];
 const APPOINTMENT_AIM = 0.04;
 const DETAIL_AIM = 0.16;
 const env = process.env;
@@ -168,6 +172,8 @@ const SCHEMA = `
   CREATE TABLE floor_outbox (id bigserial PRIMARY KEY, subject text NOT NULL, event_id text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());`;
 
 async function main() {
+  const chosen = (env.BENCH_FLOOR_CHAINS || CHAINS.join(",")).split(",").map((c) => c.trim());
+  for (const chain of chosen) if (!CHAINS.includes(chain)) throw new Error(`BENCH_FLOOR_CHAINS: unknown chain ${chain}; one of ${CHAINS.join(", ")}`);
   const duration = Number(env.BENCH_DURATION ?? 8);
   const warmup = Number(env.BENCH_WARMUP ?? 2);
   const rounds = Number(env.BENCH_ROUNDS ?? 2);
@@ -215,7 +221,7 @@ async function main() {
     await waitHttp(`http://127.0.0.1:${stubPort}/healthz`, stubChild);
     const stubUrlOf = `http://127.0.0.1:${stubPort}`;
     const targets = [{ name: "bare", url: `http://127.0.0.1:${barePort}`, path: "/bare" }];
-    for (const chain of LEVELS) {
+    for (const chain of LEVELS.filter((c) => chosen.includes(c))) {
       const [vp, op, fp] = [await freePort(), await freePort(), await freePort()];
       spawn(`${chain}-voucher`, ["voucher", chain, String(vp), "-", stubUrlOf]);
       spawn(`${chain}-order`, ["order", chain, String(op), `http://127.0.0.1:${vp}`, stubUrlOf]);
@@ -223,11 +229,13 @@ async function main() {
       await waitHttp(`http://127.0.0.1:${fp}/healthz`, fr);
       targets.push({ name: chain, url: `http://127.0.0.1:${fp}`, path: "/book", aim: APPOINTMENT_AIM });
     }
-    const [rp, rfp] = [await freePort(), await freePort()];
-    spawn("read-order", ["reader", "read", String(rp)]);
-    const readFront = spawn("read-front", ["front", "read", String(rfp), `http://127.0.0.1:${rp}`]);
-    await waitHttp(`http://127.0.0.1:${rfp}/healthz`, readFront);
-    targets.push({ name: "read", url: `http://127.0.0.1:${rfp}`, path: "/detail", aim: DETAIL_AIM });
+    if (chosen.includes("read")) {
+      const [rp, rfp] = [await freePort(), await freePort()];
+      spawn("read-order", ["reader", "read", String(rp)]);
+      const readFront = spawn("read-front", ["front", "read", String(rfp), `http://127.0.0.1:${rp}`]);
+      await waitHttp(`http://127.0.0.1:${rfp}/healthz`, readFront);
+      targets.push({ name: "read", url: `http://127.0.0.1:${rfp}`, path: "/detail", aim: DETAIL_AIM });
+    }
     const sampler = new ProcessSampler(500);
     for (const child of children) sampler.track(child.name, child.pid);
     const figures = new Map(targets.map((t) => [t.name, []]));
@@ -248,7 +256,7 @@ async function main() {
     const counted = new pg.Client({ connectionString: databaseUrl });
     await counted.connect();
     const stored = [];
-    for (const chain of ["storage", "events"]) {
+    for (const chain of ["storage", "events"].filter((c) => chosen.includes(c))) {
       const like = [`${chain}-%`];
       const count = async (text) => Number((await counted.query(text, like)).rows[0].count);
       const bookings = await count("SELECT count(*) FROM floor_order WHERE code LIKE $1 AND booked_at IS NOT NULL");
@@ -260,11 +268,26 @@ async function main() {
     const events = (await jsm.streams.info(stream)).state.messages;
     log(`\nstored (warm-ups included): ${stored.join("; ")}; ${events} events in the stream`);
     const cores = cpus().length;
+    const bares = figures.get("bare");
+    if (env.BENCH_FLOOR_REPORT) {
+      const report = { bareReqPerSec: bares.map((b) => b.reqPerSec), chains: {} };
+      for (const { name: chain } of targets.slice(1)) {
+        report.chains[chain] = figures.get(chain).map((row, i) => ({
+          ratioToBare: round(row.reqPerSec / bares[i].reqPerSec, 4),
+          reqPerSec: row.reqPerSec,
+          p50Ms: row.p50,
+          p99Ms: row.p99,
+          p99OverP50: round(row.p99 / Math.max(1, row.p50), 2),
+          errors: row.errors,
+          machineCpuUsPerRequest: row.machineUs,
+        }));
+      }
+      writeFileSync(env.BENCH_FLOOR_REPORT, `${JSON.stringify(report, null, 2)}\n`);
+    }
     log(`\nthe floor in this shape (${cores} cores; aims: a booking ${APPOINTMENT_AIM}× the bare route, a detail ${DETAIL_AIM}×)`);
     log("chain     ratio to bare (per round)   machine CPU µs/request   aim's budget µs   p50/p99 ms");
     for (const { name: chain, aim } of targets.slice(1)) {
       const rows = figures.get(chain);
-      const bares = figures.get("bare");
       const ratios = rows.map((row, i) => (row.reqPerSec / bares[i].reqPerSec).toFixed(4));
       const budgets = bares.map((b) => Math.round((cores * 1e6) / (aim * b.reqPerSec)));
       log(`${chain.padEnd(9)} ${ratios.join(", ").padEnd(27)} ${rows.map((row) => row.machineUs).join(", ").padEnd(24)} ${budgets.join(", ").padEnd(17)} ${rows.map((row) => `${row.p50}/${row.p99}`).join(", ")}`);

@@ -99,7 +99,8 @@ for (let round = 1; round <= rounds; round++) {
     const run = spawnSync(process.execPath, ["bench/run.js"], {
       cwd: own ? s.checkout : HARNESS,
       stdio: ["ignore", "ignore", "inherit"],
-      env: { ...process.env, ...s.env, ...(own ? {} : { BENCH_CHECKOUT: s.checkout, BENCH_REPORT: report }) },
+      // The shape's floor is the harness's, the same for A and B: not measured in each round unless asked.
+      env: { BENCH_FLOOR: "0", ...process.env, ...s.env, ...(own ? {} : { BENCH_CHECKOUT: s.checkout, BENCH_REPORT: report }) },
     });
     if (run.status !== 0) {
       process.stderr.write(`bench/run.js failed for ${s.spec} (exit ${run.status})\n`);

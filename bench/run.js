@@ -1,12 +1,13 @@
 // `npm run bench`: the cluster (sandbox, voucher, order, gateway, one process each) under autocannon, against a
 // bare Fastify route as the baseline, with every process's RSS and CPU sampled. See bench/README.md.
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import autocannon from "autocannon";
+import { promisify } from "node:util";
 import pg from "pg";
 import { formatProfile, summarizeProfile } from "./profile.js";
 import { ProcessSampler, freePort, logProblems, logTail, memoryOf, round, startChild, stopChild } from "./procs.js";
@@ -44,6 +45,8 @@ const AIMS = {
   p99OverP50: 2.5,
   rssMb: 150,
 };
+/** The floor of the shape (bench/booking-floor.js) beside each aimed scenario: its chain that does what the scenario must. */
+const FLOOR_CHAINS = { appointment: "events", detail: "read" };
 const PATHS = {
   bare: "/bare",
   appointment: "/api/v1/service/appointment",
@@ -103,6 +106,8 @@ function readConfig(env = process.env) {
     // its heap lazily past 150 MB. BENCH_NODE_OPTIONS= (empty) measures without it.
     serviceNodeOptions: env.BENCH_NODE_OPTIONS ?? "--max-old-space-size=96",
     rpcTransport: env.RPC_TRANSPORT || undefined,
+    // The shape's floor measured after the cluster, in the same run, unless BENCH_FLOOR=0 (bench/compare.js).
+    floor: env.BENCH_FLOOR !== "0" && scenarios.includes("bare") && scenarios.some((s) => s in FLOOR_CHAINS),
   };
 }
 
@@ -501,7 +506,8 @@ async function main() {
 
   await cleanup();
 
-  const report = buildReport(config, results, windows, hwmMb, fresh);
+  const floor = config.floor ? await measureFloor(config) : null;
+  const report = buildReport(config, results, windows, hwmMb, fresh, floor);
   printReport(report);
 
   if (config.profile) {
@@ -521,6 +527,44 @@ async function main() {
   log(`\nfigures written to ${REPORT_FILE}`);
 }
 
+/**
+ * The shape's floor for the aimed scenarios run (bench/booking-floor.js, one round of the chains that do what they
+ * must, the same durations and connections), once the cluster is gone: each chain's figures, or null when it failed
+ * (its output in bench/results/logs/floor.log).
+ */
+async function measureFloor(config) {
+  const chains = config.scenarios.filter((s) => s in FLOOR_CHAINS).map((s) => FLOOR_CHAINS[s]);
+  const file = join(tmpdir(), `bench-floor-${process.pid}.json`);
+  log(`the shape's floor: ${chains.join(", ")} (bench/booking-floor.js, one round)`);
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, "bench/booking-floor.js")], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        BENCH_FLOOR_CHAINS: chains.join(","),
+        BENCH_FLOOR_REPORT: file,
+        BENCH_ROUNDS: "1",
+        BENCH_DURATION: String(config.duration),
+        BENCH_WARMUP: String(config.warmup),
+        BENCH_CONNECTIONS: String(config.connections),
+        BENCH_DATABASE_ADMIN_URL: config.adminUrl,
+        REDIS_URL: config.redisUrl,
+        NATS_URL: config.natsUrl,
+      },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    writeFileSync(join(LOGS, "floor.log"), stdout);
+    const { bareReqPerSec, chains: measured } = JSON.parse(readFileSync(file, "utf8"));
+    return { bareReqPerSec: bareReqPerSec[0], ...Object.fromEntries(Object.entries(measured).map(([chain, rounds]) => [chain, rounds[0]])) };
+  } catch (err) {
+    writeFileSync(join(LOGS, "floor.log"), `${err.stdout ?? ""}${err.stderr ?? ""}${err.message}\n`);
+    log(`  the floor could not be measured (bench/results/logs/floor.log): ${err.message.split("\n")[0]}`);
+    return null;
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
 function latestProfile(pid) {
   const files = readdirSync(PROFILES)
     .filter((f) => f.endsWith(".cpuprofile") && f.includes(`.${pid}.`))
@@ -536,7 +580,7 @@ function gitCommit() {
   }
 }
 
-function buildReport(config, results, windows, hwmMb, fresh) {
+function buildReport(config, results, windows, hwmMb, fresh, floor) {
   const bare = results.bare?.reqPerSec;
   const scenarios = {};
   for (const [name, r] of Object.entries(results)) {
@@ -559,14 +603,22 @@ function buildReport(config, results, windows, hwmMb, fresh) {
     const spent = windows[scenario] ? cpuPerRequest(windows[scenario].machineCpuPercentOfCore, windows[scenario].seconds, r) : null;
     const budget = bare ? Math.round((cpus().length * 1e6) / (ratioToBare * bare)) : null;
     const cost = spent !== null && budget !== null ? ` (the machine's CPU ${spent} µs per request; the aim's rate fits its cores at ≤ ${budget})` : "";
+    // What the shape itself reaches on this machine in this run, with none of the product's work.
+    const shape = floor?.[FLOOR_CHAINS[scenario]];
     aims.push({
       aim: `${scenario} ≥ ${ratioToBare}× bare`,
-      measured: r.ratioToBare === null ? "no bare run" : `${r.ratioToBare}×${cost}`,
+      measured: r.ratioToBare === null ? "no bare run" : `${r.ratioToBare}×${cost}${shape ? `; the shape's floor: ${shape.ratioToBare}×` : ""}`,
       met: r.ratioToBare !== null && r.ratioToBare >= ratioToBare,
       machineCpuUsPerRequest: spent,
       machineCpuUsBudget: budget,
+      floorRatioToBare: shape?.ratioToBare ?? null,
     });
-    aims.push({ aim: `${scenario} p99 ≤ ${AIMS.p99OverP50}× p50`, measured: `${r.p99Ms} / ${r.p50Ms} ms = ${r.p99OverP50}×`, met: r.p99OverP50 <= AIMS.p99OverP50 });
+    aims.push({
+      aim: `${scenario} p99 ≤ ${AIMS.p99OverP50}× p50`,
+      measured: `${r.p99Ms} / ${r.p50Ms} ms = ${r.p99OverP50}×${shape ? `; the shape's floor: ${shape.p99OverP50}×` : ""}`,
+      met: r.p99OverP50 <= AIMS.p99OverP50,
+      floorP99OverP50: shape?.p99OverP50 ?? null,
+    });
   }
   for (const [scenario, r] of Object.entries(scenarios)) {
     if (scenario !== "bare" && !r.skipped && r.errors > 0) aims.push({ aim: `${scenario} without errors`, measured: `${r.errors} errors`, met: false });
@@ -607,6 +659,7 @@ function buildReport(config, results, windows, hwmMb, fresh) {
       ]),
     ),
     processes,
+    floor,
     aims,
   };
 }
@@ -672,6 +725,14 @@ function printReport(report) {
 
   if (report.config.freshCodesMadeOnDemand > 0) {
     log(`\nnote: ${report.config.freshCodesMadeOnDemand} fresh codes were encrypted during the load (raise BENCH_FRESH_CODES)`);
+  }
+
+  if (report.floor) {
+    log(`\nthe shape's floor in this run (bench/booking-floor.js: the same processes and calls answered from memory; bare route ${report.floor.bareReqPerSec} req/s):`);
+    for (const [scenario, chain] of Object.entries(FLOOR_CHAINS)) {
+      const f = report.floor[chain];
+      if (f) log(`  ${pad(`${scenario} (${chain})`, 22, true)}${pad(`${f.ratioToBare}×`, 9)}  p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms (${f.p99OverP50}×), machine ${f.machineCpuUsPerRequest} µs per request, ${f.errors} errors`);
+    }
   }
 
   log(`\naims (ratios to the bare route of this run, ${report.scenarios.bare ? `${report.scenarios.bare.reqPerSec} req/s` : "not run"}):`);

@@ -13,16 +13,31 @@ import { cluster } from "./support/cluster.js";
 
 const SCENARIOS = ["bare", "appointment", "detail", "expired-points", "cancel"];
 
+interface FloorChain {
+  ratioToBare: number;
+  p99OverP50: number;
+  errors: number;
+  machineCpuUsPerRequest: number;
+}
+
 interface Report {
   scenarios: Record<string, { requests: number; errors: number; ratioToBare: number }>;
-  aims: Array<{ aim: string; met: boolean; machineCpuUsPerRequest?: number | null; machineCpuUsBudget?: number | null }>;
+  floor: { bareReqPerSec: number; events?: FloorChain; read?: FloorChain } | null;
+  aims: Array<{
+    aim: string;
+    met: boolean;
+    machineCpuUsPerRequest?: number | null;
+    machineCpuUsBudget?: number | null;
+    floorRatioToBare?: number | null;
+    floorP99OverP50?: number | null;
+  }>;
 }
 
 describe.skipIf(!cluster)("the benchmark harness, in a one-second run (real PostgreSQL, Redis, NATS)", () => {
   const dir = mkdtempSync(join(tmpdir(), "bench-harness-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("measures every scenario without an error and reports its ratio to the bare route and a met/missed line per aim", async () => {
+  it("measures every scenario without an error and reports its ratio to the bare route, the shape's floor and a met/missed line per aim", async () => {
     const reportFile = join(dir, "report.json");
     const { stdout } = await promisify(execFile)(process.execPath, ["bench/run.js"], {
       env: {
@@ -35,7 +50,7 @@ describe.skipIf(!cluster)("the benchmark harness, in a one-second run (real Post
         BENCH_FRESH_CODES: "600",
         BENCH_REPORT: reportFile,
       },
-      timeout: 150_000,
+      timeout: 180_000,
       maxBuffer: 16 * 1024 * 1024,
     });
     const report = JSON.parse(readFileSync(reportFile, "utf8")) as Report;
@@ -69,11 +84,22 @@ describe.skipIf(!cluster)("the benchmark harness, in a one-second run (real Post
       expect(aim.machineCpuUsBudget, aim.aim).toBeGreaterThan(0);
       expect(lines.some((line) => line.includes(`${aim.aim} `) && line.includes(`${aim.machineCpuUsPerRequest} µs per request`)), aim.aim).toBe(true);
     }
+    // The shape's floor in the same run, beside each aimed scenario (bench/booking-floor.js's events and read chains).
+    for (const chain of [report.floor?.events, report.floor?.read]) {
+      expect(chain?.ratioToBare).toBeGreaterThan(0);
+      expect(chain?.errors).toBe(0);
+      expect(chain?.machineCpuUsPerRequest).toBeGreaterThan(0);
+    }
+    for (const aim of report.aims.filter((a) => a.aim.startsWith("appointment") || a.aim.startsWith("detail"))) {
+      const floor = aim.aim.endsWith("× bare") ? aim.floorRatioToBare : aim.floorP99OverP50;
+      expect(floor, aim.aim).toBeGreaterThan(0);
+      expect(lines.some((line) => line.includes(`${aim.aim} `) && line.includes(`the shape's floor: ${floor}×`)), aim.aim).toBe(true);
+    }
     for (const aim of report.aims) {
       const verdict = aim.met ? "met " : "missed ";
       expect(lines.some((line) => line.startsWith(verdict) && line.includes(`${aim.aim} `)), aim.aim).toBe(true);
     }
-  }, 180_000);
+  }, 210_000);
 
   it("booking-floor.js answers every chain without an error, prints each one's floor beside its aim, and leaves no database or stream", async () => {
     const { stdout } = await promisify(execFile)(process.execPath, ["bench/booking-floor.js"], {
