@@ -86,7 +86,7 @@ function side(spec, label) {
   const env = Object.fromEntries(new URLSearchParams(query));
   // The modules this harness loads from a checkout's build (bench/run.js, fromCheckout).
   const sameLayout = ["services/sandbox/credentials.js", "services/order/psbc/rights-request.js"].every((m) => existsSync(path.join(checkout, "dist", m)));
-  return { label, spec, checkout, env, sameLayout, results: [], cpu: [] };
+  return { label, spec, checkout, env, sameLayout, results: [], cpu: [], rss: [] };
 }
 const sides = [side(a, "A"), side(b, "B")];
 const reports = mkdtempSync(path.join(tmpdir(), "bench-compare-"));
@@ -106,9 +106,10 @@ for (let round = 1; round <= rounds; round++) {
       process.stderr.write(`bench/run.js failed for ${s.spec} (exit ${run.status})\n`);
       process.exit(1);
     }
-    const { scenarios, cpu } = JSON.parse(readFileSync(own ? path.join(s.checkout, "bench/results/latest.json") : report, "utf8"));
+    const { scenarios, cpu, processes } = JSON.parse(readFileSync(own ? path.join(s.checkout, "bench/results/latest.json") : report, "utf8"));
     s.results.push(scenarios);
     s.cpu.push(cpu ?? {});
+    s.rss.push(Object.fromEntries(Object.entries(processes ?? {}).map(([name, p]) => [name, p.peakRssMb])));
     const ratios = Object.entries(scenarios)
       .filter(([name, r]) => name !== "bare" && !r.skipped)
       .map(([name, r]) => `${name} ${(r.reqPerSec / scenarios.bare.reqPerSec).toFixed(4)}`);
@@ -147,4 +148,12 @@ for (const name of names) {
   const sum = (values) => values.reduce((total, v) => total + (v ?? 0), 0);
   const cells = [...ca, ...cb].map((v) => fixed(v, 0));
   process.stdout.write(`${[name, ...cells, sum(ca) > 0 ? (sum(cb) / sum(ca)).toFixed(2) : "-"].map((c, i) => (i === 0 ? c.padEnd(16) : c.padStart(11))).join("")}\n`);
+}
+
+// The memory aim's figure: each service's peak RSS over the whole run (VmHWM or the highest sample), in MB.
+const rssOf = (s, proc) => median(s.rss.map((r) => r[proc]).filter((v) => typeof v === "number"));
+process.stdout.write(`\npeak RSS MB (median over the rounds), A → B:\n`);
+for (const proc of SERVICES) {
+  const [ma, mb] = sides.map((s) => rssOf(s, proc));
+  process.stdout.write(`${proc.padEnd(16)}${fixed(ma, 1).padStart(11)}${fixed(mb, 1).padStart(11)}${(ma && mb ? (mb / ma).toFixed(2) : "-").padStart(11)}\n`);
 }
