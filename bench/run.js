@@ -6,8 +6,8 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync }
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import autocannon from "autocannon";
 import { promisify } from "node:util";
+import autocannon from "autocannon";
 import pg from "pg";
 import { formatProfile, summarizeProfile } from "./profile.js";
 import { ProcessSampler, freePort, logProblems, logTail, memoryOf, round, startChild, stopChild } from "./procs.js";

@@ -205,8 +205,8 @@ describe("authenticating a back-office call", () => {
     await expect(apps.grant("erp-ghost", ["*"])).rejects.toThrow(/app erp-ghost does not exist/);
   });
 
-  it.each(["ops", "system"])("refuses an app named %s: the audit names the operator CLI and the service itself so", async (appId) => {
-    await expect(apps.add(appId, ["*"])).rejects.toMatchObject({ rawMessage: "appId: ops and system are reserved: the audit names the operator CLI and the service itself so" });
+  it.each(["ops", "system"])("refuses an app named %s, the audit's name for the operator CLI or the service itself", async (appId) => {
+    await expect(apps.add(appId, ["*"])).rejects.toMatchObject({ rawMessage: "appId: ops and system are reserved (the audit's names for the operator CLI and the service itself)" });
     expect((await apps.list()).map((app) => app.appId)).not.toContain(appId);
   });
 });

@@ -121,7 +121,7 @@ export class ErpApps {
   /** A new app (DUPLICATE if the id is taken); the secret generated unless given. Answers the secret once. */
   async add(appId: string, actions: readonly string[], secret?: string): Promise<{ app: ErpApp; secret: string }> {
     const id = checkedAppId(appId);
-    if (RESERVED_ACTORS.includes(id)) throw invalid("appId", `${RESERVED_ACTORS.join(" and ")} are reserved: the audit names the operator CLI and the service itself so`);
+    if (RESERVED_ACTORS.includes(id)) throw invalid("appId", `${RESERVED_ACTORS.join(" and ")} are reserved (the audit's names for the operator CLI and the service itself)`);
     const granted = checkedActions(actions);
     const plain = secret === undefined ? newSecret() : checkedSecret(secret);
     try {
