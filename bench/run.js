@@ -607,7 +607,10 @@ function buildReport(config, results, windows, hwmMb, fresh, floor) {
     const shape = floor?.[FLOOR_CHAINS[scenario]];
     aims.push({
       aim: `${scenario} ≥ ${ratioToBare}× bare`,
-      measured: r.ratioToBare === null ? "no bare run" : `${r.ratioToBare}×${cost}${shape ? `; the shape's floor: ${shape.ratioToBare}×` : ""}`,
+      measured:
+        r.ratioToBare === null
+          ? "no bare run"
+          : `${r.ratioToBare}×${cost}${shape ? `; the shape's floor: ${shape.ratioToBare}×, this run at ${round(r.ratioToBare / shape.ratioToBare, 2)} of it` : ""}`,
       met: r.ratioToBare !== null && r.ratioToBare >= ratioToBare,
       machineCpuUsPerRequest: spent,
       machineCpuUsBudget: budget,

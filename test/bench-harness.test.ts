@@ -95,6 +95,7 @@ describe.skipIf(!cluster)("the benchmark harness, in a one-second run (real Post
       // (A tail of a one-second run may round to 0 ms.)
       expect(typeof floor, aim.aim).toBe("number");
       expect(lines.some((line) => line.includes(`${aim.aim} `) && line.includes(`the shape's floor: ${floor}×`)), aim.aim).toBe(true);
+      if (aim.aim.endsWith("× bare")) expect(lines.some((line) => line.includes(`${aim.aim} `) && /this run at \d+(\.\d+)? of it$/.test(line)), aim.aim).toBe(true);
     }
     for (const aim of report.aims) {
       const verdict = aim.met ? "met " : "missed ";
