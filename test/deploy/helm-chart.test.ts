@@ -328,6 +328,58 @@ describeWithTools("helm with ci/test-values.yaml", ({ helm }) => {
     });
   });
 
+  describe("dashboards.enabled: the Grafana dashboard as a ConfigMap", () => {
+    const dashboardFile = path.join(chartDir, "dashboards", "rights-platform.json");
+    const render = (sets: string[]) =>
+      parseYamlDocuments(runTool(helm, ["template", "rights", chartDir, "-f", testValuesFile, ...sets.flatMap((set) => ["--set", set])]), "helm template dashboards").filter(
+        (o): o is Record<string, unknown> => isObj(o) && o.kind === "ConfigMap" && isObj(o.metadata) && String(o.metadata.name).endsWith("-dashboard"),
+      );
+    type Panel = { id: number; type: string; title: string; datasource?: unknown; gridPos: { x: number; w: number }; targets?: Array<{ expr: string }> };
+    const panels = (): Panel[] => (JSON.parse(readFileSync(dashboardFile, "utf8")) as { panels: Panel[] }).panels;
+
+    it("is absent by default", () => {
+      expect(render([])).toEqual([]);
+    });
+
+    it("holds the dashboard file as it is, under the sidecar's label, the chart's labels, its annotations and namespace", async () => {
+      const sets = ["dashboards.enabled=true", "dashboards.annotations.grafana_folder=Rights", "dashboards.namespace=monitoring"];
+      const [map] = render(sets);
+      expect(await checkObjects([map])).toEqual([]);
+      expect(map).toMatchObject({
+        metadata: { namespace: "monitoring", labels: { grafana_dashboard: "1", "app.kubernetes.io/instance": "rights" }, annotations: { grafana_folder: "Rights" } },
+      });
+      expect(JSON.parse(String(isObj(map?.data) && map.data["rights-platform.json"]))).toEqual(JSON.parse(readFileSync(dashboardFile, "utf8")));
+      expect(render(["dashboards.enabled=true"])[0]?.metadata).not.toHaveProperty("namespace");
+    });
+
+    it("reads only series the services export, each in the chosen namespace, from the chosen data source", async () => {
+      const metrics = new Metrics({ processMetrics: true });
+      registerTaskMetrics(metrics.registry, { backlog: async () => [] }, { now: () => new Date() });
+      const exported = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
+      const graphs = panels().filter((p) => p.type !== "row");
+      expect(graphs.length).toBeGreaterThanOrEqual(15);
+      for (const panel of graphs) {
+        expect(panel.datasource, panel.title).toEqual({ type: "prometheus", uid: "${datasource}" });
+        expect(panel.targets?.length, panel.title).toBeGreaterThan(0);
+        for (const { expr } of panel.targets ?? []) {
+          const series = [...expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}/g)];
+          expect(series.length, panel.title).toBeGreaterThan(0);
+          for (const [, name = "", matchers] of series) {
+            // A histogram's series are read by its _bucket.
+            expect(exported.has(name) || exported.has(name.replace(/_bucket$/, "")), `${panel.title}: ${name} is not a series any service exports`).toBe(true);
+            expect(matchers, panel.title).toMatch(/(^|,)namespace="\$namespace"$/);
+          }
+        }
+      }
+    });
+
+    it("has panels of distinct ids laid out within Grafana's 24 columns", () => {
+      const all = panels();
+      expect(new Set(all.map((p) => p.id)).size).toBe(all.length);
+      for (const p of all) expect(p.gridPos.x + p.gridPos.w, p.title).toBeLessThanOrEqual(24);
+    });
+  });
+
   it("fails when common.terminationGracePeriodSeconds does not exceed the process's own drain bound (delay + grace + 5 s)", () => {
     expect(() => runTool(helm, ["template", "rights", chartDir, "-f", testValuesFile, "--set", "common.terminationGracePeriodSeconds=30"])).toThrow(
       /terminationGracePeriodSeconds \(30 s\) must exceed/,

@@ -1,6 +1,7 @@
-// deploy/k8s/monitoring: the Prometheus Operator's objects for the plain manifests. The PodMonitor scrapes every
-// Deployment's metrics port; the PrometheusRule is the chart's (alerts.enabled=true, default thresholds, no series
-// selector), written by `npm run manifests:monitoring`, and this test fails when the chart's rules moved on.
+// deploy/k8s/monitoring: the Prometheus Operator's objects for the plain manifests, and the Grafana dashboard. The
+// PodMonitor scrapes every Deployment's metrics port; the PrometheusRule is the chart's (alerts.enabled=true, default
+// thresholds, no series selector) and the dashboard's ConfigMap the chart's (dashboards.enabled=true), each written
+// by `npm run manifests:monitoring`, and this test fails when the chart's moved on.
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -10,6 +11,11 @@ import { chartDir, describeWithTools, manifestObjects, manifestsDir, parseYamlDo
 
 const monitoringDir = path.join(manifestsDir, "monitoring");
 const ruleFile = path.join(monitoringDir, "prometheus-rule.yaml");
+const dashboardFile = path.join(monitoringDir, "dashboard.yaml");
+const DASHBOARD_HEADER = `# The chart's Grafana dashboard (deploy/helm/rights-platform/dashboards/rights-platform.json) as the ConfigMap a
+# Grafana dashboard sidecar loads (label grafana_dashboard: "1"); apply it where the sidecar looks. Written by
+# \`npm run manifests:monitoring\`: edit the chart's JSON, not this file.
+`;
 const RULE_HEADER = `# The alerts of the repository README's "Alerts", as the chart renders them with alerts.enabled=true and its default
 # thresholds; with several releases in one Prometheus, add a namespace matcher to each series (the chart's
 # alerts.seriesSelector does). Written by \`npm run manifests:monitoring\`: edit the chart, not this file.
@@ -23,12 +29,12 @@ const monitoringObjects = () => {
 describe("deploy/k8s/monitoring", () => {
   it("passes the Prometheus Operator's schema and the checker", async () => {
     const objects = monitoringObjects();
-    expect(objects.map((o) => (isObj(o) ? o.kind : undefined))).toEqual(["PodMonitor", "PrometheusRule"]);
+    expect(objects.map((o) => (isObj(o) ? o.kind : undefined))).toEqual(["ConfigMap", "PodMonitor", "PrometheusRule"]);
     expect(await checkObjects(objects)).toEqual([]);
   });
 
   it("scrapes the metrics port of every Deployment of the plain manifests, and not the migrate Job's pods (they have none)", () => {
-    const [monitor] = monitoringObjects();
+    const monitor = monitoringObjects().find((o) => isObj(o) && o.kind === "PodMonitor");
     const spec = isObj(monitor) && isObj(monitor.spec) ? monitor.spec : {};
     const selector = isObj(spec.selector) && isObj(spec.selector.matchLabels) ? spec.selector.matchLabels : {};
     expect(spec.podMetricsEndpoints).toEqual([expect.objectContaining({ port: "metrics", path: "/metrics" })]);
@@ -69,5 +75,30 @@ describeWithTools("deploy/k8s/monitoring against the chart and kubectl", ({ helm
     const text = `${RULE_HEADER}${stringify(plain, { lineWidth: 0 })}`;
     if (process.env.WRITE_MANIFESTS === "1") writeFileSync(ruleFile, text);
     expect(readFileSync(ruleFile, "utf8"), "deploy/k8s/monitoring/prometheus-rule.yaml is stale: run npm run manifests:monitoring").toBe(text);
+  });
+
+  it("holds the chart's dashboard ConfigMap (npm run manifests:monitoring rewrites it)", () => {
+    const [rendered] = parseYamlDocuments(
+      runTool(helm, ["template", "rights", chartDir, "-f", path.join(chartDir, "ci", "test-values.yaml"), "--set", "dashboards.enabled=true", "-s", "templates/dashboard.yaml"]),
+      "helm template dashboard",
+    );
+    if (!isObj(rendered)) throw new Error("the chart rendered no dashboard");
+    const plain = {
+      apiVersion: rendered.apiVersion,
+      kind: rendered.kind,
+      metadata: {
+        name: "rights-platform-dashboard",
+        labels: {
+          "app.kubernetes.io/name": "rights-platform",
+          "app.kubernetes.io/part-of": "rights-platform",
+          "app.kubernetes.io/component": "dashboard",
+          grafana_dashboard: "1",
+        },
+      },
+      data: rendered.data,
+    };
+    const text = `${DASHBOARD_HEADER}${stringify(plain, { lineWidth: 0 })}`;
+    if (process.env.WRITE_MANIFESTS === "1") writeFileSync(dashboardFile, text);
+    expect(readFileSync(dashboardFile, "utf8"), "deploy/k8s/monitoring/dashboard.yaml is stale: run npm run manifests:monitoring").toBe(text);
   });
 });
