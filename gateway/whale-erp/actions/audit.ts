@@ -24,7 +24,7 @@ export const auditQuery = erpAction({
       Type.Object({
         auditId: Type.String(),
         time: Type.String({ description: "yyyyMMddHHmmss (Asia/Shanghai)" }),
-        actor: Type.String({ description: "the app id, or ops" }),
+        actor: Type.String({ description: "the app id, ops (the operator CLI), or system (the voucher service's own jobs)" }),
         action: Type.String(),
         recordType: Type.String(),
         recordId: Type.String(),
