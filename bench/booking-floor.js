@@ -7,6 +7,12 @@
 //            booking (the order's row before PSBC is called and its booked step after; the voucher's code order
 //            before the channel is called and the voucher after), each one prepared statement;
 //   events   + one JetStream publish per service per booking (order.booked, voucher.issued).
+// Then batching, the one lever left within the shape:
+//   batched         the hops with the two internal calls batched per event-loop turn, as detail's are (the front's
+//                   calls of a turn as one GetServiceDetails, the order process's voucher calls of a turn another);
+//   batched-events  "events" with its calls batched so, each booking's lock, commits and publishes its own;
+//   batched-all     "events" with everything batched: a batch's locks in one pipeline, each step one statement (one
+//                   commit) for the whole batch, its upstream calls and publishes concurrent.
 // And the floor of a detail: the gateway's batched detail calls (one GetServiceDetails per event-loop turn, the
 // gateway's own code) to a process answering from memory (chain "read", beside the detail aim's 0.16×).
 // Rounds are interleaved with the bare route, so every chain sees the same noise; prints the ratio to the bare
@@ -26,13 +32,15 @@ import { ProcessSampler, benchChild, freePort, loadWindow, round, startBenchRpcS
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const LOGS = join(ROOT, "bench", "results", "logs");
 const LEVELS = ["hops", "storage", "events"];
-const CHAINS = [...LEVELS, "read"];
+const BATCHED = ["batched", "batched-events", "batched-all"];
+const CHAINS = [...LEVELS, ...BATCHED, "read"];
 const APPOINTMENT_AIM = 0.04;
 const DETAIL_AIM = 0.16;
 const env = process.env;
 const [role, level, port, nextUrl, stubUrl] = process.argv.slice(2);
-const withStorage = level === "storage" || level === "events";
-const withEvents = level === "events";
+const withStorage = ["storage", "events", "batched-events", "batched-all"].includes(level);
+const withEvents = ["events", "batched-events", "batched-all"].includes(level);
+const batched = level?.startsWith("batched") ?? false;
 
 /** The stub's envelope, as the sandboxes answer: code "0000" is success. */
 const STUB_WIRE = {
@@ -77,51 +85,115 @@ async function backend(kind) {
   const query = (name, text, values) => pool.query({ name, text, values });
   const publish = (subject, id) => js?.publish(`${env.FLOOR_SUBJECT}.${subject}`, new Uint8Array(64), { msgID: id });
 
+  // One booking's steps in each process, whether its calls come one by one or batched.
+  const issueOne = async (orderNo) => {
+    if (pool) await query("code-order-insert", "INSERT INTO floor_code_order (order_no) VALUES ($1)", [orderNo]);
+    await postSigned(STUB_WIRE, target, "call", { orderNo });
+    const url = `https://voucher.example/v/${orderNo}`;
+    if (pool) {
+      await query(
+        "voucher-insert",
+        "WITH v AS (INSERT INTO floor_voucher (order_no, url) VALUES ($1, $2) RETURNING order_no) INSERT INTO floor_outbox (subject, event_id) SELECT 'voucher.issued', order_no FROM v",
+        [orderNo, url],
+      );
+    }
+    await publish("voucher.issued", `v-${orderNo}`);
+    return url;
+  };
+  const bookOne = async (code, issue) => {
+    const lock = randomUUID();
+    if (redis && (await redis.set(`floor:lock:${code}`, lock, "PX", 10_000, "NX")) !== "OK") throw new Error("locked");
+    try {
+      if (pool) await query("order-insert", "INSERT INTO floor_order (code) VALUES ($1)", [code]);
+      await postSigned(STUB_WIRE, target, "call", { code });
+      const url = await issue(code);
+      if (pool) {
+        await query(
+          "order-booked",
+          "WITH o AS (UPDATE floor_order SET url = $2, booked_at = now() WHERE code = $1 RETURNING code) INSERT INTO floor_outbox (subject, event_id) SELECT 'order.booked', code FROM o",
+          [code, url],
+        );
+      }
+      await publish("order.booked", `o-${code}`);
+      return url;
+    } finally {
+      if (redis) await redis.del(`floor:lock:${code}`);
+    }
+  };
+
+  // A whole batch's steps at once: the locks in one pipeline, each step one statement (one commit) for every booking
+  // of the batch, the upstream calls and the publishes concurrent.
+  const issueAll = async (orderNos) => {
+    await query("code-orders-insert", "INSERT INTO floor_code_order (order_no) SELECT unnest($1::text[])", [orderNos]);
+    await Promise.all(orderNos.map((orderNo) => postSigned(STUB_WIRE, target, "call", { orderNo })));
+    const urls = orderNos.map((orderNo) => `https://voucher.example/v/${orderNo}`);
+    await query(
+      "vouchers-insert",
+      "WITH v AS (INSERT INTO floor_voucher (order_no, url) SELECT * FROM unnest($1::text[], $2::text[]) RETURNING order_no) INSERT INTO floor_outbox (subject, event_id) SELECT 'voucher.issued', order_no FROM v",
+      [orderNos, urls],
+    );
+    await Promise.all(orderNos.map((orderNo) => publish("voucher.issued", `v-${orderNo}`)));
+    return urls;
+  };
+  const bookAll = async (codes, issue) => {
+    const lock = randomUUID();
+    const taken = await codes.reduce((pipeline, code) => pipeline.set(`floor:lock:${code}`, lock, "PX", 10_000, "NX"), redis.pipeline()).exec();
+    if (taken.some(([err, answer]) => err || answer !== "OK")) throw new Error("locked");
+    try {
+      await query("orders-insert", "INSERT INTO floor_order (code) SELECT unnest($1::text[])", [codes]);
+      await Promise.all(codes.map((code) => postSigned(STUB_WIRE, target, "call", { code })));
+      const urls = await issue(codes);
+      await query(
+        "orders-booked",
+        "WITH o AS (UPDATE floor_order SET url = b.url, booked_at = now() FROM unnest($1::text[], $2::text[]) AS b(code, url) WHERE floor_order.code = b.code RETURNING floor_order.code) INSERT INTO floor_outbox (subject, event_id) SELECT 'order.booked', code FROM o",
+        [codes, urls],
+      );
+      await Promise.all(codes.map((code) => publish("order.booked", `o-${code}`)));
+      return urls;
+    } finally {
+      await codes.reduce((pipeline, code) => pipeline.del(`floor:lock:${code}`), redis.pipeline()).exec();
+    }
+  };
+
   let routes;
-  if (kind === "order") {
+  if (level === "batched-all") {
+    const codesOf = (calls) => calls.map(({ envelope }) => envelope?.request ?? "");
+    const answers = (urls) => ({ outcomes: urls.map((url) => ({ outcome: { case: "detail", value: { url } } })) });
+    if (kind === "order") {
+      const voucher = createClient(OrderService, rpcTransport(nextUrl));
+      const issue = async (codes) => (await voucher.getServiceDetails({ calls: codes.map((code) => ({ envelope: { request: code } })) })).outcomes.map((o) => o.outcome.value.url);
+      routes = (router) => router.service(OrderService, { getServiceDetails: async ({ calls }) => answers(await bookAll(codesOf(calls), issue)) });
+    } else {
+      routes = (router) => router.service(OrderService, { getServiceDetails: async ({ calls }) => answers(await issueAll(codesOf(calls))) });
+    }
+  } else if (batched) {
+    // GetServiceDetails as a batch carrier both ways: each call's envelope.request is a rights code.
+    const each = (one) => async ({ calls }) => ({
+      outcomes: await Promise.all(calls.map(async ({ envelope }) => ({ outcome: { case: "detail", value: { url: await one(envelope?.request ?? "") } } }))),
+    });
+    if (kind === "order") {
+      const { default: DataLoader } = await import("dataloader");
+      const voucher = createClient(OrderService, rpcTransport(nextUrl));
+      const issue = new DataLoader(
+        async (codes) => (await voucher.getServiceDetails({ calls: codes.map((code) => ({ envelope: { request: code } })) })).outcomes.map((o) => o.outcome.value.url),
+        { cache: false, maxBatchSize: 100, batchScheduleFn: (run) => setImmediate(run) },
+      );
+      routes = (router) => router.service(OrderService, { getServiceDetails: each((code) => bookOne(code, (c) => issue.load(c))) });
+    } else {
+      routes = (router) => router.service(OrderService, { getServiceDetails: each(issueOne) });
+    }
+  } else if (kind === "order") {
     const voucher = createClient(VoucherService, rpcTransport(nextUrl));
     routes = (router) =>
       router.service(OrderService, {
         async bookService({ envelope }) {
           const code = envelope?.request ?? "";
-          const lock = randomUUID();
-          if (redis && (await redis.set(`floor:lock:${code}`, lock, "PX", 10_000, "NX")) !== "OK") throw new Error("locked");
-          try {
-            if (pool) await query("order-insert", "INSERT INTO floor_order (code) VALUES ($1)", [code]);
-            await postSigned(STUB_WIRE, target, "call", { code });
-            const issued = await voucher.issueVoucher({ orderNo: code, rightsCode: code });
-            if (pool) {
-              await query(
-                "order-booked",
-                "WITH o AS (UPDATE floor_order SET url = $2, booked_at = now() WHERE code = $1 RETURNING code) INSERT INTO floor_outbox (subject, event_id) SELECT 'order.booked', code FROM o",
-                [code, issued.url],
-              );
-            }
-            await publish("order.booked", `o-${code}`);
-            return { orderNo: code, url: issued.url };
-          } finally {
-            if (redis) await redis.del(`floor:lock:${code}`);
-          }
+          const url = await bookOne(code, async (c) => (await voucher.issueVoucher({ orderNo: c, rightsCode: c })).url);
+          return { orderNo: code, url };
         },
       });
   } else {
-    routes = (router) =>
-      router.service(VoucherService, {
-        async issueVoucher({ orderNo }) {
-          if (pool) await query("code-order-insert", "INSERT INTO floor_code_order (order_no) VALUES ($1)", [orderNo]);
-          await postSigned(STUB_WIRE, target, "call", { orderNo });
-          const url = `https://voucher.example/v/${orderNo}`;
-          if (pool) {
-            await query(
-              "voucher-insert",
-              "WITH v AS (INSERT INTO floor_voucher (order_no, url) VALUES ($1, $2) RETURNING order_no) INSERT INTO floor_outbox (subject, event_id) SELECT 'voucher.issued', order_no FROM v",
-              [orderNo, url],
-            );
-          }
-          await publish("voucher.issued", `v-${orderNo}`);
-          return { url };
-        },
-      });
+    routes = (router) => router.service(VoucherService, { issueVoucher: async ({ orderNo }) => ({ url: await issueOne(orderNo) }) });
   }
   await startBenchRpcServer({ name: `floor-${kind}`, port, routes });
 }
@@ -153,6 +225,10 @@ async function front() {
   app.post("/detail", async () => {
     const detail = await details({ request: "x" });
     return { code: 0, msg: "成功", data: { orderNo: detail.orderNo, url: detail.url, status: detail.status } };
+  });
+  app.post("/book-batched", async () => {
+    const booked = await details({ request: `${level}-${process.pid}-${next++}` });
+    return { code: 0, msg: "成功", data: { orderNo: booked.orderNo, url: booked.url } };
   });
   app.post("/book", async () => {
     // Every request a new rights code, as in the appointment scenario.
@@ -229,6 +305,14 @@ async function main() {
       await waitHttp(`http://127.0.0.1:${fp}/healthz`, fr);
       targets.push({ name: chain, url: `http://127.0.0.1:${fp}`, path: "/book", aim: APPOINTMENT_AIM });
     }
+    for (const chain of BATCHED.filter((c) => chosen.includes(c))) {
+      const [vp, op, fp] = [await freePort(), await freePort(), await freePort()];
+      spawn(`${chain}-voucher`, ["voucher", chain, String(vp), "-", stubUrlOf]);
+      spawn(`${chain}-order`, ["order", chain, String(op), `http://127.0.0.1:${vp}`, stubUrlOf]);
+      const fr = spawn(`${chain}-front`, ["front", chain, String(fp), `http://127.0.0.1:${op}`]);
+      await waitHttp(`http://127.0.0.1:${fp}/healthz`, fr);
+      targets.push({ name: chain, url: `http://127.0.0.1:${fp}`, path: "/book-batched", aim: APPOINTMENT_AIM });
+    }
     if (chosen.includes("read")) {
       const [rp, rfp] = [await freePort(), await freePort()];
       spawn("read-order", ["reader", "read", String(rp)]);
@@ -249,14 +333,16 @@ async function main() {
         const busy = Object.entries(window.processes)
           .filter(([, p]) => (p.cpuPercentOfCore ?? 0) >= 2)
           .map(([name, p]) => `${name} ${answered > 0 ? round((p.cpuPercentOfCore / 100) * window.seconds * 1e6 / answered, 0) : "-"}`);
-        log(`round ${r} ${t.name.padEnd(8)} ${row.reqPerSec} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.errors} errors, machine ${machineUs} µs/req (${busy.join(", ")})`);
+        log(`round ${r} ${t.name.padEnd(14)} ${row.reqPerSec} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.errors} errors, machine ${machineUs} µs/req (${busy.join(", ")})`);
       }
     }
     // What the chains stored, so a chain that silently skipped its storage or events shows.
     const counted = new pg.Client({ connectionString: databaseUrl });
     await counted.connect();
     const stored = [];
-    for (const chain of ["storage", "events"].filter((c) => chosen.includes(c))) {
+    // In-flight bookings of the last chain finish first.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    for (const chain of ["storage", "events", "batched-events", "batched-all"].filter((c) => chosen.includes(c))) {
       const like = [`${chain}-%`];
       const count = async (text) => Number((await counted.query(text, like)).rows[0].count);
       const bookings = await count("SELECT count(*) FROM floor_order WHERE code LIKE $1 AND booked_at IS NOT NULL");
@@ -285,12 +371,12 @@ async function main() {
       writeFileSync(env.BENCH_FLOOR_REPORT, `${JSON.stringify(report, null, 2)}\n`);
     }
     log(`\nthe floor in this shape (${cores} cores; aims: a booking ${APPOINTMENT_AIM}× the bare route, a detail ${DETAIL_AIM}×)`);
-    log("chain     ratio to bare (per round)   machine CPU µs/request   aim's budget µs   p50/p99 ms");
+    log("chain           ratio to bare (per round)   machine CPU µs/request   aim's budget µs   p50/p99 ms");
     for (const { name: chain, aim } of targets.slice(1)) {
       const rows = figures.get(chain);
       const ratios = rows.map((row, i) => (row.reqPerSec / bares[i].reqPerSec).toFixed(4));
       const budgets = bares.map((b) => Math.round((cores * 1e6) / (aim * b.reqPerSec)));
-      log(`${chain.padEnd(9)} ${ratios.join(", ").padEnd(27)} ${rows.map((row) => row.machineUs).join(", ").padEnd(24)} ${budgets.join(", ").padEnd(17)} ${rows.map((row) => `${row.p50}/${row.p99}`).join(", ")}`);
+      log(`${chain.padEnd(15)} ${ratios.join(", ").padEnd(27)} ${rows.map((row) => row.machineUs).join(", ").padEnd(24)} ${budgets.join(", ").padEnd(17)} ${rows.map((row) => `${row.p50}/${row.p99}`).join(", ")}`);
     }
   } finally {
     for (const child of children.reverse()) await stopChild(child);
