@@ -57,48 +57,37 @@ describeWithTools("deploy/k8s/monitoring against the chart and kubectl", ({ helm
     expect(parseYamlDocuments(runTool(kubectl, ["kustomize", monitoringDir]), "kubectl kustomize monitoring")).toEqual(monitoringObjects());
   });
 
-  it("holds the chart's PrometheusRule (npm run manifests:monitoring rewrites it)", () => {
+  /**
+   * The chart's object of `template` (rendered with `set`) as the plain manifests hold it, under their name and
+   * labels (`extraLabels` besides), with its `body` field; `npm run manifests:monitoring` (WRITE_MANIFESTS=1) writes it.
+   */
+  const expectChartCopy = (file: string, header: string, chart: { template: string; set: string; body: "spec" | "data" }, name: string, component: string, extraLabels = {}) => {
     const [rendered] = parseYamlDocuments(
-      runTool(helm, ["template", "rights", chartDir, "-f", path.join(chartDir, "ci", "test-values.yaml"), "--set", "alerts.enabled=true", "-s", "templates/prometheus-rule.yaml"]),
-      "helm template prometheus-rule",
+      runTool(helm, ["template", "rights", chartDir, "-f", path.join(chartDir, "ci", "test-values.yaml"), "--set", chart.set, "-s", `templates/${chart.template}`]),
+      `helm template ${chart.template}`,
     );
-    if (!isObj(rendered)) throw new Error("the chart rendered no PrometheusRule");
+    if (!isObj(rendered)) throw new Error(`the chart rendered nothing of ${chart.template}`);
     const plain = {
       apiVersion: rendered.apiVersion,
       kind: rendered.kind,
       metadata: {
-        name: "rights-platform-alerts",
-        labels: { "app.kubernetes.io/name": "rights-platform", "app.kubernetes.io/part-of": "rights-platform", "app.kubernetes.io/component": "alerts" },
+        name,
+        labels: { "app.kubernetes.io/name": "rights-platform", "app.kubernetes.io/part-of": "rights-platform", "app.kubernetes.io/component": component, ...extraLabels },
       },
-      spec: rendered.spec,
+      [chart.body]: rendered[chart.body],
     };
-    const text = `${RULE_HEADER}${stringify(plain, { lineWidth: 0 })}`;
-    if (process.env.WRITE_MANIFESTS === "1") writeFileSync(ruleFile, text);
-    expect(readFileSync(ruleFile, "utf8"), "deploy/k8s/monitoring/prometheus-rule.yaml is stale: run npm run manifests:monitoring").toBe(text);
+    const text = `${header}${stringify(plain, { lineWidth: 0 })}`;
+    if (process.env.WRITE_MANIFESTS === "1") writeFileSync(file, text);
+    expect(readFileSync(file, "utf8"), `${path.relative(manifestsDir, file)} is stale: run npm run manifests:monitoring`).toBe(text);
+  };
+
+  it("holds the chart's PrometheusRule (npm run manifests:monitoring rewrites it)", () => {
+    expectChartCopy(ruleFile, RULE_HEADER, { template: "prometheus-rule.yaml", set: "alerts.enabled=true", body: "spec" }, "rights-platform-alerts", "alerts");
   });
 
   it("holds the chart's dashboard ConfigMap (npm run manifests:monitoring rewrites it)", () => {
-    const [rendered] = parseYamlDocuments(
-      runTool(helm, ["template", "rights", chartDir, "-f", path.join(chartDir, "ci", "test-values.yaml"), "--set", "dashboards.enabled=true", "-s", "templates/dashboard.yaml"]),
-      "helm template dashboard",
-    );
-    if (!isObj(rendered)) throw new Error("the chart rendered no dashboard");
-    const plain = {
-      apiVersion: rendered.apiVersion,
-      kind: rendered.kind,
-      metadata: {
-        name: "rights-platform-dashboard",
-        labels: {
-          "app.kubernetes.io/name": "rights-platform",
-          "app.kubernetes.io/part-of": "rights-platform",
-          "app.kubernetes.io/component": "dashboard",
-          grafana_dashboard: "1",
-        },
-      },
-      data: rendered.data,
-    };
-    const text = `${DASHBOARD_HEADER}${stringify(plain, { lineWidth: 0 })}`;
-    if (process.env.WRITE_MANIFESTS === "1") writeFileSync(dashboardFile, text);
-    expect(readFileSync(dashboardFile, "utf8"), "deploy/k8s/monitoring/dashboard.yaml is stale: run npm run manifests:monitoring").toBe(text);
+    expectChartCopy(dashboardFile, DASHBOARD_HEADER, { template: "dashboard.yaml", set: "dashboards.enabled=true", body: "data" }, "rights-platform-dashboard", "dashboard", {
+      grafana_dashboard: "1",
+    });
   });
 });
