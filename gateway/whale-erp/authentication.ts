@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import type { FastifyRequest } from "fastify";
 import { Type } from "typebox";
+import { APP_ID_PATTERN } from "../../services/voucher/catalogue/erp-signature.js";
 import { ErpAuthenticationFailed } from "./errors.js";
 
 export const ERP_HEADERS = {
@@ -15,7 +16,6 @@ export const ERP_HEADERS = {
   signature: "x-signature",
 } as const;
 
-const APP_ID = /^[0-9A-Za-z._-]{1,64}$/;
 const TIMESTAMP = /^[0-9]{1,15}$/;
 const NONCE = /^[\x21-\x7e]{16,64}$/;
 const SIGNATURE = /^[0-9a-f]{64}$/;
@@ -53,7 +53,7 @@ export function credentialsOf(request: FastifyRequest, rawBody: Buffer): ErpCred
     return value;
   };
   return {
-    appId: take(ERP_HEADERS.appId, APP_ID, "1–64 letters, digits, '.', '_' or '-'"),
+    appId: take(ERP_HEADERS.appId, APP_ID_PATTERN, "1–64 letters, digits, '.', '_' or '-'"),
     timestamp: take(ERP_HEADERS.timestamp, TIMESTAMP, "milliseconds since the epoch"),
     nonce: take(ERP_HEADERS.nonce, NONCE, "16–64 printable ASCII characters"),
     signature: take(ERP_HEADERS.signature, SIGNATURE, "64 lowercase hex digits"),

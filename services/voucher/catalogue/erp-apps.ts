@@ -13,9 +13,8 @@ import type { AuthenticateErpCallRequest } from "../../../proto/gen/rights/vouch
 import { VoucherError, voucherError } from "../errors.js";
 import { OPS_ACTOR, RESERVED_ACTORS, type AuditStore } from "./audit-store.js";
 import { sealContext } from "./catalogue-store.js";
-import { ERP_NONCE_TTL_MS, ERP_TIMESTAMP_SKEW_MS, erpSignatureMatches } from "./erp-signature.js";
+import { APP_ID_PATTERN, ERP_NONCE_TTL_MS, ERP_TIMESTAMP_SKEW_MS, erpSignatureMatches } from "./erp-signature.js";
 
-export const APP_ID_PATTERN = /^[0-9A-Za-z._-]{1,64}$/;
 /** An action name as a path segment spells it; "*" grants every action. */
 export const ACTION_PATTERN = /^(?:[A-Za-z][A-Za-z0-9]{0,63}|\*)$/;
 export const ALL_ACTIONS = "*";

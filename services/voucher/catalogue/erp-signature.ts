@@ -2,6 +2,9 @@
 // "POST\n" + path + "\n" + timestamp + "\n" + nonce + "\n" + lowercase hex SHA-256 of the raw body.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
+/** An app id (X-App-Id), and so an audit row's actor (the reserved ones have the same form). */
+export const APP_ID_PATTERN = /^[0-9A-Za-z._-]{1,64}$/;
+
 /** How far X-Timestamp may be from our clock, either way. */
 export const ERP_TIMESTAMP_SKEW_MS = 5 * 60_000;
 /** How long a nonce is remembered: both sides of the skew window, so a replay inside it is always caught. */

@@ -5,6 +5,7 @@ import type { Database } from "../../common/database.js";
 import type { Logger } from "../../common/logger.js";
 import { SYSTEM_ACTOR, type AuditStore } from "../catalogue/audit-store.js";
 import type { CatalogueStore } from "../catalogue/catalogue-store.js";
+import { APP_ID_PATTERN } from "../catalogue/erp-signature.js";
 import { generateCodes, type RandomSource } from "../channels/internal/code-generator.js";
 import { bulkOrderId, type BulkCodeWriter } from "./bulk-code-writer.js";
 import type { BulkJobClaim, BulkJobRecord, BulkJobState, BulkJobStore } from "./bulk-job-store.js";
@@ -18,8 +19,6 @@ export const MAX_BULK_CODES = 1_000_000;
 export const BULK_BATCH_SIZE = 10_000;
 export const BULK_REQUEST_ID = /^[0-9A-Za-z_.:-]{1,64}$/;
 export const BULK_JOB_ID = /^[0-9a-f]{32}$/;
-/** An actor as the audit names it: an ERP app id, or one of the audit's own (RESERVED_ACTORS). */
-const ACTOR = /^[0-9A-Za-z._-]{1,64}$/;
 /** A batch whose draw collides with a code already made is drawn again; at 83 bits twice in a row is unheard of. */
 const MAX_DRAWS = 5;
 /** Jobs a listing answers: by default, and at most. */
@@ -190,7 +189,7 @@ class LeaseLost extends Error {}
 
 /** Who starts or stops a job, as the audit names them. */
 function checkActor(actor: string): void {
-  if (!ACTOR.test(actor)) throw codeError(CodeError.PARAMETER_INVALID, "actor: 1–64 of [0-9A-Za-z._-] (the app id, or ops)");
+  if (!APP_ID_PATTERN.test(actor)) throw codeError(CodeError.PARAMETER_INVALID, "actor: 1–64 of [0-9A-Za-z._-] (the app id, or ops)");
 }
 
 function isUniqueViolation(err: unknown): boolean {
