@@ -38,8 +38,11 @@ const APPOINTMENT_AIM = 0.04;
 const DETAIL_AIM = 0.16;
 const env = process.env;
 const [role, level, port, nextUrl, stubUrl] = process.argv.slice(2);
-const withStorage = ["storage", "events", "batched-events", "batched-all"].includes(level);
-const withEvents = ["events", "batched-events", "batched-all"].includes(level);
+/** The chains that store each booking, and those that also publish its events. */
+const STORING = ["storage", "events", "batched-events", "batched-all"];
+const PUBLISHING = ["events", "batched-events", "batched-all"];
+const withStorage = STORING.includes(level);
+const withEvents = PUBLISHING.includes(level);
 const batched = level?.startsWith("batched") ?? false;
 
 /** The stub's envelope, as the sandboxes answer: code "0000" is success. */
@@ -155,13 +158,18 @@ async function backend(kind) {
     }
   };
 
+  // The voucher calls of a batch as one GetServiceDetails (each call's envelope.request a rights code), its URLs in order.
+  const voucherBatch = () => {
+    const voucher = createClient(OrderService, rpcTransport(nextUrl));
+    return async (codes) => (await voucher.getServiceDetails({ calls: codes.map((code) => ({ envelope: { request: code } })) })).outcomes.map((o) => o.outcome.value.url);
+  };
+
   let routes;
   if (level === "batched-all") {
     const codesOf = (calls) => calls.map(({ envelope }) => envelope?.request ?? "");
     const answers = (urls) => ({ outcomes: urls.map((url) => ({ outcome: { case: "detail", value: { url } } })) });
     if (kind === "order") {
-      const voucher = createClient(OrderService, rpcTransport(nextUrl));
-      const issue = async (codes) => (await voucher.getServiceDetails({ calls: codes.map((code) => ({ envelope: { request: code } })) })).outcomes.map((o) => o.outcome.value.url);
+      const issue = voucherBatch();
       routes = (router) => router.service(OrderService, { getServiceDetails: async ({ calls }) => answers(await bookAll(codesOf(calls), issue)) });
     } else {
       routes = (router) => router.service(OrderService, { getServiceDetails: async ({ calls }) => answers(await issueAll(codesOf(calls))) });
@@ -173,11 +181,7 @@ async function backend(kind) {
     });
     if (kind === "order") {
       const { default: DataLoader } = await import("dataloader");
-      const voucher = createClient(OrderService, rpcTransport(nextUrl));
-      const issue = new DataLoader(
-        async (codes) => (await voucher.getServiceDetails({ calls: codes.map((code) => ({ envelope: { request: code } })) })).outcomes.map((o) => o.outcome.value.url),
-        { cache: false, maxBatchSize: 100, batchScheduleFn: (run) => setImmediate(run) },
-      );
+      const issue = new DataLoader(voucherBatch(), { cache: false, maxBatchSize: 100, batchScheduleFn: (run) => setImmediate(run) });
       routes = (router) => router.service(OrderService, { getServiceDetails: each((code) => bookOne(code, (c) => issue.load(c))) });
     } else {
       routes = (router) => router.service(OrderService, { getServiceDetails: each(issueOne) });
@@ -297,21 +301,13 @@ async function main() {
     await waitHttp(`http://127.0.0.1:${stubPort}/healthz`, stubChild);
     const stubUrlOf = `http://127.0.0.1:${stubPort}`;
     const targets = [{ name: "bare", url: `http://127.0.0.1:${barePort}`, path: "/bare" }];
-    for (const chain of LEVELS.filter((c) => chosen.includes(c))) {
+    for (const chain of [...LEVELS, ...BATCHED].filter((c) => chosen.includes(c))) {
       const [vp, op, fp] = [await freePort(), await freePort(), await freePort()];
       spawn(`${chain}-voucher`, ["voucher", chain, String(vp), "-", stubUrlOf]);
       spawn(`${chain}-order`, ["order", chain, String(op), `http://127.0.0.1:${vp}`, stubUrlOf]);
       const fr = spawn(`${chain}-front`, ["front", chain, String(fp), `http://127.0.0.1:${op}`]);
       await waitHttp(`http://127.0.0.1:${fp}/healthz`, fr);
-      targets.push({ name: chain, url: `http://127.0.0.1:${fp}`, path: "/book", aim: APPOINTMENT_AIM });
-    }
-    for (const chain of BATCHED.filter((c) => chosen.includes(c))) {
-      const [vp, op, fp] = [await freePort(), await freePort(), await freePort()];
-      spawn(`${chain}-voucher`, ["voucher", chain, String(vp), "-", stubUrlOf]);
-      spawn(`${chain}-order`, ["order", chain, String(op), `http://127.0.0.1:${vp}`, stubUrlOf]);
-      const fr = spawn(`${chain}-front`, ["front", chain, String(fp), `http://127.0.0.1:${op}`]);
-      await waitHttp(`http://127.0.0.1:${fp}/healthz`, fr);
-      targets.push({ name: chain, url: `http://127.0.0.1:${fp}`, path: "/book-batched", aim: APPOINTMENT_AIM });
+      targets.push({ name: chain, url: `http://127.0.0.1:${fp}`, path: BATCHED.includes(chain) ? "/book-batched" : "/book", aim: APPOINTMENT_AIM });
     }
     if (chosen.includes("read")) {
       const [rp, rfp] = [await freePort(), await freePort()];
@@ -342,7 +338,7 @@ async function main() {
     const stored = [];
     // In-flight bookings of the last chain finish first.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
-    for (const chain of ["storage", "events", "batched-events", "batched-all"].filter((c) => chosen.includes(c))) {
+    for (const chain of STORING.filter((c) => chosen.includes(c))) {
       const like = [`${chain}-%`];
       const count = async (text) => Number((await counted.query(text, like)).rows[0].count);
       const bookings = await count("SELECT count(*) FROM floor_order WHERE code LIKE $1 AND booked_at IS NOT NULL");
